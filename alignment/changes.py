@@ -1,0 +1,79 @@
+"""The change log: one append-only ``ChangeEvent`` per changed object, written by the service in
+the same transaction as the change. It feeds the REST change feed, live updates in the browser,
+the history views and the audit trail.
+
+Why ``txid``: ids from a sequence are handed out when a row is inserted, not when its transaction
+commits, so a reader that remembers "the last id I saw" skips a row with a smaller id that
+commits later. On PostgreSQL each event carries the id of the transaction that wrote it
+(``pg_current_xact_id()``), and the feed only serves events of transactions older than the oldest
+one still running (``pg_snapshot_xmin(pg_current_snapshot())``). Every transaction that can still
+write an event has an id at or above that horizon, so a cursor of ``(txid, seq)`` never has
+anything appear behind it. On SQLite writers are serialised by the database lock, so ``seq``
+alone is already in commit order and ``txid`` stays 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, models
+from django.db.models.expressions import RawSQL
+
+from .models import ChangeEvent, Partnership
+
+PG_TXID = "pg_current_xact_id()::text::bigint"
+
+
+def _txid_expression() -> Any:
+    if connection.vendor == "postgresql":
+        return RawSQL(PG_TXID, [])
+    return 0
+
+
+def object_type_of(obj: models.Model) -> str:
+    return obj._meta.model_name or type(obj).__name__.lower()
+
+
+def record_change(
+    *,
+    actor: Any,
+    partnership: Partnership | Any,
+    obj: models.Model,
+    action: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    summary: str = "",
+) -> ChangeEvent:
+    """Append one change event. Call inside the service's transaction, after the write."""
+    if action == ChangeEvent.Action.CREATE and after is None:
+        after = obj.to_record()  # type: ignore[attr-defined]
+    if action == ChangeEvent.Action.UPDATE and after is None:
+        after = obj.to_record()  # type: ignore[attr-defined]
+    partnership_id = partnership.pk if isinstance(partnership, Partnership) else partnership
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return ChangeEvent.objects.create(
+        txid=_txid_expression(),
+        partnership_id=partnership_id,
+        actor=user,
+        actor_label=(user.display_name if user else str(actor or "system"))[:200],
+        object_type=object_type_of(obj),
+        object_id=obj.pk or (before or {}).get("id"),
+        action=action,
+        summary=summary[:300],
+        before=before,
+        after=after,
+    )
+
+
+def feed_queryset(after: tuple[int, int] | None = None) -> models.QuerySet[ChangeEvent]:
+    """Events in feed order after the cursor ``(txid, seq)``, limited to committed history."""
+    qs = ChangeEvent.objects.all()
+    if connection.vendor == "postgresql":
+        qs = qs.filter(
+            models.Q(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
+            | models.Q(txid=RawSQL("coalesce(pg_current_xact_id_if_assigned()::text::bigint, -1)", []))
+        )
+    if after is not None:
+        txid, seq = after
+        qs = qs.filter(models.Q(txid__gt=txid) | models.Q(txid=txid, seq__gt=seq))
+    return qs.order_by("txid", "seq")

@@ -1,0 +1,353 @@
+"""The relationship and the long-term plan: partnerships, their members, the shared vision,
+mutual objectives, alignment reviews, invitations and the change log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organisation, validate_timezone
+
+from .base import PlanObject
+
+
+class Side(models.TextChoices):
+    VENDOR = "vendor", "Vendor"
+    PARTNER = "partner", "Partner"
+
+    @classmethod
+    def other(cls, side: str) -> str:
+        return cls.PARTNER if side == cls.VENDOR else cls.VENDOR
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    EDITOR = "editor", "Editor"
+    APPROVER = "approver", "Approver"
+
+
+class Partnership(PlanObject):
+    class PartnerType(models.TextChoices):
+        CONSULTING = "consulting", "Consulting house"
+        RESELLER = "reseller", "Solution provider / reseller"
+        REFERRAL = "referral", "Referral partner"
+        TECHNOLOGY = "technology", "Technology / ISV"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        PROSPECT = "prospect", "Prospect"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ENDED = "ended", "Ended"
+
+    class Cadence(models.TextChoices):
+        MONTHLY = "monthly", "Monthly"
+        QUARTERLY = "quarterly", "Quarterly"
+        HALF_YEARLY = "half_yearly", "Half-yearly"
+        YEARLY = "yearly", "Yearly"
+        CUSTOM = "custom", "Custom (RRULE)"
+
+    vendor = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="partnerships_as_vendor")
+    partner = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="partnerships_as_partner")
+    name = models.CharField(max_length=200, help_text="How both sides call this partnership.")
+    partner_type = models.CharField(max_length=16, choices=PartnerType.choices, default=PartnerType.RESELLER)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # The economic model is context for the plan, never its goal.
+    margin_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+    )
+    referral_fee_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+    )
+    economic_notes = models.TextField(blank=True, max_length=5000)
+    # Each side's strategic business drivers, e.g. ["services revenue", "utilisation", "billable rate"].
+    vendor_drivers = models.JSONField(default=list, blank=True)
+    partner_drivers = models.JSONField(default=list, blank=True)
+    review_cadence = models.CharField(max_length=16, choices=Cadence.choices, default=Cadence.QUARTERLY)
+    review_rrule = models.CharField(max_length=500, blank=True, help_text="RFC 5545 RRULE for a custom cadence.")
+    review_time = models.TimeField(default=dt.time(10, 0), help_text="Local time of reviews.")
+    review_duration_minutes = models.PositiveIntegerField(default=60)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Days before a review when reminders go out.
+    reminder_offsets_days = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["vendor", "partner"], name="partnership_pair_unique"),
+            models.CheckConstraint(condition=~Q(vendor=models.F("partner")), name="partnership_two_orgs"),
+            models.CheckConstraint(
+                condition=Q(margin_percent__isnull=True) | Q(margin_percent__gte=0, margin_percent__lte=100),
+                name="partnership_margin_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(referral_fee_percent__isnull=True)
+                | Q(referral_fee_percent__gte=0, referral_fee_percent__lte=100),
+                name="partnership_referral_fee_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(review_cadence="custom") | ~Q(review_rrule=""), name="partnership_custom_needs_rrule"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def organisation_for(self, side: str) -> Organisation:
+        return self.vendor if side == Side.VENDOR else self.partner
+
+    def drivers_for(self, side: str) -> list[str]:
+        return list(self.vendor_drivers if side == Side.VENDOR else self.partner_drivers)
+
+
+class PartnershipMember(models.Model):
+    """A person's access to one partnership: on which side, with which role."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partnership_memberships")
+    side = models.CharField(max_length=8, choices=Side.choices)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.EDITOR)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partnership", "user"], name="partnership_member_unique"),
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="partnership_member_side"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="partnership_member_role"),
+        ]
+        indexes = [models.Index(fields=["user", "partnership"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.side} {self.role}) in {self.partnership}"
+
+    def to_record(self) -> dict[str, object]:
+        return {
+            "id": str(self.id), "partnership": str(self.partnership_id), "user": self.user_id,
+            "side": self.side, "role": self.role,
+        }
+
+
+class Invitation(PlanObject):
+    """An invitation of an e-mail address to one partnership. Only the token's hash is stored."""
+
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)
+    side = models.CharField(max_length=8, choices=Side.choices)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.APPROVER)
+    message = models.TextField(blank=True, max_length=2000)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    record_exclude = ("token_hash",)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="invitation_side"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="invitation_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} to {self.partnership}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"
+
+
+class Vision(PlanObject):
+    """The shared strategic vision: why we are in business together, what we hope to accomplish
+    together, how we best work together. Endorsed when both sides' approvers endorsed the current
+    revision; every edit of the texts makes a new revision."""
+
+    partnership = models.OneToOneField(Partnership, on_delete=models.CASCADE, related_name="vision")
+    why_together = models.TextField(blank=True, max_length=10000)
+    what_we_hope = models.TextField(blank=True, max_length=10000)
+    how_we_work = models.TextField(blank=True, max_length=10000)
+    horizon = models.DateField(null=True, blank=True, help_text="The date this vision looks ahead to.")
+    revision = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"Vision of {self.partnership}"
+
+
+class VisionEndorsement(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    vision = models.ForeignKey(Vision, on_delete=models.CASCADE, related_name="endorsements")
+    revision = models.PositiveIntegerField()
+    side = models.CharField(max_length=8, choices=Side.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["vision", "revision", "side"], name="vision_endorsement_unique"),
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="vision_endorsement_side"),
+        ]
+
+    def to_record(self) -> dict[str, object]:
+        return {"id": str(self.id), "vision": str(self.vision_id), "revision": self.revision,
+                "side": self.side, "user": self.user_id}
+
+
+class Objective(PlanObject):
+    """A mutual long-term objective under the vision: what it gives each side and how success is
+    measured (optionally a metric with a baseline and a long-term target)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ACHIEVED = "achieved", "Achieved"
+        RETIRED = "retired", "Retired"
+
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="objectives")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=10000)
+    vendor_gain = models.TextField(blank=True, max_length=5000, help_text="What this objective gives the vendor.")
+    partner_gain = models.TextField(blank=True, max_length=5000, help_text="What it gives the partner.")
+    vendor_drivers = models.JSONField(default=list, blank=True)
+    partner_drivers = models.JSONField(default=list, blank=True)
+    success_measure = models.TextField(blank=True, max_length=5000)
+    metric_name = models.CharField(max_length=120, blank=True)
+    metric_unit = models.CharField(max_length=40, blank=True)
+    baseline = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    target = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    baseline_date = models.DateField(null=True, blank=True)
+    target_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "created_at"]
+        indexes = [models.Index(fields=["partnership", "status"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["active", "achieved", "retired"]), name="objective_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_measurable(self) -> bool:
+        return self.target is not None and self.target_date is not None
+
+
+class AlignmentReview(PlanObject):
+    """A periodic business review of the partnership: scheduled from the cadence, then held."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        HELD = "held", "Held"
+        SKIPPED = "skipped", "Skipped"
+
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="reviews")
+    title = models.CharField(max_length=200, blank=True)
+    scheduled_for = models.DateTimeField(help_text="Start of the review, in UTC.")
+    # The occurrence of the cadence this review stands for (UTC); unchanged when the review is moved.
+    occurrence = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    held_on = models.DateField(null=True, blank=True)
+    attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="reviews_attended")
+    other_attendees = models.TextField(blank=True, max_length=2000)
+    notes = models.TextField(blank=True, max_length=20000)
+    decisions = models.TextField(blank=True, max_length=20000)
+    goal_snapshot = models.JSONField(default=list, blank=True)
+    health_score = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["scheduled_for"]
+        indexes = [
+            models.Index(fields=["status", "scheduled_for"]),
+            models.Index(fields=["partnership", "scheduled_for"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partnership", "occurrence"], condition=Q(occurrence__isnull=False),
+                name="review_occurrence_unique",
+            ),
+            models.CheckConstraint(condition=Q(status__in=["scheduled", "held", "skipped"]), name="review_status"),
+            models.CheckConstraint(condition=~Q(status="held") | Q(held_on__isnull=False), name="review_held_has_date"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Review of {self.partnership} on {self.scheduled_for:%Y-%m-%d}"
+
+
+class HealthSnapshot(models.Model):
+    """The alignment health of a partnership on one day: the trend and a cache of the score."""
+
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="health_snapshots")
+    day = models.DateField()
+    score = models.PositiveSmallIntegerField()
+    components = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [
+            models.UniqueConstraint(fields=["partnership", "day"], name="health_snapshot_unique"),
+            models.CheckConstraint(condition=Q(score__lte=100), name="health_snapshot_range"),
+        ]
+
+
+class ChangeEvent(models.Model):
+    """Append-only record of a change to plan data, written in the same transaction as the change.
+
+    ``txid`` is the writing transaction's id on PostgreSQL. The change feed orders by
+    ``(txid, seq)`` and only serves transactions older than every transaction still running, so a
+    reader never skips a row that commits late (see ``alignment.changes``).
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Updated"
+        DELETE = "delete", "Deleted"
+
+    seq = models.BigAutoField(primary_key=True)
+    txid = models.BigIntegerField(default=0, db_index=True)
+    partnership = models.ForeignKey(Partnership, on_delete=models.DO_NOTHING, db_constraint=False,
+                                    related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    actor_label = models.CharField(max_length=200, blank=True)
+    object_type = models.CharField(max_length=40)
+    object_id = models.UUIDField()
+    action = models.CharField(max_length=8, choices=Action.choices)
+    summary = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["txid", "seq"]
+        indexes = [
+            models.Index(fields=["txid", "seq"], name="change_feed_order"),
+            models.Index(fields=["partnership", "txid", "seq"], name="change_feed_partnership"),
+            models.Index(fields=["object_type", "object_id"], name="change_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_id}"

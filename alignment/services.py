@@ -1,0 +1,445 @@
+"""Services that change the relationship and the long-term plan.
+
+Each service is one transaction: it checks the caller's access, enforces the rule, writes, and
+appends one change event per changed object. The browser and the API both call these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Organisation, OrganisationMembership, User
+
+from .access import Access
+from .changes import record_change
+from .errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from .models import (
+    AlignmentReview,
+    ChangeEvent,
+    Objective,
+    Partnership,
+    PartnershipMember,
+    Role,
+    Side,
+    Vision,
+    VisionEndorsement,
+)
+from .schedule import next_occurrence
+from .writes import apply_changes, check_version, lock, validate
+
+CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
+
+
+# --- Workspaces -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def workspace_create(*, name: str, email: str, password: str, full_name: str = "") -> tuple[Organisation, User]:
+    """A vendor organisation and its first admin (sign-up and ``create_workspace``)."""
+    name = (name or "").strip()
+    email = (email or "").strip().lower()
+    if not name:
+        raise InvalidInput("The organisation needs a name.", fields={"name": ["This field is required."]})
+    if User.objects.filter(email__iexact=email).exists():
+        raise InvalidInput("An account with this e-mail address exists already.",
+                           fields={"email": ["Already registered: sign in instead."]})
+    user = User(email=email, full_name=full_name.strip())
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), fields={"password": list(exc.messages)}) from exc
+    validate(user, exclude=["password"])
+    user.set_password(password)
+    user.save()
+    org = Organisation.objects.create(name=name[:200])
+    OrganisationMembership.objects.create(organisation=org, user=user, role=OrganisationMembership.Role.ADMIN)
+    return org, user
+
+
+# --- Partnerships -----------------------------------------------------------------------------
+
+PARTNERSHIP_FIELDS = (
+    "name", "partner_type", "status", "margin_percent", "referral_fee_percent", "economic_notes",
+    "vendor_drivers", "partner_drivers", "review_cadence", "review_rrule", "review_time",
+    "review_duration_minutes", "timezone", "reminder_offsets_days",
+)
+
+
+def _validate_partnership(p: Partnership) -> None:
+    validate(p, exclude=["vendor", "partner"])
+    for side in ("vendor_drivers", "partner_drivers"):
+        drivers = getattr(p, side)
+        if not isinstance(drivers, list) or not all(isinstance(d, str) and d.strip() for d in drivers):
+            raise InvalidInput("Business drivers are a list of short texts.", fields={side: ["Expected a list of texts."]})
+        setattr(p, side, [d.strip()[:120] for d in drivers][:20])
+    offsets = p.reminder_offsets_days
+    if not isinstance(offsets, list) or not all(isinstance(d, int) and 0 <= d <= 90 for d in offsets):
+        raise InvalidInput("Reminder days are whole numbers from 0 to 90.",
+                           fields={"reminder_offsets_days": ["Expected whole numbers from 0 to 90."]})
+    if p.review_cadence == Partnership.Cadence.CUSTOM:
+        from .schedule import parse_rrule
+
+        parse_rrule(p.review_rrule)
+
+
+@transaction.atomic
+def partnership_create(
+    *, actor: User, vendor: Organisation, partner_name: str, id: uuid.UUID | None = None, **fields: Any
+) -> Partnership:
+    """Start a partnership of a vendor with a (new) partner organisation.
+
+    The creator must belong to the vendor organisation and becomes its first vendor-side approver.
+    """
+    if not OrganisationMembership.objects.filter(organisation=vendor, user=actor).exists():
+        raise NotFound("No such organisation.")
+    partner_name = (partner_name or "").strip()
+    if not partner_name:
+        raise InvalidInput("Name the partner organisation.", fields={"partner_name": ["This field is required."]})
+    if id is not None and Partnership.objects.filter(pk=id).exists():
+        raise InvalidInput("A partnership with this id exists already.", fields={"id": ["Already used."]})
+    partner = Organisation.objects.create(name=partner_name[:200])
+    partnership = Partnership(vendor=vendor, partner=partner, reminder_offsets_days=[7, 1])
+    if id is not None:
+        partnership.id = id
+    fields.setdefault("name", f"{vendor.name} × {partner.name}")
+    apply_changes(partnership, fields, PARTNERSHIP_FIELDS)
+    _validate_partnership(partnership)
+    partnership.save(force_insert=True)
+    PartnershipMember.objects.create(partnership=partnership, user=actor, side=Side.VENDOR, role=Role.APPROVER)
+    vision = Vision.objects.create(partnership=partnership)
+    record_change(actor=actor, partnership=partnership, obj=partnership, action=CREATE,
+                  summary=f"started the partnership {partnership.name}")
+    record_change(actor=actor, partnership=partnership, obj=vision, action=CREATE, summary="created the vision")
+    return partnership
+
+
+@transaction.atomic
+def partnership_update(*, access: Access, expected_version: int | None = None, **changes: Any) -> Partnership:
+    access.require_manage("change the partnership settings")
+    p = lock(Partnership.objects, access.partnership.pk, "partnership")
+    check_version(p, expected_version)
+    before = p.to_record()
+    if not apply_changes(p, changes, PARTNERSHIP_FIELDS):
+        return p
+    _validate_partnership(p)
+    p.bump()
+    p.save()
+    record_change(actor=access.user, partnership=p, obj=p, action=UPDATE, before=before,
+                  summary="changed the partnership settings")
+    return p
+
+
+# --- Members ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def member_add(*, access: Access, user: User, side: str, role: str) -> PartnershipMember:
+    """Give a person access to the partnership. Admins manage their own side's people."""
+    access.require_manage("add people")
+    if side != access.side:
+        raise NotAllowed(f"You manage the {access.side} side's people; the other side invites its own.")
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown role '{role}'.", fields={"role": [f"Choose one of {', '.join(Role.values)}."]})
+    try:
+        with transaction.atomic():
+            member = PartnershipMember.objects.create(partnership=access.partnership, user=user, side=side, role=role)
+    except IntegrityError as exc:
+        raise RuleViolation(f"{user.email} is a member of this partnership already.",
+                            code="member.already_member") from exc
+    record_change(actor=access.user, partnership=access.partnership, obj=member, action=CREATE,
+                  after=member.to_record(), summary=f"added {user.display_name} as {side} {role}")
+    return member
+
+
+@transaction.atomic
+def member_update(*, access: Access, member_id: Any, role: str) -> PartnershipMember:
+    access.require_manage("change roles")
+    member = lock(PartnershipMember.objects.filter(partnership=access.partnership), member_id, "member")
+    if member.side != access.side:
+        raise NotAllowed("You manage your own side's people only.")
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown role '{role}'.", fields={"role": [f"Choose one of {', '.join(Role.values)}."]})
+    before = member.to_record()
+    member.role = role
+    member.save(update_fields=["role"])
+    record_change(actor=access.user, partnership=access.partnership, obj=member, action=UPDATE, before=before,
+                  after=member.to_record(), summary=f"made {member.user.display_name} {role}")
+    return member
+
+
+@transaction.atomic
+def member_remove(*, access: Access, member_id: Any) -> None:
+    access.require_manage("remove people")
+    member = lock(PartnershipMember.objects.filter(partnership=access.partnership), member_id, "member")
+    if member.side != access.side:
+        raise NotAllowed("You manage your own side's people only.")
+    before = member.to_record()
+    member.delete()
+    record_change(actor=access.user, partnership=access.partnership, obj=member, action=DELETE, before=before,
+                  summary=f"removed {member.user.display_name}")
+
+
+# --- Vision -----------------------------------------------------------------------------------
+
+VISION_TEXTS = ("why_together", "what_we_hope", "how_we_work", "horizon")
+
+
+def vision_endorsed_sides(vision: Vision) -> set[str]:
+    return set(vision.endorsements.filter(revision=vision.revision).values_list("side", flat=True))
+
+
+@transaction.atomic
+def vision_update(*, access: Access, expected_version: int | None = None, **texts: Any) -> Vision:
+    """Edit the vision. A real change makes a new revision, so earlier endorsements no longer count."""
+    access.require_edit("edit the vision")
+    vision = lock(Vision.objects, Vision.objects.filter(partnership=access.partnership).values("pk")[:1], "vision")
+    check_version(vision, expected_version)
+    before = vision.to_record()
+    changed = apply_changes(vision, texts, VISION_TEXTS)
+    if not changed:
+        return vision
+    validate(vision, exclude=["partnership"])
+    if set(changed) & {"why_together", "what_we_hope", "how_we_work"}:
+        vision.revision += 1
+    vision.bump()
+    vision.save()
+    record_change(actor=access.user, partnership=access.partnership, obj=vision, action=UPDATE, before=before,
+                  summary="edited the vision")
+    return vision
+
+
+@transaction.atomic
+def vision_endorse(*, access: Access, revision: int) -> VisionEndorsement:
+    """Endorse the current revision of the vision for the caller's side."""
+    access.require_approve("endorse the vision")
+    vision = lock(Vision.objects, Vision.objects.filter(partnership=access.partnership).values("pk")[:1], "vision")
+    if int(revision) != vision.revision:
+        raise RuleViolation(
+            f"You endorsed revision {revision}, but the vision is now at revision {vision.revision}. "
+            "Read the current text and endorse again.", code="vision.stale_revision",
+        )
+    if not (vision.why_together.strip() and vision.what_we_hope.strip() and vision.how_we_work.strip()):
+        raise RuleViolation("The vision needs all three texts before it can be endorsed.", code="vision.incomplete")
+    if vision.endorsements.filter(revision=vision.revision, side=access.side).exists():
+        raise RuleViolation(f"The {access.side} side has endorsed this revision already.",
+                            code="vision.already_endorsed")
+    endorsement = VisionEndorsement.objects.create(vision=vision, revision=vision.revision, side=access.side,
+                                                   user=access.user)
+    record_change(actor=access.user, partnership=access.partnership, obj=endorsement, action=CREATE,
+                  after=endorsement.to_record(), summary=f"endorsed the vision for the {access.side} side")
+    return endorsement
+
+
+# --- Objectives -------------------------------------------------------------------------------
+
+OBJECTIVE_FIELDS = (
+    "title", "description", "vendor_gain", "partner_gain", "vendor_drivers", "partner_drivers",
+    "success_measure", "metric_name", "metric_unit", "baseline", "target", "baseline_date", "target_date",
+    "status", "position",
+)
+
+
+def _validate_objective(o: Objective) -> None:
+    validate(o, exclude=["partnership"])
+    if (o.baseline is None) != (o.target is None) and o.target is not None and not o.metric_name:
+        raise InvalidInput("A numeric target needs a metric name.", fields={"metric_name": ["Name the metric."]})
+    if o.baseline_date and o.target_date and o.target_date <= o.baseline_date:
+        raise InvalidInput("The target date must be after the baseline date.",
+                           fields={"target_date": ["Must be after the baseline date."]})
+    for side, allowed in (("vendor_drivers", o.partnership.vendor_drivers),
+                          ("partner_drivers", o.partnership.partner_drivers)):
+        drivers = getattr(o, side)
+        if not isinstance(drivers, list) or not all(isinstance(d, str) for d in drivers):
+            raise InvalidInput("Drivers are a list of texts.", fields={side: ["Expected a list of texts."]})
+        unknown = [d for d in drivers if d not in allowed]
+        if unknown:
+            raise InvalidInput(
+                f"Not a business driver of this side: {', '.join(unknown)}.",
+                fields={side: [f"Choose from: {', '.join(allowed) or 'none defined yet'}."]},
+            )
+
+
+@transaction.atomic
+def objective_create(*, access: Access, id: uuid.UUID | None = None, **fields: Any) -> Objective:
+    access.require_edit("add objectives")
+    objective = Objective(partnership=access.partnership)
+    if id is not None:
+        if Objective.objects.filter(pk=id).exists():
+            raise InvalidInput("An objective with this id exists already.", fields={"id": ["Already used."]})
+        objective.id = id
+    apply_changes(objective, fields, OBJECTIVE_FIELDS)
+    if not objective.position:
+        objective.position = Objective.objects.filter(partnership=access.partnership).count() + 1
+    _validate_objective(objective)
+    objective.save(force_insert=True)
+    record_change(actor=access.user, partnership=access.partnership, obj=objective, action=CREATE,
+                  summary=f"added the objective “{objective.title}”")
+    return objective
+
+
+@transaction.atomic
+def objective_update(*, access: Access, objective_id: Any, expected_version: int | None = None,
+                     **changes: Any) -> Objective:
+    access.require_edit("edit objectives")
+    objective = lock(Objective.objects.filter(partnership=access.partnership), objective_id, "objective")
+    check_version(objective, expected_version)
+    before = objective.to_record()
+    if not apply_changes(objective, changes, OBJECTIVE_FIELDS):
+        return objective
+    objective.partnership = access.partnership
+    _validate_objective(objective)
+    objective.bump()
+    objective.save()
+    record_change(actor=access.user, partnership=access.partnership, obj=objective, action=UPDATE, before=before,
+                  summary=f"edited the objective “{objective.title}”")
+    return objective
+
+
+@transaction.atomic
+def objective_delete(*, access: Access, objective_id: Any, expected_version: int | None = None) -> None:
+    """Delete an objective that has no goals yet; one with goals is retired instead."""
+    access.require_edit("delete objectives")
+    objective = lock(Objective.objects.filter(partnership=access.partnership), objective_id, "objective")
+    check_version(objective, expected_version)
+    if objective.goals.exists():
+        raise RuleViolation("This objective has goals: retire it (status “retired”) instead of deleting it.",
+                            code="objective.has_goals")
+    before = objective.to_record()
+    objective.delete()
+    record_change(actor=access.user, partnership=access.partnership, obj=objective, action=DELETE, before=before,
+                  summary=f"deleted the objective “{before['title']}”")
+
+
+# --- Alignment reviews ------------------------------------------------------------------------
+
+REVIEW_FIELDS = ("title", "scheduled_for", "notes", "decisions", "other_attendees")
+
+
+@transaction.atomic
+def review_schedule(*, access: Access, scheduled_for: dt.datetime | None = None, title: str = "",
+                    id: uuid.UUID | None = None) -> AlignmentReview:
+    """Schedule a review: at a given time, or at the cadence's next occurrence after the last one."""
+    access.require_edit("schedule reviews")
+    p = access.partnership
+    occurrence = None
+    if scheduled_for is None:
+        last = p.reviews.exclude(occurrence__isnull=True).order_by("-occurrence").first()
+        after = max(timezone.now(), last.occurrence) if last and last.occurrence else timezone.now()
+        occurrence = next_occurrence(p, after)
+        scheduled_for = occurrence
+    if timezone.is_naive(scheduled_for):
+        raise InvalidInput("Give the review time with a time zone.", fields={"scheduled_for": ["Needs a time zone."]})
+    review = AlignmentReview(partnership=p, scheduled_for=scheduled_for, occurrence=occurrence,
+                             title=title or "Alignment review")
+    if id is not None:
+        if AlignmentReview.objects.filter(pk=id).exists():
+            raise InvalidInput("A review with this id exists already.", fields={"id": ["Already used."]})
+        review.id = id
+    validate(review, exclude=["partnership"])
+    try:
+        with transaction.atomic():
+            review.save(force_insert=True)
+    except IntegrityError as exc:
+        raise RuleViolation("This review occurrence is scheduled already.", code="review.duplicate") from exc
+    record_change(actor=access.user, partnership=p, obj=review, action=CREATE,
+                  summary=f"scheduled a review for {scheduled_for:%Y-%m-%d %H:%M} UTC")
+    return review
+
+
+def _lock_review(access: Access, review_id: Any) -> AlignmentReview:
+    return lock(AlignmentReview.objects.filter(partnership=access.partnership), review_id, "review")
+
+
+@transaction.atomic
+def review_update(*, access: Access, review_id: Any, expected_version: int | None = None,
+                  **changes: Any) -> AlignmentReview:
+    """Move a review or edit its notes. Moving keeps the occurrence it stands for."""
+    access.require_edit("change reviews")
+    review = _lock_review(access, review_id)
+    check_version(review, expected_version)
+    before = review.to_record()
+    if not apply_changes(review, changes, REVIEW_FIELDS):
+        return review
+    if "scheduled_for" in changes and review.status != AlignmentReview.Status.SCHEDULED:
+        raise RuleViolation("Only a scheduled review can be moved.", code="review.not_scheduled")
+    validate(review, exclude=["partnership", "attendees"])
+    review.bump()
+    review.save()
+    record_change(actor=access.user, partnership=access.partnership, obj=review, action=UPDATE, before=before,
+                  summary="updated a review")
+    return review
+
+
+@transaction.atomic
+def review_skip(*, access: Access, review_id: Any, expected_version: int | None = None) -> AlignmentReview:
+    access.require_edit("skip reviews")
+    review = _lock_review(access, review_id)
+    check_version(review, expected_version)
+    if review.status != AlignmentReview.Status.SCHEDULED:
+        raise RuleViolation(f"This review is {review.status}; only a scheduled one can be skipped.",
+                            code="review.not_scheduled")
+    before = review.to_record()
+    review.status = AlignmentReview.Status.SKIPPED
+    review.bump()
+    review.save()
+    record_change(actor=access.user, partnership=access.partnership, obj=review, action=UPDATE, before=before,
+                  summary="skipped a review")
+    return review
+
+
+@transaction.atomic
+def review_hold(
+    *, access: Access, review_id: Any, held_on: dt.date, attendees: list[User] | None = None,
+    other_attendees: str = "", notes: str = "", decisions: str = "", expected_version: int | None = None,
+    schedule_next: bool = True,
+) -> AlignmentReview:
+    """Record a review as held, with a snapshot of every open goal's status, and schedule the next
+    occurrence of the cadence."""
+    from goals.queries import goal_status_snapshot
+
+    access.require_edit("record reviews")
+    review = _lock_review(access, review_id)
+    check_version(review, expected_version)
+    if review.status == AlignmentReview.Status.HELD:
+        raise RuleViolation("This review is recorded as held already.", code="review.already_held")
+    if held_on > timezone.localdate() + dt.timedelta(days=1):
+        raise InvalidInput("A review cannot be held in the future.", fields={"held_on": ["Must not be in the future."]})
+    allowed_people = set(
+        PartnershipMember.objects.filter(partnership=access.partnership).values_list("user_id", flat=True)
+    )
+    people = list(attendees or [])
+    strangers = [u.email for u in people if u.pk not in allowed_people]
+    if strangers:
+        raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": strangers})
+    before = review.to_record()
+    from .health import partnership_health
+
+    review.status = AlignmentReview.Status.HELD
+    review.held_on = held_on
+    review.notes = notes
+    review.decisions = decisions
+    review.other_attendees = other_attendees
+    review.goal_snapshot = goal_status_snapshot(access.partnership)
+    review.health_score = partnership_health(access.partnership).score
+    validate(review, exclude=["partnership", "attendees"])
+    review.bump()
+    review.save()
+    review.attendees.set(people)
+    after = review.to_record() | {"attendees": [u.pk for u in people]}
+    record_change(actor=access.user, partnership=access.partnership, obj=review, action=UPDATE, before=before,
+                  after=after, summary="recorded a review")
+    if schedule_next and not access.partnership.reviews.filter(status=AlignmentReview.Status.SCHEDULED).exists():
+        review_schedule(access=access)
+    return review
+
+
+def partnership_zone(p: Partnership) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(p.timezone)

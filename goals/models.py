@@ -1,0 +1,277 @@
+"""Short-term goals agreed by both sides: their revisions, commitments, approvals, check-ins and
+comments. State changes go through ``goals.services``; models hold single-object behaviour."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from alignment.base import PlanObject, json_value
+from alignment.models import Objective, Partnership, Side
+
+
+class GoalStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PROPOSED = "proposed", "Proposed"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    AGREED = "agreed", "Agreed"
+    ACHIEVED = "achieved", "Achieved"
+    MISSED = "missed", "Missed"
+    DROPPED = "dropped", "Dropped"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+# The state of the revision under negotiation: before first agreement it is the goal's status;
+# for an agreed goal it is the amendment's.
+class RevisionState(models.TextChoices):
+    NONE = "", "None"
+    DRAFT = "draft", "Draft"
+    PROPOSED = "proposed", "Proposed"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+
+class Direction(models.TextChoices):
+    INCREASE = "increase", "Increase (higher is better)"
+    DECREASE = "decrease", "Decrease (lower is better)"
+
+
+NEGOTIABLE = {GoalStatus.DRAFT, GoalStatus.PROPOSED, GoalStatus.CHANGES_REQUESTED}
+CLOSED = {GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED, GoalStatus.WITHDRAWN}
+# The fields that make a goal's terms: changing one of them needs both sides' approval again.
+TERM_FIELDS = (
+    "title", "description", "period_start", "period_end", "metric_name", "metric_unit",
+    "baseline", "target", "direction",
+)
+
+
+class GoalQuerySet(models.QuerySet["Goal"]):
+    def open(self) -> GoalQuerySet:
+        return self.exclude(status__in=CLOSED)
+
+    def covering(self, day: Any) -> GoalQuerySet:
+        return self.filter(period_start__lte=day, period_end__gte=day)
+
+
+class Goal(PlanObject):
+    """A short-term goal derived from one mutual objective, for a period.
+
+    The fields here and the goal's commitments are the *working* terms (revision ``revision``).
+    ``agreed_revision`` is the last revision both sides approved; while an amendment is being
+    negotiated it stays in force, readable from its ``GoalRevision`` snapshot.
+    """
+
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="goals")
+    objective = models.ForeignKey(Objective, on_delete=models.PROTECT, related_name="goals")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=10000)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    metric_name = models.CharField(max_length=120)
+    metric_unit = models.CharField(max_length=40, blank=True)
+    baseline = models.DecimalField(max_digits=18, decimal_places=4)
+    target = models.DecimalField(max_digits=18, decimal_places=4)
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.INCREASE)
+
+    status = models.CharField(max_length=20, choices=GoalStatus.choices, default=GoalStatus.DRAFT)
+    revision = models.PositiveIntegerField(default=1)
+    # True while the working revision is still being written (not yet proposed); the next edit of a
+    # proposed revision opens a new one.
+    revision_open = models.BooleanField(default=True)
+    agreed_revision = models.PositiveIntegerField(null=True, blank=True)
+    amendment = models.CharField(max_length=20, choices=RevisionState.choices, default=RevisionState.NONE,
+                                 blank=True)
+    proposed_by_side = models.CharField(max_length=8, choices=Side.choices, blank=True)
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    agreed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_note = models.TextField(blank=True, max_length=5000)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    objects = GoalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["period_start", "created_at"]
+        indexes = [
+            models.Index(fields=["partnership", "status"]),
+            models.Index(fields=["objective", "period_start"]),
+            models.Index(fields=["partnership", "updated_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(period_end__gte=F("period_start")), name="goal_period_order"),
+            models.CheckConstraint(condition=Q(status__in=GoalStatus.values), name="goal_status_valid"),
+            models.CheckConstraint(condition=Q(direction__in=Direction.values), name="goal_direction_valid"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["agreed", "achieved", "missed"]) | Q(agreed_revision__isnull=False),
+                name="goal_agreed_has_revision",
+            ),
+            models.CheckConstraint(
+                condition=Q(agreed_revision__isnull=True) | Q(agreed_revision__lte=F("revision")),
+                name="goal_agreed_revision_le_revision",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="agreed") | Q(amendment=""), name="goal_amendment_only_when_agreed"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def negotiation_state(self) -> str:
+        """State of the revision under negotiation ('' when nothing is being negotiated)."""
+        if self.status in NEGOTIABLE:
+            return str(self.status)
+        if self.status == GoalStatus.AGREED:
+            return str(self.amendment)
+        return ""
+
+    @property
+    def has_pending_amendment(self) -> bool:
+        return self.status == GoalStatus.AGREED and bool(self.amendment)
+
+    def terms(self) -> dict[str, Any]:
+        return {name: json_value(getattr(self, name)) for name in TERM_FIELDS}
+
+    def progress(self, value: Decimal | None) -> float | None:
+        """Share of the way from baseline to target that ``value`` covers, 0..1 (clamped)."""
+        return progress_between(self.baseline, self.target, value)
+
+
+def progress_between(baseline: Decimal | None, target: Decimal | None, value: Decimal | None) -> float | None:
+    if value is None or baseline is None or target is None:
+        return None
+    span = target - baseline
+    if span == 0:
+        return 1.0 if value == target else 0.0
+    share = float((value - baseline) / span)
+    return max(0.0, min(1.0, share))
+
+
+class GoalRevision(models.Model):
+    """The terms of a goal as proposed in one revision (immutable once written)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    terms = models.JSONField()
+    commitments = models.JSONField(default=list)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    proposed_by_side = models.CharField(max_length=8, choices=Side.choices, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["goal", "number"]
+        constraints = [models.UniqueConstraint(fields=["goal", "number"], name="goal_revision_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.goal} r{self.number}"
+
+
+class Commitment(PlanObject):
+    """What one side will do for a goal. A goal is agreed only with at least one real commitment
+    from each side (the no-quota rule). A derived goal starts with a placeholder slot per side that
+    does not count until someone writes what their side will do."""
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="commitments")
+    side = models.CharField(max_length=8, choices=Side.choices)
+    text = models.TextField(max_length=5000)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="commitments"
+    )
+    due_date = models.DateField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    placeholder = models.BooleanField(default=False)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["side", "position", "created_at"]
+        indexes = [models.Index(fields=["goal", "side"]), models.Index(fields=["due_date", "done"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="commitment_side"),
+            models.CheckConstraint(condition=Q(done=False) | Q(done_at__isnull=False), name="commitment_done_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side}: {self.text[:60]}"
+
+    def terms(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id), "side": self.side, "text": self.text, "owner": self.owner_id,
+            "due_date": json_value(self.due_date), "placeholder": self.placeholder,
+        }
+
+
+class Approval(models.Model):
+    """One side's approval of one revision of a goal."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="approvals")
+    revision = models.PositiveIntegerField()
+    side = models.CharField(max_length=8, choices=Side.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["goal", "revision", "side"], name="approval_once_per_side"),
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="approval_side"),
+        ]
+
+    def to_record(self) -> dict[str, Any]:
+        return {"id": str(self.id), "goal": str(self.goal_id), "revision": self.revision, "side": self.side,
+                "user": self.user_id}
+
+
+class CheckIn(PlanObject):
+    """A measured value of a goal's metric on a day, with one side's confidence (1-5)."""
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="check_ins")
+    side = models.CharField(max_length=8, choices=Side.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    measured_on = models.DateField()
+    value = models.DecimalField(max_digits=18, decimal_places=4)
+    confidence = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    note = models.TextField(blank=True, max_length=5000)
+
+    class Meta:
+        ordering = ["measured_on", "created_at"]
+        indexes = [models.Index(fields=["goal", "measured_on"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(confidence__gte=1, confidence__lte=5), name="check_in_confidence"),
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="check_in_side"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.goal}: {self.value} on {self.measured_on}"
+
+
+class Comment(PlanObject):
+    """A comment on a goal; a change request is a comment of kind ``change_request``."""
+
+    class Kind(models.TextChoices):
+        COMMENT = "comment", "Comment"
+        CHANGE_REQUEST = "change_request", "Change request"
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    side = models.CharField(max_length=8, choices=Side.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.COMMENT)
+    revision = models.PositiveIntegerField()
+    body = models.TextField(max_length=10000)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["goal", "created_at"])]
+        constraints = [models.CheckConstraint(condition=Q(side__in=Side.values), name="comment_side")]
+
+    def __str__(self) -> str:
+        return self.body[:60]

@@ -1,0 +1,634 @@
+"""The goal workflow, enforced in one place for the browser and the API.
+
+    draft ──propose──▶ proposed ──both sides approve the same revision──▶ agreed ──close──▶ achieved/missed/dropped
+      ▲                   │ request changes (with a comment)                 │ edit terms = amendment
+      └── edit ◀── changes_requested                                          ▼ (agreed revision stays in force)
+
+- Either side may propose. A goal becomes ``agreed`` only when both sides' approvers approved the
+  same revision, and only with at least one real commitment from each side (the no-quota rule).
+- Editing the terms of a proposed revision opens a new revision; approvals are per revision, so
+  approvals of the old one no longer count.
+- Editing the terms of an agreed goal opens an *amendment*: a new revision negotiated the same way
+  while ``agreed_revision`` stays in force and readable (``GoalRevision``).
+- Every refused transition raises ``RuleViolation`` whose ``code`` names the rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from alignment.access import Access
+from alignment.changes import record_change
+from alignment.errors import InvalidInput, NotAllowed, RuleViolation
+from alignment.models import ChangeEvent, Objective, PartnershipMember, Side
+from alignment.writes import apply_changes, check_version, lock, validate
+
+from .models import (
+    CLOSED,
+    TERM_FIELDS,
+    Approval,
+    CheckIn,
+    Comment,
+    Commitment,
+    Goal,
+    GoalRevision,
+    GoalStatus,
+    RevisionState,
+)
+
+CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
+COMMITMENT_TERMS = ("text", "owner", "due_date", "position", "side")
+
+
+def _lock_goal(access: Access, goal_id: Any) -> Goal:
+    return lock(Goal.objects.filter(partnership=access.partnership), goal_id, "goal")
+
+
+def _record(access: Access, obj: Any, action: str, before: dict[str, Any] | None = None, summary: str = "",
+            after: dict[str, Any] | None = None) -> None:
+    record_change(actor=access.user, partnership=access.partnership, obj=obj, action=action, before=before,
+                  after=after, summary=summary)
+
+
+def _refuse_if_closed(goal: Goal) -> None:
+    if goal.status in CLOSED:
+        raise RuleViolation(f"This goal is {goal.get_status_display().lower()}; a closed goal cannot change.",
+                            code="goal.closed")
+
+
+def _open_revision(goal: Goal) -> None:
+    """Before a change of terms: start a new revision unless the working one is still open."""
+    _refuse_if_closed(goal)
+    if goal.revision_open:
+        return
+    goal.revision += 1
+    goal.revision_open = True
+    if goal.status == GoalStatus.AGREED:
+        goal.amendment = RevisionState.DRAFT
+    else:
+        goal.status = GoalStatus.DRAFT
+
+
+def _validate_goal(goal: Goal) -> None:
+    validate(goal, exclude=["partnership", "objective", "created_by"])
+    if goal.period_end < goal.period_start:
+        raise InvalidInput("The period must end on or after its start.",
+                           fields={"period_end": ["Must be on or after the start."]})
+    if goal.baseline == goal.target:
+        raise InvalidInput("The target must differ from the baseline.", fields={"target": ["Same as the baseline."]})
+    if (goal.direction == "increase") != (goal.target > goal.baseline):
+        raise InvalidInput(
+            f"With direction “{goal.direction}” the target must be "
+            f"{'above' if goal.direction == 'increase' else 'below'} the baseline.",
+            fields={"direction": ["Does not match baseline and target."]},
+        )
+
+
+def _owner_for(access: Access, side: str, owner: Any) -> User | None:
+    if owner in (None, ""):
+        return None
+    owner_id = owner.pk if isinstance(owner, User) else owner
+    member = (
+        PartnershipMember.objects.filter(partnership=access.partnership, side=side, user_id=owner_id)
+        .select_related("user").first()
+    )
+    if member is None:
+        raise InvalidInput(f"The owner must be a member of the {side} side.",
+                           fields={"owner": [f"Not a member of the {side} side."]})
+    return member.user
+
+
+def _snapshot(goal: Goal) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    return goal.terms(), [c.terms() for c in goal.commitments.all()]
+
+
+# --- Goals ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def goal_create(*, access: Access, objective_id: Any, id: uuid.UUID | None = None,
+                commitments: list[dict[str, Any]] | None = None, **terms: Any) -> Goal:
+    """A new draft goal under one of the partnership's objectives, optionally with commitments."""
+    access.require_edit("add goals")
+    objective = Objective.objects.filter(partnership=access.partnership, pk=objective_id).first()
+    if objective is None:
+        raise InvalidInput("Choose an objective of this partnership.", fields={"objective": ["No such objective."]})
+    if objective.status != Objective.Status.ACTIVE:
+        raise RuleViolation(f"The objective “{objective.title}” is {objective.status}; goals derive from active ones.",
+                            code="goal.objective_not_active")
+    goal = Goal(partnership=access.partnership, objective=objective, created_by=access.user)
+    if id is not None:
+        if Goal.objects.filter(pk=id).exists():
+            raise InvalidInput("A goal with this id exists already.", fields={"id": ["Already used."]})
+        goal.id = id
+    terms.setdefault("metric_name", objective.metric_name)
+    terms.setdefault("metric_unit", objective.metric_unit)
+    apply_changes(goal, terms, TERM_FIELDS)
+    for required in ("title", "period_start", "period_end", "metric_name", "baseline", "target"):
+        if getattr(goal, required) in (None, ""):
+            raise InvalidInput(f"A goal needs {required.replace('_', ' ')}.", fields={required: ["This field is required."]})
+    _validate_goal(goal)
+    goal.save(force_insert=True)
+    _record(access, goal, CREATE, summary=f"added the goal “{goal.title}”")
+    for spec in commitments or []:
+        _commitment_insert(access, goal, **spec)
+    return goal
+
+
+@transaction.atomic
+def goal_update(*, access: Access, goal_id: Any, expected_version: int | None = None, **changes: Any) -> Goal:
+    """Change a goal's terms. On a proposed revision this opens a new one; on an agreed goal, an amendment."""
+    access.require_edit("edit goals")
+    goal = _lock_goal(access, goal_id)
+    check_version(goal, expected_version)
+    before = goal.to_record()
+    changed = apply_changes(goal, changes, TERM_FIELDS)
+    if not changed:
+        return goal
+    _open_revision(goal)
+    _validate_goal(goal)
+    goal.bump()
+    goal.save()
+    what = "an amendment of" if goal.has_pending_amendment else "the terms of"
+    _record(access, goal, UPDATE, before, summary=f"edited {what} “{goal.title}” ({', '.join(changed)})")
+    return goal
+
+
+@transaction.atomic
+def goal_delete(*, access: Access, goal_id: Any, expected_version: int | None = None) -> None:
+    """Delete a draft that was never proposed; anything the other side has seen is withdrawn instead."""
+    access.require_edit("delete goals")
+    goal = _lock_goal(access, goal_id)
+    check_version(goal, expected_version)
+    if goal.status != GoalStatus.DRAFT or goal.revision > 1 or goal.revisions.exists():
+        raise RuleViolation("Only a draft that was never proposed can be deleted; withdraw this goal instead.",
+                            code="goal.not_deletable")
+    before = goal.to_record()
+    for c in goal.commitments.all():
+        c_before = c.to_record()
+        c.delete()
+        _record(access, c, DELETE, c_before, summary="deleted a commitment with its goal")
+    goal.delete()
+    _record(access, goal, DELETE, before, summary=f"deleted the draft goal “{before['title']}”")
+
+
+def _real_commitment_sides(goal: Goal) -> set[str]:
+    return {
+        c.side for c in goal.commitments.all() if not c.placeholder and c.text.strip()
+    }
+
+
+@transaction.atomic
+def goal_propose(*, access: Access, goal_id: Any, expected_version: int | None = None) -> Goal:
+    """Put the working revision to both sides for approval (either side may propose)."""
+    access.require_edit("propose goals")
+    goal = _lock_goal(access, goal_id)
+    check_version(goal, expected_version)
+    _refuse_if_closed(goal)
+    state = goal.negotiation_state
+    if state == RevisionState.PROPOSED:
+        raise RuleViolation(f"Revision {goal.revision} is already proposed and waiting for approval.",
+                            code="goal.already_proposed")
+    if state == "":
+        raise RuleViolation("This goal is agreed and has no amendment to propose; edit its terms first.",
+                            code="goal.nothing_to_propose")
+    before = goal.to_record()
+    if not GoalRevision.objects.filter(goal=goal, number=goal.revision).exists():
+        terms, commitments = _snapshot(goal)
+        GoalRevision.objects.create(goal=goal, number=goal.revision, terms=terms, commitments=commitments,
+                                    proposed_by=access.user, proposed_by_side=access.side)
+    goal.revision_open = False
+    if goal.status == GoalStatus.AGREED:
+        goal.amendment = RevisionState.PROPOSED
+    else:
+        goal.status = GoalStatus.PROPOSED
+    goal.proposed_by_side = access.side
+    goal.proposed_at = timezone.now()
+    goal.bump()
+    goal.save()
+    kind = "an amendment of" if goal.status == GoalStatus.AGREED else ""
+    _record(access, goal, UPDATE, before, summary=f"proposed {kind} “{goal.title}” (revision {goal.revision})")
+    return goal
+
+
+@transaction.atomic
+def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
+    """Approve one revision for the caller's side. The second side's approval of the same
+    revision agrees the goal (or puts the amendment in force)."""
+    access.require_approve("approve goals")
+    goal = _lock_goal(access, goal_id)
+    _refuse_if_closed(goal)
+    state = goal.negotiation_state
+    if state == RevisionState.DRAFT:
+        raise RuleViolation(f"Revision {goal.revision} is still a draft; it must be proposed before approval.",
+                            code="goal.not_proposed")
+    if state == RevisionState.CHANGES_REQUESTED:
+        raise RuleViolation("Changes were requested on this revision; it must be revised or proposed again first.",
+                            code="goal.changes_requested")
+    if state == "":
+        raise RuleViolation("This goal is agreed; there is no pending revision to approve.",
+                            code="goal.nothing_to_approve")
+    if int(revision) != goal.revision:
+        raise RuleViolation(
+            f"You approved revision {revision}, but the goal is at revision {goal.revision}. "
+            "Review the current terms and approve them.", code="goal.stale_revision",
+        )
+    missing = [s for s in Side.values if s not in _real_commitment_sides(goal)]
+    if missing:
+        raise RuleViolation(
+            f"This goal cannot be agreed: the {' and the '.join(missing)} side has no commitment yet. "
+            "Each side must commit to at least one action (no quotas).", code="goal.commitment_missing",
+        )
+    try:
+        with transaction.atomic():
+            approval = Approval.objects.create(goal=goal, revision=goal.revision, side=access.side, user=access.user)
+    except IntegrityError as exc:
+        raise RuleViolation(f"The {access.side} side has approved revision {goal.revision} already.",
+                            code="goal.already_approved") from exc
+    _record(access, approval, CREATE, after=approval.to_record(),
+            summary=f"approved “{goal.title}” (revision {goal.revision}) for the {access.side} side")
+    sides = set(Approval.objects.filter(goal=goal, revision=goal.revision).values_list("side", flat=True))
+    if sides >= set(Side.values):
+        before = goal.to_record()
+        amended = goal.status == GoalStatus.AGREED
+        goal.status = GoalStatus.AGREED
+        goal.agreed_revision = goal.revision
+        goal.amendment = RevisionState.NONE
+        goal.agreed_at = timezone.now()
+        goal.bump()
+        goal.save()
+        what = "the amendment of" if amended else ""
+        _record(access, goal, UPDATE, before, summary=f"both sides agreed {what} “{goal.title}” (revision {goal.revision})")
+    return approval
+
+
+@transaction.atomic
+def goal_request_changes(*, access: Access, goal_id: Any, comment: str, revision: int | None = None) -> Comment:
+    """Send the proposed revision back for editing, saying what should change."""
+    access.require_edit("request changes")
+    body = (comment or "").strip()
+    if not body:
+        raise InvalidInput("Say what should change.", fields={"comment": ["A comment is required."]})
+    goal = _lock_goal(access, goal_id)
+    _refuse_if_closed(goal)
+    if goal.negotiation_state != RevisionState.PROPOSED:
+        raise RuleViolation("Changes can only be requested on a proposed revision.", code="goal.not_proposed")
+    if revision is not None and int(revision) != goal.revision:
+        raise RuleViolation(f"The goal is now at revision {goal.revision}; read it before requesting changes.",
+                            code="goal.stale_revision")
+    before = goal.to_record()
+    if goal.status == GoalStatus.AGREED:
+        goal.amendment = RevisionState.CHANGES_REQUESTED
+    else:
+        goal.status = GoalStatus.CHANGES_REQUESTED
+    goal.bump()
+    goal.save()
+    _record(access, goal, UPDATE, before, summary=f"requested changes to “{goal.title}”")
+    note = Comment(goal=goal, author=access.user, side=access.side, kind=Comment.Kind.CHANGE_REQUEST,
+                   revision=goal.revision, body=body)
+    validate(note, exclude=["goal", "author"])
+    note.save()
+    _record(access, note, CREATE, summary="commented on a change request")
+    return note
+
+
+@transaction.atomic
+def goal_withdraw(*, access: Access, goal_id: Any, note: str = "", expected_version: int | None = None) -> Goal:
+    """Withdraw a goal before agreement. An agreed goal is closed (dropped) instead."""
+    access.require_edit("withdraw goals")
+    goal = _lock_goal(access, goal_id)
+    check_version(goal, expected_version)
+    _refuse_if_closed(goal)
+    if goal.status == GoalStatus.AGREED:
+        raise RuleViolation("An agreed goal cannot be withdrawn: close it as dropped, or discard its amendment.",
+                            code="goal.already_agreed")
+    before = goal.to_record()
+    goal.status = GoalStatus.WITHDRAWN
+    goal.close_note = note.strip()
+    goal.closed_at = timezone.now()
+    goal.revision_open = False
+    goal.bump()
+    goal.save()
+    _record(access, goal, UPDATE, before, summary=f"withdrew “{goal.title}”")
+    return goal
+
+
+@transaction.atomic
+def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: int | None = None) -> Goal:
+    """Drop a pending amendment: the terms and commitments return to the agreed revision."""
+    access.require_edit("discard amendments")
+    goal = _lock_goal(access, goal_id)
+    check_version(goal, expected_version)
+    if not goal.has_pending_amendment:
+        raise RuleViolation("This goal has no pending amendment.", code="goal.no_amendment")
+    agreed = GoalRevision.objects.get(goal=goal, number=goal.agreed_revision)
+    before = goal.to_record()
+    for name in TERM_FIELDS:
+        field = Goal._meta.get_field(name)
+        setattr(goal, name, field.to_python(agreed.terms[name]))
+    kept = {c["id"]: c for c in agreed.commitments}
+    for c in goal.commitments.all():
+        c_before = c.to_record()
+        if str(c.id) not in kept:
+            c.delete()
+            _record(access, c, DELETE, c_before, summary="removed a commitment with the discarded amendment")
+            continue
+        spec = kept.pop(str(c.id))
+        if c.terms() != spec:
+            c.text, c.owner_id, c.side, c.placeholder = spec["text"], spec["owner"], spec["side"], spec["placeholder"]
+            c.due_date = dt.date.fromisoformat(spec["due_date"]) if spec["due_date"] else None
+            c.bump()
+            c.save()
+            _record(access, c, UPDATE, c_before, summary="restored a commitment to the agreed revision")
+    for spec in kept.values():
+        c = Commitment.objects.create(
+            id=spec["id"], goal=goal, side=spec["side"], text=spec["text"], owner_id=spec["owner"],
+            placeholder=spec["placeholder"],
+            due_date=dt.date.fromisoformat(spec["due_date"]) if spec["due_date"] else None,
+        )
+        _record(access, c, CREATE, summary="restored a commitment of the agreed revision")
+    goal.revision = goal.revision + 1
+    GoalRevision.objects.create(goal=goal, number=goal.revision, terms=agreed.terms, commitments=agreed.commitments,
+                                proposed_by=access.user, proposed_by_side=access.side)
+    # The restored terms are the agreed ones: they are in force again without a new round of approvals.
+    goal.agreed_revision = goal.revision
+    goal.amendment = RevisionState.NONE
+    goal.revision_open = False
+    goal.bump()
+    goal.save()
+    _record(access, goal, UPDATE, before, summary=f"discarded the amendment of “{goal.title}”")
+    return goal
+
+
+OUTCOMES = {GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED}
+
+
+@transaction.atomic
+def goal_close(*, access: Access, goal_id: Any, outcome: str, note: str = "", today: dt.date | None = None,
+               expected_version: int | None = None) -> Goal:
+    """Close an agreed goal: achieved or missed at or after its period end, or dropped (with a note)."""
+    access.require_approve("close goals")
+    if outcome not in OUTCOMES:
+        raise InvalidInput("The outcome is achieved, missed or dropped.",
+                           fields={"outcome": ["Choose achieved, missed or dropped."]})
+    goal = _lock_goal(access, goal_id)
+    check_version(goal, expected_version)
+    _refuse_if_closed(goal)
+    if goal.status != GoalStatus.AGREED:
+        raise RuleViolation(
+            f"Only an agreed goal can be closed; this one is {goal.get_status_display().lower()}. "
+            "Withdraw it instead.", code="goal.not_agreed",
+        )
+    if goal.has_pending_amendment:
+        raise RuleViolation("Settle or discard the pending amendment before closing the goal.",
+                            code="goal.amendment_pending")
+    today = today or timezone.localdate()
+    if outcome in (GoalStatus.ACHIEVED, GoalStatus.MISSED) and today < goal.period_end:
+        raise RuleViolation(
+            f"The period runs until {goal.period_end:%Y-%m-%d}; a goal is marked {outcome} at or after its end "
+            "(drop it to stop early).", code="goal.period_not_over",
+        )
+    note = (note or "").strip()
+    if outcome != GoalStatus.ACHIEVED and not note:
+        raise InvalidInput(f"Say why the goal is {outcome}.", fields={"note": ["A note is required."]})
+    before = goal.to_record()
+    goal.status = outcome
+    goal.close_note = note
+    goal.closed_at = timezone.now()
+    goal.bump()
+    goal.save()
+    _record(access, goal, UPDATE, before, summary=f"closed “{goal.title}” as {outcome}")
+    return goal
+
+
+# --- Commitments ------------------------------------------------------------------------------
+
+
+def _commitment_insert(access: Access, goal: Goal, *, side: str, text: str = "", owner: Any = None,
+                       due_date: dt.date | None = None, placeholder: bool = False, id: Any = None,
+                       position: int | None = None) -> Commitment:
+    if side not in Side.values:
+        raise InvalidInput("A commitment belongs to the vendor or the partner side.",
+                           fields={"side": ["Choose vendor or partner."]})
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
+    c = Commitment(goal=goal, side=side, text=text, owner=_owner_for(access, side, owner), due_date=due_date,
+                   placeholder=placeholder, position=position or 0)
+    if id is not None:
+        if Commitment.objects.filter(pk=id).exists():
+            raise InvalidInput("A commitment with this id exists already.", fields={"id": ["Already used."]})
+        c.id = id
+    validate(c, exclude=["goal", "owner"])
+    c.save(force_insert=True)
+    _record(access, c, CREATE, summary=f"added a {side} commitment to “{goal.title}”")
+    return c
+
+
+def _touch_goal_terms(access: Access, goal: Goal, summary: str) -> None:
+    before = goal.to_record()
+    _open_revision(goal)
+    goal.bump()
+    goal.save()
+    _record(access, goal, UPDATE, before, summary=summary)
+
+
+@transaction.atomic
+def commitment_create(*, access: Access, goal_id: Any, side: str, text: str, owner: Any = None,
+                      due_date: dt.date | None = None, id: Any = None) -> Commitment:
+    """Add what one side will do. Commitments are terms: on a proposed or agreed goal this opens a
+    new revision (or an amendment)."""
+    access.require_edit("add commitments")
+    goal = _lock_goal(access, goal_id)
+    _refuse_if_closed(goal)
+    position = goal.commitments.filter(side=side).count() + 1
+    c = _commitment_insert(access, goal, side=side, text=text, owner=owner, due_date=due_date, id=id,
+                           position=position)
+    _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
+    return c
+
+
+@transaction.atomic
+def commitment_update(*, access: Access, commitment_id: Any, expected_version: int | None = None,
+                      **changes: Any) -> Commitment:
+    """Edit a commitment's terms, or mark it done (marking done is not a change of terms; only the
+    committed side marks its own work done)."""
+    access.require_edit("edit commitments")
+    c = lock(Commitment.objects.filter(goal__partnership=access.partnership), commitment_id, "commitment")
+    check_version(c, expected_version)
+    goal = _lock_goal(access, c.goal_id)
+    before = c.to_record()
+    done = changes.pop("done", None)
+    if "owner" in changes:
+        changes["owner"] = _owner_for(access, changes.get("side", c.side), changes["owner"])
+    if "text" in changes:
+        changes["text"] = (changes["text"] or "").strip()
+        if not changes["text"]:
+            raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
+    changed = apply_changes(c, changes, COMMITMENT_TERMS)
+    if done is not None and bool(done) != c.done:
+        if c.side != access.side:
+            raise NotAllowed(f"Only the {c.side} side marks its own commitments done.")
+        if goal.status != GoalStatus.AGREED:
+            raise RuleViolation("Commitments are marked done on agreed goals.", code="commitment.goal_not_agreed")
+        c.done = bool(done)
+        c.done_at = timezone.now() if c.done else None
+        changed["done"] = not c.done
+    if not changed:
+        return c
+    term_change = bool(set(changed) - {"done"})
+    if term_change:
+        _refuse_if_closed(goal)
+        if "text" in changed:
+            c.placeholder = False
+    validate(c, exclude=["goal", "owner"])
+    c.bump()
+    c.save()
+    _record(access, c, UPDATE, before, summary=f"updated a {c.side} commitment of “{goal.title}”")
+    if term_change:
+        _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
+    return c
+
+
+@transaction.atomic
+def commitment_delete(*, access: Access, commitment_id: Any, expected_version: int | None = None) -> None:
+    access.require_edit("remove commitments")
+    c = lock(Commitment.objects.filter(goal__partnership=access.partnership), commitment_id, "commitment")
+    check_version(c, expected_version)
+    goal = _lock_goal(access, c.goal_id)
+    _refuse_if_closed(goal)
+    before = c.to_record()
+    c.delete()
+    _record(access, c, DELETE, before, summary=f"removed a {before['side']} commitment of “{goal.title}”")
+    _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
+
+
+# --- Check-ins --------------------------------------------------------------------------------
+
+CHECK_IN_FIELDS = ("measured_on", "value", "confidence", "note")
+
+
+def _validate_check_in(ci: CheckIn, goal: Goal) -> None:
+    validate(ci, exclude=["goal", "author"])
+    if ci.measured_on > timezone.localdate() + dt.timedelta(days=1):
+        raise InvalidInput("A check-in measures the past, not the future.",
+                           fields={"measured_on": ["Must not be in the future."]})
+    if ci.measured_on < goal.period_start - dt.timedelta(days=366):
+        raise InvalidInput("This date is long before the goal's period.",
+                           fields={"measured_on": ["Too far before the period."]})
+
+
+@transaction.atomic
+def check_in_create(*, access: Access, goal_id: Any, value: Any, measured_on: dt.date | None = None,
+                    confidence: int = 3, note: str = "", id: Any = None) -> CheckIn:
+    """Record a measured value with the caller's side's confidence (1-5)."""
+    access.require_edit("check in")
+    goal = _lock_goal(access, goal_id)
+    if goal.status != GoalStatus.AGREED:
+        raise RuleViolation(
+            f"Check-ins are recorded on agreed goals; this one is {goal.get_status_display().lower()}.",
+            code="check_in.goal_not_agreed",
+        )
+    ci = CheckIn(goal=goal, side=access.side, author=access.user, note=(note or "").strip())
+    if id is not None:
+        if CheckIn.objects.filter(pk=id).exists():
+            raise InvalidInput("A check-in with this id exists already.", fields={"id": ["Already used."]})
+        ci.id = id
+    apply_changes(ci, {"value": value, "measured_on": measured_on or timezone.localdate(),
+                       "confidence": confidence}, CHECK_IN_FIELDS)
+    _validate_check_in(ci, goal)
+    ci.save(force_insert=True)
+    _record(access, ci, CREATE, summary=f"checked in {ci.value} on “{goal.title}”")
+    return ci
+
+
+def _lock_check_in(access: Access, check_in_id: Any) -> CheckIn:
+    ci = lock(CheckIn.objects.filter(goal__partnership=access.partnership), check_in_id, "check-in")
+    if ci.side != access.side:
+        raise NotAllowed(f"This check-in belongs to the {ci.side} side.")
+    return ci
+
+
+@transaction.atomic
+def check_in_update(*, access: Access, check_in_id: Any, expected_version: int | None = None,
+                    **changes: Any) -> CheckIn:
+    access.require_edit("edit check-ins")
+    ci = _lock_check_in(access, check_in_id)
+    check_version(ci, expected_version)
+    before = ci.to_record()
+    if not apply_changes(ci, changes, CHECK_IN_FIELDS):
+        return ci
+    _validate_check_in(ci, ci.goal)
+    ci.bump()
+    ci.save()
+    _record(access, ci, UPDATE, before, summary="corrected a check-in")
+    return ci
+
+
+@transaction.atomic
+def check_in_delete(*, access: Access, check_in_id: Any, expected_version: int | None = None) -> None:
+    access.require_edit("delete check-ins")
+    ci = _lock_check_in(access, check_in_id)
+    check_version(ci, expected_version)
+    before = ci.to_record()
+    ci.delete()
+    _record(access, ci, DELETE, before, summary="deleted a check-in")
+
+
+# --- Comments ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def comment_create(*, access: Access, goal_id: Any, body: str, id: Any = None) -> Comment:
+    """Any member, viewers included, may comment on a goal."""
+    goal = Goal.objects.filter(partnership=access.partnership, pk=goal_id).first()
+    if goal is None:
+        raise InvalidInput("No such goal in this partnership.", fields={"goal": ["No such goal."]})
+    c = Comment(goal=goal, author=access.user, side=access.side, revision=goal.revision, body=(body or "").strip())
+    if not c.body:
+        raise InvalidInput("Write something first.", fields={"body": ["This field is required."]})
+    if id is not None:
+        if Comment.objects.filter(pk=id).exists():
+            raise InvalidInput("A comment with this id exists already.", fields={"id": ["Already used."]})
+        c.id = id
+    validate(c, exclude=["goal", "author"])
+    c.save(force_insert=True)
+    _record(access, c, CREATE, summary=f"commented on “{goal.title}”")
+    return c
+
+
+def _lock_own_comment(access: Access, comment_id: Any) -> Comment:
+    c = lock(Comment.objects.filter(goal__partnership=access.partnership), comment_id, "comment")
+    if c.author_id != access.user.pk:
+        raise NotAllowed("Only the author may change a comment.")
+    return c
+
+
+@transaction.atomic
+def comment_update(*, access: Access, comment_id: Any, body: str, expected_version: int | None = None) -> Comment:
+    c = _lock_own_comment(access, comment_id)
+    check_version(c, expected_version)
+    before = c.to_record()
+    c.body = (body or "").strip()
+    if not c.body:
+        raise InvalidInput("Write something first.", fields={"body": ["This field is required."]})
+    validate(c, exclude=["goal", "author"])
+    c.bump()
+    c.save()
+    _record(access, c, UPDATE, before, summary="edited a comment")
+    return c
+
+
+@transaction.atomic
+def comment_delete(*, access: Access, comment_id: Any, expected_version: int | None = None) -> None:
+    c = _lock_own_comment(access, comment_id)
+    check_version(c, expected_version)
+    before = c.to_record()
+    c.delete()
+    _record(access, c, DELETE, before, summary="deleted a comment")
