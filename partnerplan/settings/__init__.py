@@ -16,7 +16,6 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("PARTNERPLAN_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
-env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-only-for-the-embedded-default")

@@ -1,0 +1,43 @@
+# Partnerplan — every target sets itself up from nothing (a Python 3.11 interpreter is all it needs).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint check bench install clean-var
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the app on the embedded default (SQLite, filesystem broker, outbox in var/outbox) with demo data.
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python scripts/run.py
+
+## Run the whole test suite (lint, deployment checks, pytest).
+test: install lint check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+check: install
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	SECRET_KEY=check-deploy-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP \
+	ALLOWED_HOSTS=plans.example.com DATABASE_URL=sqlite:///$(CURDIR)/var/check.sqlite3 \
+	DJANGO_SETTINGS_MODULE=partnerplan.settings.production \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+bench: install
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+clean-var:
+	rm -rf var
