@@ -351,3 +351,66 @@ class ChangeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_id}"
+
+
+class ReminderKind(models.TextChoices):
+    """The kinds of reminder Partnerplan sends; a person can mute each (``User.muted_reminder_kinds``)."""
+
+    REVIEW_UPCOMING = "review_upcoming", "An alignment review is coming up"
+    REVIEW_OVERDUE = "review_overdue", "A review was due and has not been recorded"
+    APPROVAL_WAITING = "approval_waiting", "A goal is waiting for my side's approval"
+    CHECKIN_MISSING = "checkin_missing", "A goal I own has no recent check-in"
+    WEEKLY_DIGEST = "weekly_digest", "A weekly digest of my partnerships"
+
+
+class ReminderDelivery(models.Model):
+    """The outbox: one row per reminder that should reach one person exactly once.
+
+    Unique per (kind, subject, occurrence, recipient), so a sweep that runs twice, or two sweeps at
+    once, insert one row between them. The send task claims the row with a conditional UPDATE
+    before sending (see ``alignment.reminders.deliver``).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (muted)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=24, choices=ReminderKind.choices)
+    subject_type = models.CharField(max_length=24)  # "review", "goal" or "user"
+    subject_id = models.CharField(max_length=64)
+    # The moment this reminder stands for (e.g. a review occurrence minus the offset), in UTC.
+    occurrence = models.DateTimeField()
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, null=True, blank=True,
+                                    related_name="reminder_deliveries")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject_type", "subject_id", "occurrence", "recipient"], name="reminder_once",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=ReminderKind.values), name="reminder_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sending", "sent", "failed", "skipped"]),
+                name="reminder_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="reminder_due"),
+            models.Index(fields=["partnership", "created_at"], name="reminder_log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id} ({self.status})"
