@@ -1,0 +1,559 @@
+"""Partnerplan's benchmark harness: ``make bench`` (or ``benchmarks/run.py --help``).
+
+1. Creates (or reuses) a PostgreSQL database, migrates it and seeds a large dataset with
+   ``seed_demo``'s volume options. Seeding is skipped when the database already holds the dataset
+   for the same seed parameters (recorded in the table ``benchmark_dataset``).
+2. Starts the app under gunicorn with the production settings (sync workers, two per core),
+   on loopback only, with Redis as cache and broker.
+3. Drives it from separate processes: wrk (Debian's ``wrk``, installed with apt when missing) with
+   ``benchmarks/scenario.lua`` for the latency scenarios, ``benchmarks/feed_sync.py`` for a client's
+   full sync through the change feed, and ``benchmarks/sweep.py`` for the reminder sweep.
+4. Prints a table — scenario, requests, p50, p95, p99 (ms), throughput, errors and the ratio of p50
+   to the floor (``/healthz`` measured in the same run) — as the median of ``--runs`` runs, then a
+   fixed-rate load, and writes every number as JSON.
+
+Everything it starts is stopped when it ends, also on Ctrl-C. Every request goes to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/pp_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
+
+# What "realistic" means for issue 7, and a small dataset for trying the harness.
+FULL_DATASET = {"partnerships": 1000, "goals": 20000, "check_ins": 200000, "big_objectives": 50, "big_goals": 500}
+QUICK_DATASET = {"partnerships": 40, "goals": 800, "check_ins": 4000, "big_objectives": 10, "big_goals": 100}
+
+
+@dataclass
+class Scenario:
+    name: str
+    label: str
+    route: str  # key in prepare.py's "routes"; "" = always there
+    lines: list[str]  # METHOD<TAB>PATH<TAB>BODY<TAB>ETAG, see scenario.lua
+    auth: str = ""  # "", "session" or "token"
+    mode: str = "rotate"
+    threads: int = 0  # 0 = the harness default
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def database_name(url: str) -> str:
+    return urllib.parse.urlparse(url).path.lstrip("/")
+
+
+def admin_url(url: str) -> str:
+    parts = urllib.parse.urlparse(url)
+    return urllib.parse.urlunparse(parts._replace(path="/postgres"))
+
+
+def pg_connect(url: str) -> Any:
+    import psycopg2
+
+    parts = urllib.parse.urlparse(url)
+    return psycopg2.connect(
+        host=parts.hostname or "127.0.0.1", port=parts.port or 5432, user=parts.username or "postgres",
+        password=parts.password or None, dbname=parts.path.lstrip("/") or "postgres",
+    )
+
+
+def ensure_database(url: str) -> None:
+    name = database_name(url)
+    conn = pg_connect(admin_url(url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cur.fetchone() is None:
+            log(f"creating database {name}")
+            cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+
+
+def drop_database(url: str) -> None:
+    name = database_name(url)
+    if not name.startswith("pp_bench"):
+        raise SystemExit(f"refusing to drop {name}: only databases named pp_bench* are the harness's to drop")
+    conn = pg_connect(admin_url(url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        log(f"dropping database {name} (it holds another dataset)")
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def dataset_state(url: str, key: str) -> str:
+    """'same' when the database holds this dataset, 'empty' when it holds none, else 'other'."""
+    conn = pg_connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS benchmark_dataset (key text PRIMARY KEY, seeded_at timestamptz, "
+                    "seconds double precision)")
+        cur.execute("SELECT key FROM benchmark_dataset")
+        keys = [row[0] for row in cur.fetchall()]
+        cur.execute("SELECT to_regclass('alignment_partnership') IS NOT NULL")
+        migrated = cur.fetchone()[0]
+        partnerships = 0
+        if migrated:
+            cur.execute("SELECT count(*) FROM alignment_partnership")
+            partnerships = cur.fetchone()[0]
+    conn.close()
+    if key in keys:
+        return "same"
+    if not keys and partnerships == 0:
+        return "empty"
+    return "other"
+
+
+def record_dataset(url: str, key: str, seconds: float) -> None:
+    conn = pg_connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO benchmark_dataset VALUES (%s, now(), %s)", [key, seconds])
+    conn.close()
+
+
+def django_env(args: argparse.Namespace) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PARTNERPLAN_"))}
+    var_dir = Path(args.var_dir)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "partnerplan.settings.production",
+        "SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "SECURE_HSTS_SECONDS": "0",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "CONN_MAX_AGE": "60",
+        "LOG_LEVEL": "WARNING",
+        "PARTNERPLAN_VAR_DIR": str(var_dir),
+        "STATIC_ROOT": str(var_dir / "static"),
+        "SITE_URL": f"http://{HOST}:{args.port}",
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+def manage(env: dict[str, str], *command: str, timeout: float = 600) -> None:
+    log("manage.py " + " ".join(command))
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), *command], env=env, cwd=ROOT, check=True, timeout=timeout)
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    log("installing Debian's wrk (apt-get install wrk)")
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, timeout=600)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is not installed; install it with: apt-get install wrk")
+    return found
+
+
+def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def gunicorn(args: argparse.Namespace, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    log_path = Path(args.var_dir) / "gunicorn.log"
+    command = [
+        str(Path(PYTHON).parent / "gunicorn"), "partnerplan.wsgi:application",
+        "--bind", f"{HOST}:{args.port}", "--workers", str(args.workers), "--worker-class", "sync",
+        "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning", "--no-control-socket",
+    ]
+    log(f"starting gunicorn with {args.workers} workers on {HOST}:{args.port} (log: {log_path})")
+    with log_path.open("ab") as log_file:
+        server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"gunicorn exited with {server.returncode}; see {log_path}")
+            with contextlib.suppress(OSError):
+                if http_get(args.port, "/healthz")[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn did not answer /healthz within 60 s; see {log_path}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        log("stopping gunicorn")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=5)
+
+
+# --- wrk -----------------------------------------------------------------------------------------
+
+
+def run_wrk(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any], seconds: float,
+            rate_per_thread: float = 0.0, connections: int = 0) -> dict[str, Any]:
+    threads = scenario.threads or args.threads
+    connections = connections or (threads if scenario.mode == "own" or rate_per_thread else args.connections)
+    connections = max(connections, threads)
+    headers = []
+    if scenario.auth in ("session", "both"):
+        headers.append(f"Cookie: sessionid={fixture['session_cookie']}")
+    if scenario.auth in ("token", "both"):
+        headers.append(f"Authorization: Bearer {fixture['api_token']}")
+    with tempfile.TemporaryDirectory(prefix="pp_bench_wrk_") as tmp:
+        requests_file = Path(tmp) / "requests.tsv"
+        requests_file.write_text("\n".join(scenario.lines) + "\n")
+        out = Path(tmp) / "out.json"
+        env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_HEADERS="|".join(headers),
+                   BENCH_MODE=scenario.mode, BENCH_RATE=str(rate_per_thread), BENCH_OUT=str(out))
+        command = [args.wrk, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+                   "--timeout", "10s", "-s", str(HERE / "scenario.lua"), f"http://{HOST}:{args.port}"]
+        completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
+        if completed.returncode != 0 or not out.exists():
+            raise SystemExit(f"wrk failed for {scenario.name}: {completed.stderr or completed.stdout}")
+        raw = json.loads(out.read_text())
+    seconds_run = raw["duration_us"] / 1e6
+    errors = sum(raw["errors"].values())
+    return {
+        "requests": raw["requests"],
+        "p50": raw["p50_us"] / 1000, "p95": raw["p95_us"] / 1000, "p99": raw["p99_us"] / 1000,
+        "max": raw["max_us"] / 1000,
+        "rps": raw["requests"] / seconds_run if seconds_run else 0.0,
+        "errors": errors, "error_kinds": raw["errors"],
+    }
+
+
+def probe(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any]) -> None:
+    """One request of each line before measuring, so a wrong URL or a 500 stops the run with its reason."""
+    headers = {}
+    if scenario.auth == "session":
+        headers["Cookie"] = f"sessionid={fixture['session_cookie']}"
+    if scenario.auth == "token":
+        headers["Authorization"] = f"Bearer {fixture['api_token']}"
+    for line in scenario.lines:
+        method, path = line.split("\t")[:2]
+        if method != "GET":
+            continue
+        headers["Accept"] = "application/json" if path.startswith("/api/") else "text/html"
+        status, _, body = http_get(args.port, path, headers)
+        if status >= 400:
+            raise SystemExit(f"{scenario.name}: GET {path} answered {status}: {body[:400]!r}")
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+
+def goal_list_lines(fixture: dict[str, Any]) -> list[str]:
+    p = fixture["partnership"]
+    lines = [f"GET\t/api/v1/goals?partnership={p}&status={status}"
+             for status in sorted(fixture["goal_statuses"])[:3]]
+    lines.append(f"GET\t/api/v1/goals?partnership={p}")
+    lines.append("GET\t/api/v1/goals?status=agreed")
+    return lines
+
+
+def build_scenarios(fixture: dict[str, Any]) -> list[Scenario]:
+    p = fixture["partnership"]
+    size = f"{fixture['partnership_objectives']} objectives, {fixture['partnership_goals']} goals"
+    scenarios = [
+        Scenario("floor", "floor: GET /healthz", "", ["GET\t/healthz"]),
+        Scenario("dashboard", f"dashboard, vendor admin of {fixture['vendor_partnerships']} partnerships",
+                 "dashboard", ["GET\t/"], auth="session"),
+        Scenario("plan_page", f"plan page ({size})", "plan_page", [f"GET\t/p/{p}/"], auth="session"),
+        Scenario("plan_api", f"GET /plan ({size})", "plan_api", [f"GET\t/api/v1/partnerships/{p}/plan"],
+                 auth="token"),
+        Scenario("goal_list", "goal list with filters", "goal_list", goal_list_lines(fixture), auth="token"),
+        # Filled in after the full sync, with the cursor it ended on.
+        Scenario("changes_incremental", "change feed, incremental sync, no changes", "changes", [], auth="token"),
+        Scenario("goal_patch", "PATCH goal with If-Match", "goal_detail", [], auth="token", mode="own"),
+    ]
+    return [s for s in scenarios if not s.route or fixture["routes"].get(s.route)]
+
+
+def patch_lines(args: argparse.Namespace, fixture: dict[str, Any]) -> list[str]:
+    lines = []
+    for goal_id in fixture["patch_goals"]:
+        path = f"/api/v1/goals/{goal_id}"
+        status, headers, body = http_get(args.port, path, {"Authorization": f"Bearer {fixture['api_token']}"})
+        if status != 200 or "etag" not in headers:
+            raise SystemExit(f"GET {path} answered {status} without an ETag: {body[:300]!r}")
+        # scenario.lua puts a counter in place of {n}: every PATCH is a real change that bumps the version.
+        description = f"Benchmark edit {{n}} of {time.time():.0f}"
+        lines.append(f"PATCH\t{path}\t{json.dumps({'description': description})}\t{headers['etag']}")
+    return lines
+
+
+def full_sync(args: argparse.Namespace, fixture: dict[str, Any]) -> dict[str, Any]:
+    command = [PYTHON, str(HERE / "feed_sync.py"), "--port", str(args.port), "--token", fixture["api_token"],
+               "--limit", str(args.feed_limit)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if completed.returncode != 0:
+        raise SystemExit(f"full sync failed: {completed.stderr or completed.stdout}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def seed(args: argparse.Namespace, env: dict[str, str], dataset: dict[str, int]) -> None:
+    key = json.dumps(dataset, sort_keys=True)
+    state = dataset_state(args.database_url, key)
+    if state == "same" and not args.reseed:
+        log(f"database already holds the dataset {key}: not seeding")
+        return
+    if state in ("other", "same"):
+        drop_database(args.database_url)
+        ensure_database(args.database_url)
+        manage(env, "migrate", "--noinput", "-v", "0")
+        dataset_state(args.database_url, key)
+    log(f"seeding {key} (this takes a while at full size)")
+    started = time.monotonic()
+    manage(env, "seed_demo", "--partnerships", str(dataset["partnerships"]), "--goals", str(dataset["goals"]),
+           "--check-ins", str(dataset["check_ins"]), "--big-objectives", str(dataset["big_objectives"]),
+           "--big-goals", str(dataset["big_goals"]), timeout=3 * 3600)
+    seconds = time.monotonic() - started
+    record_dataset(args.database_url, key, seconds)
+    log(f"seeded in {seconds:.0f} s")
+    manage(env, "shell", "-c", "from django.db import connection; connection.cursor().execute('VACUUM ANALYZE')")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def summarise(scenario: Scenario, floors: list[float]) -> dict[str, Any]:
+    rs = scenario.results
+    ratios = [r["p50"] / f for r, f in zip(rs, floors, strict=False) if f]
+    return {
+        "scenario": scenario.name, "label": scenario.label, "runs": len(rs),
+        "requests": int(median([r["requests"] for r in rs])),
+        "p50": median([r["p50"] for r in rs]), "p95": median([r["p95"] for r in rs]),
+        "p99": median([r["p99"] for r in rs]), "rps": median([r["rps"] for r in rs]),
+        "errors": sum(r["errors"] for r in rs), "ratio": median(ratios),
+    }
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = ("scenario", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "p50/floor")
+    body = [(r["label"], str(r["requests"]), f"{r['p50']:.1f}", f"{r['p95']:.1f}", f"{r['p99']:.1f}",
+             f"{r['rps']:.1f}", str(r["errors"]), f"{r['ratio']:.2f}") for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for b in body:
+        print("| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                                for i, (c, w) in enumerate(zip(b, widths, strict=True))) + " |")
+
+
+def fixed_rate_load(args: argparse.Namespace, scenarios: list[Scenario], fixture: dict[str, Any],
+                    summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A mixed read load at a fixed rate for --load-seconds; halves the rate until p95 < 250 ms."""
+    mix_names = [s.name for s in scenarios if s.name not in ("floor", "goal_patch") and s.lines]
+    lines: list[str] = []
+    for s in scenarios:
+        if s.name in mix_names:
+            lines.extend(s.lines[:2])
+    # Requests of the mix go out in turn, so its capacity is the harmonic mean of the scenarios'.
+    capacity = len(mix_names) / sum(1 / max(summaries[n]["rps"], 0.1) for n in mix_names)
+    rate = args.load_rate or round(capacity * 0.5, 1)
+    # Pages read the session cookie, the API the bearer token: both go on every request of the mix.
+    mix = Scenario("load", "mixed reads", "", lines, auth="both", threads=args.load_threads)
+    attempts = []
+    for _ in range(3):
+        threads = args.load_threads
+        log(f"fixed-rate load: {rate} req/s for {args.load_seconds} s over {threads} connections "
+            f"({', '.join(mix_names)})")
+        result = run_wrk(args, mix, fixture, args.load_seconds, rate_per_thread=rate / threads, connections=threads)
+        result["target_rps"] = rate
+        attempts.append(result)
+        if result["p95"] < 250 or args.load_rate:
+            break
+        rate = round(rate / 2, 1)
+    return {"mix": mix_names, "capacity_estimate": capacity, "attempts": attempts}
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                            "platform": platform.platform()}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["memory_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        info["cpu"] = next(
+            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("model name")), "")
+        info["load_before"] = os.getloadavg()
+        info["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small dataset and short runs, to try the harness")
+    parser.add_argument("--runs", type=int, default=3, help="runs per scenario; the table shows medians")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per scenario and run (10; quick 3)")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8765")))
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn sync workers")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=4, help="wrk connections for the latency scenarios")
+    parser.add_argument("--feed-limit", type=int, default=1000, help="page size of the full sync")
+    parser.add_argument("--load-seconds", type=float, default=None, help="fixed-rate load duration (60; quick 10)")
+    parser.add_argument("--load-rate", type=float, default=0.0, help="fixed rate in req/s (default: half capacity)")
+    parser.add_argument("--load-threads", type=int, default=4, help="paced connections of the fixed-rate load")
+    parser.add_argument("--only", default="", help="comma-separated scenario names (the floor always runs)")
+    parser.add_argument("--skip-load", action="store_true")
+    parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--reseed", action="store_true", help="drop and seed the dataset again")
+    parser.add_argument("--var-dir", default=os.environ.get("PARTNERPLAN_VAR_DIR", "/tmp/pp_bench"))
+    parser.add_argument("--json", default="", help="where to write all results (default: in --var-dir)")
+    args = parser.parse_args()
+
+    dataset = QUICK_DATASET if args.quick else FULL_DATASET
+    args.database_url = args.database_url or (DEFAULT_DATABASE_URL + ("_quick" if args.quick else ""))
+    args.duration = args.duration or (3.0 if args.quick else 10.0)
+    args.load_seconds = args.load_seconds or (10.0 if args.quick else 60.0)
+    Path(args.var_dir).mkdir(parents=True, exist_ok=True)
+    args.wrk = ensure_wrk()
+    env = django_env(args)
+    info = machine()
+
+    ensure_database(args.database_url)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    seed(args, env, dataset)
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+
+    fixture_path = Path(args.var_dir) / "fixture.json"
+    subprocess.run([PYTHON, str(HERE / "prepare.py"), str(fixture_path), "2"], env=env, cwd=ROOT, check=True,
+                   timeout=300)
+    fixture = json.loads(fixture_path.read_text())
+    scenarios = build_scenarios(fixture)
+    if args.only:
+        wanted = {"floor", *args.only.split(",")}
+        scenarios = [s for s in scenarios if s.name in wanted]
+    missing = sorted(k for k, v in fixture["routes"].items() if not v)
+    if missing:
+        log(f"not in this build yet, skipped: {', '.join(missing)}")
+    by_name = {s.name: s for s in scenarios}
+    syncs: list[dict[str, Any]] = []
+    results: dict[str, Any] = {"machine": info, "dataset": dataset, "fixture": {
+        k: v for k, v in fixture.items() if k not in ("session_cookie", "api_token")}}
+
+    with gunicorn(args, env):
+        for s in scenarios:
+            if s.lines:
+                probe(args, s, fixture)
+        log("warming up")
+        for s in scenarios:
+            if s.lines and s.mode == "rotate":
+                run_wrk(args, s, fixture, 2)
+        for run in range(1, args.runs + 1):
+            log(f"run {run} of {args.runs}")
+            for s in scenarios:
+                if s.name == "changes_incremental":
+                    sync = full_sync(args, fixture)
+                    syncs.append(sync)
+                    log(f"full sync: {sync['events']} events in {sync['pages']} pages, {sync['seconds']} s")
+                    s.lines = [f"GET\t/api/v1/changes?{urllib.parse.urlencode({'since': sync['cursor'] or ''})}"]
+                    probe(args, s, fixture)
+                if s.name == "goal_patch":
+                    s.lines = patch_lines(args, fixture)
+                    s.threads = len(s.lines)
+                    if not s.lines:
+                        log("no draft goal to PATCH in the big partnership: PATCH scenario skipped")
+                        continue
+                log(f"  {s.name}")
+                s.results.append(run_wrk(args, s, fixture, args.duration))
+        floors = [r["p50"] for r in by_name["floor"].results]
+        summaries = {s.name: summarise(s, floors) for s in scenarios if s.results}
+        results["scenarios"] = {n: dict(v, each=by_name[n].results) for n, v in summaries.items()}
+        if syncs:
+            results["full_sync"] = {"each": syncs, "seconds": median([s["seconds"] for s in syncs]),
+                                    "events": syncs[-1]["events"], "pages": syncs[-1]["pages"]}
+        if not args.skip_load and len(summaries) > 1:
+            results["load"] = fixed_rate_load(args, scenarios, fixture, summaries)
+
+    if not args.skip_sweep:
+        sweep = subprocess.run([PYTHON, str(HERE / "sweep.py"), "--runs", str(args.runs),
+                                *(["--quick"] if args.quick else [])],
+                               env=dict(env, DATABASE_URL=args.database_url + "_sweep"), cwd=ROOT,
+                               capture_output=True, text=True, timeout=3600)
+        if sweep.returncode == 0:
+            results["sweep"] = json.loads(sweep.stdout.strip().splitlines()[-1])
+        else:
+            log(f"reminder sweep benchmark failed: {sweep.stderr[-2000:]}")
+
+    out = Path(args.json or Path(args.var_dir) / f"results-{time.strftime('%Y%m%dT%H%M%S')}.json")
+    out.write_text(json.dumps(results, indent=2, default=str))
+    report(results, args)
+    log(f"all numbers: {out}")
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    print()
+    print(f"Partnerplan benchmark — {results['machine'].get('cpus')} CPUs, dataset {results['dataset']}, "
+          f"medians of {args.runs} runs, {args.duration:.0f} s per scenario and run")
+    print()
+    print_table(list(results["scenarios"].values()))
+    if "full_sync" in results:
+        sync = results["full_sync"]
+        print(f"\nfull sync through the change feed: {sync['events']} events in {sync['pages']} pages, "
+              f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})")
+    if "load" in results:
+        for attempt in results["load"]["attempts"]:
+            print(f"fixed-rate load {attempt['target_rps']} req/s for {args.load_seconds:.0f} s: achieved "
+                  f"{attempt['rps']:.1f} req/s, p50 {attempt['p50']:.1f} ms, p95 {attempt['p95']:.1f} ms, "
+                  f"p99 {attempt['p99']:.1f} ms, errors {attempt['errors']}")
+    if "sweep" in results:
+        sweep = results["sweep"]
+        print(f"reminder sweep: find due among {sweep['schedules']} schedules median {sweep['find_due_s']:.3f} s; "
+              f"enqueue {sweep['reminders']} reminders through Redis median {sweep['enqueue_s']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
