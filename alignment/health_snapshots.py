@@ -1,0 +1,67 @@
+"""The daily alignment health snapshot of every partnership: the history behind the health trend.
+
+Beat runs ``snapshot_health`` once a day (``CELERY_BEAT_SCHEDULE["health-snapshots"]``). It walks
+the partnerships in batches, computes their health with ``health_for`` (a fixed number of queries
+per batch) and writes one ``HealthSnapshot`` per (partnership, day). Running it again the same
+day rewrites that day's row instead of adding one (the unique constraint on partnership and day),
+so a retried or duplicated run is harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+from .health import health_for
+from .models import HealthSnapshot, Partnership
+
+BATCH_SIZE = 200
+
+
+def take_health_snapshots(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """Snapshot the health of every partnership that has not ended, for the UTC day of ``now``.
+    Returns how many partnerships were snapshotted."""
+    now = now or timezone.now()
+    day = now.astimezone(dt.UTC).date()
+    done = 0
+    last_id = None
+    while True:
+        batch_qs = Partnership.objects.exclude(status=Partnership.Status.ENDED).order_by("pk")
+        if last_id is not None:
+            batch_qs = batch_qs.filter(pk__gt=last_id)
+        batch = list(batch_qs.values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            return done
+        reports = health_for(batch, now)
+        HealthSnapshot.objects.bulk_create(
+            [HealthSnapshot(partnership_id=pid, day=day, score=report.score, components=report.as_json())
+             for pid, report in reports.items()],
+            update_conflicts=True, unique_fields=["partnership", "day"], update_fields=["score", "components"],
+        )
+        done += len(batch)
+        last_id = batch[-1]
+
+
+@shared_task(name="alignment.snapshot_health", ignore_result=True)
+def snapshot_health() -> int:
+    """Daily: record today's alignment health of every partnership (safe to run twice)."""
+    return take_health_snapshots()
+
+
+def recent_snapshots(partnership_ids: Iterable[Any], *, days: int = 90,
+                     today: dt.date | None = None) -> dict[Any, list[HealthSnapshot]]:
+    """The last ``days`` days of snapshots of many partnerships in one query, oldest first, keyed by
+    partnership id (every id is present, possibly with an empty list)."""
+    ids = list(partnership_ids)
+    result: dict[Any, list[HealthSnapshot]] = {pid: [] for pid in ids}
+    if not ids:
+        return result
+    since = (today or timezone.now().astimezone(dt.UTC).date()) - dt.timedelta(days=days)
+    for snap in (HealthSnapshot.objects.filter(partnership_id__in=ids, day__gte=since)
+                 .only("partnership_id", "day", "score").order_by("partnership_id", "day")):
+        result[snap.partnership_id].append(snap)
+    return result
