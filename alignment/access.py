@@ -137,7 +137,7 @@ def resolve(user: User | Any, partnership_id: Any, *, for_update: bool = False) 
 
 def resolve_many(user: User | Any, partnerships: list[Partnership]) -> dict[Any, Access]:
     """Access for many loaded partnerships in two queries (dashboards, lists)."""
-    if not getattr(user, "is_authenticated", False) or not partnerships:
+    if not getattr(user, "is_authenticated", False) or not user.is_active or not partnerships:
         return {}
     ids = [p.pk for p in partnerships]
     members = {m.partnership_id: m for m in PartnershipMember.objects.filter(user=user, partnership_id__in=ids)}
