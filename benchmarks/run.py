@@ -110,13 +110,18 @@ def drop_database(url: str) -> None:
     conn.close()
 
 
+DATASET_TABLE = (
+    "CREATE TABLE IF NOT EXISTS benchmark_dataset (key text PRIMARY KEY, seeded_at timestamptz, "
+    "seconds double precision)"
+)
+
+
 def dataset_state(url: str, key: str) -> str:
     """'same' when the database holds this dataset, 'empty' when it holds none, else 'other'."""
     conn = pg_connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("CREATE TABLE IF NOT EXISTS benchmark_dataset (key text PRIMARY KEY, seeded_at timestamptz, "
-                    "seconds double precision)")
+        cur.execute(DATASET_TABLE)
         cur.execute("SELECT key FROM benchmark_dataset")
         keys = [row[0] for row in cur.fetchall()]
         cur.execute("SELECT to_regclass('alignment_partnership') IS NOT NULL")
@@ -137,6 +142,7 @@ def record_dataset(url: str, key: str, seconds: float) -> None:
     conn = pg_connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
+        cur.execute(DATASET_TABLE)
         cur.execute("INSERT INTO benchmark_dataset VALUES (%s, now(), %s)", [key, seconds])
     conn.close()
 
@@ -348,7 +354,6 @@ def seed(args: argparse.Namespace, env: dict[str, str], dataset: dict[str, int])
         drop_database(args.database_url)
         ensure_database(args.database_url)
         manage(env, "migrate", "--noinput", "-v", "0")
-        dataset_state(args.database_url, key)
     log(f"seeding {key} (this takes a while at full size)")
     started = time.monotonic()
     manage(env, "seed_demo", "--partnerships", str(dataset["partnerships"]), "--goals", str(dataset["goals"]),
