@@ -13,11 +13,13 @@ import zoneinfo
 from typing import TYPE_CHECKING
 
 from dateutil import rrule
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from .errors import InvalidInput
 
 if TYPE_CHECKING:
-    from .models import Partnership
+    from .models import AlignmentReview, Partnership
 
 CADENCE_RULES = {
     "monthly": "FREQ=MONTHLY;INTERVAL=1",
@@ -90,3 +92,50 @@ def next_occurrence(p: Partnership, after: dt.datetime) -> dt.datetime:
         raise InvalidInput("The review cadence has no further occurrence.",
                            fields={"review_rrule": ["The rule has ended."]})
     return found[0]
+
+
+def upcoming(p: Partnership, count: int = 4, after: dt.datetime | None = None) -> list[dt.datetime]:
+    """The next ``count`` occurrences of the cadence (UTC), for showing the rhythm ahead."""
+    try:
+        return occurrences(p, after or timezone.now(), count)
+    except InvalidInput:
+        return []
+
+
+def keep_next_review_scheduled(now: dt.datetime | None = None) -> list[AlignmentReview]:
+    """Schedule the cadence's next occurrence for every active partnership that has no scheduled
+    review (a new partnership, or one whose last review was skipped). Safe to run concurrently:
+    the ``review_occurrence_unique`` constraint lets only one sweep insert an occurrence.
+
+    Holding a review schedules the next one in ``review_hold``; this sweep is the safety net.
+    """
+    from django.db.models import Max
+
+    from .changes import record_change
+    from .models import AlignmentReview, ChangeEvent, Partnership
+
+    now = now or timezone.now()
+    scheduled = AlignmentReview.objects.filter(status=AlignmentReview.Status.SCHEDULED).values("partnership_id")
+    due = list(Partnership.objects.filter(status=Partnership.Status.ACTIVE).exclude(id__in=scheduled))
+    last = dict(
+        AlignmentReview.objects.filter(partnership__in=[p.pk for p in due], occurrence__isnull=False)
+        .values("partnership_id").annotate(last=Max("occurrence")).values_list("partnership_id", "last")
+    )
+    created: list[AlignmentReview] = []
+    for p in due:
+        after = max(now, last[p.pk]) if p.pk in last else now
+        try:
+            occurrence = next_occurrence(p, after)
+        except InvalidInput:
+            continue  # a custom rule that has ended: nothing left to schedule
+        review = AlignmentReview(partnership=p, scheduled_for=occurrence, occurrence=occurrence,
+                                 title="Alignment review")
+        try:
+            with transaction.atomic():
+                review.save(force_insert=True)
+                record_change(actor=None, partnership=p, obj=review, action=ChangeEvent.Action.CREATE,
+                              summary=f"scheduled a review for {occurrence:%Y-%m-%d %H:%M} UTC")
+        except IntegrityError:
+            continue  # another sweep scheduled it a moment ago
+        created.append(review)
+    return created

@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("invite/", include("alignment.invite_urls")),
     path("p/<uuid:partnership_id>/review/", include("goals.review_urls")),
+    path("", include("alignment.review_urls")),
 ]

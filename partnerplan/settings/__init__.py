@@ -143,6 +143,8 @@ CELERY_IMPORTS = ["alignment.health_snapshots"]
 # Periodic work, in UTC. Each feature adds its own entry.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-snapshots": {"task": "alignment.snapshot_health", "schedule": crontab(hour=2, minute=15)},
+    # Reviews to schedule and reminders to queue; each reminder is sent once whatever the overlap.
+    "reminder-sweeps": {"task": "alignment.run_reminder_sweeps", "schedule": crontab(minute="*/5")},
 }
 
 # --- E-mail ------------------------------------------------------------------------------------

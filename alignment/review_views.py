@@ -1,0 +1,295 @@
+"""Browser pages for alignment reviews, the reminder delivery log, reminder preferences and the
+one-click unsubscribe page.
+
+Thin: every page resolves the person's access to the partnership first (outsiders 404, members
+without the role 403), then calls a service or a read. ``DomainError`` becomes HTTP in one place,
+``domain_errors``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import zoneinfo
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import User
+
+from . import services
+from .access import Access, resolve
+from .agenda import build_agenda
+from .errors import DomainError, InvalidInput, NotAllowed, NotFound
+from .models import AlignmentReview, PartnershipMember, ReminderDelivery, ReminderKind, Side
+from .schedule import upcoming
+from .unsubscribe import mute, read_token, set_muted
+
+MAX_TEXT = 20000
+DELIVERY_LOG_SIZE = 200
+
+
+def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Map ``DomainError`` to an error page with its status (404, 403, 400, 409, 412)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except DomainError as exc:
+            return render(request, "reviews/error.html", {"error": exc}, status=exc.status)
+
+    return wrapper
+
+
+def _review(access: Access, review_id: Any) -> AlignmentReview:
+    review = (AlignmentReview.objects.filter(partnership=access.partnership, pk=_uuid(review_id))
+              .prefetch_related("attendees").first())
+    if review is None:
+        raise NotFound("No such review.")
+    return review
+
+
+def _uuid(value: Any) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound("No such review.") from exc
+
+
+def _zone(access: Access) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(access.partnership.timezone)
+
+
+def _text(request: HttpRequest, name: str, limit: int = MAX_TEXT) -> str:
+    value = request.POST.get(name, "")
+    if "\x00" in value:
+        raise InvalidInput("Text cannot contain NUL characters.", fields={name: ["Remove the NUL character."]})
+    if len(value) > limit:
+        raise InvalidInput(f"{name.replace('_', ' ').capitalize()} is too long (at most {limit} characters).",
+                           fields={name: [f"At most {limit} characters."]})
+    return value.strip()
+
+
+def _version(request: HttpRequest) -> int | None:
+    raw = request.POST.get("version", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise InvalidInput("The version must be a whole number.", fields={"version": ["Expected a number."]})
+    return int(raw)
+
+
+def _members(access: Access) -> dict[str, list[PartnershipMember]]:
+    by_side: dict[str, list[PartnershipMember]] = {Side.VENDOR: [], Side.PARTNER: []}
+    for m in PartnershipMember.objects.filter(partnership=access.partnership).select_related("user").order_by(
+        "user__full_name", "user__email"
+    ):
+        by_side[m.side].append(m)
+    return by_side
+
+
+# --- Reviews --------------------------------------------------------------------------------
+
+
+@login_required
+@domain_errors
+@require_http_methods(["GET", "POST"])
+def review_list(request: HttpRequest, partnership_id: Any) -> HttpResponse:
+    """The reviews of a partnership: what is scheduled, the cadence ahead, and the past."""
+    access = resolve(request.user, partnership_id)
+    if request.method == "POST":
+        access.require_edit("schedule reviews")
+        review = services.review_schedule(access=access)
+        return redirect("reviews:detail", access.partnership.pk, review.pk)
+    reviews = list(AlignmentReview.objects.filter(partnership=access.partnership).order_by("-scheduled_for"))
+    scheduled = sorted((r for r in reviews if r.status == AlignmentReview.Status.SCHEDULED),
+                       key=lambda r: r.scheduled_for)
+    past = [r for r in reviews if r.status != AlignmentReview.Status.SCHEDULED]
+    return render(request, "reviews/list.html", {
+        "access": access, "partnership": access.partnership, "scheduled": scheduled, "past": past,
+        "cadence_ahead": upcoming(access.partnership, 4), "zone": access.partnership.timezone,
+    })
+
+
+@login_required
+@domain_errors
+@require_http_methods(["GET"])
+def review_detail(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    access = resolve(request.user, partnership_id)
+    review = _review(access, review_id)
+    return _render_detail(request, access, review)
+
+
+def _render_detail(request: HttpRequest, access: Access, review: AlignmentReview, *, status: int = 200,
+                   error: DomainError | None = None, form: dict[str, Any] | None = None) -> HttpResponse:
+    zone = _zone(access)
+    agenda = build_agenda(access.partnership, review) if review.status == AlignmentReview.Status.SCHEDULED else None
+    attendee_ids = {u.pk for u in review.attendees.all()}
+    form = form or {
+        "held_on": timezone.now().astimezone(zone).date().isoformat(),
+        "attendees": attendee_ids, "other_attendees": review.other_attendees, "notes": review.notes,
+        "decisions": review.decisions,
+        "scheduled_for": review.scheduled_for.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+    }
+    return render(request, "reviews/detail.html", {
+        "access": access, "partnership": access.partnership, "review": review, "agenda": agenda,
+        "members": _members(access), "form": form, "error": error, "zone": access.partnership.timezone,
+        "local_time": review.scheduled_for.astimezone(zone), "attendees": review.attendees.all(),
+        "is_past_due": review.scheduled_for <= timezone.now(),
+    }, status=status)
+
+
+@login_required
+@domain_errors
+@require_POST
+def review_hold(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    """Record the review as held (``alignment.services.review_hold`` snapshots goals and
+    schedules the next one)."""
+    access = resolve(request.user, partnership_id)
+    access.require_edit("record reviews")
+    review = _review(access, review_id)
+    form = {
+        "held_on": request.POST.get("held_on", ""), "attendees": set(request.POST.getlist("attendees")),
+        "other_attendees": request.POST.get("other_attendees", "")[:MAX_TEXT],
+        "notes": request.POST.get("notes", "")[:MAX_TEXT], "decisions": request.POST.get("decisions", "")[:MAX_TEXT],
+        "scheduled_for": review.scheduled_for.astimezone(_zone(access)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    try:
+        try:
+            held_on = dt.date.fromisoformat(form["held_on"])
+        except ValueError as exc:
+            raise InvalidInput("Give the day the review was held (YYYY-MM-DD).",
+                               fields={"held_on": ["Enter a valid date."]}) from exc
+        ids = [i for i in form["attendees"] if i.isdigit() and len(i) < 12]
+        if len(ids) != len(form["attendees"]):
+            raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": ["Unknown."]})
+        people = list(User.objects.filter(pk__in=ids))
+        if len(people) != len(ids):
+            raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": ["Unknown."]})
+        services.review_hold(
+            access=access, review_id=review.pk, held_on=held_on, attendees=people,
+            other_attendees=_text(request, "other_attendees", 2000), notes=_text(request, "notes"),
+            decisions=_text(request, "decisions"), expected_version=_version(request),
+        )
+    except DomainError as exc:
+        if isinstance(exc, NotAllowed | NotFound):
+            raise
+        form["attendees"] = {int(i) for i in form["attendees"] if i.isdigit() and len(i) < 12}
+        review.refresh_from_db()
+        return _render_detail(request, access, review, status=exc.status, error=exc, form=form)
+    return redirect("reviews:detail", access.partnership.pk, review.pk)
+
+
+@login_required
+@domain_errors
+@require_POST
+def review_move(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    """Move a scheduled review to another local time (in the partnership's zone)."""
+    access = resolve(request.user, partnership_id)
+    access.require_edit("move reviews")
+    review = _review(access, review_id)
+    raw = request.POST.get("scheduled_for", "")
+    try:
+        try:
+            local = dt.datetime.fromisoformat(raw)
+        except ValueError as exc:
+            raise InvalidInput("Give the new date and time of the review.",
+                               fields={"scheduled_for": ["Enter a valid date and time."]}) from exc
+        if local.tzinfo is not None:
+            raise InvalidInput("Give a local time without a zone.", fields={"scheduled_for": ["Local time only."]})
+        from .schedule import localize
+
+        services.review_update(access=access, review_id=review.pk, expected_version=_version(request),
+                               scheduled_for=localize(local, _zone(access)))
+    except DomainError as exc:
+        if isinstance(exc, NotAllowed | NotFound):
+            raise
+        return _render_detail(request, access, review, status=exc.status, error=exc)
+    return redirect("reviews:detail", access.partnership.pk, review.pk)
+
+
+@login_required
+@domain_errors
+@require_POST
+def review_skip(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    """Skip a scheduled review; the next sweep schedules the cadence's following occurrence."""
+    access = resolve(request.user, partnership_id)
+    access.require_edit("skip reviews")
+    review = _review(access, review_id)
+    try:
+        services.review_skip(access=access, review_id=review.pk, expected_version=_version(request))
+    except DomainError as exc:
+        if isinstance(exc, NotAllowed | NotFound):
+            raise
+        return _render_detail(request, access, review, status=exc.status, error=exc)
+    from .schedule import keep_next_review_scheduled
+
+    keep_next_review_scheduled()
+    return redirect("reviews:list", access.partnership.pk)
+
+
+# --- Delivery log ---------------------------------------------------------------------------
+
+
+@login_required
+@domain_errors
+@require_http_methods(["GET"])
+def delivery_log(request: HttpRequest, partnership_id: Any) -> HttpResponse:
+    """Reminders of this partnership: sent, failed with the reason, retried. Vendor admins only."""
+    access = resolve(request.user, partnership_id)
+    if not (access.is_org_admin and access.side == Side.VENDOR):
+        raise NotAllowed("Only admins of the vendor organisation can see the reminder delivery log.")
+    status = request.GET.get("status", "")
+    rows = ReminderDelivery.objects.filter(partnership=access.partnership).select_related("recipient")
+    if status in ReminderDelivery.Status.values:
+        rows = rows.filter(status=status)
+    return render(request, "reviews/deliveries.html", {
+        "access": access, "partnership": access.partnership, "rows": list(rows[:DELIVERY_LOG_SIZE]),
+        "status": status, "statuses": ReminderDelivery.Status.choices, "limit": DELIVERY_LOG_SIZE,
+    })
+
+
+# --- Reminder preferences and unsubscribe -----------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    """Which reminder kinds the signed-in person receives (a page, or a partial for htmx)."""
+    user = request.user
+    saved = False
+    if request.method == "POST":
+        set_muted(user, [k for k in ReminderKind.values if k not in request.POST.getlist("receive")])
+        saved = True
+    muted = set(user.muted_reminder_kinds or [])
+    kinds = [{"value": value, "label": label, "on": value not in muted} for value, label in ReminderKind.choices]
+    template = "reminders/_preferences_form.html" if request.htmx else "reminders/preferences.html"
+    return render(request, template, {"kinds": kinds, "saved": saved})
+
+
+@csrf_exempt  # RFC 8058: the mail client POSTs without a session; the signed token is the authority
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a confirmation (mail scanners prefetch links); POST mutes that kind."""
+    try:
+        user, kind = read_token(token)
+    except signing.BadSignature:
+        return render(request, "reminders/unsubscribe_invalid.html", status=400)
+    done = request.method == "POST"
+    if done:
+        mute(user, [kind])
+    return render(request, "reminders/unsubscribe.html", {
+        "kind": kind, "kind_label": ReminderKind(kind).label, "done": done, "email": user.email,
+        "action": reverse("reviews:unsubscribe", args=[token]),
+    })
