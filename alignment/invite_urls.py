@@ -1,0 +1,18 @@
+"""Invitation pages, mounted at ``invite/``."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from . import invite_views as views
+
+urlpatterns = [
+    path("manage/<uuid:partnership_id>/", views.invitations_manage, name="invitations-manage"),
+    path("manage/<uuid:partnership_id>/<uuid:invitation_id>/resend", views.invitation_resend,
+         name="invitation-resend"),
+    path("manage/<uuid:partnership_id>/<uuid:invitation_id>/revoke", views.invitation_revoke,
+         name="invitation-revoke"),
+    # Anything token-shaped reaches the view, which answers every bad token with the same page.
+    re_path(r"^(?P<token>[A-Za-z0-9_-]{1,200})/$", views.invitation_page, name="invitation"),
+    re_path(r"^(?P<token>[A-Za-z0-9_-]{1,200})/accept$", views.invitation_accept, name="invitation-accept"),
+]

@@ -1,0 +1,262 @@
+"""The review queue of one side, the readable difference between two revisions of a goal, and the
+negotiation thread of a goal. Reads only; changes go through ``goals.services``.
+
+A goal waits for a side when
+- its revision under negotiation is proposed and that side has not approved it yet, or
+- changes were requested on a revision that side proposed (it is theirs to revise).
+
+"What changed since the last revision they saw" compares the current terms with the latest earlier
+revision the side proposed or approved (the one they knew and stood behind); without one, with
+the revision just before; a goal never proposed before shows no difference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import Prefetch, Q
+
+from alignment.access import Access
+from alignment.models import PartnershipMember, Side, Vision
+
+from .models import TERM_FIELDS, Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
+
+TERM_LABELS = {
+    "title": "Title", "description": "Description", "period_start": "Period start", "period_end": "Period end",
+    "metric_name": "Metric", "metric_unit": "Unit", "baseline": "Baseline", "target": "Target",
+    "direction": "Direction",
+}
+
+
+def _show(name: str, value: Any) -> str:
+    if value in (None, ""):
+        return "—"
+    if name in ("baseline", "target"):
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            return str(value)
+        return format(number.normalize(), "f") if number == number.to_integral() else str(number.normalize())
+    if name in ("period_start", "period_end"):
+        try:
+            return dt.date.fromisoformat(str(value)).strftime("%-d %b %Y")
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One readable line of a diff: ``kind`` is term, added, removed or changed."""
+
+    kind: str
+    text: str
+    side: str = ""
+
+
+def diff_terms(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    changes = []
+    for name in TERM_FIELDS:
+        before, after = old.get(name), new.get(name)
+        if _show(name, before) != _show(name, after):
+            if name == "description":
+                changes.append(Change("term", "Description rewritten"))
+            else:
+                changes.append(Change("term", f"{TERM_LABELS[name]} {_show(name, before)} → {_show(name, after)}"))
+    return changes
+
+
+def diff_commitments(old: list[dict[str, Any]], new: list[dict[str, Any]],
+                     people: dict[Any, str] | None = None) -> list[Change]:
+    """Commitments added, removed or changed (matched by id; placeholders count as empty slots)."""
+    people = people or {}
+    before = {c["id"]: c for c in old}
+    after = {c["id"]: c for c in new}
+    changes = []
+    for cid, c in after.items():
+        label = Side(c["side"]).label.lower()
+        if cid not in before:
+            changes.append(Change("added", f"{Side(c['side']).label} commitment added: “{c['text']}”", c["side"]))
+            continue
+        was = before[cid]
+        if was["text"] != c["text"]:
+            changes.append(Change("changed", f"{Side(c['side']).label} commitment “{was['text']}” → “{c['text']}”",
+                                  c["side"]))
+        if was.get("due_date") != c.get("due_date"):
+            was_due, now_due = _show("period_end", was.get("due_date")), _show("period_end", c.get("due_date"))
+            changes.append(Change("changed", f"Due date of the {label} commitment “{c['text']}” {was_due} → {now_due}",
+                                  c["side"]))
+        if was.get("owner") != c.get("owner"):
+            changes.append(Change("changed", f"Owner of the {label} commitment “{c['text']}” "
+                                  f"{people.get(was.get('owner'), '—')} → {people.get(c.get('owner'), '—')}",
+                                  c["side"]))
+    for cid, c in before.items():
+        if cid not in after:
+            changes.append(Change("removed", f"{Side(c['side']).label} commitment removed: “{c['text']}”", c["side"]))
+    return changes
+
+
+def diff_revisions(old: tuple[dict[str, Any], list[dict[str, Any]]], new: tuple[dict[str, Any], list[dict[str, Any]]],
+                   people: dict[Any, str] | None = None) -> list[Change]:
+    """A readable diff of two snapshots ``(terms, commitments)``: "Target 200 → 250", commitments
+    added, removed or changed."""
+    return diff_terms(old[0], new[0]) + diff_commitments(old[1], new[1], people)
+
+
+@dataclass
+class ThreadEntry:
+    at: dt.datetime
+    kind: str  # revision, approval, comment, change_request
+    side: str
+    who: str
+    revision: int
+    text: str = ""
+
+
+@dataclass
+class ReviewItem:
+    goal: Goal
+    action: str  # "approve" (decide on a proposal) or "revise" (changes were requested of this side)
+    compared_with: int | None
+    changes: list[Change]
+    approved_sides: set[str]
+    commitments: dict[str, list[Commitment]]
+    thread: list[ThreadEntry] = field(default_factory=list)
+    change_requests: list[Comment] = field(default_factory=list)
+
+    @property
+    def commitment_groups(self) -> list[tuple[str, list[Commitment]]]:
+        return [(Side(side).label, self.commitments.get(side, [])) for side in Side.values]
+
+    @property
+    def is_amendment(self) -> bool:
+        return self.goal.status == GoalStatus.AGREED
+
+
+def _name(user: Any) -> str:
+    return user.display_name if user is not None else "someone"
+
+
+def negotiation_thread(goal: Goal) -> list[ThreadEntry]:
+    """Revisions proposed, approvals given and comments, oldest first (uses prefetched relations)."""
+    entries = [
+        ThreadEntry(r.created_at, "revision", r.proposed_by_side, _name(r.proposed_by), r.number,
+                    f"proposed revision {r.number}")
+        for r in goal.revisions.all()
+    ]
+    entries += [
+        ThreadEntry(a.created_at, "approval", a.side, _name(a.user), a.revision,
+                    f"approved revision {a.revision} for the {a.side} side")
+        for a in goal.approvals.all()
+    ]
+    entries += [
+        ThreadEntry(c.created_at, str(c.kind), c.side, _name(c.author), c.revision, c.body)
+        for c in goal.comments.all()
+    ]
+    return sorted(entries, key=lambda e: e.at)
+
+
+def goals_with_negotiation(qs: Any) -> Any:
+    """A goal queryset with everything a review item or thread shows, in a constant number of queries."""
+    return qs.select_related("objective", "created_by").prefetch_related(
+        Prefetch("commitments", queryset=Commitment.objects.select_related("owner").order_by("side", "position",
+                                                                                             "created_at")),
+        Prefetch("revisions", queryset=GoalRevision.objects.select_related("proposed_by").order_by("number")),
+        Prefetch("approvals", queryset=Approval.objects.select_related("user").order_by("created_at")),
+        Prefetch("comments", queryset=Comment.objects.select_related("author").order_by("created_at")),
+    )
+
+
+def _baseline_revision(goal: Goal, side: str) -> GoalRevision | None:
+    earlier = [r for r in goal.revisions.all() if r.number < goal.revision]
+    if not earlier:
+        return None
+    acted = {a.revision for a in goal.approvals.all() if a.side == side}
+    acted |= {r.number for r in earlier if r.proposed_by_side == side}
+    known = [r for r in earlier if r.number in acted]
+    return (known or earlier)[-1]
+
+
+def review_item(goal: Goal, side: str, people: dict[Any, str]) -> ReviewItem:
+    current_terms = goal.terms()
+    current_commitments = [c.terms() for c in goal.commitments.all()]
+    base = _baseline_revision(goal, side)
+    changes = diff_revisions((base.terms, base.commitments), (current_terms, current_commitments), people) if base \
+        else []
+    approved = {a.side for a in goal.approvals.all() if a.revision == goal.revision}
+    state = goal.negotiation_state
+    by_side: dict[str, list[Commitment]] = {Side.VENDOR: [], Side.PARTNER: []}
+    for c in goal.commitments.all():
+        by_side[c.side].append(c)
+    requests = [c for c in goal.comments.all() if c.kind == Comment.Kind.CHANGE_REQUEST and c.revision == goal.revision]
+    return ReviewItem(
+        goal=goal, action="revise" if state == RevisionState.CHANGES_REQUESTED else "approve",
+        compared_with=base.number if base else None, changes=changes, approved_sides=approved,
+        commitments=by_side, thread=negotiation_thread(goal), change_requests=requests,
+    )
+
+
+def member_names(access: Access) -> dict[Any, str]:
+    return {
+        m.user_id: m.user.display_name
+        for m in PartnershipMember.objects.filter(partnership=access.partnership).select_related("user")
+    }
+
+
+@dataclass
+class ReviewQueue:
+    access: Access
+    vision: Vision | None
+    items: list[ReviewItem]  # waiting for the caller's side
+    theirs: list[ReviewItem]  # waiting for the other side
+    recently_agreed: list[Goal]
+
+
+RECENT_DAYS = 14
+
+
+def negotiating_filter() -> Q:
+    open_states = [RevisionState.PROPOSED, RevisionState.CHANGES_REQUESTED]
+    return Q(status__in=[GoalStatus.PROPOSED, GoalStatus.CHANGES_REQUESTED]) | Q(
+        status=GoalStatus.AGREED, amendment__in=open_states)
+
+
+def review_queue(access: Access, *, now: dt.datetime | None = None) -> ReviewQueue:
+    """The goals waiting for the caller's side (oldest proposal first), those waiting for the
+    other side, and the goals agreed lately, with the vision they serve.
+
+    A constant number of queries whatever the number of goals."""
+    from django.utils import timezone
+
+    side = access.side
+    goals = goals_with_negotiation(
+        Goal.objects.filter(partnership=access.partnership).filter(negotiating_filter())
+    ).order_by("proposed_at", "created_at")
+    people = member_names(access)
+    mine, theirs = [], []
+    for goal in goals:
+        item = review_item(goal, side, people)
+        if item.action == "revise":
+            (mine if goal.proposed_by_side == side else theirs).append(item)
+        elif side in item.approved_sides:
+            theirs.append(item)
+        else:
+            mine.append(item)
+    since = (now or timezone.now()) - dt.timedelta(days=RECENT_DAYS)
+    recent = list(
+        Goal.objects.filter(partnership=access.partnership, status=GoalStatus.AGREED, amendment="",
+                            agreed_at__gte=since).select_related("objective").order_by("-agreed_at")
+    )
+    vision = Vision.objects.filter(partnership=access.partnership).first()
+    return ReviewQueue(access=access, vision=vision, items=mine, theirs=theirs, recently_agreed=recent)
+
+
+def goal_thread(access: Access, goal_id: Any) -> ReviewItem | None:
+    """One goal of the partnership with its negotiation thread (None when not there)."""
+    goal = goals_with_negotiation(Goal.objects.filter(partnership=access.partnership, pk=goal_id)).first()
+    if goal is None:
+        return None
+    return review_item(goal, access.side, member_names(access))
