@@ -113,10 +113,13 @@ def partnership_create(
     apply_changes(partnership, fields, PARTNERSHIP_FIELDS)
     _validate_partnership(partnership)
     partnership.save(force_insert=True)
-    PartnershipMember.objects.create(partnership=partnership, user=actor, side=Side.VENDOR, role=Role.APPROVER)
+    member = PartnershipMember.objects.create(partnership=partnership, user=actor, side=Side.VENDOR,
+                                              role=Role.APPROVER)
     vision = Vision.objects.create(partnership=partnership)
     record_change(actor=actor, partnership=partnership, obj=partnership, action=CREATE,
                   summary=f"started the partnership {partnership.name}")
+    record_change(actor=actor, partnership=partnership, obj=member, action=CREATE, after=member.to_record(),
+                  summary=f"added {actor.display_name} as vendor approver")
     record_change(actor=actor, partnership=partnership, obj=vision, action=CREATE, summary="created the vision")
     return partnership
 
