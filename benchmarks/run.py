@@ -44,8 +44,9 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/pp_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 
 # What "realistic" means for issue 7, and a small dataset for trying the harness.
-FULL_DATASET = {"partnerships": 1000, "goals": 20000, "check_ins": 200000, "big_objectives": 50, "big_goals": 500}
-QUICK_DATASET = {"partnerships": 40, "goals": 800, "check_ins": 4000, "big_objectives": 10, "big_goals": 100}
+# seed_demo gives a partnership one objective per 10 goals, so the big plan has big_goals / 10 objectives.
+FULL_DATASET = {"partnerships": 1000, "goals": 20000, "check_ins": 200000, "big_goals": 500}
+QUICK_DATASET = {"partnerships": 40, "goals": 800, "check_ins": 4000, "big_goals": 100}
 
 
 @dataclass
@@ -144,6 +145,16 @@ def record_dataset(url: str, key: str, seconds: float) -> None:
     with conn.cursor() as cur:
         cur.execute(DATASET_TABLE)
         cur.execute("INSERT INTO benchmark_dataset VALUES (%s, now(), %s)", [key, seconds])
+    conn.close()
+
+
+def vacuum_analyze(url: str) -> None:
+    """Fresh statistics after a bulk load, as autovacuum would give a long-running database."""
+    log("VACUUM ANALYZE")
+    conn = pg_connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("VACUUM ANALYZE")
     conn.close()
 
 
@@ -344,6 +355,28 @@ def full_sync(args: argparse.Namespace, fixture: dict[str, Any]) -> dict[str, An
 # --- the run -------------------------------------------------------------------------------------
 
 
+def seed_commands(dataset: dict[str, int]) -> list[list[str]]:
+    """seed_demo calls that build the dataset: first the big plan, then the rest of the portfolio.
+
+    seed_demo spreads goals evenly and numbers its volume partnerships, skipping those that exist.
+    So volume partnership 0 is built alone with ``big_goals`` goals, then all ``partnerships`` are
+    asked for with a goal total chosen so that the other ones get exactly ``goals - big_goals``
+    between them. Check-ins are spread in proportion to goals.
+    """
+    total, big, count, check_ins = dataset["goals"], dataset["big_goals"], dataset["partnerships"], dataset["check_ins"]
+    big_check_ins = check_ins * big // total
+    rest = total - big
+    per, extra = divmod(rest, count - 1)
+    # goals_of(i) = G // count + (1 if i < G % count): with G = per * count + extra + 1 the partnerships
+    # 1 .. count-1 get per goals each and extra of them one more.
+    asked = per * count + (extra + 1 if extra else 0)
+    return [
+        ["--partnerships", "1", "--goals-per-partnership", str(big), "--check-ins", str(big_check_ins)],
+        ["--partnerships", str(count), "--goals", str(asked),
+         "--check-ins", str((check_ins - big_check_ins) * asked // rest)],
+    ]
+
+
 def seed(args: argparse.Namespace, env: dict[str, str], dataset: dict[str, int]) -> None:
     key = json.dumps(dataset, sort_keys=True)
     state = dataset_state(args.database_url, key)
@@ -356,13 +389,12 @@ def seed(args: argparse.Namespace, env: dict[str, str], dataset: dict[str, int])
         manage(env, "migrate", "--noinput", "-v", "0")
     log(f"seeding {key} (this takes a while at full size)")
     started = time.monotonic()
-    manage(env, "seed_demo", "--partnerships", str(dataset["partnerships"]), "--goals", str(dataset["goals"]),
-           "--check-ins", str(dataset["check_ins"]), "--big-objectives", str(dataset["big_objectives"]),
-           "--big-goals", str(dataset["big_goals"]), timeout=3 * 3600)
+    for command in seed_commands(dataset):
+        manage(env, "seed_demo", *command, timeout=3 * 3600)
     seconds = time.monotonic() - started
     record_dataset(args.database_url, key, seconds)
     log(f"seeded in {seconds:.0f} s")
-    manage(env, "shell", "-c", "from django.db import connection; connection.cursor().execute('VACUUM ANALYZE')")
+    vacuum_analyze(args.database_url)
 
 
 def median(values: list[float]) -> float:
@@ -455,6 +487,7 @@ def main() -> None:
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--reseed", action="store_true", help="drop and seed the dataset again")
+    parser.add_argument("--seed-only", action="store_true", help="prepare the database, then stop")
     parser.add_argument("--var-dir", default=os.environ.get("PARTNERPLAN_VAR_DIR", "/tmp/pp_bench"))
     parser.add_argument("--json", default="", help="where to write all results (default: in --var-dir)")
     args = parser.parse_args()
@@ -471,6 +504,8 @@ def main() -> None:
     ensure_database(args.database_url)
     manage(env, "migrate", "--noinput", "-v", "0")
     seed(args, env, dataset)
+    if args.seed_only:
+        return
     manage(env, "collectstatic", "--noinput", "-v", "0")
 
     fixture_path = Path(args.var_dir) / "fixture.json"
