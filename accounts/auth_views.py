@@ -1,0 +1,91 @@
+"""Signing in and out, signing up (a vendor workspace and its first admin) and password reset.
+
+Sign-in, sign-out and the password reset pages are Django's own views with Partnerplan's
+templates; sign-up creates the workspace through ``workspace_create``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import login
+from django.contrib.auth import views as auth
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+from django_ratelimit.decorators import ratelimit
+
+from alignment.errors import DomainError
+from alignment.services import workspace_create
+
+from .forms import EmailAuthenticationForm, SignUpForm
+
+# Per client address; generous enough for an office behind one NAT, tight enough against guessing.
+AUTH_RATE = "20/m"
+
+
+def _too_many(request: HttpRequest) -> bool:
+    return bool(getattr(request, "limited", False))
+
+
+@method_decorator(ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False), name="post")
+class SignInView(auth.LoginView):
+    form_class = EmailAuthenticationForm
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if _too_many(request):
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, "Too many attempts from your network. Wait a minute and try again.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+class SignOutView(auth.LogoutView):
+    template_name = "registration/logged_out.html"
+
+
+@sensitive_post_parameters("password")
+@ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False)
+def sign_up(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    form = SignUpForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if _too_many(request):
+            form.add_error(None, "Too many sign-ups from your network. Wait a minute and try again.")
+            return render(request, "registration/signup.html", {"form": form}, status=429)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                _org, user = workspace_create(name=data["organisation"], email=data["email"],
+                                              password=data["password"], full_name=data["full_name"])
+            except DomainError as exc:
+                for field, messages in exc.fields.items():
+                    target = "organisation" if field == "name" else field
+                    for message in messages:
+                        form.add_error(target if target in form.fields else None, message)
+                if not exc.fields:
+                    form.add_error(None, exc.message)
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                return redirect("dashboard")
+        status = 400
+    return render(request, "registration/signup.html", {"form": form}, status=status)
+
+
+@method_decorator(ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False), name="post")
+class PasswordResetView(auth.PasswordResetView):
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if _too_many(request):
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, "Too many requests from your network. Wait a minute and try again.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)

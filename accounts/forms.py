@@ -1,0 +1,35 @@
+"""Forms of the sign-in, sign-up and password pages."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    """Sign in with an e-mail address (the user model's login field)."""
+
+    username = forms.EmailField(
+        label="E-mail", max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That e-mail address and password do not match an account. Both are case-sensitive "
+                         "except the e-mail address.",
+    }
+
+
+class SignUpForm(forms.Form):
+    """A new vendor workspace and its first admin."""
+
+    organisation = forms.CharField(label="Your company", max_length=200,
+                                   widget=forms.TextInput(attrs={"autocomplete": "organization"}))
+    full_name = forms.CharField(label="Your name", max_length=150,
+                                widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    email = forms.EmailField(label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(
+        label="Password", strip=False, max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters; not a common password and not only digits.",
+    )

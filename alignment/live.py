@@ -1,0 +1,109 @@
+"""Live co-editing of the joint plan page: change polling and presence.
+
+Each open plan page posts a heartbeat every second with its cursor and the item being edited.
+The answer lists the page fragments changed since the cursor (from the change events, so
+PostgreSQL stays the source of truth and nothing is missed: ``feed_queryset`` never skips a late
+commit), short announcements for the ``aria-live`` region and who else is on the plan.
+
+Presence lives in the shared Django cache (Redis in production), so every web process sees it:
+one key per person and plan with a short TTL, plus a roster of who was seen on the plan. A lost
+roster write (two first heartbeats at once) heals on the next heartbeat.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .changes import feed_queryset
+from .models import ChangeEvent
+from .views import PlanView
+
+PRESENCE_TTL = 10  # seconds without a heartbeat before a person is gone
+ROSTER_TTL = 3600
+MAX_EVENTS = 200
+CURSOR = re.compile(r"^(\d{1,20})\.(\d{1,20})$")
+EDITING = re.compile(r"^[a-z][a-z-]{0,30}(?:-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?"
+                     r"(?:-[a-z]{1,10})?$")
+
+# Which fragments of the page an event touches, by object type.
+GOAL_CHILDREN = {"commitment", "approval", "checkin", "comment"}
+
+
+def fragments_for(event: ChangeEvent) -> set[str]:
+    record = event.after or event.before or {}
+    kind = event.object_type
+    touched = {"history", "plan-header"}
+    if kind in ("vision", "visionendorsement"):
+        touched.add("vision")
+    elif kind == "objective":
+        touched.add("objectives" if event.action != ChangeEvent.Action.UPDATE else f"objective-{event.object_id}")
+    elif kind == "goal":
+        if event.action == ChangeEvent.Action.UPDATE:
+            touched.add(f"goal-{event.object_id}")
+        elif record.get("objective"):
+            touched.add(f"goals-of-{record['objective']}")
+        else:
+            touched.add("objectives")
+    elif kind in GOAL_CHILDREN and record.get("goal"):
+        touched.add(f"goal-{record['goal']}")
+    return touched
+
+
+def _roster_key(pid: Any) -> str:
+    return f"presence:{pid}:roster"
+
+
+def _person_key(pid: Any, user_id: Any) -> str:
+    return f"presence:{pid}:{user_id}"
+
+
+def heartbeat(pid: Any, user: Any, side: str, editing: str) -> None:
+    cache.set(_person_key(pid, user.pk), {
+        "id": user.pk, "name": user.display_name, "side": side, "editing": editing, "seen": time.time(),
+    }, PRESENCE_TTL)
+    roster = cache.get(_roster_key(pid)) or []
+    if user.pk not in roster:
+        cache.set(_roster_key(pid), [*roster, user.pk][-200:], ROSTER_TTL)
+
+
+def present(pid: Any, exclude_user_id: Any = None) -> list[dict[str, Any]]:
+    roster = cache.get(_roster_key(pid)) or []
+    found = cache.get_many([_person_key(pid, uid) for uid in roster if uid != exclude_user_id])
+    return sorted(found.values(), key=lambda p: (p["name"].lower(), p["id"]))
+
+
+class LiveUpdates(PlanView):
+    def post(self, request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
+        match = CURSOR.match(request.POST.get("after", ""))
+        if not match:
+            return JsonResponse({"error": "A cursor like 123.456 is required."}, status=400)
+        editing = request.POST.get("editing", "")
+        if editing and not EDITING.match(editing):
+            editing = ""
+        heartbeat(pid, request.user, self.access.side, editing)
+        after = (int(match[1]), int(match[2]))
+        events = list(
+            feed_queryset(after).filter(partnership_id=pid).select_related(None)
+            .only("seq", "txid", "object_type", "object_id", "action", "before", "after", "summary", "actor_id",
+                  "actor_label")[: MAX_EVENTS + 1]
+        )
+        more = len(events) > MAX_EVENTS
+        events = events[:MAX_EVENTS]
+        fragments: set[str] = set()
+        announcements = []
+        for e in events:
+            fragments |= fragments_for(e)
+            if e.actor_id != request.user.pk:
+                announcements.append(f"{e.actor_label} {e.summary}".strip())
+        cursor = f"{events[-1].txid}.{events[-1].seq}" if events else f"{after[0]}.{after[1]}"
+        return JsonResponse({
+            "cursor": cursor, "more": more,
+            "fragments": sorted(fragments), "announcements": announcements[-5:],
+            "presence": present(pid, exclude_user_id=request.user.pk),
+        })

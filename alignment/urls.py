@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import live, views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("partnerships/new/", views.partnership_new, name="partnership_new"),
+    path("p/<uuid:pid>/", views.PlanPage.as_view(), name="plan"),
+    path("p/<uuid:pid>/fragment/<str:name>/", views.Fragment.as_view(), name="plan_fragment"),
+    path("p/<uuid:pid>/live/", live.LiveUpdates.as_view(), name="plan_live"),
+    path("p/<uuid:pid>/vision/edit/", views.VisionEdit.as_view(), name="vision_edit"),
+    path("p/<uuid:pid>/vision/endorse/", views.VisionEndorse.as_view(), name="vision_endorse"),
+    path("p/<uuid:pid>/objectives/new/", views.ObjectiveNew.as_view(), name="objective_new"),
+    path("p/<uuid:pid>/objectives/new/button/", views.ObjectiveNewButton.as_view(), name="objective_new_button"),
+    path("p/<uuid:pid>/objectives/<uuid:oid>/edit/", views.ObjectiveEdit.as_view(), name="objective_edit"),
+]

@@ -1,0 +1,129 @@
+"""Forms of goals and what hangs on them: commitments, check-ins, comments, change requests and
+deriving interim goals from an objective."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from alignment.forms import VersionedForm
+from alignment.models import Side
+
+from .models import Direction
+
+DATE = forms.DateInput(attrs={"type": "date"})
+NUMBER = {"max_digits": 18, "decimal_places": 4}
+
+
+class GoalTermsForm(VersionedForm):
+    title = forms.CharField(label="Goal", max_length=200)
+    description = forms.CharField(label="Description", required=False, max_length=10000,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+    period_start = forms.DateField(label="Period starts", widget=DATE)
+    period_end = forms.DateField(label="Period ends", widget=DATE)
+    metric_name = forms.CharField(label="Metric", max_length=120)
+    metric_unit = forms.CharField(label="Unit", required=False, max_length=40)
+    baseline = forms.DecimalField(label="Baseline", **NUMBER)
+    target = forms.DecimalField(label="Target", **NUMBER)
+    direction = forms.ChoiceField(label="Direction", choices=Direction.choices)
+    conflict_fields = ("title", "description", "period_start", "period_end", "metric_name", "metric_unit",
+                       "baseline", "target", "direction")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("period_start"), data.get("period_end")
+        if start and end and end < start:
+            self.add_error("period_end", "The period must end on or after its start.")
+        return data
+
+
+class GoalCreateForm(GoalTermsForm):
+    version = None  # type: ignore[assignment]
+    vendor_commitment = forms.CharField(label="What the vendor commits to", required=False, max_length=5000,
+                                        widget=forms.Textarea(attrs={"rows": 2}))
+    partner_commitment = forms.CharField(label="What the partner commits to", required=False, max_length=5000,
+                                         widget=forms.Textarea(attrs={"rows": 2}))
+
+    def service_changes(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        commitments = []
+        for side in Side.values:
+            text = data.pop(f"{side}_commitment", "").strip()
+            if text:
+                commitments.append({"side": side, "text": text})
+        return data | {"commitments": commitments}
+
+
+class CommitmentForm(VersionedForm):
+    side = forms.ChoiceField(label="Side", choices=Side.choices)
+    text = forms.CharField(label="Commitment", max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+    owner = forms.ChoiceField(label="Owner", required=False, choices=())
+    due_date = forms.DateField(label="Due", required=False, widget=DATE)
+    conflict_fields = ("text", "due_date")
+
+    def __init__(self, *args: Any, members: list[Any] = (), **kwargs: Any) -> None:  # type: ignore[assignment]
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [("", "Nobody yet")] + [
+            (str(m.user_id), f"{m.user.display_name} ({m.side})") for m in members
+        ]
+
+    def service_changes(self) -> dict[str, Any]:
+        data = super().service_changes()
+        data["owner"] = int(data["owner"]) if data.get("owner") else None
+        return data
+
+
+class CommitmentCreateForm(CommitmentForm):
+    version = None  # type: ignore[assignment]
+
+
+class CheckInForm(forms.Form):
+    value = forms.DecimalField(label="Measured value", **NUMBER)
+    measured_on = forms.DateField(label="Measured on", widget=DATE)
+    confidence = forms.TypedChoiceField(
+        label="Confidence of reaching the target", coerce=int, initial=3,
+        choices=[(1, "1 – very unlikely"), (2, "2 – unlikely"), (3, "3 – even"), (4, "4 – likely"),
+                 (5, "5 – very likely")],
+    )
+    note = forms.CharField(label="Note", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["measured_on"].initial = timezone.localdate()
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(label="Comment", max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RequestChangesForm(forms.Form):
+    comment = forms.CharField(label="What should change?", max_length=10000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class DeriveOptionsForm(forms.Form):
+    length = forms.ChoiceField(label="Period length", initial="quarter",
+                               choices=[("month", "Month"), ("quarter", "Quarter"), ("half", "Half-year"),
+                                        ("year", "Year")])
+    count = forms.IntegerField(label="How many periods", min_value=1, max_value=12, initial=4)
+
+
+class SuggestionForm(forms.Form):
+    include = forms.BooleanField(label="Create", required=False, initial=True)
+    title = forms.CharField(label="Goal", max_length=200)
+    period_start = forms.DateField(label="From", widget=DATE)
+    period_end = forms.DateField(label="To", widget=DATE)
+    baseline = forms.DecimalField(label="Baseline", **NUMBER)
+    target = forms.DecimalField(label="Target", **NUMBER)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("period_start"), data.get("period_end")
+        if isinstance(start, dt.date) and isinstance(end, dt.date) and end < start:
+            self.add_error("period_end", "Must be on or after the start.")
+        return data
+
+
+SuggestionFormSet = forms.formset_factory(SuggestionForm, extra=0, max_num=12, absolute_max=12, validate_max=True)

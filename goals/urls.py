@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+G = "p/<uuid:pid>/goals/<uuid:gid>/"
+urlpatterns = [
+    path("p/<uuid:pid>/objectives/<uuid:oid>/goals/new/", views.GoalNew.as_view(), name="goal_new"),
+    path("p/<uuid:pid>/objectives/<uuid:oid>/goals/new/button/", views.GoalNewButton.as_view(),
+         name="goal_new_button"),
+    path("p/<uuid:pid>/objectives/<uuid:oid>/derive/", views.Derive.as_view(), name="goal_derive"),
+    path(G, views.GoalDetail.as_view(), name="goal_detail"),
+    path(G + "card/", views.GoalCardView.as_view(), name="goal_card"),
+    path(G + "edit/", views.GoalEdit.as_view(), name="goal_edit"),
+    path(G + "request-changes/", views.RequestChanges.as_view(), name="goal_request_changes"),
+    path(G + "check-in/", views.CheckInNew.as_view(), name="goal_check_in"),
+    path(G + "comment/", views.CommentNew.as_view(), name="goal_comment"),
+    path(G + "commitments/new/", views.CommitmentNew.as_view(), name="commitment_new"),
+    path(G + "commitments/<uuid:cid>/edit/", views.CommitmentEdit.as_view(), name="commitment_edit"),
+    path(G + "commitments/<uuid:cid>/done/", views.CommitmentDone.as_view(), name="commitment_done"),
+    path(G + "panel/close/", views.PanelClose.as_view(), name="goal_panel_close"),
+    path(G + "<str:action>/", views.GoalAction.as_view(), name="goal_action"),
+]

@@ -1,0 +1,545 @@
+"""Browser views of goals on the joint plan page: the goal cards, editing terms in place, the
+negotiation (propose, approve, request changes, withdraw, amend), commitments of both sides,
+check-ins, comments, the goal detail page and deriving interim goals from an objective.
+
+Every view is a ``PlanView``: access is resolved first and domain errors are mapped in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+
+from alignment.access import Access
+from alignment.errors import InvalidInput, NotFound
+from alignment.models import Objective, PartnershipMember, Side
+from alignment.views import InPlaceForm, PlanView, render_fragment
+
+from . import services
+from .derive import Suggestion, suggest_interim_goals
+from .forms import (
+    CheckInForm,
+    CommentForm,
+    CommitmentCreateForm,
+    CommitmentForm,
+    DeriveOptionsForm,
+    GoalCreateForm,
+    GoalTermsForm,
+    RequestChangesForm,
+    SuggestionFormSet,
+)
+from .models import Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
+from .queries import latest_check_ins
+
+
+@dataclass
+class GoalCard:
+    """A goal as the plan page shows it, with everything loaded in bulk."""
+
+    goal: Goal
+    access: Access
+    commitments: dict[str, list[Commitment]] = field(default_factory=dict)
+    approved: dict[str, Approval] = field(default_factory=dict)
+    latest: dict[str, Any] = field(default_factory=dict)
+    comments: list[Comment] = field(default_factory=list)
+    agreed_terms: dict[str, Any] | None = None
+
+    @property
+    def period_label(self) -> str:
+        g = self.goal
+        return f"{g.period_start:%d %b %Y} – {g.period_end:%d %b %Y}"
+
+    @property
+    def sides(self) -> list[dict[str, Any]]:
+        return [{"side": s, "label": Side(s).label, "commitments": self.commitments.get(s, []),
+                 "approval": self.approved.get(s), "latest": self.latest.get(s)} for s in Side.values]
+
+    @property
+    def newest_check_in(self) -> Any:
+        values = [c for c in self.latest.values() if c]
+        return max(values, key=lambda c: (c.measured_on, c.created_at), default=None)
+
+    @property
+    def progress(self) -> float | None:
+        newest = self.newest_check_in
+        return self.goal.progress(newest.value if newest else None)
+
+    @property
+    def progress_percent(self) -> int | None:
+        p = self.progress
+        return None if p is None else round(p * 100)
+
+    @property
+    def confidence_gap(self) -> int | None:
+        v, p = self.latest.get("vendor"), self.latest.get("partner")
+        return abs(v.confidence - p.confidence) if v and p else None
+
+    @property
+    def state(self) -> str:
+        return self.goal.negotiation_state
+
+    @property
+    def closed(self) -> bool:
+        return self.goal.status in {"achieved", "missed", "dropped", "withdrawn"}
+
+    @property
+    def can_edit(self) -> bool:
+        return self.access.can_edit and not self.closed
+
+    @property
+    def can_propose(self) -> bool:
+        return self.can_edit and self.state in (RevisionState.DRAFT, RevisionState.CHANGES_REQUESTED)
+
+    @property
+    def can_approve(self) -> bool:
+        return (self.access.can_approve and self.state == RevisionState.PROPOSED
+                and self.access.side not in self.approved)
+
+    @property
+    def can_request_changes(self) -> bool:
+        return self.can_edit and self.state == RevisionState.PROPOSED
+
+    @property
+    def can_withdraw(self) -> bool:
+        return self.can_edit and self.goal.status in (GoalStatus.DRAFT, GoalStatus.PROPOSED,
+                                                      GoalStatus.CHANGES_REQUESTED)
+
+    @property
+    def can_discard_amendment(self) -> bool:
+        return self.can_edit and self.goal.has_pending_amendment
+
+    @property
+    def can_check_in(self) -> bool:
+        return self.access.can_edit and self.goal.status == GoalStatus.AGREED
+
+    @property
+    def missing_sides(self) -> list[str]:
+        real = {c.side for cs in self.commitments.values() for c in cs if not c.placeholder and c.text.strip()}
+        return [Side(s).label for s in Side.values if s not in real]
+
+    @property
+    def label(self) -> str:
+        return f"goal “{self.goal.title}”"
+
+
+def goal_cards(access: Access, *, partnership_goals: bool = False, objective: Objective | None = None,
+               goal_ids: list[Any] | None = None) -> list[GoalCard]:
+    """Goal cards of the partnership (all, one objective's, or the given ids) in six queries."""
+    qs = Goal.objects.filter(partnership=access.partnership)
+    if objective is not None:
+        qs = qs.filter(objective=objective)
+    if goal_ids is not None:
+        qs = qs.filter(pk__in=goal_ids)
+    qs = qs.order_by("period_start", "created_at").prefetch_related(
+        Prefetch("commitments", queryset=Commitment.objects.select_related("owner").order_by("position", "created_at")),
+        Prefetch("comments", queryset=Comment.objects.select_related("author").order_by("created_at")),
+    )
+    goals = list(qs)
+    if not goals:
+        return []
+    ids = [g.pk for g in goals]
+    approvals: dict[Any, dict[str, Approval]] = defaultdict(dict)
+    revision_of = {g.pk: g.revision for g in goals}
+    for a in Approval.objects.filter(goal_id__in=ids).select_related("user"):
+        if a.revision == revision_of[a.goal_id]:
+            approvals[a.goal_id][a.side] = a
+    latest = latest_check_ins(ids)
+    agreed = {
+        (r.goal_id, r.number): r.terms
+        for r in GoalRevision.objects.filter(goal_id__in=ids).only("goal_id", "number", "terms")
+        .filter(goal__amendment__in=["draft", "proposed", "changes_requested"])
+    }
+    cards = []
+    for g in goals:
+        by_side: dict[str, list[Commitment]] = {s: [] for s in Side.values}
+        for c in g.commitments.all():
+            by_side[c.side].append(c)
+        cards.append(GoalCard(
+            goal=g, access=access, commitments=by_side, approved=approvals.get(g.pk, {}),
+            latest={s: latest.get((g.pk, s)) for s in Side.values}, comments=list(g.comments.all()),
+            agreed_terms=agreed.get((g.pk, g.agreed_revision)) if g.has_pending_amendment else None,
+        ))
+    return cards
+
+
+def _goal(access: Access, gid: Any) -> Goal:
+    goal = Goal.objects.filter(partnership=access.partnership, pk=gid).first()
+    if goal is None:
+        raise NotFound("No such goal.")
+    return goal
+
+
+def card_response(request: HttpRequest, access: Access, gid: Any) -> HttpResponse:
+    return render_fragment(request, access, f"goal-{gid}")
+
+
+# --- Goals ------------------------------------------------------------------------------------
+
+
+class GoalNew(InPlaceForm):
+    form_class = GoalCreateForm
+    title = "New goal"
+    submit_label = "Add goal"
+
+    def objective(self) -> Objective:
+        o = Objective.objects.filter(partnership=self.access.partnership, pk=self.kwargs["oid"]).first()
+        if o is None:
+            raise NotFound("No such objective.")
+        return o
+
+    def get_initial(self) -> dict[str, Any]:
+        o = self.objective()
+        from .derive import period_containing
+
+        start, end = period_containing(timezone.localdate(), "quarter")
+        return {"metric_name": o.metric_name, "metric_unit": o.metric_unit, "baseline": o.baseline,
+                "period_start": start, "period_end": end}
+
+    def fragment_id(self) -> str:
+        return f"goal-new-{self.kwargs['oid']}"
+
+    def cancel_url(self) -> str:
+        return reverse("goal_new_button", args=[self.access.partnership.pk, self.kwargs["oid"]])
+
+    def save(self) -> HttpResponse:
+        services.goal_create(access=self.access, objective_id=self.objective().pk, **self.form.service_changes())
+        response = render_fragment(self.request, self.access, f"goals-of-{self.kwargs['oid']}")
+        response["HX-Retarget"] = f"#goals-of-{self.kwargs['oid']}"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+
+
+class GoalNewButton(PlanView):
+    def get(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
+        objective = Objective.objects.filter(partnership=self.access.partnership, pk=oid).first()
+        if objective is None:
+            raise NotFound("No such objective.")
+        return render(request, "goals/_goal_new_button.html",
+                      {"access": self.access, "partnership": self.access.partnership, "objective": objective})
+
+
+class GoalEdit(InPlaceForm):
+    form_class = GoalTermsForm
+    title = "Edit goal"
+
+    def get_initial(self) -> dict[str, Any]:
+        g = _goal(self.access, self.kwargs["gid"])
+        return {name: getattr(g, name) for name in GoalTermsForm.conflict_fields} | {"version": g.version}
+
+    def fragment_id(self) -> str:
+        return f"goal-{self.kwargs['gid']}"
+
+    def cancel_url(self) -> str:
+        return reverse("plan_fragment", args=[self.access.partnership.pk, self.fragment_id()])
+
+    def save(self) -> HttpResponse:
+        services.goal_update(access=self.access, goal_id=self.kwargs["gid"],
+                             expected_version=self.form.cleaned_data["version"], **self.form.service_changes())
+        return card_response(self.request, self.access, self.kwargs["gid"])
+
+
+class GoalAction(PlanView):
+    """A one-button step of the negotiation; answers with the refreshed card."""
+
+    def post(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID, action: str) -> HttpResponse:
+        version = _int(request.POST.get("version"))
+        revision = _int(request.POST.get("revision"))
+        if action == "propose":
+            services.goal_propose(access=self.access, goal_id=gid, expected_version=version)
+        elif action == "approve":
+            if revision is None:
+                raise InvalidInput("Say which revision you approve.")
+            services.goal_approve(access=self.access, goal_id=gid, revision=revision)
+        elif action == "withdraw":
+            services.goal_withdraw(access=self.access, goal_id=gid, expected_version=version)
+        elif action == "discard-amendment":
+            services.goal_discard_amendment(access=self.access, goal_id=gid, expected_version=version)
+        else:
+            raise NotFound("No such action.")
+        return card_response(request, self.access, gid)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class GoalPanel(InPlaceForm):
+    """A small form inside a goal card (request changes, check in, comment, add commitment)."""
+
+    in_card = True
+
+    def fragment_id(self) -> str:
+        return f"goal-{self.kwargs['gid']}-panel"
+
+    def cancel_url(self) -> str:
+        return reverse("goal_panel_close", args=[self.access.partnership.pk, self.kwargs["gid"]])
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = super().dispatch(request, *args, **kwargs)
+        if request.method == "POST" and response.status_code == 200:
+            # Saved: the whole card comes back, in place of the card rather than of the panel.
+            response["HX-Retarget"] = f"#goal-{kwargs['gid']}"
+            response["HX-Reswap"] = "outerHTML"
+        return response
+
+
+class RequestChanges(GoalPanel):
+    form_class = RequestChangesForm
+    title = "Request changes"
+    submit_label = "Send back for changes"
+
+    def save(self) -> HttpResponse:
+        goal = _goal(self.access, self.kwargs["gid"])
+        services.goal_request_changes(access=self.access, goal_id=goal.pk, revision=goal.revision,
+                                      comment=self.form.cleaned_data["comment"])
+        return card_response(self.request, self.access, goal.pk)
+
+
+class CheckInNew(GoalPanel):
+    form_class = CheckInForm
+    title = "Check in"
+    submit_label = "Save check-in"
+
+    def save(self) -> HttpResponse:
+        services.check_in_create(access=self.access, goal_id=self.kwargs["gid"], **self.form.cleaned_data)
+        return card_response(self.request, self.access, self.kwargs["gid"])
+
+
+class CommentNew(GoalPanel):
+    form_class = CommentForm
+    title = "Comment"
+    submit_label = "Post comment"
+
+    def editable_check(self) -> None:
+        """Everyone on the plan, viewers included, may comment."""
+
+    def save(self) -> HttpResponse:
+        services.comment_create(access=self.access, goal_id=self.kwargs["gid"], body=self.form.cleaned_data["body"])
+        return card_response(self.request, self.access, self.kwargs["gid"])
+
+
+def _members(access: Access) -> list[PartnershipMember]:
+    return list(PartnershipMember.objects.filter(partnership=access.partnership).select_related("user")
+                .order_by("side", "user__full_name"))
+
+
+class CommitmentNew(GoalPanel):
+    form_class = CommitmentCreateForm
+    title = "Add a commitment"
+    submit_label = "Add commitment"
+
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"members": _members(self.access)}
+
+    def get_initial(self) -> dict[str, Any]:
+        side = self.request.GET.get("side")
+        return {"side": side if side in Side.values else self.access.side}
+
+    def save(self) -> HttpResponse:
+        data = self.form.service_changes()
+        services.commitment_create(access=self.access, goal_id=self.kwargs["gid"], **data)
+        return card_response(self.request, self.access, self.kwargs["gid"])
+
+
+class CommitmentEdit(GoalPanel):
+    form_class = CommitmentForm
+    title = "Edit commitment"
+
+    def commitment(self) -> Commitment:
+        c = Commitment.objects.filter(goal__partnership=self.access.partnership, goal_id=self.kwargs["gid"],
+                                      pk=self.kwargs["cid"]).first()
+        if c is None:
+            raise NotFound("No such commitment.")
+        return c
+
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"members": _members(self.access)}
+
+    def get_initial(self) -> dict[str, Any]:
+        c = self.commitment()
+        return {"version": c.version, "side": c.side, "text": "" if c.placeholder else c.text,
+                "owner": str(c.owner_id or ""), "due_date": c.due_date}
+
+    def save(self) -> HttpResponse:
+        data = self.form.service_changes()
+        version = self.form.cleaned_data["version"]
+        services.commitment_update(access=self.access, commitment_id=self.kwargs["cid"], expected_version=version,
+                                   **data)
+        return card_response(self.request, self.access, self.kwargs["gid"])
+
+
+class CommitmentDone(PlanView):
+    def post(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID, cid: uuid.UUID) -> HttpResponse:
+        c = Commitment.objects.filter(goal__partnership=self.access.partnership, goal_id=gid, pk=cid).first()
+        if c is None:
+            raise NotFound("No such commitment.")
+        services.commitment_update(access=self.access, commitment_id=cid, expected_version=_int(
+            request.POST.get("version")), done=request.POST.get("done") == "1")
+        return card_response(request, self.access, gid)
+
+
+class PanelClose(PlanView):
+    def get(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID) -> HttpResponse:
+        return HttpResponse(f'<div id="goal-{gid}-panel" class="panel"></div>')
+
+
+class GoalCardView(PlanView):
+    def get(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID) -> HttpResponse:
+        return card_response(request, self.access, gid)
+
+
+# --- Goal detail: the negotiation thread ------------------------------------------------------
+
+
+def negotiation_thread(goal: Goal) -> list[dict[str, Any]]:
+    """Revisions, approvals and comments in the order they happened (three queries)."""
+    items: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    for r in GoalRevision.objects.filter(goal=goal).select_related("proposed_by").order_by("number"):
+        changes = []
+        if previous is not None:
+            changes = [{"field": k.replace("_", " "), "before": previous.get(k), "after": v}
+                       for k, v in r.terms.items() if previous.get(k) != v]
+        items.append({"kind": "revision", "at": r.created_at, "revision": r, "changes": changes,
+                      "commitments": r.commitments})
+        previous = r.terms
+    for a in Approval.objects.filter(goal=goal).select_related("user"):
+        items.append({"kind": "approval", "at": a.created_at, "approval": a})
+    for c in Comment.objects.filter(goal=goal).select_related("author"):
+        items.append({"kind": "comment", "at": c.created_at, "comment": c})
+    items.sort(key=lambda item: item["at"])
+    return items
+
+
+class GoalDetail(PlanView):
+    def get(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID) -> HttpResponse:
+        cards = goal_cards(self.access, goal_ids=[gid])
+        if not cards:
+            raise NotFound("No such goal.")
+        card = cards[0]
+        return render(request, "goals/detail.html", {
+            "access": self.access, "partnership": self.access.partnership, "card": card,
+            "thread": negotiation_thread(card.goal),
+        })
+
+
+# --- Deriving interim goals -------------------------------------------------------------------
+
+CHART_W, CHART_H, PAD = 560, 180, 36
+
+
+def trajectory_chart(objective: Objective, suggestions: list[Suggestion]) -> dict[str, Any]:
+    """Coordinates of a small SVG line chart: the straight line from the baseline to the long-term
+    target, and the suggested interim targets on it."""
+    start = objective.baseline_date or timezone.localdate()
+    end = objective.target_date or start
+    first = min([start] + [s.period_start for s in suggestions])
+    last = max([end] + [s.period_end for s in suggestions])
+    span_days = max(1, (last - first).days)
+    values = [objective.baseline, objective.target, *(s.target for s in suggestions),
+              *(s.baseline for s in suggestions)]
+    values = [v for v in values if v is not None]
+    low, high = min(values), max(values)
+    if high == low:
+        high = low + 1
+
+    def x(day: dt.date) -> float:
+        return round(PAD + (CHART_W - 2 * PAD) * (day - first).days / span_days, 1)
+
+    def y(value: Decimal) -> float:
+        return round(CHART_H - PAD / 2 - (CHART_H - PAD) * float((value - low) / (high - low)), 1)
+
+    points = [{"x": x(s.period_end), "y": y(s.target), "label": f"{s.target.normalize():f}",
+               "date": s.period_end} for s in suggestions]
+    return {
+        "width": CHART_W, "height": CHART_H,
+        "line": {"x1": x(start), "y1": y(objective.baseline), "x2": x(end), "y2": y(objective.target)},
+        "steps": " ".join(f"{x(s.period_start)},{y(s.baseline)} {x(s.period_end)},{y(s.target)}" for s in suggestions),
+        "points": points, "low": f"{low.normalize():f}", "high": f"{high.normalize():f}",
+        "axis_y": CHART_H - PAD / 2, "first": first, "last": last,
+    }
+
+
+class Derive(PlanView):
+    """Show suggested interim goals for the coming periods on a chart, editable, then create them
+    as drafts for both sides to agree."""
+
+    def objective(self) -> Objective:
+        o = Objective.objects.filter(partnership=self.access.partnership, pk=self.kwargs["oid"]).first()
+        if o is None:
+            raise NotFound("No such objective.")
+        return o
+
+    def render_derive(self, options: Any, formset: Any, suggestions: list[Suggestion], status: int = 200,
+                      error: str = "") -> HttpResponse:
+        objective = self.objective()
+        rows = list(zip(formset.forms, suggestions, strict=False))
+        return render(self.request, "goals/_derive.html", {
+            "access": self.access, "partnership": self.access.partnership, "objective": objective,
+            "options": options, "formset": formset, "rows": rows, "error": error,
+            "chart": trajectory_chart(objective, suggestions) if suggestions else None,
+            "fragment_id": f"goal-new-{objective.pk}",
+        }, status=status)
+
+    def get(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
+        self.access.require_edit("derive goals")
+        objective = self.objective()
+        options = DeriveOptionsForm(request.GET if "length" in request.GET else None)
+        length, count = "quarter", 4
+        if options.is_bound and options.is_valid():
+            length, count = options.cleaned_data["length"], options.cleaned_data["count"]
+        elif not options.is_bound:
+            options = DeriveOptionsForm(initial={"length": length, "count": count})
+        suggestions = [s for s in suggest_interim_goals(objective, length=length, count=count) if s.is_new]
+        formset = SuggestionFormSet(initial=[
+            {"include": True, "title": s.title, "period_start": s.period_start, "period_end": s.period_end,
+             "baseline": s.baseline, "target": s.target} for s in suggestions
+        ])
+        error = "" if suggestions else "Every one of these periods has a goal for this objective already."
+        return self.render_derive(options, formset, suggestions, error=error)
+
+    def post(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
+        self.access.require_edit("derive goals")
+        objective = self.objective()
+        options = DeriveOptionsForm(initial={"length": "quarter", "count": 4})
+        formset = SuggestionFormSet(data=request.POST)
+        if not formset.is_valid():
+            return self.render_derive(options, formset, self._from_forms(formset), status=400)
+        chosen = [s for s, f in zip(self._from_forms(formset), formset.forms, strict=True) if f.cleaned_data["include"]]
+        if not chosen:
+            return self.render_derive(options, formset, self._from_forms(formset), status=400,
+                                      error="Tick at least one period to create.")
+        from .derive import goals_derive
+
+        template = suggest_interim_goals(objective, length="quarter", count=1)[0]
+        for s in chosen:
+            s.commitments = template.commitments
+        goals_derive(access=self.access, objective_id=objective.pk, suggestions=chosen)
+        response = render_fragment(request, self.access, f"goals-of-{objective.pk}")
+        response["HX-Retarget"] = f"#goals-of-{objective.pk}"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+
+    @staticmethod
+    def _from_forms(formset: Any) -> list[Suggestion]:
+        result = []
+        for f in formset.forms:
+            data = getattr(f, "cleaned_data", None) or {}
+            if not all(data.get(k) is not None for k in ("period_start", "period_end", "baseline", "target")):
+                continue
+            result.append(Suggestion(period_start=data["period_start"], period_end=data["period_end"],
+                                     baseline=data["baseline"], target=data["target"], title=data.get("title", "")))
+        return result

@@ -1,0 +1,116 @@
+// Live co-editing of the joint plan page: every second, post a heartbeat (cursor + the item being
+// edited), refresh the fragments other people changed, announce their changes and show who else is
+// here. Fragments being edited here are never replaced: they refresh once the edit is closed, and
+// a save against a newer version comes back as a conflict from the server.
+(function () {
+  "use strict";
+  var plan = document.getElementById("plan");
+  if (!plan || !window.htmx) { return; }
+  var liveUrl = plan.dataset.liveUrl;
+  var fragmentUrl = plan.dataset.fragmentUrl;
+  var cursor = plan.dataset.cursor;
+  var pending = new Set();
+  var busy = false;
+  var status = document.getElementById("live-status");
+  var presenceList = document.getElementById("presence");
+  var presenceEmpty = document.getElementById("presence-empty");
+
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+
+  function editingElement() { return document.querySelector("[data-editing]"); }
+
+  function labelOf(id) {
+    var el = id && document.getElementById(id);
+    var labelled = el && (el.closest("[data-label]") || el);
+    return (labelled && labelled.dataset && labelled.dataset.label) || "an item";
+  }
+
+  function isBeingEdited(el) {
+    if (el.hasAttribute("data-editing") || el.querySelector("[data-editing]")) { return true; }
+    var active = document.activeElement;
+    return !!(active && el.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName));
+  }
+
+  function flush() {
+    Array.from(pending).forEach(function (name) {
+      var el = document.getElementById(name);
+      if (!el) { pending.delete(name); return; }
+      if (isBeingEdited(el)) { el.classList.add("changed-elsewhere"); return; }
+      pending.delete(name);
+      var hadFocus = el.contains(document.activeElement);
+      htmx.ajax("GET", fragmentUrl.replace("NAME", name), { target: el, swap: "outerHTML" }).then(function () {
+        var fresh = document.getElementById(name);
+        if (fresh && hadFocus) { fresh.setAttribute("tabindex", "-1"); fresh.focus({ preventScroll: true }); }
+      });
+    });
+  }
+
+  function showPresence(people) {
+    document.querySelectorAll(".editing-badge").forEach(function (b) { b.remove(); });
+    presenceList.textContent = "";
+    presenceEmpty.hidden = people.length > 0;
+    people.forEach(function (person) {
+      var li = document.createElement("li");
+      li.className = "person side-" + person.side;
+      var name = document.createElement("strong");
+      name.textContent = person.name;
+      li.appendChild(name);
+      li.appendChild(document.createTextNode(" (" + person.side + ")"));
+      if (person.editing) {
+        li.appendChild(document.createTextNode(" is editing " + labelOf(person.editing)));
+        var target = document.getElementById(person.editing);
+        var holder = target && (target.closest("[data-label]") || target);
+        if (holder) {
+          var badge = document.createElement("p");
+          badge.className = "editing-badge";
+          badge.textContent = person.name + " is editing this";
+          holder.insertBefore(badge, holder.firstChild);
+        }
+      } else {
+        li.appendChild(document.createTextNode(" is viewing the plan"));
+      }
+      presenceList.appendChild(li);
+    });
+  }
+
+  function announce(lines) {
+    if (lines.length) { status.textContent = lines.join(". "); }
+  }
+
+  function tick() {
+    if (busy) { return; }
+    busy = true;
+    var editing = editingElement();
+    var body = new URLSearchParams({ after: cursor, editing: editing ? editing.id : "" });
+    fetch(liveUrl, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), "Accept": "application/json" }
+    }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
+      if (!data) { return; }
+      cursor = data.cursor;
+      data.fragments.forEach(function (name) { pending.add(name); });
+      showPresence(data.presence);
+      announce(data.announcements);
+    }).catch(function () { /* offline for a moment: the next tick retries from the same cursor */ })
+      .finally(function () { busy = false; flush(); });
+  }
+
+  // Keyboard and screen-reader flow of in-place editing: a form that opens takes the focus; when
+  // it closes (saved or cancelled), the focus goes back to what it replaced.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    var fresh = target && target.id ? document.getElementById(target.id) : null;
+    if (fresh && fresh.hasAttribute("data-editing")) {
+      var field = fresh.querySelector("input:not([type=hidden]), textarea, select");
+      if (field) { field.focus(); }
+    } else if (fresh && target.hasAttribute && target.hasAttribute("data-editing")) {
+      if (!fresh.hasAttribute("tabindex")) { fresh.setAttribute("tabindex", "-1"); }
+      fresh.focus({ preventScroll: true });
+    }
+  });
+
+  setInterval(tick, 1000);
+  tick();
+})();
