@@ -10,6 +10,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.auth_urls")),
+    path("", include("alignment.urls")),
+    path("", include("goals.urls")),
     path("invite/", include("alignment.invite_urls")),
     path("p/<uuid:partnership_id>/review/", include("goals.review_urls")),
     path("", include("alignment.review_urls")),
