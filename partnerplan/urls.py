@@ -10,6 +10,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
     path("accounts/", include("accounts.auth_urls")),
     path("", include("alignment.urls")),
     path("", include("goals.urls")),

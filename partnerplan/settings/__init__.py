@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "accounts",
     "alignment",
     "goals",
+    "api",
 ]
 
 MIDDLEWARE = [

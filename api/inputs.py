@@ -1,0 +1,321 @@
+"""Input serializers: what a client may send to create, change or act on each object.
+They refuse unknown fields and bound every value; the services enforce the plan's rules."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import ApiToken
+from alignment.models import AlignmentReview, Objective, Partnership, Role, Side
+from goals.models import Comment, Direction, GoalStatus
+from goals.services import OUTCOMES
+
+from .fields import DateField, DateTimeField, StrictSerializer, drivers, number, text, version_field, whole
+
+SIDES = Side.choices
+ROLES = Role.choices
+
+
+# --- Auth -------------------------------------------------------------------------------------
+
+
+class TokenCreateIn(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=1000, trim_whitespace=False)
+    name = serializers.CharField(max_length=ApiToken._meta.get_field("name").max_length, required=False,
+                                 default="API token")
+
+
+# --- Partnerships -----------------------------------------------------------------------------
+
+
+class PartnershipFieldsIn(StrictSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    partner_type = serializers.ChoiceField(Partnership.PartnerType.choices, required=False)
+    status = serializers.ChoiceField(Partnership.Status.choices, required=False)
+    margin_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100,
+                                              required=False, allow_null=True)
+    referral_fee_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100,
+                                                    required=False, allow_null=True)
+    economic_notes = text(5000)
+    vendor_drivers = drivers()
+    partner_drivers = drivers()
+    review_cadence = serializers.ChoiceField(Partnership.Cadence.choices, required=False)
+    review_rrule = text(500)
+    review_time = serializers.TimeField(required=False)
+    review_duration_minutes = whole(5, 24 * 60, required=False)
+    timezone = serializers.CharField(max_length=64, required=False)
+    reminder_offsets_days = serializers.ListField(child=whole(0, 90), max_length=10, required=False)
+
+
+class PartnershipCreateIn(PartnershipFieldsIn):
+    id = serializers.UUIDField(required=False)
+    vendor = serializers.UUIDField(required=False, help_text="Your vendor organisation (needed if you have several).")
+    partner_name = serializers.CharField(max_length=200)
+
+
+class PartnershipUpdateIn(PartnershipFieldsIn):
+    version = version_field()
+
+
+# --- Vision -----------------------------------------------------------------------------------
+
+
+class VisionUpdateIn(StrictSerializer):
+    why_together = text(10000)
+    what_we_hope = text(10000)
+    how_we_work = text(10000)
+    horizon = DateField(required=False, allow_null=True)
+    version = version_field()
+
+
+class EndorseIn(StrictSerializer):
+    revision = whole(1)
+
+
+# --- Objectives -------------------------------------------------------------------------------
+
+
+class ObjectiveFieldsIn(StrictSerializer):
+    title = serializers.CharField(max_length=200, required=False)
+    description = text(10000)
+    vendor_gain = text(5000)
+    partner_gain = text(5000)
+    vendor_drivers = drivers()
+    partner_drivers = drivers()
+    success_measure = text(5000)
+    metric_name = text(120)
+    metric_unit = text(40)
+    baseline = number(required=False, allow_null=True)
+    target = number(required=False, allow_null=True)
+    baseline_date = DateField(required=False, allow_null=True)
+    target_date = DateField(required=False, allow_null=True)
+    status = serializers.ChoiceField(Objective.Status.choices, required=False)
+    position = whole(0, 100000, required=False)
+
+
+class ObjectiveCreateIn(ObjectiveFieldsIn):
+    id = serializers.UUIDField(required=False)
+    partnership = serializers.UUIDField()
+    title = serializers.CharField(max_length=200)
+
+
+class ObjectiveUpdateIn(ObjectiveFieldsIn):
+    version = version_field()
+
+
+# --- Goals ------------------------------------------------------------------------------------
+
+
+class GoalTermsIn(StrictSerializer):
+    title = serializers.CharField(max_length=200, required=False)
+    description = text(10000)
+    period_start = DateField(required=False)
+    period_end = DateField(required=False)
+    metric_name = serializers.CharField(max_length=120, required=False)
+    metric_unit = text(40)
+    baseline = number(required=False)
+    target = number(required=False)
+    direction = serializers.ChoiceField(Direction.choices, required=False)
+
+
+class CommitmentSpecIn(StrictSerializer):
+    id = serializers.UUIDField(required=False)
+    side = serializers.ChoiceField(SIDES)
+    text = serializers.CharField(max_length=5000)
+    owner = serializers.UUIDField(required=False, allow_null=True)
+    due_date = DateField(required=False, allow_null=True)
+
+
+class GoalCreateIn(GoalTermsIn):
+    id = serializers.UUIDField(required=False)
+    objective = serializers.UUIDField()
+    title = serializers.CharField(max_length=200)
+    period_start = DateField()
+    period_end = DateField()
+    baseline = number()
+    target = number()
+    commitments = CommitmentSpecIn(many=True, required=False, max_length=50)
+
+
+class GoalUpdateIn(GoalTermsIn):
+    version = version_field()
+
+
+class GoalVersionIn(StrictSerializer):
+    version = version_field()
+
+
+class ApproveIn(StrictSerializer):
+    revision = whole(1, help_text="The revision you read and approve.")
+
+
+class RequestChangesIn(StrictSerializer):
+    comment = serializers.CharField(max_length=10000)
+    revision = whole(1, required=False)
+
+
+class WithdrawIn(StrictSerializer):
+    note = text(5000)
+    version = version_field()
+
+
+class CloseIn(StrictSerializer):
+    outcome = serializers.ChoiceField(sorted(OUTCOMES))
+    note = text(5000)
+    version = version_field()
+
+
+# --- Commitments, check-ins, comments ----------------------------------------------------------
+
+
+class CommitmentCreateIn(StrictSerializer):
+    id = serializers.UUIDField(required=False)
+    goal = serializers.UUIDField()
+    side = serializers.ChoiceField(SIDES)
+    text = serializers.CharField(max_length=5000)
+    owner = serializers.UUIDField(required=False, allow_null=True)
+    due_date = DateField(required=False, allow_null=True)
+
+
+class CommitmentUpdateIn(StrictSerializer):
+    side = serializers.ChoiceField(SIDES, required=False)
+    text = serializers.CharField(max_length=5000, required=False)
+    owner = serializers.UUIDField(required=False, allow_null=True)
+    due_date = DateField(required=False, allow_null=True)
+    position = whole(0, 100000, required=False)
+    done = serializers.BooleanField(required=False)
+    version = version_field()
+
+
+class CheckInCreateIn(StrictSerializer):
+    id = serializers.UUIDField(required=False)
+    goal = serializers.UUIDField()
+    value = number()
+    measured_on = DateField(required=False)
+    confidence = whole(1, 5, required=False, default=3)
+    note = text(5000)
+
+
+class CheckInUpdateIn(StrictSerializer):
+    value = number(required=False)
+    measured_on = DateField(required=False)
+    confidence = whole(1, 5, required=False)
+    note = text(5000)
+    version = version_field()
+
+
+class CommentCreateIn(StrictSerializer):
+    id = serializers.UUIDField(required=False)
+    goal = serializers.UUIDField()
+    body = serializers.CharField(max_length=10000)
+
+
+class CommentUpdateIn(StrictSerializer):
+    body = serializers.CharField(max_length=10000)
+    version = version_field()
+
+
+# --- Reviews ----------------------------------------------------------------------------------
+
+
+class ReviewCreateIn(StrictSerializer):
+    id = serializers.UUIDField(required=False)
+    partnership = serializers.UUIDField()
+    scheduled_for = DateTimeField(required=False, help_text="Leave out to take the cadence's next occurrence.")
+    title = serializers.CharField(max_length=200, required=False, default="")
+
+
+class ReviewUpdateIn(StrictSerializer):
+    title = serializers.CharField(max_length=200, required=False)
+    scheduled_for = DateTimeField(required=False)
+    notes = text(20000)
+    decisions = text(20000)
+    other_attendees = text(2000)
+    version = version_field()
+
+
+class ReviewHoldIn(StrictSerializer):
+    held_on = DateField()
+    attendees = serializers.ListField(child=serializers.UUIDField(), max_length=200, required=False)
+    other_attendees = text(2000)
+    notes = text(20000)
+    decisions = text(20000)
+    schedule_next = serializers.BooleanField(required=False, default=True)
+    version = version_field()
+
+
+class ReviewSkipIn(StrictSerializer):
+    version = version_field()
+
+
+# --- Invitations ------------------------------------------------------------------------------
+
+
+class InvitationCreateIn(StrictSerializer):
+    partnership = serializers.UUIDField()
+    email = serializers.EmailField(max_length=254)
+    side = serializers.ChoiceField(SIDES)
+    role = serializers.ChoiceField(ROLES)
+    message = text(2000)
+
+
+# --- Filters (query parameters of lists) --------------------------------------------------------
+
+
+class ListParams(StrictSerializer):
+    cursor = serializers.CharField(max_length=500, required=False)
+    limit = whole(1, 200, required=False)
+    partnership = serializers.UUIDField(required=False)
+    updated_since = DateTimeField(required=False)
+
+
+class PartnershipParams(StrictSerializer):
+    cursor = serializers.CharField(max_length=500, required=False)
+    limit = whole(1, 200, required=False)
+    status = serializers.ChoiceField(Partnership.Status.choices, required=False)
+    updated_since = DateTimeField(required=False)
+
+
+class ObjectiveParams(ListParams):
+    status = serializers.ChoiceField(Objective.Status.choices, required=False)
+
+
+PERIOD_HELP = "A year (2026), half (2026-H1), quarter (2026-Q3), month (2026-07) or day (2026-07-15)."
+
+
+class GoalParams(ListParams):
+    status = serializers.ChoiceField(GoalStatus.choices, required=False)
+    objective = serializers.UUIDField(required=False)
+    period = serializers.CharField(max_length=10, required=False, help_text=PERIOD_HELP)
+
+
+class GoalChildParams(ListParams):
+    goal = serializers.UUIDField(required=False)
+    side = serializers.ChoiceField(SIDES, required=False)
+
+
+class CommentParams(GoalChildParams):
+    kind = serializers.ChoiceField(Comment.Kind.choices, required=False)
+
+
+class ReviewParams(ListParams):
+    status = serializers.ChoiceField(AlignmentReview.Status.choices, required=False)
+    period = serializers.CharField(max_length=10, required=False, help_text=PERIOD_HELP)
+
+
+class InvitationParams(ListParams):
+    pass
+
+
+class VisionParams(ListParams):
+    pass
+
+
+class ChangesParams(StrictSerializer):
+    since = serializers.CharField(
+        max_length=100, required=False,
+        help_text="The cursor of the last page (or of /plan); leave out to start at the beginning.",
+    )
+    limit = whole(1, 1000, required=False, default=100)
+    partnership = serializers.UUIDField(required=False)

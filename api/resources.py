@@ -1,0 +1,318 @@
+"""Each resource of the API in one table row: its model, how its partnership is reached, its
+serializers, list filters and the services that create, change and delete it.
+
+Views stay generic and thin: load through the access resolver, validate, call the service,
+serialize. Nothing here enforces a plan rule; the services do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from django.db.models import Model, QuerySet
+from rest_framework import exceptions, serializers
+from rest_framework.request import Request
+
+from accounts.models import OrganisationMembership, User
+from alignment import services as plan
+from alignment.access import Access, access_for, resolve, scoped, visible_partnerships
+from alignment.errors import InvalidInput, NotAllowed, NotFound
+from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Vision
+from goals import services as goal_services
+from goals.models import CheckIn, Comment, Commitment, Goal
+
+from . import inputs
+from . import serializers as out
+from .conditional import etag
+
+Loader = Callable[[Request, dict[str, Any]], Access]
+Filter = Callable[[QuerySet[Any], Any, Any], QuerySet[Any]]  # (queryset, value, user)
+
+
+@dataclass
+class Resource:
+    name: str  # URL segment, e.g. "check-ins"
+    label: str  # for messages, e.g. "check-in"
+    model: type[Model]
+    out: type[serializers.Serializer]
+    path: str  # from the model to its partnership ("" for Partnership itself)
+    params: type[serializers.Serializer]
+    create_in: type[serializers.Serializer] | None = None
+    update_in: type[serializers.Serializer] | None = None
+    create: Callable[[Access, dict[str, Any]], Any] | None = None
+    create_access: Loader | None = None
+    update: Callable[[Access, Any, int | None, dict[str, Any]], Any] | None = None
+    delete: Callable[[Access, Any, int | None], None] | None = None
+    select: tuple[str, ...] = ()
+    prefetch: tuple[str, ...] = ()
+    filters: dict[str, Filter] = field(default_factory=dict)
+    create_root: Callable[[Request, dict[str, Any]], Any] | None = None  # creates without a parent
+
+    def queryset(self) -> QuerySet[Any]:
+        to_partnership = f"{self.path}__" if self.path else ""
+        qs = self.model.objects.select_related(f"{to_partnership}vendor", f"{to_partnership}partner", *self.select)
+        return qs.prefetch_related(*self.prefetch) if self.prefetch else qs
+
+    def partnership_of(self, obj: Any) -> Partnership:
+        for part in self.path.split("__") if self.path else ():
+            obj = getattr(obj, part)
+        return obj
+
+
+# --- Loading through the access resolver --------------------------------------------------------
+
+
+def parse_uuid(value: Any, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound(f"No such {what}.") from exc
+
+
+def load(resource: Resource, user: Any, pk: Any) -> tuple[Any, Access]:
+    """The object and the caller's access to its partnership; ``NotFound`` for outsiders (and for
+    objects that do not exist: the two are never told apart)."""
+    obj = resource.queryset().filter(pk=parse_uuid(pk, resource.label)).first()
+    access = access_for(user, resource.partnership_of(obj)) if obj is not None else None
+    if access is None:
+        raise NotFound(f"No such {resource.label}.")
+    return obj, access
+
+
+def list_queryset(resource: Resource, user: Any, params: dict[str, Any]) -> QuerySet[Any]:
+    """Only what the caller may see; a filter on a partnership they may not see is a 404."""
+    qs = resource.queryset()
+    if "partnership" in params:
+        access = resolve(user, params["partnership"])
+        qs = qs.filter(**{resource.path: access.partnership})
+    elif resource.path:
+        qs = scoped(user, qs, resource.path)
+    else:
+        qs = qs.filter(pk__in=visible_partnerships(user).values("pk"))
+    for name, value in params.items():
+        if name in resource.filters:
+            qs = resource.filters[name](qs, value, user)
+    if "updated_since" in params:
+        qs = qs.filter(updated_at__gte=params["updated_since"])
+    return qs
+
+
+def _visible_parent(model: type[Model], what: str, path: str) -> Filter:
+    def apply(qs: QuerySet[Any], pk: Any, user: Any) -> QuerySet[Any]:
+        if not scoped(user, model.objects.filter(pk=pk), path).exists():
+            raise NotFound(f"No such {what}.")
+        return qs.filter(**{f"{what}_id": pk})
+
+    return apply
+
+
+PERIOD = re.compile(r"(\d{4})(?:-(?:(H[12])|(Q[1-4])|(\d{2})(?:-(\d{2}))?))?")
+
+
+def parse_period(value: str) -> tuple[dt.date, dt.date]:
+    match = PERIOD.fullmatch(value)
+    error = exceptions.ValidationError({"period": [inputs.PERIOD_HELP]})
+    if not match:
+        raise error
+    year, half, quarter, month, day = match.groups()
+    try:
+        if day:
+            start = dt.date(int(year), int(month), int(day))
+            return start, start
+        if month:
+            start = dt.date(int(year), int(month), 1)
+            return start, start + relativedelta(months=1, days=-1)
+        if quarter:
+            start = dt.date(int(year), 3 * int(quarter[1]) - 2, 1)
+            return start, start + relativedelta(months=3, days=-1)
+        if half:
+            start = dt.date(int(year), 6 * int(half[1]) - 5, 1)
+            return start, start + relativedelta(months=6, days=-1)
+        if int(year) < 1:
+            raise error
+        return dt.date(int(year), 1, 1), dt.date(int(year), 12, 31)
+    except ValueError as exc:
+        raise error from exc
+
+
+def _goal_period(qs: QuerySet[Any], value: str, user: Any) -> QuerySet[Any]:
+    start, end = parse_period(value)
+    return qs.filter(period_start__lte=end, period_end__gte=start)
+
+
+def _review_period(qs: QuerySet[Any], value: str, user: Any) -> QuerySet[Any]:
+    start, end = parse_period(value)
+    return qs.filter(scheduled_for__date__gte=start, scheduled_for__date__lte=end)
+
+
+def _equals(name: str) -> Filter:
+    return lambda qs, value, user: qs.filter(**{name: value})
+
+
+# --- Glue to the services ----------------------------------------------------------------------
+
+
+def _partnership_access(request: Request, data: dict[str, Any]) -> Access:
+    return resolve(request.user, data.pop("partnership"))
+
+
+def _goal_access(request: Request, data: dict[str, Any]) -> Access:
+    _goal, access = load(GOALS, request.user, data["goal"])
+    return access
+
+
+def _objective_access(request: Request, data: dict[str, Any]) -> Access:
+    _objective, access = load(OBJECTIVES, request.user, data["objective"])
+    return access
+
+
+def user_pk(public_id: Any, field_name: str, message: str) -> int | None:
+    """The internal id of a person given by public id (``InvalidInput`` if unknown)."""
+    if public_id is None:
+        return None
+    pk = User.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
+    if pk is None:
+        raise InvalidInput(message, fields={field_name: [message]})
+    return pk
+
+
+def _owner(data: dict[str, Any], field_name: str = "owner") -> None:
+    if "owner" in data:
+        data["owner"] = user_pk(data["owner"], field_name, f"Not a member of the {data.get('side')} side.")
+
+
+def _create_partnership(request: Request, data: dict[str, Any]) -> Partnership:
+    memberships = OrganisationMembership.objects.filter(user=request.user).select_related("organisation")
+    vendor_id = data.pop("vendor", None)
+    if vendor_id is not None:
+        membership = memberships.filter(organisation_id=vendor_id).first()
+        if membership is None:
+            raise InvalidInput("You do not belong to this organisation.",
+                               fields={"vendor": ["Not an organisation of yours."]})
+    else:
+        mine = list(memberships[:2])
+        if not mine:
+            raise NotAllowed("Only members of a vendor organisation start partnerships; you belong to none.")
+        if len(mine) > 1:
+            raise InvalidInput("You belong to several organisations: say which one is the vendor.",
+                               fields={"vendor": ["This field is required."]})
+        membership = mine[0]
+    return plan.partnership_create(actor=request.user, vendor=membership.organisation,
+                                   partner_name=data.pop("partner_name"), **data)
+
+
+def _create_goal(access: Access, data: dict[str, Any]) -> Goal:
+    commitments = data.pop("commitments", [])
+    for index, spec in enumerate(commitments):
+        _owner(spec, f"commitments.{index}.owner")
+    return goal_services.goal_create(access=access, objective_id=data.pop("objective"), commitments=commitments,
+                                     **data)
+
+
+def _create_commitment(access: Access, data: dict[str, Any]) -> Commitment:
+    _owner(data)
+    return goal_services.commitment_create(access=access, goal_id=data.pop("goal"), **data)
+
+
+def _update_commitment(access: Access, obj: Commitment, version: int | None, data: dict[str, Any]) -> Commitment:
+    if "owner" in data:
+        data.setdefault("side", obj.side)
+        _owner(data)
+        if data["side"] == obj.side:
+            data.pop("side")
+    return goal_services.commitment_update(access=access, commitment_id=obj.pk, expected_version=version, **data)
+
+
+PARTNERSHIPS = Resource(
+    name="partnerships", label="partnership", model=Partnership, out=out.PartnershipOut, path="",
+    params=inputs.PartnershipParams, create_in=inputs.PartnershipCreateIn, update_in=inputs.PartnershipUpdateIn,
+    create_root=_create_partnership,
+    update=lambda a, o, v, d: plan.partnership_update(access=a, expected_version=v, **d),
+    filters={"status": _equals("status")},
+)
+VISIONS = Resource(
+    name="visions", label="vision", model=Vision, out=out.VisionOut, path="partnership",
+    params=inputs.VisionParams, update_in=inputs.VisionUpdateIn,
+    update=lambda a, o, v, d: plan.vision_update(access=a, expected_version=v, **d),
+)
+OBJECTIVES = Resource(
+    name="objectives", label="objective", model=Objective, out=out.ObjectiveOut, path="partnership",
+    params=inputs.ObjectiveParams, create_in=inputs.ObjectiveCreateIn, update_in=inputs.ObjectiveUpdateIn,
+    create_access=_partnership_access,
+    create=lambda a, d: plan.objective_create(access=a, **d),
+    update=lambda a, o, v, d: plan.objective_update(access=a, objective_id=o.pk, expected_version=v, **d),
+    delete=lambda a, o, v: plan.objective_delete(access=a, objective_id=o.pk, expected_version=v),
+    filters={"status": _equals("status")},
+)
+GOALS = Resource(
+    name="goals", label="goal", model=Goal, out=out.GoalOut, path="partnership",
+    params=inputs.GoalParams, create_in=inputs.GoalCreateIn, update_in=inputs.GoalUpdateIn,
+    create_access=_objective_access, create=_create_goal,
+    update=lambda a, o, v, d: goal_services.goal_update(access=a, goal_id=o.pk, expected_version=v, **d),
+    delete=lambda a, o, v: goal_services.goal_delete(access=a, goal_id=o.pk, expected_version=v),
+    select=("created_by",),
+    filters={"status": _equals("status"), "period": _goal_period,
+             "objective": _visible_parent(Objective, "objective", "partnership")},
+)
+COMMITMENTS = Resource(
+    name="commitments", label="commitment", model=Commitment, out=out.CommitmentOut, path="goal__partnership",
+    params=inputs.GoalChildParams, create_in=inputs.CommitmentCreateIn, update_in=inputs.CommitmentUpdateIn,
+    create_access=_goal_access, create=_create_commitment, update=_update_commitment,
+    delete=lambda a, o, v: goal_services.commitment_delete(access=a, commitment_id=o.pk, expected_version=v),
+    select=("owner",),
+    filters={"side": _equals("side"), "goal": _visible_parent(Goal, "goal", "partnership")},
+)
+CHECK_INS = Resource(
+    name="check-ins", label="check-in", model=CheckIn, out=out.CheckInOut, path="goal__partnership",
+    params=inputs.GoalChildParams, create_in=inputs.CheckInCreateIn, update_in=inputs.CheckInUpdateIn,
+    create_access=_goal_access,
+    create=lambda a, d: goal_services.check_in_create(access=a, goal_id=d.pop("goal"), **d),
+    update=lambda a, o, v, d: goal_services.check_in_update(access=a, check_in_id=o.pk, expected_version=v, **d),
+    delete=lambda a, o, v: goal_services.check_in_delete(access=a, check_in_id=o.pk, expected_version=v),
+    select=("author",),
+    filters={"side": _equals("side"), "goal": _visible_parent(Goal, "goal", "partnership")},
+)
+COMMENTS = Resource(
+    name="comments", label="comment", model=Comment, out=out.CommentOut, path="goal__partnership",
+    params=inputs.CommentParams, create_in=inputs.CommentCreateIn, update_in=inputs.CommentUpdateIn,
+    create_access=_goal_access,
+    create=lambda a, d: goal_services.comment_create(access=a, goal_id=d.pop("goal"), **d),
+    update=lambda a, o, v, d: goal_services.comment_update(access=a, comment_id=o.pk, expected_version=v, **d),
+    delete=lambda a, o, v: goal_services.comment_delete(access=a, comment_id=o.pk, expected_version=v),
+    select=("author",),
+    filters={"side": _equals("side"), "kind": _equals("kind"),
+             "goal": _visible_parent(Goal, "goal", "partnership")},
+)
+REVIEWS = Resource(
+    name="reviews", label="review", model=AlignmentReview, out=out.ReviewOut, path="partnership",
+    params=inputs.ReviewParams, create_in=inputs.ReviewCreateIn, update_in=inputs.ReviewUpdateIn,
+    create_access=_partnership_access,
+    create=lambda a, d: plan.review_schedule(access=a, **d),
+    update=lambda a, o, v, d: plan.review_update(access=a, review_id=o.pk, expected_version=v, **d),
+    prefetch=("attendees",),
+    filters={"status": _equals("status"), "period": _review_period},
+)
+INVITATIONS = Resource(
+    name="invitations", label="invitation", model=Invitation, out=out.InvitationOut, path="partnership",
+    params=inputs.InvitationParams, create_in=inputs.InvitationCreateIn, create_access=_partnership_access,
+    select=("invited_by",),
+)
+
+ALL = (PARTNERSHIPS, VISIONS, OBJECTIVES, GOALS, COMMITMENTS, CHECK_INS, COMMENTS, REVIEWS, INVITATIONS)
+BY_MODEL = {r.model: r for r in ALL}
+
+
+def represent_current(obj: Any, request: Any) -> tuple[Any, str | None]:
+    """The current state of an object a stale write was made against (for the 412 body)."""
+    resource = BY_MODEL.get(type(obj))
+    if resource is None:
+        return None, None
+    fresh = resource.queryset().filter(pk=obj.pk).first() or obj
+    return resource.out(fresh).data, etag(fresh.version)
+

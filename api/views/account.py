@@ -1,0 +1,100 @@
+"""Tokens and the caller: obtain a token with e-mail and password, list and revoke tokens, ``me``."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import ApiToken, OrganisationMembership
+from alignment.access import resolve_many, visible_partnerships
+from alignment.errors import NotFound
+
+from .. import inputs
+from .. import serializers as out
+from ..authentication import TokenRequestThrottle
+from ..idempotency import idempotent
+from ..pagination import ApiPagination
+from ..resources import parse_uuid
+from .base import ApiView, query, validated
+
+
+class TokenCreate(ApiView):
+    """Exchange e-mail and password for a named bearer token (shown once; rate-limited)."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[type] = []
+    throttle_classes = [TokenRequestThrottle]
+    idempotent = False
+    extra_error_codes = (429,)
+
+    @extend_schema(tags=["auth"], request=inputs.TokenCreateIn, responses={201: out.IssuedTokenOut},
+                   auth=[], summary="Obtain an API token")
+    def post(self, request: Request) -> Response:
+        data = validated(inputs.TokenCreateIn, request.data)
+        user = authenticate(request._request, username=data["email"], password=data["password"])
+        if user is None or not user.is_active:
+            raise exceptions.AuthenticationFailed("E-mail address or password is wrong.")
+        token, raw = ApiToken.issue(user=user, name=data["name"])
+        body = out.ApiTokenOut(token).data | {"token": raw}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+class TokenParams(inputs.StrictSerializer):
+    cursor = inputs.serializers.CharField(max_length=500, required=False)
+    limit = inputs.whole(1, 200, required=False)
+
+
+class TokenList(ApiView):
+    @extend_schema(tags=["auth"], parameters=[TokenParams],
+                   responses=out.ApiTokenOut(many=True), summary="List your API tokens")
+    def get(self, request: Request) -> Response:
+        query(request, TokenParams)
+        qs = ApiToken.objects.filter(user=request.user)
+        paginator = ApiPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(out.ApiTokenOut(page, many=True).data)
+
+
+class TokenRevoke(ApiView):
+    post_has_body = False
+
+    @extend_schema(tags=["auth"], request=None, parameters=[OpenApiParameter("pk", OpenApiTypes.UUID, "path")],
+                   responses={200: out.ApiTokenOut}, summary="Revoke one of your API tokens")
+    def post(self, request: Request, pk: str) -> Response:
+        return idempotent(request, lambda: self._revoke(request, pk))
+
+    def _revoke(self, request: Request, pk: str) -> Response:
+        token = ApiToken.objects.filter(user=request.user, pk=parse_uuid(pk, "token")).first()
+        if token is None:
+            raise NotFound("No such token.")
+        if token.revoked_at is None:
+            ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+            token.refresh_from_db()
+        return Response(out.ApiTokenOut(token).data)
+
+
+class Me(ApiView):
+    @extend_schema(tags=["me"], responses=out.MeOut, summary="Who you are and what you may see")
+    def get(self, request: Request) -> Response:
+        user = request.user
+        partnerships = list(visible_partnerships(user).order_by("name"))
+        accesses = resolve_many(user, partnerships)
+        body = {
+            "public_id": user.public_id, "email": user.email, "full_name": user.full_name,
+            "timezone": user.timezone,
+            "organisations": OrganisationMembership.objects.filter(user=user).select_related("organisation"),
+            "partnerships": [
+                {"partnership": p.pk, "name": p.name, "side": accesses[p.pk].side, "role": accesses[p.pk].role,
+                 "is_org_admin": accesses[p.pk].is_org_admin}
+                for p in partnerships if p.pk in accesses
+            ],
+        }
+        return Response(out.MeOut(body).data)

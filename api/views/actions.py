@@ -1,0 +1,155 @@
+"""Workflow actions: endorse the vision; propose, approve, request changes, withdraw, close a goal
+and discard its amendment; skip or hold a review. Each calls one service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+
+from accounts.models import User
+from alignment import services as plan
+from alignment.errors import InvalidInput
+from goals import services as goal_services
+
+from .. import inputs
+from .. import serializers as out
+from ..conditional import etag, expected_version
+from ..idempotency import idempotent
+from ..resources import GOALS, REVIEWS, VISIONS, Resource, load
+from .base import ApiView, validated
+from .resources import ID_PARAM, object_response
+
+
+class ActionView(ApiView):
+    """POST /<resource>/<id>/<action>: validate, call the service, show the object afterwards."""
+
+    resource: Resource
+    input: type[Serializer]
+    accepts_if_match = True
+
+    def post(self, request: Request, pk: str) -> Response:
+        return idempotent(request, lambda: self._run(request, pk))
+
+    def _run(self, request: Request, pk: str) -> Response:
+        obj, access = load(self.resource, request.user, pk)
+        data = validated(self.input, request.data)
+        return self.act(request, access, obj, data)
+
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        raise NotImplementedError
+
+    def fresh(self, obj: Any) -> Any:
+        return self.resource.queryset().get(pk=obj.pk)
+
+
+def _version(request: Request, data: dict[str, Any]) -> int | None:
+    return expected_version(request, data, required=False)
+
+
+def action(resource: Resource, input_: type[Serializer], response: Any, summary: str, code: int = 200) -> Any:
+    def decorate(cls: type[ActionView]) -> type[ActionView]:
+        cls.resource, cls.input = resource, input_
+        return extend_schema(tags=[resource.name], parameters=[ID_PARAM], request=input_,
+                             responses={code: response}, summary=summary)(cls)
+    return decorate
+
+
+@action(VISIONS, inputs.EndorseIn, out.EndorsementResultOut, "Endorse the current revision for your side", 201)
+class VisionEndorse(ActionView):
+    accepts_if_match = False
+
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        endorsement = plan.vision_endorse(access=access, revision=data["revision"])
+        vision = self.fresh(obj)
+        body = {"endorsement": out.VisionEndorsementOut(endorsement).data, "vision": out.VisionOut(vision).data}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+@action(GOALS, inputs.GoalVersionIn, out.GoalOut, "Propose the working revision to both sides")
+class GoalPropose(ActionView):
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        goal_services.goal_propose(access=access, goal_id=obj.pk, expected_version=_version(request, data))
+        return object_response(GOALS, self.fresh(obj))
+
+
+@action(GOALS, inputs.ApproveIn, out.ApprovalResultOut, "Approve a revision for your side", 201)
+class GoalApprove(ActionView):
+    accepts_if_match = False
+
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        approval = goal_services.goal_approve(access=access, goal_id=obj.pk, revision=data["revision"])
+        goal = self.fresh(obj)
+        body = {"approval": out.ApprovalOut(approval).data, "goal": out.GoalOut(goal).data}
+        return Response(body, status=status.HTTP_201_CREATED, headers={"ETag": etag(goal.version)})
+
+
+@action(GOALS, inputs.RequestChangesIn, out.ChangeRequestResultOut, "Send the proposed revision back", 201)
+class GoalRequestChanges(ActionView):
+    accepts_if_match = False
+
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        comment = goal_services.goal_request_changes(access=access, goal_id=obj.pk, **data)
+        goal = self.fresh(obj)
+        body = {"comment": out.CommentOut(comment).data, "goal": out.GoalOut(goal).data}
+        return Response(body, status=status.HTTP_201_CREATED, headers={"ETag": etag(goal.version)})
+
+
+@action(GOALS, inputs.WithdrawIn, out.GoalOut, "Withdraw a goal before agreement")
+class GoalWithdraw(ActionView):
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        version = _version(request, data)
+        goal_services.goal_withdraw(access=access, goal_id=obj.pk, expected_version=version, **data)
+        return object_response(GOALS, self.fresh(obj))
+
+
+@action(GOALS, inputs.CloseIn, out.GoalOut, "Close an agreed goal as achieved, missed or dropped")
+class GoalClose(ActionView):
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        version = _version(request, data)
+        goal_services.goal_close(access=access, goal_id=obj.pk, expected_version=version, **data)
+        return object_response(GOALS, self.fresh(obj))
+
+
+@action(GOALS, inputs.GoalVersionIn, out.GoalOut, "Discard a pending amendment (the agreed terms return)")
+class GoalDiscardAmendment(ActionView):
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        goal_services.goal_discard_amendment(access=access, goal_id=obj.pk, expected_version=_version(request, data))
+        return object_response(GOALS, self.fresh(obj))
+
+
+@action(REVIEWS, inputs.ReviewSkipIn, out.ReviewOut, "Skip a scheduled review")
+class ReviewSkip(ActionView):
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        plan.review_skip(access=access, review_id=obj.pk, expected_version=_version(request, data))
+        return object_response(REVIEWS, self.fresh(obj))
+
+
+@action(REVIEWS, inputs.ReviewHoldIn, out.ReviewOut, "Record a review as held (schedules the next one)")
+class ReviewHold(ActionView):
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        version = _version(request, data)
+        ids = data.pop("attendees", [])
+        people = list(User.objects.filter(public_id__in=ids))
+        if len(people) != len(set(ids)):
+            raise InvalidInput("Attendees must be members of this partnership.",
+                               fields={"attendees": ["Not a member of this partnership."]})
+        plan.review_hold(access=access, review_id=obj.pk, attendees=people, expected_version=version, **data)
+        return object_response(REVIEWS, self.fresh(obj))
+
+
+ACTIONS = {
+    ("visions", "endorse"): VisionEndorse,
+    ("goals", "propose"): GoalPropose,
+    ("goals", "approve"): GoalApprove,
+    ("goals", "request-changes"): GoalRequestChanges,
+    ("goals", "withdraw"): GoalWithdraw,
+    ("goals", "close"): GoalClose,
+    ("goals", "discard-amendment"): GoalDiscardAmendment,
+    ("reviews", "skip"): ReviewSkip,
+    ("reviews", "hold"): ReviewHold,
+}

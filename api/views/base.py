@@ -1,0 +1,53 @@
+"""The base of every API view: authentication, throttling, JSON only, one exception handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import permissions
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.serializers import Serializer
+from rest_framework.views import APIView
+
+from ..authentication import AnonThrottle, BearerTokenAuthentication, SessionAuthentication, UserThrottle
+from ..fields import require_all
+from ..problems import RequestTooLarge, handle_exception
+from ..schema import ApiSchema
+
+
+class ApiView(APIView):
+    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
+    permission_classes = [permissions.IsAuthenticated]
+    throttle_classes = [UserThrottle, AnonThrottle]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    schema = ApiSchema()
+
+    def get_exception_handler(self) -> Any:
+        return handle_exception
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise RequestTooLarge()
+        super().initial(request, *args, **kwargs)
+
+
+def validated(serializer_class: type[Serializer], data: Any, *, put: bool = False,
+              context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validated input as a plain dict (``ValidationError`` → 400 with field errors)."""
+    serializer = serializer_class(data=data, context=context or {})
+    if put:
+        require_all(serializer)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def query(request: Request, serializer_class: type[Serializer]) -> dict[str, Any]:
+    return validated(serializer_class, dict(request.query_params.items()))

@@ -1,0 +1,115 @@
+"""``GET /api/v1/partnerships/{id}/plan``: the whole joint plan in one document, in a fixed number
+of queries, with the feed cursor to follow changes from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from alignment.access import Access
+from alignment.errors import NotFound
+from alignment.health import health_for
+from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
+from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
+
+from .. import serializers as out
+from ..feed import current_position, encode_cursor
+from ..resources import PARTNERSHIPS, load
+from .base import ApiView
+
+
+class AccessOut(serializers.Serializer):
+    side = serializers.CharField()
+    role = serializers.CharField()
+    can_edit = serializers.BooleanField()
+    can_approve = serializers.BooleanField()
+    can_manage = serializers.BooleanField()
+
+
+class HealthComponentOut(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    weight = serializers.IntegerField()
+    score = serializers.FloatField()
+    points = serializers.FloatField()
+    explanation = serializers.CharField()
+
+
+class HealthOut(serializers.Serializer):
+    score = serializers.IntegerField()
+    components = HealthComponentOut(many=True)
+
+
+class AgreedRevisionOut(serializers.Serializer):
+    goal = serializers.UUIDField(source="goal_id")
+    number = serializers.IntegerField()
+    terms = serializers.JSONField()
+    commitments = serializers.JSONField()
+
+
+class PlanOut(serializers.Serializer):
+    cursor = serializers.CharField(help_text="Follow GET /api/v1/changes?since=<cursor> from here.")
+    access = AccessOut()
+    partnership = out.PartnershipOut()
+    vision = out.VisionOut(allow_null=True)
+    endorsements = out.VisionEndorsementOut(many=True, help_text="Of the vision's current revision.")
+    members = out.MemberOut(many=True)
+    objectives = out.ObjectiveOut(many=True)
+    goals = out.GoalOut(many=True)
+    agreed_revisions = AgreedRevisionOut(many=True, help_text="Terms in force of goals with a pending amendment.")
+    approvals = out.ApprovalOut(many=True)
+    commitments = out.CommitmentOut(many=True)
+    check_ins = out.CheckInOut(many=True)
+    comments = out.CommentOut(many=True)
+    reviews = out.ReviewOut(many=True)
+    health = HealthOut()
+
+
+def plan_document(access: Access) -> dict[str, Any]:
+    p = access.partnership
+    # The cursor is taken before anything is read: every later change is replayed from the feed.
+    cursor = encode_cursor(current_position(p.pk))
+    vision = Vision.objects.filter(partnership=p).first()
+    goals = list(Goal.objects.filter(partnership=p).select_related("created_by").order_by("period_start", "created_at"))
+    amended = [(g.pk, g.agreed_revision) for g in goals if g.has_pending_amendment]
+    agreed_revisions = []
+    if amended:
+        wanted = dict(amended)
+        agreed_revisions = [r for r in GoalRevision.objects.filter(goal_id__in=wanted) if wanted[r.goal_id] == r.number]
+    report = health_for([p])[p.pk]
+    return {
+        "cursor": cursor,
+        "access": {"side": access.side, "role": access.role, "can_edit": access.can_edit,
+                   "can_approve": access.can_approve, "can_manage": access.can_manage},
+        "partnership": p,
+        "vision": vision,
+        "endorsements": (VisionEndorsement.objects.filter(vision=vision, revision=vision.revision)
+                         .select_related("user") if vision else []),
+        "members": PartnershipMember.objects.filter(partnership=p).select_related("user")
+        .order_by("side", "created_at"),
+        "objectives": Objective.objects.filter(partnership=p),
+        "goals": goals,
+        "agreed_revisions": agreed_revisions,
+        "approvals": Approval.objects.filter(goal__partnership=p).select_related("user"),
+        "commitments": Commitment.objects.filter(goal__partnership=p).select_related("owner"),
+        "check_ins": CheckIn.objects.filter(goal__partnership=p).select_related("author"),
+        "comments": Comment.objects.filter(goal__partnership=p).select_related("author"),
+        "reviews": AlignmentReview.objects.filter(partnership=p).prefetch_related("attendees"),
+        "health": {"score": report.score, "components": report.as_json()},
+    }
+
+
+class PlanView(ApiView):
+    @extend_schema(tags=["partnerships"], responses=PlanOut, summary="The whole joint plan in one document",
+                   parameters=[OpenApiParameter("pk", OpenApiTypes.UUID, OpenApiParameter.PATH)])
+    def get(self, request: Request, pk: str) -> Response:
+        try:
+            _partnership, access = load(PARTNERSHIPS, request.user, pk)
+        except NotFound as exc:
+            raise NotFound("No such partnership.") from exc
+        return Response(PlanOut(plan_document(access)).data)

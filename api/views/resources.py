@@ -1,0 +1,114 @@
+"""Generic list/create and detail views, one pair per resource (see ``api.resources``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ..conditional import etag, expected_version, not_modified
+from ..idempotency import idempotent
+from ..pagination import ApiPagination
+from ..resources import Resource, list_queryset, load
+from .base import ApiView, query, validated
+
+ID_PARAM = OpenApiParameter("pk", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The object's id.")
+
+
+def object_response(resource: Resource, obj: Any, code: int = status.HTTP_200_OK) -> Response:
+    headers = {"ETag": etag(obj.version)}
+    if code == status.HTTP_201_CREATED:
+        headers["Location"] = f"/api/v1/{resource.name}/{obj.pk}"
+    return Response(resource.out(obj).data, status=code, headers=headers)
+
+
+class ListCreateView(ApiView):
+    resource: Resource
+
+    def get(self, request: Request) -> Response:
+        params = query(request, self.resource.params)
+        qs = list_queryset(self.resource, request.user, params).order_by("created_at", "id")
+        paginator = ApiPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(self.resource.out(page, many=True).data)
+
+    def post(self, request: Request) -> Response:
+        return idempotent(request, lambda: self._create(request))
+
+    def _create(self, request: Request) -> Response:
+        resource = self.resource
+        data = validated(resource.create_in, request.data)  # type: ignore[arg-type]
+        if resource.create_root is not None:
+            obj = resource.create_root(request, data)
+        else:
+            access = resource.create_access(request, data)  # type: ignore[misc]
+            obj = resource.create(access, data)  # type: ignore[misc]
+        obj = resource.queryset().get(pk=obj.pk)
+        return object_response(resource, obj, status.HTTP_201_CREATED)
+
+
+class DetailView(ApiView):
+    resource: Resource
+
+    def get(self, request: Request, pk: str) -> Response:
+        obj, _access = load(self.resource, request.user, pk)
+        if not_modified(request, obj.version):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(obj.version)})
+        return object_response(self.resource, obj)
+
+    def patch(self, request: Request, pk: str) -> Response:
+        return self._update(request, pk, put=False)
+
+    def put(self, request: Request, pk: str) -> Response:
+        return self._update(request, pk, put=True)
+
+    def _update(self, request: Request, pk: str, *, put: bool) -> Response:
+        resource = self.resource
+        obj, access = load(resource, request.user, pk)
+        data = validated(resource.update_in, request.data, put=put)  # type: ignore[arg-type]
+        version = expected_version(request, data)
+        resource.update(access, obj, version, data)  # type: ignore[misc]
+        return object_response(resource, resource.queryset().get(pk=obj.pk))
+
+    def delete(self, request: Request, pk: str) -> Response:
+        obj, access = load(self.resource, request.user, pk)
+        version = expected_version(request, None)
+        self.resource.delete(access, obj, version)  # type: ignore[misc]
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def views_for(resource: Resource) -> tuple[type[ListCreateView], type[DetailView]]:
+    """The list and detail view classes of a resource, with their OpenAPI description."""
+    tag = [resource.name]
+    list_methods = ["get", "options"] + (["post"] if resource.create_in else [])
+    list_schema = {"get": extend_schema(tags=tag, parameters=[resource.params], responses=resource.out(many=True),
+                                        summary=f"List {resource.name}")}
+    if resource.create_in:
+        list_schema["post"] = extend_schema(tags=tag, request=resource.create_in, responses={201: resource.out},
+                                            summary=f"Create a {resource.label}")
+    detail_methods = ["get", "options"]
+    detail_schema = {"get": extend_schema(tags=tag, parameters=[ID_PARAM], responses={200: resource.out, 304: None},
+                                          summary=f"Read a {resource.label}")}
+    if resource.update:
+        detail_methods += ["put", "patch"]
+        for method in ("put", "patch"):
+            detail_schema[method] = extend_schema(
+                tags=tag, parameters=[ID_PARAM], request=resource.update_in, responses={200: resource.out},
+                summary=f"{'Replace' if method == 'put' else 'Change'} a {resource.label}",
+            )
+    if resource.delete:
+        detail_methods.append("delete")
+        detail_schema["delete"] = extend_schema(tags=tag, parameters=[ID_PARAM], responses={204: None},
+                                                summary=f"Delete a {resource.label}")
+    name = resource.label.title().replace("-", "")
+    list_view = extend_schema_view(**list_schema)(type(f"{name}List", (ListCreateView,), {
+        "resource": resource, "http_method_names": list_methods,
+    }))
+    detail_view = extend_schema_view(**detail_schema)(type(f"{name}Detail", (DetailView,), {
+        "resource": resource, "http_method_names": detail_methods,
+    }))
+    return list_view, detail_view
