@@ -11,6 +11,7 @@ import zoneinfo
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.templatetags.tz import do_timezone
 from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event
@@ -26,10 +27,11 @@ if TYPE_CHECKING:
 
 
 def _local(moment: dt.datetime, zone: str) -> dt.datetime:
+    """``moment`` in ``zone``, marked so the template ``date`` filter does not convert it back."""
     try:
-        return moment.astimezone(zoneinfo.ZoneInfo(zone))
+        return do_timezone(moment, zoneinfo.ZoneInfo(zone))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return moment.astimezone(dt.UTC)
+        return do_timezone(moment, dt.UTC)
 
 
 def _send(name: str, delivery: ReminderDelivery, context: dict[str, Any],

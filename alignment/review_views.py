@@ -18,6 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.tz import do_timezone
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -145,7 +146,7 @@ def _render_detail(request: HttpRequest, access: Access, review: AlignmentReview
     return render(request, "reviews/detail.html", {
         "access": access, "partnership": access.partnership, "review": review, "agenda": agenda,
         "members": _members(access), "form": form, "error": error, "zone": access.partnership.timezone,
-        "local_time": review.scheduled_for.astimezone(zone), "attendees": review.attendees.all(),
+        "local_time": do_timezone(review.scheduled_for, zone), "attendees": review.attendees.all(),
         "is_past_due": review.scheduled_for <= timezone.now(),
     }, status=status)
 

@@ -9,6 +9,7 @@ Either way each occurrence of the cadence maps to exactly one instant.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ CADENCE_RULES = {
     "yearly": "FREQ=YEARLY;INTERVAL=1",
 }
 MAX_RRULE_LENGTH = 500
+UNTIL_UTC = re.compile(r"UNTIL=(\d{8}(?:T\d{6})?)Z", re.IGNORECASE)
 
 
 def parse_rrule(text: str, dtstart: dt.datetime | None = None) -> rrule.rrule:
@@ -37,13 +39,17 @@ def parse_rrule(text: str, dtstart: dt.datetime | None = None) -> rrule.rrule:
     if not text or len(text) > MAX_RRULE_LENGTH:
         raise InvalidInput("Give an RFC 5545 RRULE, e.g. FREQ=MONTHLY;INTERVAL=2;BYDAY=1TU.",
                            fields={"review_rrule": ["Enter a recurrence rule."]})
+    # Occurrences are computed on local wall-clock times, so a UTC UNTIL (RFC 5545 asks for one
+    # when DTSTART has a zone) is read as local too: it can move the rule's end by the zone offset.
+    text = UNTIL_UTC.sub(r"UNTIL=\1", text)
     try:
-        rule = rrule.rrulestr(text, dtstart=dtstart or dt.datetime(2000, 1, 1), forceset=False)
+        # A naive local wall-clock start: the zone is applied per occurrence by ``localize``.
+        rule = rrule.rrulestr(text, dtstart=dtstart or dt.datetime(2000, 1, 1), forceset=False)  # noqa: DTZ001
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise InvalidInput(f"Not a valid RRULE: {exc}", fields={"review_rrule": [f"Not a valid RRULE: {exc}"]}) from exc
     if not isinstance(rule, rrule.rrule):
         raise InvalidInput("Give a single RRULE.", fields={"review_rrule": ["Give a single RRULE."]})
-    if rule._freq in (rrule.SECONDLY, rrule.MINUTELY, rrule.HOURLY):  # noqa: SLF001
+    if rule._freq in (rrule.SECONDLY, rrule.MINUTELY, rrule.HOURLY):
         raise InvalidInput("Reviews recur at most daily.", fields={"review_rrule": ["Use DAILY or slower."]})
     return rule
 
