@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -55,7 +56,8 @@ def coming_periods(start: dt.date, length: str, count: int) -> list[tuple[dt.dat
     first, _ = period_containing(start, length)
     months = PERIOD_MONTHS[length]
     return [
-        (first + relativedelta(months=months * i), first + relativedelta(months=months * (i + 1)) - dt.timedelta(days=1))
+        (first + relativedelta(months=months * i),
+         first + relativedelta(months=months * (i + 1)) - dt.timedelta(days=1))
         for i in range(count)
     ]
 
@@ -65,8 +67,10 @@ def _precision(*values: Decimal) -> Decimal:
     return Decimal(1).scaleb(max(-2, min(0, int(exponent))))
 
 
-def trajectory_value(objective: Objective, start_day: dt.date, day: dt.date) -> Decimal:
-    """The value on ``day`` of the straight line from (start_day, baseline) to (target_date, target)."""
+def trajectory_value(objective: Objective, start_day: dt.date, day: dt.date, *,
+                     precision: Decimal | None = None) -> Decimal:
+    """The value on ``day`` of the straight line from (start_day, baseline) to (target_date, target),
+    rounded to ``precision`` (by default, to the precision of the baseline and target themselves)."""
     baseline, target = objective.baseline, objective.target
     assert baseline is not None and target is not None and objective.target_date is not None
     total = (objective.target_date - start_day).days
@@ -74,7 +78,23 @@ def trajectory_value(objective: Objective, start_day: dt.date, day: dt.date) -> 
         return target
     elapsed = max(0, (day - start_day).days)
     value = baseline + (target - baseline) * Decimal(elapsed) / Decimal(total)
-    return value.quantize(_precision(baseline, target), rounding=ROUND_HALF_UP)
+    return value.quantize(precision or _precision(baseline, target), rounding=ROUND_HALF_UP)
+
+
+FINEST = Decimal("0.0001")  # the goal's decimal places
+
+
+def _step_precision(objective: Objective, start_day: dt.date, days: list[dt.date]) -> Decimal:
+    """The coarsest rounding at which every period still has a step to make: a short way to go
+    (100 to 102 over four quarters) would otherwise round to periods whose target is their baseline."""
+    assert objective.baseline is not None and objective.target is not None
+    precision = _precision(objective.baseline, objective.target)
+    while precision > FINEST:
+        points = [trajectory_value(objective, start_day, day, precision=precision) for day in days]
+        if all(a != b for a, b in pairwise(points)):
+            break
+        precision = precision.scaleb(-1)
+    return precision
 
 
 def suggest_interim_goals(
@@ -102,7 +122,7 @@ def suggest_interim_goals(
             raise InvalidInput(f"Derive 1 to {MAX_PERIODS} periods.", fields={"count": ["Out of range."]})
         periods = coming_periods(today, length, count)
     periods = sorted(periods)
-    for (s1, e1), (s2, _) in zip(periods, periods[1:], strict=False):
+    for (_, e1), (s2, _) in pairwise(periods):
         if s2 <= e1:
             raise InvalidInput("Periods must not overlap.", fields={"periods": [f"{s2} starts before {e1} ends."]})
     for start, end in periods:
@@ -118,11 +138,14 @@ def suggest_interim_goals(
         Goal.objects.filter(objective=objective).exclude(status=GoalStatus.WITHDRAWN)
         .only("id", "title", "period_start", "period_end", "status")
     )
+    target_date = objective.target_date
+    precision = _step_precision(objective, start_day, [periods[0][0]] + [min(e, target_date) for _, e in periods])
     suggestions = []
     previous_target: Decimal | None = None
     for start, end in periods:
-        base = previous_target if previous_target is not None else trajectory_value(objective, start_day, start)
-        target = trajectory_value(objective, start_day, min(end, objective.target_date))
+        base = (previous_target if previous_target is not None
+                else trajectory_value(objective, start_day, start, precision=precision))
+        target = trajectory_value(objective, start_day, min(end, target_date), precision=precision)
         previous_target = target
         overlap = next((g for g in existing if g.period_start <= end and g.period_end >= start), None)
         unit = f" {objective.metric_unit}" if objective.metric_unit else ""
