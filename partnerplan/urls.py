@@ -11,6 +11,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("", include("alignment.health_urls")),
+    path("", include("goals.export_urls")),
     path("accounts/", include("accounts.auth_urls")),
     path("", include("alignment.urls")),
     path("", include("goals.urls")),

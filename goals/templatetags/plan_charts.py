@@ -101,3 +101,11 @@ def goal_progress(goal: Any, value: Any) -> float | None:
     from decimal import Decimal
 
     return goal.progress(Decimal(str(value)))
+
+
+@register.filter
+def as_share(percent: Any) -> float | None:
+    """A 0-100 score as a 0..1 share, for ``progress_bar``: ``{% progress_bar health.score|as_share %}``."""
+    if percent is None or percent == "":
+        return None
+    return float(percent) / 100
