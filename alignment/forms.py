@@ -9,6 +9,7 @@ from django import forms
 from .models import Objective, Partnership
 
 TEXTAREA = {"rows": 3}
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 class VersionedForm(forms.Form):
@@ -65,7 +66,7 @@ class VisionForm(VersionedForm):
                                    widget=forms.Textarea(attrs=TEXTAREA))
     how_we_work = forms.CharField(label="How we best work together", required=False, max_length=10000,
                                   widget=forms.Textarea(attrs=TEXTAREA))
-    horizon = forms.DateField(label="Looking ahead to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    horizon = forms.DateField(label="Looking ahead to", required=False, widget=DATE)
     conflict_fields = ("why_together", "what_we_hope", "how_we_work", "horizon")
 
 
@@ -82,7 +83,7 @@ class ObjectiveForm(VersionedForm):
     metric_unit = forms.CharField(label="Unit", required=False, max_length=40)
     baseline = forms.DecimalField(label="Baseline", required=False, max_digits=18, decimal_places=4)
     target = forms.DecimalField(label="Long-term target", required=False, max_digits=18, decimal_places=4)
-    target_date = forms.DateField(label="Target date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    target_date = forms.DateField(label="Target date", required=False, widget=DATE)
     status = forms.ChoiceField(label="Status", choices=Objective.Status.choices, initial=Objective.Status.ACTIVE)
     conflict_fields = ("title", "description", "vendor_gain", "partner_gain", "success_measure", "metric_name",
                        "metric_unit", "baseline", "target", "target_date", "status")

@@ -14,7 +14,7 @@ from alignment.models import Side
 
 from .models import Direction
 
-DATE = forms.DateInput(attrs={"type": "date"})
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 NUMBER = {"max_digits": 18, "decimal_places": 4}
 
 
