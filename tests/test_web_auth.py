@@ -1,0 +1,79 @@
+"""Signing up, in and out, and resetting a password in the browser pages."""
+
+from __future__ import annotations
+
+import re
+
+from django.core import mail
+
+from accounts.models import OrganisationMembership, User
+from tests import factories as f
+
+
+def test_sign_up_creates_a_vendor_workspace_with_its_first_admin_and_signs_in(client, db):
+    response = client.post("/accounts/signup/", {
+        "organisation": "Acme Software", "full_name": "Ada Admin", "email": "Ada@Acme.test",
+        "password": "a-long-and-unusual-passphrase",
+    })
+    assert response.status_code == 302 and response["Location"] == "/"
+    user = User.objects.get(email="ada@acme.test")
+    membership = OrganisationMembership.objects.get(user=user)
+    assert membership.role == "admin" and membership.organisation.name == "Acme Software"
+    assert client.get("/").status_code == 200
+
+
+def test_sign_up_with_a_weak_password_or_a_taken_address_explains_and_creates_nothing(client, db):
+    f.make_user("taken@acme.test")
+    response = client.post("/accounts/signup/", {
+        "organisation": "Acme", "full_name": "X", "email": "taken@acme.test", "password": "a-long-and-unusual-pass",
+    })
+    assert response.status_code == 400
+    assert "Already registered" in response.content.decode()
+    response = client.post("/accounts/signup/", {
+        "organisation": "Acme", "full_name": "X", "email": "new@acme.test", "password": "12345678901",
+    })
+    assert response.status_code == 400
+    assert "entirely numeric" in response.content.decode()
+    assert not User.objects.filter(email="new@acme.test").exists()
+
+
+def test_sign_in_by_email_case_insensitively_and_sign_out(client, db):
+    f.make_user("pat@partner.test")
+    response = client.post("/accounts/login/", {"username": "PAT@partner.test", "password": f.PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/")["Location"].startswith("/accounts/login/")
+
+
+def test_a_wrong_password_is_refused_with_a_message(client, db):
+    f.make_user("pat@partner.test")
+    response = client.post("/accounts/login/", {"username": "pat@partner.test", "password": "wrong"})
+    assert response.status_code == 200
+    assert "do not match an account" in response.content.decode()
+
+
+def test_password_reset_sends_a_link_that_sets_a_new_password(client, db):
+    f.make_user("pat@partner.test")
+    response = client.post("/accounts/password-reset/", {"email": "pat@partner.test"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body)[1]
+    form_page = client.get(link, follow=True)
+    assert "Choose a new password" in form_page.content.decode()
+    done = client.post(form_page.redirect_chain[-1][0], {
+        "new_password1": "another-long-passphrase", "new_password2": "another-long-passphrase",
+    })
+    assert done.status_code == 302
+    assert client.login(username="pat@partner.test", password="another-long-passphrase")
+
+
+def test_password_reset_for_an_unknown_address_looks_the_same_and_sends_nothing(client, db):
+    response = client.post("/accounts/password-reset/", {"email": "nobody@nowhere.test"})
+    assert response.status_code == 302 and response["Location"] == "/accounts/password-reset/sent/"
+    assert mail.outbox == []
+
+
+def test_pages_of_a_partnership_send_anonymous_visitors_to_sign_in(client, cast):
+    response = client.get(f"/p/{cast.partnership.pk}/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
