@@ -260,6 +260,10 @@ class InvitationCreateIn(StrictSerializer):
     message = text(2000)
 
 
+class RevokeIn(StrictSerializer):
+    pass
+
+
 # --- Filters (query parameters of lists) --------------------------------------------------------
 
 

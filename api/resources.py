@@ -20,6 +20,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 
 from accounts.models import OrganisationMembership, User
+from alignment import invitations
 from alignment import services as plan
 from alignment.access import Access, access_for, resolve, scoped, visible_partnerships
 from alignment.errors import InvalidInput, NotAllowed, NotFound
@@ -301,6 +302,8 @@ REVIEWS = Resource(
 INVITATIONS = Resource(
     name="invitations", label="invitation", model=Invitation, out=out.InvitationOut, path="partnership",
     params=inputs.InvitationParams, create_in=inputs.InvitationCreateIn, create_access=_partnership_access,
+    # The link's token travels only in the e-mail: it is never part of a response (nor of a stored replay).
+    create=lambda a, d: invitations.invitation_create(access=a, **d)[0],
     select=("invited_by",),
 )
 

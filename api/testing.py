@@ -49,3 +49,40 @@ class ApiClient:
 
 def if_match(version: int | str) -> dict[str, str]:
     return {"If-Match": f'"{version}"'}
+
+
+class World:
+    """A partnership with one of everything, made through the services (for permission tables and
+    query counts): objectives, goals in each state, a commitment, a check-in, a comment, a review,
+    a complete vision and an invitation."""
+
+    def __init__(self, cast: Any, extra_goals: int = 0) -> None:
+        from alignment import invitations
+        from alignment import services as plan
+        from goals import services as goal_services
+        from tests import factories as f
+
+        self.cast = cast
+        editor, admin = cast.access("vendor_editor"), cast.access("vendor_admin")
+        vendor, partner = cast.access("vendor_approver"), cast.access("partner_approver")
+        p = cast.partnership
+        self.partnership = p
+        self.vision = plan.vision_update(access=editor, why_together="Grow together", what_we_hope="More customers",
+                                         how_we_work="Monthly reviews")
+        self.objective = f.make_objective(editor)
+        self.spare_objective = f.make_objective(editor, title="Nothing derived from this yet")
+        self.draft = f.make_goal(editor, self.objective)
+        self.proposed = f.make_goal(editor, self.objective)
+        goal_services.goal_propose(access=editor, goal_id=self.proposed.pk)
+        self.agreed = f.agree(f.make_goal(editor, self.objective), vendor, partner)
+        for _ in range(extra_goals):
+            goal = f.agree(f.make_goal(editor, self.objective), vendor, partner)
+            goal_services.check_in_create(access=editor, goal_id=goal.pk, value="150", confidence=4)
+            goal_services.comment_create(access=editor, goal_id=goal.pk, body="Looks good")
+        self.commitment = self.draft.commitments.order_by("side").first()
+        self.check_in = goal_services.check_in_create(access=editor, goal_id=self.agreed.pk, value="120",
+                                                      confidence=3)
+        self.comment = goal_services.comment_create(access=editor, goal_id=self.draft.pk, body="First thoughts")
+        self.review = plan.review_schedule(access=editor)
+        self.invitation, _raw = invitations.invitation_create(access=admin, email="new@partner.test",
+                                                             side="vendor", role="viewer")

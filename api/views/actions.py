@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
 from accounts.models import User
+from alignment import invitations
 from alignment import services as plan
 from alignment.errors import InvalidInput
 from goals import services as goal_services
@@ -20,7 +21,7 @@ from .. import inputs
 from .. import serializers as out
 from ..conditional import etag, expected_version
 from ..idempotency import idempotent
-from ..resources import GOALS, REVIEWS, VISIONS, Resource, load
+from ..resources import GOALS, INVITATIONS, REVIEWS, VISIONS, Resource, load
 from .base import ApiView, validated
 from .resources import ID_PARAM, object_response
 
@@ -142,6 +143,15 @@ class ReviewHold(ActionView):
         return object_response(REVIEWS, self.fresh(obj))
 
 
+@action(INVITATIONS, inputs.RevokeIn, out.InvitationOut, "Revoke an invitation (its link stops working)")
+class InvitationRevoke(ActionView):
+    accepts_if_match = False
+
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        invitations.invitation_revoke(access=access, invitation_id=obj.pk)
+        return object_response(INVITATIONS, self.fresh(obj))
+
+
 ACTIONS = {
     ("visions", "endorse"): VisionEndorse,
     ("goals", "propose"): GoalPropose,
@@ -152,4 +162,5 @@ ACTIONS = {
     ("goals", "discard-amendment"): GoalDiscardAmendment,
     ("reviews", "skip"): ReviewSkip,
     ("reviews", "hold"): ReviewHold,
+    ("invitations", "revoke"): InvitationRevoke,
 }

@@ -146,6 +146,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-snapshots": {"task": "alignment.snapshot_health", "schedule": crontab(hour=2, minute=15)},
     # Reviews to schedule and reminders to queue; each reminder is sent once whatever the overlap.
     "reminder-sweeps": {"task": "alignment.run_reminder_sweeps", "schedule": crontab(minute="*/5")},
+    # The REST API forgets idempotency keys after 48 h and prunes the change log past its retention.
+    "api-housekeeping-keys": {"task": "api.prune_idempotency_keys", "schedule": crontab(minute=40)},
+    "api-housekeeping-feed": {"task": "api.prune_change_events", "schedule": crontab(hour=3, minute=30)},
 }
 
 # --- E-mail ------------------------------------------------------------------------------------
