@@ -1,0 +1,111 @@
+"""The dashboard, the plan page and live updates run a constant number of queries, whatever the
+size of the data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from alignment import services
+from alignment.models import HealthSnapshot
+from goals import services as goals
+from tests import factories as f
+
+
+def grow_plan(cast, objectives: int, goals_each: int) -> None:
+    editor = cast.access("vendor_editor")
+    vendor, partner = cast.access("vendor_approver"), cast.access("partner_approver")
+    for _ in range(objectives):
+        objective = f.make_objective(editor)
+        for i in range(goals_each):
+            goal = f.make_goal(editor, objective)
+            if i % 2 == 0:
+                goal = f.agree(goal, vendor, partner)
+                goals.check_in_create(access=editor, goal_id=goal.pk, value="150", confidence=4)
+                goals.check_in_create(access=partner, goal_id=goal.pk, value="140", confidence=2)
+            else:
+                goals.goal_propose(access=editor, goal_id=goal.pk)
+            goals.comment_create(access=partner, goal_id=goal.pk, body="Fine by us")
+
+
+def grow_dashboard(cast, partnerships: int) -> None:
+    for i in range(partnerships):
+        p = f.make_partnership(cast.vendor_admin, name=f"Partnership {i}")
+        a = f.access(cast.vendor_admin, p)
+        objective = f.make_objective(a)
+        goal = f.make_goal(a, objective)
+        goals.goal_propose(access=a, goal_id=goal.pk)
+        services.review_schedule(access=a, scheduled_for=timezone.now() + dt.timedelta(days=10 + i))
+        for d in range(3):
+            HealthSnapshot.objects.create(partnership=p, day=timezone.localdate() - dt.timedelta(days=7 * d),
+                                          score=40 + d)
+
+
+def count_queries(client, method: str, url: str, data=None) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = getattr(client, method)(url, data or {})
+    assert response.status_code == 200, response.content[:500]
+    return len(ctx.captured_queries)
+
+
+def test_plan_page_queries_do_not_grow_with_objectives_goals_and_check_ins(client, cast):
+    client.force_login(cast.partner_approver)
+    url = f"/p/{cast.partnership.pk}/"
+    grow_plan(cast, objectives=1, goals_each=2)
+    small = count_queries(client, "get", url)
+    grow_plan(cast, objectives=4, goals_each=5)
+    assert count_queries(client, "get", url) == small
+
+
+def test_goal_list_and_history_fragments_do_not_grow(client, cast):
+    client.force_login(cast.vendor_editor)
+    grow_plan(cast, objectives=1, goals_each=2)
+    objective = cast.partnership.objectives.first()
+    p = cast.partnership.pk
+    urls = [f"/p/{p}/fragment/goals-of-{objective.pk}/", f"/p/{p}/fragment/history/"]
+    small = [count_queries(client, "get", u) for u in urls]
+    grow_plan(cast, objectives=2, goals_each=3)
+    for extra in range(6):
+        f.make_goal(cast.access("vendor_editor"), objective, title=f"More {extra}")
+    assert [count_queries(client, "get", u) for u in urls] == small
+
+
+def test_dashboard_queries_do_not_grow_with_partnerships(client, cast):
+    client.force_login(cast.vendor_admin)
+    grow_dashboard(cast, 2)
+    small = count_queries(client, "get", "/")
+    grow_dashboard(cast, 8)
+    assert count_queries(client, "get", "/") == small
+    assert count_queries(client, "get", "/", {"sort": "health", "q": "Partnership"}) == small
+
+
+def test_live_updates_queries_do_not_grow_with_the_number_of_changes(client, cast):
+    client.force_login(cast.vendor_editor)
+    url = f"/p/{cast.partnership.pk}/live/"
+    grow_plan(cast, objectives=1, goals_each=1)
+    small = count_queries(client, "post", url, {"after": "0.0"})
+    grow_plan(cast, objectives=3, goals_each=4)
+    assert count_queries(client, "post", url, {"after": "0.0"}) == small
+
+
+def test_goal_detail_page_queries_do_not_grow_with_revisions_and_comments(client, cast):
+    editor, partner = cast.access("vendor_editor"), cast.access("partner_approver")
+    objective = f.make_objective(editor)
+    goal = f.make_goal(editor, objective)
+    client.force_login(cast.vendor_editor)
+    url = f"/p/{cast.partnership.pk}/goals/{goal.pk}/"
+
+    def negotiate(rounds: int) -> None:
+        for i in range(rounds):
+            goals.goal_update(access=editor, goal_id=goal.pk, target=str(200 + i + goal.revision * 10))
+            goals.goal_propose(access=editor, goal_id=goal.pk)
+            goals.goal_request_changes(access=partner, goal_id=goal.pk, comment=f"Round {i}")
+            goal.refresh_from_db()
+
+    negotiate(1)
+    small = count_queries(client, "get", url)
+    negotiate(5)
+    assert count_queries(client, "get", url) == small
