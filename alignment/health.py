@@ -79,8 +79,8 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     if n == 2:
         why = "Both sides endorsed the current vision."
     elif n == 1:
-        waiting = Side.other(next(iter(facts.endorsed_sides)))
-        why = f"Only the {next(iter(facts.endorsed_sides))} side endorsed the current vision; the {waiting} side has not."
+        endorsed = next(iter(facts.endorsed_sides))
+        why = f"Only the {endorsed} side endorsed the current vision; the {Side.other(endorsed)} side has not."
     elif facts.has_vision_text:
         why = "Neither side has endorsed the current vision."
     else:
@@ -130,14 +130,18 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         score, why = 0.0, "No open goals to commit to."
     components.append(Component("balance", "Commitments from both sides", WEIGHTS["balance"], score, why))
 
-    # 5. Timeliness: commitments due so far are done.
-    due = [c for c in facts.commitments if c["due_date"] and c["due_date"] < today and not c["placeholder"]]
+    # 5. Timeliness: commitments due so far are done. Only an agreed goal's commitments are promises
+    # that can still be kept (marked done); a draft's or a closed goal's due dates would count forever.
+    in_force = {g["id"] for g in goals if g["status"] == "agreed"}
+    due = [c for c in facts.commitments
+           if c["goal_id"] in in_force and c["due_date"] and c["due_date"] < today and not c["placeholder"]]
     if due:
         overdue = [c for c in due if not c["done"]]
         score = 1 - len(overdue) / len(due)
         by_side = {s: sum(1 for c in overdue if c["side"] == s) for s in Side.values}
         why = (f"All {_plural(len(due), 'commitment')} due so far are done." if not overdue else
-               f"{_plural(len(overdue), 'commitment')} overdue (vendor {by_side['vendor']}, partner {by_side['partner']}).")
+               f"{_plural(len(overdue), 'commitment')} overdue "
+               f"(vendor {by_side['vendor']}, partner {by_side['partner']}).")
     else:
         score, why = 1.0, "No commitment was due yet."
     components.append(Component("timeliness", "Commitments kept on time", WEIGHTS["timeliness"], score, why))
@@ -178,8 +182,9 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         if stale:
             age, title, had = max(stale)
             weeks = age // 7
-            why = (f"{_plural(len(stale), 'agreed goal')} without a recent check-in; “{title}” has had "
-                   + (f"no check-in for {_plural(weeks, 'week')}." if had else f"no check-in since it was agreed {_plural(weeks, 'week')} ago."))
+            since_what = (f"no check-in for {_plural(weeks, 'week')}." if had
+                          else f"no check-in since it was agreed {_plural(weeks, 'week')} ago.")
+            why = f"{_plural(len(stale), 'agreed goal')} without a recent check-in; “{title}” has had {since_what}"
         else:
             why = f"Every agreed goal had a check-in in the last {FRESH_DAYS} days."
     else:
