@@ -1,4 +1,4 @@
-"""Who may do what through the API (pretix style): every endpoint × every kind of person → status.
+"""Who may do what through the API (pretix style): every endpoint for every kind of person → status.
 
 Columns: vendor editor, vendor approver, partner approver, partner viewer, outsider, anonymous,
 vendor org admin. Outsiders always get 404 (never a hint that the object exists); members whose
