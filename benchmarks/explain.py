@@ -44,7 +44,8 @@ def shape(sql: str) -> str:
 def explain(sql: str) -> str:
     with connection.cursor() as cur:
         cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-        return "\n".join(row[0] for row in cur.fetchall())
+        # Long IN (...) lists of ids would drown the plan: keep each line short.
+        return "\n".join(short(row[0], 200) for row in cur.fetchall())
 
 
 def short(sql: str, width: int = 260) -> str:
@@ -96,10 +97,11 @@ def feed_trend(client: Client, headers: dict[str, str], limit: int = 1000, max_p
     for i in picks:
         page, wall, sql_time, n, _ = rows[i]
         print(f"| {page} | {wall * 1000:.1f} | {sql_time * 1000:.1f} | {n} |")
-    total = sum(r[1] for r in rows)
-    print(f"\n{len(rows)} pages, {total:.2f} s in the views in-process.\n")
-    last_sql = rows[-1][4]
-    print(f"Slowest statement of the last page: `{short(last_sql)}`\n\n```\n{explain(last_sql)}\n```\n")
+    total, sql_total = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    print(f"\n{len(rows)} pages, {total:.2f} s in the views in-process, of which {sql_total:.2f} s in SQL.\n")
+    slowest_page = max(rows, key=lambda r: r[2])
+    print(f"Slowest statement of the page with the most SQL time (page {slowest_page[0]}): "
+          f"`{short(slowest_page[4], 2000)}`\n\n```\n{explain(slowest_page[4])}\n```\n")
 
 
 def main() -> None:
