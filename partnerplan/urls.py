@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", include("alignment.health_urls")),
     path("", include("goals.export_urls")),
+    path("", include("alignment.settings_urls")),
     path("accounts/", include("accounts.auth_urls")),
     path("", include("alignment.urls")),
     path("", include("goals.urls")),
