@@ -203,7 +203,7 @@ def deliver(delivery_id: Any) -> Outcome:
         return Outcome(Status.SKIPPED)
     try:
         sent = emails.send_reminder(delivery)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+    except Exception as exc:  # every failure is recorded on the row
         reason = f"{type(exc).__name__}: {exc}"
         if is_transient(exc) and delivery.attempts < MAX_ATTEMPTS:
             wait = backoff(delivery.attempts)

@@ -33,7 +33,7 @@ def read_token(token: str) -> tuple[User, str]:
         data = signing.loads(token, salt=SALT)
     except signing.BadSignature:
         raise
-    except Exception as exc:  # noqa: BLE001 - a token that verifies but does not decode is just as bad
+    except Exception as exc:  # a token that verifies but does not decode is just as bad
         raise signing.BadSignature("Malformed unsubscribe token.") from exc
     if not isinstance(data, dict) or data.get("k") not in ReminderKind.values:
         raise signing.BadSignature("Unknown reminder kind.")
