@@ -62,7 +62,8 @@ def test_members_who_are_not_admins_read_the_settings_but_cannot_change_them(cli
     response = client.post(section(p, "general"), general(p, name="Renamed"))
     assert response.status_code == 403
     member = PartnershipMember.objects.get(partnership=p, user=cast.vendor_viewer)
-    assert client.post(reverse("partnership_member_role", args=[p.pk, member.pk]), {"role": "approver"}).status_code == 403
+    role_url = reverse("partnership_member_role", args=[p.pk, member.pk])
+    assert client.post(role_url, {"role": "approver"}).status_code == 403
     assert client.post(reverse("partnership_member_remove", args=[p.pk, member.pk])).status_code == 403
     p.refresh_from_db()
     member.refresh_from_db()
@@ -199,7 +200,8 @@ def test_admin_cannot_touch_the_other_sides_people(client, cast):
     p = cast.partnership
     theirs = PartnershipMember.objects.get(partnership=p, user=cast.partner_approver)
     client.force_login(cast.vendor_admin)
-    assert client.post(reverse("partnership_member_role", args=[p.pk, theirs.pk]), {"role": "viewer"}).status_code == 403
+    role_url = reverse("partnership_member_role", args=[p.pk, theirs.pk])
+    assert client.post(role_url, {"role": "viewer"}).status_code == 403
     assert client.post(reverse("partnership_member_remove", args=[p.pk, theirs.pk])).status_code == 403
     theirs.refresh_from_db()
     assert theirs.role == Role.APPROVER
