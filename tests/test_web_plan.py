@@ -214,7 +214,8 @@ def test_derive_shows_suggestions_on_a_chart_and_creates_them_as_drafts(client, 
     assert page.status_code == 200 and '<svg class="chart"' in html and "<polyline" in html
     assert html.count('name="form-') >= 3 * 6
     data = {"form-TOTAL_FORMS": "2", "form-INITIAL_FORMS": "0"}
-    for i, (start, end, target) in enumerate([("2027-01-01", "2027-03-31", "200"), ("2027-04-01", "2027-06-30", "300")]):
+    rows = [("2027-01-01", "2027-03-31", "200"), ("2027-04-01", "2027-06-30", "300")]
+    for i, (start, end, target) in enumerate(rows):
         data |= {f"form-{i}-include": "on", f"form-{i}-title": f"Step {i + 1}", f"form-{i}-period_start": start,
                  f"form-{i}-period_end": end, f"form-{i}-baseline": "100", f"form-{i}-target": target}
     data["form-1-include"] = ""
