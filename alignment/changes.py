@@ -26,7 +26,7 @@ PG_TXID = "pg_current_xact_id()::text::bigint"
 
 def _txid_expression() -> Any:
     if connection.vendor == "postgresql":
-        return RawSQL(PG_TXID, [])
+        return RawSQL(PG_TXID, [])  # noqa: S611 - constant SQL, no parameters
     return 0
 
 

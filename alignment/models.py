@@ -211,6 +211,9 @@ class VisionEndorsement(models.Model):
             models.CheckConstraint(condition=Q(side__in=Side.values), name="vision_endorsement_side"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.side} endorsement of revision {self.revision}"
+
     def to_record(self) -> dict[str, object]:
         return {"id": str(self.id), "vision": str(self.vision_id), "revision": self.revision,
                 "side": self.side, "user": self.user_id}
@@ -312,6 +315,9 @@ class HealthSnapshot(models.Model):
             models.UniqueConstraint(fields=["partnership", "day"], name="health_snapshot_unique"),
             models.CheckConstraint(condition=Q(score__lte=100), name="health_snapshot_range"),
         ]
+
+    def __str__(self) -> str:
+        return f"Health {self.score} on {self.day}"
 
 
 class ChangeEvent(models.Model):

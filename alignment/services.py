@@ -78,7 +78,8 @@ def _validate_partnership(p: Partnership) -> None:
     for side in ("vendor_drivers", "partner_drivers"):
         drivers = getattr(p, side)
         if not isinstance(drivers, list) or not all(isinstance(d, str) and d.strip() for d in drivers):
-            raise InvalidInput("Business drivers are a list of short texts.", fields={side: ["Expected a list of texts."]})
+            raise InvalidInput("Business drivers are a list of short texts.",
+                               fields={side: ["Expected a list of texts."]})
         setattr(p, side, [d.strip()[:120] for d in drivers][:20])
     offsets = p.reminder_offsets_days
     if not isinstance(offsets, list) or not all(isinstance(d, int) and 0 <= d <= 90 for d in offsets):

@@ -52,7 +52,8 @@ def apply_changes(obj: models.Model, changes: dict[str, Any], allowed: tuple[str
             try:
                 new = field.to_python(new)  # type: ignore[union-attr]
             except ValidationError as exc:
-                raise InvalidInput(f"{field.verbose_name}: {' '.join(exc.messages)}", fields={name: exc.messages}) from exc
+                raise InvalidInput(f"{field.verbose_name}: {' '.join(exc.messages)}",
+                                   fields={name: exc.messages}) from exc
             setattr(obj, name, new)
         if old != new:
             changed[name] = old

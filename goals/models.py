@@ -226,6 +226,9 @@ class Approval(models.Model):
             models.CheckConstraint(condition=Q(side__in=Side.values), name="approval_side"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.side} approval of revision {self.revision}"
+
     def to_record(self) -> dict[str, Any]:
         return {"id": str(self.id), "goal": str(self.goal_id), "revision": self.revision, "side": self.side,
                 "user": self.user_id}

@@ -132,7 +132,8 @@ def goal_create(*, access: Access, objective_id: Any, id: uuid.UUID | None = Non
     apply_changes(goal, terms, TERM_FIELDS)
     for required in ("title", "period_start", "period_end", "metric_name", "baseline", "target"):
         if getattr(goal, required) in (None, ""):
-            raise InvalidInput(f"A goal needs {required.replace('_', ' ')}.", fields={required: ["This field is required."]})
+            raise InvalidInput(f"A goal needs {required.replace('_', ' ')}.",
+                               fields={required: ["This field is required."]})
     _validate_goal(goal)
     goal.save(force_insert=True)
     _record(access, goal, CREATE, summary=f"added the goal “{goal.title}”")
@@ -264,7 +265,8 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
         goal.bump()
         goal.save()
         what = "the amendment of" if amended else ""
-        _record(access, goal, UPDATE, before, summary=f"both sides agreed {what} “{goal.title}” (revision {goal.revision})")
+        _record(access, goal, UPDATE, before,
+                summary=f"both sides agreed {what} “{goal.title}” (revision {goal.revision})")
     return approval
 
 
