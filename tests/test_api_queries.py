@@ -1,0 +1,79 @@
+"""Every list and detail endpoint, and the whole plan, run a fixed number of SQL queries however
+much the plan holds: measured on a small plan, then asserted on one several times larger."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from alignment import invitations
+from alignment import services as plan
+from api.testing import ApiClient, World
+from goals import services as goal_services
+from tests import factories as f
+
+
+def grow(cast, world, n):
+    """Add n of everything to the partnership."""
+    start = world.grown = getattr(world, "grown", 0)
+    world.grown += n
+    editor, admin = cast.access("vendor_editor"), cast.access("vendor_admin")
+    vendor, partner = cast.access("vendor_approver"), cast.access("partner_approver")
+    for i in range(start, start + n):
+        objective = f.make_objective(editor)
+        goal = f.agree(f.make_goal(editor, objective), vendor, partner)
+        goal_services.check_in_create(access=editor, goal_id=goal.pk, value="150", confidence=4)
+        goal_services.check_in_create(access=cast.access("partner_editor"), goal_id=goal.pk, value="140",
+                                      confidence=2)
+        goal_services.comment_create(access=editor, goal_id=goal.pk, body="On track")
+        goal_services.goal_update(access=editor, goal_id=goal.pk, target="250")  # a pending amendment
+        review = plan.review_schedule(access=editor, scheduled_for=dt.datetime(2026, 1, 1 + i, 10, tzinfo=dt.UTC))
+        plan.review_hold(access=editor, review_id=review.pk, held_on=dt.date(2026, 1, 1 + i),
+                         attendees=[cast.vendor_editor, cast.partner_approver], schedule_next=False)
+        invitations.invitation_create(access=admin, email=f"person{i}@vendor.test", side="vendor", role="viewer")
+
+
+def endpoints(world):
+    p = world.partnership.pk
+    return [
+        ("me", {}), ("auth/tokens", {}), ("partnerships", {}), (f"partnerships/{p}", {}),
+        (f"partnerships/{p}/plan", {}), ("visions", {}), (f"visions/{world.vision.pk}", {}),
+        ("objectives", {"partnership": str(p)}), (f"objectives/{world.objective.pk}", {}),
+        ("goals", {}), ("goals", {"partnership": str(p), "status": "agreed", "period": "2026-Q4"}),
+        ("goals", {"objective": str(world.objective.pk)}), (f"goals/{world.agreed.pk}", {}),
+        ("commitments", {}), ("commitments", {"goal": str(world.draft.pk)}),
+        (f"commitments/{world.commitment.pk}", {}),
+        ("check-ins", {}), (f"check-ins/{world.check_in.pk}", {}),
+        ("comments", {}), (f"comments/{world.comment.pk}", {}),
+        ("reviews", {}), (f"reviews/{world.review.pk}", {}),
+        ("invitations", {}), (f"invitations/{world.invitation.pk}", {}),
+        ("changes", {"limit": 200}), ("changes", {"partnership": str(p), "limit": 200}),
+    ]
+
+
+def queries(client, path, params):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(path, **params)
+    assert response.status_code == 200, (path, response.content[:300])
+    return len(ctx), response
+
+
+@pytest.mark.parametrize("who", ["vendor_editor", "vendor_admin"])
+def test_every_read_runs_a_fixed_number_of_queries(cast, who):
+    world = World(cast)
+    grow(cast, world, 1)
+    client = ApiClient(getattr(cast, who))
+    client.get("me")  # the token's first use is recorded once
+    small = {}
+    for path, params in endpoints(world):
+        small[(path, str(params))], _ = queries(client, path, params)
+    grow(cast, world, 6)
+    for path, params in endpoints(world):
+        large, _response = queries(client, path, params)
+        assert large == small[(path, str(params))], f"{path} {params}: {small[(path, str(params))]} → {large}"
+    plan_doc = client.get(f"partnerships/{world.partnership.pk}/plan").json()
+    assert len(plan_doc["goals"]) >= 10 and len(plan_doc["agreed_revisions"]) == 7
+    assert len(plan_doc["check_ins"]) >= 14 and len(plan_doc["reviews"]) >= 7
