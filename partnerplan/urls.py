@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("alignment.health_urls")),
     path("", include("goals.export_urls")),
     path("", include("alignment.settings_urls")),
+    path("settings/", include("accounts.urls")),
     path("accounts/", include("accounts.auth_urls")),
     path("", include("alignment.urls")),
     path("", include("goals.urls")),
