@@ -15,10 +15,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .health import HealthReport, partnership_health
-from .models import AlignmentReview, Partnership, Side
+from .models import AlignmentReview, HealthSnapshot, Partnership, Side
 
 OFF_TRACK_MARGIN = 0.15  # progress this far behind the straight line from start to end is off track
 LOW_CONFIDENCE = 2  # a side's confidence at or below this puts the goal on the agenda
+TREND_DAYS = 90  # how far back the health trend goes when no review was held before
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Agenda:
     off_track: list[GoalItem] = field(default_factory=list)
     approvals: list[dict[str, Any]] = field(default_factory=list)
     overdue: list[Any] = field(default_factory=list)
+    # Daily health since the last review (or the last 90 days), today's live score last.
+    trend: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def health_change(self) -> int | None:
@@ -69,6 +72,10 @@ def build_agenda(p: Partnership, review: AlignmentReview | None = None, now: dt.
                 .exclude(pk=getattr(review, "pk", None)).order_by("-scheduled_for").first())
     agenda = Agenda(health=partnership_health(p, now), previous_review=previous,
                     previous_health=previous.health_score if previous else None)
+    since = previous.held_on if previous and previous.held_on else today - dt.timedelta(days=TREND_DAYS)
+    agenda.trend = [{"day": day, "score": score} for day, score in HealthSnapshot.objects.filter(
+        partnership=p, day__gte=since, day__lt=today).order_by("day").values_list("day", "score")]
+    agenda.trend.append({"day": today, "score": agenda.health.score})
 
     current = list(Goal.objects.filter(partnership=p, status=GoalStatus.AGREED, period_start__lte=today,
                                        period_end__gte=today).order_by("period_end", "title"))
