@@ -84,3 +84,12 @@ class UserIdField(serializers.Field):
 
     def to_representation(self, value: Any) -> str:
         return str(value.public_id)
+
+
+class UUIDField(serializers.UUIDField):
+    """A UUID written as text (DRF would also take a bare integer, which no client means)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)

@@ -10,7 +10,17 @@ from alignment.models import AlignmentReview, Objective, Partnership, Role, Side
 from goals.models import Comment, Direction, GoalStatus
 from goals.services import OUTCOMES
 
-from .fields import DateField, DateTimeField, StrictSerializer, drivers, number, text, version_field, whole
+from .fields import (
+    DateField,
+    DateTimeField,
+    StrictSerializer,
+    UUIDField,
+    drivers,
+    number,
+    text,
+    version_field,
+    whole,
+)
 
 SIDES = Side.choices
 ROLES = Role.choices
@@ -49,8 +59,8 @@ class PartnershipFieldsIn(StrictSerializer):
 
 
 class PartnershipCreateIn(PartnershipFieldsIn):
-    id = serializers.UUIDField(required=False)
-    vendor = serializers.UUIDField(required=False, help_text="Your vendor organisation (needed if you have several).")
+    id = UUIDField(required=False)
+    vendor = UUIDField(required=False, help_text="Your vendor organisation (needed if you have several).")
     partner_name = serializers.CharField(max_length=200)
 
 
@@ -95,8 +105,8 @@ class ObjectiveFieldsIn(StrictSerializer):
 
 
 class ObjectiveCreateIn(ObjectiveFieldsIn):
-    id = serializers.UUIDField(required=False)
-    partnership = serializers.UUIDField()
+    id = UUIDField(required=False)
+    partnership = UUIDField()
     title = serializers.CharField(max_length=200)
 
 
@@ -120,16 +130,16 @@ class GoalTermsIn(StrictSerializer):
 
 
 class CommitmentSpecIn(StrictSerializer):
-    id = serializers.UUIDField(required=False)
+    id = UUIDField(required=False)
     side = serializers.ChoiceField(SIDES)
     text = serializers.CharField(max_length=5000)
-    owner = serializers.UUIDField(required=False, allow_null=True)
+    owner = UUIDField(required=False, allow_null=True)
     due_date = DateField(required=False, allow_null=True)
 
 
 class GoalCreateIn(GoalTermsIn):
-    id = serializers.UUIDField(required=False)
-    objective = serializers.UUIDField()
+    id = UUIDField(required=False)
+    objective = UUIDField()
     title = serializers.CharField(max_length=200)
     period_start = DateField()
     period_end = DateField()
@@ -170,18 +180,18 @@ class CloseIn(StrictSerializer):
 
 
 class CommitmentCreateIn(StrictSerializer):
-    id = serializers.UUIDField(required=False)
-    goal = serializers.UUIDField()
+    id = UUIDField(required=False)
+    goal = UUIDField()
     side = serializers.ChoiceField(SIDES)
     text = serializers.CharField(max_length=5000)
-    owner = serializers.UUIDField(required=False, allow_null=True)
+    owner = UUIDField(required=False, allow_null=True)
     due_date = DateField(required=False, allow_null=True)
 
 
 class CommitmentUpdateIn(StrictSerializer):
     side = serializers.ChoiceField(SIDES, required=False)
     text = serializers.CharField(max_length=5000, required=False)
-    owner = serializers.UUIDField(required=False, allow_null=True)
+    owner = UUIDField(required=False, allow_null=True)
     due_date = DateField(required=False, allow_null=True)
     position = whole(0, 100000, required=False)
     done = serializers.BooleanField(required=False)
@@ -189,8 +199,8 @@ class CommitmentUpdateIn(StrictSerializer):
 
 
 class CheckInCreateIn(StrictSerializer):
-    id = serializers.UUIDField(required=False)
-    goal = serializers.UUIDField()
+    id = UUIDField(required=False)
+    goal = UUIDField()
     value = number()
     measured_on = DateField(required=False)
     confidence = whole(1, 5, required=False, default=3)
@@ -206,8 +216,8 @@ class CheckInUpdateIn(StrictSerializer):
 
 
 class CommentCreateIn(StrictSerializer):
-    id = serializers.UUIDField(required=False)
-    goal = serializers.UUIDField()
+    id = UUIDField(required=False)
+    goal = UUIDField()
     body = serializers.CharField(max_length=10000)
 
 
@@ -220,8 +230,8 @@ class CommentUpdateIn(StrictSerializer):
 
 
 class ReviewCreateIn(StrictSerializer):
-    id = serializers.UUIDField(required=False)
-    partnership = serializers.UUIDField()
+    id = UUIDField(required=False)
+    partnership = UUIDField()
     scheduled_for = DateTimeField(required=False, help_text="Leave out to take the cadence's next occurrence.")
     title = serializers.CharField(max_length=200, required=False, default="")
 
@@ -237,7 +247,7 @@ class ReviewUpdateIn(StrictSerializer):
 
 class ReviewHoldIn(StrictSerializer):
     held_on = DateField()
-    attendees = serializers.ListField(child=serializers.UUIDField(), max_length=200, required=False)
+    attendees = serializers.ListField(child=UUIDField(), max_length=200, required=False)
     other_attendees = text(2000)
     notes = text(20000)
     decisions = text(20000)
@@ -253,7 +263,7 @@ class ReviewSkipIn(StrictSerializer):
 
 
 class InvitationCreateIn(StrictSerializer):
-    partnership = serializers.UUIDField()
+    partnership = UUIDField()
     email = serializers.EmailField(max_length=254)
     side = serializers.ChoiceField(SIDES)
     role = serializers.ChoiceField(ROLES)
@@ -270,7 +280,7 @@ class RevokeIn(StrictSerializer):
 class ListParams(StrictSerializer):
     cursor = serializers.CharField(max_length=500, required=False)
     limit = whole(1, 200, required=False)
-    partnership = serializers.UUIDField(required=False)
+    partnership = UUIDField(required=False)
     updated_since = DateTimeField(required=False)
 
 
@@ -290,12 +300,12 @@ PERIOD_HELP = "A year (2026), half (2026-H1), quarter (2026-Q3), month (2026-07)
 
 class GoalParams(ListParams):
     status = serializers.ChoiceField(GoalStatus.choices, required=False)
-    objective = serializers.UUIDField(required=False)
+    objective = UUIDField(required=False)
     period = serializers.CharField(max_length=10, required=False, help_text=PERIOD_HELP)
 
 
 class GoalChildParams(ListParams):
-    goal = serializers.UUIDField(required=False)
+    goal = UUIDField(required=False)
     side = serializers.ChoiceField(SIDES, required=False)
 
 
@@ -322,4 +332,4 @@ class ChangesParams(StrictSerializer):
         help_text="The cursor of the last page (or of /plan); leave out to start at the beginning.",
     )
     limit = whole(1, 1000, required=False, default=100)
-    partnership = serializers.UUIDField(required=False)
+    partnership = UUIDField(required=False)
