@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.templatetags.tz import do_timezone
@@ -41,7 +42,7 @@ def _send(name: str, delivery: ReminderDelivery, context: dict[str, Any],
     link = unsubscribe_url(user, delivery.kind)
     headers = list_unsubscribe_headers(link) | {
         # The same id on every attempt: a resend after a crash is one message to the mail client.
-        "Message-ID": f"<reminder-{delivery.pk}@{settings.SITE_URL.split('://')[-1].split('/')[0] or 'partnerplan'}>",
+        "Message-ID": f"<reminder-{delivery.pk}@{urlparse(settings.SITE_URL).hostname or 'partnerplan'}>",
         "Auto-Submitted": "auto-generated",
     }
     context = {

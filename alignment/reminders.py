@@ -389,8 +389,11 @@ def sweep_check_ins_missing(now: dt.datetime | None = None) -> list[uuid.UUID]:
 
 
 def sweep_weekly_digest(now: dt.datetime | None = None) -> list[uuid.UUID]:
-    """On Mondays from 07:00 UTC, one digest per person who is a member of an active partnership."""
+    """On Mondays from 07:00 UTC, one digest per person who is a member of an active partnership
+    (each person can mute it; ``REMINDER_WEEKLY_DIGEST = False`` turns it off for everyone)."""
     now = now or timezone.now()
+    if not getattr(settings, "REMINDER_WEEKLY_DIGEST", True):
+        return []
     if now.weekday() != 0 or now.hour < _setting("REMINDER_DIGEST_HOUR_UTC", 7):
         return []
     week = dt.datetime.combine(now.date(), dt.time(0), tzinfo=dt.UTC)

@@ -329,6 +329,8 @@ def test_every_reminder_carries_a_one_click_unsubscribe_that_mutes_only_that_kin
     message = next(m for m in mail.outbox if m.to == [cast.partner_editor.email])
     url = message.extra_headers["List-Unsubscribe"].strip("<>")
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    row = ReminderDelivery.objects.get(recipient=cast.partner_editor)
+    assert message.extra_headers["Message-ID"] == f"<reminder-{row.pk}@testserver>"  # the same on every attempt
     assert url in message.body and url in message.alternatives[0][0]
     path = url.removeprefix("http://testserver")
     client = Client(enforce_csrf_checks=True)  # a mail provider's one-click POST has no session or CSRF token
@@ -374,3 +376,41 @@ def test_e_mails_read_well_as_plain_text(cast, sweep) -> None:
     assert "&amp;" not in message.body and "&#x27;" not in message.body and "<" not in message.body.replace(
         message.extra_headers["List-Unsubscribe"], "")
     assert "Smith &amp; O&#x27;Brien" in message.alternatives[0][0]  # escaped in HTML
+
+
+def test_the_digest_can_be_turned_off_for_everyone(cast, sweep, settings) -> None:
+    settings.REMINDER_WEEKLY_DIGEST = False
+    sweep(utc(2027, 7, 5, 9))
+    assert not ReminderDelivery.objects.filter(kind="weekly_digest").exists()
+
+
+def test_sweeps_run_a_fixed_number_of_queries_whatever_is_due(cast, monkeypatch) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(reminders, "enqueue_after_commit", lambda ids: None)
+    vendor = cast.access("vendor_editor")
+
+    def add_plan(p_access):  # type: ignore[no-untyped-def]
+        with time_machine.travel(utc(2027, 3, 1, 9), tick=False):
+            review_schedule(access=p_access, scheduled_for=utc(2027, 3, 20, 9))
+            goal = f.make_goal(p_access, f.make_objective(p_access), period_start=dt.date(2027, 1, 1),
+                               period_end=dt.date(2027, 6, 30))
+            goals.goal_propose(access=p_access, goal_id=goal.pk)
+
+    def queries(day: int) -> int:
+        with time_machine.travel(utc(2027, 3, day, 12), tick=False), CaptureQueriesContext(connection) as ctx:
+            for sweep_ in reminders.SWEEPS:
+                sweep_()
+        return len(ctx.captured_queries)
+
+    add_plan(vendor)
+    small = queries(19)
+    queued_for_one = ReminderDelivery.objects.count()
+    for _ in range(3):
+        admin = f.make_user()
+        other = f.make_partnership(admin)
+        f.add_member(other, f.make_user(), "partner", "approver")
+        add_plan(f.access(admin, other))
+    assert queries(19) == small
+    assert ReminderDelivery.objects.count() > queued_for_one > 0

@@ -122,3 +122,15 @@ def test_paused_partnerships_get_no_review_scheduled() -> None:
     with time_machine.travel(utc(2026, 12, 1), tick=False):
         run_sweeps()
     assert not AlignmentReview.objects.filter(partnership=p).exists()
+
+
+@pytest.mark.django_db
+def test_a_custom_rule_may_end_with_a_utc_until_and_then_nothing_more_is_scheduled() -> None:
+    with time_machine.travel(utc(2027, 1, 5), tick=False):
+        p = f.make_partnership(f.make_user(), timezone="Europe/Berlin", review_cadence="custom",
+                               review_rrule="RRULE:FREQ=MONTHLY;BYDAY=1TU;UNTIL=20270301T000000Z",
+                               review_time=dt.time(9, 0))
+        assert schedule.occurrences(p, utc(2027, 1, 5), 5) == [utc(2027, 1, 5, 8), utc(2027, 2, 2, 8)]
+    with time_machine.travel(utc(2027, 3, 5), tick=False):
+        assert schedule.keep_next_review_scheduled() == []
+    assert schedule.upcoming(p, 3, utc(2027, 3, 5)) == []
