@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 
 class EmailAuthenticationForm(AuthenticationForm):
     """Sign in with an e-mail address (the user model's login field)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
     username = forms.EmailField(
         label="E-mail", max_length=254,
@@ -22,6 +28,10 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 class SignUpForm(forms.Form):
     """A new vendor workspace and its first admin."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
     organisation = forms.CharField(label="Your company", max_length=200,
                                    widget=forms.TextInput(attrs={"autocomplete": "organization"}))

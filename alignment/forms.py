@@ -12,7 +12,15 @@ TEXTAREA = {"rows": 3}
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class VersionedForm(forms.Form):
+class PlainForm(forms.Form):
+    """Labels without a trailing colon (they sit above their fields)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class VersionedForm(PlainForm):
     """Every in-place edit form carries the version of the object it edits (no lost updates)."""
 
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
@@ -23,7 +31,7 @@ class VersionedForm(forms.Form):
         return {k: v for k, v in self.cleaned_data.items() if k != "version"}
 
 
-class DashboardFilterForm(forms.Form):
+class DashboardFilterForm(PlainForm):
     SORTS = [("attention", "Needs attention first"), ("name", "Name"), ("health", "Health (lowest first)"),
              ("-health", "Health (highest first)"), ("review", "Next review")]
 
@@ -34,7 +42,7 @@ class DashboardFilterForm(forms.Form):
     sort = forms.ChoiceField(label="Sort by", required=False, choices=SORTS)
 
 
-class PartnershipCreateForm(forms.Form):
+class PartnershipCreateForm(PlainForm):
     partner_name = forms.CharField(label="Partner company", max_length=200)
     name = forms.CharField(label="Partnership name", max_length=200, required=False,
                            help_text="Leave empty for “Your company × Partner”.")

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from alignment.forms import VersionedForm
+from alignment.forms import PlainForm, VersionedForm
 from alignment.models import Side
 
 from .models import Direction
@@ -80,7 +80,7 @@ class CommitmentCreateForm(CommitmentForm):
     version = None  # type: ignore[assignment]
 
 
-class CheckInForm(forms.Form):
+class CheckInForm(PlainForm):
     value = forms.DecimalField(label="Measured value", **NUMBER)
     measured_on = forms.DateField(label="Measured on", widget=DATE)
     confidence = forms.TypedChoiceField(
@@ -95,22 +95,22 @@ class CheckInForm(forms.Form):
         self.fields["measured_on"].initial = timezone.localdate()
 
 
-class CommentForm(forms.Form):
+class CommentForm(PlainForm):
     body = forms.CharField(label="Comment", max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class RequestChangesForm(forms.Form):
+class RequestChangesForm(PlainForm):
     comment = forms.CharField(label="What should change?", max_length=10000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
-class DeriveOptionsForm(forms.Form):
+class DeriveOptionsForm(PlainForm):
     length = forms.ChoiceField(label="Period length", initial="quarter",
                                choices=[("month", "Month"), ("quarter", "Quarter"), ("half", "Half-year"),
                                         ("year", "Year")])
     count = forms.IntegerField(label="How many periods", min_value=1, max_value=12, initial=4)
 
 
-class SuggestionForm(forms.Form):
+class SuggestionForm(PlainForm):
     include = forms.BooleanField(label="Create", required=False, initial=True)
     title = forms.CharField(label="Goal", max_length=200)
     period_start = forms.DateField(label="From", widget=DATE)

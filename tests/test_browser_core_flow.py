@@ -1,0 +1,187 @@
+"""The whole path of a new customer in real Chromium, keyboard-only editing, the phone-sized
+dashboard, an accessibility scan, and screenshots of the main pages for anyone to look at."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from accounts.models import User
+from alignment.models import Partnership, PartnershipMember, Role, Side
+from goals import services as goals
+from goals.models import Goal, GoalStatus
+from tests import factories as f
+from tests.browser_support import PHONE, browser, live_url, new_page, screenshot  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
+    vendor = new_page()
+    vendor.goto("/accounts/signup/")
+    vendor.get_by_label("Your company").fill("Acme Software")
+    vendor.get_by_label("Your name").fill("Ada Admin")
+    vendor.get_by_label("E-mail").fill("ada@acme.test")
+    vendor.get_by_label("Password").fill("a-long-and-unusual-passphrase")
+    vendor.get_by_role("button", name="Create workspace").click()
+    vendor.wait_for_load_state()
+    expect(vendor.get_by_role("heading", name="Your partnerships")).to_be_visible()
+
+    vendor.get_by_label("Partner company").fill("Northwind Consulting")
+    vendor.get_by_label("Kind of partner").select_option("consulting")
+    vendor.get_by_role("button", name="Start partnership").click()
+    vendor.wait_for_load_state()
+    expect(vendor.get_by_role("heading", name="Acme Software × Northwind Consulting")).to_be_visible()
+    partnership = Partnership.objects.get(partner__name="Northwind Consulting")
+
+    vendor.get_by_role("button", name="Edit vision").click()
+    vendor.get_by_label("Why we are in business together").fill("Mid-market customers need product and services.")
+    vendor.get_by_label("What we hope to accomplish together").fill("Be the first choice in DACH.")
+    vendor.get_by_label("How we best work together").fill("Monthly pipeline calls, quarterly reviews.")
+    vendor.get_by_role("button", name="Save").click()
+    expect(vendor.locator("#vision")).to_contain_text("Be the first choice in DACH.")
+
+    vendor.get_by_role("button", name="Add objective").click()
+    vendor.get_by_label("Objective", exact=True).fill("Grow joint services revenue")
+    vendor.get_by_label("What it gives the vendor").fill("Licence revenue")
+    vendor.get_by_label("What it gives the partner").fill("Billable implementation work")
+    vendor.locator("#objective-new").get_by_role("button", name="Add objective").click()
+    expect(vendor.locator("#objectives")).to_contain_text("Grow joint services revenue")
+
+    vendor.get_by_role("button", name=re.compile(r"^Add goal")).click()
+    form = vendor.locator("form.inplace")
+    form.get_by_label("Goal", exact=True).fill("Joint pipeline this quarter")
+    form.get_by_label("Metric", exact=True).fill("Qualified pipeline")
+    form.get_by_label("Unit", exact=True).fill("EUR k")
+    form.get_by_label("Baseline", exact=True).fill("100")
+    form.get_by_label("Target", exact=True).fill("300")
+    form.get_by_label("What the vendor commits to").fill("Fund two joint workshops")
+    form.get_by_label("What the partner commits to").fill("Certify three consultants")
+    form.get_by_role("button", name="Add goal").click()
+    goal_card = vendor.locator("article.goal-card", has_text="Joint pipeline this quarter")
+    expect(goal_card).to_contain_text("Certify three consultants")
+    goal = Goal.objects.get(title="Joint pipeline this quarter")
+
+    goal_card.get_by_role("button", name="Propose").click()
+    expect(goal_card.locator(".status-badge")).to_have_text("Proposed")
+    goal_card.get_by_role("button", name="Approve revision 1").click()
+    expect(goal_card).to_contain_text("Approved revision 1 by Ada Admin")
+
+    partner_user = f.make_user("pat@northwind.test", full_name="Pat Partner")
+    PartnershipMember.objects.create(partnership=partnership, user=partner_user, side=Side.PARTNER,
+                                     role=Role.APPROVER)
+    partner = new_page(partner_user)
+    partner.goto(f"/p/{partnership.pk}/")
+    partner_card = partner.locator(f"#goal-{goal.pk}")
+    partner_card.get_by_role("button", name="Approve revision 1").click()
+    expect(partner_card.locator(".status-badge")).to_have_text("Agreed")
+    # The vendor sees the agreement arrive without reloading.
+    expect(vendor.locator(f"#goal-{goal.pk} .status-badge")).to_have_text("Agreed")
+    assert Goal.objects.get(pk=goal.pk).status == GoalStatus.AGREED
+
+    vendor.locator(f"#goal-{goal.pk}").get_by_role("button", name="Check in").click()
+    vendor.get_by_label("Measured value").fill("200")
+    vendor.get_by_label("Confidence of reaching the target").select_option("4")
+    vendor.get_by_role("button", name="Save check-in").click()
+    card = vendor.locator(f"#goal-{goal.pk}")
+    expect(card.locator("progress")).to_have_attribute("value", "50")
+    expect(card).to_contain_text("50% · latest 200 EUR k")
+    expect(partner.locator(f"#goal-{goal.pk} progress")).to_have_attribute("value", "50")
+    assert vendor.errors == [] and partner.errors == []
+
+
+def tab_to(page, predicate: str, limit: int = 150) -> None:
+    """Press Tab until the focused element matches the JavaScript predicate (given ``el``)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(() => {{ const el = document.activeElement; return !!el && ({predicate}); }})()"):
+            return
+    raise AssertionError(f"Tab never reached an element where {predicate}")
+
+
+@pytest.fixture
+def agreed_goal(cast):
+    editor = cast.access("vendor_editor")
+    objective = f.make_objective(editor, title="Grow the joint pipeline")
+    goal = f.make_goal(editor, objective, title="Pipeline this quarter")
+    return f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver"))
+
+
+def test_a_goal_can_be_edited_with_the_keyboard_only(new_page, live_url, cast, agreed_goal):
+    page = new_page(cast.vendor_editor)
+    page.goto(f"/p/{cast.partnership.pk}/")
+    tab_to(page, "el.textContent.trim().startsWith('Amend') && el.closest('#goal-%s')" % agreed_goal.pk)
+    page.keyboard.press("Enter")
+    form = page.locator(f"form#goal-{agreed_goal.pk}")
+    expect(form).to_be_visible()
+    expect(form.get_by_label("Goal", exact=True)).to_be_focused()
+    tab_to(page, "el.name === 'target'")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("240")
+    page.keyboard.press("Enter")
+    card = page.locator(f"article#goal-{agreed_goal.pk}")
+    expect(card.locator(".goal-target")).to_have_text("240")
+    expect(card).to_be_focused()  # the focus returns to the goal that was edited
+    expect(card).to_contain_text("Amendment: draft")
+    assert Goal.objects.get(pk=agreed_goal.pk).target == 240
+
+
+def grow_dashboard(cast) -> None:
+    admin = cast.vendor_admin
+    for name in ("Contoso × Fabrikam Solutions", "Acme × A very long partner name that should wrap nicely GmbH"):
+        p = f.make_partnership(admin, name=name)
+        a = f.access(admin, p)
+        goal = f.make_goal(a, f.make_objective(a))
+        goals.goal_propose(access=a, goal_id=goal.pk)
+
+
+def test_the_dashboard_at_phone_width_has_no_horizontal_scroll(new_page, live_url, cast, agreed_goal):
+    grow_dashboard(cast)
+    page = new_page(cast.vendor_admin, width=PHONE[0], height=PHONE[1])
+    for path in ("/", f"/p/{cast.partnership.pk}/"):
+        page.goto(path)
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[0] <= widths[1], f"{path} scrolls sideways: {widths}"
+
+
+def serious_violations(page) -> list[str]:
+    results = Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_dashboard_and_plan_page_have_no_serious_accessibility_violations(new_page, live_url, cast, agreed_goal):
+    grow_dashboard(cast)
+    goals.check_in_create(access=cast.access("vendor_editor"), goal_id=agreed_goal.pk, value="150", confidence=4)
+    page = new_page(cast.vendor_admin)
+    page.goto("/")
+    assert serious_violations(page) == []
+    page.goto(f"/p/{cast.partnership.pk}/")
+    expect(page.locator("#presence-empty")).to_be_visible()
+    assert serious_violations(page) == []
+    page.locator(f"#goal-{agreed_goal.pk}").get_by_role("button", name=re.compile("^Amend")).click()
+    expect(page.locator(f"form#goal-{agreed_goal.pk}")).to_be_visible()
+    assert serious_violations(page) == []
+
+
+def test_screenshots_of_the_dashboard_and_the_plan_page(new_page, live_url, cast, agreed_goal):
+    grow_dashboard(cast)
+    editor = cast.access("vendor_editor")
+    from alignment import services
+
+    services.vision_update(access=editor, why_together="Mid-market customers need product and services.",
+                           what_we_hope="Be the first choice in DACH.", how_we_work="Monthly calls.")
+    goals.check_in_create(access=editor, goal_id=agreed_goal.pk, value="150", confidence=4)
+    goals.check_in_create(access=cast.access("partner_editor"), goal_id=agreed_goal.pk, value="140", confidence=3)
+    for label, (width, height) in (("desktop", (1280, 900)), ("phone", PHONE)):
+        page = new_page(cast.vendor_admin, width=width, height=height)
+        page.goto("/")
+        expect(page.get_by_role("heading", name="Your partnerships")).to_be_visible()
+        assert screenshot(page, f"dashboard-{label}").stat().st_size > 0
+        page.goto(f"/p/{cast.partnership.pk}/")
+        expect(page.locator(f"#goal-{agreed_goal.pk}")).to_be_visible()
+        assert screenshot(page, f"plan-{label}").stat().st_size > 0
+    assert User.objects.filter(pk=cast.vendor_admin.pk).exists()
