@@ -75,6 +75,7 @@ VOLUME_PARTNER_DOMAIN = "volume-partners.example"
 DEMO_DOMAINS = ("acme-cloud.example", "northwind-consulting.example", "brightline-solutions.example",
                 VOLUME_PARTNER_DOMAIN)
 NAMESPACE = uuid.UUID("5f0c7a4e-3d5b-4c1e-9a57-0e2b7f1d9c30")
+SEED_LOCK = 0x5EED_DE40
 
 
 def demo_id(key: str) -> uuid.UUID:
@@ -128,6 +129,14 @@ def showcase_exists() -> bool:
     return Partnership.objects.filter(pk__in=SHOWCASE_IDS).exists()
 
 
+def _serialise_seeds() -> None:
+    """Make concurrent seeds wait for each other until the end of the transaction (two ``make run``
+    at once). SQLite needs nothing: its transactions here start IMMEDIATE, holding the write lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEED_LOCK])
+
+
 @dataclass
 class Cast:
     """Who acts in one showcase partnership (the access of each person)."""
@@ -176,10 +185,13 @@ def _money(value: float) -> Decimal:
 
 
 def build_showcase(today: dt.date | None = None) -> list[Partnership]:
-    """Build the two showcase partnerships (one transaction). Call only when they do not exist."""
+    """Build the two showcase partnerships in one transaction; nothing if they exist already."""
     today = today or timezone.localdate()
     q = _quarters(today)
     with transaction.atomic():
+        _serialise_seeds()
+        if showcase_exists():
+            return []
         org, admin = ensure_vendor()
         northwind = _northwind(org, admin, today, q)
         brightline = _brightline(org, admin, today, q)
@@ -480,7 +492,7 @@ def _reviews(cast: Cast, today: dt.date, held: list[tuple[int, str, str, str]]) 
     plan.review_schedule(access=cast.manager, title="Next alignment review")
 
 
-def _health_trend(partnerships: list[Partnership], today: dt.date, weeks: int = 12) -> None:
+def _health_trend(partnerships: list[Any], today: dt.date, weeks: int = 12) -> None:
     """Weekly health snapshots for the trend chart, computed by the health service as of each past
     week (over today's plan data: an approximation that is good enough for a demo)."""
     rows = []
@@ -573,12 +585,14 @@ def volume_partner_email(i: int) -> str:
     return f"partner-{i + 1:04d}@{VOLUME_PARTNER_DOMAIN}"
 
 
-def existing_volume(count: int) -> set[uuid.UUID]:
-    ids = [volume_partnership_id(i) for i in range(count)]
+def missing_volume(indices: Iterable[int]) -> list[int]:
+    """The volume partnerships (by number) that do not exist yet."""
+    wanted = {volume_partnership_id(i): i for i in indices}
     found: set[uuid.UUID] = set()
+    ids = list(wanted)
     for k in range(0, len(ids), 1000):
         found.update(Partnership.objects.filter(pk__in=ids[k:k + 1000]).values_list("pk", flat=True))
-    return found
+    return sorted(i for pid, i in wanted.items() if pid not in found)
 
 
 def _txid() -> int:
@@ -625,17 +639,20 @@ def build_volume(request: VolumeRequest, *, today: dt.date | None = None, batch_
                  progress: Callable[[str], None] | None = None) -> dict[str, int]:
     """Build the volume partnerships that do not exist yet, in bulk. Returns what was created."""
     today = today or timezone.localdate()
-    org, _admin = ensure_vendor()
-    manager = _person(VOLUME_MANAGER_EMAIL, "Morgan Volume")
-    OrganisationMembership.objects.get_or_create(organisation=org, user=manager)
-    existing = existing_volume(request.partnerships)
-    missing = [i for i in range(request.partnerships) if volume_partnership_id(i) not in existing]
+    with transaction.atomic():
+        _serialise_seeds()
+        org, _admin = ensure_vendor()
+        manager = _person(VOLUME_MANAGER_EMAIL, "Morgan Volume")
+        OrganisationMembership.objects.get_or_create(organisation=org, user=manager)
+    missing = missing_volume(range(request.partnerships))
     password = make_password(DEMO_PASSWORD)
     per_goal = request.check_ins_per_goal()
     created = {"partnerships": 0, "goals": 0, "check_ins": 0}
     done = 0
     for group in _groups(missing, request, batch_rows):
         with transaction.atomic():
+            _serialise_seeds()
+            group = missing_volume(group)  # a concurrent seed may have built some meanwhile
             # The partners' approvers sign in; users have integer ids, so they are inserted first.
             users = User.objects.bulk_create(
                 [User(email=volume_partner_email(i), password=password, full_name=f"Partner lead {i + 1}")
@@ -647,8 +664,9 @@ def build_volume(request: VolumeRequest, *, today: dt.date | None = None, batch_
                 for key, value in counts.items():
                     created[key] += value
             batch.write()
+            _health_trend([volume_partnership_id(i) for i in group], today)
         done += len(group)
-        if progress:
+        if progress and group:
             progress(f"{done} of {len(missing)} partnerships written")
     return created
 
@@ -834,8 +852,9 @@ def _demo_users() -> Any:
 def remove_demo() -> int:
     """Delete everything the demo built (the demo vendor, its partnerships and partners, the demo
     people). Returns the number of partnerships removed. Nothing outside the demo is touched."""
-    vendor = demo_vendor()
     with transaction.atomic():
+        _serialise_seeds()
+        vendor = demo_vendor()
         partnership_ids = list(Partnership.objects.filter(vendor=vendor).values_list("pk", flat=True)) if vendor else []
         partner_org_ids = list(Partnership.objects.filter(pk__in=partnership_ids).values_list("partner_id", flat=True))
         for chunk in _chunks(partnership_ids, 500):

@@ -3,17 +3,19 @@ idempotent, with volume options for benchmarks that produce exactly what was ask
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Count, Q
 
 from accounts.models import Organisation, User
 from alignment import demo
 from alignment.access import resolve
+from alignment.errors import InvalidInput
 from alignment.health import partnership_health
 from alignment.models import AlignmentReview, ChangeEvent, Objective, Partnership, Side, VisionEndorsement
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
@@ -272,3 +274,44 @@ def test_demo_vendor_admin_sees_every_demo_partnership():
     for p in Partnership.objects.all():
         assert resolve(admin, p.pk).is_org_admin
     assert Partnership.objects.filter(~Q(vendor__name=demo.VENDOR_NAME)).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_seed_that_fails_half_way_leaves_nothing_behind(monkeypatch):
+    def broken(*args, **kwargs):
+        raise InvalidInput("Brightline could not be built.")
+
+    monkeypatch.setattr(demo, "_brightline", broken)
+
+    with pytest.raises(CommandError, match="Brightline could not be built"):
+        seed()
+    assert plan_counts() == dict.fromkeys(plan_counts(), 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_seeds_at_the_same_time_build_one_demo():
+    outputs: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            start.wait()
+            outputs.append(seed("--partnerships", "2", "--goals", "10", "--check-ins", "12"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert Partnership.objects.count() == 4
+    assert Goal.objects.exclude(partnership_id__in=demo.SHOWCASE_IDS).count() == 10
+    assert User.objects.filter(email=demo.ADMIN_EMAIL).count() == 1
+    assert sum("exists already" in out for out in outputs) >= 1

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import IntegrityError
 
 from alignment import demo
 from alignment.errors import DomainError
@@ -46,16 +47,17 @@ class Command(BaseCommand):
             if options["reset"]:
                 removed = demo.remove_demo()
                 self.stdout.write(f"Removed the previous demo ({removed} partnerships).")
-            if demo.showcase_exists():
+            if demo.showcase_exists() or not demo.build_showcase():
                 self.stdout.write("The demo exists already (use --reset to build it again).")
             else:
-                demo.build_showcase()
                 self.stdout.write(self.style.SUCCESS(
                     "Built the demo: Acme Cloud with Northwind Consulting and Brightline Solutions."))
             if request is not None:
                 self._build_volume(request)
-        except DomainError as exc:
-            raise CommandError(f"The demo could not be built: {exc.message}") from exc
+        except (DomainError, IntegrityError) as exc:
+            # Nothing half-built stays behind: every part is written in its own transaction.
+            reason = exc.message if isinstance(exc, DomainError) else str(exc).splitlines()[0]
+            raise CommandError(f"The demo could not be built: {reason}") from exc
         self._print_logins(request)
 
     def _volume_request(self, options: dict[str, Any]) -> demo.VolumeRequest | None:
