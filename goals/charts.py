@@ -424,6 +424,7 @@ class ProgressBar:
     percent: int | None  # 0..100, None when nothing was measured
     expected: int | None  # where the trajectory says the goal should be today
     label: str
+    plain: bool = False  # just the percentage: a score, not progress towards a target
     uid: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
 
     @property
@@ -440,6 +441,8 @@ class ProgressBar:
     def text(self) -> str:
         if self.percent is None:
             return "No check-in yet"
+        if self.plain:
+            return f"{self.percent}%"
         words = {"done": "target reached", "behind": "behind plan", "on_track": "on track"}[self.state]
         if self.expected is None and self.state != "done":
             return f"{self.percent}%"
@@ -448,6 +451,8 @@ class ProgressBar:
 
     @property
     def colour(self) -> str:
+        if self.plain:
+            return "#0b5cad"
         return {"behind": "#9a6700", "done": "#1a7f37"}.get(self.state, "#0b5cad")
 
     @property
@@ -464,10 +469,11 @@ def _percent(value: Any) -> int | None:
     return max(0, min(100, round(share * 100)))
 
 
-def progress_bar(value: Any, *, expected: Any = None, label: str = "Progress towards target") -> ProgressBar:
+def progress_bar(value: Any, *, expected: Any = None, label: str = "Progress towards target",
+                 plain: bool = False) -> ProgressBar:
     """A progress bar for a share of the way from baseline to target (0..1, clamped), optionally with
     the share the plan expects by now (see ``expected_share``)."""
-    return ProgressBar(percent=_percent(value), expected=_percent(expected), label=label)
+    return ProgressBar(percent=_percent(value), expected=_percent(expected), label=label, plain=plain)
 
 
 def expected_share(goal: Any, today: dt.date | None = None) -> float | None:

@@ -231,3 +231,9 @@ def test_numbers_are_written_as_people_write_them():
     assert charts.fmt_number(Decimal("1E+2")) == "100"
     assert charts.nice_ticks(0, 100) == [0, 25, 50, 75, 100]
     assert charts.nice_ticks(7, 7)[0] < 7 < charts.nice_ticks(7, 7)[-1]
+
+
+def test_a_plain_bar_shows_a_score_without_judging_it():
+    bar = charts.progress_bar(1, plain=True, label="Shared vision endorsed")
+    assert (bar.text, bar.colour) == ("100%", "#0b5cad")
+    assert ">50%</span>" in render("{% progress_bar 0.5 plain=True %}")
