@@ -58,10 +58,10 @@ def mute(user: User, kinds: list[str] | set[str], *, muted: bool = True) -> list
     from accounts.models import User
 
     locked = User.objects.select_for_update().get(pk=user.pk)
-    current = [k for k in (locked.muted_reminder_kinds or []) if k in ReminderKind.values]
+    current = {k for k in (locked.muted_reminder_kinds or []) if isinstance(k, str)}
     wanted = {k for k in kinds if k in ReminderKind.values}
-    result = sorted(set(current) | wanted) if muted else sorted(set(current) - wanted)
-    if result != sorted(current) or len(current) != len(locked.muted_reminder_kinds or []):
+    result = sorted(current | wanted) if muted else sorted(current - wanted)
+    if result != sorted(locked.muted_reminder_kinds or []):
         locked.muted_reminder_kinds = result
         locked.save(update_fields=["muted_reminder_kinds"])
     user.muted_reminder_kinds = result
@@ -74,7 +74,9 @@ def set_muted(user: User, kinds: list[str] | set[str]) -> list[str]:
     from accounts.models import User
 
     locked = User.objects.select_for_update().get(pk=user.pk)
-    result = sorted({k for k in kinds if k in ReminderKind.values})
+    # Kinds muted elsewhere (e.g. ``goals.notifications``' own kind) are not this form's to clear.
+    others = {k for k in (locked.muted_reminder_kinds or []) if isinstance(k, str) and k not in ReminderKind.values}
+    result = sorted({k for k in kinds if k in ReminderKind.values} | others)
     locked.muted_reminder_kinds = result
     locked.save(update_fields=["muted_reminder_kinds"])
     user.muted_reminder_kinds = result

@@ -262,5 +262,15 @@ def test_reminder_preferences_mute_and_unmute_kinds(cast, client) -> None:  # ty
     assert mail.outbox == []
 
 
+def test_saving_reminder_preferences_keeps_kinds_muted_elsewhere(cast, client) -> None:  # type: ignore[no-untyped-def]
+    cast.partner_editor.muted_reminder_kinds = ["goal_negotiation", "weekly_digest"]
+    cast.partner_editor.save()
+    signed_in(client, cast.partner_editor).post("/settings/reminders/", {"receive": ["weekly_digest"]})
+    cast.partner_editor.refresh_from_db()
+    assert cast.partner_editor.muted_reminder_kinds == [
+        "approval_waiting", "checkin_missing", "goal_negotiation", "review_overdue", "review_upcoming",
+    ]
+
+
 def test_reminder_preferences_need_a_signed_in_person(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/settings/reminders/").status_code == 302
