@@ -21,6 +21,7 @@ Use them from a test module with::
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,29 +49,43 @@ DESKTOP = (1280, 900)
 PHONE = (390, 844)
 
 
+_running: dict[str, Any] = {}
+
+
+def _shared_chromium(path: str) -> Any:
+    """One Playwright driver and one Chromium per test process.
+
+    Every module that imports ``browser`` gets its own fixture definition (and so its own session
+    cache); they must all share this one instance, because Playwright's sync API allows a single
+    driver loop per thread.
+    """
+    if "browser" not in _running:
+        from playwright.sync_api import sync_playwright
+
+        # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+        # still synchronous, so Django's "called from an async context" guard does not apply.
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        driver = sync_playwright().start()
+        _running["driver"] = driver
+        _running["browser"] = driver.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        atexit.register(_stop_chromium)
+    return _running["browser"]
+
+
+def _stop_chromium() -> None:
+    try:
+        _running.pop("browser").close()
+        _running.pop("driver").stop()
+    except Exception:  # the process is ending: nothing is left to clean up for
+        pass
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser() -> Any:
     path = chromium_path()
     if path is None:  # the `browser` marker normally skips (or fails under REQUIRE_BROWSER) earlier
         pytest.skip("needs Chromium (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still
-    # synchronous, so Django's "called from an async context" guard does not apply to them.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as pw:
-            chromium = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-            try:
-                yield chromium
-            finally:
-                chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    return _shared_chromium(path)
 
 
 @pytest.fixture
