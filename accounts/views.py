@@ -33,6 +33,7 @@ MAX_ACTIVE_TOKENS = getattr(settings, "MAX_ACTIVE_API_TOKENS", 25)
 
 @cache
 def timezone_choices() -> list[tuple[str, str]]:
+    """IANA zones people pick from (Area/City, and UTC), shared by every time zone field."""
     import zoneinfo
 
     return [(z, z.replace("_", " ")) for z in sorted(zoneinfo.available_timezones()) if "/" in z or z == "UTC"]

@@ -9,9 +9,7 @@ into answers by ``PlanView`` (outsiders 404, non-admins 403, bad input back on t
 
 from __future__ import annotations
 
-import zoneinfo
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from django import forms
@@ -20,6 +18,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from accounts.views import timezone_choices
+
 from . import services
 from .errors import InvalidInput
 from .forms import VersionedForm
@@ -27,11 +27,6 @@ from .models import Partnership, PartnershipMember, Role, Side
 from .views import PlanView
 
 TEXTAREA = {"rows": 3}
-
-
-@cache
-def timezone_choices() -> list[tuple[str, str]]:
-    return [(z, z.replace("_", " ")) for z in sorted(zoneinfo.available_timezones()) if "/" in z or z == "UTC"]
 
 
 class GeneralForm(VersionedForm):
