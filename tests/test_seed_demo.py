@@ -15,6 +15,7 @@ from django.db.models import Count, Q
 from accounts.models import Organisation, User
 from alignment import demo
 from alignment.access import resolve
+from alignment.demo import showcase
 from alignment.errors import InvalidInput
 from alignment.health import partnership_health
 from alignment.models import AlignmentReview, ChangeEvent, Objective, Partnership, Side, VisionEndorsement
@@ -281,7 +282,7 @@ def test_a_seed_that_fails_half_way_leaves_nothing_behind(monkeypatch):
     def broken(*args, **kwargs):
         raise InvalidInput("Brightline could not be built.")
 
-    monkeypatch.setattr(demo, "_brightline", broken)
+    monkeypatch.setattr(showcase, "_brightline", broken)
 
     with pytest.raises(CommandError, match="Brightline could not be built"):
         seed()
