@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from alignment.models import ReminderKind
 from alignment.unsubscribe import set_muted
 
-from .models import ApiToken, User, validate_timezone
+from .models import ApiToken, User
 
 MAX_ACTIVE_TOKENS = getattr(settings, "MAX_ACTIVE_API_TOKENS", 25)
 
@@ -46,18 +46,7 @@ class ProfileForm(forms.Form):
                                  help_text="Dates and reminder times are shown in this zone.")
 
     def clean_full_name(self) -> str:
-        name = self.cleaned_data["full_name"].strip()
-        if "\x00" in name:
-            raise forms.ValidationError("The name contains a character that is not allowed.")
-        return name
-
-    def clean_timezone(self) -> str:
-        value = self.cleaned_data["timezone"]
-        try:
-            validate_timezone(value)
-        except Exception as exc:
-            raise forms.ValidationError(str(exc)) from exc
-        return value
+        return self.cleaned_data["full_name"].strip()
 
 
 class NotificationsForm(forms.Form):

@@ -96,3 +96,10 @@ def test_the_task_is_imported_by_workers_and_scheduled_daily():
     entry = settings.CELERY_BEAT_SCHEDULE["health-snapshots"]
     assert entry["task"] == snapshot_health.name
     assert entry["schedule"].hour == {2}
+
+
+def test_a_worker_finds_the_task():
+    from partnerplan.celery import app
+
+    app.loader.import_default_modules()
+    assert "alignment.snapshot_health" in app.tasks
