@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from django.conf import settings
+from django.core.mail import get_connection
 from django.templatetags.tz import do_timezone
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from accounts.models import User
 
     from .models import ReminderDelivery
+
+SMTP_TIMEOUT_SECONDS = 30
 
 
 def _local(moment: dt.datetime, zone: str) -> dt.datetime:
@@ -49,7 +52,9 @@ def _send(name: str, delivery: ReminderDelivery, context: dict[str, Any],
         "user": user, "kind_label": ReminderKind(delivery.kind).label, "unsubscribe_url": link,
         "preferences_url": settings.SITE_URL + reverse("reviews:preferences"),
     } | context
-    send_templated(name, [user.email], context, headers=headers, attachments=attachments)
+    # A bounded SMTP conversation: a send never outlives the outbox claim (see alignment.reminders).
+    connection = get_connection(timeout=SMTP_TIMEOUT_SECONDS)
+    send_templated(name, [user.email], context, headers=headers, attachments=attachments, connection=connection)
     return True
 
 

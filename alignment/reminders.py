@@ -12,8 +12,9 @@
 Why a worker killed mid-send does not send twice: tasks run with ``acks_late`` and
 ``reject_on_worker_lost``, so the broker hands the message to another worker when one dies. That
 copy finds the row ``sending`` with a fresh claim and stops. Only when the claim is older than
-``CLAIM_TIMEOUT`` (the first worker is certainly gone) does the next sweep re-enqueue the row and
-a worker reclaim it. The one window left open is a worker that dies after the SMTP server
+``CLAIM_TIMEOUT`` (the first worker is certainly gone: the SMTP conversation has a 30 second
+timeout and the task a 3 minute hard limit) does the next sweep re-enqueue the row and a worker
+reclaim it. The one window left open is a worker that dies after the SMTP server
 accepted the message but before the row is marked sent; the resend then carries the same
 ``Message-ID`` so mail clients show it once.
 """
@@ -24,6 +25,7 @@ import datetime as dt
 import logging
 import smtplib
 import uuid
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -265,6 +267,18 @@ def _review_key(review: AlignmentReview) -> dt.datetime:
     return review.occurrence or review.scheduled_for
 
 
+def reminder_due_at(review: AlignmentReview, days_before: int) -> dt.datetime:
+    """When the reminder ``days_before`` a review falls due; 0 means the review's morning
+    (local midnight in the partnership's zone)."""
+    if days_before > 0:
+        return review.scheduled_for - dt.timedelta(days=days_before)
+    from .schedule import localize
+
+    zone = zoneinfo.ZoneInfo(review.partnership.timezone)
+    day = review.scheduled_for.astimezone(zone).date()
+    return localize(dt.datetime.combine(day, dt.time(0)), zone)
+
+
 def sweep_reviews_upcoming(now: dt.datetime | None = None) -> list[uuid.UUID]:
     """Reviews coming up: each offset (days before) of the partnership, to members of both sides.
 
@@ -281,7 +295,7 @@ def sweep_reviews_upcoming(now: dt.datetime | None = None) -> list[uuid.UUID]:
     due: list[Due] = []
     for review in reviews:
         offsets = review.partnership.reminder_offsets_days or list(DEFAULT_OFFSETS_DAYS)
-        reached = [d for d in offsets if review.scheduled_for - dt.timedelta(days=d) <= now]
+        reached = [d for d in offsets if reminder_due_at(review, d) <= now]
         if not reached:
             continue
         offset = min(reached)

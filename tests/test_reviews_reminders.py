@@ -414,3 +414,13 @@ def test_sweeps_run_a_fixed_number_of_queries_whatever_is_due(cast, monkeypatch)
         add_plan(f.access(admin, other))
     assert queries(19) == small
     assert ReminderDelivery.objects.count() > queued_for_one > 0
+
+
+def test_an_offset_of_zero_days_reminds_on_the_morning_of_the_review(cast, sweep) -> None:
+    type(cast.partnership).objects.filter(pk=cast.partnership.pk).update(reminder_offsets_days=[0])
+    schedule_review(cast, utc(2027, 7, 1, 12), zone="Australia/Sydney")  # 22:00 in Sydney (AEST, +10)
+    sweep(utc(2027, 6, 30, 13, 55))  # 23:55 the day before, in Sydney
+    assert mail.outbox == []
+    sweep(utc(2027, 6, 30, 14, 5))  # 00:05 on the day
+    assert len(mail.outbox) == MEMBERS
+    assert {r.occurrence for r in ReminderDelivery.objects.all()} == {utc(2027, 7, 1, 12)}
