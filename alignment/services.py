@@ -33,7 +33,7 @@ from .models import (
     VisionEndorsement,
 )
 from .schedule import next_occurrence
-from .writes import apply_changes, check_version, lock, validate
+from .writes import apply_changes, check_version, convert, free_id, integer, lock, text, validate
 
 CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
 
@@ -44,14 +44,17 @@ CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, C
 @transaction.atomic
 def workspace_create(*, name: str, email: str, password: str, full_name: str = "") -> tuple[Organisation, User]:
     """A vendor organisation and its first admin (sign-up and ``create_workspace``)."""
-    name = (name or "").strip()
-    email = (email or "").strip().lower()
+    name = text(name, "name")
+    email = text(email, "email").lower()
+    full_name = text(full_name, "full_name")
+    if not isinstance(password, str):
+        raise InvalidInput("Choose a password.", fields={"password": ["Expected text."]})
     if not name:
         raise InvalidInput("The organisation needs a name.", fields={"name": ["This field is required."]})
     if User.objects.filter(email__iexact=email).exists():
         raise InvalidInput("An account with this e-mail address exists already.",
                            fields={"email": ["Already registered: sign in instead."]})
-    user = User(email=email, full_name=full_name.strip())
+    user = User(email=email, full_name=full_name)
     try:
         validate_password(password, user)
     except ValidationError as exc:
@@ -101,11 +104,11 @@ def partnership_create(
     """
     if not OrganisationMembership.objects.filter(organisation=vendor, user=actor).exists():
         raise NotFound("No such organisation.")
-    partner_name = (partner_name or "").strip()
+    partner_name = text(partner_name, "partner_name")
     if not partner_name:
         raise InvalidInput("Name the partner organisation.", fields={"partner_name": ["This field is required."]})
-    if id is not None and Partnership.objects.filter(pk=id).exists():
-        raise InvalidInput("A partnership with this id exists already.", fields={"id": ["Already used."]})
+    if id is not None:
+        id = free_id(Partnership, id, "partnership")
     partner = Organisation.objects.create(name=partner_name[:200])
     partnership = Partnership(vendor=vendor, partner=partner, reminder_offsets_days=[7, 1])
     if id is not None:
@@ -225,7 +228,8 @@ def vision_endorse(*, access: Access, revision: int) -> VisionEndorsement:
     """Endorse the current revision of the vision for the caller's side."""
     access.require_approve("endorse the vision")
     vision = lock(Vision.objects, Vision.objects.filter(partnership=access.partnership).values("pk")[:1], "vision")
-    if int(revision) != vision.revision:
+    revision = integer(revision, "revision")
+    if revision != vision.revision:
         raise RuleViolation(
             f"You endorsed revision {revision}, but the vision is now at revision {vision.revision}. "
             "Read the current text and endorse again.", code="vision.stale_revision",
@@ -276,9 +280,7 @@ def objective_create(*, access: Access, id: uuid.UUID | None = None, **fields: A
     access.require_edit("add objectives")
     objective = Objective(partnership=access.partnership)
     if id is not None:
-        if Objective.objects.filter(pk=id).exists():
-            raise InvalidInput("An objective with this id exists already.", fields={"id": ["Already used."]})
-        objective.id = id
+        objective.id = free_id(Objective, id, "objective")
     apply_changes(objective, fields, OBJECTIVE_FIELDS)
     if not objective.position:
         objective.position = Objective.objects.filter(partnership=access.partnership).count() + 1
@@ -339,14 +341,15 @@ def review_schedule(*, access: Access, scheduled_for: dt.datetime | None = None,
         after = max(timezone.now(), last.occurrence) if last and last.occurrence else timezone.now()
         occurrence = next_occurrence(p, after)
         scheduled_for = occurrence
+    scheduled_for = convert(AlignmentReview._meta.get_field("scheduled_for"), scheduled_for, "scheduled_for")
+    if scheduled_for is None:
+        raise InvalidInput("Say when the review is.", fields={"scheduled_for": ["This field is required."]})
     if timezone.is_naive(scheduled_for):
         raise InvalidInput("Give the review time with a time zone.", fields={"scheduled_for": ["Needs a time zone."]})
     review = AlignmentReview(partnership=p, scheduled_for=scheduled_for, occurrence=occurrence,
                              title=title or "Alignment review")
     if id is not None:
-        if AlignmentReview.objects.filter(pk=id).exists():
-            raise InvalidInput("A review with this id exists already.", fields={"id": ["Already used."]})
-        review.id = id
+        review.id = free_id(AlignmentReview, id, "review")
     validate(review, exclude=["partnership"])
     try:
         with transaction.atomic():
@@ -410,6 +413,9 @@ def review_hold(
     from goals.queries import goal_status_snapshot
 
     access.require_edit("record reviews")
+    held_on = convert(AlignmentReview._meta.get_field("held_on"), held_on, "held_on")
+    if held_on is None:
+        raise InvalidInput("Say when the review was held.", fields={"held_on": ["This field is required."]})
     review = _lock_review(access, review_id)
     check_version(review, expected_version)
     if review.status == AlignmentReview.Status.HELD:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
@@ -13,17 +14,75 @@ from .errors import InvalidInput, NotFound, StaleVersion
 M = TypeVar("M", bound=models.Model)
 
 
+def find(queryset: models.QuerySet[M], pk: Any) -> M | None:
+    """The row with this primary key, or None (also for an id that is malformed)."""
+    try:
+        return queryset.filter(pk=pk).first()
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
 def lock(queryset: models.QuerySet[M], pk: Any, what: str = "object") -> M:
     """Reload a row with a row lock for the rest of the transaction (``NotFound`` if gone)."""
-    obj = queryset.select_for_update(of=("self",)).filter(pk=pk).first()
+    obj = find(queryset.select_for_update(of=("self",)), pk)
     if obj is None:
         raise NotFound(f"No such {what}.")
     return obj
 
 
+def free_id(model: type[models.Model], value: Any, what: str) -> uuid.UUID:
+    """A client-supplied id for a new object: a UUID not used yet."""
+    try:
+        pk = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInput(f"The id of a {what} is a UUID.", fields={"id": ["Not a valid UUID."]}) from exc
+    if model._default_manager.filter(pk=pk).exists():
+        raise InvalidInput(f"A {what} with this id exists already.", fields={"id": ["Already used."]})
+    return pk
+
+
+def text(value: Any, name: str) -> str:
+    """A text input, trimmed; None is empty. Anything else, or text with NUL characters, is refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{_label(name)} must be text.", fields={name: ["Expected text."]})
+    if "\x00" in value:
+        raise InvalidInput(f"{_label(name)} contains a NUL character.", fields={name: ["Contains a NUL character."]})
+    return value.strip()
+
+
+def integer(value: Any, name: str) -> int:
+    """A whole number given as a number or as digits (a revision, a version)."""
+    if isinstance(value, bool):
+        value = None
+    try:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return int(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(f"{_label(name)} must be a whole number.",
+                           fields={name: ["Expected a whole number."]}) from exc
+
+
+def convert(field: models.Field[Any, Any], value: Any, name: str) -> Any:
+    """An input value turned into the field's Python type (dates from ISO text, and so on)."""
+    try:
+        return field.to_python(value)
+    except ValidationError as exc:
+        label = getattr(field, "verbose_name", None) or _label(name)
+        raise InvalidInput(f"{label}: {' '.join(exc.messages)}", fields={name: exc.messages}) from exc
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{_label(name)} has the wrong type.", fields={name: ["Wrong type."]}) from exc
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
 def check_version(obj: PlanObject, expected: int | None) -> None:
     """Refuse a write made against an older version (None: the caller did not ask for a check)."""
-    if expected is not None and int(expected) != obj.version:
+    if expected is not None and integer(expected, "expected_version") != obj.version:
         raise StaleVersion(
             f"This {obj._meta.verbose_name} was changed by someone else (you edited version {expected}, "
             f"it is now at version {obj.version}). Review their change and save again.",
@@ -48,20 +107,40 @@ def apply_changes(obj: models.Model, changes: dict[str, Any], allowed: tuple[str
         if field.is_relation:
             setattr(obj, attname, new)
         else:
-            setattr(obj, name, new)
-            try:
-                new = field.to_python(new)  # type: ignore[union-attr]
-            except ValidationError as exc:
-                raise InvalidInput(f"{field.verbose_name}: {' '.join(exc.messages)}",
-                                   fields={name: exc.messages}) from exc
+            new = convert(field, new, name)  # type: ignore[arg-type]
             setattr(obj, name, new)
         if old != new:
             changed[name] = old
     return changed
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def validate(obj: models.Model, exclude: list[str] | None = None) -> None:
-    """Run the model's field validation and turn its errors into one ``InvalidInput``."""
+    """Run the model's field validation and turn its errors into one ``InvalidInput``. Text with NUL
+    characters is refused here too: PostgreSQL cannot store it."""
+    nul = [f.name for f in obj._meta.concrete_fields if _has_nul(getattr(obj, f.attname, None))]
+    if nul:
+        raise InvalidInput("Text may not contain NUL characters.",
+                           fields={name: ["Contains a NUL character."] for name in nul})
+    # Django checks a TextField's max_length in forms only; the services are the API's and the forms' gate.
+    long = {
+        f.name: f.max_length for f in obj._meta.concrete_fields
+        if isinstance(f, models.TextField) and f.max_length and len(str(getattr(obj, f.attname) or "")) > f.max_length
+    }
+    if long:
+        raise InvalidInput(
+            "Too long: " + ", ".join(f"{name} (at most {n} characters)" for name, n in long.items()) + ".",
+            fields={name: [f"At most {n} characters."] for name, n in long.items()},
+        )
     try:
         obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
     except ValidationError as exc:

@@ -15,12 +15,13 @@ from itertools import pairwise
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from alignment.access import Access
 from alignment.errors import InvalidInput, RuleViolation
 from alignment.models import Objective, Side
+from alignment.writes import convert, find, integer
 
 from .models import Direction, Goal, GoalStatus
 from .services import goal_create
@@ -97,6 +98,21 @@ def _step_precision(objective: Objective, start_day: dt.date, days: list[dt.date
     return precision
 
 
+def _as_periods(periods: Any) -> list[tuple[dt.date, dt.date]]:
+    """Explicit periods as (start, end) dates; ISO date texts are accepted."""
+    day = models.DateField()
+    try:
+        pairs = [(convert(day, start, "periods"), convert(day, end, "periods")) for start, end in periods]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("Periods are pairs of dates (start, end).",
+                           fields={"periods": ["Expected date pairs."]}) from exc
+    if not pairs or any(start is None or end is None for start, end in pairs):
+        raise InvalidInput("Give at least one period with a start and an end.", fields={"periods": ["Missing dates."]})
+    if len(pairs) > MAX_PERIODS:
+        raise InvalidInput(f"Derive 1 to {MAX_PERIODS} periods.", fields={"periods": ["Too many."]})
+    return pairs
+
+
 def suggest_interim_goals(
     objective: Objective,
     *,
@@ -116,12 +132,13 @@ def suggest_interim_goals(
                             code="objective.no_trajectory")
     today = today or timezone.localdate()
     if periods is None:
-        if length not in PERIOD_MONTHS:
+        if not isinstance(length, str) or length not in PERIOD_MONTHS:
             raise InvalidInput(f"Period length is one of {', '.join(PERIOD_MONTHS)}.", fields={"length": ["Unknown."]})
+        count = integer(count, "count")
         if not 1 <= count <= MAX_PERIODS:
             raise InvalidInput(f"Derive 1 to {MAX_PERIODS} periods.", fields={"count": ["Out of range."]})
         periods = coming_periods(today, length, count)
-    periods = sorted(periods)
+    periods = sorted(_as_periods(periods))
     for (_, e1), (s2, _) in pairwise(periods):
         if s2 <= e1:
             raise InvalidInput("Periods must not overlap.", fields={"periods": [f"{s2} starts before {e1} ends."]})
@@ -167,7 +184,11 @@ def goals_derive(*, access: Access, objective_id: Any, suggestions: list[Suggest
                  **options: Any) -> list[Goal]:
     """Create the suggested interim goals as drafts, skipping periods that already have a goal."""
     access.require_edit("derive goals")
-    objective = Objective.objects.filter(partnership=access.partnership, pk=objective_id).first()
+    unknown = set(options) - {"length", "count", "today", "periods"}
+    if unknown:
+        raise InvalidInput(f"Unknown option(s): {', '.join(sorted(unknown))}.",
+                           fields={name: ["Unknown option."] for name in unknown})
+    objective = find(Objective.objects.filter(partnership=access.partnership), objective_id)
     if objective is None:
         raise InvalidInput("Choose an objective of this partnership.", fields={"objective": ["No such objective."]})
     planned = suggest_interim_goals(objective, **options) if suggestions is None else suggestions

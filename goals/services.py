@@ -27,7 +27,8 @@ from alignment.access import Access
 from alignment.changes import record_change
 from alignment.errors import InvalidInput, NotAllowed, RuleViolation
 from alignment.models import ChangeEvent, Objective, PartnershipMember, Side
-from alignment.writes import apply_changes, check_version, lock, validate
+from alignment.writes import apply_changes, check_version, find, free_id, integer, lock, validate
+from alignment.writes import text as text_input
 
 from .models import (
     CLOSED,
@@ -44,6 +45,7 @@ from .models import (
 
 CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
 COMMITMENT_TERMS = ("text", "owner", "due_date", "position", "side")
+COMMITMENT_SPEC = {"side", "text", "owner", "due_date", "placeholder", "id", "position"}
 
 
 def _lock_goal(access: Access, goal_id: Any) -> Goal:
@@ -116,7 +118,7 @@ def goal_create(*, access: Access, objective_id: Any, id: uuid.UUID | None = Non
                 commitments: list[dict[str, Any]] | None = None, **terms: Any) -> Goal:
     """A new draft goal under one of the partnership's objectives, optionally with commitments."""
     access.require_edit("add goals")
-    objective = Objective.objects.filter(partnership=access.partnership, pk=objective_id).first()
+    objective = find(Objective.objects.filter(partnership=access.partnership), objective_id)
     if objective is None:
         raise InvalidInput("Choose an objective of this partnership.", fields={"objective": ["No such objective."]})
     if objective.status != Objective.Status.ACTIVE:
@@ -124,9 +126,7 @@ def goal_create(*, access: Access, objective_id: Any, id: uuid.UUID | None = Non
                             code="goal.objective_not_active")
     goal = Goal(partnership=access.partnership, objective=objective, created_by=access.user)
     if id is not None:
-        if Goal.objects.filter(pk=id).exists():
-            raise InvalidInput("A goal with this id exists already.", fields={"id": ["Already used."]})
-        goal.id = id
+        goal.id = free_id(Goal, id, "goal")
     terms.setdefault("metric_name", objective.metric_name)
     terms.setdefault("metric_unit", objective.metric_unit)
     apply_changes(goal, terms, TERM_FIELDS)
@@ -137,7 +137,13 @@ def goal_create(*, access: Access, objective_id: Any, id: uuid.UUID | None = Non
     _validate_goal(goal)
     goal.save(force_insert=True)
     _record(access, goal, CREATE, summary=f"added the goal “{goal.title}”")
+    if not isinstance(commitments or [], list):
+        raise InvalidInput("Commitments are a list.", fields={"commitments": ["Expected a list."]})
     for spec in commitments or []:
+        unknown = set(spec) - COMMITMENT_SPEC if isinstance(spec, dict) else {"?"}
+        if unknown:
+            raise InvalidInput("A commitment has a side, a text, and optionally an owner, a due date and an id.",
+                               fields={"commitments": [f"Unknown: {', '.join(sorted(map(str, unknown)))}."]})
         _commitment_insert(access, goal, **spec)
     return goal
 
@@ -223,6 +229,7 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
     """Approve one revision for the caller's side. The second side's approval of the same
     revision agrees the goal (or puts the amendment in force)."""
     access.require_approve("approve goals")
+    revision = integer(revision, "revision")
     goal = _lock_goal(access, goal_id)
     _refuse_if_closed(goal)
     state = goal.negotiation_state
@@ -235,7 +242,7 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
     if state == "":
         raise RuleViolation("This goal is agreed; there is no pending revision to approve.",
                             code="goal.nothing_to_approve")
-    if int(revision) != goal.revision:
+    if revision != goal.revision:
         raise RuleViolation(
             f"You approved revision {revision}, but the goal is at revision {goal.revision}. "
             "Review the current terms and approve them.", code="goal.stale_revision",
@@ -274,14 +281,14 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
 def goal_request_changes(*, access: Access, goal_id: Any, comment: str, revision: int | None = None) -> Comment:
     """Send the proposed revision back for editing, saying what should change."""
     access.require_edit("request changes")
-    body = (comment or "").strip()
+    body = text_input(comment, "comment")
     if not body:
         raise InvalidInput("Say what should change.", fields={"comment": ["A comment is required."]})
     goal = _lock_goal(access, goal_id)
     _refuse_if_closed(goal)
     if goal.negotiation_state != RevisionState.PROPOSED:
         raise RuleViolation("Changes can only be requested on a proposed revision.", code="goal.not_proposed")
-    if revision is not None and int(revision) != goal.revision:
+    if revision is not None and integer(revision, "revision") != goal.revision:
         raise RuleViolation(f"The goal is now at revision {goal.revision}; read it before requesting changes.",
                             code="goal.stale_revision")
     before = goal.to_record()
@@ -312,9 +319,10 @@ def goal_withdraw(*, access: Access, goal_id: Any, note: str = "", expected_vers
                             code="goal.already_agreed")
     before = goal.to_record()
     goal.status = GoalStatus.WITHDRAWN
-    goal.close_note = note.strip()
+    goal.close_note = text_input(note, "note")
     goal.closed_at = timezone.now()
     goal.revision_open = False
+    validate(goal, exclude=["partnership", "objective", "created_by"])
     goal.bump()
     goal.save()
     _record(access, goal, UPDATE, before, summary=f"withdrew “{goal.title}”")
@@ -396,13 +404,14 @@ def goal_close(*, access: Access, goal_id: Any, outcome: str, note: str = "", to
             f"The period runs until {goal.period_end:%Y-%m-%d}; a goal is marked {outcome} at or after its end "
             "(drop it to stop early).", code="goal.period_not_over",
         )
-    note = (note or "").strip()
+    note = text_input(note, "note")
     if outcome != GoalStatus.ACHIEVED and not note:
         raise InvalidInput(f"Say why the goal is {outcome}.", fields={"note": ["A note is required."]})
     before = goal.to_record()
     goal.status = outcome
     goal.close_note = note
     goal.closed_at = timezone.now()
+    validate(goal, exclude=["partnership", "objective", "created_by"])
     goal.bump()
     goal.save()
     _record(access, goal, UPDATE, before, summary=f"closed “{goal.title}” as {outcome}")
@@ -418,15 +427,13 @@ def _commitment_insert(access: Access, goal: Goal, *, side: str, text: str = "",
     if side not in Side.values:
         raise InvalidInput("A commitment belongs to the vendor or the partner side.",
                            fields={"side": ["Choose vendor or partner."]})
-    text = (text or "").strip()
+    text = text_input(text, "text")
     if not text:
         raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
     c = Commitment(goal=goal, side=side, text=text, owner=_owner_for(access, side, owner), due_date=due_date,
                    placeholder=placeholder, position=position or 0)
     if id is not None:
-        if Commitment.objects.filter(pk=id).exists():
-            raise InvalidInput("A commitment with this id exists already.", fields={"id": ["Already used."]})
-        c.id = id
+        c.id = free_id(Commitment, id, "commitment")
     validate(c, exclude=["goal", "owner"])
     c.save(force_insert=True)
     _record(access, c, CREATE, summary=f"added a {side} commitment to “{goal.title}”")
@@ -470,7 +477,7 @@ def commitment_update(*, access: Access, commitment_id: Any, expected_version: i
     if "owner" in changes:
         changes["owner"] = _owner_for(access, changes.get("side", c.side), changes["owner"])
     if "text" in changes:
-        changes["text"] = (changes["text"] or "").strip()
+        changes["text"] = text_input(changes["text"], "text")
         if not changes["text"]:
             raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
     changed = apply_changes(c, changes, COMMITMENT_TERMS)
@@ -537,11 +544,9 @@ def check_in_create(*, access: Access, goal_id: Any, value: Any, measured_on: dt
             f"Check-ins are recorded on agreed goals; this one is {goal.get_status_display().lower()}.",
             code="check_in.goal_not_agreed",
         )
-    ci = CheckIn(goal=goal, side=access.side, author=access.user, note=(note or "").strip())
+    ci = CheckIn(goal=goal, side=access.side, author=access.user, note=text_input(note, "note"))
     if id is not None:
-        if CheckIn.objects.filter(pk=id).exists():
-            raise InvalidInput("A check-in with this id exists already.", fields={"id": ["Already used."]})
-        ci.id = id
+        ci.id = free_id(CheckIn, id, "check-in")
     apply_changes(ci, {"value": value, "measured_on": measured_on or timezone.localdate(),
                        "confidence": confidence}, CHECK_IN_FIELDS)
     _validate_check_in(ci, goal)
@@ -589,16 +594,15 @@ def check_in_delete(*, access: Access, check_in_id: Any, expected_version: int |
 @transaction.atomic
 def comment_create(*, access: Access, goal_id: Any, body: str, id: Any = None) -> Comment:
     """Any member, viewers included, may comment on a goal."""
-    goal = Goal.objects.filter(partnership=access.partnership, pk=goal_id).first()
+    goal = find(Goal.objects.filter(partnership=access.partnership), goal_id)
     if goal is None:
         raise InvalidInput("No such goal in this partnership.", fields={"goal": ["No such goal."]})
-    c = Comment(goal=goal, author=access.user, side=access.side, revision=goal.revision, body=(body or "").strip())
+    c = Comment(goal=goal, author=access.user, side=access.side, revision=goal.revision,
+                body=text_input(body, "body"))
     if not c.body:
         raise InvalidInput("Write something first.", fields={"body": ["This field is required."]})
     if id is not None:
-        if Comment.objects.filter(pk=id).exists():
-            raise InvalidInput("A comment with this id exists already.", fields={"id": ["Already used."]})
-        c.id = id
+        c.id = free_id(Comment, id, "comment")
     validate(c, exclude=["goal", "author"])
     c.save(force_insert=True)
     _record(access, c, CREATE, summary=f"commented on “{goal.title}”")
@@ -617,7 +621,7 @@ def comment_update(*, access: Access, comment_id: Any, body: str, expected_versi
     c = _lock_own_comment(access, comment_id)
     check_version(c, expected_version)
     before = c.to_record()
-    c.body = (body or "").strip()
+    c.body = text_input(body, "body")
     if not c.body:
         raise InvalidInput("Write something first.", fields={"body": ["This field is required."]})
     validate(c, exclude=["goal", "author"])
