@@ -3,11 +3,13 @@ idempotent, with volume options for benchmarks that produce exactly what was ask
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.db.models import Count, Q
@@ -316,3 +318,15 @@ def test_two_seeds_at_the_same_time_build_one_demo():
     assert Goal.objects.exclude(partnership_id__in=demo.SHOWCASE_IDS).count() == 10
     assert User.objects.filter(email=demo.ADMIN_EMAIL).count() == 1
     assert sum("exists already" in out for out in outputs) >= 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("day", ["2027-01-01", "2027-03-31", "2028-02-29", "2027-07-15"])
+def test_the_showcase_builds_on_any_day_of_the_year(day):
+    with time_machine.travel(dt.datetime.fromisoformat(f"{day}T18:30:00+00:00"), tick=False):
+        seed()
+        goals = list(Goal.objects.all())
+        assert {state_of(g) for g in goals} == EVERY_STATE
+        assert_agreed_goals_are_sound(goals)
+        assert not CheckIn.objects.filter(measured_on__gt=dt.date.fromisoformat(day)).exists()
+        assert AlignmentReview.objects.filter(status="scheduled", scheduled_for__gt=dt.datetime.now(dt.UTC)).exists()
