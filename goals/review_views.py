@@ -212,6 +212,8 @@ def counter_propose(request: HttpRequest, access: Access, goal_id: Any) -> HttpR
     goals.goal_update(access=access, goal_id=goal.pk, expected_version=data["version"], target=data["target"])
     changed |= data["target"] != goal.target
     for c, name in form.commitment_fields:
+        if name not in request.POST:
+            continue  # not part of this form: left as it is (only an emptied field removes a commitment)
         text = (data.get(name) or "").strip()
         if text == c.text:
             continue

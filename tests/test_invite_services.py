@@ -42,7 +42,7 @@ def test_invitation_stores_only_the_hash_of_a_256_bit_token(cast, invite):
 
 
 def test_invitation_email_goes_out_after_commit_with_the_link(cast, invite):
-    invitation, raw = invite(message="Looking forward to planning Q1 with you!")
+    _, raw = invite(message="Looking forward to planning Q1 with you!")
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["newbie@partner.test"]

@@ -224,7 +224,7 @@ def test_another_partnerships_invitation_cannot_be_revoked_through_this_one(clie
 def test_management_page_runs_a_constant_number_of_queries(client, cast, django_assert_num_queries, count):
     vendor = cast.access("vendor_admin")
     for n in range(count):
-        invitation, raw = inv.invitation_create(access=vendor, email=f"p{n}@partner.test", side=Side.PARTNER,
+        _, raw = inv.invitation_create(access=vendor, email=f"p{n}@partner.test", side=Side.PARTNER,
                                                 role=Role.VIEWER)
         if n % 2:
             inv.invitation_accept(raw_token=raw, user=f.make_user(f"p{n}@partner.test"))
