@@ -431,8 +431,17 @@ def run_sweeps(now: dt.datetime | None = None) -> dict[str, int]:
     from .schedule import keep_next_review_scheduled
 
     now = now or timezone.now()
-    counts = {"reviews_scheduled": len(keep_next_review_scheduled(now))}
-    for sweep in SWEEPS:
-        counts[sweep.__name__.removeprefix("sweep_")] = len(sweep(now))
-    counts["requeued"] = len(requeue_stuck(now))
+    counts: dict[str, int] = {}
+    failed: list[str] = []
+    # Each step commits on its own; one that fails (a bad custom rule, a lost connection) must not
+    # keep the others from running, and the next run retries it.
+    for step in (keep_next_review_scheduled, *SWEEPS, requeue_stuck):
+        name = step.__name__.removeprefix("sweep_")
+        try:
+            counts[name] = len(step(now))
+        except Exception:
+            log.exception("reminder sweep step %s failed", name)
+            failed.append(name)
+    if failed:
+        raise RuntimeError(f"Reminder sweep steps failed: {', '.join(failed)} (the others ran: {counts})")
     return counts

@@ -424,3 +424,15 @@ def test_an_offset_of_zero_days_reminds_on_the_morning_of_the_review(cast, sweep
     sweep(utc(2027, 6, 30, 14, 5))  # 00:05 on the day
     assert len(mail.outbox) == MEMBERS
     assert {r.occurrence for r in ReminderDelivery.objects.all()} == {utc(2027, 7, 1, 12)}
+
+
+def test_a_failing_sweep_step_does_not_keep_the_others_from_running(cast, sweep, monkeypatch) -> None:
+    def broken(now=None):  # type: ignore[no-untyped-def]
+        raise ConnectionError("database went away")
+
+    broken.__name__ = "sweep_approvals_waiting"
+    monkeypatch.setattr(reminders, "SWEEPS", (broken, *reminders.SWEEPS[:1]))
+    schedule_review(cast, utc(2027, 7, 1, 8))
+    with pytest.raises(RuntimeError, match="approvals_waiting"):
+        sweep(utc(2027, 6, 30, 9))
+    assert len(mail.outbox) == MEMBERS  # the review reminders still went out
