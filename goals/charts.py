@@ -80,18 +80,18 @@ class Series:
 
 @dataclass
 class LegendEntry:
+    """A legend entry, drawn in HTML under the chart so it wraps and scales like text: a 28 by 10
+    swatch with the series' line pattern and marker, then the label."""
+
     series: Series
-    line_x1: float
-    line_x2: float
-    y: float
-    marker: str  # path data
-    text_x: float
+    marker: str  # path data of the marker in the swatch ("" for a line without markers)
 
 
 @dataclass
 class Tick:
     position: float
     label: str
+    anchor: str = "middle"  # the first and last date labels stay inside the plot's width
 
 
 @dataclass
@@ -152,15 +152,11 @@ class Chart:
 
     @property
     def legend(self) -> list[LegendEntry]:
-        """Legend entries laid out in one row under the plot: a line sample, a marker, the label."""
+        """One entry per drawn series (none for a sparkline)."""
         if self.compact:
             return []
-        entries, x, y = [], self.left, self.height - 10.0
-        for s in self.plotted_series:
-            shape = s.marker if s.marker != "none" else ""
-            entries.append(LegendEntry(s, x, x + 28, y, marker_path(shape, x + 14, y) if shape else "", x + 34))
-            x += 44 + 6.6 * len(s.label)
-        return entries
+        return [LegendEntry(s, marker_path(s.marker, 14, 5, 3.5) if s.marker != "none" else "")
+                for s in self.plotted_series]
 
 
 class Scale:
@@ -222,13 +218,15 @@ def _date_ticks(first: dt.date, last: dt.date, scale: Scale, count: int = 5) -> 
         return [Tick(scale(first.toordinal()), _date_label(first, 0))]
     steps = min(count - 1, span)
     days = sorted({first + dt.timedelta(days=round(span * i / steps)) for i in range(steps + 1)})
-    return [Tick(scale(d.toordinal()), _date_label(d, span)) for d in days]
+    ticks = [Tick(scale(d.toordinal()), _date_label(d, span)) for d in days]
+    ticks[0].anchor, ticks[-1].anchor = "start", "end"
+    return ticks
 
 
 # --- Goal progress against target over time ---------------------------------------------------
 
-GOAL_SIZE = (640, 290)
-GOAL_MARGIN = (64, 20, 20, 60)  # left, top, right, bottom
+GOAL_SIZE = (640, 260)
+GOAL_MARGIN = (64, 20, 20, 30)  # left, top, right, bottom
 
 
 def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None = None) -> Chart:
@@ -272,7 +270,7 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
     today = today or timezone.localdate()
     if first <= today <= last:
         tx = x(today.toordinal())
-        chart.rules.append(Rule(tx, top, tx, bottom, "Today", "#57606a", tx + 4, top + 12, anchor="start"))
+        chart.rules.append(Rule(tx, top, tx, bottom, "Today", "#57606a", tx + 4, bottom - 6, anchor="start"))
 
     for side, (label, colour, dash, marker) in SIDE_STYLE.items():
         series = Series(side, label, colour, dash, marker)
@@ -315,8 +313,8 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
 
 # --- Alignment health over time ---------------------------------------------------------------
 
-HEALTH_SIZE = {"line": (640, 240), "spark": (120, 32)}
-HEALTH_MARGIN = {"line": (44, 16, 20, 44), "spark": (3, 3, 3, 3)}
+HEALTH_SIZE = {"line": (640, 226), "spark": (120, 32)}
+HEALTH_MARGIN = {"line": (44, 16, 20, 30), "spark": (3, 3, 3, 3)}
 
 
 def health_trend(snapshots: Iterable[Any], *, size: str = "line") -> Chart:
