@@ -9,14 +9,16 @@ import time
 from decimal import Decimal
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.core import mail
 from playwright.sync_api import expect
 
+from alignment import invitations
 from goals import services as goals
 from goals.models import Goal, GoalStatus
 
 from . import factories as f
-from .browser_support import browser, live_url, new_page  # noqa: F401
+from .browser_support import PHONE, browser, live_url, new_page  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -95,3 +97,31 @@ def test_vendor_invites_partner_who_negotiates_a_goal_to_agreement(new_page, liv
     goal = Goal.objects.get(pk=goal.pk)
     assert (goal.status, goal.agreed_revision, goal.target) == (GoalStatus.AGREED, 2, Decimal("250"))
     assert set(goal.approvals.filter(revision=2).values_list("side", flat=True)) == {"vendor", "partner"}
+
+
+def serious_violations(page) -> list[str]:
+    results = Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_invitation_and_review_pages_are_accessible_on_a_phone(new_page, cast):
+    vendor = cast.access("vendor_admin")
+    goal = f.make_goal(vendor, f.make_objective(vendor), title="Pipeline Q1")
+    goals.goal_propose(access=vendor, goal_id=goal.pk)
+    _, raw = invitations.invitation_create(access=vendor, email="nina@partner.test", side="partner",
+                                           role="approver", message="Welcome!")
+    pages = [
+        (None, f"/invite/{raw}/"),
+        (None, f"/invite/{invitations.new_token()}/"),
+        (cast.vendor_admin, f"/invite/manage/{cast.partnership.pk}/"),
+        (cast.partner_approver, f"/p/{cast.partnership.pk}/review/"),
+        (cast.partner_approver, f"/p/{cast.partnership.pk}/review/goals/{goal.pk}/"),
+    ]
+    for user, path in pages:
+        page = new_page(user, width=PHONE[0], height=PHONE[1])
+        page.goto(path)
+        assert serious_violations(page) == [], path
+        # Nothing wider than the screen: no sideways scrolling on a phone.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        page.context.close()
