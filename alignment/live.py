@@ -1,9 +1,9 @@
 """Live co-editing of the joint plan page: change polling and presence.
 
 Each open plan page posts a heartbeat every second with its cursor and the item being edited.
-The answer lists the page fragments changed since the cursor (from the change events, so
-PostgreSQL stays the source of truth and nothing is missed: ``feed_queryset`` never skips a late
-commit), short announcements for the ``aria-live`` region and who else is on the plan.
+The answer lists the change events since the cursor with the page fragments each one touches
+(PostgreSQL stays the source of truth; see ``LiveUpdates`` for why nothing is missed), short
+announcements for the ``aria-live`` region and who else is on the plan.
 
 Presence lives in the shared Django cache (Redis in production), so every web process sees it:
 one key per person and plan with a short TTL, plus a roster of who was seen on the plan. A lost
@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from django.core.cache import cache
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .changes import feed_queryset
@@ -78,7 +79,20 @@ def present(pid: Any, exclude_user_id: Any = None) -> list[dict[str, Any]]:
     return sorted(found.values(), key=lambda p: (p["name"].lower(), p["id"]))
 
 
+def _after(t: int, s: int) -> Q:
+    return Q(txid__gt=t) | Q(txid=t, seq__gt=s)
+
+
 class LiveUpdates(PlanView):
+    """Heartbeat and changes since the cursor.
+
+    Two reads: every committed event after the cursor (so a change shows up as soon as it is
+    committed, even while an unrelated long transaction holds the feed's horizon back), and the
+    feed's safe position (``feed_queryset``), which is where the cursor moves to. Events past the
+    safe position come again on the next poll; the page skips those it has applied already (by
+    ``seq``), so a late commit behind them is still picked up and nothing is missed.
+    """
+
     def post(self, request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
         match = CURSOR.match(request.POST.get("after", ""))
         if not match:
@@ -87,23 +101,26 @@ class LiveUpdates(PlanView):
         if editing and not EDITING.match(editing):
             editing = ""
         heartbeat(pid, request.user, self.access.side, editing)
-        after = (int(match[1]), int(match[2]))
+        t, s = int(match[1]), int(match[2])
         events = list(
-            feed_queryset(after).filter(partnership_id=pid).select_related(None)
+            ChangeEvent.objects.filter(partnership_id=pid).filter(_after(t, s)).order_by("txid", "seq")
             .only("seq", "txid", "object_type", "object_id", "action", "before", "after", "summary", "actor_id",
                   "actor_label")[: MAX_EVENTS + 1]
         )
         more = len(events) > MAX_EVENTS
         events = events[:MAX_EVENTS]
-        fragments: set[str] = set()
-        announcements = []
-        for e in events:
-            fragments |= fragments_for(e)
-            if e.actor_id != request.user.pk:
-                announcements.append(f"{e.actor_label} {e.summary}".strip())
-        cursor = f"{events[-1].txid}.{events[-1].seq}" if events else f"{after[0]}.{after[1]}"
+        cursor = f"{t}.{s}"
+        if events:
+            last = events[-1]
+            safe = (feed_queryset((t, s)).filter(partnership_id=pid)
+                    .exclude(_after(last.txid, last.seq)).only("txid", "seq").last())
+            if safe is not None:
+                cursor = f"{safe.txid}.{safe.seq}"
         return JsonResponse({
             "cursor": cursor, "more": more,
-            "fragments": sorted(fragments), "announcements": announcements[-5:],
+            "events": [{
+                "seq": e.seq, "fragments": sorted(fragments_for(e)),
+                "announce": f"{e.actor_label} {e.summary}".strip() if e.actor_id != request.user.pk else "",
+            } for e in events],
             "presence": present(pid, exclude_user_id=request.user.pk),
         })

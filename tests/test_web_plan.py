@@ -264,10 +264,19 @@ def test_live_updates_list_the_changed_fragments_after_the_cursor(client, cast, 
     first = client.post(url(cast, "live/"), {"after": "0.0", "editing": f"goal-{goal.pk}"}).json()
     goals.goal_update(access=cast.access("vendor_editor"), goal_id=goal.pk, target="250")
     update = client.post(url(cast, "live/"), {"after": first["cursor"]}).json()
-    assert f"goal-{goal.pk}" in update["fragments"] and "history" in update["fragments"]
-    assert update["announcements"] == ["Ed Editor edited the terms of “Pipeline Q4” (target)"]
+    [event] = update["events"]
+    assert f"goal-{goal.pk}" in event["fragments"] and "history" in event["fragments"]
+    assert event["announce"] == "Ed Editor edited the terms of “Pipeline Q4” (target)"
     again = client.post(url(cast, "live/"), {"after": update["cursor"]}).json()
-    assert again["fragments"] == [] and again["cursor"] == update["cursor"]
+    assert again["events"] == [] and again["cursor"] == update["cursor"]
+
+
+def test_own_changes_refresh_the_page_but_are_not_announced(client, cast, goal):
+    client.force_login(cast.vendor_editor)
+    first = client.post(url(cast, "live/"), {"after": "0.0"}).json()
+    goals.goal_update(access=cast.access("vendor_editor"), goal_id=goal.pk, target="250")
+    [event] = client.post(url(cast, "live/"), {"after": first["cursor"]}).json()["events"]
+    assert event["announce"] == "" and f"goal-{goal.pk}" in event["fragments"]
 
 
 def test_presence_shows_who_else_is_here_and_what_they_edit(client, cast, goal):

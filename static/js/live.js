@@ -10,6 +10,7 @@
   var fragmentUrl = plan.dataset.fragmentUrl;
   var cursor = plan.dataset.cursor;
   var pending = new Set();
+  var applied = new Set();  // events past the safe cursor come again until it passes them
   var busy = false;
   var status = document.getElementById("live-status");
   var presenceList = document.getElementById("presence");
@@ -90,9 +91,17 @@
     }).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
       if (!data) { return; }
       cursor = data.cursor;
-      data.fragments.forEach(function (name) { pending.add(name); });
+      var lines = [];
+      var seen = new Set();
+      data.events.forEach(function (event) {
+        seen.add(event.seq);
+        if (applied.has(event.seq)) { return; }
+        event.fragments.forEach(function (name) { pending.add(name); });
+        if (event.announce) { lines.push(event.announce); }
+      });
+      applied = seen;
       showPresence(data.presence);
-      announce(data.announcements);
+      announce(lines.slice(-5));
     }).catch(function () { /* offline for a moment: the next tick retries from the same cursor */ })
       .finally(function () { busy = false; flush(); });
   }
