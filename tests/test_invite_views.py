@@ -91,6 +91,17 @@ def test_a_person_with_an_account_is_asked_to_sign_in_first(client, cast, invite
     assert not PartnershipMember.objects.filter(user__email="newbie@partner.test").exists()
 
 
+def test_signing_in_from_the_invitation_returns_to_it_and_then_accepts(client, cast, invited):
+    _, raw = invited
+    nina = f.make_user("newbie@partner.test")
+    sign_in = " ".join(client.get(link(raw)).content.decode().split())
+    login_href = re.search(r'href="([^"]*next=[^"]*)"', sign_in).group(1).replace("&amp;", "&")
+    response = client.post(login_href, {"username": "newbie@partner.test", "password": f.PASSWORD})
+    assert response.status_code == 302 and response["Location"] == link(raw)
+    assert client.post(accept_url(raw)).status_code == 302
+    assert PartnershipMember.objects.filter(user=nina, partnership=cast.partnership).exists()
+
+
 def test_accepting_while_signed_in_under_another_address_is_refused(client, cast, invited):
     invitation, raw = invited
     client.force_login(cast.outsider)
