@@ -191,3 +191,25 @@ def test_print_view_escapes_user_text(client, cast):
     html = client.get(urls(cast.partnership)["plan_print"]).content.decode()
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(&#x27;o&#x27;)&lt;/script&gt;" in html
+
+
+def test_print_view_shows_the_agreed_terms_in_force_while_an_amendment_is_negotiated(client, cast):
+    _, (goal,) = build_plan(cast, 1)
+    goals.goal_update(access=cast.access("vendor_editor"), goal_id=goal.pk, target=Decimal("260"))
+    client.force_login(cast.partner_viewer)
+    html = client.get(urls(cast.partnership)["plan_print"]).content.decode()
+    assert "amendment draft" in html
+    assert "from 100 to 260" in html
+    assert "In force until the amendment is agreed: revision 1, target 200" in html
+
+
+def test_closed_goals_carry_their_outcome_and_withdrawn_ones_are_left_out(client, cast):
+    editor = cast.access("vendor_editor")
+    objective = f.make_objective(editor)
+    withdrawn = f.make_goal(editor, objective, title="Abandoned idea")
+    goals.goal_withdraw(access=editor, goal_id=withdrawn.pk, note="Not now")
+    client.force_login(cast.vendor_editor)
+    html = client.get(urls(cast.partnership)["plan_print"]).content.decode()
+    assert "Abandoned idea" not in html
+    head, *rows = read_csv(client.get(urls(cast.partnership)["export_goals_csv"]))
+    assert [dict(zip(head, r, strict=True))["Status"] for r in rows] == ["Withdrawn"]
