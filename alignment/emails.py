@@ -126,7 +126,7 @@ def approval_waiting(delivery: ReminderDelivery) -> bool:
         "goal": goal, "partnership": goal.partnership, "side": side,
         "is_amendment": goal.status == GoalStatus.AGREED,
         "waiting_days": (timezone.now() - goal.proposed_at).days if goal.proposed_at else 0,
-        "plan_url": settings.SITE_URL + reverse("reviews:list", args=[goal.partnership_id]),
+        "plan_url": settings.SITE_URL + reverse("goal-thread", args=[goal.partnership_id, goal.pk]),
     })
 
 
@@ -139,7 +139,7 @@ def checkin_missing(delivery: ReminderDelivery) -> bool:
     last = CheckIn.objects.filter(goal=goal).order_by("-measured_on", "-created_at").first()
     return _send("checkin-missing", delivery, {
         "goal": goal, "partnership": goal.partnership, "last_check_in": last,
-        "plan_url": settings.SITE_URL + reverse("reviews:list", args=[goal.partnership_id]),
+        "plan_url": settings.SITE_URL + reverse("plan", args=[goal.partnership_id]),
     })
 
 
@@ -181,7 +181,7 @@ def digest_rows(user: User, now: dt.datetime) -> list[dict[str, Any]]:
             "partnership": m.partnership, "next_review": review,
             "next_review_local": _local(review.scheduled_for, user.timezone) if review else None,
             "waiting": waiting, "overdue": mine,
-            "url": settings.SITE_URL + reverse("reviews:list", args=[pid]),
+            "url": settings.SITE_URL + reverse("plan", args=[pid]),
         })
     return rows
 

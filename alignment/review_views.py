@@ -117,9 +117,12 @@ def review_list(request: HttpRequest, partnership_id: Any) -> HttpResponse:
     scheduled = sorted((r for r in reviews if r.status == AlignmentReview.Status.SCHEDULED),
                        key=lambda r: r.scheduled_for)
     past = [r for r in reviews if r.status != AlignmentReview.Status.SCHEDULED]
+    # The rhythm after what is already on the calendar (as the sweep would schedule it).
+    latest = max((r.occurrence for r in reviews if r.occurrence), default=None)
+    after = max(timezone.now(), latest) if latest else timezone.now()
     return render(request, "reviews/list.html", {
         "access": access, "partnership": access.partnership, "scheduled": scheduled, "past": past,
-        "cadence_ahead": upcoming(access.partnership, 4), "zone": access.partnership.timezone,
+        "cadence_ahead": upcoming(access.partnership, 4, after), "zone": access.partnership.timezone,
     })
 
 

@@ -274,3 +274,22 @@ def test_saving_reminder_preferences_keeps_kinds_muted_elsewhere(cast, client) -
 
 def test_reminder_preferences_need_a_signed_in_person(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/settings/reminders/").status_code == 302
+
+
+def test_the_list_shows_the_cadence_ahead_after_what_is_scheduled(db, client) -> None:  # type: ignore[no-untyped-def]
+    import time_machine
+
+    from alignment.reminders import run_sweeps
+
+    start = dt.datetime(2026, 11, 10, 12, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        admin = f.make_user()
+        p = f.make_partnership(admin, timezone="America/New_York", review_cadence="quarterly",
+                               review_time=dt.time(10, 0))
+    with time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC), tick=False):
+        run_sweeps()
+        page = signed_in(client, admin).get(list_url(p)).content.decode()
+    scheduled, ahead = page.split("The cadence ahead")
+    assert "Wed 10 Feb 2027, 10:00 America/New_York" in scheduled
+    assert ahead.index("Mon 10 May 2027, 10:00") < ahead.index("Tue 10 Aug 2027") < ahead.index("Wed 10 Nov 2027")
+    assert "10 Feb 2027" not in ahead
