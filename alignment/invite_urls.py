@@ -12,7 +12,7 @@ urlpatterns = [
          name="invitation-resend"),
     path("manage/<uuid:partnership_id>/<uuid:invitation_id>/revoke", views.invitation_revoke,
          name="invitation-revoke"),
-    # Anything token-shaped reaches the view, which answers every bad token with the same page.
-    re_path(r"^(?P<token>[A-Za-z0-9_-]{1,200})/$", views.invitation_page, name="invitation"),
-    re_path(r"^(?P<token>[A-Za-z0-9_-]{1,200})/accept$", views.invitation_accept, name="invitation-accept"),
+    # Anything in the token position reaches the view, which answers every bad token with the same page.
+    re_path(r"^(?P<token>[^/]+)/$", views.invitation_page, name="invitation"),
+    re_path(r"^(?P<token>[^/]+)/accept$", views.invitation_accept, name="invitation-accept"),
 ]

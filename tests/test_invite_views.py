@@ -130,7 +130,7 @@ def test_expired_revoked_used_and_made_up_links_get_the_same_page_and_status(cli
     inv.invitation_resend(access=vendor, invitation_id=Invitation.objects.get(email="c@partner.test").pk)
     made_up = inv.new_token()
     pages = set()
-    for raw in (expired, revoked, used, replaced, made_up, "x"):
+    for raw in (expired, revoked, used, replaced, made_up, "x", "a.b~c", "y" * 300):
         for response in (client.get(link(raw)), client.post(accept_url(raw))):
             assert response.status_code == 404
             pages.add(re.sub(rb'"X-CSRFToken": "[^"]*"', b"", response.content))  # masked per response
