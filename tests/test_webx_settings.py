@@ -241,3 +241,16 @@ def test_query_count_does_not_grow_with_the_number_of_people(client, cast):
     for i in range(8):
         f.add_member(p, f.make_user(), Side.VENDOR if i % 2 else Side.PARTNER, Role.EDITOR)
     assert _queries(client, page(p)) == small
+
+
+def test_a_stale_drivers_save_shows_both_lists(client, cast):
+    p = cast.partnership
+    client.force_login(cast.vendor_admin)
+    assert client.post(section(p, "general"), general(p, name="Moved on")).status_code == 302
+    response = client.post(section(p, "drivers"), {"version": 1, "vendor_drivers": "net retention"})
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Business drivers of the vendor side" in html and "net retention" in html
+    assert "Save mine over theirs" in html
+    p.refresh_from_db()
+    assert p.vendor_drivers == ["licence revenue", "active users"]
