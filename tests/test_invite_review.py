@@ -328,3 +328,27 @@ def test_the_queue_runs_a_constant_number_of_queries(client, cast, django_assert
         response = client.get(queue_url(cast))
     assert response.status_code == 200
     assert page_text(response).count("Approve revision 2") == n
+
+
+def test_an_invited_person_sees_only_their_partnership_through_the_api_and_feed(cast, proposed):
+    from api.testing import ApiClient
+
+    other = f.make_partnership(cast.vendor_admin, name="Acme × Contoso")
+    other_access = f.access(cast.vendor_admin, other)
+    other_goal = f.make_goal(other_access, f.make_objective(other_access), title="Contoso secret goal")
+    # Invited to the vendor side: they join the vendor organisation, which has other partnerships.
+    _, raw = inv.invitation_create(access=cast.access("vendor_admin"), email="newbie@vendor.test",
+                                   side=Side.VENDOR, role=Role.EDITOR)
+    person = f.make_user("newbie@vendor.test")
+    inv.invitation_accept(raw_token=raw, user=person)
+    api = ApiClient(person)
+    partnerships = api.get("partnerships").json()["results"]
+    assert [p["id"] for p in partnerships] == [str(cast.partnership.pk)]
+    goal_ids = {g["id"] for g in api.get("goals").json()["results"]}
+    assert goal_ids == {str(proposed.pk)}
+    assert api.get(f"goals/{other_goal.pk}").status_code == 404
+    assert api.get(f"partnerships/{other.pk}/plan").status_code == 404
+    assert api.get("changes", partnership=str(other.pk)).status_code == 404
+    feed = api.get("changes", limit=500).json()
+    assert feed["results"] and {e["partnership"] for e in feed["results"]} == {str(cast.partnership.pk)}
+    assert "Contoso" not in str(feed)
