@@ -101,10 +101,11 @@ def test_settings_health_and_print_pages_pass_an_accessibility_scan(new_page, ca
         assert serious_violations(page) == [], path
 
 
-def test_settings_pages_fit_a_phone(new_page, cast, written_plan):
+def test_settings_health_and_print_pages_fit_a_phone(new_page, cast, written_plan):
     page = new_page(cast.vendor_admin, width=PHONE[0], height=PHONE[1])
     for name, path in [("partnership-settings", f"/p/{cast.partnership.pk}/settings/"),
-                       ("health", f"/p/{cast.partnership.pk}/health/"), ("user-settings", "/settings/")]:
+                       ("health", f"/p/{cast.partnership.pk}/health/"), ("user-settings", "/settings/"),
+                       ("print-view", f"/p/{cast.partnership.pk}/print/")]:
         page.goto(path)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px"
