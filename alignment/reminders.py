@@ -263,8 +263,10 @@ class People:
 
 
 def _review_key(review: AlignmentReview) -> dt.datetime:
-    # The cadence occurrence a review stands for stays the same when it is moved.
-    return review.occurrence or review.scheduled_for
+    # Keyed by the time the review is held at, not the cadence occurrence it stands for: moving a
+    # review is news, so the nearest reminder goes out again with the updated invitation (same
+    # UID, higher SEQUENCE), while an unmoved review gets each reminder exactly once.
+    return review.scheduled_for
 
 
 def reminder_due_at(review: AlignmentReview, days_before: int) -> dt.datetime:

@@ -436,3 +436,20 @@ def test_a_failing_sweep_step_does_not_keep_the_others_from_running(cast, sweep,
     with pytest.raises(RuntimeError, match="approvals_waiting"):
         sweep(utc(2027, 6, 30, 9))
     assert len(mail.outbox) == MEMBERS  # the review reminders still went out
+
+
+def test_moving_a_review_sends_the_updated_invitation_once(cast, sweep) -> None:
+    from alignment.services import review_update
+
+    review = schedule_review(cast, utc(2027, 7, 1, 8))
+    sweep(utc(2027, 6, 25, 9))
+    with time_machine.travel(utc(2027, 6, 26, 9), tick=False):
+        review_update(access=cast.access("partner_editor"), review_id=review.pk, scheduled_for=utc(2027, 7, 2, 13))
+    sweep(utc(2027, 6, 26, 9, 5))
+    sweep(utc(2027, 6, 26, 9, 10))
+    invitations = [e for m in mail.outbox if m.to == [cast.vendor_viewer.email] for e in ics_events(m)]
+    assert [(e.decoded("DTSTART"), e.decoded("SEQUENCE")) for e in invitations] == [
+        (utc(2027, 7, 1, 8), 1), (utc(2027, 7, 2, 13), 2),
+    ]
+    assert {str(e["UID"]) for e in invitations} == {f"review-{review.pk}@partnerplan"}
+    assert len(mail.outbox) == 2 * MEMBERS
