@@ -6,10 +6,17 @@ Why ``txid``: ids from a sequence are handed out when a row is inserted, not whe
 commits, so a reader that remembers "the last id I saw" skips a row with a smaller id that
 commits later. On PostgreSQL each event carries the id of the transaction that wrote it
 (``pg_current_xact_id()``), and the feed only serves events of transactions older than the oldest
-one still running (``pg_snapshot_xmin(pg_current_snapshot())``). Every transaction that can still
-write an event has an id at or above that horizon, so a cursor of ``(txid, seq)`` never has
-anything appear behind it. On SQLite writers are serialised by the database lock, so ``seq``
-alone is already in commit order and ``txid`` stays 0.
+one still running in this database (``FEED_HORIZON``). Every transaction that can still write an
+event has an id at or above that horizon, so a cursor of ``(txid, seq)`` never has anything appear
+behind it. On SQLite writers are serialised by the database lock, so ``seq`` alone is already in
+commit order and ``txid`` stays 0.
+
+Transaction ids are shared by every database of a PostgreSQL server, so the snapshot's plain xmin
+would also wait for a long transaction in another database on the same server (a report, a
+migration, another application) and stall the feed and live updates meanwhile. The horizon skips
+in-progress transactions known to belong to another database; one it cannot place (it ended
+before ``pg_stat_activity`` was read, or its row is hidden) still counts, so the feed may wait a
+moment longer but never skips.
 """
 
 from __future__ import annotations
@@ -22,6 +29,16 @@ from django.db.models.expressions import RawSQL
 from .models import ChangeEvent, Partnership
 
 PG_TXID = "pg_current_xact_id()::text::bigint"
+# The oldest transaction still running in this database as of the query's snapshot (or the
+# snapshot's xmax when there is none): every event below it has committed or never will.
+FEED_HORIZON = """(
+    SELECT coalesce(min(running.xid::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS running(xid)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM pg_stat_activity other
+        WHERE other.backend_xid = xid(running.xid) AND other.datname <> current_database()
+    )
+)"""
 
 
 def _txid_expression() -> Any:
@@ -70,7 +87,7 @@ def feed_queryset(after: tuple[int, int] | None = None) -> models.QuerySet[Chang
     qs = ChangeEvent.objects.all()
     if connection.vendor == "postgresql":
         qs = qs.filter(
-            models.Q(txid__lt=RawSQL("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", []))
+            models.Q(txid__lt=RawSQL(FEED_HORIZON, []))  # noqa: S611 - constant SQL
             | models.Q(txid=RawSQL("coalesce(pg_current_xact_id_if_assigned()::text::bigint, -1)", []))
         )
     if after is not None:

@@ -432,3 +432,24 @@ def test_a_goal_status_change_is_in_the_feed(p):
     [event] = log.events
     assert (event.before["status"], event.after["status"]) == (GoalStatus.DRAFT, GoalStatus.WITHDRAWN)
     assert event.seq in {e.seq for e in feed_queryset()}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_long_transaction_in_another_database_does_not_stall_the_feed(cast):
+    """Transaction ids are server-wide: a report running in another database on the same server
+    must not hold back this database's feed."""
+    import psycopg2
+
+    settings = connection.settings_dict
+    last = ChangeEvent.objects.order_by("-txid", "-seq").first()
+    elsewhere = psycopg2.connect(host=settings["HOST"], port=settings["PORT"] or 5432, user=settings["USER"],
+                                 password=settings["PASSWORD"] or None, dbname="postgres")
+    try:
+        with elsewhere.cursor() as cur:
+            cur.execute("BEGIN; SELECT pg_current_xact_id()")  # holds a transaction id, stays open
+            plan.objective_create(access=resolve(cast.vendor_editor, cast.partnership.pk), title="Meanwhile")
+            assert [title for *_, title in _feed_after((last.txid, last.seq))] == ["Meanwhile"]
+    finally:
+        elsewhere.rollback()
+        elsewhere.close()
