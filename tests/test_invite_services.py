@@ -319,3 +319,18 @@ def test_twenty_concurrent_sign_ups_with_one_link_create_one_account():
     assert outcomes.count("joined") == 1
     assert User.objects.filter(email="newbie@partner.test").count() == 1
     assert PartnershipMember.objects.filter(partnership=p, user__email="newbie@partner.test").count() == 1
+
+
+def test_a_fresh_worker_process_knows_the_invitation_and_negotiation_tasks(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = ("from partnerplan.celery import app; app.loader.import_default_modules(); "
+              "print(sorted(app.tasks))")
+    env = os.environ | {"DJANGO_SETTINGS_MODULE": "partnerplan.settings", "PARTNERPLAN_VAR_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True,
+                            timeout=120)
+    for task in ("alignment.invitations.send_invitation_email", "goals.notifications.notify_goal_event",
+                 "goals.notifications.send_goal_email"):
+        assert task in result.stdout
