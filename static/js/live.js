@@ -34,17 +34,40 @@
     return !!(active && el.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName));
   }
 
+  var userRequests = 0;  // in-place requests of this person still on their way
+  document.body.addEventListener("htmx:beforeRequest", function () { userRequests += 1; });
+  document.body.addEventListener("htmx:afterRequest", function () {
+    userRequests = Math.max(0, userRequests - 1);
+  });
+
+  function refresh(name) {
+    fetch(fragmentUrl.replace("NAME", name), { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        var el = document.getElementById(name);
+        if (!el || html === null) { return; }
+        // Checked again on arrival: the person may have opened a form meanwhile.
+        if (userRequests > 0 || isBeingEdited(el)) { pending.add(name); return; }
+        var template = document.createElement("template");
+        template.innerHTML = html.trim();
+        var fresh = template.content.firstElementChild;
+        if (!fresh) { return; }
+        var hadFocus = el.contains(document.activeElement);
+        el.replaceWith(fresh);
+        htmx.process(fresh);
+        if (hadFocus) { fresh.setAttribute("tabindex", "-1"); fresh.focus({ preventScroll: true }); }
+      })
+      .catch(function () { pending.add(name); });
+  }
+
   function flush() {
+    if (userRequests > 0) { return; }
     Array.from(pending).forEach(function (name) {
       var el = document.getElementById(name);
       if (!el) { pending.delete(name); return; }
       if (isBeingEdited(el)) { el.classList.add("changed-elsewhere"); return; }
       pending.delete(name);
-      var hadFocus = el.contains(document.activeElement);
-      htmx.ajax("GET", fragmentUrl.replace("NAME", name), { target: el, swap: "outerHTML" }).then(function () {
-        var fresh = document.getElementById(name);
-        if (fresh && hadFocus) { fresh.setAttribute("tabindex", "-1"); fresh.focus({ preventScroll: true }); }
-      });
+      refresh(name);
     });
   }
 
