@@ -80,6 +80,7 @@ class UserIdField(serializers.Field):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)  # a person may be unset or have left
         super().__init__(**kwargs)
 
     def to_representation(self, value: Any) -> str:

@@ -75,6 +75,12 @@ class ApiSchema(AutoSchema):
             })
         return responses
 
+    def get_operation_id(self) -> str:
+        operation_id = super().get_operation_id()
+        if getattr(self.view, "is_list", False) and self.method.upper() == "GET":
+            operation_id = operation_id.removesuffix("_retrieve") + "_list"
+        return operation_id
+
     def get_override_parameters(self) -> list[Any]:
         params = list(super().get_override_parameters())
         method = self.method.upper()
@@ -111,3 +117,19 @@ class SessionScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "apiKey", "in": "cookie", "name": "sessionid",
                 "description": "The browser's session; unsafe methods need the X-CSRFToken header."}
+
+
+_pages: dict[type[serializers.Serializer], type[serializers.Serializer]] = {}
+
+
+def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The OpenAPI shape of one page of a cursor-paginated list of ``item``."""
+    if item not in _pages:
+        name = item.__name__.removesuffix("Out")
+        _pages[item] = type(f"{name}Page", (serializers.Serializer,), {
+            "next": serializers.URLField(allow_null=True, help_text="The next page, or null at the end."),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+            "Meta": type("Meta", (), {"ref_name": f"{name}Page"}),
+        })
+    return _pages[item]

@@ -20,6 +20,7 @@ from ..authentication import TokenRequestThrottle
 from ..idempotency import idempotent
 from ..pagination import ApiPagination
 from ..resources import parse_uuid
+from ..schema import paginated
 from .base import ApiView, query, validated
 
 
@@ -53,8 +54,10 @@ class TokenParams(inputs.StrictSerializer):
 
 
 class TokenList(ApiView):
+    is_list = True
+
     @extend_schema(tags=["auth"], parameters=[TokenParams],
-                   responses=out.ApiTokenOut(many=True), summary="List your API tokens")
+                   responses=paginated(out.ApiTokenOut), summary="List your API tokens")
     def get(self, request: Request) -> Response:
         query(request, TokenParams)
         qs = ApiToken.objects.filter(user=request.user)
@@ -66,7 +69,7 @@ class TokenList(ApiView):
 class TokenRevoke(ApiView):
     post_has_body = False
 
-    @extend_schema(tags=["auth"], request=None, parameters=[OpenApiParameter("pk", OpenApiTypes.UUID, "path")],
+    @extend_schema(tags=["auth"], request=None, parameters=[OpenApiParameter("id", OpenApiTypes.UUID, "path")],
                    responses={200: out.ApiTokenOut}, summary="Revoke one of your API tokens")
     def post(self, request: Request, pk: str) -> Response:
         return idempotent(request, lambda: self._revoke(request, pk))

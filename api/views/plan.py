@@ -106,7 +106,7 @@ def plan_document(access: Access) -> dict[str, Any]:
 
 class PlanView(ApiView):
     @extend_schema(tags=["partnerships"], responses=PlanOut, summary="The whole joint plan in one document",
-                   parameters=[OpenApiParameter("pk", OpenApiTypes.UUID, OpenApiParameter.PATH)])
+                   parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
     def get(self, request: Request, pk: str) -> Response:
         try:
             _partnership, access = load(PARTNERSHIPS, request.user, pk)

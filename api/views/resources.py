@@ -14,9 +14,10 @@ from ..conditional import etag, expected_version, not_modified
 from ..idempotency import idempotent
 from ..pagination import ApiPagination
 from ..resources import Resource, list_queryset, load
+from ..schema import paginated
 from .base import ApiView, query, validated
 
-ID_PARAM = OpenApiParameter("pk", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The object's id.")
+ID_PARAM = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The object's id.")
 
 
 def object_response(resource: Resource, obj: Any, code: int = status.HTTP_200_OK) -> Response:
@@ -28,6 +29,7 @@ def object_response(resource: Resource, obj: Any, code: int = status.HTTP_200_OK
 
 class ListCreateView(ApiView):
     resource: Resource
+    is_list = True
 
     def get(self, request: Request) -> Response:
         params = query(request, self.resource.params)
@@ -85,7 +87,7 @@ def views_for(resource: Resource) -> tuple[type[ListCreateView], type[DetailView
     """The list and detail view classes of a resource, with their OpenAPI description."""
     tag = [resource.name]
     list_methods = ["get", "options"] + (["post"] if resource.create_in else [])
-    list_schema = {"get": extend_schema(tags=tag, parameters=[resource.params], responses=resource.out(many=True),
+    list_schema = {"get": extend_schema(tags=tag, parameters=[resource.params], responses=paginated(resource.out),
                                         summary=f"List {resource.name}")}
     if resource.create_in:
         list_schema["post"] = extend_schema(tags=tag, request=resource.create_in, responses={201: resource.out},

@@ -1,0 +1,57 @@
+"""Property-based run of the whole API against its own OpenAPI schema (schemathesis): whatever a
+client sends, within the schema or outside it, the API answers without a server error, with a
+status the schema documents, and with a body that matches the schema. Path ids point at real
+objects so that the generated requests reach the services. Examples are bounded to keep CI fast."""
+
+from __future__ import annotations
+
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from accounts.models import ApiToken
+from api.testing import World
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
+
+
+def real_ids(world, token):
+    return {
+        "/api/v1/partnerships/": world.partnership.pk, "/api/v1/visions/": world.vision.pk,
+        "/api/v1/objectives/": world.objective.pk, "/api/v1/goals/": world.proposed.pk,
+        "/api/v1/commitments/": world.commitment.pk, "/api/v1/check-ins/": world.check_in.pk,
+        "/api/v1/comments/": world.comment.pk, "/api/v1/reviews/": world.review.pk,
+        "/api/v1/invitations/": world.invitation.pk, "/api/v1/auth/tokens/": token.pk,
+    }
+
+
+def test_the_api_keeps_its_schema_for_any_input(cast):
+    world = World(cast)
+    token, raw = ApiToken.issue(user=cast.vendor_admin, name="schemathesis")
+    ids = real_ids(world, token)
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) > 40
+    for operation in operations:
+        path_ids = {}
+        if "{id}" in operation.path:
+            prefix = next(p for p in ids if operation.path.startswith(p))
+            path_ids = {"id": str(ids[prefix])}
+        for mode, examples in EXAMPLES.items():
+            strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_ids or None)
+
+            @given(case=strategy)
+            @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+                      suppress_health_check=list(HealthCheck))
+            def run(case):
+                case.call_and_validate(headers={"Authorization": f"Bearer {raw}"}, checks=CHECKS)
+
+            run()
