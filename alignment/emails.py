@@ -19,13 +19,11 @@ from django.utils import timezone
 from icalendar import Calendar, Event
 
 from .mail import send_templated
-from .models import AlignmentReview, Partnership, PartnershipMember, ReminderKind, Side
+from .models import AlignmentReview, Partnership, PartnershipMember, ReminderDelivery, ReminderKind, Side
 from .unsubscribe import list_unsubscribe_headers, unsubscribe_url
 
 if TYPE_CHECKING:
     from accounts.models import User
-
-    from .models import ReminderDelivery
 
 SMTP_TIMEOUT_SECONDS = 30
 
@@ -92,11 +90,18 @@ def review_upcoming(delivery: ReminderDelivery) -> bool:
     if review is None or review.scheduled_for <= timezone.now():
         return False
     p = review.partnership
+    earlier = (ReminderDelivery.objects.filter(kind=delivery.kind, subject_type="review",
+                                               subject_id=delivery.subject_id, recipient_id=delivery.recipient_id,
+                                               sent_at__isnull=False)
+               .exclude(pk=delivery.pk).order_by("-sent_at").first())
     context = {
+        "moved": earlier is not None and review.updated_at > earlier.sent_at,
         "review": review, "partnership": p, "review_url": _review_url(review),
         "local_time": _local(review.scheduled_for, p.timezone), "partnership_zone": p.timezone,
         "your_time": _local(review.scheduled_for, delivery.recipient.timezone),
-        "your_zone": delivery.recipient.timezone, "days_left": (review.scheduled_for - timezone.now()).days,
+        "your_zone": delivery.recipient.timezone,
+        # Calendar days in the partnership's zone: "tomorrow" means the next local day.
+        "days_left": (_local(review.scheduled_for, p.timezone).date() - _local(timezone.now(), p.timezone).date()).days,
     }
     return _send("review-upcoming", delivery, context, (("review.ics", review_ics(review), "text/calendar"),))
 

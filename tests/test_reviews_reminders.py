@@ -83,8 +83,8 @@ def test_the_review_invitation_is_a_valid_event_at_the_right_utc_time_with_a_sta
     sweep(utc(2027, 6, 30, 9))
     invitations = [m for m in mail.outbox if m.to == [cast.partner_viewer.email]]
     assert [m.subject for m in invitations] == [
-        "Alignment review in 6 days: Acme × Northwind on 1 Jul, 10:00",
-        "Alignment review within a day: Acme × Northwind on 1 Jul, 10:00",
+        "Alignment review in 7 days: Acme × Northwind on 1 Jul, 10:00",
+        "Alignment review tomorrow: Acme × Northwind on 1 Jul, 10:00",
     ]
     events = [e for m in invitations for e in ics_events(m)]
     assert len(events) == 2
@@ -453,3 +453,7 @@ def test_moving_a_review_sends_the_updated_invitation_once(cast, sweep) -> None:
     ]
     assert {str(e["UID"]) for e in invitations} == {f"review-{review.pk}@partnerplan"}
     assert len(mail.outbox) == 2 * MEMBERS
+    first, second = (m for m in mail.outbox if m.to == [cast.vendor_viewer.email])
+    assert first.subject.startswith("Alignment review in 6 days")
+    assert second.subject == "New time: alignment review in 6 days: Acme × Northwind on 2 Jul, 15:00"
+    assert "has a new time" in second.body and "updates it in your calendar" in second.body
