@@ -141,7 +141,9 @@ def enqueue_after_commit(ids: list[uuid.UUID]) -> None:
             send_reminder.apply_async(args=[str(pk)], task_id=f"reminder-{pk}")
 
     if ids:
-        transaction.on_commit(send)
+        # robust: a broker that is down must not fail the sweep's caller; the rows stay pending
+        # and ``requeue_stuck`` enqueues them again on a later run.
+        transaction.on_commit(send, robust=True)
 
 
 def requeue_stuck(now: dt.datetime | None = None) -> list[uuid.UUID]:

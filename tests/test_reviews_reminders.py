@@ -457,3 +457,23 @@ def test_moving_a_review_sends_the_updated_invitation_once(cast, sweep) -> None:
     assert first.subject.startswith("Alignment review in 6 days")
     assert second.subject == "New time: alignment review in 6 days: Acme × Northwind on 2 Jul, 15:00"
     assert "has a new time" in second.body and "updates it in your calendar" in second.body
+
+
+def test_a_broker_outage_leaves_rows_pending_until_a_later_sweep_enqueues_them(cast, sweep, monkeypatch) -> None:
+    from alignment.tasks import send_reminder
+
+    schedule_review(cast, utc(2027, 7, 1, 8))
+    real_apply_async = send_reminder.apply_async
+
+    def broker_down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(send_reminder, "apply_async", broker_down)
+    sweep(utc(2027, 6, 30, 9))
+    assert (ReminderDelivery.objects.filter(status="pending").count(), mail.outbox) == (MEMBERS, [])
+    monkeypatch.setattr(send_reminder, "apply_async", real_apply_async)
+    sweep(utc(2027, 6, 30, 9, 2))  # too soon to call them lost
+    assert mail.outbox == []
+    sweep(utc(2027, 6, 30, 9, 10))
+    assert len(mail.outbox) == MEMBERS
+    assert set(ReminderDelivery.objects.values_list("status", flat=True)) == {"sent"}
