@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
+from alignment.access import resolve
 from alignment.errors import InvalidInput, NotAllowed, RuleViolation, StaleVersion
-from alignment.models import Side
+from alignment.models import ChangeEvent, Side
 from goals import services as goals
 from goals.models import Approval, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 
@@ -460,3 +463,71 @@ def test_a_never_proposed_draft_is_deleted_with_its_commitments(plan):
     goals.goal_delete(access=plan.editor, goal_id=plan.goal.pk)
     assert not Goal.objects.filter(pk=plan.goal.pk).exists()
     assert not Commitment.objects.filter(goal_id=plan.goal.pk).exists()
+
+
+# --- Concurrency on PostgreSQL ----------------------------------------------------------------
+
+
+def _race(*calls):
+    """Run each call in its own thread and connection, released together; return results/errors."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            barrier.wait(timeout=30)
+            results[i] = call()
+        except Exception as exc:  # handed back to the test
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a racing service did not finish"
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_both_sides_approving_at_the_same_moment_agree_the_goal_once(cast):
+    editor = cast.access("vendor_editor")
+    goal = f.make_goal(editor, f.make_objective(editor))
+    goals.goal_propose(access=editor, goal_id=goal.pk)
+    vendor, partner = cast.vendor_approver, cast.partner_approver
+    pid = cast.partnership.pk
+
+    results = _race(
+        lambda: goals.goal_approve(access=resolve(vendor, pid), goal_id=goal.pk, revision=1),
+        lambda: goals.goal_approve(access=resolve(partner, pid), goal_id=goal.pk, revision=1),
+    )
+
+    assert all(isinstance(r, Approval) for r in results), results
+    goal = reload(goal)
+    assert (goal.status, goal.agreed_revision) == (GoalStatus.AGREED, 1)
+    agreed_events = ChangeEvent.objects.filter(object_id=goal.pk, after__status="agreed", before__status="proposed")
+    assert agreed_events.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_edits_of_the_same_version_never_both_win(cast):
+    editor = cast.access("vendor_editor")
+    goal = f.make_goal(editor, f.make_objective(editor))
+    version, pid = reload(goal).version, cast.partnership.pk
+
+    results = _race(
+        lambda: goals.goal_update(access=resolve(cast.vendor_editor, pid), goal_id=goal.pk,
+                                  expected_version=version, title="Vendor's title"),
+        lambda: goals.goal_update(access=resolve(cast.partner_editor, pid), goal_id=goal.pk,
+                                  expected_version=version, title="Partner's title"),
+    )
+
+    winners = [r for r in results if isinstance(r, Goal)]
+    losers = [r for r in results if isinstance(r, StaleVersion)]
+    assert (len(winners), len(losers)) == (1, 1), results
+    assert reload(goal).title == winners[0].title
+    assert losers[0].current.title == winners[0].title
