@@ -293,3 +293,12 @@ def test_the_list_shows_the_cadence_ahead_after_what_is_scheduled(db, client) ->
     assert "Wed 10 Feb 2027, 10:00 America/New_York" in scheduled
     assert ahead.index("Mon 10 May 2027, 10:00") < ahead.index("Tue 10 Aug 2027") < ahead.index("Wed 10 Nov 2027")
     assert "10 Feb 2027" not in ahead
+
+
+def test_an_editor_can_schedule_the_next_review_from_the_list_and_a_viewer_cannot(cast, client) -> None:  # type: ignore[no-untyped-def]
+    assert signed_in(client, cast.partner_viewer).post(list_url(cast.partnership)).status_code == 403
+    assert not AlignmentReview.objects.filter(partnership=cast.partnership).exists()
+    response = signed_in(client, cast.partner_editor).post(list_url(cast.partnership))
+    review = AlignmentReview.objects.get(partnership=cast.partnership)
+    assert response.status_code == 302 and response["Location"] == detail_url(review)
+    assert review.occurrence == review.scheduled_for > timezone.now()
