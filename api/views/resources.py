@@ -86,13 +86,13 @@ class DetailView(ApiView):
 def views_for(resource: Resource) -> tuple[type[ListCreateView], type[DetailView]]:
     """The list and detail view classes of a resource, with their OpenAPI description."""
     tag = [resource.name]
-    list_methods = ["get", "options"] + (["post"] if resource.create_in else [])
+    list_methods = ["get", "head", "options"] + (["post"] if resource.create_in else [])
     list_schema = {"get": extend_schema(tags=tag, parameters=[resource.params], responses=paginated(resource.out),
                                         summary=f"List {resource.name}")}
     if resource.create_in:
         list_schema["post"] = extend_schema(tags=tag, request=resource.create_in, responses={201: resource.out},
                                             summary=f"Create a {resource.label}")
-    detail_methods = ["get", "options"]
+    detail_methods = ["get", "head", "options"]
     detail_schema = {"get": extend_schema(tags=tag, parameters=[ID_PARAM], responses={200: resource.out, 304: None},
                                           summary=f"Read a {resource.label}")}
     if resource.update:

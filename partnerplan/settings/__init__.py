@@ -175,6 +175,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Names of the choice sets that several API objects share (e.g. every "status").
+    "ENUM_NAME_OVERRIDES": {
+        "SideEnum": "alignment.models.Side",
+        "RoleEnum": "alignment.models.Role",
+        "PartnershipStatusEnum": "alignment.models.Partnership.Status",
+        "ObjectiveStatusEnum": "alignment.models.Objective.Status",
+        "ReviewStatusEnum": "alignment.models.AlignmentReview.Status",
+        "GoalStatusEnum": "goals.models.GoalStatus",
+    },
 }
 
 # --- Partnerplan -------------------------------------------------------------------------------
