@@ -1,0 +1,64 @@
+"""The OpenAPI description is served without internet and documents, for every operation, the
+errors it can answer with in the problem-details shape."""
+
+from __future__ import annotations
+
+import re
+
+from django.test import Client
+
+PROBLEM = "application/problem+json"
+
+
+def schema():
+    response = Client().get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    return response.json()
+
+
+def operations(doc):
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                yield path, method, operation
+
+
+def test_every_operation_documents_its_errors_as_problem_details(db):
+    doc = schema()
+    assert "Problem" in doc["components"]["schemas"]
+    seen = 0
+    for path, method, operation in operations(doc):
+        seen += 1
+        responses = operation["responses"]
+        expected = {"400", "401", "404", "429"}
+        if method in ("put", "patch", "delete"):
+            expected |= {"403", "409", "412", "428"}
+        if method == "post":
+            expected |= {"403", "409", "422"}
+        assert expected <= set(responses), (method, path, sorted(responses))
+        for code in expected:
+            assert PROBLEM in responses[code]["content"], (method, path, code)
+        success = [c for c in responses if c.startswith("2")]
+        assert len(success) == 1, (method, path)
+    assert seen > 40
+
+
+def test_writes_document_if_match_and_posts_document_idempotency_keys(db):
+    for path, method, operation in operations(schema()):
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        if method in ("put", "patch", "delete"):
+            assert "If-Match" in headers, (method, path)
+        if method == "post" and path != "/api/v1/auth/token/":
+            assert "Idempotency-Key" in headers, (method, path)
+
+
+def test_the_feed_documents_410(db):
+    assert "410" in schema()["paths"]["/api/v1/changes/"]["get"]["responses"]
+
+
+def test_the_interactive_docs_load_nothing_from_the_internet(db):
+    response = Client().get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    assert not re.search(r"""(src|href)=["']https?://""", html)
