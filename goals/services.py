@@ -356,11 +356,22 @@ def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: in
             c.bump()
             c.save()
             _record(access, c, UPDATE, c_before, summary="restored a commitment to the agreed revision")
+    # A commitment the amendment removed comes back as it was when removed (its tombstone), so work
+    # already marked done on the agreed terms stays done.
+    tombstones = {
+        str(e.object_id): e.before or {}
+        for e in ChangeEvent.objects.filter(object_type="commitment", action=DELETE,
+                                            object_id__in=list(kept)).order_by("seq")
+    }
     for spec in kept.values():
+        last = tombstones.get(spec["id"], {})
+        done_at = last.get("done_at")
         c = Commitment.objects.create(
             id=spec["id"], goal=goal, side=spec["side"], text=spec["text"], owner_id=spec["owner"],
             placeholder=spec["placeholder"],
             due_date=dt.date.fromisoformat(spec["due_date"]) if spec["due_date"] else None,
+            done=bool(last.get("done") and done_at), position=last.get("position") or 0,
+            done_at=dt.datetime.fromisoformat(done_at) if last.get("done") and done_at else None,
         )
         _record(access, c, CREATE, summary="restored a commitment of the agreed revision")
     goal.revision = goal.revision + 1

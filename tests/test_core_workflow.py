@@ -211,6 +211,20 @@ def test_discarding_an_amendment_restores_the_agreed_terms_and_commitments(plan)
     assert GoalRevision.objects.get(goal=goal, number=goal.agreed_revision).terms["target"] == "200"
 
 
+def test_discarding_an_amendment_that_removed_a_done_commitment_brings_it_back_done(plan):
+    agree(plan)
+    kept = Commitment.objects.get(goal=plan.goal, side=Side.PARTNER)
+    goals.commitment_update(access=plan.partner_editor, commitment_id=kept.pk, done=True)
+    done_at = Commitment.objects.get(pk=kept.pk).done_at
+    goals.commitment_delete(access=plan.editor, commitment_id=kept.pk)
+
+    goals.goal_discard_amendment(access=plan.editor, goal_id=plan.goal.pk)
+
+    restored = Commitment.objects.get(pk=kept.pk)
+    assert (restored.text, restored.done, restored.done_at, restored.position) == (
+        "Certify three consultants", True, done_at, kept.position)
+
+
 @pytest.mark.parametrize("state", ["draft", "proposed", "changes_requested"])
 def test_a_goal_not_yet_agreed_can_be_withdrawn(plan, state):
     if state != "draft":
