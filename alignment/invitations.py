@@ -17,6 +17,7 @@ revoked and used tokens all raise the same neutral ``NotFound`` so a link reveal
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import smtplib
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -305,6 +307,26 @@ def invitation_accept_as_new_person(*, raw_token: str, full_name: str, password:
 
 # --- E-mail -----------------------------------------------------------------------------------
 
+# How long a sent e-mail's claim is kept: longer than any retry of its task.
+CLAIM_SECONDS = 7 * 24 * 3600
+
+
+def send_once(claim: str, send: Any) -> bool:
+    """Claim ``claim`` in the shared cache, then send; a claim held already means it was sent (a
+    retried or duplicated task). A failed send gives the claim back so the retry can send."""
+    if claim:
+        key = "mail-claim:" + hashlib.sha256(claim.encode()).hexdigest()
+        if not cache.add(key, 1, timeout=CLAIM_SECONDS):
+            return False
+    try:
+        send()
+    except Exception:
+        if claim:
+            cache.delete(key)
+        raise
+    return True
+
+
 
 def invitation_url(raw_token: str) -> str:
     from django.urls import reverse
@@ -330,12 +352,11 @@ def send_invitation(invitation: Invitation, raw_token: str) -> None:
              retry_backoff_max=600, max_retries=8)
 def send_invitation_email(invitation_id: str, raw_token: str) -> bool:
     """Send the link. Skips an invitation that was revoked, accepted or resent meanwhile (the token
-    no longer matches), so a late or repeated run never mails a dead link."""
+    no longer matches), so a late run never mails a dead link; a repeated run sends nothing."""
     invitation = (
         Invitation.objects.select_related("partnership__vendor", "partnership__partner", "invited_by")
         .filter(pk=invitation_id).first()
     )
     if invitation is None or not invitation.is_usable or invitation.token_hash != hash_token(raw_token):
         return False
-    send_invitation(invitation, raw_token)
-    return True
+    return send_once(f"invitation-mail:{invitation.token_hash}", lambda: send_invitation(invitation, raw_token))

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from accounts.models import User
 from alignment.access import Access
+from alignment.invitations import send_once
 from alignment.mail import send_templated
 from alignment.models import PartnershipMember, Role, Side
 
@@ -31,8 +32,13 @@ def announce(*, access: Access, goal: Goal, kind: str, comment: Comment | None =
     """Queue the e-mails to the other side once the current transaction commits."""
     if kind not in KINDS:
         raise ValueError(f"Unknown goal notification {kind!r}")
+    # What makes this event unique: an approval is once per (revision, side), a change request is
+    # its comment, and a proposal its moment (a revision can be proposed again after a change request).
+    detail = str(comment.pk) if comment else (goal.proposed_at.isoformat() if kind == PROPOSED and goal.proposed_at
+                                              else "")
+    event = f"{kind}:{goal.pk}:{goal.revision}:{access.side}:{detail}"
     args = (kind, str(goal.pk), goal.revision, access.user.pk, access.side, str(comment.pk) if comment else None)
-    transaction.on_commit(lambda: notify_goal_event.delay(*args))
+    transaction.on_commit(lambda: notify_goal_event.delay(*args, event=event))
 
 
 def recipients(goal: Goal, side: str) -> list[User]:
@@ -45,21 +51,22 @@ def recipients(goal: Goal, side: str) -> list[User]:
 
 @shared_task
 def notify_goal_event(kind: str, goal_id: str, revision: int, actor_id: Any, actor_side: str,
-                      comment_id: str | None = None) -> int:
+                      comment_id: str | None = None, event: str = "") -> int:
     """Fan out: one e-mail task per person on the other side. Returns how many were queued."""
     goal = Goal.objects.filter(pk=goal_id).first()
     if goal is None:
         return 0
     people = recipients(goal, Side.other(actor_side))
     for person in people:
-        send_goal_email.delay(kind, goal_id, revision, actor_id, actor_side, person.pk, comment_id)
+        send_goal_email.delay(kind, goal_id, revision, actor_id, actor_side, person.pk, comment_id, event=event)
     return len(people)
 
 
 @shared_task(autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError), retry_backoff=True,
              retry_backoff_max=600, max_retries=8)
 def send_goal_email(kind: str, goal_id: str, revision: int, actor_id: Any, actor_side: str, recipient_id: Any,
-                    comment_id: str | None = None) -> bool:
+                    comment_id: str | None = None, event: str = "") -> bool:
+    """Send one person one e-mail about one event; a repeated run for the same event sends nothing."""
     goal = Goal.objects.select_related("partnership", "objective").filter(pk=goal_id).first()
     recipient = User.objects.filter(pk=recipient_id, is_active=True).first()
     if goal is None or recipient is None:
@@ -69,9 +76,10 @@ def send_goal_email(kind: str, goal_id: str, revision: int, actor_id: Any, actor
         return False
     actor = User.objects.filter(pk=actor_id).first()
     comment = Comment.objects.filter(pk=comment_id, goal=goal).first() if comment_id else None
-    {APPROVED: goal_approved_email, CHANGES_REQUESTED: goal_changes_requested_email,
-     PROPOSED: goal_proposed_email}[kind](goal, revision, actor, actor_side, recipient, comment)
-    return True
+    send = {APPROVED: goal_approved_email, CHANGES_REQUESTED: goal_changes_requested_email,
+            PROPOSED: goal_proposed_email}[kind]
+    return send_once(f"goal-mail:{event}:{recipient.pk}" if event else "",
+                     lambda: send(goal, revision, actor, actor_side, recipient, comment))
 
 
 def _context(goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User,

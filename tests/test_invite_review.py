@@ -352,3 +352,20 @@ def test_an_invited_person_sees_only_their_partnership_through_the_api_and_feed(
     feed = api.get("changes", limit=500).json()
     assert feed["results"] and {e["partnership"] for e in feed["results"]} == {str(cast.partnership.pk)}
     assert "Contoso" not in str(feed)
+
+
+def test_a_repeated_negotiation_email_task_sends_once(client, cast, proposed, django_capture_on_commit_callbacks):
+    from goals import notifications
+
+    client.force_login(cast.partner_approver)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        client.post(action_url(cast, proposed, "approve"), {"revision": 1})
+    callbacks[0]()
+    sent = len(mail.outbox)
+    assert sent == 3
+    callbacks[0]()  # the same event delivered twice by the broker
+    assert len(mail.outbox) == sent
+    # A different event (the same revision proposed again after a change request) is e-mailed.
+    notifications.send_goal_email("approved", str(proposed.pk), 1, cast.partner_approver.pk, "partner",
+                                  cast.vendor_editor.pk, None, event="another-event")
+    assert len(mail.outbox) == sent + 1

@@ -334,3 +334,30 @@ def test_a_fresh_worker_process_knows_the_invitation_and_negotiation_tasks(tmp_p
     for task in ("alignment.invitations.send_invitation_email", "goals.notifications.notify_goal_event",
                  "goals.notifications.send_goal_email"):
         assert task in result.stdout
+
+
+def test_a_repeated_invitation_email_task_sends_once(cast):
+    invitation, raw = inv.invitation_create(access=cast.access("vendor_admin"), email="newbie@partner.test",
+                                            side=Side.PARTNER, role=Role.VIEWER)
+    assert inv.send_invitation_email(str(invitation.pk), raw) is True
+    assert inv.send_invitation_email(str(invitation.pk), raw) is False
+    assert len(mail.outbox) == 1
+
+
+def test_a_failed_send_can_be_retried(cast, monkeypatch):
+    import smtplib
+
+    invitation, raw = inv.invitation_create(access=cast.access("vendor_admin"), email="newbie@partner.test",
+                                            side=Side.PARTNER, role=Role.VIEWER)
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise smtplib.SMTPServerDisconnected("try later")
+
+    monkeypatch.setattr(inv, "send_invitation", flaky)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        inv.send_invitation_email.run(str(invitation.pk), raw)
+    assert inv.send_invitation_email.run(str(invitation.pk), raw) is True
+    assert len(calls) == 2
