@@ -5,8 +5,11 @@ objects so that the generated requests reach the services. Examples are bounded 
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -33,11 +36,24 @@ def real_ids(world, token):
     }
 
 
-def test_the_api_keeps_its_schema_for_any_input(cast):
+@pytest.fixture
+def wsgi_app():
+    """The real WSGI app, kept from closing the test's database connection after each request
+    (Django's test client does the same)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def test_the_api_keeps_its_schema_for_any_input(cast, wsgi_app):
     world = World(cast)
     token, raw = ApiToken.issue(user=cast.vendor_admin, name="schemathesis")
     ids = real_ids(world, token)
-    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 40
     for operation in operations:
