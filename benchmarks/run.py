@@ -59,6 +59,7 @@ class Scenario:
     auth: str = ""  # "", "session" or "token"
     mode: str = "rotate"
     threads: int = 0  # 0 = the harness default
+    probe_seconds: float = 0.0
     results: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -271,8 +272,8 @@ def gunicorn(args: argparse.Namespace, env: dict[str, str]) -> Iterator[subproce
 
 
 def run_wrk(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any], seconds: float,
-            rate_per_thread: float = 0.0, connections: int = 0) -> dict[str, Any]:
-    threads = scenario.threads or args.threads
+            rate_per_thread: float = 0.0, connections: int = 0, threads: int = 0) -> dict[str, Any]:
+    threads = threads or scenario.threads or args.threads
     connections = connections or (threads if scenario.mode == "own" or rate_per_thread else args.connections)
     connections = max(connections, threads)
     headers = []
@@ -287,7 +288,7 @@ def run_wrk(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any
         env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_HEADERS="|".join(headers),
                    BENCH_MODE=scenario.mode, BENCH_RATE=str(rate_per_thread), BENCH_OUT=str(out))
         command = [args.wrk, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-                   "--timeout", "10s", "-s", str(HERE / "scenario.lua"), f"http://{HOST}:{args.port}"]
+                   "--timeout", "60s", "-s", str(HERE / "scenario.lua"), f"http://{HOST}:{args.port}"]
         settle(args.port)
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
         if completed.returncode != 0 or not out.exists():
@@ -332,8 +333,34 @@ def settle(port: int, limit: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+MIN_SAMPLES = 8
+
+
+def measure(args: argparse.Namespace, s: Scenario, fixture: dict[str, Any], seconds: float,
+            failures: dict[str, str]) -> dict[str, Any] | None:
+    """Latency from one connection (a request on an otherwise idle server: what a person waits),
+    throughput from ``--connections`` connections (what the workers deliver when all are busy)."""
+    if s.name == "goal_patch":
+        # Fresh ETags before each wrk process: every PATCH of the previous one made them stale.
+        settle(args.port)
+        s.lines = attempt(failures, s.name, patch_lines, args, fixture) or []
+        if not s.lines:
+            failures.setdefault(s.name, "no draft goal to PATCH in the big partnership")
+            return None
+        latency = run_wrk(args, s, fixture, seconds, connections=1, threads=1)
+        settle(args.port)  # the last PATCH of the run above may still be committing
+        s.lines = patch_lines(args, fixture)
+        busy = run_wrk(args, s, fixture, seconds, threads=len(s.lines))
+    else:
+        latency = run_wrk(args, s, fixture, seconds, connections=1, threads=1)
+        busy = run_wrk(args, s, fixture, seconds)
+    return dict(latency, rps=busy["rps"], rps_one_connection=latency["rps"], busy=busy,
+                errors=latency["errors"] + busy["errors"], requests=latency["requests"] + busy["requests"])
+
+
 def probe(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any]) -> None:
-    """One request of each line before measuring, so a wrong URL or a 500 stops the run with its reason."""
+    """One request of each line before measuring, so a wrong URL or a 500 stops the scenario with its
+    reason. The slowest of them sets how long the scenario runs (enough requests for a median)."""
     headers = {}
     if scenario.auth == "session":
         headers["Cookie"] = f"sessionid={fixture['session_cookie']}"
@@ -344,7 +371,9 @@ def probe(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any])
         if method != "GET":
             continue
         headers["Accept"] = "application/json" if path.startswith("/api/") else "text/html"
+        started = time.perf_counter()
         status, _, body = http_get(args.port, path, headers)
+        scenario.probe_seconds = max(scenario.probe_seconds, time.perf_counter() - started)
         if status >= 400:
             raise ScenarioFailed(f"GET {path} answered {status}: {body[:400]!r}")
 
@@ -478,31 +507,36 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                                 for i, (c, w) in enumerate(zip(b, widths, strict=True))) + " |")
 
 
+# The read mix of the fixed-rate load, per 20 requests: mostly clients polling the change feed and
+# listing goals, now and then someone opening the dashboard or a whole plan.
+LOAD_MIX = {"changes_incremental": 10, "goal_list": 7, "plan_api": 1, "plan_page": 1, "dashboard": 1}
+
+
 def fixed_rate_load(args: argparse.Namespace, scenarios: list[Scenario], fixture: dict[str, Any],
                     summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A mixed read load at a fixed rate for --load-seconds; halves the rate until p95 < 250 ms."""
-    mix_names = [s.name for s in scenarios if s.name not in ("floor", "goal_patch") and s.results]
+    """The read mix at a fixed rate for --load-seconds, starting at half its capacity and halving the
+    rate (three tries at most) until p95 < 250 ms."""
+    weights = {n: w for n, w in LOAD_MIX.items() if n in summaries}
     lines: list[str] = []
     for s in scenarios:
-        if s.name in mix_names:
-            lines.extend(s.lines[:2])
-    # Requests of the mix go out in turn, so its capacity is the harmonic mean of the scenarios'.
-    capacity = len(mix_names) / sum(1 / max(summaries[n]["rps"], 0.1) for n in mix_names)
-    rate = args.load_rate or round(capacity * 0.5, 1)
+        for k in range(weights.get(s.name, 0)):
+            lines.append(s.lines[k % len(s.lines)])
+    # Requests of the mix go out in turn: its capacity is the weighted harmonic mean of the scenarios'.
+    capacity = sum(weights.values()) / sum(w / max(summaries[n]["rps"], 0.01) for n, w in weights.items())
+    rate = args.load_rate or round(capacity * 0.5, 2)
     # Pages read the session cookie, the API the bearer token: both go on every request of the mix.
     mix = Scenario("load", "mixed reads", "", lines, auth="both", threads=args.load_threads)
     attempts = []
     for _ in range(3):
         threads = args.load_threads
-        log(f"fixed-rate load: {rate} req/s for {args.load_seconds} s over {threads} connections "
-            f"({', '.join(mix_names)})")
+        log(f"fixed-rate load: {rate} req/s for {args.load_seconds:.0f} s over {threads} paced connections ({weights})")
         result = run_wrk(args, mix, fixture, args.load_seconds, rate_per_thread=rate / threads, connections=threads)
         result["target_rps"] = rate
         attempts.append(result)
-        if result["p95"] < 250 or args.load_rate:
+        if result["p95"] < 250 or args.load_rate or rate <= 0.5:
             break
-        rate = round(rate / 2, 1)
-    return {"mix": mix_names, "capacity_estimate": capacity, "attempts": attempts}
+        rate = round(rate / 2, 2)
+    return {"mix": weights, "capacity_estimate": capacity, "attempts": attempts}
 
 
 def machine() -> dict[str, Any]:
@@ -531,7 +565,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8765")))
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn sync workers")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--connections", type=int, default=4, help="wrk connections for the latency scenarios")
+    parser.add_argument("--connections", type=int, default=2 * (os.cpu_count() or 1),
+                        help="wrk connections for the throughput column (latency uses one)")
+    parser.add_argument("--max-duration", type=float, default=90.0,
+                        help=f"upper bound of a slow scenario's run (it runs long enough for {MIN_SAMPLES} requests)")
     parser.add_argument("--feed-limit", type=int, default=1000, help="page size of the full sync")
     parser.add_argument("--load-seconds", type=float, default=None, help="fixed-rate load duration (60; quick 10)")
     parser.add_argument("--load-rate", type=float, default=0.0, help="fixed rate in req/s (default: half capacity)")
@@ -601,15 +638,13 @@ def main() -> None:
                     log(f"full sync: {sync['events']} events in {sync['pages']} pages, {sync['seconds']} s")
                     s.lines = [f"GET\t/api/v1/changes?{urllib.parse.urlencode({'since': sync['cursor'] or ''})}"]
                     attempt(failures, s.name, probe, args, s, fixture)
-                if s.name == "goal_patch" and s.name not in failures:
-                    s.lines = attempt(failures, s.name, patch_lines, args, fixture) or []
-                    s.threads = len(s.lines)
-                    if not s.lines:
-                        failures.setdefault(s.name, "no draft goal to PATCH in the big partnership")
                 if s.name in failures:
                     continue
-                log(f"  {s.name}")
-                s.results.append(run_wrk(args, s, fixture, args.duration))
+                seconds = min(max(args.duration, MIN_SAMPLES * s.probe_seconds), args.max_duration)
+                log(f"  {s.name} ({seconds:.0f} s at 1 connection, then at {args.connections})")
+                result = measure(args, s, fixture, seconds, failures)
+                if result is not None:
+                    s.results.append(result)
         results["failures"] = failures
         floors = [r["p50"] for r in by_name["floor"].results]
         summaries = {s.name: summarise(s, floors) for s in scenarios if s.results}
@@ -639,7 +674,7 @@ def main() -> None:
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     print()
     print(f"Partnerplan benchmark — {results['machine'].get('cpus')} CPUs, dataset {results['dataset']}, "
-          f"medians of {args.runs} runs, {args.duration:.0f} s per scenario and run")
+          f"medians of {args.runs} runs; latency from one connection, req/s from {args.connections}")
     print()
     print_table(list(results["scenarios"].values()))
     if "full_sync" in results:
