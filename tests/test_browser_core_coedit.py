@@ -63,6 +63,8 @@ def test_a_conflicting_save_shows_both_versions_and_keeps_what_was_typed(new_pag
     vendor_form.get_by_role("button", name="Save").click()
     expect(vendor.locator(f"#goal-{goal.pk} .goal-target")).to_have_text("300")
 
+    # The partner's open form is not replaced; it says that someone else changed the goal.
+    expect(partner.locator(f"form#goal-{goal.pk} .changed-note")).to_be_visible()
     partner_form = partner.locator(f"#goal-{goal.pk}")
     partner_form.get_by_label("Target").fill("275")
     partner_form.get_by_label("Description").fill("Partner view: 275 is realistic with two new consultants.")

@@ -113,10 +113,15 @@ def agreed_goal(cast):
 def test_a_goal_can_be_edited_with_the_keyboard_only(new_page, live_url, cast, agreed_goal):
     page = new_page(cast.vendor_editor)
     page.goto(f"/p/{cast.partnership.pk}/")
-    tab_to(page, "el.textContent.trim().startsWith('Amend') && el.closest('#goal-%s')" % agreed_goal.pk)
+    amend_button = f"el.textContent.trim().startsWith('Amend') && el.closest('#goal-{agreed_goal.pk}')"
+    tab_to(page, amend_button)
     page.keyboard.press("Enter")
     form = page.locator(f"form#goal-{agreed_goal.pk}")
-    expect(form).to_be_visible()
+    expect(form.get_by_label("Goal", exact=True)).to_be_focused()
+    page.keyboard.press("Escape")  # closes without saving; the focus returns to the goal
+    expect(page.locator(f"article#goal-{agreed_goal.pk}")).to_be_focused()
+    tab_to(page, amend_button)
+    page.keyboard.press("Enter")
     expect(form.get_by_label("Goal", exact=True)).to_be_focused()
     tab_to(page, "el.name === 'target'")
     page.keyboard.press("Control+A")

@@ -60,12 +60,21 @@
       .catch(function () { pending.add(name); });
   }
 
+  function markChangedElsewhere(el) {
+    if (el.classList.contains("changed-elsewhere")) { return; }
+    el.classList.add("changed-elsewhere");
+    var note = document.createElement("p");
+    note.className = "changed-note";
+    note.textContent = "Someone else changed this while you are editing. Saving shows both versions to choose from.";
+    el.insertBefore(note, el.firstChild);
+  }
+
   function flush() {
     if (userRequests > 0) { return; }
     Array.from(pending).forEach(function (name) {
       var el = document.getElementById(name);
       if (!el) { pending.delete(name); return; }
-      if (isBeingEdited(el)) { el.classList.add("changed-elsewhere"); return; }
+      if (isBeingEdited(el)) { markChangedElsewhere(el); return; }
       pending.delete(name);
       refresh(name);
     });
@@ -141,6 +150,14 @@
       if (!fresh.hasAttribute("tabindex")) { fresh.setAttribute("tabindex", "-1"); }
       fresh.focus({ preventScroll: true });
     }
+  });
+
+  // Escape closes an open in-place form without saving (its Cancel / Take theirs button).
+  document.body.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var form = event.target.closest && event.target.closest("form[data-editing]");
+    var cancel = form && form.querySelector(".actions button[type=button]");
+    if (cancel) { event.preventDefault(); cancel.click(); }
   });
 
   setInterval(tick, 1000);
