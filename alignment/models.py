@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Organisation, validate_timezone
@@ -250,6 +250,11 @@ class Objective(PlanObject):
         indexes = [models.Index(fields=["partnership", "status"])]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=["active", "achieved", "retired"]), name="objective_status"),
+            models.CheckConstraint(
+                condition=Q(baseline_date__isnull=True) | Q(target_date__isnull=True)
+                | Q(target_date__gt=F("baseline_date")),
+                name="objective_dates_order",
+            ),
         ]
 
     def __str__(self) -> str:

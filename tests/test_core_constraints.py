@@ -95,6 +95,8 @@ VIOLATIONS = [
     ("vision_endorsement_unique", lambda w: copy(w.endorsement)),
     ("vision_endorsement_side", lambda w: update(w.endorsement, side="both")),
     ("objective_status", lambda w: update(w.objective, status="paused")),
+    ("objective_dates_order", lambda w: update(w.objective, baseline_date=dt.date(2027, 6, 30),
+                                               target_date=dt.date(2027, 1, 1))),
     # reviews and health
     ("review_occurrence_unique", lambda w: copy(w.review, scheduled_for=NOW + dt.timedelta(hours=2))),
     ("review_status", lambda w: update(w.review, status="postponed")),
