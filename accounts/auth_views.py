@@ -43,7 +43,7 @@ class SignInView(auth.LoginView):
 
 
 class SignOutView(auth.LogoutView):
-    template_name = "registration/logged_out.html"
+    """Signs out on POST only (a link or a prefetch cannot sign anyone out), then shows sign-in."""
 
 
 @sensitive_post_parameters("password")

@@ -3,18 +3,20 @@ dashboard, an accessibility scan, and screenshots of the main pages for anyone t
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import User
-from alignment.models import Partnership, PartnershipMember, Role, Side
+from alignment.models import HealthSnapshot, Partnership, PartnershipMember, Role, Side
 from goals import services as goals
 from goals.models import Goal, GoalStatus
 from tests import factories as f
-from tests.browser_support import PHONE, browser, live_url, new_page, screenshot  # noqa: F401
+from tests.browser_support import PHONE, browser, live_url, new_page, screenshot, sign_in  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -181,6 +183,11 @@ def test_screenshots_of_the_dashboard_and_the_plan_page(new_page, live_url, cast
                            what_we_hope="Be the first choice in DACH.", how_we_work="Monthly calls.")
     goals.check_in_create(access=editor, goal_id=agreed_goal.pk, value="150", confidence=4)
     goals.check_in_create(access=cast.access("partner_editor"), goal_id=agreed_goal.pk, value="140", confidence=3)
+    partner_goal = f.make_goal(cast.access("partner_editor"), agreed_goal.objective, title="Certified consultants")
+    goals.goal_propose(access=cast.access("partner_editor"), goal_id=partner_goal.pk)
+    for days, score in ((28, 35), (21, 42), (14, 51), (7, 58), (0, 66)):
+        HealthSnapshot.objects.create(partnership=cast.partnership, score=score,
+                                      day=timezone.localdate() - dt.timedelta(days=days))
     for label, (width, height) in (("desktop", (1280, 900)), ("phone", PHONE)):
         page = new_page(cast.vendor_admin, width=width, height=height)
         page.goto("/")
@@ -190,3 +197,15 @@ def test_screenshots_of_the_dashboard_and_the_plan_page(new_page, live_url, cast
         expect(page.locator(f"#goal-{agreed_goal.pk}")).to_be_visible()
         assert screenshot(page, f"plan-{label}").stat().st_size > 0
     assert User.objects.filter(pk=cast.vendor_admin.pk).exists()
+
+
+def test_sign_in_through_the_form_and_sign_out(new_page, live_url, cast):
+    page = new_page()
+    page.goto(f"/p/{cast.partnership.pk}/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    sign_in(page, "Editor@Vendor.test")
+    expect(page.get_by_role("heading", name="Acme × Northwind")).to_be_visible()  # back where they wanted to go
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.goto(f"/p/{cast.partnership.pk}/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
