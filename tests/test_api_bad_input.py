@@ -126,6 +126,22 @@ class TestNothingIsWritten:
     def test_bodies_that_are_not_a_json_object(self, world, editor, raw):
         assert_refused(editor.post("goals", raw=raw))
 
+    @pytest.mark.parametrize("raw", ["[" * 100_000, '{"a": ' * 50_000, '{"body": ' + "9" * 5000 + "}"])
+    def test_bodies_nested_too_deep_or_with_absurd_numbers(self, world, editor, raw):
+        assert_refused(editor.post("comments", raw=raw))
+
+    def test_a_body_that_is_not_utf8(self, world, editor):
+        response = editor.client.post("/api/v1/comments", b'{"body": "\xff"}', content_type="application/json",
+                                      headers=editor.headers)
+        assert_refused(response)
+
+    def test_only_json_is_spoken(self, world, editor):
+        plain = editor.client.generic("PATCH", f"/api/v1/goals/{world.draft.pk}", "title=x",
+                                      content_type="text/plain", headers={**editor.headers, **if_match(1)})
+        assert_refused(plain, status=415)
+        html = editor.client.get("/api/v1/goals", headers={**editor.headers, "Accept": "text/html"})
+        assert html.status_code == 406
+
     def test_a_body_that_is_not_json(self, world, editor):
         response = editor.client.post("/api/v1/goals", {"title": "x"}, headers=editor.headers)  # multipart form
         assert_refused(response, status=415)

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework import permissions
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.serializers import Serializer
@@ -14,6 +13,7 @@ from rest_framework.views import APIView
 
 from ..authentication import AnonThrottle, BearerTokenAuthentication, SessionAuthentication, UserThrottle
 from ..fields import require_all
+from ..parsers import JSONParser
 from ..problems import RequestTooLarge, handle_exception
 from ..schema import ApiSchema
 
