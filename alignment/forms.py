@@ -93,8 +93,23 @@ class ObjectiveForm(VersionedForm):
     target = forms.DecimalField(label="Long-term target", required=False, max_digits=18, decimal_places=4)
     target_date = forms.DateField(label="Target date", required=False, widget=DATE)
     status = forms.ChoiceField(label="Status", choices=Objective.Status.choices, initial=Objective.Status.ACTIVE)
+    vendor_drivers = forms.MultipleChoiceField(label="Vendor's business drivers it serves", required=False,
+                                               widget=forms.CheckboxSelectMultiple)
+    partner_drivers = forms.MultipleChoiceField(label="Partner's business drivers it serves", required=False,
+                                                widget=forms.CheckboxSelectMultiple)
     conflict_fields = ("title", "description", "vendor_gain", "partner_gain", "success_measure", "metric_name",
-                       "metric_unit", "baseline", "target", "target_date", "status")
+                       "metric_unit", "baseline", "target", "target_date", "status", "vendor_drivers",
+                       "partner_drivers")
+
+    def __init__(self, *args: Any, partnership: Partnership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for side in ("vendor", "partner"):
+            drivers = partnership.drivers_for(side)
+            name = f"{side}_drivers"
+            if drivers:
+                self.fields[name].choices = [(d, d) for d in drivers]
+            else:
+                del self.fields[name]
 
 
 class ObjectiveCreateForm(ObjectiveForm):

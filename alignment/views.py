@@ -120,6 +120,8 @@ def _plain(value: Any) -> str:
         return format(value.normalize(), "f") if value == value.to_integral() else str(value)
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
     return str(value).strip().replace("\r\n", "\n")
 
 
@@ -494,6 +496,9 @@ class ObjectiveNew(InPlaceForm):
     submit_label = "Add objective"
     template_name = "plan/_objective_new.html"
 
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"partnership": self.access.partnership}
+
     def fragment_id(self) -> str:
         return "objective-new"
 
@@ -501,7 +506,7 @@ class ObjectiveNew(InPlaceForm):
         return reverse("objective_new_button", args=[self.access.partnership.pk])
 
     def save(self) -> HttpResponse:
-        changes = {k: v for k, v in self.form.service_changes().items() if v not in (None, "")}
+        changes = {k: v for k, v in self.form.service_changes().items() if v not in (None, "", [])}
         services.objective_create(access=self.access, **changes)
         # The new objective is part of the refreshed list (outside this form): swap both.
         response = render_fragment(self.request, self.access, "objectives")
@@ -523,6 +528,9 @@ class ObjectiveNewButton(PlanView):
 class ObjectiveEdit(InPlaceForm):
     form_class = ObjectiveForm
     title = "Edit objective"
+
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"partnership": self.access.partnership}
 
     def get_initial(self) -> dict[str, Any]:
         o = self.objective()

@@ -191,13 +191,20 @@ def test_vision_edit_in_place_and_endorsement_by_both_sides(client, cast):
 
 def test_objectives_are_added_and_edited_in_place(client, cast):
     client.force_login(cast.partner_editor)
+    form = client.get(url(cast, "objectives/new/")).content.decode()
+    assert 'value="services revenue"' in form and 'value="licence revenue"' in form  # each side's drivers
     response = client.post(url(cast, "objectives/new/"), {
         "title": "Win mid-market accounts", "vendor_gain": "New logos", "partner_gain": "Implementation work",
-        "status": "active"})
+        "status": "active", "partner_drivers": ["utilisation"]})
     assert response.status_code == 200 and response["HX-Retarget"] == "#objectives"
     html = response.content.decode()
     assert "Win mid-market accounts" in html and 'hx-swap-oob="true"' in html
     objective = Objective.objects.get(title="Win mid-market accounts")
+    assert objective.partner_drivers == ["utilisation"] and objective.vendor_drivers == []
+    assert '<ul class="drivers" aria-label="Partner business drivers"><li>utilisation</li></ul>' in html
+    unknown = client.post(url(cast, "objectives/new/"), {"title": "X", "status": "active",
+                                                         "partner_drivers": ["world domination"]})
+    assert unknown.status_code == 400 and "not one of the available choices" in unknown.content.decode()
     response = client.post(url(cast, f"objectives/{objective.pk}/edit/"), {
         "version": objective.version, "title": "Win mid-market accounts in DACH", "vendor_gain": "New logos",
         "partner_gain": "Implementation work", "status": "active"})
