@@ -247,3 +247,23 @@ def test_a_partnership_is_started_by_a_vendor_admin(cast):
     assert response.json()["partner"]["name"] == "Contoso Consulting"
     nobody = ApiClient(f.make_user())
     assert nobody.post("partnerships", {"partner_name": "X"}).status_code == 403
+
+
+def test_attendees_of_a_held_review_are_members_and_strangers_stay_anonymous(world, editor, cast):
+    stranger = str(cast.outsider.public_id)
+    refused = editor.post(f"reviews/{world.review.pk}/hold", {"held_on": str(TODAY), "attendees": [stranger]})
+    assert refused.status_code == 400 and cast.outsider.email not in refused.content.decode()
+    held = editor.post(f"reviews/{world.review.pk}/hold", {
+        "held_on": str(TODAY), "attendees": [str(cast.vendor_editor.public_id), str(cast.partner_approver.public_id)],
+        "decisions": "Double the webinar budget", "schedule_next": False,
+    })
+    assert held.status_code == 200
+    assert set(held.json()["attendees"]) == {str(cast.vendor_editor.public_id), str(cast.partner_approver.public_id)}
+    assert held.json()["status"] == "held" and held.json()["goal_snapshot"]
+
+
+def test_busy_clients_are_throttled(world, editor, settings):
+    settings.API_THROTTLE_RATES = {"user": "3/minute"}
+    statuses = [editor.get("goals").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert editor.get("goals").json()["code"] == "throttled"

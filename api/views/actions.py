@@ -135,7 +135,8 @@ class ReviewHold(ActionView):
     def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
         version = _version(request, data)
         ids = data.pop("attendees", [])
-        people = list(User.objects.filter(public_id__in=ids))
+        # Only members are looked up, so an error never reveals anything about other people.
+        people = list(User.objects.filter(public_id__in=ids, partnership_memberships__partnership=access.partnership))
         if len(people) != len(set(ids)):
             raise InvalidInput("Attendees must be members of this partnership.",
                                fields={"attendees": ["Not a member of this partnership."]})
