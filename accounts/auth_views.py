@@ -35,10 +35,10 @@ class SignInView(auth.LoginView):
 
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if _too_many(request):
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(None, "Too many attempts from your network. Wait a minute and try again.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
+            # An unbound form: when limited, no password is even tried.
+            return self.render_to_response(self.get_context_data(
+                form=self.form_class(request),
+                refusal="Too many attempts from your network. Wait a minute and try again."), status=429)
         return super().post(request, *args, **kwargs)
 
 
@@ -55,8 +55,9 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if _too_many(request):
-            form.add_error(None, "Too many sign-ups from your network. Wait a minute and try again.")
-            return render(request, "registration/signup.html", {"form": form}, status=429)
+            return render(request, "registration/signup.html", {
+                "form": form, "refusal": "Too many sign-ups from your network. Wait a minute and try again."},
+                status=429)
         if form.is_valid():
             data = form.cleaned_data
             try:
@@ -84,8 +85,7 @@ class PasswordResetView(auth.PasswordResetView):
 
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if _too_many(request):
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(None, "Too many requests from your network. Wait a minute and try again.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
+            return self.render_to_response(self.get_context_data(
+                form=self.form_class(),
+                refusal="Too many requests from your network. Wait a minute and try again."), status=429)
         return super().post(request, *args, **kwargs)

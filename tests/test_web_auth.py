@@ -77,3 +77,13 @@ def test_password_reset_for_an_unknown_address_looks_the_same_and_sends_nothing(
 def test_pages_of_a_partnership_send_anonymous_visitors_to_sign_in(client, cast):
     response = client.get(f"/p/{cast.partnership.pk}/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_sign_in_is_rate_limited_per_address_and_then_tries_no_password(client, db):
+    f.make_user("pat@partner.test")
+    for _ in range(20):
+        client.post("/accounts/login/", {"username": "pat@partner.test", "password": "guess"})
+    response = client.post("/accounts/login/", {"username": "pat@partner.test", "password": f.PASSWORD})
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
