@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -112,6 +113,9 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
                        current=current)
     if isinstance(exc, DomainError):
         return problem(exc.status, exc.code, exc.message, exc.fields)
+    if isinstance(exc, IntegrityError):
+        # A uniqueness check lost a race with a concurrent write (e.g. two creates with one client id).
+        return problem(409, "conflict", "This conflicts with a change saved at the same moment; read again and retry.")
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge()
     elif isinstance(exc, SuspiciousOperation):

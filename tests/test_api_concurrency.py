@@ -235,3 +235,17 @@ def test_without_a_key_each_post_creates_its_own_object(cast):
     for _ in range(2):
         assert client.post("objectives", body).status_code == 201
     assert Objective.objects.filter(title="No key").count() == 2 and objective.pk
+
+
+def test_concurrent_creates_with_one_client_chosen_id_make_one_object_and_no_server_error(cast):
+    clients = [ApiClient(cast.vendor_editor) for _ in range(8)]
+    objective_id = str(uuid.uuid4())
+    statuses = []
+
+    def post(i):
+        body = {"id": objective_id, "partnership": str(cast.partnership.pk), "title": f"Offline {i}"}
+        statuses.append(clients[i].post("objectives", body).status_code)
+
+    in_threads(8, post)
+    assert statuses.count(201) == 1 and set(statuses) <= {201, 400, 409}, statuses
+    assert Objective.objects.filter(pk=objective_id).count() == 1
