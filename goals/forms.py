@@ -103,6 +103,14 @@ class RequestChangesForm(PlainForm):
     comment = forms.CharField(label="What should change?", max_length=10000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class CloseForm(PlainForm):
+    outcome = forms.ChoiceField(label="Outcome", choices=[("achieved", "Achieved"), ("missed", "Missed"),
+                                                           ("dropped", "Dropped")])
+    note = forms.CharField(label="Note (why, what we learnt)", required=False, max_length=5000,
+                           widget=forms.Textarea(attrs={"rows": 2}))
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
 class DeriveOptionsForm(PlainForm):
     length = forms.ChoiceField(label="Period length", initial="quarter",
                                choices=[("month", "Month"), ("quarter", "Quarter"), ("half", "Half-year"),

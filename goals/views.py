@@ -29,6 +29,7 @@ from . import services
 from .derive import Suggestion, suggest_interim_goals
 from .forms import (
     CheckInForm,
+    CloseForm,
     CommentForm,
     CommitmentCreateForm,
     CommitmentForm,
@@ -121,6 +122,10 @@ class GoalCard:
     @property
     def can_check_in(self) -> bool:
         return self.access.can_edit and self.goal.status == GoalStatus.AGREED
+
+    @property
+    def can_close(self) -> bool:
+        return self.access.can_approve and self.goal.status == GoalStatus.AGREED and not self.goal.has_pending_amendment
 
     @property
     def missing_sides(self) -> list[str]:
@@ -315,6 +320,24 @@ class CheckInNew(GoalPanel):
 
     def save(self) -> HttpResponse:
         services.check_in_create(access=self.access, goal_id=self.kwargs["gid"], **self.form.cleaned_data)
+        return card_response(self.request, self.access, self.kwargs["gid"])
+
+
+class GoalClose(GoalPanel):
+    form_class = CloseForm
+    title = "Close the goal"
+    submit_label = "Close goal"
+
+    def editable_check(self) -> None:
+        self.access.require_approve("close goals")
+
+    def get_initial(self) -> dict[str, Any]:
+        return {"version": _goal(self.access, self.kwargs["gid"]).version}
+
+    def save(self) -> HttpResponse:
+        data = self.form.cleaned_data
+        services.goal_close(access=self.access, goal_id=self.kwargs["gid"], outcome=data["outcome"],
+                            note=data["note"], expected_version=data["version"])
         return card_response(self.request, self.access, self.kwargs["gid"])
 
 

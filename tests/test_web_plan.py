@@ -304,3 +304,18 @@ def test_each_change_event_names_a_fragment_of_the_page(cast, goal):
     assert f"goal-{goal.pk}" in kinds["commitment"]
     assert f"goals-of-{goal.objective_id}" in kinds["goal"]
     assert "objectives" in kinds["objective"] and "vision" in kinds["vision"]
+
+
+def test_an_approver_closes_an_agreed_goal_with_an_outcome_and_a_note(client, cast, goal):
+    goal = f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver"))
+    client.force_login(cast.vendor_editor)
+    assert client.get(url(cast, f"goals/{goal.pk}/close/")).status_code == 403
+    client.force_login(cast.partner_approver)
+    early = client.post(url(cast, f"goals/{goal.pk}/close/"), {"outcome": "achieved", "version": goal.version})
+    assert early.status_code == 409 and "a goal is marked achieved at or after its end" in early.content.decode()
+    no_note = client.post(url(cast, f"goals/{goal.pk}/close/"), {"outcome": "dropped", "version": goal.version})
+    assert no_note.status_code == 400 and "A note is required." in no_note.content.decode()
+    response = client.post(url(cast, f"goals/{goal.pk}/close/"),
+                           {"outcome": "dropped", "note": "Market moved", "version": goal.version})
+    assert response.status_code == 200 and "Closing note: Market moved" in response.content.decode()
+    assert Goal.objects.get(pk=goal.pk).status == GoalStatus.DROPPED

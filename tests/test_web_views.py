@@ -30,6 +30,7 @@ EDIT_FORMS = [
     "/p/{p}/vision/edit/", "/p/{p}/objectives/new/", "/p/{p}/objectives/{o}/edit/", "/p/{p}/objectives/{o}/goals/new/",
     "/p/{p}/objectives/{o}/derive/", "/p/{p}/goals/{g}/edit/", "/p/{p}/goals/{g}/commitments/new/",
     "/p/{p}/goals/{g}/commitments/{c}/edit/", "/p/{p}/goals/{g}/request-changes/", "/p/{p}/goals/{g}/check-in/",
+    "/p/{p}/goals/{g}/close/",
 ]
 ACTIONS = [
     "/p/{p}/goals/{g}/propose/", "/p/{p}/goals/{g}/withdraw/", "/p/{p}/goals/{g}/approve/",
