@@ -62,6 +62,8 @@ class PlanView(View):
             self.access = resolve(request.user, kwargs["pid"])
             return super().dispatch(request, *args, **kwargs)
         except NotFound as exc:
+            if request.htmx:  # an item deleted meanwhile: say so where messages go, keep the page
+                return self.refusal(exc)
             raise Http404(exc.message) from exc
         except StaleVersion as exc:
             if self.form is not None:
@@ -74,7 +76,7 @@ class PlanView(View):
 
     def refusal(self, exc: DomainError) -> HttpResponse:
         """An error that belongs to no form: a message in the page's status area (or a page)."""
-        if self.request.htmx:
+        if self.request.htmx or not hasattr(self, "access"):
             response = render(self.request, "plan/_flash.html", {"error": exc.message}, status=exc.status)
             response["HX-Retarget"] = "#flash"
             response["HX-Reswap"] = "innerHTML"

@@ -158,3 +158,13 @@ def test_a_malformed_fragment_name_or_cursor_is_a_clear_4xx(client, cast, plan):
     assert client.get(f"/p/{plan['p']}/fragment/nonsense/").status_code == 404
     response = client.post(f"/p/{plan['p']}/live/", {"after": "yesterday"})
     assert response.status_code == 400 and "cursor" in response.json()["error"]
+
+
+def test_in_place_requests_for_a_missing_item_get_a_404_message_not_a_page(client, cast, plan):
+    login(client, cast.vendor_editor)
+    response = client.get(f"/p/{plan['p']}/goals/{plan['o']}/edit/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 404 and response["HX-Retarget"] == "#flash"
+    assert "No such goal." in response.content.decode()
+    login(client, cast.outsider)
+    response = client.get(f"/p/{plan['p']}/goals/{plan['g']}/edit/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 404 and "No such partnership." in response.content.decode()
