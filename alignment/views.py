@@ -96,7 +96,7 @@ class PlanView(View):
         current = exc.current
         data = self.request.POST.copy()
         data["version"] = str(current.version)
-        self.form = self.form.__class__(data=data, **self.form_kwargs())
+        self.form = self.form.__class__(data=data, **self.form_options())
         self.form.is_valid()
         rows = []
         for name in getattr(self.form, "conflict_fields", ()):
@@ -110,6 +110,13 @@ class PlanView(View):
     # Form views override these.
     def form_kwargs(self) -> dict[str, Any]:
         return {}
+
+    def form_options(self) -> dict[str, Any]:
+        # Field ids unique on the page even with several forms open at once.
+        return {"auto_id": f"{self.fragment_id()}-%s", **self.form_kwargs()}
+
+    def fragment_id(self) -> str:
+        return "form"
 
     def render_form(self, status: int = 200, conflict: dict[str, Any] | None = None) -> HttpResponse:
         raise NotImplementedError
@@ -153,12 +160,12 @@ class InPlaceForm(PlanView):
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         self.editable_check()
-        self.form = self.form_class(initial=self.get_initial(), **self.form_kwargs())
+        self.form = self.form_class(initial=self.get_initial(), **self.form_options())
         return self.render_form()
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         self.editable_check()
-        self.form = self.form_class(data=request.POST, **self.form_kwargs())
+        self.form = self.form_class(data=request.POST, **self.form_options())
         if not self.form.is_valid():
             return self.render_form(status=400)
         return self.save()

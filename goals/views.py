@@ -506,6 +506,10 @@ class Derive(PlanView):
             raise NotFound("No such objective.")
         return o
 
+    def ids(self) -> dict[str, str]:
+        """Field ids unique on the page (several objectives may derive at once)."""
+        return {"auto_id": f"derive-{self.kwargs['oid']}-%s"}
+
     def render_derive(self, options: Any, formset: Any, suggestions: list[Suggestion], status: int = 200,
                       error: str = "") -> HttpResponse:
         objective = self.objective()
@@ -520,14 +524,15 @@ class Derive(PlanView):
     def get(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
         self.access.require_edit("derive goals")
         objective = self.objective()
-        options = DeriveOptionsForm(request.GET if "length" in request.GET else None)
+        ids = self.ids()
+        options = DeriveOptionsForm(request.GET if "length" in request.GET else None, **ids)
         length, count = "quarter", 4
         if options.is_bound and options.is_valid():
             length, count = options.cleaned_data["length"], options.cleaned_data["count"]
         elif not options.is_bound:
-            options = DeriveOptionsForm(initial={"length": length, "count": count})
+            options = DeriveOptionsForm(initial={"length": length, "count": count}, **ids)
         suggestions = [s for s in suggest_interim_goals(objective, length=length, count=count) if s.is_new]
-        formset = SuggestionFormSet(initial=[
+        formset = SuggestionFormSet(**ids, initial=[
             {"include": True, "title": s.title, "period_start": s.period_start, "period_end": s.period_end,
              "baseline": s.baseline, "target": s.target} for s in suggestions
         ])
@@ -537,8 +542,8 @@ class Derive(PlanView):
     def post(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
         self.access.require_edit("derive goals")
         objective = self.objective()
-        options = DeriveOptionsForm(initial={"length": "quarter", "count": 4})
-        formset = SuggestionFormSet(data=request.POST)
+        options = DeriveOptionsForm(initial={"length": "quarter", "count": 4}, **self.ids())
+        formset = SuggestionFormSet(data=request.POST, **self.ids())
         if not formset.is_valid():
             return self.render_derive(options, formset, self._from_forms(formset), status=400)
         chosen = [s for s, f in zip(self._from_forms(formset), formset.forms, strict=True) if f.cleaned_data["include"]]
