@@ -29,6 +29,8 @@ def grow(cast, world, n):
         goal_services.check_in_create(access=cast.access("partner_editor"), goal_id=goal.pk, value="140",
                                       confidence=2)
         goal_services.comment_create(access=editor, goal_id=goal.pk, body="On track")
+        goal_services.commitment_create(access=editor, goal_id=goal.pk, side="vendor", text="Owned work",
+                                        owner=cast.vendor_editor.pk, due_date=dt.date(2026, 12, 1))
         goal_services.goal_update(access=editor, goal_id=goal.pk, target="250")  # a pending amendment
         review = plan.review_schedule(access=editor, scheduled_for=dt.datetime(2026, 1, 1 + i, 10, tzinfo=dt.UTC))
         plan.review_hold(access=editor, review_id=review.pk, held_on=dt.date(2026, 1, 1 + i),
@@ -62,7 +64,7 @@ def queries(client, path, params):
 
 
 @pytest.mark.parametrize("who", ["vendor_editor", "vendor_admin"])
-def test_every_read_runs_a_fixed_number_of_queries(cast, who):
+def test_every_read_runs_a_fixed_number_of_queries(cast, who, django_assert_num_queries):
     world = World(cast)
     grow(cast, world, 1)
     client = ApiClient(getattr(cast, who))
@@ -72,8 +74,8 @@ def test_every_read_runs_a_fixed_number_of_queries(cast, who):
         small[(path, str(params))], _ = queries(client, path, params)
     grow(cast, world, 6)
     for path, params in endpoints(world):
-        large, _response = queries(client, path, params)
-        assert large == small[(path, str(params))], f"{path} {params}: {small[(path, str(params))]} → {large}"
+        with django_assert_num_queries(small[(path, str(params))]):
+            assert client.get(path, **params).status_code == 200
     plan_doc = client.get(f"partnerships/{world.partnership.pk}/plan").json()
     assert len(plan_doc["goals"]) >= 10 and len(plan_doc["agreed_revisions"]) == 7
     assert len(plan_doc["check_ins"]) >= 14 and len(plan_doc["reviews"]) >= 7
