@@ -171,6 +171,8 @@ def test_dashboard_and_plan_page_have_no_serious_accessibility_violations(new_pa
     assert serious_violations(page) == []
     page.locator(f"#goal-{agreed_goal.pk}").get_by_role("button", name=re.compile("^Amend")).click()
     expect(page.locator(f"form#goal-{agreed_goal.pk}")).to_be_visible()
+    page.get_by_role("button", name=re.compile("^Derive goals")).click()
+    expect(page.locator("svg.chart")).to_be_visible()
     assert serious_violations(page) == []
 
 
