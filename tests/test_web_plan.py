@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from alignment.models import ChangeEvent, Objective, Vision
 from goals import services as goals
@@ -319,3 +320,14 @@ def test_an_approver_closes_an_agreed_goal_with_an_outcome_and_a_note(client, ca
                            {"outcome": "dropped", "note": "Market moved", "version": goal.version})
     assert response.status_code == 200 and "Closing note: Market moved" in response.content.decode()
     assert Goal.objects.get(pk=goal.pk).status == GoalStatus.DROPPED
+
+
+def test_presence_expires_when_the_heartbeats_stop(client, cast, goal):
+    with time_machine.travel("2026-11-27 09:00:00+00:00", tick=False) as clock:
+        client.force_login(cast.partner_approver)
+        client.post(url(cast, "live/"), {"after": "0.0"})
+        client.force_login(cast.vendor_editor)
+        assert [p["name"] for p in client.post(url(cast, "live/"), {"after": "0.0"}).json()["presence"]] == [
+            "Pat Partner"]
+        clock.shift(11)  # the partner closed the page: no heartbeat for longer than the TTL
+        assert client.post(url(cast, "live/"), {"after": "0.0"}).json()["presence"] == []
