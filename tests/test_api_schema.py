@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
+from django.db import transaction
 from django.test import Client
+
+from api.testing import ApiClient, World
 
 PROBLEM = "application/problem+json"
 
@@ -62,3 +65,28 @@ def test_the_interactive_docs_load_nothing_from_the_internet(db):
     html = response.content.decode()
     assert "swagger-ui" in html
     assert not re.search(r"""(src|href)=["']https?://""", html)
+
+
+def test_every_documented_path_answers_the_same_with_and_without_a_trailing_slash(cast):
+    world = World(cast)
+    ids = {
+        "partnerships": world.partnership.pk, "visions": world.vision.pk, "objectives": world.objective.pk,
+        "goals": world.draft.pk, "commitments": world.commitment.pk, "check-ins": world.check_in.pk,
+        "comments": world.comment.pk, "reviews": world.review.pk, "invitations": world.invitation.pk,
+    }
+    client = ApiClient(cast.vendor_admin)
+    ids["tokens"] = client.get("auth/tokens").json()["results"][0]["id"]
+    checked = 0
+    for path, method, _operation in operations(schema()):
+        resource = path.split("/")[3] if not path.startswith("/api/v1/auth/tokens/") else "tokens"
+        concrete = path.replace("{id}", str(ids.get(resource, "")))
+        statuses = []
+        for variant in (concrete, concrete.rstrip("/")):
+            with transaction.atomic():  # both variants act on the same state
+                response = client.request(method, variant, {} if method != "get" else None,
+                                          headers={"If-Match": '"1"'})
+                statuses.append(response.status_code)
+                transaction.set_rollback(True)
+        assert statuses[0] == statuses[1] and statuses[0] not in (301, 302, 307, 308), (method, path, statuses)
+        checked += 1
+    assert checked > 40
