@@ -110,8 +110,9 @@ def _user_ids(event: ChangeEvent) -> set[int]:
 def represent(events: list[ChangeEvent]) -> list[dict[str, Any]]:
     """Events as the feed shows them; people appear by their public id (one query for all)."""
     ids = set().union(*(_user_ids(e) for e in events)) if events else set()
-    people = {pk: str(public) for pk, public in User.objects.filter(pk__in=ids).values_list("pk", "public_id")} \
-        if ids else {}
+    people: dict[int, str] = {}
+    if ids:
+        people = {pk: str(public) for pk, public in User.objects.filter(pk__in=ids).values_list("pk", "public_id")}
     out = []
     for e in events:
         data = _map_users(e.after, people) if e.action != ChangeEvent.Action.DELETE else None

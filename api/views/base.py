@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.utils.cache import patch_vary_headers
 from rest_framework import permissions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -37,6 +38,11 @@ class ApiView(APIView):
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             raise RequestTooLarge()
         super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ("Authorization",))  # answers differ per caller: never share a cache
+        return response
 
 
 def validated(serializer_class: type[Serializer], data: Any, *, put: bool = False,

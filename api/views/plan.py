@@ -12,7 +12,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alignment.access import Access
-from alignment.errors import NotFound
 from alignment.health import health_for
 from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
@@ -108,8 +107,5 @@ class PlanView(ApiView):
     @extend_schema(tags=["partnerships"], responses=PlanOut, summary="The whole joint plan in one document",
                    parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
     def get(self, request: Request, pk: str) -> Response:
-        try:
-            _partnership, access = load(PARTNERSHIPS, request.user, pk)
-        except NotFound as exc:
-            raise NotFound("No such partnership.") from exc
+        _partnership, access = load(PARTNERSHIPS, request.user, pk)
         return Response(PlanOut(plan_document(access)).data)
