@@ -37,9 +37,10 @@ class _Discard(Exception):
         self.response = response
 
 
-def _fingerprint(request: Request) -> str:
+def _fingerprint(request: Request, path: str) -> str:
+    """What makes two requests the same: method, path and the body's JSON (key order aside)."""
     body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hashlib.sha256(f"{request.method} {path}\n{body}".encode()).hexdigest()
 
 
 def _key_of(request: Request) -> str | None:
@@ -56,8 +57,9 @@ def idempotent(request: Request, run: Callable[[], Response]) -> Response:
     key = _key_of(request)
     if key is None:
         return run()
-    path = request.path.rstrip("/")
-    body_hash = _fingerprint(request)
+    full_path = request.path.rstrip("/")
+    body_hash = _fingerprint(request, full_path)
+    path = full_path[: IdempotencyKey._meta.get_field("path").max_length]  # shown to people; the hash decides
     for _attempt in range(3):
         try:
             with transaction.atomic():

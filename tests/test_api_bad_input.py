@@ -192,3 +192,8 @@ def test_filters_narrow_lists(world, editor):
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat()
     assert editor.get("goals", updated_since=later).json()["results"] == []
     assert len(editor.get("goals", limit=1).json()["results"]) == 1
+
+
+def test_a_very_long_id_in_the_path_is_a_404_also_with_an_idempotency_key(world, editor):
+    response = editor.post(f"goals/{'9' * 5000}/propose", {}, headers={"Idempotency-Key": "long-path"})
+    assert_refused(response, status=404)
