@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import uuid
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -160,7 +161,8 @@ class InPlaceForm(PlanView):
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         self.editable_check()
-        self.form = self.form_class(initial=self.get_initial(), **self.form_options())
+        initial = {k: _plain(v) if isinstance(v, Decimal) else v for k, v in self.get_initial().items()}
+        self.form = self.form_class(initial=initial, **self.form_options())
         return self.render_form()
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:

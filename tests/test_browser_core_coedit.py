@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from goals.models import Goal
 from tests import factories as f
-from tests.browser_support import browser, live_url, new_page  # noqa: F401
+from tests.browser_support import browser, live_url, new_page, screenshot  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -80,6 +80,7 @@ def test_a_conflicting_save_shows_both_versions_and_keeps_what_was_typed(new_pag
     expect(partner_form.get_by_label("Description")).to_have_value(
         "Partner view: 275 is realistic with two new consultants.")
     assert Goal.objects.get(pk=goal.pk).target == 300
+    screenshot(partner, "plan-conflict")
 
     partner_form.get_by_role("button", name="Keep mine").click()
     expect(partner.locator(f"#goal-{goal.pk} .goal-target")).to_have_text("275")

@@ -47,6 +47,7 @@ def test_editing_a_goal_in_place_saves_with_the_version_and_answers_with_the_car
     client.force_login(cast.vendor_editor)
     form = client.get(url(cast, f"goals/{goal.pk}/edit/")).content.decode()
     assert f'name="version" value="{goal.version}"' in form and "data-editing" in form
+    assert 'name="baseline" value="100"' in form  # not 100.0000
     response = client.post(url(cast, f"goals/{goal.pk}/edit/"), goal_terms(goal, target="250"))
     assert response.status_code == 200
     assert '<strong class="goal-target">250</strong>' in response.content.decode()
