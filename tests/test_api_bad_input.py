@@ -63,6 +63,13 @@ class TestNothingIsWritten:
                                headers=if_match(1))
         assert_refused(response, field="vendor_drivers.0")
 
+    def test_lone_surrogates_in_texts_and_field_names(self, world, editor):
+        assert_refused(editor.post("comments", raw=f'{{"goal": "{world.draft.pk}", "body": "a\\ud800"}}'),
+                       field="body")
+        response = editor.post("comments", raw=f'{{"goal": "{world.draft.pk}", "body": "ok", "\\ud800": 1}}')
+        assert_refused(response, field="\ud800")
+        assert_refused(editor.post("goals", goal_body(world, direction="\ud800")), field="direction")
+
     def test_nul_bytes_in_field_names(self, world, editor):
         assert_refused(editor.post("goals", {**goal_body(world), "tit\x00le": "x"}), field="tit\x00le")
 

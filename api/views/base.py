@@ -7,7 +7,6 @@ from typing import Any
 from django.conf import settings
 from django.utils.cache import patch_vary_headers
 from rest_framework import permissions
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
@@ -16,6 +15,7 @@ from ..authentication import AnonThrottle, BearerTokenAuthentication, SessionAut
 from ..fields import require_all
 from ..parsers import JSONParser
 from ..problems import RequestTooLarge, handle_exception
+from ..renderers import JSONRenderer
 from ..schema import ApiSchema
 
 
