@@ -36,6 +36,11 @@ class TokenCreateIn(StrictSerializer):
                                  default="API token")
 
 
+class TokenParams(StrictSerializer):
+    cursor = serializers.CharField(max_length=500, required=False)
+    limit = whole(1, 200, required=False)
+
+
 # --- Partnerships -----------------------------------------------------------------------------
 
 

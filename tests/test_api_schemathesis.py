@@ -5,6 +5,8 @@ objects so that the generated requests reach the services. Examples are bounded 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -23,7 +25,9 @@ from accounts.models import ApiToken
 from api.testing import World
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
+# Bounded for CI; API_FUZZ_SCALE=10 runs ten times as many examples for a deeper search.
+SCALE = int(os.environ.get("API_FUZZ_SCALE", "1"))
+EXAMPLES = {GenerationMode.POSITIVE: 15 * SCALE, GenerationMode.NEGATIVE: 10 * SCALE}
 
 
 def real_ids(world, token):

@@ -48,18 +48,13 @@ class TokenCreate(ApiView):
         return 'Bearer realm="api"'
 
 
-class TokenParams(inputs.StrictSerializer):
-    cursor = inputs.serializers.CharField(max_length=500, required=False)
-    limit = inputs.whole(1, 200, required=False)
-
-
 class TokenList(ApiView):
     is_list = True
 
-    @extend_schema(tags=["auth"], parameters=[TokenParams],
+    @extend_schema(tags=["auth"], parameters=[inputs.TokenParams],
                    responses=paginated(out.ApiTokenOut), summary="List your API tokens")
     def get(self, request: Request) -> Response:
-        query(request, TokenParams)
+        query(request, inputs.TokenParams)
         qs = ApiToken.objects.filter(user=request.user)
         paginator = ApiPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
