@@ -372,6 +372,7 @@ class ReminderKind(models.TextChoices):
     APPROVAL_WAITING = "approval_waiting", "A goal is waiting for my side's approval"
     CHECKIN_MISSING = "checkin_missing", "A goal I own has no recent check-in"
     WEEKLY_DIGEST = "weekly_digest", "A weekly digest of my partnerships"
+    GOAL_NEGOTIATION = "goal_negotiation", "The other side approved, sent back or proposed a goal"
 
 
 class ReminderDelivery(models.Model):

@@ -1,7 +1,7 @@
 """Telling the other side about the negotiation of a goal: approved, changes requested, or a
 (counter-)proposal to review. One e-mail per person, sent by Celery after the change commits.
 
-Callers (browser views and API views) call ``announce`` right after the goal service, inside the
+The goal services call ``announce`` (so the browser and the API notify alike), inside the
 same transaction: nothing is sent if the transaction rolls back. The tasks take ids and reload.
 """
 
@@ -18,14 +18,15 @@ from accounts.models import User
 from alignment.access import Access
 from alignment.invitations import send_once
 from alignment.mail import send_templated
-from alignment.models import PartnershipMember, Role, Side
+from alignment.models import PartnershipMember, ReminderKind, Role, Side
+from alignment.unsubscribe import list_unsubscribe_headers, unsubscribe_url
 
 from .models import Comment, Goal, GoalStatus
 
 APPROVED, CHANGES_REQUESTED, PROPOSED = "approved", "changes-requested", "proposed"
 KINDS = (APPROVED, CHANGES_REQUESTED, PROPOSED)
 # Users mute these e-mails with this kind in ``User.muted_reminder_kinds``.
-MUTE_KIND = "goal_negotiation"
+MUTE_KIND = ReminderKind.GOAL_NEGOTIATION
 
 
 def announce(*, access: Access, goal: Goal, kind: str, comment: Comment | None = None) -> None:
@@ -95,20 +96,25 @@ def _context(goal: Goal, revision: int, actor: User | None, actor_side: str, rec
         "agreed": goal.status == GoalStatus.AGREED and goal.agreed_revision == revision and not goal.amendment,
         "url": settings.SITE_URL + reverse("goal-review-queue", args=[p.pk]),
         "thread_url": settings.SITE_URL + reverse("goal-thread", args=[p.pk, goal.pk]),
+        "unsubscribe_url": unsubscribe_url(recipient, MUTE_KIND),
     }
+
+
+def _send(name: str, recipient: User, context: dict[str, Any]) -> None:
+    headers = list_unsubscribe_headers(context["unsubscribe_url"]) | {"Auto-Submitted": "auto-generated"}
+    send_templated(name, [recipient.email], context, headers=headers)
 
 
 def goal_approved_email(goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User,
                         comment: Comment | None = None) -> None:
-    send_templated("goal-approved", [recipient.email], _context(goal, revision, actor, actor_side, recipient, comment))
+    _send("goal-approved", recipient, _context(goal, revision, actor, actor_side, recipient, comment))
 
 
 def goal_changes_requested_email(goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User,
                                  comment: Comment | None = None) -> None:
-    send_templated("goal-changes-requested", [recipient.email],
-                   _context(goal, revision, actor, actor_side, recipient, comment))
+    _send("goal-changes-requested", recipient, _context(goal, revision, actor, actor_side, recipient, comment))
 
 
 def goal_proposed_email(goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User,
                         comment: Comment | None = None) -> None:
-    send_templated("goal-proposed", [recipient.email], _context(goal, revision, actor, actor_side, recipient, comment))
+    _send("goal-proposed", recipient, _context(goal, revision, actor, actor_side, recipient, comment))

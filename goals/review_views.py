@@ -19,7 +19,6 @@ from alignment.errors import DomainError, InvalidInput, NotFound
 from alignment.invite_views import domain_errors, login_url, render_domain_error
 from alignment.models import Objective, Side
 
-from . import notifications
 from . import services as goals
 from .models import Commitment, Direction, Goal, RevisionState
 from .review import goal_thread, review_queue
@@ -180,7 +179,6 @@ def approve_goal(request: HttpRequest, access: Access, goal_id: Any) -> HttpResp
         raise _invalid(form)
     goals.goal_approve(access=access, goal_id=goal_id, revision=form.cleaned_data["revision"])
     goal = Goal.objects.get(pk=goal_id)
-    notifications.announce(access=access, goal=goal, kind=notifications.APPROVED)
     agreed = goal.agreed_revision == form.cleaned_data["revision"] and not goal.amendment
     messages.success(request, f"“{goal.title}” is agreed by both sides." if agreed else
                      f"You approved “{goal.title}” for the {access.side} side; it now waits for the other side.")
@@ -194,7 +192,6 @@ def request_changes(request: HttpRequest, access: Access, goal_id: Any) -> HttpR
         raise _invalid(form)
     note = goals.goal_request_changes(access=access, goal_id=goal_id, comment=form.cleaned_data["comment"],
                                       revision=form.cleaned_data["revision"])
-    notifications.announce(access=access, goal=note.goal, kind=notifications.CHANGES_REQUESTED, comment=note)
     messages.success(request, f"Your change request on “{note.goal.title}” was sent to the other side.")
     return redirect(_queue_url(access))
 
@@ -232,7 +229,6 @@ def counter_propose(request: HttpRequest, access: Access, goal_id: Any) -> HttpR
         error.render_kwargs = {"forms_by_goal": {str(goal.pk): form}}  # type: ignore[attr-defined]
         raise error
     goal = goals.goal_propose(access=access, goal_id=goal.pk)
-    notifications.announce(access=access, goal=goal, kind=notifications.PROPOSED)
     if data.get("approve") and access.can_approve:
         goals.goal_approve(access=access, goal_id=goal.pk, revision=goal.revision)
     messages.success(request, f"Revision {goal.revision} of “{goal.title}” was proposed to the other side.")
@@ -256,7 +252,6 @@ def propose_goal(request: HttpRequest, access: Access, goal_id: Any = None) -> H
         error.render_kwargs = {"propose_form": form}  # type: ignore[attr-defined]
         raise
     goal = goals.goal_propose(access=access, goal_id=goal.pk)
-    notifications.announce(access=access, goal=goal, kind=notifications.PROPOSED)
     if data.get("approve") and access.can_approve and (data.get("other_commitment") or "").strip():
         goals.goal_approve(access=access, goal_id=goal.pk, revision=goal.revision)
     messages.success(request, f"“{goal.title}” was proposed to the other side.")

@@ -221,7 +221,15 @@ def goal_propose(*, access: Access, goal_id: Any, expected_version: int | None =
     goal.save()
     kind = "an amendment of" if goal.status == GoalStatus.AGREED else ""
     _record(access, goal, UPDATE, before, summary=f"proposed {kind} “{goal.title}” (revision {goal.revision})")
+    _announce(access, goal, "proposed")
     return goal
+
+
+def _announce(access: Access, goal: Goal, kind: str, comment: Comment | None = None) -> None:
+    """Tell the other side (e-mail, sent after commit) so browser and API notify alike."""
+    from . import notifications
+
+    notifications.announce(access=access, goal=goal, kind=kind, comment=comment)
 
 
 @transaction.atomic
@@ -274,6 +282,9 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
         what = "the amendment of" if amended else ""
         _record(access, goal, UPDATE, before,
                 summary=f"both sides agreed {what} “{goal.title}” (revision {goal.revision})")
+    # The proposing side approving its own proposal tells the other side nothing new, unless it agrees the goal.
+    if access.side != goal.proposed_by_side or goal.agreed_revision == goal.revision:
+        _announce(access, goal, "approved")
     return approval
 
 
@@ -304,6 +315,7 @@ def goal_request_changes(*, access: Access, goal_id: Any, comment: str, revision
     validate(note, exclude=["goal", "author"])
     note.save()
     _record(access, note, CREATE, summary="commented on a change request")
+    _announce(access, goal, "changes-requested", comment=note)
     return note
 
 

@@ -369,3 +369,28 @@ def test_a_repeated_negotiation_email_task_sends_once(client, cast, proposed, dj
     notifications.send_goal_email("approved", str(proposed.pk), 1, cast.partner_approver.pk, "partner",
                                   cast.vendor_editor.pk, None, event="another-event")
     assert len(mail.outbox) == sent + 1
+
+
+def test_services_tell_the_other_side_whichever_client_acted(cast, django_capture_on_commit_callbacks):
+    """The goal services announce, so a proposal made through the API or the plan page e-mails too."""
+    from goals import services as goal_services
+
+    from . import factories as f
+
+    objective = f.make_objective(cast.access("vendor_editor"))
+    goal = f.make_goal(cast.access("vendor_editor"), objective)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        goal_services.goal_propose(access=cast.access("vendor_editor"), goal_id=goal.pk)
+    partner_side = {cast.partner_approver.email, cast.partner_editor.email}
+    assert {m.to[0] for m in mail.outbox} == partner_side
+    message = mail.outbox[0]
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "/unsubscribe/" in message.extra_headers["List-Unsubscribe"]
+    mail.outbox.clear()
+    cast.partner_editor.muted_reminder_kinds = ["goal_negotiation"]
+    cast.partner_editor.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        goal_services.goal_request_changes(access=cast.access("partner_approver"), goal_id=goal.pk,
+                                           comment="Lower the target")
+    assert {m.to[0] for m in mail.outbox} == {cast.vendor_admin.email, cast.vendor_approver.email, cast.vendor_editor.email}

@@ -249,14 +249,14 @@ def test_the_delivery_log_shows_sent_failed_with_reason_and_retried(cast, review
 def test_reminder_preferences_mute_and_unmute_kinds(cast, client) -> None:  # type: ignore[no-untyped-def]
     c = signed_in(client, cast.partner_editor)
     page = c.get("/settings/reminders/").content.decode()
-    assert page.count('type="checkbox"') == 5 and page.count("checked") == 5
+    assert page.count('type="checkbox"') == 6 and page.count("checked") == 6
     kept = ["review_upcoming", "review_overdue", "approval_waiting"]
     response = c.post("/settings/reminders/", {"receive": kept}, headers={"HX-Request": "true"})
     assert response.status_code == 200 and "Saved." in response.content.decode()
     assert "<html" not in response.content.decode()  # the partial for htmx
     cast.partner_editor.refresh_from_db()
-    assert cast.partner_editor.muted_reminder_kinds == ["checkin_missing", "weekly_digest"]
-    c.post("/settings/reminders/", {"receive": [*kept, "weekly_digest", "bogus"]})
+    assert cast.partner_editor.muted_reminder_kinds == ["checkin_missing", "goal_negotiation", "weekly_digest"]
+    c.post("/settings/reminders/", {"receive": [*kept, "weekly_digest", "goal_negotiation", "bogus"]})
     cast.partner_editor.refresh_from_db()
     assert cast.partner_editor.muted_reminder_kinds == ["checkin_missing"]
     assert mail.outbox == []
