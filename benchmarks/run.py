@@ -507,16 +507,20 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                                 for i, (c, w) in enumerate(zip(b, widths, strict=True))) + " |")
 
 
-# The read mix of the fixed-rate load, per 20 requests: mostly clients polling the change feed and
-# listing goals, now and then someone opening the dashboard or a whole plan.
-LOAD_MIX = {"changes_incremental": 10, "goal_list": 7, "plan_api": 1, "plan_page": 1, "dashboard": 1}
+# The mixes of the fixed-rate load, per 20 requests. "reads": mostly clients polling the change feed
+# and listing goals, now and then someone opening the dashboard or a whole plan. "sync": the API
+# traffic of REST clients alone (polling the feed, listing goals).
+LOAD_MIXES = {
+    "reads": {"changes_incremental": 10, "goal_list": 7, "plan_api": 1, "plan_page": 1, "dashboard": 1},
+    "sync": {"changes_incremental": 10, "goal_list": 10},
+}
 
 
 def fixed_rate_load(args: argparse.Namespace, scenarios: list[Scenario], fixture: dict[str, Any],
-                    summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The read mix at a fixed rate for --load-seconds, starting at half its capacity and halving the
-    rate (three tries at most) until p95 < 250 ms."""
-    weights = {n: w for n, w in LOAD_MIX.items() if n in summaries}
+                    summaries: dict[str, dict[str, Any]], mix_weights: dict[str, int]) -> dict[str, Any]:
+    """A mix at a fixed rate for --load-seconds, starting at half its capacity and halving the rate
+    (three tries at most) until p95 < 250 ms."""
+    weights = {n: w for n, w in mix_weights.items() if n in summaries}
     lines: list[str] = []
     for s in scenarios:
         for k in range(weights.get(s.name, 0)):
@@ -653,7 +657,9 @@ def main() -> None:
             results["full_sync"] = {"each": syncs, "seconds": median([s["seconds"] for s in syncs]),
                                     "events": syncs[-1]["events"], "pages": syncs[-1]["pages"]}
         if not args.skip_load and len(summaries) > 1:
-            results["load"] = fixed_rate_load(args, scenarios, fixture, summaries)
+            results["load"] = {name: fixed_rate_load(args, scenarios, fixture, summaries, weights)
+                               for name, weights in LOAD_MIXES.items()
+                               if any(n in summaries for n in weights)}
 
     if not args.skip_sweep:
         sweep = subprocess.run([PYTHON, str(HERE / "sweep.py"), "--runs", str(args.runs),
@@ -683,9 +689,9 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
               f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})")
     for name, reason in results.get("failures", {}).items():
         print(f"not measured: {name}: {reason}")
-    if "load" in results:
-        for attempt in results["load"]["attempts"]:
-            print(f"fixed-rate load {attempt['target_rps']} req/s for {args.load_seconds:.0f} s: achieved "
+    for mix, load in results.get("load", {}).items():
+        for attempt in load["attempts"]:
+            print(f"fixed-rate load, {mix} mix, {attempt['target_rps']} req/s for {args.load_seconds:.0f} s: achieved "
                   f"{attempt['rps']:.1f} req/s, p50 {attempt['p50']:.1f} ms, p95 {attempt['p95']:.1f} ms, "
                   f"p99 {attempt['p99']:.1f} ms, errors {attempt['errors']}")
     if "sweep" in results:
