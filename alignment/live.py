@@ -76,7 +76,11 @@ def heartbeat(pid: Any, user: Any, side: str, editing: str) -> None:
 def present(pid: Any, exclude_user_id: Any = None) -> list[dict[str, Any]]:
     roster = cache.get(_roster_key(pid)) or []
     found = cache.get_many([_person_key(pid, uid) for uid in roster if uid != exclude_user_id])
-    return sorted(found.values(), key=lambda p: (p["name"].lower(), p["id"]))
+    # The cache's TTL removes a silent page; the timestamp check also covers caches that keep
+    # expired keys a little longer.
+    now = time.time()
+    alive = [p for p in found.values() if now - p.get("seen", 0) <= PRESENCE_TTL]
+    return sorted(alive, key=lambda p: (p["name"].lower(), p["id"]))
 
 
 def _after(t: int, s: int) -> Q:

@@ -60,8 +60,9 @@ def _shared_chromium(path: str) -> Any:
     driver loop per thread.
     """
     if "browser" not in _running:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
 
+        expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
         # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
         # still synchronous, so Django's "called from an async context" guard does not apply.
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

@@ -140,7 +140,8 @@
 
   // Keyboard and screen-reader flow of in-place editing: a form that opens takes the focus; when
   // it closes (saved or cancelled), the focus goes back to what it replaced.
-  document.body.addEventListener("htmx:afterSwap", function (event) {
+  // On settle, not swap: by then htmx has wired up the new form's own buttons.
+  document.body.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     var fresh = target && target.id ? document.getElementById(target.id) : null;
     if (fresh && fresh.hasAttribute("data-editing")) {
@@ -156,8 +157,11 @@
   document.body.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") { return; }
     var form = event.target.closest && event.target.closest("form[data-editing]");
-    var cancel = form && form.querySelector(".actions button[type=button]");
-    if (cancel) { event.preventDefault(); cancel.click(); }
+    var cancel = form && form.querySelector(".actions button[hx-get]");
+    if (cancel) {
+      event.preventDefault();
+      htmx.ajax("GET", cancel.getAttribute("hx-get"), { source: cancel, target: form, swap: "outerHTML" });
+    }
   });
 
   setInterval(tick, 1000);
