@@ -65,6 +65,11 @@ class PlanFacts:
     latest_check_ins: dict[tuple[Any, str], dict[str, Any]] = field(default_factory=dict)
 
 
+def _all(n: int, word: str, singular: str, plural: str) -> str:
+    """"The goal … is" for one, "All 3 goals … are" for more."""
+    return f"The {word} {singular}." if n == 1 else f"All {n} {word}s {plural}."
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -96,7 +101,7 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     if objectives:
         uncovered = [t for oid, t in objectives.items() if oid not in covered]
         score = (len(objectives) - len(uncovered)) / len(objectives)
-        why = (f"All {_plural(len(objectives), 'objective')} have an agreed goal this period." if not uncovered else
+        why = (_all(len(objectives), "objective", "has an agreed goal this period", "have an agreed goal this period") if not uncovered else
                f"{_plural(len(uncovered), 'objective')} without an agreed goal this period: "
                + ", ".join(f"“{t}”" for t in uncovered[:3]) + ("…" if len(uncovered) > 3 else "") + ".")
     else:
@@ -108,7 +113,7 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         agreed = [g for g in goals if g["status"] in agreed_states]
         score = len(agreed) / len(goals)
         pending = len(goals) - len(agreed)
-        why = (f"All {_plural(len(goals), 'goal')} of this period are agreed." if not pending else
+        why = (_all(len(goals), "goal", "of this period is agreed", "of this period are agreed") if not pending else
                f"{len(agreed)} of {_plural(len(goals), 'goal')} of this period agreed; {pending} still in negotiation.")
     else:
         score, why = 0.0, "No goals for the current period."
@@ -139,7 +144,7 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         overdue = [c for c in due if not c["done"]]
         score = 1 - len(overdue) / len(due)
         by_side = {s: sum(1 for c in overdue if c["side"] == s) for s in Side.values}
-        why = (f"All {_plural(len(due), 'commitment')} due so far are done." if not overdue else
+        why = (_all(len(due), "commitment", "due so far is done", "due so far are done") if not overdue else
                f"{_plural(len(overdue), 'commitment')} overdue "
                f"(vendor {by_side['vendor']}, partner {by_side['partner']}).")
     else:
@@ -202,7 +207,7 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         score = 1 - mean / 4
         widest = max(gaps)
         why = (f"Both sides are equally confident on {_plural(len(gaps), 'goal')}." if widest[0] == 0 else
-               f"Average confidence gap {mean:.1f} of 4; widest on “{widest[1]}” ({widest[0]} points).")
+               f"Average confidence gap {mean:.1f} of 4; widest on “{widest[1]}” ({_plural(widest[0], 'point')}).")
     else:
         score, why = 0.0, "No goal has a confidence from both sides yet."
     components.append(Component("confidence", "Both sides equally confident", WEIGHTS["confidence"], score, why))

@@ -134,8 +134,12 @@ def partnership_update(*, access: Access, expected_version: int | None = None, *
     p = lock(Partnership.objects, access.partnership.pk, "partnership")
     check_version(p, expected_version)
     before = p.to_record()
-    if not apply_changes(p, changes, PARTNERSHIP_FIELDS):
+    changed = apply_changes(p, changes, PARTNERSHIP_FIELDS)
+    if not changed:
         return p
+    other_drivers = f"{access.other_side}_drivers"
+    if other_drivers in changed:
+        raise NotAllowed(f"Each side names its own business drivers; the {access.other_side} side's are theirs to change.")
     _validate_partnership(p)
     p.bump()
     p.save()

@@ -291,3 +291,15 @@ def test_partnerships_are_created_only_for_an_organisation_one_belongs_to(cast):
     with pytest.raises(NotFound):
         plan.partnership_create(actor=cast.outsider, vendor=cast.partnership.vendor, partner_name="Sneaky Ltd")
     assert not Partnership.objects.filter(partner__name="Sneaky Ltd").exists()
+
+
+def test_an_admin_cannot_rewrite_the_other_sides_business_drivers(cast):
+    from alignment.errors import NotAllowed
+    from alignment.services import partnership_update
+
+    with pytest.raises(NotAllowed, match="partner side's are theirs"):
+        partnership_update(access=cast.access("vendor_admin"), partner_drivers=["set by the vendor"])
+    cast.partnership.refresh_from_db()
+    assert "set by the vendor" not in cast.partnership.partner_drivers
+    updated = partnership_update(access=cast.access("vendor_admin"), vendor_drivers=["licence revenue"])
+    assert updated.vendor_drivers == ["licence revenue"]

@@ -92,6 +92,18 @@ def test_coverage_names_the_objectives_without_an_agreed_goal():
                              "“Certified consultants”, “Joint events”.")
 
 
+def test_explanations_speak_of_one_thing_in_the_singular():
+    pipeline = uuid.uuid4()
+    g = goal(objective=pipeline)
+    facts = PlanFacts(active_objectives={pipeline: "Pipeline"}, current_goals=[g], commitments=both_committed(g))
+    report = compute(facts, NOW)
+    assert part(report, "coverage").explanation == "The objective has an agreed goal this period."
+    assert part(report, "agreement").explanation == "The goal of this period is agreed."
+    two = [goal(objective=pipeline), goal(objective=pipeline)]
+    assert part(compute(PlanFacts(active_objectives={pipeline: "Pipeline"}, current_goals=two), NOW),
+                "agreement").explanation == "All 2 goals of this period are agreed."
+
+
 def test_agreement_counts_goals_still_in_negotiation_but_not_withdrawn_ones():
     facts = PlanFacts(current_goals=[goal(), goal(status="proposed"), goal(status="draft"),
                                      goal(status="withdrawn"), goal(status="dropped")])
