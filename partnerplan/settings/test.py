@@ -13,3 +13,5 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SITE_URL = "http://testserver"
+# Static files come from the finders in tests; there is no collected STATIC_ROOT to serve.
+STATIC_ROOT = None
