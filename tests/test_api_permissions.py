@@ -85,6 +85,8 @@ TABLE = [
     # Only the author changes a comment.
     ("change own comment", "patch", lambda w: f"comments/{w.comment.pk}", {"body": "Second thoughts"},
      "200 403 403 403 404 401 403"),
+    ("replace own comment", "put", lambda w: f"comments/{w.comment.pk}", {"body": "Rewritten"},
+     "200 403 403 403 404 401 403"),
     ("delete own comment", "delete", lambda w: f"comments/{w.comment.pk}", None, "204 403 403 403 404 401 403"),
     ("list reviews", "get", lambda w: f"reviews?partnership={w.partnership.pk}", None,
      "200 200 200 200 404 401 200"),

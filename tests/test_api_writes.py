@@ -267,3 +267,9 @@ def test_busy_clients_are_throttled(world, editor, settings):
     statuses = [editor.get("goals").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     assert editor.get("goals").json()["code"] == "throttled"
+
+
+def test_a_method_a_resource_does_not_have_is_a_405_naming_the_allowed_ones(world, editor):
+    response = editor.delete(f"visions/{world.vision.pk}", headers=if_match(1))
+    assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"
+    assert "PATCH" in response["Allow"] and "DELETE" not in response["Allow"]
