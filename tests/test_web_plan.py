@@ -43,6 +43,16 @@ def test_the_plan_page_shows_vision_objectives_goals_by_period_approvals_commitm
         assert text in html, text
 
 
+def test_the_plan_page_leads_to_the_review_queue_reviews_health_and_exports(client, cast):
+    client.force_login(cast.partner_viewer)
+    html = client.get(url(cast, "")).content.decode()
+    for path in ("review/", "reviews/", "health/", "settings/", "print/", "export/goals.csv"):
+        assert f'href="/p/{cast.partnership.pk}/{path}' in html, path
+    assert "Invite people" not in html
+    client.force_login(cast.vendor_admin)
+    assert "Invite people" in client.get(url(cast, "")).content.decode()
+
+
 def test_editing_a_goal_in_place_saves_with_the_version_and_answers_with_the_card(client, cast, goal):
     client.force_login(cast.vendor_editor)
     form = client.get(url(cast, f"goals/{goal.pk}/edit/")).content.decode()
