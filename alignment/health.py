@@ -101,7 +101,9 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     if objectives:
         uncovered = [t for oid, t in objectives.items() if oid not in covered]
         score = (len(objectives) - len(uncovered)) / len(objectives)
-        why = (_all(len(objectives), "objective", "has an agreed goal this period", "have an agreed goal this period") if not uncovered else
+        all_covered = _all(len(objectives), "objective", "has an agreed goal this period",
+                           "have an agreed goal this period")
+        why = (all_covered if not uncovered else
                f"{_plural(len(uncovered), 'objective')} without an agreed goal this period: "
                + ", ".join(f"“{t}”" for t in uncovered[:3]) + ("…" if len(uncovered) > 3 else "") + ".")
     else:

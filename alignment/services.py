@@ -139,7 +139,9 @@ def partnership_update(*, access: Access, expected_version: int | None = None, *
         return p
     other_drivers = f"{access.other_side}_drivers"
     if other_drivers in changed:
-        raise NotAllowed(f"Each side names its own business drivers; the {access.other_side} side's are theirs to change.")
+        raise NotAllowed(
+            f"Each side names its own business drivers; the {access.other_side} side's are theirs to change."
+        )
     _validate_partnership(p)
     p.bump()
     p.save()

@@ -393,4 +393,5 @@ def test_services_tell_the_other_side_whichever_client_acted(cast, django_captur
     with django_capture_on_commit_callbacks(execute=True):
         goal_services.goal_request_changes(access=cast.access("partner_approver"), goal_id=goal.pk,
                                            comment="Lower the target")
-    assert {m.to[0] for m in mail.outbox} == {cast.vendor_admin.email, cast.vendor_approver.email, cast.vendor_editor.email}
+    vendor_side = {cast.vendor_admin.email, cast.vendor_approver.email, cast.vendor_editor.email}
+    assert {m.to[0] for m in mail.outbox} == vendor_side
