@@ -33,7 +33,7 @@ from .models import (
     VisionEndorsement,
 )
 from .schedule import next_occurrence
-from .writes import apply_changes, check_version, convert, free_id, integer, lock, text, validate
+from .writes import apply_changes, check_version, convert, free_id, insert, integer, lock, text, validate
 
 CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
 
@@ -116,7 +116,7 @@ def partnership_create(
     fields.setdefault("name", f"{vendor.name} × {partner.name}")
     apply_changes(partnership, fields, PARTNERSHIP_FIELDS)
     _validate_partnership(partnership)
-    partnership.save(force_insert=True)
+    insert(partnership, "partnership")
     member = PartnershipMember.objects.create(partnership=partnership, user=actor, side=Side.VENDOR,
                                               role=Role.APPROVER)
     vision = Vision.objects.create(partnership=partnership)
@@ -291,7 +291,7 @@ def objective_create(*, access: Access, id: uuid.UUID | None = None, **fields: A
     if not objective.position:
         objective.position = Objective.objects.filter(partnership=access.partnership).count() + 1
     _validate_objective(objective)
-    objective.save(force_insert=True)
+    insert(objective, "objective")
     record_change(actor=access.user, partnership=access.partnership, obj=objective, action=CREATE,
                   summary=f"added the objective “{objective.title}”")
     return objective
@@ -359,7 +359,7 @@ def review_schedule(*, access: Access, scheduled_for: dt.datetime | None = None,
     validate(review, exclude=["partnership"])
     try:
         with transaction.atomic():
-            review.save(force_insert=True)
+            insert(review, "review")
     except IntegrityError as exc:
         raise RuleViolation("This review occurrence is scheduled already.", code="review.duplicate") from exc
     record_change(actor=access.user, partnership=p, obj=review, action=CREATE,
@@ -432,9 +432,11 @@ def review_hold(
         PartnershipMember.objects.filter(partnership=access.partnership).values_list("user_id", flat=True)
     )
     people = list(attendees or [])
-    strangers = [u.email for u in people if u.pk not in allowed_people]
+    strangers = [u for u in people if u.pk not in allowed_people]
     if strangers:
-        raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": strangers})
+        # Never echo who they are: the caller may have guessed ids of people outside the partnership.
+        raise InvalidInput("Attendees must be members of this partnership.",
+                           fields={"attendees": [f"{len(strangers)} of them are not members of this partnership."]})
     before = review.to_record()
     from .health import partnership_health
 

@@ -6,7 +6,7 @@ import uuid
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from .base import PlanObject
 from .errors import InvalidInput, NotFound, StaleVersion
@@ -39,6 +39,18 @@ def free_id(model: type[models.Model], value: Any, what: str) -> uuid.UUID:
     if model._default_manager.filter(pk=pk).exists():
         raise InvalidInput(f"A {what} with this id exists already.", fields={"id": ["Already used."]})
     return pk
+
+
+def insert(obj: models.Model, what: str) -> None:
+    """Insert a new row. A client-chosen id taken meanwhile by a concurrent request is the same
+    clear error as one taken before (``free_id`` checks first; the primary key decides the race)."""
+    try:
+        with transaction.atomic():
+            obj.save(force_insert=True)
+    except IntegrityError:
+        if type(obj)._default_manager.filter(pk=obj.pk).exists():
+            raise InvalidInput(f"A {what} with this id exists already.", fields={"id": ["Already used."]}) from None
+        raise
 
 
 def text(value: Any, name: str) -> str:

@@ -27,7 +27,7 @@ from alignment.access import Access
 from alignment.changes import record_change
 from alignment.errors import InvalidInput, NotAllowed, RuleViolation
 from alignment.models import ChangeEvent, Objective, PartnershipMember, Side
-from alignment.writes import apply_changes, check_version, find, free_id, integer, lock, validate
+from alignment.writes import apply_changes, check_version, find, free_id, insert, integer, lock, validate
 from alignment.writes import text as text_input
 
 from .models import (
@@ -135,7 +135,7 @@ def goal_create(*, access: Access, objective_id: Any, id: uuid.UUID | None = Non
             raise InvalidInput(f"A goal needs {required.replace('_', ' ')}.",
                                fields={required: ["This field is required."]})
     _validate_goal(goal)
-    goal.save(force_insert=True)
+    insert(goal, "goal")
     _record(access, goal, CREATE, summary=f"added the goal “{goal.title}”")
     if not isinstance(commitments or [], list):
         raise InvalidInput("Commitments are a list.", fields={"commitments": ["Expected a list."]})
@@ -458,7 +458,7 @@ def _commitment_insert(access: Access, goal: Goal, *, side: str, text: str = "",
     if id is not None:
         c.id = free_id(Commitment, id, "commitment")
     validate(c, exclude=["goal", "owner"])
-    c.save(force_insert=True)
+    insert(c, "commitment")
     _record(access, c, CREATE, summary=f"added a {side} commitment to “{goal.title}”")
     return c
 
@@ -573,7 +573,7 @@ def check_in_create(*, access: Access, goal_id: Any, value: Any, measured_on: dt
     apply_changes(ci, {"value": value, "measured_on": measured_on or timezone.localdate(),
                        "confidence": confidence}, CHECK_IN_FIELDS)
     _validate_check_in(ci, goal)
-    ci.save(force_insert=True)
+    insert(ci, "check-in")
     _record(access, ci, CREATE, summary=f"checked in {ci.value} on “{goal.title}”")
     return ci
 
@@ -627,7 +627,7 @@ def comment_create(*, access: Access, goal_id: Any, body: str, id: Any = None) -
     if id is not None:
         c.id = free_id(Comment, id, "comment")
     validate(c, exclude=["goal", "author"])
-    c.save(force_insert=True)
+    insert(c, "comment")
     _record(access, c, CREATE, summary=f"commented on “{goal.title}”")
     return c
 

@@ -545,3 +545,38 @@ def test_two_edits_of_the_same_version_never_both_win(cast):
     assert (len(winners), len(losers)) == (1, 1), results
     assert reload(goal).title == winners[0].title
     assert losers[0].current.title == winners[0].title
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_with_one_client_chosen_id_make_one_object_and_clear_errors(cast):
+    import uuid
+
+    from alignment import services as plan
+    from alignment.models import Objective
+
+    chosen = uuid.uuid4()
+    editor, pid = cast.vendor_editor, cast.partnership.pk
+
+    def create():
+        return plan.objective_create(access=resolve(editor, pid), id=chosen, title="Offline-created objective")
+
+    results = _race(*[create] * 6)
+
+    created = [r for r in results if isinstance(r, Objective)]
+    refused = [r for r in results if isinstance(r, InvalidInput)]
+    assert len(created) == 1 and len(refused) == 5, results
+    assert all(r.fields == {"id": ["Already used."]} for r in refused)
+    assert Objective.objects.filter(pk=chosen).count() == 1
+
+
+def test_recording_a_review_with_strangers_does_not_echo_who_they_are(cast):
+    from alignment import services as plan
+
+    editor = cast.access("vendor_editor")
+    review = plan.review_schedule(access=editor)
+    with pytest.raises(InvalidInput) as refused:
+        plan.review_hold(access=editor, review_id=review.pk, held_on=dt.date.today(),
+                         attendees=[cast.vendor_editor, cast.outsider])
+    assert cast.outsider.email not in str(refused.value.message) + str(refused.value.fields)
+    assert refused.value.fields == {"attendees": ["1 of them are not members of this partnership."]}
