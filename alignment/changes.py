@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models.expressions import RawSQL
 
+from .health import plan_changed
 from .models import ChangeEvent, Partnership
 
 PG_TXID = "pg_current_xact_id()::text::bigint"
@@ -68,6 +69,10 @@ def record_change(
         after = obj.to_record()  # type: ignore[attr-defined]
     partnership_id = partnership.pk if isinstance(partnership, Partnership) else partnership
     user = actor if getattr(actor, "is_authenticated", False) else None
+    # Cached health of this plan is stale now, and again at commit: a report computed by another
+    # request between this write and the commit saw the old data.
+    plan_changed(partnership_id)
+    transaction.on_commit(lambda: plan_changed(partnership_id))
     return ChangeEvent.objects.create(
         txid=_txid_expression(),
         partnership_id=partnership_id,

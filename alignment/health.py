@@ -5,11 +5,14 @@ reviews). ``health_for`` computes it for many partnerships with a fixed number o
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
@@ -271,6 +274,53 @@ def health_for(partnerships: Iterable[Partnership | Any], now: dt.datetime | Non
     now = now or timezone.now()
     ids = [p.pk if isinstance(p, Partnership) else p for p in partnerships]
     return {pid: compute(f, now) for pid, f in load_facts(ids, now).items()}
+
+
+# --- Cached health (dashboards over many partnerships) -----------------------------------------
+#
+# A report is cached under (partnership, plan generation, hour). Every change to a plan goes
+# through ``record_change``, which gives the partnership a new generation token, so a cached report
+# never outlives a change; the hour in the key covers the decay of an unchanged plan (overdue
+# reviews, stale check-ins), whose inputs move by the day.
+
+
+def _generation_key(pid: Any) -> str:
+    return f"health-gen:{pid}"
+
+
+def plan_changed(partnership_id: Any) -> None:
+    """Invalidate the cached health of a partnership (called for every change event)."""
+    cache.set(_generation_key(partnership_id), uuid.uuid4().hex, None)
+
+
+def cached_health_for(partnerships: Iterable[Partnership | Any],
+                      now: dt.datetime | None = None) -> dict[Any, HealthReport]:
+    """``health_for`` through the cache: only partnerships changed since their report was cached
+    (or whose hour has turned) are computed."""
+    now = now or timezone.now()
+    ids = [p.pk if isinstance(p, Partnership) else p for p in partnerships]
+    seconds = getattr(settings, "HEALTH_CACHE_SECONDS", 3600)
+    if seconds <= 0 or not ids:
+        return health_for(ids, now)
+    generations = cache.get_many([_generation_key(pid) for pid in ids])
+    fresh_tokens = {
+        _generation_key(pid): uuid.uuid4().hex for pid in ids if _generation_key(pid) not in generations
+    }
+    if fresh_tokens:
+        # A partnership without a token (never changed since the cache was emptied) gets one now,
+        # so a report cached under an older token can never be mistaken for a current one.
+        cache.set_many(fresh_tokens, None)
+        generations |= fresh_tokens
+    hour = now.astimezone(dt.UTC).strftime("%Y%m%d%H")
+    keys = {pid: f"health:{pid}:{generations[_generation_key(pid)]}:{hour}" for pid in ids}
+    hits = cache.get_many(list(keys.values()))
+    reports = {pid: hits[key] for pid, key in keys.items() if key in hits}
+    missing = [pid for pid in ids if pid not in reports]
+    if missing:
+        computed = health_for(missing, now)
+        cache.set_many({keys[pid]: report for pid, report in computed.items()}, seconds)
+        reports |= computed
+    return reports
 
 
 def partnership_health(partnership: Partnership | Any, now: dt.datetime | None = None) -> HealthReport:

@@ -39,7 +39,7 @@ from .forms import (
     PartnershipCreateForm,
     VisionForm,
 )
-from .health import health_for
+from .health import cached_health_for, health_for
 from .models import AlignmentReview, ChangeEvent, HealthSnapshot, Objective, Partnership, Side, Vision
 
 # --- Access and errors: the one mapping of DomainError to HTTP --------------------------------
@@ -250,7 +250,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ids = [p.pk for p in partnerships]
     now = timezone.now()
     sides = {pid: a.side for pid, a in accesses.items()}
-    health = health_for(ids, now) if ids else {}
+    health = cached_health_for(ids, now) if ids else {}
     waiting = _waiting_goals(ids, sides) if ids else {}
     next_reviews = dict(
         AlignmentReview.objects.filter(partnership_id__in=ids, status=AlignmentReview.Status.SCHEDULED,

@@ -368,3 +368,52 @@ def test_health_for_many_partnerships_runs_a_fixed_number_of_queries(cast, froze
     assert len(reports_ten) == 10
     assert reports_one[one[0].pk].score == reports_ten[one[0].pk].score
     assert all(part(r, "freshness").score == 1.0 for r in reports_ten.values())
+
+
+# --- The cache behind dashboards --------------------------------------------------------------
+
+
+@pytest.fixture
+def two_plans(cast):
+    editor = cast.access("vendor_editor")
+    f.make_goal(editor, f.make_objective(editor))
+    other = f.make_partnership(cast.vendor_admin, name="Acme × Second partner")
+    return cast.partnership, other
+
+
+def test_cached_health_is_reused_until_the_plan_changes(two_plans, cast, django_assert_num_queries):
+    from alignment.health import cached_health_for
+
+    first, second = two_plans
+    before = cached_health_for([first, second], NOW)
+    with django_assert_num_queries(0):
+        again = cached_health_for([first, second], NOW)
+    assert {pid: r.score for pid, r in again.items()} == {pid: r.score for pid, r in before.items()}
+    plan.vision_update(access=cast.access("vendor_editor"), why_together="Grow together",
+                       what_we_hope="Twice the pipeline", how_we_work="Monthly reviews")
+    plan.vision_endorse(access=cast.access("vendor_approver"), revision=2)
+    with CaptureQueriesContext(connection) as queries:
+        after = cached_health_for([first, second], NOW)
+    assert queries.captured_queries, "the changed plan is computed again"
+    assert after[first.pk].score > before[first.pk].score
+    assert part(after[first.pk], "vision").explanation.startswith("Only the vendor side endorsed")
+    assert after[second.pk].score == before[second.pk].score
+
+
+def test_cached_health_follows_the_clock_by_the_hour(two_plans):
+    from alignment.health import cached_health_for
+
+    first, _ = two_plans
+    cached_health_for([first], NOW)
+    with CaptureQueriesContext(connection) as queries:
+        cached_health_for([first], NOW + dt.timedelta(hours=1))
+    assert queries.captured_queries, "a new hour computes again (reviews fall overdue, check-ins go stale)"
+
+
+def test_cached_health_matches_a_fresh_computation(two_plans):
+    from alignment.health import cached_health_for
+
+    first, second = two_plans
+    cached = cached_health_for([first, second], NOW)
+    fresh = health_for([first, second], NOW)
+    assert {pid: r.as_json() for pid, r in cached.items()} == {pid: r.as_json() for pid, r in fresh.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -79,7 +80,10 @@ def test_dashboard_queries_do_not_grow_with_partnerships(client, cast):
     small = count_queries(client, "get", "/")
     grow_dashboard(cast, 8)
     assert count_queries(client, "get", "/") == small
+    cache.clear()  # the same path again: every partnership's health computed, none from the cache
     assert count_queries(client, "get", "/", {"sort": "health", "q": "Partnership"}) == small
+    # With every health cached, the dashboard skips the health queries altogether.
+    assert count_queries(client, "get", "/", {"sort": "health", "q": "Partnership"}) < small
 
 
 def test_live_updates_queries_do_not_grow_with_the_number_of_changes(client, cast):

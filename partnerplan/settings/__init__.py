@@ -190,6 +190,9 @@ SPECTACULAR_SETTINGS = {
 # --- Partnerplan -------------------------------------------------------------------------------
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=14)
 CHANGE_EVENT_RETENTION_DAYS = env.int("CHANGE_EVENT_RETENTION_DAYS", default=90)
+# How long a computed alignment health may be reused on dashboards (it is invalidated by every
+# change to the plan anyway); 0 computes it on every request.
+HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=3600)
 # Behind a load balancer, rate limits must key on the client's address the proxy reports
 # (e.g. HTTP_X_FORWARDED_FOR set by your proxy); the default is the socket's peer.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
