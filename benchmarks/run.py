@@ -627,7 +627,7 @@ def main() -> None:
         log(f"not in this build yet, skipped: {', '.join(missing)}")
     by_name = {s.name: s for s in scenarios}
     syncs: list[dict[str, Any]] = []
-    results: dict[str, Any] = {"machine": info, "dataset": dataset, "fixture": {
+    results: dict[str, Any] = {"machine": info, "dataset": dataset, "code": str(args.app_dir), "fixture": {
         k: v for k, v in fixture.items() if k not in ("session_cookie", "api_token")}}
 
     failures: dict[str, str] = {}
