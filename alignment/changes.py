@@ -96,6 +96,12 @@ def feed_queryset(after: tuple[int, int] | None = None) -> models.QuerySet[Chang
             | models.Q(txid=RawSQL("coalesce(pg_current_xact_id_if_assigned()::text::bigint, -1)", []))
         )
     if after is not None:
-        txid, seq = after
-        qs = qs.filter(models.Q(txid__gt=txid) | models.Q(txid=txid, seq__gt=seq))
+        txid, seq = int(after[0]), int(after[1])
+        # A row-value comparison lets the index scan start at the cursor; the equivalent
+        # ``txid > x OR (txid = x AND seq > y)`` makes PostgreSQL read the log from its start on
+        # every page (a full sync turns quadratic). SQLite understands row values too.
+        qs = qs.extra(  # constant SQL; the cursor goes in as parameters
+            where=['("alignment_changeevent"."txid", "alignment_changeevent"."seq") > (%s, %s)'],
+            params=[txid, seq],
+        )
     return qs.order_by("txid", "seq")
