@@ -293,6 +293,24 @@ def plan_changed(partnership_id: Any) -> None:
     cache.set(_generation_key(partnership_id), uuid.uuid4().hex, None)
 
 
+def plan_generations(ids: list[Any]) -> dict[Any, str]:
+    """The current generation token of each plan: it changes with every change to the plan, so it
+    keys anything cached from a plan's data."""
+    found = cache.get_many([_generation_key(pid) for pid in ids])
+    fresh = {_generation_key(pid): uuid.uuid4().hex for pid in ids if _generation_key(pid) not in found}
+    if fresh:
+        # A plan without a token (never changed since the cache was emptied) gets one now, so an
+        # entry cached under an older token can never be mistaken for a current one.
+        cache.set_many(fresh, None)
+        found |= fresh
+    return {pid: found[_generation_key(pid)] for pid in ids}
+
+
+def cache_hour(now: dt.datetime) -> str:
+    """The hour in cache keys of time-dependent plan data (health decays by the day)."""
+    return now.astimezone(dt.UTC).strftime("%Y%m%d%H")
+
+
 def cached_health_for(partnerships: Iterable[Partnership | Any],
                       now: dt.datetime | None = None) -> dict[Any, HealthReport]:
     """``health_for`` through the cache: only partnerships changed since their report was cached
@@ -302,17 +320,9 @@ def cached_health_for(partnerships: Iterable[Partnership | Any],
     seconds = getattr(settings, "HEALTH_CACHE_SECONDS", 3600)
     if seconds <= 0 or not ids:
         return health_for(ids, now)
-    generations = cache.get_many([_generation_key(pid) for pid in ids])
-    fresh_tokens = {
-        _generation_key(pid): uuid.uuid4().hex for pid in ids if _generation_key(pid) not in generations
-    }
-    if fresh_tokens:
-        # A partnership without a token (never changed since the cache was emptied) gets one now,
-        # so a report cached under an older token can never be mistaken for a current one.
-        cache.set_many(fresh_tokens, None)
-        generations |= fresh_tokens
-    hour = now.astimezone(dt.UTC).strftime("%Y%m%d%H")
-    keys = {pid: f"health:{pid}:{generations[_generation_key(pid)]}:{hour}" for pid in ids}
+    generations = plan_generations(ids)
+    hour = cache_hour(now)
+    keys = {pid: f"health:{pid}:{generations[pid]}:{hour}" for pid in ids}
     hits = cache.get_many(list(keys.values()))
     reports = {pid: hits[key] for pid, key in keys.items() if key in hits}
     missing = [pid for pid in ids if pid not in reports]

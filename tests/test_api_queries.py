@@ -79,3 +79,21 @@ def test_every_read_runs_a_fixed_number_of_queries(cast, who, django_assert_num_
     plan_doc = client.get(f"partnerships/{world.partnership.pk}/plan").json()
     assert len(plan_doc["goals"]) >= 10 and len(plan_doc["agreed_revisions"]) == 7
     assert len(plan_doc["check_ins"]) >= 14 and len(plan_doc["reviews"]) >= 7
+
+
+def test_the_plan_document_is_built_once_per_change_and_shared_by_members(cast):
+    world = World(cast)
+    grow(cast, world, 2)
+    path = f"partnerships/{world.partnership.pk}/plan"
+    vendor, partner = ApiClient(cast.vendor_editor), ApiClient(cast.partner_viewer)
+    vendor.get("me"), partner.get("me")  # first token use recorded
+    built, first = queries(vendor, path, {})
+    reused, second = queries(partner, path, {})
+    assert reused < built / 2, "the second member gets the cached document"
+    first_doc, second_doc = first.json(), second.json()
+    assert first_doc.pop("access")["side"] == "vendor" and second_doc.pop("access")["role"] == "viewer"
+    assert first_doc == second_doc
+    goal_services.goal_update(access=cast.access("vendor_editor"), goal_id=world.draft.pk, title="Renamed draft")
+    rebuilt, third = queries(partner, path, {})
+    assert rebuilt == built
+    assert "Renamed draft" in {g["title"] for g in third.json()["goals"]}

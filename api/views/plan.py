@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -12,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alignment.access import Access
-from alignment.health import health_for
+from alignment.health import cache_hour, health_for, plan_generations
 from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
 
@@ -83,8 +86,7 @@ def plan_document(access: Access) -> dict[str, Any]:
     report = health_for([p])[p.pk]
     return {
         "cursor": cursor,
-        "access": {"side": access.side, "role": access.role, "can_edit": access.can_edit,
-                   "can_approve": access.can_approve, "can_manage": access.can_manage},
+        "access": access_document(access),
         "partnership": p,
         "vision": vision,
         "endorsements": (VisionEndorsement.objects.filter(vision=vision, revision=vision.revision)
@@ -108,4 +110,25 @@ class PlanView(ApiView):
                    parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
     def get(self, request: Request, pk: str) -> Response:
         _partnership, access = load(PARTNERSHIPS, request.user, pk)
-        return Response(PlanOut(plan_document(access)).data)
+        return Response(cached_plan(access))
+
+
+def cached_plan(access: Access) -> dict[str, Any]:
+    """The plan document, built once per change of the plan (and hour, for its health) and shared
+    by every member; only ``access`` is the caller's own. ``record_change`` gives the plan a new
+    generation on every write, so a cached document never outlives a change; its ``cursor`` was
+    taken before it was read, so following the feed from it replays anything newer."""
+    p = access.partnership
+    seconds = settings.HEALTH_CACHE_SECONDS
+    key = f"plan-document:{p.pk}:{plan_generations([p.pk])[p.pk]}:{cache_hour(timezone.now())}"
+    shared = cache.get(key) if seconds > 0 else None
+    if shared is None:
+        shared = {k: v for k, v in PlanOut(plan_document(access)).data.items() if k != "access"}
+        if seconds > 0:
+            cache.set(key, shared, seconds)
+    return shared | {"access": access_document(access)}
+
+
+def access_document(access: Access) -> dict[str, Any]:
+    return {"side": access.side, "role": access.role, "can_edit": access.can_edit,
+            "can_approve": access.can_approve, "can_manage": access.can_manage}
