@@ -339,9 +339,10 @@ class ChangeEvent(models.Model):
         DELETE = "delete", "Deleted"
 
     seq = models.BigAutoField(primary_key=True)
-    txid = models.BigIntegerField(default=0, db_index=True)
+    # Both are the leading columns of the composite indexes below, which serve their lookups.
+    txid = models.BigIntegerField(default=0)
     partnership = models.ForeignKey(Partnership, on_delete=models.DO_NOTHING, db_constraint=False,
-                                    related_name="+")
+                                    db_index=False, related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     actor_label = models.CharField(max_length=200, blank=True)
     object_type = models.CharField(max_length=40)
