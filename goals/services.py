@@ -22,11 +22,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import User
 from alignment.access import Access
 from alignment.changes import record_change
-from alignment.errors import InvalidInput, NotAllowed, RuleViolation
-from alignment.models import ChangeEvent, Objective, PartnershipMember, Side
+from alignment.errors import InvalidInput, RuleViolation
+from alignment.models import ChangeEvent, Objective, Side
 from alignment.writes import apply_changes, check_version, find, free_id, insert, integer, lock, validate
 from alignment.writes import text as text_input
 
@@ -34,7 +33,6 @@ from .models import (
     CLOSED,
     TERM_FIELDS,
     Approval,
-    CheckIn,
     Comment,
     Commitment,
     Goal,
@@ -44,7 +42,6 @@ from .models import (
 )
 
 CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
-COMMITMENT_TERMS = ("text", "owner", "due_date", "position", "side")
 COMMITMENT_SPEC = {"side", "text", "owner", "due_date", "placeholder", "id", "position"}
 
 
@@ -90,21 +87,6 @@ def _validate_goal(goal: Goal) -> None:
             f"{'above' if goal.direction == 'increase' else 'below'} the baseline.",
             fields={"direction": ["Does not match baseline and target."]},
         )
-
-
-def _owner_for(access: Access, side: str, owner: Any) -> User | None:
-    if owner in (None, ""):
-        return None
-    owner_id = owner.pk if isinstance(owner, User) else owner
-    member = (
-        PartnershipMember.objects.filter(partnership=access.partnership, side=side, user_id=owner_id)
-        .select_related("user").first()
-    )
-    if member is None:
-        raise InvalidInput(f"The owner must be a member of the {side} side.",
-                           fields={"owner": [f"Not a member of the {side} side."]})
-    return member.user
-
 
 def _snapshot(goal: Goal) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return goal.terms(), [c.terms() for c in goal.commitments.all()]
@@ -441,223 +423,20 @@ def goal_close(*, access: Access, goal_id: Any, outcome: str, note: str = "", to
     return goal
 
 
-# --- Commitments ------------------------------------------------------------------------------
+# Commitments, check-ins and comments live in their own modules; the services of a goal are all
+# reachable from here (``goals.services.commitment_create``, ...).
+from .check_ins import check_in_create, check_in_delete, check_in_update  # noqa: E402
+from .comments import comment_create, comment_delete, comment_update  # noqa: E402
+from .commitments import (  # noqa: E402
+    _commitment_insert,
+    commitment_create,
+    commitment_delete,
+    commitment_update,
+)
 
-
-def _commitment_insert(access: Access, goal: Goal, *, side: str, text: str = "", owner: Any = None,
-                       due_date: dt.date | None = None, placeholder: bool = False, id: Any = None,
-                       position: int | None = None) -> Commitment:
-    if side not in Side.values:
-        raise InvalidInput("A commitment belongs to the vendor or the partner side.",
-                           fields={"side": ["Choose vendor or partner."]})
-    text = text_input(text, "text")
-    if not text:
-        raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
-    c = Commitment(goal=goal, side=side, text=text, owner=_owner_for(access, side, owner), due_date=due_date,
-                   placeholder=placeholder, position=position or 0)
-    if id is not None:
-        c.id = free_id(Commitment, id, "commitment")
-    validate(c, exclude=["goal", "owner"])
-    insert(c, "commitment")
-    _record(access, c, CREATE, summary=f"added a {side} commitment to “{goal.title}”")
-    return c
-
-
-def _touch_goal_terms(access: Access, goal: Goal, summary: str) -> None:
-    before = goal.to_record()
-    _open_revision(goal)
-    goal.bump()
-    goal.save()
-    _record(access, goal, UPDATE, before, summary=summary)
-
-
-@transaction.atomic
-def commitment_create(*, access: Access, goal_id: Any, side: str, text: str, owner: Any = None,
-                      due_date: dt.date | None = None, id: Any = None) -> Commitment:
-    """Add what one side will do. Commitments are terms: on a proposed or agreed goal this opens a
-    new revision (or an amendment)."""
-    access.require_edit("add commitments")
-    goal = _lock_goal(access, goal_id)
-    _refuse_if_closed(goal)
-    position = goal.commitments.filter(side=side).count() + 1
-    c = _commitment_insert(access, goal, side=side, text=text, owner=owner, due_date=due_date, id=id,
-                           position=position)
-    _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
-    return c
-
-
-@transaction.atomic
-def commitment_update(*, access: Access, commitment_id: Any, expected_version: int | None = None,
-                      **changes: Any) -> Commitment:
-    """Edit a commitment's terms, or mark it done (marking done is not a change of terms; only the
-    committed side marks its own work done)."""
-    access.require_edit("edit commitments")
-    c = lock(Commitment.objects.filter(goal__partnership=access.partnership), commitment_id, "commitment")
-    check_version(c, expected_version)
-    goal = _lock_goal(access, c.goal_id)
-    before = c.to_record()
-    done = changes.pop("done", None)
-    if "owner" in changes:
-        changes["owner"] = _owner_for(access, changes.get("side", c.side), changes["owner"])
-    if "text" in changes:
-        changes["text"] = text_input(changes["text"], "text")
-        if not changes["text"]:
-            raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
-    changed = apply_changes(c, changes, COMMITMENT_TERMS)
-    if done is not None and bool(done) != c.done:
-        if c.side != access.side:
-            raise NotAllowed(f"Only the {c.side} side marks its own commitments done.")
-        if goal.status != GoalStatus.AGREED:
-            raise RuleViolation("Commitments are marked done on agreed goals.", code="commitment.goal_not_agreed")
-        c.done = bool(done)
-        c.done_at = timezone.now() if c.done else None
-        changed["done"] = not c.done
-    if not changed:
-        return c
-    term_change = bool(set(changed) - {"done"})
-    if term_change:
-        _refuse_if_closed(goal)
-        if "text" in changed:
-            c.placeholder = False
-    validate(c, exclude=["goal", "owner"])
-    c.bump()
-    c.save()
-    _record(access, c, UPDATE, before, summary=f"updated a {c.side} commitment of “{goal.title}”")
-    if term_change:
-        _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
-    return c
-
-
-@transaction.atomic
-def commitment_delete(*, access: Access, commitment_id: Any, expected_version: int | None = None) -> None:
-    access.require_edit("remove commitments")
-    c = lock(Commitment.objects.filter(goal__partnership=access.partnership), commitment_id, "commitment")
-    check_version(c, expected_version)
-    goal = _lock_goal(access, c.goal_id)
-    _refuse_if_closed(goal)
-    before = c.to_record()
-    c.delete()
-    _record(access, c, DELETE, before, summary=f"removed a {before['side']} commitment of “{goal.title}”")
-    _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
-
-
-# --- Check-ins --------------------------------------------------------------------------------
-
-CHECK_IN_FIELDS = ("measured_on", "value", "confidence", "note")
-
-
-def _validate_check_in(ci: CheckIn, goal: Goal) -> None:
-    validate(ci, exclude=["goal", "author"])
-    if ci.measured_on > timezone.localdate() + dt.timedelta(days=1):
-        raise InvalidInput("A check-in measures the past, not the future.",
-                           fields={"measured_on": ["Must not be in the future."]})
-    if ci.measured_on < goal.period_start - dt.timedelta(days=366):
-        raise InvalidInput("This date is long before the goal's period.",
-                           fields={"measured_on": ["Too far before the period."]})
-
-
-@transaction.atomic
-def check_in_create(*, access: Access, goal_id: Any, value: Any, measured_on: dt.date | None = None,
-                    confidence: int = 3, note: str = "", id: Any = None) -> CheckIn:
-    """Record a measured value with the caller's side's confidence (1-5)."""
-    access.require_edit("check in")
-    goal = _lock_goal(access, goal_id)
-    if goal.status != GoalStatus.AGREED:
-        raise RuleViolation(
-            f"Check-ins are recorded on agreed goals; this one is {goal.get_status_display().lower()}.",
-            code="check_in.goal_not_agreed",
-        )
-    ci = CheckIn(goal=goal, side=access.side, author=access.user, note=text_input(note, "note"))
-    if id is not None:
-        ci.id = free_id(CheckIn, id, "check-in")
-    apply_changes(ci, {"value": value, "measured_on": measured_on or timezone.localdate(),
-                       "confidence": confidence}, CHECK_IN_FIELDS)
-    _validate_check_in(ci, goal)
-    insert(ci, "check-in")
-    _record(access, ci, CREATE, summary=f"checked in {ci.value} on “{goal.title}”")
-    return ci
-
-
-def _lock_check_in(access: Access, check_in_id: Any) -> CheckIn:
-    ci = lock(CheckIn.objects.filter(goal__partnership=access.partnership), check_in_id, "check-in")
-    if ci.side != access.side:
-        raise NotAllowed(f"This check-in belongs to the {ci.side} side.")
-    return ci
-
-
-@transaction.atomic
-def check_in_update(*, access: Access, check_in_id: Any, expected_version: int | None = None,
-                    **changes: Any) -> CheckIn:
-    access.require_edit("edit check-ins")
-    ci = _lock_check_in(access, check_in_id)
-    check_version(ci, expected_version)
-    before = ci.to_record()
-    if not apply_changes(ci, changes, CHECK_IN_FIELDS):
-        return ci
-    _validate_check_in(ci, ci.goal)
-    ci.bump()
-    ci.save()
-    _record(access, ci, UPDATE, before, summary="corrected a check-in")
-    return ci
-
-
-@transaction.atomic
-def check_in_delete(*, access: Access, check_in_id: Any, expected_version: int | None = None) -> None:
-    access.require_edit("delete check-ins")
-    ci = _lock_check_in(access, check_in_id)
-    check_version(ci, expected_version)
-    before = ci.to_record()
-    ci.delete()
-    _record(access, ci, DELETE, before, summary="deleted a check-in")
-
-
-# --- Comments ---------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def comment_create(*, access: Access, goal_id: Any, body: str, id: Any = None) -> Comment:
-    """Any member, viewers included, may comment on a goal."""
-    goal = find(Goal.objects.filter(partnership=access.partnership), goal_id)
-    if goal is None:
-        raise InvalidInput("No such goal in this partnership.", fields={"goal": ["No such goal."]})
-    c = Comment(goal=goal, author=access.user, side=access.side, revision=goal.revision,
-                body=text_input(body, "body"))
-    if not c.body:
-        raise InvalidInput("Write something first.", fields={"body": ["This field is required."]})
-    if id is not None:
-        c.id = free_id(Comment, id, "comment")
-    validate(c, exclude=["goal", "author"])
-    insert(c, "comment")
-    _record(access, c, CREATE, summary=f"commented on “{goal.title}”")
-    return c
-
-
-def _lock_own_comment(access: Access, comment_id: Any) -> Comment:
-    c = lock(Comment.objects.filter(goal__partnership=access.partnership), comment_id, "comment")
-    if c.author_id != access.user.pk:
-        raise NotAllowed("Only the author may change a comment.")
-    return c
-
-
-@transaction.atomic
-def comment_update(*, access: Access, comment_id: Any, body: str, expected_version: int | None = None) -> Comment:
-    c = _lock_own_comment(access, comment_id)
-    check_version(c, expected_version)
-    before = c.to_record()
-    c.body = text_input(body, "body")
-    if not c.body:
-        raise InvalidInput("Write something first.", fields={"body": ["This field is required."]})
-    validate(c, exclude=["goal", "author"])
-    c.bump()
-    c.save()
-    _record(access, c, UPDATE, before, summary="edited a comment")
-    return c
-
-
-@transaction.atomic
-def comment_delete(*, access: Access, comment_id: Any, expected_version: int | None = None) -> None:
-    c = _lock_own_comment(access, comment_id)
-    check_version(c, expected_version)
-    before = c.to_record()
-    c.delete()
-    _record(access, c, DELETE, before, summary="deleted a comment")
+__all__ = [
+    "OUTCOMES", "check_in_create", "check_in_delete", "check_in_update", "comment_create", "comment_delete",
+    "comment_update", "commitment_create", "commitment_delete", "commitment_update", "goal_approve", "goal_close",
+    "goal_create", "goal_delete", "goal_discard_amendment", "goal_propose", "goal_request_changes", "goal_update",
+    "goal_withdraw",
+]

@@ -1,0 +1,84 @@
+"""Check-ins: a measured value of an agreed goal with one side's confidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from alignment.access import Access
+from alignment.errors import InvalidInput, NotAllowed, RuleViolation
+from alignment.writes import apply_changes, check_version, free_id, insert, lock, validate
+from alignment.writes import text as text_input
+
+from .models import CheckIn, Goal, GoalStatus
+from .services import CREATE, DELETE, UPDATE, _lock_goal, _record
+
+CHECK_IN_FIELDS = ("measured_on", "value", "confidence", "note")
+
+
+def _validate_check_in(ci: CheckIn, goal: Goal) -> None:
+    validate(ci, exclude=["goal", "author"])
+    if ci.measured_on > timezone.localdate() + dt.timedelta(days=1):
+        raise InvalidInput("A check-in measures the past, not the future.",
+                           fields={"measured_on": ["Must not be in the future."]})
+    if ci.measured_on < goal.period_start - dt.timedelta(days=366):
+        raise InvalidInput("This date is long before the goal's period.",
+                           fields={"measured_on": ["Too far before the period."]})
+
+
+@transaction.atomic
+def check_in_create(*, access: Access, goal_id: Any, value: Any, measured_on: dt.date | None = None,
+                    confidence: int = 3, note: str = "", id: Any = None) -> CheckIn:
+    """Record a measured value with the caller's side's confidence (1-5)."""
+    access.require_edit("check in")
+    goal = _lock_goal(access, goal_id)
+    if goal.status != GoalStatus.AGREED:
+        raise RuleViolation(
+            f"Check-ins are recorded on agreed goals; this one is {goal.get_status_display().lower()}.",
+            code="check_in.goal_not_agreed",
+        )
+    ci = CheckIn(goal=goal, side=access.side, author=access.user, note=text_input(note, "note"))
+    if id is not None:
+        ci.id = free_id(CheckIn, id, "check-in")
+    apply_changes(ci, {"value": value, "measured_on": measured_on or timezone.localdate(),
+                       "confidence": confidence}, CHECK_IN_FIELDS)
+    _validate_check_in(ci, goal)
+    insert(ci, "check-in")
+    _record(access, ci, CREATE, summary=f"checked in {ci.value} on “{goal.title}”")
+    return ci
+
+
+def _lock_check_in(access: Access, check_in_id: Any) -> CheckIn:
+    ci = lock(CheckIn.objects.filter(goal__partnership=access.partnership), check_in_id, "check-in")
+    if ci.side != access.side:
+        raise NotAllowed(f"This check-in belongs to the {ci.side} side.")
+    return ci
+
+
+@transaction.atomic
+def check_in_update(*, access: Access, check_in_id: Any, expected_version: int | None = None,
+                    **changes: Any) -> CheckIn:
+    access.require_edit("edit check-ins")
+    ci = _lock_check_in(access, check_in_id)
+    check_version(ci, expected_version)
+    before = ci.to_record()
+    if not apply_changes(ci, changes, CHECK_IN_FIELDS):
+        return ci
+    _validate_check_in(ci, ci.goal)
+    ci.bump()
+    ci.save()
+    _record(access, ci, UPDATE, before, summary="corrected a check-in")
+    return ci
+
+
+@transaction.atomic
+def check_in_delete(*, access: Access, check_in_id: Any, expected_version: int | None = None) -> None:
+    access.require_edit("delete check-ins")
+    ci = _lock_check_in(access, check_in_id)
+    check_version(ci, expected_version)
+    before = ci.to_record()
+    ci.delete()
+    _record(access, ci, DELETE, before, summary="deleted a check-in")
