@@ -213,7 +213,10 @@ def ensure_wrk() -> str:
     if found:
         return found
     log("installing Debian's wrk (apt-get install wrk)")
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, timeout=600)
+    if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], timeout=600).returncode != 0:
+        # A fresh machine has no package lists yet.
+        subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, timeout=600)
     found = shutil.which("wrk")
     if not found:
         raise SystemExit("wrk is not installed; install it with: apt-get install wrk")
