@@ -397,7 +397,7 @@ def _short(value: Any) -> str:
 
 
 def history_context(access: Access, limit: int = HISTORY_SIZE) -> list[dict[str, Any]]:
-    events = list(ChangeEvent.objects.filter(partnership=access.partnership).order_by("-created_at", "-seq")[:limit])
+    events = list(ChangeEvent.objects.filter(partnership=access.partnership).order_by("-txid", "-seq")[:limit])
     return [{"event": e, "changes": readable_changes(e)} for e in events]
 
 
