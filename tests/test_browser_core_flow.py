@@ -136,6 +136,21 @@ def test_a_goal_can_be_edited_with_the_keyboard_only(new_page, live_url, cast, a
     assert Goal.objects.get(pk=agreed_goal.pk).target == 240
 
 
+def test_an_opening_form_never_pulls_the_focus_back_from_a_field_already_chosen(new_page, live_url, cast,
+                                                                              agreed_goal):
+    page = new_page(cast.vendor_editor)
+    page.goto(f"/p/{cast.partnership.pk}/")
+    page.locator(f"#goal-{agreed_goal.pk}").get_by_role("button", name=re.compile(r"^Amend")).click()
+    form = page.locator(f"form#goal-{agreed_goal.pk}")
+    expect(form.get_by_label("Goal", exact=True)).to_be_focused()
+    target = form.get_by_label("Target", exact=True)
+    target.focus()
+    # htmx settling the form late (a slow machine, a fast typist): the focus stays where the person is.
+    page.evaluate("""(id) => document.body.dispatchEvent(new CustomEvent('htmx:afterSettle',
+        {detail: {target: document.getElementById(id)}}))""", f"goal-{agreed_goal.pk}")
+    expect(target).to_be_focused()
+
+
 def grow_dashboard(cast) -> None:
     admin = cast.vendor_admin
     for name in ("Contoso × Fabrikam Solutions", "Acme × A very long partner name that should wrap nicely GmbH"):

@@ -145,8 +145,10 @@
     var target = event.detail.target;
     var fresh = target && target.id ? document.getElementById(target.id) : null;
     if (fresh && fresh.hasAttribute("data-editing")) {
+      // Never pull the focus back if the person already went into the form (typing fast, or
+      // clicking a field before htmx settled): their keystrokes would land in the first field.
       var field = fresh.querySelector("input:not([type=hidden]), textarea, select");
-      if (field) { field.focus(); }
+      if (field && !fresh.contains(document.activeElement)) { field.focus(); }
     } else if (fresh && target.hasAttribute && target.hasAttribute("data-editing")) {
       if (!fresh.hasAttribute("tabindex")) { fresh.setAttribute("tabindex", "-1"); }
       fresh.focus({ preventScroll: true });
