@@ -76,6 +76,9 @@ PARTNERSHIP_FIELDS = (
 )
 
 
+MAX_DRIVERS, MAX_DRIVER_LENGTH = 20, 120
+
+
 def _validate_partnership(p: Partnership) -> None:
     validate(p, exclude=["vendor", "partner"])
     for side in ("vendor_drivers", "partner_drivers"):
@@ -83,7 +86,14 @@ def _validate_partnership(p: Partnership) -> None:
         if not isinstance(drivers, list) or not all(isinstance(d, str) and d.strip() for d in drivers):
             raise InvalidInput("Business drivers are a list of short texts.",
                                fields={side: ["Expected a list of texts."]})
-        setattr(p, side, [d.strip()[:120] for d in drivers][:20])
+        drivers = [d.strip() for d in drivers]
+        if len(drivers) > MAX_DRIVERS or any(len(d) > MAX_DRIVER_LENGTH for d in drivers):
+            # Refused, never cut: a silently shortened list would lose what the side wrote.
+            raise InvalidInput(
+                f"A side names at most {MAX_DRIVERS} business drivers of up to {MAX_DRIVER_LENGTH} characters.",
+                fields={side: [f"At most {MAX_DRIVERS} drivers of up to {MAX_DRIVER_LENGTH} characters."]},
+            )
+        setattr(p, side, drivers)
     offsets = p.reminder_offsets_days
     if not isinstance(offsets, list) or not all(isinstance(d, int) and 0 <= d <= 90 for d in offsets):
         raise InvalidInput("Reminder days are whole numbers from 0 to 90.",

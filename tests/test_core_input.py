@@ -160,3 +160,16 @@ def test_revisions_and_versions_may_be_given_as_digits(p):
     goals.goal_propose(access=p.editor, goal_id=p.goal.pk, expected_version=str(Goal.objects.get(pk=p.goal.pk).version))
     approval = goals.goal_approve(access=p.approver, goal_id=p.goal.pk, revision="1")
     assert approval.revision == 1
+
+
+def test_too_many_or_too_long_business_drivers_are_refused_not_cut(cast):
+    from alignment.errors import InvalidInput
+    from alignment.services import partnership_update
+
+    admin = cast.access("vendor_admin")
+    for drivers in ([f"driver {i}" for i in range(21)], ["x" * 121]):
+        with pytest.raises(InvalidInput) as refused:
+            partnership_update(access=admin, vendor_drivers=drivers)
+        assert "vendor_drivers" in refused.value.fields
+    cast.partnership.refresh_from_db()
+    assert cast.partnership.vendor_drivers == ["licence revenue", "active users"]
