@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import live, views
+from . import dashboard, live, views
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("partnerships/new/", views.partnership_new, name="partnership_new"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("partnerships/new/", dashboard.partnership_new, name="partnership_new"),
     path("p/<uuid:pid>/", views.PlanPage.as_view(), name="plan"),
     path("p/<uuid:pid>/fragment/<str:name>/", views.Fragment.as_view(), name="plan_fragment"),
     path("p/<uuid:pid>/live/", live.LiveUpdates.as_view(), name="plan_live"),
