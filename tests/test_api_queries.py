@@ -97,3 +97,43 @@ def test_the_plan_document_is_built_once_per_change_and_shared_by_members(cast):
     rebuilt, third = queries(partner, path, {})
     assert rebuilt == built
     assert "Renamed draft" in {g["title"] for g in third.json()["goals"]}
+
+
+def test_the_plan_answers_not_modified_until_the_plan_changes(cast):
+    """A client that kept the plan sends its ETag back and gets 304 without a body until something
+    in the plan changes; the tag is per caller (their access is part of the document)."""
+    world = World(cast)
+    path = f"partnerships/{world.partnership.pk}/plan"
+    vendor, partner = ApiClient(cast.vendor_editor), ApiClient(cast.partner_viewer)
+    first = vendor.get(path)
+    tag = first["ETag"]
+    assert first.status_code == 200 and tag.startswith('"plan-') and "no-cache" in first["Cache-Control"]
+    assert first.json()["access"] == {"side": "vendor", "role": "editor", "can_edit": True, "can_approve": False,
+                                      "can_manage": False}
+
+    again = vendor.get(path, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == tag
+    assert vendor.get(path, headers={"If-None-Match": f'"other", W/{tag}'}).status_code == 304
+
+    theirs = partner.get(path, headers={"If-None-Match": tag})
+    assert theirs.status_code == 200 and theirs["ETag"] != tag, "another member's access differs"
+    assert theirs.json()["access"]["side"] == "partner"
+
+    goal_services.goal_update(access=cast.access("vendor_editor"), goal_id=world.draft.pk, title="Renamed again")
+    changed = vendor.get(path, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed["ETag"] != tag
+    assert "Renamed again" in {g["title"] for g in changed.json()["goals"]}
+
+
+def test_the_cached_plan_is_the_document_the_serializers_build(cast, settings):
+    """The cached bytes with the caller's access spliced in parse to exactly what the plan's
+    serializers give without any cache."""
+    world = World(cast)
+    grow(cast, world, 1)
+    path = f"partnerships/{world.partnership.pk}/plan"
+    client = ApiClient(cast.vendor_admin)
+    cached_once, cached_twice = client.get(path).json(), client.get(path).json()
+    settings.HEALTH_CACHE_SECONDS = 0
+    uncached = client.get(path).json()
+    assert cached_once == cached_twice == uncached
+    assert uncached["access"]["can_manage"] is True and uncached["goals"] and uncached["cursor"]

@@ -7,12 +7,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpResponse, HttpResponseNotModified
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from alignment.access import Access
 from alignment.health import cache_hour, health_for, plan_generations
@@ -21,6 +21,7 @@ from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevis
 
 from .. import serializers as out
 from ..feed import current_position, encode_cursor
+from ..renderers import JSONRenderer
 from ..resources import PARTNERSHIPS, load
 from .base import ApiView
 
@@ -108,27 +109,50 @@ def plan_document(access: Access) -> dict[str, Any]:
 class PlanView(ApiView):
     @extend_schema(tags=["partnerships"], responses=PlanOut, summary="The whole joint plan in one document",
                    parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
-    def get(self, request: Request, pk: str) -> Response:
+    def get(self, request: Request, pk: str) -> HttpResponse:
         _partnership, access = load(PARTNERSHIPS, request.user, pk)
-        return Response(cached_plan(access))
+        body, tag = cached_plan(access)
+        if request.headers.get("If-None-Match") and _matches(request.headers["If-None-Match"], tag):
+            response = HttpResponseNotModified()
+        else:
+            response = HttpResponse(body, content_type="application/json")
+        response["ETag"] = tag
+        response["Cache-Control"] = "private, no-cache"
+        return response
 
 
-def cached_plan(access: Access) -> dict[str, Any]:
-    """The plan document, built once per change of the plan (and hour, for its health) and shared
-    by every member; only ``access`` is the caller's own. ``record_change`` gives the plan a new
+def cached_plan(access: Access) -> tuple[bytes, str]:
+    """The plan document as JSON bytes and its ETag.
+
+    Everything but the caller's own ``access`` is built and rendered once per change of the plan
+    (and hour, for its health) and shared by every member. ``record_change`` gives the plan a new
     generation on every write, so a cached document never outlives a change; its ``cursor`` was
-    taken before it was read, so following the feed from it replays anything newer."""
+    taken before it was read, so following the feed from it replays anything newer. The caller's
+    ``access`` is spliced into the cached bytes, so a request for a cached plan renders only that."""
     p = access.partnership
     seconds = settings.HEALTH_CACHE_SECONDS
-    key = f"plan-document:{p.pk}:{plan_generations([p.pk])[p.pk]}:{cache_hour(timezone.now())}"
+    generation, hour = plan_generations([p.pk])[p.pk], cache_hour(timezone.now())
+    key = f"plan-document-json:{p.pk}:{generation}:{hour}"
     shared = cache.get(key) if seconds > 0 else None
     if shared is None:
-        shared = {k: v for k, v in PlanOut(plan_document(access)).data.items() if k != "access"}
+        data = {k: v for k, v in PlanOut(plan_document(access)).data.items() if k != "access"}
+        shared = JSONRenderer().render(data)
         if seconds > 0:
             cache.set(key, shared, seconds)
-    return shared | {"access": access_document(access)}
+    own = access_document(access)
+    body = b'{"access":' + JSONRenderer().render(own) + b"," + shared[1:]
+    tag = '"plan-{}-{}-{}"'.format(generation[:20], hour, "".join(
+        str(int(own[k])) if isinstance(own[k], bool) else str(own[k]) for k in ACCESS_KEYS))
+    return body, tag
+
+
+def _matches(header: str, tag: str) -> bool:
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or tag in tags
+
+
+ACCESS_KEYS = ("side", "role", "can_edit", "can_approve", "can_manage")
 
 
 def access_document(access: Access) -> dict[str, Any]:
-    return {"side": access.side, "role": access.role, "can_edit": access.can_edit,
-            "can_approve": access.can_approve, "can_manage": access.can_manage}
+    return {key: getattr(access, key) for key in ACCESS_KEYS}
