@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import Min, Q
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -19,10 +20,11 @@ from accounts.models import OrganisationMembership
 
 from . import services
 from .access import resolve_many, visible_partnerships
+from .attention import attention_for
 from .errors import DomainError, NotFound
 from .forms import DashboardFilterForm, PartnershipCreateForm
 from .health import cached_health_for
-from .models import AlignmentReview, HealthSnapshot, Side
+from .models import HealthSnapshot, Partnership, Side
 
 PAGE_SIZE = 20
 
@@ -35,16 +37,21 @@ def _sparkline(scores: list[int], width: int = 96, height: int = 24) -> str:
     return " ".join(f"{i * step:.1f},{height - s * height / 100:.1f}" for i, s in enumerate(scores))
 
 
+def _pending_goals() -> Q:
+    return (Q(status__in=["proposed", "changes_requested"])
+            | Q(status="agreed", amendment__in=["proposed", "changes_requested"]))
+
+
 def _waiting_goals(partnership_ids: list[Any], sides: dict[Any, str]) -> dict[Any, list[dict[str, Any]]]:
     """Goals waiting for each partnership's viewer side: proposed by the other side and not yet
-    approved by ours, or sent back to us with changes requested (two queries)."""
+    approved by ours, or sent back to us with changes requested (two queries). For the page's
+    partnerships; ``_waiting_counts`` counts the same goals for every partnership."""
     from goals.models import Approval, Goal
 
     pending = list(
-        Goal.objects.filter(partnership_id__in=partnership_ids)
-        .filter(Q(status__in=["proposed", "changes_requested"])
-                | Q(status="agreed", amendment__in=["proposed", "changes_requested"]))
+        Goal.objects.filter(partnership_id__in=partnership_ids).filter(_pending_goals())
         .values("id", "partnership_id", "title", "status", "amendment", "revision", "proposed_by_side")
+        .order_by("proposed_at", "created_at")
     )
     approved = set(
         Approval.objects.filter(goal_id__in=[g["id"] for g in pending]).values_list("goal_id", "revision", "side")
@@ -60,94 +67,94 @@ def _waiting_goals(partnership_ids: list[Any], sides: dict[Any, str]) -> dict[An
     return waiting
 
 
-def _overdue_commitments(partnership_ids: list[Any], today: dt.date) -> dict[Any, dict[str, int]]:
-    from goals.models import Commitment
+def _sort_key(sort: str, far: dt.datetime) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    def score(r: dict[str, Any]) -> int:
+        return r["score"] if r["score"] is not None else 0
 
-    counts: dict[Any, dict[str, int]] = defaultdict(lambda: {"vendor": 0, "partner": 0})
-    for pid, side in Commitment.objects.filter(
-        goal__partnership_id__in=partnership_ids, goal__status="agreed", done=False, placeholder=False,
-        due_date__lt=today,
-    ).values_list("goal__partnership_id", "side"):
-        counts[pid][side] += 1
-    return counts
+    if sort == "health":
+        return lambda r: (score(r), r["name"])
+    if sort == "-health":
+        return lambda r: (-score(r), r["name"])
+    if sort == "review":
+        return lambda r: (r["next_review"] or far, r["name"])
+    if sort == "attention":
+        return lambda r: (-(r["waiting_count"] + r["overdue_ours"] + (3 if r["review_overdue"] else 0)), score(r),
+                          r["name"])
+    return lambda r: (r["name"],)
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Every partnership the person can see, with health, trend, next review, goals waiting for their
-    side and overdue commitments; filtered, sorted, paginated, in a constant number of queries."""
+    side and overdue commitments; filtered, sorted, paginated, in a constant number of queries.
+
+    What the sorting and the "waiting" filter need is read for every visible partnership as a few
+    cached numbers (``alignment.attention``); everything shown is loaded for the page only."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     filters = DashboardFilterForm(request.GET or None)
     params = filters.cleaned_data if filters.is_valid() else {}
-    qs = visible_partnerships(request.user).select_related("vendor", "partner").order_by("name")
+    qs = visible_partnerships(request.user)
     if params.get("q"):
         qs = qs.filter(Q(name__icontains=params["q"]) | Q(partner__name__icontains=params["q"])
                        | Q(vendor__name__icontains=params["q"]))
     if params.get("status"):
         qs = qs.filter(status=params["status"])
-    partnerships = list(qs)
-    accesses = resolve_many(request.user, partnerships)
-    ids = [p.pk for p in partnerships]
+    light = list(qs.only("id", "name", "vendor_id", "partner_id").order_by("name"))
+    sides = {pid: a.side for pid, a in resolve_many(request.user, light).items()}
+    light = [p for p in light if p.pk in sides]
     now = timezone.now()
-    sides = {pid: a.side for pid, a in accesses.items()}
-    health = cached_health_for(ids, now) if ids else {}
-    waiting = _waiting_goals(ids, sides) if ids else {}
-    next_reviews = dict(
-        AlignmentReview.objects.filter(partnership_id__in=ids, status=AlignmentReview.Status.SCHEDULED,
-                                       scheduled_for__gte=now - dt.timedelta(days=60))
-        .values("partnership_id").annotate(first=Min("scheduled_for")).values_list("partnership_id", "first")
-    ) if ids else {}
-    overdue = _overdue_commitments(ids, timezone.localdate()) if ids else {}
-    rows = []
-    for p in partnerships:
-        if p.pk not in accesses:
-            continue
-        side = sides[p.pk]
-        late = overdue.get(p.pk, {"vendor": 0, "partner": 0})
-        rows.append({
-            "partnership": p, "access": accesses[p.pk], "health": health.get(p.pk),
-            "waiting": waiting.get(p.pk, []), "next_review": next_reviews.get(p.pk),
-            "review_overdue": bool(next_reviews.get(p.pk) and next_reviews[p.pk] < now),
-            "overdue_ours": late[side], "overdue_theirs": late[Side.other(side)],
-            "other_org": p.partner if side == Side.VENDOR else p.vendor,
+    facts = attention_for([p.pk for p in light], now)
+    keys = []
+    for p in light:
+        side, fact = sides[p.pk], facts[p.pk]
+        keys.append({
+            "pk": p.pk, "name": p.name, "score": fact.score, "next_review": fact.next_review,
+            "review_overdue": bool(fact.next_review and fact.next_review < now),
+            "waiting_count": fact.waiting[side],
+            "overdue_ours": fact.overdue[side], "overdue_theirs": fact.overdue[Side.other(side)],
         })
     if params.get("waiting"):
-        rows = [r for r in rows if r["waiting"]]
-    sort = params.get("sort") or "attention"
-    far = now + dt.timedelta(days=36500)
-    if sort == "health":
-        rows.sort(key=lambda r: (r["health"].score if r["health"] else 0, r["partnership"].name))
-    elif sort == "-health":
-        rows.sort(key=lambda r: (-(r["health"].score if r["health"] else 0), r["partnership"].name))
-    elif sort == "review":
-        rows.sort(key=lambda r: (r["next_review"] or far, r["partnership"].name))
-    elif sort == "attention":
-        rows.sort(key=lambda r: (-(len(r["waiting"]) + r["overdue_ours"] + (3 if r["review_overdue"] else 0)),
-                                 r["health"].score if r["health"] else 0, r["partnership"].name))
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    page_ids = [r["partnership"].pk for r in page.object_list]
-    trend: dict[Any, list[int]] = defaultdict(list)
-    if page_ids:
-        for pid, score in HealthSnapshot.objects.filter(
-            partnership_id__in=page_ids, day__gte=timezone.localdate() - dt.timedelta(days=84)
-        ).order_by("day").values_list("partnership_id", "score"):
-            trend[pid].append(score)
-    for r in page.object_list:
-        scores = trend.get(r["partnership"].pk, [])
-        r["trend"] = scores
-        r["trend_points"] = _sparkline(scores)
-        r["trend_delta"] = (scores[-1] - scores[0]) if len(scores) >= 2 else None
+        keys = [k for k in keys if k["waiting_count"]]
+    keys.sort(key=_sort_key(params.get("sort") or "attention", now + dt.timedelta(days=36500)))
+    page = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = _page_rows(request.user, list(page.object_list), sides)
     organisations = [
         m.organisation for m in OrganisationMembership.objects.filter(user=request.user).select_related("organisation")
     ]
     query = request.GET.copy()
     query.pop("page", None)
     context = {
-        "filters": filters, "page": page, "rows": page.object_list, "total": len(rows),
+        "filters": filters, "page": page, "rows": page.object_list, "total": len(keys),
         "query": query.urlencode(), "create_form": PartnershipCreateForm(organisations=organisations)
         if organisations else None,
     }
     return render(request, "dashboard/index.html", context)
+
+
+def _page_rows(user: Any, keys: list[dict[str, Any]], sides: dict[Any, str]) -> list[dict[str, Any]]:
+    """What the page shows of its partnerships, in the order of ``keys`` (a fixed number of queries)."""
+    page_ids = [k["pk"] for k in keys]
+    if not page_ids:
+        return []
+    partnerships = Partnership.objects.select_related("vendor", "partner").in_bulk(page_ids)
+    accesses = resolve_many(user, list(partnerships.values()))
+    health = cached_health_for(page_ids)
+    waiting = _waiting_goals(page_ids, sides)
+    trend: dict[Any, list[int]] = defaultdict(list)
+    for pid, score in HealthSnapshot.objects.filter(
+        partnership_id__in=page_ids, day__gte=timezone.localdate() - dt.timedelta(days=84)
+    ).order_by("day").values_list("partnership_id", "score"):
+        trend[pid].append(score)
+    rows = []
+    for k in keys:
+        p, scores = partnerships[k["pk"]], trend.get(k["pk"], [])
+        rows.append(k | {
+            "partnership": p, "access": accesses[p.pk], "health": health.get(p.pk),
+            "waiting": waiting.get(p.pk, []), "trend": scores, "trend_points": _sparkline(scores),
+            "trend_delta": (scores[-1] - scores[0]) if len(scores) >= 2 else None,
+            "other_org": p.partner if sides[p.pk] == Side.VENDOR else p.vendor,
+        })
+    return rows
 
 
 def partnership_new(request: HttpRequest) -> HttpResponse:

@@ -311,8 +311,8 @@ def cache_hour(now: dt.datetime) -> str:
     return now.astimezone(dt.UTC).strftime("%Y%m%d%H")
 
 
-def cached_health_for(partnerships: Iterable[Partnership | Any],
-                      now: dt.datetime | None = None) -> dict[Any, HealthReport]:
+def cached_health_for(partnerships: Iterable[Partnership | Any], now: dt.datetime | None = None, *,
+                      generations: dict[Any, str] | None = None) -> dict[Any, HealthReport]:
     """``health_for`` through the cache: only partnerships changed since their report was cached
     (or whose hour has turned) are computed."""
     now = now or timezone.now()
@@ -320,7 +320,7 @@ def cached_health_for(partnerships: Iterable[Partnership | Any],
     seconds = getattr(settings, "HEALTH_CACHE_SECONDS", 3600)
     if seconds <= 0 or not ids:
         return health_for(ids, now)
-    generations = plan_generations(ids)
+    generations = generations or plan_generations(ids)
     hour = cache_hour(now)
     keys = {pid: f"health:{pid}:{generations[pid]}:{hour}" for pid in ids}
     hits = cache.get_many(list(keys.values()))

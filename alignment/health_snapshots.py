@@ -16,6 +16,7 @@ from typing import Any
 from celery import shared_task
 from django.utils import timezone
 
+from . import attention
 from .health import health_for
 from .models import HealthSnapshot, Partnership
 
@@ -44,6 +45,12 @@ def take_health_snapshots(*, now: dt.datetime | None = None, batch_size: int = B
         )
         done += len(batch)
         last_id = batch[-1]
+
+
+@shared_task(name="alignment.warm_health_cache", ignore_result=True, expires=50 * 60)
+def warm_health() -> int:
+    """Hourly, before the hour turns: cache every plan's health and attention facts for the next hour."""
+    return attention.warm()
 
 
 @shared_task(name="alignment.snapshot_health", ignore_result=True)

@@ -145,6 +145,8 @@ CELERY_IMPORTS = ["alignment.health_snapshots", "alignment.invitations", "goals.
 # Periodic work, in UTC. Each feature adds its own entry.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-snapshots": {"task": "alignment.snapshot_health", "schedule": crontab(hour=2, minute=15)},
+    # Cached health is keyed by the hour: compute the next hour's before it starts, off the requests.
+    "health-warm": {"task": "alignment.warm_health_cache", "schedule": crontab(minute=52)},
     # Reviews to schedule and reminders to queue; each reminder is sent once whatever the overlap.
     "reminder-sweeps": {"task": "alignment.run_reminder_sweeps", "schedule": crontab(minute="*/5")},
     # The REST API forgets idempotency keys after 48 h and prunes the change log past its retention.
