@@ -264,9 +264,13 @@ def test_attendees_of_a_held_review_are_members_and_strangers_stay_anonymous(wor
 
 def test_busy_clients_are_throttled(world, editor, settings):
     settings.API_THROTTLE_RATES = {"user": "3/minute"}
-    statuses = [editor.get("goals").status_code for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
-    assert editor.get("goals").json()["code"] == "throttled"
+    with time_machine.travel(dt.datetime(2026, 11, 27, 10, 0, 0, tzinfo=dt.UTC), tick=False) as clock:
+        statuses = [editor.get("goals").status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = editor.get("goals")
+        assert limited.json()["code"] == "throttled" and 1 <= int(limited["Retry-After"]) <= 60
+        clock.shift(61)
+        assert editor.get("goals").status_code == 200, "a new window"
 
 
 def test_a_method_a_resource_does_not_have_is_a_405_naming_the_allowed_ones(world, editor):
