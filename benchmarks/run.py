@@ -356,6 +356,10 @@ def measure(args: argparse.Namespace, s: Scenario, fixture: dict[str, Any], seco
         s.lines = patch_lines(args, fixture)
         busy = run_wrk(args, s, fixture, seconds, threads=len(s.lines))
     else:
+        if s.name == "plan_api_unchanged":  # the tag of the plan as it is now (the hour is in it)
+            s.lines = attempt(failures, s.name, unchanged_plan_lines, args, fixture) or []
+            if not s.lines:
+                return None
         latency = run_wrk(args, s, fixture, seconds, connections=1, threads=1)
         busy = run_wrk(args, s, fixture, seconds)
     return dict(latency, rps=busy["rps"], rps_one_connection=latency["rps"], busy=busy,
@@ -412,14 +416,24 @@ def build_scenarios(fixture: dict[str, Any]) -> list[Scenario]:
         Scenario("plan_page", f"plan page ({size})", "plan_page", [f"GET\t/p/{p}/"], auth="session"),
         Scenario("plan_api", f"GET /plan ({size})", "plan_api", [f"GET\t/api/v1/partnerships/{p}/plan"],
                  auth="token"),
+        # A client that holds the plan and asks whether it changed (If-None-Match → 304).
+        Scenario("plan_api_unchanged", "GET /plan, unchanged (304)", "plan_api", [], auth="token"),
         Scenario("goal_list", "goal list with filters", "goal_list", goal_list_lines(fixture), auth="token"),
         # Filled in after the full sync, with the cursor it ended on.
         Scenario("changes_incremental", "change feed, incremental sync, no changes", "changes", [], auth="token"),
         Scenario("goal_patch", "PATCH goal with If-Match", "goal_detail", [], auth="token", mode="own"),
     ]
-    filled_later = {"changes_incremental", "goal_patch"}
+    filled_later = {"changes_incremental", "goal_patch", "plan_api_unchanged"}
     return [s for s in scenarios
             if (not s.route or fixture["routes"].get(s.route)) and (s.lines or s.name in filled_later)]
+
+
+def unchanged_plan_lines(args: argparse.Namespace, fixture: dict[str, Any]) -> list[str]:
+    path = f"/api/v1/partnerships/{fixture['partnership']}/plan"
+    status, headers, body = http_get(args.port, path, {"Authorization": f"Bearer {fixture['api_token']}"})
+    if status != 200 or "etag" not in headers:
+        raise ScenarioFailed(f"GET {path} answered {status} without an ETag: {body[:300]!r}")
+    return [f"GET\t{path}\t\t\t{headers['etag']}"]
 
 
 def patch_lines(args: argparse.Namespace, fixture: dict[str, Any]) -> list[str]:

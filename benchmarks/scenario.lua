@@ -1,5 +1,6 @@
 -- One wrk scenario, driven by environment variables the harness sets:
---   BENCH_REQUESTS  file with one request per line: METHOD<TAB>PATH<TAB>BODY<TAB>ETAG (body/etag optional)
+--   BENCH_REQUESTS  file with one request per line: METHOD<TAB>PATH<TAB>BODY<TAB>ETAG<TAB>IF-NONE-MATCH
+--                   (all but method and path optional; ETAG goes out as If-Match)
 --   BENCH_HEADERS   extra headers, "Name: value" separated by "|"
 --   BENCH_MODE      "rotate" (each thread cycles through every line) or "own" (thread N owns line N and
 --                   sends If-Match with the ETag it last saw, so PATCHes never collide)
@@ -37,7 +38,8 @@ local function load_requests()
   for line in io.lines(os.getenv("BENCH_REQUESTS")) do
     if line ~= "" then
       local p = split(line, "\t")
-      table.insert(list, { method = p[1], path = p[2], body = p[3] ~= "" and p[3] or nil, etag = p[4] })
+      table.insert(list, { method = p[1], path = p[2], body = p[3] ~= "" and p[3] or nil, etag = p[4],
+                          none_match = p[5] })
     end
   end
   return list
@@ -115,6 +117,9 @@ function request()
   end
   if r.etag and r.etag ~= "" then
     h["If-Match"] = r.etag
+  end
+  if r.none_match and r.none_match ~= "" then
+    h["If-None-Match"] = r.none_match
   end
   return wrk.format(r.method, r.path, h, body)
 end
