@@ -11,6 +11,7 @@ from alignment.access import resolve, visible_partnerships
 
 from .. import inputs
 from ..feed import START, decode_cursor, encode_cursor, feed_page, represent
+from ..renderers import FastJSON
 from .base import ApiView, query
 
 
@@ -52,4 +53,6 @@ class ChangesView(ApiView):
             partnerships = visible_partnerships(request.user).values("pk")
         events, has_more = feed_page(partnership_ids=partnerships, since=since, limit=params["limit"])
         position = (events[-1].txid, events[-1].seq) if events else (since or START)
-        return Response({"cursor": encode_cursor(position), "has_more": has_more, "results": represent(events)})
+        results, exact = represent(events)
+        document = {"cursor": encode_cursor(position), "has_more": has_more, "results": results}
+        return Response(FastJSON(document) if exact else document)

@@ -1,0 +1,113 @@
+"""The change feed's exact bytes: a full sync reads hundreds of thousands of events, so the page is
+written by a fast path (rows, orjson). These tests pin what clients get, byte for byte: fields and
+their order, people by public id, tombstones, datetimes with ``Z``, escapes, numbers and cursors."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+
+from alignment.models import ChangeEvent
+from api.feed import decode_cursor
+from api.testing import ApiClient
+from tests.test_api_feed import follow
+
+UTC = dt.UTC
+
+
+def at_the_end(client, cast):
+    """The cursor at the end of the partnership's feed, and the transaction id new events must carry
+    to come after it (on PostgreSQL the test's own transaction; 0 on SQLite)."""
+    _, cursor = follow(client, partnership=str(cast.partnership.pk))
+    return cursor, decode_cursor(cursor)[0]
+
+
+def cursor_of(txid, seq):
+    return base64.urlsafe_b64encode(f"{txid}.{seq}".encode()).decode().rstrip("=")
+
+
+def event(cast, txid, **fields):
+    fields.setdefault("actor_label", "")
+    fields.setdefault("summary", "")
+    return ChangeEvent.objects.create(txid=txid, partnership_id=cast.partnership.pk, **fields)
+
+
+def test_a_page_is_exactly_what_clients_have_always_got(cast):
+    editor = ApiClient(cast.vendor_editor)
+    since, txid = at_the_end(editor, cast)
+    ed, pat = cast.vendor_editor, cast.partner_approver
+    goal, check_in, member = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # Keys in the order PostgreSQL's jsonb keeps them (shorter first), so both databases store them alike.
+    updated = event(
+        cast, txid, actor=ed, actor_label="Ed Editor", object_type="goal", object_id=goal, action="update",
+        summary='Said "yes" \\ done', created_at=dt.datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC),
+        before={"id": str(goal), "owner": pat.pk, "version": 2},
+        after={"id": str(goal), "note": "Zürich → 東京\u2028next line\ttab", "owner": pat.pk, "ratio": 0.25,
+               "author": ed.pk, "nested": {"b": [1, 2.5, True], "user": ed.pk}, "nothing": None, "version": 3,
+               "attendees": [ed.pk, pat.pk, "someone", 99999], "created_by": 99999},
+    )
+    created = event(
+        cast, txid, actor=None, actor_label="system", object_type="checkin", object_id=check_in, action="create",
+        created_at=dt.datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC),
+        after={"id": str(check_in), "value": "1.50", "author": pat.pk, "version": 1},
+    )
+    deleted = event(
+        cast, txid, actor=ed, actor_label="Ed Editor", object_type="partnershipmember", object_id=member,
+        action="delete", created_at=dt.datetime(2026, 3, 4, 5, 6, 9, 120000, tzinfo=UTC),
+        before={"id": str(member), "user": pat.pk},
+    )
+    p, e_id, p_id = cast.partnership.pk, ed.public_id, pat.public_id
+    first, second, third = (cursor_of(txid, x.seq) for x in (updated, created, deleted))
+    expected = (
+        f'{{"cursor":"{third}","has_more":false,"results":['
+        f'{{"cursor":"{first}","partnership":"{p}","type":"goal","id":"{goal}","action":"update","version":3,'
+        f'"at":"2026-03-04T05:06:07.000890Z","actor":{{"id":"{e_id}","name":"Ed Editor"}},'
+        f'"summary":"Said \\"yes\\" \\\\ done","data":{{"id":"{goal}","note":"Zürich → 東京\\u2028next line\\ttab",'
+        f'"owner":"{p_id}","ratio":0.25,"author":"{e_id}","nested":{{"b":[1,2.5,true],"user":{ed.pk}}},'
+        f'"nothing":null,"version":3,"attendees":["{e_id}","{p_id}",null],"created_by":null}}}},'
+        f'{{"cursor":"{second}","partnership":"{p}","type":"check-in","id":"{check_in}","action":"create",'
+        f'"version":1,"at":"2026-03-04T05:06:08Z","actor":{{"id":null,"name":"system"}},"summary":"",'
+        f'"data":{{"id":"{check_in}","value":"1.50","author":"{p_id}","version":1}}}},'
+        f'{{"cursor":"{third}","partnership":"{p}","type":"member","id":"{member}","action":"delete",'
+        f'"version":null,"at":"2026-03-04T05:06:09.120000Z","actor":{{"id":"{e_id}","name":"Ed Editor"}},'
+        f'"summary":"","data":null}}]}}'
+    )
+    response = editor.get("changes", since=since, partnership=str(p))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.content.decode() == expected
+
+
+def test_numbers_orjson_would_write_differently_are_written_as_before(cast):
+    """A float below 1e-4 is ``1e-05`` (not ``0.00001``) and an integer beyond 64 bits stays exact,
+    as the standard encoder writes them."""
+    editor = ApiClient(cast.vendor_editor)
+    since, txid = at_the_end(editor, cast)
+    record = {"id": "x", "tiny": 0.00001, "huge": 2**70, "owner": cast.vendor_editor.pk}
+    event(cast, txid, object_type="goal", object_id=uuid.uuid4(), action="create", after=record)
+    body = editor.get("changes", since=since, partnership=str(cast.partnership.pk)).content.decode()
+    assert '"tiny":1e-05' in body
+    assert f'"huge":{2**70}' in body
+    assert json.loads(body)["results"][0]["data"]["owner"] == str(cast.vendor_editor.public_id)
+
+
+def test_an_indented_page_is_still_indented_on_request(cast):
+    editor = ApiClient(cast.vendor_editor)
+    compact = editor.get("changes", limit=2)
+    indented = editor.get("changes", limit=2, headers={"Accept": "application/json; indent=2"})
+    assert indented.status_code == 200
+    assert indented.content.startswith(b'{\n  "cursor": ')
+    assert json.loads(indented.content) == json.loads(compact.content)
+    assert b"\n" not in compact.content
+
+
+def test_cursors_are_the_base64_of_the_position_without_padding(cast):
+    editor = ApiClient(cast.vendor_editor)
+    events, cursor = follow(editor)
+    assert events
+    for e in events:
+        txid, seq = decode_cursor(e["cursor"])
+        assert e["cursor"] == cursor_of(txid, seq) and "=" not in e["cursor"]
+    assert cursor == events[-1]["cursor"]
