@@ -199,16 +199,44 @@ def vision_context(access: Access) -> dict[str, Any]:
     }
 
 
+# Open goals whose cards the plan page renders at once. The goal lists of the objectives past
+# this budget start collapsed and load when opened, so a plan of hundreds of goals opens as fast
+# as a small one; a plan within the budget shows every list open.
+INLINE_GOALS = 60
+
+
 def objectives_context(access: Access) -> list[dict[str, Any]]:
-    """Objectives with their goal cards grouped by period (a fixed number of queries)."""
-    from goals.views import goal_cards
+    """Objectives with their goal lists: the cards of their open goals grouped by period (for the
+    objectives within ``INLINE_GOALS``, in order) and the counts of the others (a fixed number of
+    queries)."""
+    from goals.cards import goal_cards, goal_counts  # goals builds on alignment: imported when used
 
     objectives = list(Objective.objects.filter(partnership=access.partnership).order_by("position", "created_at"))
-    cards = goal_cards(access, partnership_goals=True)
+    counts = goal_counts(access)
+    loaded, budget = [], INLINE_GOALS
+    for o in objectives:
+        n_open = counts.get(o.pk, (0, 0))[0]
+        if loaded and n_open > budget:
+            break
+        loaded.append(o.pk)
+        budget -= n_open
     by_objective: dict[Any, list[Any]] = defaultdict(list)
-    for card in cards:
+    for card in goal_cards(access, objective_ids=loaded, open_only=True) if loaded else []:
         by_objective[card.goal.objective_id].append(card)
-    return [{"objective": o, "cards": by_objective.get(o.pk, [])} for o in objectives]
+    return [goal_list_context(access, o, counts.get(o.pk, (0, 0)), by_objective.get(o.pk, []) if o.pk in loaded
+                              else None) for o in objectives]
+
+
+def goal_list_context(access: Access, objective: Objective, counts: tuple[int, int],
+                      cards: list[Any] | None) -> dict[str, Any]:
+    """An objective's goal list: open with its cards, or collapsed (``cards`` None) with its counts."""
+    pid = access.partnership.pk
+    return {
+        "objective": objective, "cards": cards or [], "loaded": cards is not None,
+        "open_count": counts[0], "closed": counts[1],
+        "list_url": reverse("plan_fragment", args=[pid, f"goals-of-{objective.pk}"]),
+        "closed_url": reverse("goals_closed", args=[pid, objective.pk]) if counts[1] else "",
+    }
 
 
 HISTORY_SIZE = 30
@@ -258,8 +286,14 @@ FRAGMENT = re.compile(r"^(?P<kind>plan-header|vision|objectives|history|objectiv
                       r"(?:-(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?$")
 
 
+# Sent by the page with a request about a goal card or goal list that is open there.
+OPEN_HEADER = "X-Details-Open"
+
+
 def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResponse:
     """One named piece of the plan page, as the page renders it (live updates fetch these)."""
+    from goals.cards import goal_cards, goal_counts
+
     match = FRAGMENT.match(name)
     if not match:
         raise NotFound("No such part of the plan.")
@@ -279,18 +313,17 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
         if objective is None:
             return HttpResponse(f'<div id="{name}" hidden></div>')
         return render(request, "plan/_objective_head.html", base | {"objective": objective})
+    # A list or card open on the page comes back open, with its contents (see static/js/live.js).
+    is_open = request.headers.get(OPEN_HEADER) == "true"
     if kind == "goals-of" and ident:
-        from goals.views import goal_cards
-
         objective = Objective.objects.filter(partnership=access.partnership, pk=ident).first()
         if objective is None:
             return HttpResponse(f'<div id="{name}" hidden></div>')
-        cards = goal_cards(access, objective=objective)
-        return render(request, "goals/_goal_list.html", base | {"objective": objective, "cards": cards})
+        cards = goal_cards(access, objective=objective, open_only=True) if is_open else None
+        counts = goal_counts(access, objective).get(objective.pk, (0, 0))
+        return render(request, "goals/_goal_list.html", base | goal_list_context(access, objective, counts, cards))
     if kind == "goal" and ident:
-        from goals.views import goal_cards
-
-        cards = goal_cards(access, goal_ids=[ident])
+        cards = goal_cards(access, goal_ids=[ident], detailed=is_open)
         if not cards:
             return HttpResponse(f'<div id="{name}" hidden></div>')
         return render(request, "goals/_goal_card.html", base | {"card": cards[0]})

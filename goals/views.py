@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -26,6 +23,7 @@ from alignment.models import Objective, PartnershipMember, Side
 from alignment.views import InPlaceForm, PlanView, render_fragment
 
 from . import services
+from .cards import GoalCard, goal_cards
 from .derive import Suggestion, suggest_interim_goals
 from .forms import (
     CheckInForm,
@@ -39,142 +37,7 @@ from .forms import (
     RequestChangesForm,
     SuggestionFormSet,
 )
-from .models import Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
-from .queries import latest_check_ins
-
-
-@dataclass
-class GoalCard:
-    """A goal as the plan page shows it, with everything loaded in bulk."""
-
-    goal: Goal
-    access: Access
-    commitments: dict[str, list[Commitment]] = field(default_factory=dict)
-    approved: dict[str, Approval] = field(default_factory=dict)
-    latest: dict[str, Any] = field(default_factory=dict)
-    comments: list[Comment] = field(default_factory=list)
-    agreed_terms: dict[str, Any] | None = None
-
-    @property
-    def period_label(self) -> str:
-        g = self.goal
-        return f"{g.period_start:%d %b %Y} – {g.period_end:%d %b %Y}"
-
-    @property
-    def sides(self) -> list[dict[str, Any]]:
-        return [{"side": s, "label": Side(s).label, "commitments": self.commitments.get(s, []),
-                 "approval": self.approved.get(s), "latest": self.latest.get(s)} for s in Side.values]
-
-    @property
-    def newest_check_in(self) -> Any:
-        values = [c for c in self.latest.values() if c]
-        return max(values, key=lambda c: (c.measured_on, c.created_at), default=None)
-
-    @property
-    def progress(self) -> float | None:
-        newest = self.newest_check_in
-        return self.goal.progress(newest.value if newest else None)
-
-    @property
-    def progress_percent(self) -> int | None:
-        p = self.progress
-        return None if p is None else round(p * 100)
-
-    @property
-    def confidence_gap(self) -> int | None:
-        v, p = self.latest.get("vendor"), self.latest.get("partner")
-        return abs(v.confidence - p.confidence) if v and p else None
-
-    @property
-    def state(self) -> str:
-        return self.goal.negotiation_state
-
-    @property
-    def closed(self) -> bool:
-        return self.goal.status in {"achieved", "missed", "dropped", "withdrawn"}
-
-    @property
-    def can_edit(self) -> bool:
-        return self.access.can_edit and not self.closed
-
-    @property
-    def can_propose(self) -> bool:
-        return self.can_edit and self.state in (RevisionState.DRAFT, RevisionState.CHANGES_REQUESTED)
-
-    @property
-    def can_approve(self) -> bool:
-        return (self.access.can_approve and self.state == RevisionState.PROPOSED
-                and self.access.side not in self.approved)
-
-    @property
-    def can_request_changes(self) -> bool:
-        return self.can_edit and self.state == RevisionState.PROPOSED
-
-    @property
-    def can_withdraw(self) -> bool:
-        return self.can_edit and self.goal.status in (GoalStatus.DRAFT, GoalStatus.PROPOSED,
-                                                      GoalStatus.CHANGES_REQUESTED)
-
-    @property
-    def can_discard_amendment(self) -> bool:
-        return self.can_edit and self.goal.has_pending_amendment
-
-    @property
-    def can_check_in(self) -> bool:
-        return self.access.can_edit and self.goal.status == GoalStatus.AGREED
-
-    @property
-    def can_close(self) -> bool:
-        return self.access.can_approve and self.goal.status == GoalStatus.AGREED and not self.goal.has_pending_amendment
-
-    @property
-    def missing_sides(self) -> list[str]:
-        real = {c.side for cs in self.commitments.values() for c in cs if not c.placeholder and c.text.strip()}
-        return [Side(s).label for s in Side.values if s not in real]
-
-    @property
-    def label(self) -> str:
-        return f"goal “{self.goal.title}”"
-
-
-def goal_cards(access: Access, *, partnership_goals: bool = False, objective: Objective | None = None,
-               goal_ids: list[Any] | None = None) -> list[GoalCard]:
-    """Goal cards of the partnership (all, one objective's, or the given ids) in six queries."""
-    qs = Goal.objects.filter(partnership=access.partnership)
-    if objective is not None:
-        qs = qs.filter(objective=objective)
-    if goal_ids is not None:
-        qs = qs.filter(pk__in=goal_ids)
-    qs = qs.order_by("period_start", "created_at").prefetch_related(
-        Prefetch("commitments", queryset=Commitment.objects.select_related("owner").order_by("position", "created_at")),
-        Prefetch("comments", queryset=Comment.objects.select_related("author").order_by("created_at")),
-    )
-    goals = list(qs)
-    if not goals:
-        return []
-    ids = [g.pk for g in goals]
-    approvals: dict[Any, dict[str, Approval]] = defaultdict(dict)
-    revision_of = {g.pk: g.revision for g in goals}
-    for a in Approval.objects.filter(goal_id__in=ids).select_related("user"):
-        if a.revision == revision_of[a.goal_id]:
-            approvals[a.goal_id][a.side] = a
-    latest = latest_check_ins(ids)
-    agreed = {
-        (r.goal_id, r.number): r.terms
-        for r in GoalRevision.objects.filter(goal_id__in=ids).only("goal_id", "number", "terms")
-        .filter(goal__amendment__in=["draft", "proposed", "changes_requested"])
-    }
-    cards = []
-    for g in goals:
-        by_side: dict[str, list[Commitment]] = {s: [] for s in Side.values}
-        for c in g.commitments.all():
-            by_side[c.side].append(c)
-        cards.append(GoalCard(
-            goal=g, access=access, commitments=by_side, approved=approvals.get(g.pk, {}),
-            latest={s: latest.get((g.pk, s)) for s in Side.values}, comments=list(g.comments.all()),
-            agreed_terms=agreed.get((g.pk, g.agreed_revision)) if g.has_pending_amendment else None,
-        ))
-    return cards
+from .models import Approval, Comment, Commitment, Goal, GoalRevision
 
 
 def _goal(access: Access, gid: Any) -> Goal:
@@ -424,6 +287,35 @@ class GoalCardView(PlanView):
         return card_response(request, self.access, gid)
 
 
+def _detailed_card(access: Access, gid: Any, check_ins: int | None = None) -> GoalCard:
+    options = {} if check_ins is None else {"check_ins": check_ins}
+    cards = goal_cards(access, goal_ids=[gid], detailed=True, **options)
+    if not cards:
+        raise NotFound("No such goal.")
+    return cards[0]
+
+
+class GoalDetails(PlanView):
+    """What an opened goal card shows below its summary: commitments, check-ins, comments and the
+    rarer steps (loaded when the card is opened; refreshed with the card while it stays open)."""
+
+    def get(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID) -> HttpResponse:
+        return render(request, "goals/_goal_details.html", {
+            "access": self.access, "partnership": self.access.partnership, "card": _detailed_card(self.access, gid)})
+
+
+class ClosedGoals(PlanView):
+    """The cards of an objective's closed goals, loaded when their section of the plan is opened."""
+
+    def get(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
+        objective = Objective.objects.filter(partnership=self.access.partnership, pk=oid).first()
+        if objective is None:
+            raise NotFound("No such objective.")
+        return render(request, "goals/_closed_goals.html", {
+            "access": self.access, "partnership": self.access.partnership, "objective": objective,
+            "cards": goal_cards(self.access, objective=objective, closed_only=True)})
+
+
 # --- Goal detail: the negotiation thread ------------------------------------------------------
 
 
@@ -449,10 +341,7 @@ def negotiation_thread(goal: Goal) -> list[dict[str, Any]]:
 
 class GoalDetail(PlanView):
     def get(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID) -> HttpResponse:
-        cards = goal_cards(self.access, goal_ids=[gid])
-        if not cards:
-            raise NotFound("No such goal.")
-        card = cards[0]
+        card = _detailed_card(self.access, gid, check_ins=None)  # the goal's own page lists every check-in
         return render(request, "goals/detail.html", {
             "access": self.access, "partnership": self.access.partnership, "card": card,
             "thread": negotiation_thread(card.goal),

@@ -64,6 +64,8 @@ def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
     form.get_by_label("What the partner commits to").fill("Certify three consultants")
     form.get_by_role("button", name="Add goal").click()
     goal_card = vendor.locator("article.goal-card", has_text="Joint pipeline this quarter")
+    # The card is compact; opening it loads the commitments of both sides.
+    goal_card.locator("summary", has_text="Commitments, check-ins and comments").click()
     expect(goal_card).to_contain_text("Certify three consultants")
     goal = Goal.objects.get(title="Joint pipeline this quarter")
 
@@ -84,6 +86,10 @@ def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
     expect(vendor.locator(f"#goal-{goal.pk} .status-badge")).to_have_text("Agreed")
     assert Goal.objects.get(pk=goal.pk).status == GoalStatus.AGREED
 
+    # The partner opens the card before the vendor checks in: its details follow the change live.
+    partner_card.locator("summary", has_text="Commitments, check-ins and comments").click()
+    expect(partner_card.locator(".check-ins")).to_contain_text("No check-in yet")
+
     vendor.locator(f"#goal-{goal.pk}").get_by_role("button", name="Check in").click()
     vendor.get_by_label("Measured value").fill("200")
     vendor.get_by_label("Confidence of reaching the target").select_option("4")
@@ -91,7 +97,11 @@ def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
     card = vendor.locator(f"#goal-{goal.pk}")
     expect(card.locator("progress")).to_have_attribute("value", "50")
     expect(card).to_contain_text("50% · latest 200 EUR k")
+    # The vendor's card stayed open and lists the new check-in.
+    expect(card.locator(".goal-more")).to_have_attribute("open", "")
+    expect(card.locator(".check-in-table")).to_contain_text("200 EUR k")
     expect(partner.locator(f"#goal-{goal.pk} progress")).to_have_attribute("value", "50")
+    expect(partner.locator(f"#goal-{goal.pk} .check-in-table")).to_contain_text("200 EUR k")
     assert vendor.errors == [] and partner.errors == []
 
 

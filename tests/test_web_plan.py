@@ -37,10 +37,14 @@ def test_the_plan_page_shows_vision_objectives_goals_by_period_approvals_commitm
     client.force_login(cast.partner_approver)
     html = client.get(url(cast, "")).content.decode()
     for text in ("Shared vision", "Grow the joint pipeline", "For the vendor", "More licence revenue",
-                 "Pipeline Q4", "Fund two joint workshops", "Certify three consultants", "Not proposed yet",
-                 "History", "added the goal", f'id="goal-{goal.pk}"', f'id="goals-of-{goal.objective_id}"',
-                 f"{goal.period_start:%d %b %Y}", "Alignment health"):
+                 "Pipeline Q4", "Not proposed yet", "History", "added the goal", f'id="goal-{goal.pk}"',
+                 f'id="goals-of-{goal.objective_id}"', f"{goal.period_start:%d %b %Y}", "Alignment health",
+                 f'hx-get="/p/{cast.partnership.pk}/goals/{goal.pk}/details/"'):
         assert text in html, text
+    # The commitments of both sides are in the card's details, loaded when it is opened.
+    details = client.get(url(cast, f"goals/{goal.pk}/details/")).content.decode()
+    for text in ("Fund two joint workshops", "Certify three consultants", "No check-in yet", "No comment yet"):
+        assert text in details, text
 
 
 def test_the_plan_page_leads_to_the_review_queue_reviews_health_and_exports(client, cast):
@@ -134,8 +138,10 @@ def test_amending_an_agreed_goal_keeps_the_agreed_terms_visible(client, cast, go
 
 def test_commitments_are_added_edited_and_marked_done_by_their_side(client, cast, goal):
     client.force_login(cast.partner_editor)
+    # Sent from the card's open details: the card comes back open, with the new commitment.
     response = client.post(url(cast, f"goals/{goal.pk}/commitments/new/"), {
-        "side": "partner", "text": "Run two webinars", "owner": str(cast.partner_editor.pk), "due_date": "2026-12-15"})
+        "side": "partner", "text": "Run two webinars", "owner": str(cast.partner_editor.pk), "due_date": "2026-12-15"},
+        HTTP_X_DETAILS_OPEN="true")
     assert response.status_code == 200 and "Run two webinars" in response.content.decode()
     created = Commitment.objects.get(text="Run two webinars")
     assert created.owner == cast.partner_editor

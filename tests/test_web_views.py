@@ -24,7 +24,8 @@ def plan(cast):
 PAGES = [
     "/p/{p}/", "/p/{p}/fragment/vision/", "/p/{p}/fragment/history/", "/p/{p}/fragment/goal-{g}/",
     "/p/{p}/fragment/goals-of-{o}/", "/p/{p}/fragment/objective-{o}/", "/p/{p}/fragment/objectives/",
-    "/p/{p}/fragment/plan-header/", "/p/{p}/goals/{g}/", "/p/{p}/goals/{g}/card/",
+    "/p/{p}/fragment/plan-header/", "/p/{p}/goals/{g}/", "/p/{p}/goals/{g}/card/", "/p/{p}/goals/{g}/details/",
+    "/p/{p}/objectives/{o}/goals/closed/",
 ]
 EDIT_FORMS = [
     "/p/{p}/vision/edit/", "/p/{p}/objectives/new/", "/p/{p}/objectives/{o}/edit/", "/p/{p}/objectives/{o}/goals/new/",
@@ -88,7 +89,8 @@ def test_viewers_cannot_change_anything(client, cast, plan, url):
 
 def test_viewers_may_comment(client, cast, plan):
     login(client, cast.partner_viewer)
-    response = client.post(f"/p/{plan['p']}/goals/{plan['g']}/comment/", {"body": "Looks realistic to us."})
+    response = client.post(f"/p/{plan['p']}/goals/{plan['g']}/comment/", {"body": "Looks realistic to us."},
+                           HTTP_X_DETAILS_OPEN="true")
     assert response.status_code == 200
     assert "Looks realistic to us." in response.content.decode()
 

@@ -40,8 +40,25 @@
     userRequests = Math.max(0, userRequests - 1);
   });
 
+  // Goal cards and goal lists load their contents when opened. A request about one that is open
+  // here says so, and the server answers with it open and filled: a refreshed card or list, or
+  // the card a step inside it returns, stays as the person left it.
+  function isOpen(el) {
+    var holder = el && el.closest && el.closest(".goal-card, details.goal-list");
+    if (!holder) { return false; }
+    var details = holder.matches("details") ? holder : holder.querySelector(":scope > details.goal-more");
+    return !!(details && details.open);
+  }
+
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (isOpen(event.detail.elt)) { event.detail.headers["X-Details-Open"] = "true"; }
+  });
+
   function refresh(name) {
-    fetch(fragmentUrl.replace("NAME", name), { credentials: "same-origin", headers: { "HX-Request": "true" } })
+    var current = document.getElementById(name);
+    var headers = { "HX-Request": "true" };
+    if (current && isOpen(current)) { headers["X-Details-Open"] = "true"; }
+    fetch(fragmentUrl.replace("NAME", name), { credentials: "same-origin", headers: headers })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         var el = document.getElementById(name);
@@ -53,8 +70,14 @@
         var fresh = template.content.firstElementChild;
         if (!fresh) { return; }
         var hadFocus = el.contains(document.activeElement);
+        // Sections opened inside (a goal list, closed goals) open again and load afresh.
+        var opened = Array.from(el.querySelectorAll("details[open][id]")).map(function (d) { return d.id; });
         el.replaceWith(fresh);
         htmx.process(fresh);
+        opened.forEach(function (id) {
+          var again = document.getElementById(id);
+          if (again && fresh.contains(again) && !again.open) { again.open = true; }
+        });
         if (hadFocus) { fresh.setAttribute("tabindex", "-1"); fresh.focus({ preventScroll: true }); }
       })
       .catch(function () { pending.add(name); });

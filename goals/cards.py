@@ -1,0 +1,238 @@
+"""Goal cards of the joint plan page, loaded in bulk.
+
+A plan of hundreds of goals is read card by card: each card shows the goal compactly (terms,
+status, where each side stands, progress and what needs attention, the next steps as buttons) and
+loads its details (commitments, check-ins, comments, the rarer actions) when it is opened. Closed
+goals are counted per objective and loaded when their section is opened; so are the goal lists of
+the objectives a large plan shows collapsed. Every function here runs
+a fixed number of queries, whatever the number of goals, check-ins or comments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, F, Prefetch, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from alignment.access import Access
+from alignment.models import Objective, Side
+
+from .models import CLOSED, Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
+from .queries import latest_check_ins
+
+# Check-ins an opened card lists (the goal's own page lists them all).
+CHECK_INS_SHOWN = 10
+_PLACEHOLDER = uuid.UUID(int=0)
+
+
+@dataclass
+class GoalCard:
+    """A goal as the plan page shows it, with everything loaded in bulk.
+
+    ``detailed`` cards also carry their commitments' owners, comments and check-ins; compact cards
+    carry only what their summary needs (comments are counted, not loaded).
+    """
+
+    goal: Goal
+    access: Access
+    url: str = ""
+    commitments: dict[str, list[Commitment]] = field(default_factory=dict)
+    approved: dict[str, Approval] = field(default_factory=dict)
+    latest: dict[str, Any] = field(default_factory=dict)
+    comments: list[Comment] = field(default_factory=list)
+    comment_count: int = 0
+    agreed_terms: dict[str, Any] | None = None
+    detailed: bool = False
+    check_ins: list[CheckIn] = field(default_factory=list)
+    more_check_ins: bool = False
+    today: dt.date | None = None
+
+    @property
+    def period_label(self) -> str:
+        g = self.goal
+        return f"{g.period_start:%d %b %Y} – {g.period_end:%d %b %Y}"
+
+    @property
+    def sides(self) -> list[dict[str, Any]]:
+        return [{"side": s, "label": Side(s).label, "commitments": self.commitments.get(s, []),
+                 "real": self._real(s), "approval": self.approved.get(s), "latest": self.latest.get(s)}
+                for s in Side.values]
+
+    def _real(self, side: str) -> list[Commitment]:
+        return [c for c in self.commitments.get(side, []) if not c.placeholder and c.text.strip()]
+
+    @property
+    def newest_check_in(self) -> Any:
+        values = [c for c in self.latest.values() if c]
+        return max(values, key=lambda c: (c.measured_on, c.created_at), default=None)
+
+    @property
+    def progress(self) -> float | None:
+        newest = self.newest_check_in
+        return self.goal.progress(newest.value if newest else None)
+
+    @property
+    def progress_percent(self) -> int | None:
+        p = self.progress
+        return None if p is None else round(p * 100)
+
+    @property
+    def confidence_gap(self) -> int | None:
+        v, p = self.latest.get("vendor"), self.latest.get("partner")
+        return abs(v.confidence - p.confidence) if v and p else None
+
+    @property
+    def state(self) -> str:
+        return self.goal.negotiation_state
+
+    @property
+    def closed(self) -> bool:
+        return self.goal.status in CLOSED
+
+    @property
+    def can_edit(self) -> bool:
+        return self.access.can_edit and not self.closed
+
+    @property
+    def can_propose(self) -> bool:
+        return self.can_edit and self.state in (RevisionState.DRAFT, RevisionState.CHANGES_REQUESTED)
+
+    @property
+    def can_approve(self) -> bool:
+        return (self.access.can_approve and self.state == RevisionState.PROPOSED
+                and self.access.side not in self.approved)
+
+    @property
+    def can_request_changes(self) -> bool:
+        return self.can_edit and self.state == RevisionState.PROPOSED
+
+    @property
+    def can_withdraw(self) -> bool:
+        return self.can_edit and self.goal.status in (GoalStatus.DRAFT, GoalStatus.PROPOSED,
+                                                      GoalStatus.CHANGES_REQUESTED)
+
+    @property
+    def can_discard_amendment(self) -> bool:
+        return self.can_edit and self.goal.has_pending_amendment
+
+    @property
+    def can_check_in(self) -> bool:
+        return self.access.can_edit and self.goal.status == GoalStatus.AGREED
+
+    @property
+    def can_close(self) -> bool:
+        return self.access.can_approve and self.goal.status == GoalStatus.AGREED and not self.goal.has_pending_amendment
+
+    @property
+    def missing_sides(self) -> list[str]:
+        return [Side(s).label for s in Side.values if not self._real(s)]
+
+    @property
+    def overdue_commitments(self) -> int:
+        """Open commitments of an agreed goal past their due date."""
+        if self.goal.status != GoalStatus.AGREED or self.today is None:
+            return 0
+        return sum(1 for cs in self.commitments.values() for c in cs
+                   if not c.done and c.due_date is not None and c.due_date < self.today)
+
+    @property
+    def period_over(self) -> bool:
+        """An agreed goal whose period has ended waits for its outcome."""
+        return self.goal.status == GoalStatus.AGREED and self.today is not None and self.goal.period_end < self.today
+
+    @property
+    def summary_label(self) -> str:
+        """What opening the card shows (the count of comments, which compact cards load)."""
+        n = self.comment_count
+        return "Commitments, check-ins and comments" + (f" · {n} comment{'s' if n != 1 else ''}" if n else "")
+
+    @property
+    def label(self) -> str:
+        return f"goal “{self.goal.title}”"
+
+
+def _goal_url(partnership_id: Any) -> str:
+    """The address of a goal's page with a placeholder id: one ``reverse`` for all the cards."""
+    return reverse("goal_detail", args=[partnership_id, _PLACEHOLDER])
+
+
+def goal_cards(access: Access, *, objective: Objective | None = None, objective_ids: list[Any] | None = None,
+               goal_ids: list[Any] | None = None, open_only: bool = False, closed_only: bool = False,
+               detailed: bool = False, check_ins: int | None = CHECK_INS_SHOWN) -> list[GoalCard]:
+    """Goal cards of the partnership (all, one objective's, or the given ids), in six queries, or
+    eight ``detailed`` (then ``check_ins`` limits the check-ins listed per card, None for all)."""
+    qs = Goal.objects.filter(partnership=access.partnership)
+    if objective is not None:
+        qs = qs.filter(objective=objective)
+    if objective_ids is not None:
+        qs = qs.filter(objective_id__in=objective_ids)
+    if goal_ids is not None:
+        qs = qs.filter(pk__in=goal_ids)
+    if open_only:
+        qs = qs.exclude(status__in=CLOSED)
+    if closed_only:
+        qs = qs.filter(status__in=CLOSED)
+    commitments = Commitment.objects.order_by("position", "created_at")
+    if detailed:
+        commitments = commitments.select_related("owner")
+    goals = list(qs.order_by("period_start", "created_at").prefetch_related(Prefetch("commitments", commitments)))
+    if not goals:
+        return []
+    ids = [g.pk for g in goals]
+    approvals: dict[Any, dict[str, Approval]] = defaultdict(dict)
+    for a in Approval.objects.filter(goal_id__in=ids, revision=F("goal__revision")).select_related("user"):
+        approvals[a.goal_id][a.side] = a
+    latest = latest_check_ins(ids)
+    agreed = {
+        (r.goal_id, r.number): r.terms
+        for r in GoalRevision.objects.filter(goal_id__in=ids).only("goal_id", "number", "terms")
+        .filter(goal__amendment__in=["draft", "proposed", "changes_requested"])
+    }
+    comments: dict[Any, list[Comment]] = defaultdict(list)
+    if detailed:
+        for c in Comment.objects.filter(goal_id__in=ids).select_related("author").order_by("created_at"):
+            comments[c.goal_id].append(c)
+        comment_counts = {gid: len(cs) for gid, cs in comments.items()}
+    else:
+        comment_counts = dict(Comment.objects.filter(goal_id__in=ids).values_list("goal_id").annotate(n=Count("id"))
+                              .order_by())
+    listed: dict[Any, list[CheckIn]] = defaultdict(list)
+    if detailed:
+        # Details open one card at a time: the newest check-ins of that goal (one more than shown,
+        # to know whether there are older ones), in one query.
+        rows = CheckIn.objects.filter(goal_id__in=ids).select_related("author").order_by("-measured_on", "-created_at")
+        for c in rows[: check_ins + 1] if check_ins is not None and len(ids) == 1 else rows:
+            listed[c.goal_id].append(c)
+    url = _goal_url(access.partnership.pk)
+    placeholder, today = str(_PLACEHOLDER), timezone.localdate()
+    cards = []
+    for g in goals:
+        by_side: dict[str, list[Commitment]] = {s: [] for s in Side.values}
+        for c in g.commitments.all():
+            by_side[c.side].append(c)
+        shown = listed.get(g.pk, [])
+        cards.append(GoalCard(
+            goal=g, access=access, url=url.replace(placeholder, str(g.pk)), commitments=by_side,
+            approved=approvals.get(g.pk, {}), latest={s: latest.get((g.pk, s)) for s in Side.values},
+            comments=comments.get(g.pk, []), comment_count=comment_counts.get(g.pk, 0),
+            agreed_terms=agreed.get((g.pk, g.agreed_revision)) if g.has_pending_amendment else None,
+            detailed=detailed, check_ins=shown if check_ins is None else shown[:check_ins],
+            more_check_ins=check_ins is not None and len(shown) > check_ins, today=today,
+        ))
+    return cards
+
+
+def goal_counts(access: Access, objective: Objective | None = None) -> dict[Any, tuple[int, int]]:
+    """(open, closed) goals of each objective, in one query: what a collapsed list says it holds."""
+    qs = Goal.objects.filter(partnership=access.partnership)
+    if objective is not None:
+        qs = qs.filter(objective=objective)
+    rows = qs.values_list("objective_id").annotate(
+        open=Count("id", filter=~Q(status__in=CLOSED)), closed=Count("id", filter=Q(status__in=CLOSED))).order_by()
+    return {oid: (n_open, n_closed) for oid, n_open, n_closed in rows}
