@@ -23,7 +23,7 @@ from alignment.models import Objective, PartnershipMember, Side
 from alignment.views import InPlaceForm, PlanView, render_fragment
 
 from . import services
-from .cards import GoalCard, goal_cards
+from .cards import CHECK_INS_SHOWN, GoalCard, goal_cards
 from .derive import Suggestion, suggest_interim_goals
 from .forms import (
     CheckInForm,
@@ -287,9 +287,8 @@ class GoalCardView(PlanView):
         return card_response(request, self.access, gid)
 
 
-def _detailed_card(access: Access, gid: Any, check_ins: int | None = None) -> GoalCard:
-    options = {} if check_ins is None else {"check_ins": check_ins}
-    cards = goal_cards(access, goal_ids=[gid], detailed=True, **options)
+def _detailed_card(access: Access, gid: Any, check_ins: int | None = CHECK_INS_SHOWN) -> GoalCard:
+    cards = goal_cards(access, goal_ids=[gid], detailed=True, check_ins=check_ins)
     if not cards:
         raise NotFound("No such goal.")
     return cards[0]

@@ -1,0 +1,95 @@
+"""Compact goal cards and collapsed goal lists in real Chromium: opened with the keyboard, loaded on
+demand, accessible, and kept right by live updates whether they are open or not."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from alignment import views as plan_views
+from goals import services as goals
+from tests import factories as f
+from tests.browser_support import browser, live_url, new_page  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def agreed_goal(cast):
+    editor = cast.access("vendor_editor")
+    goal = f.make_goal(editor, f.make_objective(editor, title="Grow the joint pipeline"), title="Pipeline this quarter")
+    goal = f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver"))
+    for days, value in ((14, "120"), (7, "135")):
+        goals.check_in_create(access=editor, goal_id=goal.pk, value=value, confidence=4, note=f"Week of {value}",
+                              measured_on=dt.date.today() - dt.timedelta(days=days))
+    return goal
+
+
+def tab_to(page, predicate: str, limit: int = 150) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(() => {{ const el = document.activeElement; return !!el && ({predicate}); }})()"):
+            return
+    raise AssertionError(f"Tab never reached an element where {predicate}")
+
+
+def serious_violations(page) -> list[str]:
+    results = Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_a_card_opens_with_the_keyboard_and_shows_its_check_ins(new_page, live_url, cast, agreed_goal):
+    page = new_page(cast.partner_editor)
+    page.goto(f"/p/{cast.partnership.pk}/")
+    card = page.locator(f"#goal-{agreed_goal.pk}")
+    expect(card).to_contain_text("latest 135")
+    expect(card.locator(".check-in-table")).to_have_count(0)  # not loaded until opened
+    tab_to(page, f"el.tagName === 'SUMMARY' && !!el.closest('#goal-{agreed_goal.pk}')")
+    page.keyboard.press("Enter")
+    table = card.locator(".check-in-table")
+    expect(table).to_contain_text("Week of 135")
+    expect(table).to_contain_text("Week of 120")
+    expect(card.locator("summary")).to_be_focused()  # loading never moves the focus
+    expect(card).to_contain_text("Certify three consultants")
+    assert serious_violations(page) == []
+    assert page.errors == []
+
+
+def test_a_collapsed_goal_list_loads_when_opened_and_follows_live_changes(new_page, live_url, cast, monkeypatch):
+    monkeypatch.setattr(plan_views, "INLINE_GOALS", 1)
+    editor = cast.access("vendor_editor")
+    first = f.make_goal(editor, f.make_objective(editor, title="First objective"), title="Goal in the first")
+    second_objective = f.make_objective(editor, title="Second objective")
+    second = f.make_goal(editor, second_objective, title="Goal in the second")
+    vendor = new_page(cast.vendor_editor)
+    partner = new_page(cast.partner_approver)
+    vendor.goto(f"/p/{cast.partnership.pk}/")
+    partner.goto(f"/p/{cast.partnership.pk}/")
+    expect(partner.locator(f"#goal-{first.pk}")).to_be_visible()
+    expect(partner.locator(f"#goal-{second.pk}")).to_have_count(0)
+    second_list = partner.locator(f"#goals-of-{second_objective.pk}")
+    expect(second_list.locator("summary")).to_contain_text("1 open goal")
+
+    # The vendor opens the collapsed list and edits its goal in place.
+    vendor.locator(f"#goals-of-{second_objective.pk} > summary").click()
+    vendor_card = vendor.locator(f"#goal-{second.pk}")
+    vendor_card.get_by_role("button", name=re.compile(r"^Edit goal")).click()
+    vendor.locator(f"form#goal-{second.pk}").get_by_label("Target").fill("250")
+    vendor.locator(f"form#goal-{second.pk}").get_by_role("button", name="Save").click()
+    expect(vendor.locator(f"#goal-{second.pk} .goal-target")).to_have_text("250")
+
+    # A new goal under the second objective: the partner's list, still collapsed, counts it.
+    f.make_goal(editor, second_objective, title="Another goal in the second")
+    expect(second_list.locator("summary")).to_contain_text("2 open goals")
+    expect(partner.locator(f"#goal-{second.pk}")).to_have_count(0)
+    # Opened, the list loads the goals as they are now; the vendor's open list stayed open.
+    second_list.locator("summary").click()
+    expect(partner.locator(f"#goal-{second.pk} .goal-target")).to_have_text("250")
+    expect(second_list).to_contain_text("Another goal in the second")
+    expect(vendor.locator(f"#goals-of-{second_objective.pk}")).to_contain_text("Another goal in the second")
+    assert vendor.errors == [] and partner.errors == []

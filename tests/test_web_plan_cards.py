@@ -1,0 +1,162 @@
+"""Compact goal cards on the plan page: details loaded when a card is opened, closed goals and the
+goal lists of a large plan collapsed, every goal still reachable, and live updates that refresh a
+card or list as it is shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from alignment import views as plan_views
+from goals import services as goals
+from tests import factories as f
+
+OPEN = {"HTTP_X_DETAILS_OPEN": "true"}
+
+
+@pytest.fixture
+def agreed(cast):
+    editor = cast.access("vendor_editor")
+    goal = f.make_goal(editor, f.make_objective(editor, title="Grow the joint pipeline"), title="Pipeline Q4")
+    return f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver"))
+
+
+def url(cast, path: str) -> str:
+    return f"/p/{cast.partnership.pk}/{path}"
+
+
+def check_in(cast, goal, value: str, days_ago: int = 0, role: str = "vendor_editor", note: str = "") -> None:
+    goals.check_in_create(access=cast.access(role), goal_id=goal.pk, value=value, confidence=4, note=note,
+                          measured_on=dt.date.today() - dt.timedelta(days=days_ago))
+
+
+def queries(client, path: str, **headers) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(path, **headers)
+    assert response.status_code == 200, response.content[:300]
+    return len(ctx.captured_queries)
+
+
+def test_an_opened_card_shows_commitments_the_newest_check_ins_and_comments(client, cast, agreed):
+    for day in range(12):
+        check_in(cast, agreed, str(110 + day), days_ago=12 - day, note=f"Week {day}")
+    goals.comment_create(access=cast.access("partner_approver"), goal_id=agreed.pk, body="Fine by us")
+    client.force_login(cast.partner_viewer)
+    html = client.get(url(cast, f"goals/{agreed.pk}/details/")).content.decode()
+    for text in ("Fund two joint workshops", "Certify three consultants", "Fine by us", "Week 11", "121 ",
+                 "Every check-in on the goal's page", "Comment</button>"):
+        assert text in html, text
+    assert html.count("<tr><td>") == 10 and "Week 1<" not in html  # the ten newest, newest first
+    assert html.index("Week 11") < html.index("Week 10")
+    # The goal's own page shows the card open with every check-in.
+    page = client.get(url(cast, f"goals/{agreed.pk}/")).content.decode()
+    assert page.count("<tr><td>") == 12 and '<details class="goal-more" open>' in page
+
+
+def test_the_compact_card_shows_status_sides_progress_and_what_needs_attention(client, cast, agreed):
+    check_in(cast, agreed, "150")
+    check_in(cast, agreed, "140", role="partner_editor")
+    goals.comment_create(access=cast.access("partner_approver"), goal_id=agreed.pk, body="Fine by us")
+    client.force_login(cast.vendor_editor)
+    card = client.get(url(cast, f"fragment/goal-{agreed.pk}/")).content.decode()
+    for text in ("Pipeline Q4", "Agreed", '<strong class="goal-target">200</strong>', "40% · latest 140",
+                 "Vendor:</strong>", "Partner:</strong>", "confidence 4/5", "Check in", "Amend",
+                 "Commitments, check-ins and comments · 1 comment", "Loading…"):
+        assert text in card, text
+    assert "Fund two joint workshops" not in card and "Fine by us" not in card
+
+
+def test_details_of_a_goal_of_another_partnership_or_an_unknown_one_are_404(client, cast, agreed):
+    other = f.make_partnership(cast.vendor_admin, name="Second")
+    client.force_login(cast.vendor_admin)
+    assert client.get(f"/p/{other.pk}/goals/{agreed.pk}/details/").status_code == 404
+    assert client.get(f"/p/{other.pk}/objectives/{agreed.objective_id}/goals/closed/").status_code == 404
+    assert client.get(url(cast, f"goals/{agreed.objective_id}/details/")).status_code == 404
+    client.force_login(cast.outsider)
+    assert client.get(url(cast, f"goals/{agreed.pk}/details/")).status_code == 404
+
+
+def test_details_run_the_same_queries_whatever_the_number_of_check_ins_comments_and_commitments(client, cast, agreed):
+    client.force_login(cast.partner_approver)
+    details, card = url(cast, f"goals/{agreed.pk}/details/"), url(cast, f"fragment/goal-{agreed.pk}/")
+    check_in(cast, agreed, "120")
+    small = queries(client, details), queries(client, card, **OPEN)
+    for day in range(15):
+        check_in(cast, agreed, str(130 + day), days_ago=day)
+        goals.comment_create(access=cast.access("vendor_editor"), goal_id=agreed.pk, body=f"Note {day}")
+    goals.commitment_create(access=cast.access("partner_editor"), goal_id=agreed.pk, side="partner",
+                            text="Run two webinars")
+    assert (queries(client, details), queries(client, card, **OPEN)) == small
+
+
+def test_closed_goals_are_counted_and_load_when_their_section_opens(client, cast, agreed):
+    editor = cast.access("vendor_editor")
+    withdrawn = f.make_goal(editor, agreed.objective, title="Webinar series")
+    goals.goal_withdraw(access=editor, goal_id=withdrawn.pk)
+    client.force_login(cast.partner_viewer)
+    html = client.get(url(cast, "")).content.decode()
+    assert f'id="goal-{agreed.pk}"' in html and f'id="goal-{withdrawn.pk}"' not in html
+    assert "1 closed goal<" in html and "1 open goal, 1 closed" in html
+    closed_url = f"/p/{cast.partnership.pk}/objectives/{agreed.objective_id}/goals/closed/"
+    assert f'hx-get="{closed_url}"' in html
+    closed = client.get(closed_url).content.decode()
+    assert f'id="goal-{withdrawn.pk}"' in closed and "Withdrawn" in closed and f'id="goal-{agreed.pk}"' not in closed
+
+
+def grow(cast, objectives: int, goals_each: int) -> list:
+    editor = cast.access("vendor_editor")
+    made = []
+    for i in range(objectives):
+        objective = f.make_objective(editor, title=f"Objective {len(made)}-{i}")
+        made.append((objective, [f.make_goal(editor, objective) for _ in range(goals_each)]))
+    return made
+
+
+def test_a_large_plan_opens_the_first_goal_lists_and_every_goal_stays_reachable(client, cast, monkeypatch):
+    monkeypatch.setattr(plan_views, "INLINE_GOALS", 4)
+    made = grow(cast, objectives=4, goals_each=2)
+    client.force_login(cast.partner_approver)
+    html = client.get(url(cast, "")).content.decode()
+    loaded = [o for o, gs in made if all(f'id="goal-{g.pk}"' in html for g in gs)]
+    assert [o.pk for o in loaded] == [made[0][0].pk, made[1][0].pk]  # four open goals: two lists
+    for objective, goal_list in made[2:]:
+        assert f'id="goal-{goal_list[0].pk}"' not in html
+        list_url = f"/p/{cast.partnership.pk}/fragment/goals-of-{objective.pk}/"
+        assert f'hx-get="{list_url}" hx-trigger="toggle once"' in html and "2 open goals<" in html
+        # Opened, the list loads its cards; asked without the list open, it stays collapsed.
+        opened = client.get(list_url, **OPEN).content.decode()
+        assert all(f'id="goal-{g.pk}"' in opened for g in goal_list) and " open>" in opened
+        collapsed = client.get(list_url).content.decode()
+        assert f'id="goal-{goal_list[0].pk}"' not in collapsed and "2 open goals<" in collapsed
+
+
+def test_plan_page_and_open_goal_list_queries_do_not_grow_with_collapsed_lists(client, cast, monkeypatch):
+    monkeypatch.setattr(plan_views, "INLINE_GOALS", 3)
+    client.force_login(cast.vendor_editor)
+    made = grow(cast, objectives=2, goals_each=2)
+    first = made[0][0]
+    small = queries(client, url(cast, "")), queries(client, url(cast, f"fragment/goals-of-{first.pk}/"), **OPEN)
+    grow(cast, objectives=5, goals_each=3)
+    for extra in range(4):
+        f.make_goal(cast.access("vendor_editor"), first, title=f"More {extra}")
+    assert (queries(client, url(cast, "")),
+            queries(client, url(cast, f"fragment/goals-of-{first.pk}/"), **OPEN)) == small
+
+
+def test_a_live_update_refreshes_a_compact_card_compact_and_an_open_one_with_its_details(client, cast, agreed):
+    client.force_login(cast.partner_approver)
+    start = client.post(url(cast, "live/"), {"after": "0.0"}).json()["cursor"]
+    check_in(cast, agreed, "150", note="Two deals signed")
+    [event] = client.post(url(cast, "live/"), {"after": start}).json()["events"]
+    assert f"goal-{agreed.pk}" in event["fragments"]
+    # A card shown compact (its details never opened) comes back compact, with the new progress.
+    compact = client.get(url(cast, f"fragment/goal-{agreed.pk}/"), HTTP_HX_REQUEST="true").content.decode()
+    assert "50% · latest 150" in compact and "Two deals signed" not in compact
+    assert f'hx-get="/p/{cast.partnership.pk}/goals/{agreed.pk}/details/"' in compact
+    # A card whose details are open comes back open, listing the new check-in.
+    opened = client.get(url(cast, f"fragment/goal-{agreed.pk}/"), HTTP_HX_REQUEST="true", **OPEN).content.decode()
+    assert '<details class="goal-more" open>' in opened and "Two deals signed" in opened
+    assert "50% · latest 150" in opened
