@@ -47,6 +47,9 @@ def fragments_for(event: ChangeEvent) -> set[str]:
     elif kind == "goal":
         if event.action == ChangeEvent.Action.UPDATE:
             touched.add(f"goal-{event.object_id}")
+            if _closes(event) and record.get("objective"):
+                # A goal that closes moves to its objective's closed goals: the list is redrawn.
+                touched.add(f"goals-of-{record['objective']}")
         elif record.get("objective"):
             touched.add(f"goals-of-{record['objective']}")
         else:
@@ -54,6 +57,13 @@ def fragments_for(event: ChangeEvent) -> set[str]:
     elif kind in GOAL_CHILDREN and record.get("goal"):
         touched.add(f"goal-{record['goal']}")
     return touched
+
+
+def _closes(event: ChangeEvent) -> bool:
+    from goals.models import CLOSED  # goals builds on alignment: imported when used
+
+    before, after = event.before or {}, event.after or {}
+    return after.get("status") in CLOSED and before.get("status") not in CLOSED
 
 
 def _roster_key(pid: Any) -> str:

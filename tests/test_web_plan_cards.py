@@ -160,3 +160,16 @@ def test_a_live_update_refreshes_a_compact_card_compact_and_an_open_one_with_its
     opened = client.get(url(cast, f"fragment/goal-{agreed.pk}/"), HTTP_HX_REQUEST="true", **OPEN).content.decode()
     assert '<details class="goal-more" open>' in opened and "Two deals signed" in opened
     assert "50% · latest 150" in opened
+
+
+def test_a_goal_that_closes_redraws_its_list_so_it_moves_to_the_closed_goals(client, cast, agreed):
+    client.force_login(cast.vendor_editor)
+    start = client.post(url(cast, "live/"), {"after": "0.0"}).json()["cursor"]
+    check_in(cast, agreed, "150")
+    later = client.post(url(cast, "live/"), {"after": start}).json()
+    assert f"goals-of-{agreed.objective_id}" not in later["events"][0]["fragments"]  # a check-in redraws the card
+    goals.goal_close(access=cast.access("vendor_approver"), goal_id=agreed.pk, outcome="dropped", note="Market moved")
+    [event] = client.post(url(cast, "live/"), {"after": later["cursor"]}).json()["events"]
+    assert {f"goal-{agreed.pk}", f"goals-of-{agreed.objective_id}"} <= set(event["fragments"])
+    listed = client.get(url(cast, f"fragment/goals-of-{agreed.objective_id}/"), **OPEN).content.decode()
+    assert f'id="goal-{agreed.pk}"' not in listed and "0 open goals, 1 closed" in listed
