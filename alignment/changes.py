@@ -87,14 +87,35 @@ def record_change(
     )
 
 
-def feed_queryset(after: tuple[int, int] | None = None) -> models.QuerySet[ChangeEvent]:
-    """Events in feed order after the cursor ``(txid, seq)``, limited to committed history."""
+# The horizon and the reader's own transaction id (NULL until it writes), as one row. Read first,
+# they let ``feed_queryset(bounds=...)`` compare with plain numbers, whose selectivity the planner
+# knows: with the subquery it guessed a third of the log and, near the log's end, bitmap-scanned and
+# sorted every remaining event for one page instead of reading the feed index in order.
+FEED_BOUNDS = f"SELECT {FEED_HORIZON} AS horizon, pg_current_xact_id_if_assigned()::text::bigint AS own"
+
+
+def feed_queryset(
+    after: tuple[int, int] | None = None, *, bounds: tuple[int, int | None] | None = None
+) -> models.QuerySet[ChangeEvent]:
+    """Events in feed order after the cursor ``(txid, seq)``, limited to committed history.
+
+    ``bounds`` is the row of ``FEED_BOUNDS`` read earlier in the same request (PostgreSQL only).
+    Every transaction below that horizon had ended when it was read, so a later statement sees
+    each of them committed or never; a horizon read a moment earlier only holds back more.
+    """
     qs = ChangeEvent.objects.all()
     if connection.vendor == "postgresql":
-        qs = qs.filter(
-            models.Q(txid__lt=RawSQL(FEED_HORIZON, []))  # noqa: S611 - constant SQL
-            | models.Q(txid=RawSQL("coalesce(pg_current_xact_id_if_assigned()::text::bigint, -1)", []))
-        )
+        if bounds is not None:
+            horizon, own = bounds
+            visible = models.Q(txid__lt=int(horizon))
+            if own is not None:
+                visible |= models.Q(txid=int(own))
+            qs = qs.filter(visible)
+        else:
+            qs = qs.filter(
+                models.Q(txid__lt=RawSQL(FEED_HORIZON, []))  # noqa: S611 - constant SQL
+                | models.Q(txid=RawSQL("coalesce(pg_current_xact_id_if_assigned()::text::bigint, -1)", []))
+            )
     if after is not None:
         txid, seq = int(after[0]), int(after[1])
         # A row-value comparison lets the index scan start at the cursor; the equivalent

@@ -23,7 +23,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from accounts.models import User
-from alignment.changes import feed_queryset
+from alignment.changes import FEED_BOUNDS, feed_queryset
 from alignment.models import ChangeEvent
 
 from .models import FeedWatermark
@@ -66,6 +66,19 @@ def watermark() -> tuple[int, int] | None:
     return row.position if row else None
 
 
+def _bounds_and_watermark() -> tuple[tuple[int, int | None] | None, tuple[int, int] | None]:
+    """The feed's ``FEED_BOUNDS`` (PostgreSQL) and the watermark, in one query."""
+    if connection.vendor != "postgresql":
+        return None, watermark()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT bounds.horizon, bounds.own, mark.txid, mark.seq FROM ({FEED_BOUNDS}) bounds "  # noqa: S608
+            f"LEFT JOIN {FeedWatermark._meta.db_table} mark ON mark.id = 1"
+        )
+        horizon, own, txid, seq = cursor.fetchone()
+    return (horizon, own), (None if txid is None else (txid, seq))
+
+
 # What a feed page reads of each event: not ``before``; ``after`` as the stored JSON text, which orjson
 # reads several times faster than the ``JSONField`` decoder does; on PostgreSQL the ids as text, which
 # the feed shows (psycopg2 would build a ``uuid.UUID`` of each only for the feed to turn it back).
@@ -76,7 +89,7 @@ EVENT_FIELDS = ("txid", "seq", "partnership_key", "actor_id", "actor_label", "ob
 def feed_page(*, partnership_ids: Any, since: tuple[int, int] | None, limit: int) -> tuple[list[Any], bool]:
     """Up to ``limit`` events after ``since`` of the given partnerships (a queryset or list of ids), as
     rows with the attributes of ``EVENT_FIELDS``, and whether more follow."""
-    mark = watermark()
+    bounds, mark = _bounds_and_watermark()
     if mark is not None and (since or START) < mark:
         raise CursorExpired(
             "Changes before this cursor were pruned (history is kept for "
@@ -85,7 +98,7 @@ def feed_page(*, partnership_ids: Any, since: tuple[int, int] | None, limit: int
         )
     uuid_text = (lambda name: Cast(name, output_field=TextField())) if connection.vendor == "postgresql" else F
     qs = (
-        feed_queryset(after=since).filter(partnership_id__in=partnership_ids)
+        feed_queryset(after=since, bounds=bounds).filter(partnership_id__in=partnership_ids)
         .annotate(after_text=Cast("after", output_field=TextField()), partnership_key=uuid_text("partnership_id"),
                   object_key=uuid_text("object_id"))
         .values_list(*EVENT_FIELDS, named=True)

@@ -9,9 +9,14 @@ import datetime as dt
 import json
 import uuid
 
+import pytest
+from django.db import connection
+
+from alignment.changes import FEED_BOUNDS, feed_queryset
 from alignment.models import ChangeEvent
 from api.feed import decode_cursor
 from api.testing import ApiClient
+from tests import factories as f
 from tests.test_api_feed import follow
 
 UTC = dt.UTC
@@ -111,3 +116,20 @@ def test_cursors_are_the_base64_of_the_position_without_padding(cast):
         txid, seq = decode_cursor(e["cursor"])
         assert e["cursor"] == cursor_of(txid, seq) and "=" not in e["cursor"]
     assert cursor == events[-1]["cursor"]
+
+
+@pytest.mark.postgres
+def test_bounds_read_first_serve_what_the_horizon_subquery_serves(cast):
+    """``feed_queryset(bounds=...)`` compares with numbers read before the page: events of the
+    reader's own transaction count, nothing at or above the horizon does."""
+    f.make_objective(cast.access("vendor_editor"))
+    with connection.cursor() as cursor:
+        cursor.execute(FEED_BOUNDS)
+        horizon, own = cursor.fetchone()
+    assert own is not None and own >= horizon  # the test's transaction has written and still runs
+    mine = set(feed_queryset().filter(txid=own).values_list("seq", flat=True))
+    assert mine
+    assert set(feed_queryset(bounds=(horizon, own)).filter(txid=own).values_list("seq", flat=True)) == mine
+    assert not feed_queryset(bounds=(own, None)).filter(txid=own).exists()
+    assert set(feed_queryset(bounds=(own + 1, None)).values_list("seq", flat=True)) >= mine
+
