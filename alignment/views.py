@@ -31,7 +31,7 @@ from .forms import (
     ObjectiveForm,
     VisionForm,
 )
-from .health import health_for
+from .health import cached_health_for
 from .models import ChangeEvent, Objective, Partnership, Side, Vision
 
 # --- Access and errors: the one mapping of DomainError to HTTP --------------------------------
@@ -268,10 +268,16 @@ def history_context(access: Access, limit: int = HISTORY_SIZE) -> list[dict[str,
     return [{"event": e, "changes": readable_changes(e)} for e in events]
 
 
+def plan_health(partnership: Partnership) -> Any:
+    """The plan's health as the dashboard shows it: computed once per change of the plan (and hour)
+    and shared by everyone who opens it, instead of loading every goal of the plan on each view."""
+    return cached_health_for([partnership.pk])[partnership.pk]
+
+
 def plan_context(request: HttpRequest, access: Access) -> dict[str, Any]:
     p = access.partnership
     return {
-        "access": access, "partnership": p, "health": health_for([p.pk])[p.pk],
+        "access": access, "partnership": p, "health": plan_health(p),
         "objectives": objectives_context(access), "history": history_context(access),
         "cursor": latest_cursor(p), **vision_context(access),
     }
@@ -300,8 +306,7 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
     kind, ident = match["kind"], match["id"]
     base = {"access": access, "partnership": access.partnership}
     if kind == "plan-header":
-        return render(request, "plan/_header.html", base | {"health": health_for([access.partnership.pk])[
-            access.partnership.pk]})
+        return render(request, "plan/_header.html", base | {"health": plan_health(access.partnership)})
     if kind == "vision":
         return render(request, "plan/_vision.html", base | vision_context(access))
     if kind == "objectives":

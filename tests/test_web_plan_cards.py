@@ -173,3 +173,21 @@ def test_a_goal_that_closes_redraws_its_list_so_it_moves_to_the_closed_goals(cli
     assert {f"goal-{agreed.pk}", f"goals-of-{agreed.objective_id}"} <= set(event["fragments"])
     listed = client.get(url(cast, f"fragment/goals-of-{agreed.objective_id}/"), **OPEN).content.decode()
     assert f'id="goal-{agreed.pk}"' not in listed and "0 open goals, 1 closed" in listed
+
+
+def test_the_plan_header_shows_the_health_of_the_plan_as_it_is_after_every_change(client, cast):
+    from alignment.health import health_for
+
+    editor = cast.access("vendor_editor")
+    goal = f.make_goal(editor, f.make_objective(editor))
+    client.force_login(cast.partner_viewer)
+    pid = cast.partnership.pk
+    scores = []
+    for change in (lambda: None, lambda: f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver")),
+                   lambda: check_in(cast, goal, "150")):
+        change()
+        scores.append(health_for([pid])[pid].score)
+        expected = f"Alignment health <strong>{scores[-1]}</strong>/100"
+        assert expected in client.get(url(cast, "")).content.decode()
+        assert expected in client.get(url(cast, "fragment/plan-header/")).content.decode()
+    assert scores[0] != scores[1]  # the agreement moved the score: a stale header would show
