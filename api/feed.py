@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
+import gc
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -77,6 +80,27 @@ def _bounds_and_watermark() -> tuple[tuple[int, int | None] | None, tuple[int, i
         )
         horizon, own, txid, seq = cursor.fetchone()
     return (horizon, own), (None if txid is None else (txid, seq))
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Build a page without the cyclic garbage collector stepping in.
+
+    A page allocates some 5,000 containers (rows, records, events), none of them in a cycle and
+    all still alive while the page is built, so every collection in between finds nothing to free;
+    it only promotes them, which soon sets off a full collection of the process's heap (60-80 ms in
+    a web worker, about every 12 pages of 1,000 events: over a tenth of a full sync). Paused, the
+    page costs one young collection when it is done. A block ends only a pause it started: a
+    collector disabled elsewhere stays disabled, and one that threads pause at once is left running.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # What a feed page reads of each event: not ``before``; ``after`` as the stored JSON text, which orjson

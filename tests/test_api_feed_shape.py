@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gc
 import json
 import uuid
 
@@ -14,7 +15,7 @@ from django.db import connection
 
 from alignment.changes import FEED_BOUNDS, feed_queryset
 from alignment.models import ChangeEvent
-from api.feed import decode_cursor
+from api.feed import collector_paused, decode_cursor, represent
 from api.testing import ApiClient
 from tests import factories as f
 from tests.test_api_feed import follow
@@ -133,3 +134,27 @@ def test_bounds_read_first_serve_what_the_horizon_subquery_serves(cast):
     assert not feed_queryset(bounds=(own, None)).filter(txid=own).exists()
     assert set(feed_queryset(bounds=(own + 1, None)).values_list("seq", flat=True)) >= mine
 
+
+def test_a_page_is_built_with_the_collector_paused_and_leaves_it_as_it_was(cast, monkeypatch):
+    seen = []
+    real = represent
+
+    def spy(events):
+        seen.append(gc.isenabled())
+        return real(events)
+
+    monkeypatch.setattr("api.views.changes.represent", spy)
+    editor = ApiClient(cast.vendor_editor)
+    assert gc.isenabled()
+    assert editor.get("changes").status_code == 200
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a collector someone else disabled stays disabled
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError
+    assert gc.isenabled()

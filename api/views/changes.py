@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from alignment.access import resolve, visible_partnerships
 
 from .. import inputs
-from ..feed import START, decode_cursor, encode_cursor, feed_page, represent
+from ..feed import START, collector_paused, decode_cursor, encode_cursor, feed_page, represent
 from ..renderers import FastJSON
 from .base import ApiView, query
 
@@ -51,8 +51,9 @@ class ChangesView(ApiView):
             partnerships = [resolve(request.user, params["partnership"]).partnership.pk]
         else:
             partnerships = visible_partnerships(request.user).values("pk")
-        events, has_more = feed_page(partnership_ids=partnerships, since=since, limit=params["limit"])
+        with collector_paused():
+            events, has_more = feed_page(partnership_ids=partnerships, since=since, limit=params["limit"])
+            results, exact = represent(events)
         position = (events[-1].txid, events[-1].seq) if events else (since or START)
-        results, exact = represent(events)
         document = {"cursor": encode_cursor(position), "has_more": has_more, "results": results}
         return Response(FastJSON(document) if exact else document)
