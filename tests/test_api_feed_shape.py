@@ -160,3 +160,10 @@ def test_a_page_is_built_with_the_collector_paused_and_leaves_it_as_it_was(cast,
     with pytest.raises(ValueError), collector_paused():
         raise ValueError
     assert gc.isenabled()
+
+
+def test_a_page_holds_up_to_5000_events(cast):
+    editor = ApiClient(cast.vendor_editor)
+    assert editor.get("changes", limit=5000).status_code == 200
+    too_many = editor.get("changes", limit=5001)
+    assert too_many.status_code == 400 and "limit" in too_many.json()["errors"]
