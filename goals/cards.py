@@ -181,7 +181,8 @@ def goal_cards(access: Access, *, objective: Objective | None = None, objective_
     commitments = Commitment.objects.order_by("position", "created_at")
     if detailed:
         commitments = commitments.select_related("owner")
-    goals = list(qs.order_by("period_start", "created_at").prefetch_related(Prefetch("commitments", commitments)))
+    # By period (start, then end, so goals of one period stay together under its heading).
+    goals = list(qs.order_by("period_start", "period_end", "created_at").prefetch_related(Prefetch("commitments", commitments)))
     if not goals:
         return []
     ids = [g.pk for g in goals]

@@ -53,7 +53,7 @@ def test_an_opened_card_shows_commitments_the_newest_check_ins_and_comments(clie
     assert html.index("Week 11") < html.index("Week 10")
     # The goal's own page shows the card open with every check-in.
     page = client.get(url(cast, f"goals/{agreed.pk}/")).content.decode()
-    assert page.count("<tr><td>") == 12 and '<details class="goal-more" open>' in page
+    assert page.count("<tr><td>") == 12 and f'<details id="goal-{agreed.pk}-more" class="goal-more" open>' in page
 
 
 def test_the_compact_card_shows_status_sides_progress_and_what_needs_attention(client, cast, agreed):
@@ -158,7 +158,7 @@ def test_a_live_update_refreshes_a_compact_card_compact_and_an_open_one_with_its
     assert f'hx-get="/p/{cast.partnership.pk}/goals/{agreed.pk}/details/"' in compact
     # A card whose details are open comes back open, listing the new check-in.
     opened = client.get(url(cast, f"fragment/goal-{agreed.pk}/"), HTTP_HX_REQUEST="true", **OPEN).content.decode()
-    assert '<details class="goal-more" open>' in opened and "Two deals signed" in opened
+    assert f'<details id="goal-{agreed.pk}-more" class="goal-more" open>' in opened and "Two deals signed" in opened
     assert "50% · latest 150" in opened
 
 

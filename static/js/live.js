@@ -54,6 +54,31 @@
     if (isOpen(event.detail.elt)) { event.detail.headers["X-Details-Open"] = "true"; }
   });
 
+  // Sections opened inside a piece that is replaced (a goal list, closed goals) open again and
+  // load afresh, whether the piece comes from a live update or from the person's own step.
+  function openSections(el) {
+    var ids = Array.from(el.querySelectorAll("details[open][id]")).map(function (d) { return d.id; });
+    if (el.matches("details[open][id]")) { ids.push(el.id); }
+    return ids;
+  }
+
+  function reopen(ids) {
+    ids.forEach(function (id) {
+      var again = document.getElementById(id);
+      if (again && !again.open) { again.open = true; }
+    });
+  }
+
+  var openBeforeSwap = [];
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    openBeforeSwap = target && target.querySelectorAll ? openSections(target) : [];
+  });
+  document.body.addEventListener("htmx:afterSwap", function () {
+    reopen(openBeforeSwap);
+    openBeforeSwap = [];
+  });
+
   function refresh(name) {
     var current = document.getElementById(name);
     var headers = { "HX-Request": "true" };
@@ -70,14 +95,10 @@
         var fresh = template.content.firstElementChild;
         if (!fresh) { return; }
         var hadFocus = el.contains(document.activeElement);
-        // Sections opened inside (a goal list, closed goals) open again and load afresh.
-        var opened = Array.from(el.querySelectorAll("details[open][id]")).map(function (d) { return d.id; });
+        var opened = openSections(el);
         el.replaceWith(fresh);
         htmx.process(fresh);
-        opened.forEach(function (id) {
-          var again = document.getElementById(id);
-          if (again && fresh.contains(again) && !again.open) { again.open = true; }
-        });
+        reopen(opened);
         if (hadFocus) { fresh.setAttribute("tabindex", "-1"); fresh.focus({ preventScroll: true }); }
       })
       .catch(function () { pending.add(name); });
