@@ -182,7 +182,8 @@ def goal_cards(access: Access, *, objective: Objective | None = None, objective_
     if detailed:
         commitments = commitments.select_related("owner")
     # By period (start, then end, so goals of one period stay together under its heading).
-    goals = list(qs.order_by("period_start", "period_end", "created_at").prefetch_related(Prefetch("commitments", commitments)))
+    qs = qs.order_by("period_start", "period_end", "created_at")
+    goals = list(qs.prefetch_related(Prefetch("commitments", commitments)))
     if not goals:
         return []
     ids = [g.pk for g in goals]
