@@ -215,7 +215,7 @@ def objectives_context(access: Access) -> list[dict[str, Any]]:
     counts = goal_counts(access)
     loaded, budget = [], INLINE_GOALS
     for o in objectives:
-        n_open = counts.get(o.pk, (0, 0))[0]
+        n_open = counts[o.pk].open if o.pk in counts else 0
         if loaded and n_open > budget:
             break
         loaded.append(o.pk)
@@ -223,19 +223,18 @@ def objectives_context(access: Access) -> list[dict[str, Any]]:
     by_objective: dict[Any, list[Any]] = defaultdict(list)
     for card in goal_cards(access, objective_ids=loaded, open_only=True) if loaded else []:
         by_objective[card.goal.objective_id].append(card)
-    return [goal_list_context(access, o, counts.get(o.pk, (0, 0)), by_objective.get(o.pk, []) if o.pk in loaded
-                              else None) for o in objectives]
+    return [goal_list_context(access, o, counts.get(o.pk), by_objective.get(o.pk, []) if o.pk in loaded else None)
+            for o in objectives]
 
 
-def goal_list_context(access: Access, objective: Objective, counts: tuple[int, int],
-                      cards: list[Any] | None) -> dict[str, Any]:
-    """An objective's goal list: open with its cards, or collapsed (``cards`` None) with its counts."""
+def goal_list_context(access: Access, objective: Objective, counts: Any, cards: list[Any] | None) -> dict[str, Any]:
+    """An objective's goal list: open with its cards, or collapsed (``cards`` None) with its counts
+    (a ``goals.cards.GoalCounts``, None for an objective without goals)."""
     pid = access.partnership.pk
     return {
-        "objective": objective, "cards": cards or [], "loaded": cards is not None,
-        "open_count": counts[0], "closed": counts[1],
+        "objective": objective, "cards": cards or [], "loaded": cards is not None, "counts": counts,
         "list_url": reverse("plan_fragment", args=[pid, f"goals-of-{objective.pk}"]),
-        "closed_url": reverse("goals_closed", args=[pid, objective.pk]) if counts[1] else "",
+        "closed_url": reverse("goals_closed", args=[pid, objective.pk]) if counts and counts.closed else "",
     }
 
 
@@ -325,7 +324,7 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
         if objective is None:
             return HttpResponse(f'<div id="{name}" hidden></div>')
         cards = goal_cards(access, objective=objective, open_only=True) if is_open else None
-        counts = goal_counts(access, objective).get(objective.pk, (0, 0))
+        counts = goal_counts(access, objective).get(objective.pk)
         return render(request, "goals/_goal_list.html", base | goal_list_context(access, objective, counts, cards))
     if kind == "goal" and ident:
         cards = goal_cards(access, goal_ids=[ident], detailed=is_open)

@@ -230,11 +230,23 @@ def goal_cards(access: Access, *, objective: Objective | None = None, objective_
     return cards
 
 
-def goal_counts(access: Access, objective: Objective | None = None) -> dict[Any, tuple[int, int]]:
-    """(open, closed) goals of each objective, in one query: what a collapsed list says it holds."""
+@dataclass(frozen=True)
+class GoalCounts:
+    """What a collapsed goal list says it holds."""
+
+    open: int = 0
+    closed: int = 0
+    proposed: int = 0  # open goals (or amendments) waiting for approvals
+
+
+def goal_counts(access: Access, objective: Objective | None = None) -> dict[Any, GoalCounts]:
+    """The goal counts of each objective, in one query."""
     qs = Goal.objects.filter(partnership=access.partnership)
     if objective is not None:
         qs = qs.filter(objective=objective)
+    closed = Q(status__in=CLOSED)
+    proposed = Q(status=GoalStatus.PROPOSED) | Q(status=GoalStatus.AGREED, amendment=RevisionState.PROPOSED)
     rows = qs.values_list("objective_id").annotate(
-        open=Count("id", filter=~Q(status__in=CLOSED)), closed=Count("id", filter=Q(status__in=CLOSED))).order_by()
-    return {oid: (n_open, n_closed) for oid, n_open, n_closed in rows}
+        open=Count("id", filter=~closed), closed=Count("id", filter=closed), proposed=Count("id", filter=proposed),
+    ).order_by()
+    return {oid: GoalCounts(n_open, n_closed, n_proposed) for oid, n_open, n_closed, n_proposed in rows}
