@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from alignment import views as plan_views
 from goals import services as goals
 from tests import factories as f
-from tests.browser_support import browser, live_url, new_page  # noqa: F401
+from tests.browser_support import PHONE, browser, live_url, new_page  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -93,3 +93,14 @@ def test_a_collapsed_goal_list_loads_when_opened_and_follows_live_changes(new_pa
     expect(second_list).to_contain_text("Another goal in the second")
     expect(vendor.locator(f"#goals-of-{second_objective.pk}")).to_contain_text("Another goal in the second")
     assert vendor.errors == [] and partner.errors == []
+
+
+def test_an_opened_card_fits_a_phone(new_page, live_url, cast, agreed_goal):
+    goals.comment_create(access=cast.access("partner_approver"), goal_id=agreed_goal.pk,
+                         body="A long remark about the pipeline " * 6)
+    page = new_page(cast.vendor_editor, width=PHONE[0], height=PHONE[1])
+    page.goto(f"/p/{cast.partnership.pk}/")
+    page.locator(f"#goal-{agreed_goal.pk} summary").click()
+    expect(page.locator(f"#goal-{agreed_goal.pk} .check-in-table")).to_contain_text("Week of 120")
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the opened card scrolls sideways: {widths}"
