@@ -165,8 +165,10 @@ def _goal_url(partnership_id: Any) -> str:
 def goal_cards(access: Access, *, objective: Objective | None = None, objective_ids: list[Any] | None = None,
                goal_ids: list[Any] | None = None, open_only: bool = False, closed_only: bool = False,
                detailed: bool = False, check_ins: int | None = CHECK_INS_SHOWN) -> list[GoalCard]:
-    """Goal cards of the partnership (all, one objective's, or the given ids), in six queries, or
-    eight ``detailed`` (then ``check_ins`` limits the check-ins listed per card, None for all)."""
+    """Goal cards of the partnership (all, some objectives', or the given goals'), in six queries.
+
+    ``detailed`` cards (one goal at a time: an opened card, the goal's page) take seven and list
+    the newest ``check_ins`` check-ins (None: all of them)."""
     qs = Goal.objects.filter(partnership=access.partnership)
     if objective is not None:
         qs = qs.filter(objective=objective)
