@@ -449,9 +449,9 @@ def patch_lines(args: argparse.Namespace, fixture: dict[str, Any]) -> list[str]:
     return lines
 
 
-def full_sync(args: argparse.Namespace, fixture: dict[str, Any]) -> dict[str, Any]:
+def full_sync(args: argparse.Namespace, fixture: dict[str, Any], limit: int = 0) -> dict[str, Any]:
     command = [PYTHON, str(HERE / "feed_sync.py"), "--port", str(args.port), "--token", fixture["api_token"],
-               "--limit", str(args.feed_limit)]
+               "--limit", str(limit or args.feed_limit)]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if completed.returncode != 0:
         raise ScenarioFailed(f"full sync failed: {(completed.stderr or completed.stdout)[-1000:]}")
@@ -600,6 +600,8 @@ def main() -> None:
     parser.add_argument("--max-duration", type=float, default=90.0,
                         help=f"upper bound of a slow scenario's run (it runs long enough for {MIN_SAMPLES} requests)")
     parser.add_argument("--feed-limit", type=int, default=1000, help="page size of the full sync")
+    parser.add_argument("--feed-max-limit", type=int, default=5000,
+                        help="also sync at this page size (the feed's largest; 0 = don't)")
     parser.add_argument("--load-seconds", type=float, default=None, help="fixed-rate load duration (60; quick 10)")
     parser.add_argument("--load-rate", type=float, default=0.0, help="fixed rate in req/s (default: half capacity)")
     parser.add_argument("--load-threads", type=int, default=4, help="paced connections of the fixed-rate load")
@@ -644,6 +646,7 @@ def main() -> None:
         log(f"not in this build yet, skipped: {', '.join(missing)}")
     by_name = {s.name: s for s in scenarios}
     syncs: list[dict[str, Any]] = []
+    big_syncs: list[dict[str, Any]] = []
     results: dict[str, Any] = {"machine": info, "dataset": dataset, "code": str(args.app_dir), "fixture": {
         k: v for k, v in fixture.items() if k not in ("session_cookie", "api_token")}}
 
@@ -666,6 +669,12 @@ def main() -> None:
                         continue
                     syncs.append(sync)
                     log(f"full sync: {sync['events']} events in {sync['pages']} pages, {sync['seconds']} s")
+                    if args.feed_max_limit:
+                        big = attempt(failures, "full_sync_max", full_sync, args, fixture, args.feed_max_limit)
+                        if big is not None:
+                            big_syncs.append(big)
+                            log(f"full sync, {args.feed_max_limit} a page: {big['events']} events in "
+                                f"{big['pages']} pages, {big['seconds']} s")
                     s.lines = [f"GET\t/api/v1/changes?{urllib.parse.urlencode({'since': sync['cursor'] or ''})}"]
                     attempt(failures, s.name, probe, args, s, fixture)
                 if s.name in failures:
@@ -683,6 +692,10 @@ def main() -> None:
         if syncs:
             results["full_sync"] = {"each": syncs, "seconds": median([s["seconds"] for s in syncs]),
                                     "events": syncs[-1]["events"], "pages": syncs[-1]["pages"]}
+        if big_syncs:
+            results["full_sync_max"] = {"each": big_syncs, "seconds": median([s["seconds"] for s in big_syncs]),
+                                        "events": big_syncs[-1]["events"], "pages": big_syncs[-1]["pages"],
+                                        "limit": args.feed_max_limit}
         if not args.skip_load and len(summaries) > 1:
             results["load"] = {name: fixed_rate_load(args, scenarios, fixture, summaries, weights)
                                for name, weights in LOAD_MIXES.items()
@@ -713,6 +726,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     if "full_sync" in results:
         sync = results["full_sync"]
         print(f"\nfull sync through the change feed: {sync['events']} events in {sync['pages']} pages, "
+              f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})")
+    if "full_sync_max" in results:
+        sync = results["full_sync_max"]
+        print(f"full sync at {sync['limit']} a page: {sync['events']} events in {sync['pages']} pages, "
               f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})")
     for name, reason in results.get("failures", {}).items():
         print(f"not measured: {name}: {reason}")
