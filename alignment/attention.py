@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,13 +139,8 @@ def attention_for(ids: list[Any], now: dt.datetime | None = None, today: dt.date
     return facts
 
 
-def warm(*, now: dt.datetime | None = None, batch_size: int = 200) -> int:
-    """Compute the facts of every partnership that has not ended for the hour that starts next, so
-    the first dashboard of that hour finds them cached instead of computing a whole portfolio (beat
-    runs this a few minutes before each hour; safe to run twice). Returns how many were warmed."""
-    now = now or timezone.now()
-    next_hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    done = 0
+def current_partnership_batches(batch_size: int = 200) -> Iterator[list[Any]]:
+    """The ids of every partnership that has not ended, in batches (for periodic work over all)."""
     last_id = None
     while True:
         qs = Partnership.objects.exclude(status=Partnership.Status.ENDED).order_by("pk")
@@ -152,6 +148,16 @@ def warm(*, now: dt.datetime | None = None, batch_size: int = 200) -> int:
             qs = qs.filter(pk__gt=last_id)
         batch = list(qs.values_list("pk", flat=True)[:batch_size])
         if not batch:
-            return done
-        done += len(attention_for(batch, next_hour, timezone.localdate(next_hour)))
+            return
+        yield batch
         last_id = batch[-1]
+
+
+def warm(*, now: dt.datetime | None = None, batch_size: int = 200) -> int:
+    """Compute the facts of every partnership that has not ended for the hour that starts next, so
+    the first dashboard of that hour finds them cached instead of computing a whole portfolio (beat
+    runs this a few minutes before each hour; safe to run twice). Returns how many were warmed."""
+    now = now or timezone.now()
+    next_hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    return sum(len(attention_for(batch, next_hour, timezone.localdate(next_hour)))
+               for batch in current_partnership_batches(batch_size))

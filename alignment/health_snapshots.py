@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from . import attention
 from .health import health_for
-from .models import HealthSnapshot, Partnership
+from .models import HealthSnapshot
 
 BATCH_SIZE = 200
 
@@ -29,14 +29,7 @@ def take_health_snapshots(*, now: dt.datetime | None = None, batch_size: int = B
     now = now or timezone.now()
     day = now.astimezone(dt.UTC).date()
     done = 0
-    last_id = None
-    while True:
-        batch_qs = Partnership.objects.exclude(status=Partnership.Status.ENDED).order_by("pk")
-        if last_id is not None:
-            batch_qs = batch_qs.filter(pk__gt=last_id)
-        batch = list(batch_qs.values_list("pk", flat=True)[:batch_size])
-        if not batch:
-            return done
+    for batch in attention.current_partnership_batches(batch_size):
         reports = health_for(batch, now)
         HealthSnapshot.objects.bulk_create(
             [HealthSnapshot(partnership_id=pid, day=day, score=report.score, components=report.as_json())
@@ -44,7 +37,7 @@ def take_health_snapshots(*, now: dt.datetime | None = None, batch_size: int = B
             update_conflicts=True, unique_fields=["partnership", "day"], update_fields=["score", "components"],
         )
         done += len(batch)
-        last_id = batch[-1]
+    return done
 
 
 @shared_task(name="alignment.warm_health_cache", ignore_result=True, expires=50 * 60)
