@@ -115,6 +115,10 @@ class PlanView(View):
         raise NotImplementedError
 
 
+# Sent by the page with a request about a goal card or goal list that is open there.
+OPEN_HEADER = "X-Details-Open"
+
+
 def _plain(value: Any) -> str:
     if value is None:
         return ""
@@ -170,6 +174,8 @@ class InPlaceForm(PlanView):
             "conflict": conflict, "fragment_id": self.fragment_id(), "action": self.request.path,
             "cancel_url": self.cancel_url(), "title": self.title, "submit_label": self.submit_label,
             "label": "" if getattr(self, "in_card", False) else self.title,
+            # Opened from an open goal card or list: saving or cancelling brings it back open.
+            "details_open": self.request.headers.get(OPEN_HEADER) == "true",
         }
         return render(self.request, self.template_name, context, status=status)
 
@@ -289,10 +295,6 @@ class PlanPage(PlanView):
 
 FRAGMENT = re.compile(r"^(?P<kind>plan-header|vision|objectives|history|objective|goals-of|goal)"
                       r"(?:-(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?$")
-
-
-# Sent by the page with a request about a goal card or goal list that is open there.
-OPEN_HEADER = "X-Details-Open"
 
 
 def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResponse:

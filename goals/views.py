@@ -20,7 +20,7 @@ from django.utils import timezone
 from alignment.access import Access
 from alignment.errors import InvalidInput, NotFound
 from alignment.models import Objective, PartnershipMember, Side
-from alignment.views import InPlaceForm, PlanView, render_fragment
+from alignment.views import OPEN_HEADER, InPlaceForm, PlanView, render_fragment
 
 from . import services
 from .cards import CHECK_INS_SHOWN, GoalCard, goal_cards
@@ -407,6 +407,7 @@ class Derive(PlanView):
             "options": options, "formset": formset, "rows": rows, "error": error,
             "chart": trajectory_chart(objective, suggestions) if suggestions else None,
             "fragment_id": f"goal-new-{objective.pk}",
+            "details_open": self.request.headers.get(OPEN_HEADER) == "true",
         }, status=status)
 
     def get(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:

@@ -104,3 +104,28 @@ def test_an_opened_card_fits_a_phone(new_page, live_url, cast, agreed_goal):
     expect(page.locator(f"#goal-{agreed_goal.pk} .check-in-table")).to_contain_text("Week of 120")
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"the opened card scrolls sideways: {widths}"
+
+
+def test_an_open_card_stays_open_after_an_edit_is_saved_or_cancelled(new_page, live_url, cast, agreed_goal):
+    page = new_page(cast.vendor_editor)
+    page.goto(f"/p/{cast.partnership.pk}/")
+    card = page.locator(f"#goal-{agreed_goal.pk}")
+    more = page.locator(f"#goal-{agreed_goal.pk}-more")
+    card.get_by_role("button", name=re.compile(r"^Amend")).click()  # from the compact card
+    page.locator(f"form#goal-{agreed_goal.pk}").get_by_role("button", name="Cancel").click()
+    expect(card.locator(".goal-title")).to_be_visible()
+    expect(more).not_to_have_attribute("open", "")
+    expect(card.locator(".check-in-table")).to_have_count(0)
+    card.locator("summary").click()
+    expect(card.locator(".check-in-table")).to_contain_text("Week of 135")
+    for finish in ("Cancel", "Save"):
+        card.get_by_role("button", name=re.compile(r"^Amend")).click()
+        form = page.locator(f"form#goal-{agreed_goal.pk}")
+        expect(form).to_be_visible()
+        if finish == "Save":
+            form.get_by_label("Target").fill("260")
+        form.get_by_role("button", name=finish).click()
+        expect(more).to_have_attribute("open", "")
+        expect(card.locator(".check-in-table")).to_contain_text("Week of 135")
+    expect(card).to_contain_text("260")
+    assert page.errors == []

@@ -193,3 +193,25 @@ def test_the_plan_header_shows_the_health_of_the_plan_as_it_is_after_every_chang
         assert expected in client.get(url(cast, "")).content.decode()
         assert expected in client.get(url(cast, "fragment/plan-header/")).content.decode()
     assert scores[0] != scores[1]  # the agreement moved the score: a stale header would show
+
+
+def test_a_form_opened_from_an_open_card_brings_the_card_back_open(client, cast, agreed):
+    """Editing from a card whose details are open: the form carries the mark, and saving or
+    cancelling (requests the page sends with the header while the mark is there) answer the card
+    open; from a compact card they answer it compact."""
+    from tests.test_web_plan import goal_terms
+
+    client.force_login(cast.vendor_editor)
+    edit = url(cast, f"goals/{agreed.pk}/edit/")
+    assert "data-details-open" in client.get(edit, **OPEN).content.decode()
+    assert "data-details-open" not in client.get(edit).content.decode()
+    invalid = client.post(edit, goal_terms(agreed, target="lots"), **OPEN)
+    assert invalid.status_code == 400 and "data-details-open" in invalid.content.decode()
+    saved = client.post(edit, goal_terms(agreed, target="300"), **OPEN).content.decode()
+    assert f'<details id="goal-{agreed.pk}-more" class="goal-more" open>' in saved and "300" in saved
+    agreed.refresh_from_db()
+    compact = client.post(edit, goal_terms(agreed, target="310")).content.decode()
+    assert f'<details id="goal-{agreed.pk}-more" class="goal-more" hx-get=' in compact
+    derive = url(cast, f"objectives/{agreed.objective_id}/derive/")  # from the open list of the objective
+    assert "data-details-open" in client.get(derive, {"length": "quarter", "count": "2"}, **OPEN).content.decode()
+    assert "data-details-open" not in client.get(derive, {"length": "quarter", "count": "2"}).content.decode()

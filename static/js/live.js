@@ -44,7 +44,12 @@
   // here says so, and the server answers with it open and filled: a refreshed card or list, or
   // the card a step inside it returns, stays as the person left it.
   function isOpen(el) {
-    var holder = el && el.closest && el.closest(".goal-card, details.goal-list");
+    if (!el || !el.closest) { return false; }
+    // A form opened in place says whether it came from an open card or list (data-details-open),
+    // whatever the list around it: saving or cancelling brings the card back as it was.
+    var form = el.closest("form[data-editing]");
+    if (form) { return form.hasAttribute("data-details-open"); }
+    var holder = el.closest(".goal-card, details.goal-list");
     if (!holder) { return false; }
     var details = holder.matches("details") ? holder : holder.querySelector(":scope > details.goal-more");
     return !!(details && details.open);
