@@ -47,6 +47,9 @@ def fragments_for(event: ChangeEvent) -> set[str]:
     elif kind == "goal":
         if event.action == ChangeEvent.Action.UPDATE:
             touched.add(f"goal-{event.object_id}")
+            if record.get("objective"):
+                # What its list's summary counts (open, awaiting approval, closed) may have moved.
+                touched.add(f"goals-count-{record['objective']}")
             if _closes(event) and record.get("objective"):
                 # A goal that closes moves to its objective's closed goals: the list is redrawn.
                 touched.add(f"goals-of-{record['objective']}")

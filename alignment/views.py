@@ -293,7 +293,7 @@ class PlanPage(PlanView):
         return render(request, "plan/page.html", plan_context(request, self.access))
 
 
-FRAGMENT = re.compile(r"^(?P<kind>plan-header|vision|objectives|history|objective|goals-of|goal)"
+FRAGMENT = re.compile(r"^(?P<kind>plan-header|vision|objectives|history|objective|goals-of|goals-count|goal)"
                       r"(?:-(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?$")
 
 
@@ -319,6 +319,12 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
         if objective is None:
             return HttpResponse(f'<div id="{name}" hidden></div>')
         return render(request, "plan/_objective_head.html", base | {"objective": objective})
+    if kind == "goals-count" and ident:
+        objective = Objective.objects.filter(partnership=access.partnership, pk=ident).first()
+        if objective is None:
+            return HttpResponse(f'<span id="{name}"></span>')
+        counts = goal_counts(access, objective).get(objective.pk)
+        return render(request, "goals/_goal_counts.html", base | {"objective": objective, "counts": counts})
     # A list or card open on the page comes back open, with its contents (see static/js/live.js).
     is_open = request.headers.get(OPEN_HEADER) == "true"
     if kind == "goals-of" and ident:

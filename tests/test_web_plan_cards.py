@@ -215,3 +215,24 @@ def test_a_form_opened_from_an_open_card_brings_the_card_back_open(client, cast,
     derive = url(cast, f"objectives/{agreed.objective_id}/derive/")  # from the open list of the objective
     assert "data-details-open" in client.get(derive, {"length": "quarter", "count": "2"}, **OPEN).content.decode()
     assert "data-details-open" not in client.get(derive, {"length": "quarter", "count": "2"}).content.decode()
+
+
+def test_a_goal_step_refreshes_the_counts_in_its_lists_summary(client, cast):
+    """A proposal moves "awaiting approval" in the summary of its objective's list, which live updates
+    redraw on their own (the list itself stays as the person has it)."""
+    editor = cast.access("vendor_editor")
+    goal = f.make_goal(editor, f.make_objective(editor, title="Grow the joint pipeline"), title="Pipeline Q4")
+    client.force_login(cast.partner_approver)
+    name = f"goals-count-{goal.objective_id}"
+    before = client.get(url(cast, f"fragment/{name}/"), HTTP_HX_REQUEST="true").content.decode()
+    assert before.startswith(f'<span id="{name}">1 open goal</span>')
+    assert f'<span id="{name}">' in client.get(url(cast, "")).content.decode()
+    start = client.post(url(cast, "live/"), {"after": "0.0"}).json()["cursor"]
+    goals.goal_propose(access=editor, goal_id=goal.pk)
+    [event] = client.post(url(cast, "live/"), {"after": start}).json()["events"]
+    assert name in event["fragments"] and f"goal-{goal.pk}" in event["fragments"]
+    after = client.get(url(cast, f"fragment/{name}/"), HTTP_HX_REQUEST="true").content.decode()
+    assert "1 open goal (1 awaiting approval)" in after
+    not_ours = f"goals-count-{cast.outsider_partnership.pk}"  # not an objective of this plan: tells nothing
+    unknown = client.get(url(cast, f"fragment/{not_ours}/"))
+    assert unknown.status_code == 200 and unknown.content.decode() == f'<span id="{not_ours}"></span>'
