@@ -91,3 +91,21 @@ def test_beat_computes_the_next_hour_before_it_starts(cast):
     with CaptureQueriesContext(connection) as ctx:
         attention.attention_for([ended.pk], next_hour, timezone.localdate(next_hour))
     assert len(ctx) > 0, "ended partnerships are not warmed"
+
+
+def test_every_beat_entry_names_a_task_a_worker_has(settings):
+    """The hourly warm-up among them: a misspelt task name in the schedule would never run."""
+    from partnerplan.celery import app
+
+    app.loader.import_default_modules()
+    assert settings.CELERY_BEAT_SCHEDULE["health-warm"]["task"] == "alignment.warm_health_cache"
+    assert settings.CELERY_BEAT_SCHEDULE["health-warm"]["schedule"].minute == {52}
+    missing = {name: entry["task"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
+               if entry["task"] not in app.tasks}
+    assert missing == {}
+
+
+def test_the_warm_up_task_warms_through_the_worker(cast):
+    from alignment.health_snapshots import warm_health
+
+    assert warm_health.apply().get() == 2  # the cast's two partnerships (eager in tests)
