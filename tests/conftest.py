@@ -1,6 +1,6 @@
 """The cast every test can use (healthchecks style: owner, team member, outsider), and the rules
 that turn a skipped real-service test into a failure in CI (REQUIRE_POSTGRES, REQUIRE_REDIS,
-REQUIRE_BROWSER)."""
+REQUIRE_BROWSER, REQUIRE_BENCH)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _need("REQUIRE_REDIS", redis_available(), f"Redis at {redis_url()}")
     if item.get_closest_marker("browser"):
         _need("REQUIRE_BROWSER", chromium_path() is not None, "Chromium (/usr/bin/chromium)")
+    if item.get_closest_marker("bench"):
+        _need("REQUIRE_BENCH", shutil.which("wrk") is not None, "wrk (apt-get install wrk)")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
