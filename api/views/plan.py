@@ -21,7 +21,8 @@ from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevis
 
 from .. import serializers as out
 from ..feed import current_position, encode_cursor
-from ..renderers import JSONRenderer
+from ..plan_document import shared_document
+from ..renderers import FastJSON, JSONRenderer
 from ..resources import PARTNERSHIPS, load
 from .base import ApiView
 
@@ -74,6 +75,7 @@ class PlanOut(serializers.Serializer):
 
 
 def plan_document(access: Access) -> dict[str, Any]:
+    """The plan for ``PlanOut``: its reference rendering (``shared_plan`` builds the same from rows)."""
     p = access.partnership
     # The cursor is taken before anything is read: every later change is replayed from the feed.
     cursor = encode_cursor(current_position(p.pk))
@@ -135,8 +137,7 @@ def cached_plan(access: Access) -> tuple[bytes, str]:
     key = f"plan-document-json:{p.pk}:{generation}:{hour}"
     shared = cache.get(key) if seconds > 0 else None
     if shared is None:
-        data = {k: v for k, v in PlanOut(plan_document(access)).data.items() if k != "access"}
-        shared = JSONRenderer().render(data)
+        shared = shared_plan(access, generation)
         if seconds > 0:
             cache.set(key, shared, seconds)
     own = access_document(access)
@@ -144,6 +145,18 @@ def cached_plan(access: Access) -> tuple[bytes, str]:
     tag = '"plan-{}-{}-{}"'.format(generation[:20], hour, "".join(
         str(int(own[k])) if isinstance(own[k], bool) else str(own[k]) for k in ACCESS_KEYS))
     return body, tag
+
+
+def shared_plan(access: Access, generation: str | None = None) -> bytes:
+    """The plan document without the caller's ``access``, rendered.
+
+    Built from rows (``api.plan_document``), which is several times faster than ``PlanOut`` and
+    gives the same bytes. DRF writes datetimes in the current time zone; rows give them in UTC, so
+    under any other zone (none is activated today) the serializers build it."""
+    if timezone.get_current_timezone_name() == "UTC":
+        data, exact = shared_document(access, generation)
+        return JSONRenderer().render(FastJSON(data) if exact else data)
+    return JSONRenderer().render({k: v for k, v in PlanOut(plan_document(access)).data.items() if k != "access"})
 
 
 def _matches(header: str, tag: str) -> bool:

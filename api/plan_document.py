@@ -1,0 +1,182 @@
+"""The ``/plan`` document built from rows, byte for byte what ``PlanOut`` renders.
+
+Rebuilding the document is what the first request after any change of a plan pays, and a plan
+being co-edited changes all the time. Through the serializers a plan of 500 goals made some 15,000
+model instances and 7,000 nested ``to_representation`` calls (most of its 0.4 s). Here each list is
+one ``values_list`` query whose columns are already what the document shows: on PostgreSQL ids and
+decimals come as text (the very strings ``UUIDField`` and a ``DecimalField`` of the column's scale
+write), people as their public id through a join; rows become dicts with ``zip`` and orjson writes
+dates and times as DRF does (``renderers.FastJSON``).
+
+``PlanOut`` stays the schema and the reference: the columns below follow its serializers' fields
+key for key, and a test compares the two documents byte for byte (``tests/test_api_plan_document``).
+A change to one of those serializers must be made here too, or that test fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection, models
+from django.db.models import CharField, F, TextField, Value
+from django.db.models.functions import Cast
+from rest_framework import serializers
+
+from accounts.models import User
+from alignment.access import Access
+from alignment.health import cached_health_for
+from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
+from goals.models import NEGOTIABLE, Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus
+
+from . import serializers as out
+from .feed import _exact as exact_json
+from .feed import current_position, encode_cursor
+
+COMMON = out.COMMON
+# (key in the document, model field it shows; None: a key filled in afterwards, in its place)
+Columns = Sequence[tuple[str, str | None]]
+
+GOAL = [(name, name) for name in out.GoalOut.Meta.fields]
+GOAL[GOAL.index(("negotiation_state", "negotiation_state"))] = ("negotiation_state", None)
+OBJECTIVE = [(name, name) for name in out.ObjectiveOut.Meta.fields]
+ENDORSEMENT = [(name, name) for name in out.VisionEndorsementOut.Meta.fields]
+APPROVAL = [(name, name) for name in out.ApprovalOut.Meta.fields]
+COMMITMENT = [(name, name) for name in out.CommitmentOut.Meta.fields]
+CHECK_IN = [(name, name) for name in out.CheckInOut.Meta.fields]
+COMMENT = [(name, name) for name in out.CommentOut.Meta.fields]
+REVIEW = [(name, None if name == "attendees" else name) for name in out.ReviewOut.Meta.fields]
+AGREED_REVISION = [("goal", "goal"), ("number", "number"), ("terms", "terms"), ("commitments", "commitments")]
+
+
+class Rows:
+    """One query of a list of the document: ``values_list`` of the columns, in the queryset's order."""
+
+    def __init__(self, qs: models.QuerySet[Any], columns: Columns) -> None:
+        self.keys = [key for key, _ in columns]
+        self.decimals: list[tuple[str, serializers.DecimalField]] = []
+        text = connection.vendor == "postgresql"
+        select: dict[str, Any] = {}
+        for i, (key, source) in enumerate(columns):
+            alias = f"c{i}"
+            if source is None:
+                select[alias] = Value("", output_field=CharField())
+                continue
+            field = qs.model._meta.get_field(source)
+            if field.is_relation:
+                # A person is shown by their public id, any other object by its (UUID) primary key.
+                path = f"{source}__public_id" if field.related_model is User else field.attname
+                select[alias] = Cast(path, output_field=TextField()) if text else F(path)
+            elif isinstance(field, models.UUIDField):
+                select[alias] = Cast(source, output_field=TextField()) if text else F(source)
+            elif isinstance(field, models.DecimalField):
+                # numeric(p, s) as text has exactly s decimals: what DRF's DecimalField writes.
+                select[alias] = Cast(source, output_field=TextField()) if text else F(source)
+                if not text:
+                    self.decimals.append((key, serializers.DecimalField(max_digits=field.max_digits,
+                                                                        decimal_places=field.decimal_places)))
+            else:
+                select[alias] = F(source)
+        self.qs = qs.annotate(**select).values_list(*select)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        keys = self.keys
+        rows = [dict(zip(keys, row, strict=True)) for row in self.qs]
+        for key, field in self.decimals:
+            for row in rows:
+                if row[key] is not None:
+                    row[key] = field.to_representation(row[key])
+        return rows
+
+
+def negotiation_state(status: str, amendment: str) -> str:
+    """``Goal.negotiation_state`` of a goal's row."""
+    if status in NEGOTIABLE:
+        return status
+    return amendment if status == GoalStatus.AGREED else ""
+
+
+def display_name(full_name: str, first_name: str, last_name: str, email: str) -> str:
+    """``User.display_name`` of a person's row."""
+    return full_name or f"{first_name} {last_name}".strip() or email
+
+
+def shared_document(access: Access, generation: str | None = None) -> tuple[dict[str, Any], bool]:
+    """Everything of the plan document but the caller's ``access``, in ``PlanOut``'s order of keys, and
+    whether orjson writes it exactly as the standard encoder would (see ``renderers.FastJSON``).
+
+    The health is the one cached for the plan's ``generation`` and hour, which the dashboard and the
+    plan page share: whichever of them comes first after a change computes it for the others."""
+    p = access.partnership
+    # The cursor is taken before anything is read: every later change is replayed from the feed.
+    cursor = encode_cursor(current_position(p.pk))
+    vision = Vision.objects.filter(partnership=p).first()
+    goals = Rows(Goal.objects.filter(partnership=p).order_by("period_start", "created_at"), GOAL).dicts()
+    amended = {}
+    for goal in goals:
+        goal["negotiation_state"] = negotiation_state(goal["status"], goal["amendment"])
+        if goal["status"] == GoalStatus.AGREED and goal["amendment"]:  # Goal.has_pending_amendment
+            amended[goal["id"]] = goal["agreed_revision"]
+    agreed_revisions = []
+    if amended:
+        revisions = Rows(GoalRevision.objects.filter(goal_id__in=list(amended)), AGREED_REVISION).dicts()
+        agreed_revisions = [r for r in revisions if amended[r["goal"]] == r["number"]]
+    reviews = Rows(AlignmentReview.objects.filter(partnership=p), REVIEW).dicts()
+    if reviews:
+        attendees = _attendees([r["id"] for r in reviews])
+        for review in reviews:
+            review["attendees"] = attendees.get(review["id"], [])
+    objectives = Rows(Objective.objects.filter(partnership=p), OBJECTIVE).dicts()
+    health = cached_health_for([p.pk], generations={p.pk: generation} if generation else None)[p.pk]
+    partnership = out.PartnershipOut(p).data
+    health_document = {"score": int(health.score), "components": [
+        {"key": str(c["key"]), "label": str(c["label"]), "weight": int(c["weight"]), "score": float(c["score"]),
+         "points": float(c["points"]), "explanation": str(c["explanation"])}
+        for c in health.as_json()
+    ]}
+    document = {
+        "cursor": cursor,
+        "partnership": partnership,
+        "vision": out.VisionOut(vision).data if vision else None,
+        "endorsements": Rows(VisionEndorsement.objects.filter(vision=vision, revision=vision.revision),
+                             ENDORSEMENT).dicts() if vision else [],
+        "members": _members(p),
+        "objectives": objectives,
+        "goals": goals,
+        "agreed_revisions": agreed_revisions,
+        "approvals": Rows(Approval.objects.filter(goal__partnership=p), APPROVAL).dicts(),
+        "commitments": Rows(Commitment.objects.filter(goal__partnership=p), COMMITMENT).dicts(),
+        # By the goals' ids, not a join: the planner would scan every check-in of every plan for the join.
+        "check_ins": Rows(CheckIn.objects.filter(goal_id__in=[g["id"] for g in goals]), CHECK_IN).dicts(),
+        "comments": Rows(Comment.objects.filter(goal__partnership=p), COMMENT).dicts(),
+        "reviews": reviews,
+        "health": health_document,
+    }
+    # Only stored JSON and the health's floats can hold a number orjson writes differently.
+    exact = (exact_json(dict(partnership)) and exact_json(health_document) and exact_json(agreed_revisions)
+             and exact_json([o["vendor_drivers"] for o in objectives] + [o["partner_drivers"] for o in objectives])
+             and exact_json([r["goal_snapshot"] for r in reviews]))
+    return document, exact
+
+
+def _members(partnership: Any) -> list[dict[str, Any]]:
+    """``MemberOut`` of each member, in the order ``PlanOut`` lists them."""
+    rows = (PartnershipMember.objects.filter(partnership=partnership).order_by("side", "created_at")
+            .values_list("id", "user__public_id", "user__email", "user__full_name", "user__first_name",
+                          "user__last_name", "side", "role"))
+    return [{"id": str(pk), "user": str(public_id), "email": email,
+             "name": display_name(full_name, first_name, last_name, email), "side": side, "role": role}
+            for pk, public_id, email, full_name, first_name, last_name, side, role in rows]
+
+
+def _attendees(review_ids: list[Any]) -> dict[Any, list[str]]:
+    """The public ids of each review's attendees, read as ``prefetch_related("attendees")`` reads them."""
+    text = connection.vendor == "postgresql"
+    as_text = (lambda path: Cast(path, output_field=TextField())) if text else F
+    rows = (User.objects.filter(reviews_attended__in=review_ids)
+            .annotate(review=as_text("reviews_attended"), person=as_text("public_id"))
+            .values_list("review", "person"))
+    found: dict[Any, list[str]] = {}
+    for review, person in rows:
+        found.setdefault(review, []).append(str(person))
+    return found
