@@ -20,7 +20,7 @@ from alignment.models import AlignmentReview, Objective, PartnershipMember, Visi
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
 
 from .. import serializers as out
-from ..feed import current_position, encode_cursor
+from ..feed import collector_paused, current_position, encode_cursor
 from ..plan_document import shared_document
 from ..renderers import FastJSON, JSONRenderer
 from ..resources import PARTNERSHIPS, load
@@ -152,10 +152,14 @@ def shared_plan(access: Access, generation: str | None = None) -> bytes:
 
     Built from rows (``api.plan_document``), which is several times faster than ``PlanOut`` and
     gives the same bytes. DRF writes datetimes in the current time zone; rows give them in UTC, so
-    under any other zone (none is activated today) the serializers build it."""
+    under any other zone (none is activated today) the serializers build it.
+
+    Like a feed page, the document is some 10,000 containers that all live until it is written: the
+    collector is paused while it is built (see ``feed.collector_paused``)."""
     if timezone.get_current_timezone_name() == "UTC":
-        data, exact = shared_document(access, generation)
-        return JSONRenderer().render(FastJSON(data) if exact else data)
+        with collector_paused():
+            data, exact = shared_document(access, generation)
+            return JSONRenderer().render(FastJSON(data) if exact else data)
     return JSONRenderer().render({k: v for k, v in PlanOut(plan_document(access)).data.items() if k != "access"})
 
 
