@@ -33,7 +33,6 @@ from . import serializers as out
 from .feed import _exact as exact_json
 from .feed import current_position, encode_cursor
 
-COMMON = out.COMMON
 # (key in the document, model field it shows; None: a key filled in afterwards, in its place)
 Columns = Sequence[tuple[str, str | None]]
 
