@@ -29,7 +29,7 @@ def free_port() -> int:
 
 def test_the_benchmark_harness_measures_every_scenario_on_a_small_dataset(tmp_path):
     db = connection.settings_dict
-    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/partnerplan_bench_smoke"
+    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/pp_bench_smoke"
     redis = urlparse(redis_url())
     out = tmp_path / "results.json"
     completed = subprocess.run(
