@@ -100,6 +100,20 @@ def display_name(full_name: str, first_name: str, last_name: str, email: str) ->
     return full_name or f"{first_name} {last_name}".strip() or email
 
 
+def public_owners(revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A revision's commitments are a snapshot that names each owner by the internal user id; the API
+    names people by their public id (``null`` for someone no longer there), one query for all."""
+    def owner_id(c: Any) -> int | None:
+        return c["owner"] if isinstance(c, dict) and isinstance(c.get("owner"), int) else None
+
+    ids = {owner_id(c) for r in revisions for c in r["commitments"] or []} - {None}
+    people = {pk: str(public) for pk, public in User.objects.filter(pk__in=ids).values_list("pk", "public_id")}
+    for r in revisions:
+        r["commitments"] = [c | {"owner": people.get(owner_id(c))} if owner_id(c) is not None else c
+                            for c in r["commitments"] or []]
+    return revisions
+
+
 def shared_document(access: Access, generation: str | None = None) -> tuple[dict[str, Any], bool]:
     """Everything of the plan document but the caller's ``access``, in ``PlanOut``'s order of keys, and
     whether orjson writes it exactly as the standard encoder would (see ``renderers.FastJSON``).
@@ -119,7 +133,7 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
     agreed_revisions = []
     if amended:
         revisions = Rows(GoalRevision.objects.filter(goal_id__in=list(amended)), AGREED_REVISION).dicts()
-        agreed_revisions = [r for r in revisions if amended[r["goal"]] == r["number"]]
+        agreed_revisions = public_owners([r for r in revisions if amended[r["goal"]] == r["number"]])
     reviews = Rows(AlignmentReview.objects.filter(partnership=p), REVIEW).dicts()
     if reviews:
         attendees = _attendees([r["id"] for r in reviews])

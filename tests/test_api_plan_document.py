@@ -110,6 +110,23 @@ def test_the_plan_built_from_rows_is_byte_for_byte_the_serializers_document(cast
     assert "\\u2028" in built.decode() and "\u2028" not in built.decode()
 
 
+def test_the_terms_in_force_name_commitment_owners_by_public_id(cast):
+    """A revision's commitments are a stored snapshot holding the owner's internal user id; the
+    document names people by public id, as everywhere else in the API."""
+    world = World(cast)
+    editor = cast.access("vendor_editor")
+    goal = f.make_goal(editor, world.objective, title="Owned commitments")
+    goal_services.commitment_create(access=editor, goal_id=goal.pk, side="vendor", text="Run the webinars",
+                                    owner=cast.vendor_editor.pk, due_date=dt.date(2026, 12, 1))
+    f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver"))
+    goal_services.goal_update(access=editor, goal_id=goal.pk, target="300")  # the agreed terms stay in force
+    for built in (shared_plan(cast.access("vendor_admin")), by_serializers(cast.access("vendor_admin"))):
+        [revision] = [r for r in orjson.loads(built)["agreed_revisions"] if r["goal"] == str(goal.pk)]
+        owners = {c["text"]: c["owner"] for c in revision["commitments"]}
+        assert owners["Run the webinars"] == str(cast.vendor_editor.public_id)
+        assert not any(isinstance(o, int) for o in owners.values())
+
+
 @pytest.mark.django_db
 def test_an_ended_partnership_with_economics_is_the_same_document(cast):
     rich_plan(cast)

@@ -21,7 +21,7 @@ from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevis
 
 from .. import serializers as out
 from ..feed import collector_paused, current_position, encode_cursor
-from ..plan_document import shared_document
+from ..plan_document import public_owners, shared_document
 from ..renderers import FastJSON, JSONRenderer
 from ..resources import PARTNERSHIPS, load
 from .base import ApiView
@@ -85,7 +85,10 @@ def plan_document(access: Access) -> dict[str, Any]:
     agreed_revisions = []
     if amended:
         wanted = dict(amended)
-        agreed_revisions = [r for r in GoalRevision.objects.filter(goal_id__in=wanted) if wanted[r.goal_id] == r.number]
+        agreed_revisions = public_owners([
+            {"goal_id": r.goal_id, "number": r.number, "terms": r.terms, "commitments": r.commitments}
+            for r in GoalRevision.objects.filter(goal_id__in=wanted) if wanted[r.goal_id] == r.number
+        ])
     report = health_for([p])[p.pk]
     return {
         "cursor": cursor,
