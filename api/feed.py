@@ -31,6 +31,7 @@ from alignment.models import ChangeEvent
 
 from .models import FeedWatermark
 from .problems import CursorExpired
+from .renderers import exact_json
 
 CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,80}")
 MAX_POSITION = 2**63 - 1
@@ -140,29 +141,10 @@ def current_position(partnership_id: Any) -> tuple[int, int]:
     return tuple(last) if last else (watermark() or START)  # type: ignore[return-value]
 
 
-def _exact(value: Any) -> bool:
-    """Whether orjson read this decoded JSON as the standard library reads it and writes it back as
-    DRF's encoder would. Only numbers can differ: orjson reads an integer beyond 64 bits as a float,
-    and writes a float below 1e-4 without an exponent (``0.00001``, where Python writes ``1e-05``)."""
-    if type(value) is float:
-        return value == 0 or 1e-4 <= abs(value) < 2**63
-    if type(value) is dict:
-        value = value.values()
-    elif type(value) is not list:
-        return True
-    for item in value:
-        kind = type(item)
-        if kind is str or kind is int or item is None or kind is bool:
-            continue
-        if not _exact(item):
-            return False
-    return True
-
-
 def _decode(text: str) -> tuple[Any, bool]:
-    """A stored record, and whether the page may still be written by orjson (see ``_exact``)."""
+    """A stored record, and whether the page may still be written by orjson (see ``exact_json``)."""
     record = orjson.loads(text)
-    if _exact(record):
+    if exact_json(record):
         return record, True
     return json.loads(text), False
 

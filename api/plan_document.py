@@ -30,8 +30,8 @@ from alignment.models import AlignmentReview, Objective, PartnershipMember, Visi
 from goals.models import NEGOTIABLE, Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus
 
 from . import serializers as out
-from .feed import _exact as exact_json
 from .feed import current_position, encode_cursor
+from .renderers import exact_json
 
 # (key in the document, model field it shows; None: a key filled in afterwards, in its place)
 Columns = Sequence[tuple[str, str | None]]

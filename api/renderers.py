@@ -48,3 +48,22 @@ class JSONRenderer(renderers.JSONRenderer):
         """orjson writes compact UTF-8 only: no indent asked for, and the settings' defaults."""
         return (self.compact and not self.ensure_ascii and self.strict
                 and self.get_indent(accepted_media_type or "", renderer_context or {}) is None)
+
+
+def exact_json(value: Any) -> bool:
+    """Whether orjson read this decoded JSON as the standard library reads it and writes it back as
+    DRF's encoder would. Only numbers can differ: orjson reads an integer beyond 64 bits as a float,
+    and writes a float below 1e-4 without an exponent (``0.00001``, where Python writes ``1e-05``)."""
+    if type(value) is float:
+        return value == 0 or 1e-4 <= abs(value) < 2**63
+    if type(value) is dict:
+        value = value.values()
+    elif type(value) is not list:
+        return True
+    for item in value:
+        kind = type(item)
+        if kind is str or kind is int or item is None or kind is bool:
+            continue
+        if not exact_json(item):
+            return False
+    return True
