@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.test import Client
 
@@ -140,3 +141,19 @@ def screenshot(page: Any, name: str) -> Path:
 
 
 __all__ = ["DESKTOP", "PHONE", "browser", "live_url", "new_page", "screenshot", "session_cookie_for", "sign_in"]
+
+
+def tab_to(page: Any, predicate: str, limit: int = 150) -> None:
+    """Press Tab until the focused element matches the JavaScript predicate (given ``el``)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(() => {{ const el = document.activeElement; return !!el && ({predicate}); }})()"):
+            return
+    raise AssertionError(f"Tab never reached an element where {predicate}")
+
+
+def serious_violations(page: Any) -> list[str]:
+    """What axe-core finds serious or critical on the page, one line each."""
+    results = Axe().run(page)
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]

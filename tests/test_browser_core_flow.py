@@ -7,7 +7,6 @@ import datetime as dt
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -16,7 +15,16 @@ from alignment.models import HealthSnapshot, Partnership, PartnershipMember, Rol
 from goals import services as goals
 from goals.models import Goal, GoalStatus
 from tests import factories as f
-from tests.browser_support import PHONE, browser, live_url, new_page, screenshot, sign_in  # noqa: F401
+from tests.browser_support import (  # noqa: F401
+    PHONE,
+    browser,
+    live_url,
+    new_page,
+    screenshot,
+    serious_violations,
+    sign_in,
+    tab_to,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -105,14 +113,6 @@ def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
     assert vendor.errors == [] and partner.errors == []
 
 
-def tab_to(page, predicate: str, limit: int = 150) -> None:
-    """Press Tab until the focused element matches the JavaScript predicate (given ``el``)."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate(f"(() => {{ const el = document.activeElement; return !!el && ({predicate}); }})()"):
-            return
-    raise AssertionError(f"Tab never reached an element where {predicate}")
-
 
 @pytest.fixture
 def agreed_goal(cast):
@@ -178,11 +178,6 @@ def test_the_dashboard_at_phone_width_has_no_horizontal_scroll(new_page, live_ur
         widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], f"{path} scrolls sideways: {widths}"
 
-
-def serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_dashboard_and_plan_page_have_no_serious_accessibility_violations(new_page, live_url, cast, agreed_goal):

@@ -9,7 +9,6 @@ import time
 from decimal import Decimal
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.core import mail
 from playwright.sync_api import expect
 
@@ -18,7 +17,7 @@ from goals import services as goals
 from goals.models import Goal, GoalStatus
 
 from . import factories as f
-from .browser_support import PHONE, browser, live_url, new_page  # noqa: F401
+from .browser_support import PHONE, browser, live_url, new_page, serious_violations  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -98,11 +97,6 @@ def test_vendor_invites_partner_who_negotiates_a_goal_to_agreement(new_page, liv
     assert (goal.status, goal.agreed_revision, goal.target) == (GoalStatus.AGREED, 2, Decimal("250"))
     assert set(goal.approvals.filter(revision=2).values_list("side", flat=True)) == {"vendor", "partner"}
 
-
-def serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_invitation_and_review_pages_are_accessible_on_a_phone(new_page, cast):

@@ -7,13 +7,12 @@ import datetime as dt
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from alignment import views as plan_views
 from goals import services as goals
 from tests import factories as f
-from tests.browser_support import PHONE, browser, live_url, new_page  # noqa: F401
+from tests.browser_support import PHONE, browser, live_url, new_page, serious_violations, tab_to  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,18 +28,6 @@ def agreed_goal(cast):
     return goal
 
 
-def tab_to(page, predicate: str, limit: int = 150) -> None:
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate(f"(() => {{ const el = document.activeElement; return !!el && ({predicate}); }})()"):
-            return
-    raise AssertionError(f"Tab never reached an element where {predicate}")
-
-
-def serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_a_card_opens_with_the_keyboard_and_shows_its_check_ins(new_page, live_url, cast, agreed_goal):

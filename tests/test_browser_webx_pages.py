@@ -8,14 +8,21 @@ import re
 from decimal import Decimal
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from accounts.models import ApiToken
 from alignment import services as plan
 from goals import services as goals
 from tests import factories as f
-from tests.browser_support import PHONE, SCREENSHOT_DIR, browser, live_url, new_page, screenshot  # noqa: F401
+from tests.browser_support import (  # noqa: F401
+    PHONE,
+    SCREENSHOT_DIR,
+    browser,
+    live_url,
+    new_page,
+    screenshot,
+    serious_violations,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,11 +43,6 @@ def written_plan(cast):
                               measured_on=today - dt.timedelta(days=days_ago))
     return goal
 
-
-def serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def test_a_new_api_token_is_shown_once_then_only_its_hint(new_page, cast):
