@@ -71,19 +71,6 @@ def _waiting_counts(partnerships: QuerySet[Partnership]) -> dict[uuid.UUID, dict
                 for pid, vendor, partner in cursor.fetchall()}
 
 
-def _overdue_commitments(partnerships: QuerySet[Partnership] | list[Any],
-                         today: dt.date) -> dict[Any, dict[str, int]]:
-    from goals.models import Commitment
-
-    counts: dict[Any, dict[str, int]] = defaultdict(lambda: {"vendor": 0, "partner": 0})
-    for pid, side, n in Commitment.objects.filter(
-        goal__partnership_id__in=partnerships, goal__status="agreed", done=False, placeholder=False,
-        due_date__lt=today,
-    ).values("goal__partnership_id", "side").annotate(n=Count("pk")).values_list("goal__partnership_id", "side", "n"):
-        counts[pid][side] += n
-    return counts
-
-
 def _overdue_counts(partnerships: QuerySet[Partnership], today: dt.date) -> dict[Any, dict[str, int]]:
     from goals.models import Commitment
 

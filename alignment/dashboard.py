@@ -19,11 +19,10 @@ from django.utils import timezone
 from accounts.models import OrganisationMembership
 
 from . import services
-from .access import resolve_many, visible_partnerships
+from .access import Access, resolve_many, visible_partnerships
 from .attention import attention_for
 from .errors import DomainError, NotFound
 from .forms import DashboardFilterForm, PartnershipCreateForm
-from .health import cached_health_for
 from .models import HealthSnapshot, Partnership, Side
 
 PAGE_SIZE = 20
@@ -37,11 +36,6 @@ def _sparkline(scores: list[int], width: int = 96, height: int = 24) -> str:
     return " ".join(f"{i * step:.1f},{height - s * height / 100:.1f}" for i, s in enumerate(scores))
 
 
-def _pending_goals() -> Q:
-    return (Q(status__in=["proposed", "changes_requested"])
-            | Q(status="agreed", amendment__in=["proposed", "changes_requested"]))
-
-
 def _waiting_goals(partnership_ids: list[Any], sides: dict[Any, str]) -> dict[Any, list[dict[str, Any]]]:
     """Goals waiting for each partnership's viewer side: proposed by the other side and not yet
     approved by ours, or sent back to us with changes requested (two queries). For the page's
@@ -49,7 +43,9 @@ def _waiting_goals(partnership_ids: list[Any], sides: dict[Any, str]) -> dict[An
     from goals.models import Approval, Goal
 
     pending = list(
-        Goal.objects.filter(partnership_id__in=partnership_ids).filter(_pending_goals())
+        Goal.objects.filter(partnership_id__in=partnership_ids)
+        .filter(Q(status__in=["proposed", "changes_requested"])
+                | Q(status="agreed", amendment__in=["proposed", "changes_requested"]))
         .values("id", "partnership_id", "title", "status", "amendment", "revision", "proposed_by_side")
         .order_by("proposed_at", "created_at")
     )
@@ -100,13 +96,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if params.get("status"):
         qs = qs.filter(status=params["status"])
     light = list(qs.only("id", "name", "vendor_id", "partner_id").order_by("name"))
-    sides = {pid: a.side for pid, a in resolve_many(request.user, light).items()}
-    light = [p for p in light if p.pk in sides]
+    accesses = resolve_many(request.user, light)
+    light = [p for p in light if p.pk in accesses]
     now = timezone.now()
     facts = attention_for([p.pk for p in light], now)
     keys = []
     for p in light:
-        side, fact = sides[p.pk], facts[p.pk]
+        side, fact = accesses[p.pk].side, facts[p.pk]
         keys.append({
             "pk": p.pk, "name": p.name, "score": fact.score, "next_review": fact.next_review,
             "review_overdue": bool(fact.next_review and fact.next_review < now),
@@ -117,7 +113,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         keys = [k for k in keys if k["waiting_count"]]
     keys.sort(key=_sort_key(params.get("sort") or "attention", now + dt.timedelta(days=36500)))
     page = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = _page_rows(request.user, list(page.object_list), sides)
+    page.object_list = _page_rows(list(page.object_list), accesses)
     organisations = [
         m.organisation for m in OrganisationMembership.objects.filter(user=request.user).select_related("organisation")
     ]
@@ -131,14 +127,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/index.html", context)
 
 
-def _page_rows(user: Any, keys: list[dict[str, Any]], sides: dict[Any, str]) -> list[dict[str, Any]]:
+def _page_rows(keys: list[dict[str, Any]], accesses: dict[Any, Access]) -> list[dict[str, Any]]:
     """What the page shows of its partnerships, in the order of ``keys`` (a fixed number of queries)."""
     page_ids = [k["pk"] for k in keys]
     if not page_ids:
         return []
     partnerships = Partnership.objects.select_related("vendor", "partner").in_bulk(page_ids)
-    accesses = resolve_many(user, list(partnerships.values()))
-    health = cached_health_for(page_ids)
+    sides = {pid: accesses[pid].side for pid in page_ids}
     waiting = _waiting_goals(page_ids, sides)
     trend: dict[Any, list[int]] = defaultdict(list)
     for pid, score in HealthSnapshot.objects.filter(
@@ -149,7 +144,7 @@ def _page_rows(user: Any, keys: list[dict[str, Any]], sides: dict[Any, str]) -> 
     for k in keys:
         p, scores = partnerships[k["pk"]], trend.get(k["pk"], [])
         rows.append(k | {
-            "partnership": p, "access": accesses[p.pk], "health": health.get(p.pk),
+            "partnership": p, "access": accesses[p.pk],
             "waiting": waiting.get(p.pk, []), "trend": scores, "trend_points": _sparkline(scores),
             "trend_delta": (scores[-1] - scores[0]) if len(scores) >= 2 else None,
             "other_org": p.partner if sides[p.pk] == Side.VENDOR else p.vendor,
