@@ -39,6 +39,11 @@ class UserManager(BaseUserManager["User"]):
         return self.get(email__iexact=username or "")
 
 
+def display_name_of(full_name: str, first_name: str, last_name: str, email: str) -> str:
+    """How a person is named to others: the name they gave, else first and last name, else the e-mail."""
+    return full_name or f"{first_name} {last_name}".strip() or email
+
+
 class User(AbstractUser):
     """A person. Signs in with an e-mail address (unique, case-insensitive)."""
 
@@ -63,7 +68,7 @@ class User(AbstractUser):
 
     @property
     def display_name(self) -> str:
-        return self.full_name or self.get_full_name() or self.email
+        return display_name_of(self.full_name, self.first_name, self.last_name, self.email)
 
     def save(self, *args: object, **kwargs: object) -> None:
         self.email = (self.email or "").strip().lower()

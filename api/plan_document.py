@@ -23,11 +23,11 @@ from django.db.models import CharField, F, TextField, Value
 from django.db.models.functions import Cast
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.models import User, display_name_of
 from alignment.access import Access
 from alignment.health import cached_health_for
 from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
-from goals.models import NEGOTIABLE, Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus
+from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus, negotiation_state_of
 
 from . import serializers as out
 from .feed import current_position, encode_cursor
@@ -88,18 +88,6 @@ class Rows:
         return rows
 
 
-def negotiation_state(status: str, amendment: str) -> str:
-    """``Goal.negotiation_state`` of a goal's row."""
-    if status in NEGOTIABLE:
-        return status
-    return amendment if status == GoalStatus.AGREED else ""
-
-
-def display_name(full_name: str, first_name: str, last_name: str, email: str) -> str:
-    """``User.display_name`` of a person's row."""
-    return full_name or f"{first_name} {last_name}".strip() or email
-
-
 def public_owners(revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A revision's commitments are a snapshot that names each owner by the internal user id; the API
     names people by their public id (``null`` for someone no longer there), one query for all."""
@@ -127,7 +115,7 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
     goals = Rows(Goal.objects.filter(partnership=p).order_by("period_start", "created_at"), GOAL).dicts()
     amended = {}
     for goal in goals:
-        goal["negotiation_state"] = negotiation_state(goal["status"], goal["amendment"])
+        goal["negotiation_state"] = negotiation_state_of(goal["status"], goal["amendment"])
         if goal["status"] == GoalStatus.AGREED and goal["amendment"]:  # Goal.has_pending_amendment
             amended[goal["id"]] = goal["agreed_revision"]
     agreed_revisions = []
@@ -178,7 +166,7 @@ def _members(partnership: Any) -> list[dict[str, Any]]:
             .values_list("id", "user__public_id", "user__email", "user__full_name", "user__first_name",
                           "user__last_name", "side", "role"))
     return [{"id": str(pk), "user": str(public_id), "email": email,
-             "name": display_name(full_name, first_name, last_name, email), "side": side, "role": role}
+             "name": display_name_of(full_name, first_name, last_name, email), "side": side, "role": role}
             for pk, public_id, email, full_name, first_name, last_name, side, role in rows]
 
 

@@ -59,6 +59,13 @@ class GoalQuerySet(models.QuerySet["Goal"]):
         return self.filter(period_start__lte=day, period_end__gte=day)
 
 
+def negotiation_state_of(status: str, amendment: str) -> str:
+    """The state of a goal's revision under negotiation ('' when nothing is being negotiated)."""
+    if status in NEGOTIABLE:
+        return str(status)
+    return str(amendment) if status == GoalStatus.AGREED else ""
+
+
 class Goal(PlanObject):
     """A short-term goal derived from one mutual objective, for a period.
 
@@ -126,11 +133,7 @@ class Goal(PlanObject):
     @property
     def negotiation_state(self) -> str:
         """State of the revision under negotiation ('' when nothing is being negotiated)."""
-        if self.status in NEGOTIABLE:
-            return str(self.status)
-        if self.status == GoalStatus.AGREED:
-            return str(self.amendment)
-        return ""
+        return negotiation_state_of(self.status, self.amendment)
 
     @property
     def has_pending_amendment(self) -> bool:
