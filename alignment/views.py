@@ -314,25 +314,19 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
         return render(request, "plan/_objectives.html", base | {"objectives": objectives_context(access)})
     if kind == "history":
         return render(request, "plan/_history.html", base | {"history": history_context(access)})
-    if kind == "objective" and ident:
-        objective = Objective.objects.filter(partnership=access.partnership, pk=ident).first()
-        if objective is None:
-            return HttpResponse(f'<div id="{name}" hidden></div>')
-        return render(request, "plan/_objective_head.html", base | {"objective": objective})
-    if kind == "goals-count" and ident:
-        objective = Objective.objects.filter(partnership=access.partnership, pk=ident).first()
-        if objective is None:
-            return HttpResponse(f'<span id="{name}"></span>')
-        counts = goal_counts(access, objective).get(objective.pk)
-        return render(request, "goals/_goal_counts.html", base | {"objective": objective, "counts": counts})
     # A list or card open on the page comes back open, with its contents (see static/js/live.js).
     is_open = request.headers.get(OPEN_HEADER) == "true"
-    if kind == "goals-of" and ident:
+    if kind in ("objective", "goals-count", "goals-of") and ident:
         objective = Objective.objects.filter(partnership=access.partnership, pk=ident).first()
-        if objective is None:
-            return HttpResponse(f'<div id="{name}" hidden></div>')
-        cards = goal_cards(access, objective=objective, open_only=True) if is_open else None
+        if objective is None:  # gone meanwhile, or never of this plan: an empty placeholder
+            return HttpResponse(f'<span id="{name}"></span>' if kind == "goals-count"
+                                else f'<div id="{name}" hidden></div>')
+        if kind == "objective":
+            return render(request, "plan/_objective_head.html", base | {"objective": objective})
         counts = goal_counts(access, objective).get(objective.pk)
+        if kind == "goals-count":
+            return render(request, "goals/_goal_counts.html", base | {"objective": objective, "counts": counts})
+        cards = goal_cards(access, objective=objective, open_only=True) if is_open else None
         return render(request, "goals/_goal_list.html", base | goal_list_context(access, objective, counts, cards))
     if kind == "goal" and ident:
         cards = goal_cards(access, goal_ids=[ident], detailed=is_open)
