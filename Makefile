@@ -28,6 +28,7 @@ test: install lint check
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run

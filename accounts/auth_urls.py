@@ -10,13 +10,19 @@ urlpatterns = [
     path("logout/", auth_views.SignOutView.as_view(), name="logout"),
     path("signup/", auth_views.sign_up, name="signup"),
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
-    path("password-reset/sent/",
-         auth.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html"),
-         name="password_reset_done"),
-    path("reset/<uidb64>/<token>/",
-         auth.PasswordResetConfirmView.as_view(template_name="registration/password_reset_confirm.html"),
-         name="password_reset_confirm"),
-    path("reset/done/",
-         auth.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html"),
-         name="password_reset_complete"),
+    path(
+        "password-reset/sent/",
+        auth.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        auth.PasswordResetConfirmView.as_view(template_name="registration/password_reset_confirm.html"),
+        name="password_reset_confirm",
+    ),
+    path(
+        "reset/done/",
+        auth.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html"),
+        name="password_reset_complete",
+    ),
 ]

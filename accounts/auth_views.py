@@ -36,9 +36,13 @@ class SignInView(auth.LoginView):
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if _too_many(request):
             # An unbound form: when limited, no password is even tried.
-            return self.render_to_response(self.get_context_data(
-                form=self.form_class(request),
-                refusal="Too many attempts from your network. Wait a minute and try again."), status=429)
+            return self.render_to_response(
+                self.get_context_data(
+                    form=self.form_class(request),
+                    refusal="Too many attempts from your network. Wait a minute and try again.",
+                ),
+                status=429,
+            )
         return super().post(request, *args, **kwargs)
 
 
@@ -55,14 +59,21 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if _too_many(request):
-            return render(request, "registration/signup.html", {
-                "form": form, "refusal": "Too many sign-ups from your network. Wait a minute and try again."},
-                status=429)
+            return render(
+                request,
+                "registration/signup.html",
+                {"form": form, "refusal": "Too many sign-ups from your network. Wait a minute and try again."},
+                status=429,
+            )
         if form.is_valid():
             data = form.cleaned_data
             try:
-                _org, user = workspace_create(name=data["organisation"], email=data["email"],
-                                              password=data["password"], full_name=data["full_name"])
+                _org, user = workspace_create(
+                    name=data["organisation"],
+                    email=data["email"],
+                    password=data["password"],
+                    full_name=data["full_name"],
+                )
             except DomainError as exc:
                 for field, messages in exc.fields.items():
                     target = "organisation" if field == "name" else field
@@ -85,7 +96,10 @@ class PasswordResetView(auth.PasswordResetView):
 
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if _too_many(request):
-            return self.render_to_response(self.get_context_data(
-                form=self.form_class(),
-                refusal="Too many requests from your network. Wait a minute and try again."), status=429)
+            return self.render_to_response(
+                self.get_context_data(
+                    form=self.form_class(), refusal="Too many requests from your network. Wait a minute and try again."
+                ),
+                status=429,
+            )
         return super().post(request, *args, **kwargs)

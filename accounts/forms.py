@@ -16,13 +16,14 @@ class EmailAuthenticationForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
 
     username = forms.EmailField(
-        label="E-mail", max_length=254,
+        label="E-mail",
+        max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "That e-mail address and password do not match an account. Both are case-sensitive "
-                         "except the e-mail address.",
+        "except the e-mail address.",
     }
 
 
@@ -33,13 +34,17 @@ class SignUpForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 
-    organisation = forms.CharField(label="Your company", max_length=200,
-                                   widget=forms.TextInput(attrs={"autocomplete": "organization"}))
-    full_name = forms.CharField(label="Your name", max_length=150,
-                                widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    organisation = forms.CharField(
+        label="Your company", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "organization"})
+    )
+    full_name = forms.CharField(
+        label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
     email = forms.EmailField(label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password = forms.CharField(
-        label="Password", strip=False, max_length=128,
+        label="Password",
+        strip=False,
+        max_length=128,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="At least 10 characters; not a common password and not only digits.",
     )

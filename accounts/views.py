@@ -40,10 +40,12 @@ def timezone_choices() -> list[tuple[str, str]]:
 
 
 class ProfileForm(forms.Form):
-    full_name = forms.CharField(label="Your name", max_length=150, required=False,
-                                widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    timezone = forms.ChoiceField(label="Your time zone", choices=timezone_choices,
-                                 help_text="Dates and reminder times are shown in this zone.")
+    full_name = forms.CharField(
+        label="Your name", max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    timezone = forms.ChoiceField(
+        label="Your time zone", choices=timezone_choices, help_text="Dates and reminder times are shown in this zone."
+    )
 
     def clean_full_name(self) -> str:
         return self.cleaned_data["full_name"].strip()
@@ -67,8 +69,11 @@ class NotificationsForm(forms.Form):
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(label="Token name", max_length=100,
-                           help_text="Say where it is used, e.g. “CRM sync” or “Quarterly report script”.")
+    name = forms.CharField(
+        label="Token name",
+        max_length=100,
+        help_text="Say where it is used, e.g. “CRM sync” or “Quarterly report script”.",
+    )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -83,9 +88,11 @@ def _page(request: HttpRequest, *, status: int = 200, **forms_and_extra: Any) ->
         "profile_form": ProfileForm(initial={"full_name": user.full_name, "timezone": user.timezone}),
         "notifications_form": NotificationsForm.for_user(user),
         "token_form": TokenForm(),
-        "tokens": list(ApiToken.objects.filter(user=user).filter(
-            Q(revoked_at__isnull=True) | Q(revoked_at__gte=timezone.now() - dt.timedelta(days=30))
-        )),
+        "tokens": list(
+            ApiToken.objects.filter(user=user).filter(
+                Q(revoked_at__isnull=True) | Q(revoked_at__gte=timezone.now() - dt.timedelta(days=30))
+            )
+        ),
         "max_tokens": MAX_ACTIVE_TOKENS,
     } | forms_and_extra
     return render(request, "settings/user.html", context, status=status)
@@ -124,8 +131,11 @@ def notifications_save(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():  # pragma: no cover - checkboxes cannot be invalid
         return _page(request, notifications_form=form, status=400)
     muted = set_muted(request.user, form.muted_kinds())  # type: ignore[arg-type]
-    messages.success(request, "Notification preferences saved." + (
-        " You will get no reminders by e-mail." if len(muted) == len(ReminderKind.values) else ""))
+    messages.success(
+        request,
+        "Notification preferences saved."
+        + (" You will get no reminders by e-mail." if len(muted) == len(ReminderKind.values) else ""),
+    )
     return _back("notifications")
 
 

@@ -99,15 +99,17 @@ def access_for(user: User | Any, partnership: Partnership) -> Access | None:
     member = PartnershipMember.objects.filter(partnership=partnership, user=user).first()
     admin_orgs = set(
         OrganisationMembership.objects.filter(
-            user=user, role=OrganisationMembership.Role.ADMIN,
+            user=user,
+            role=OrganisationMembership.Role.ADMIN,
             organisation_id__in=[partnership.vendor_id, partnership.partner_id],
         ).values_list("organisation_id", flat=True)
     )
     return _build_access(user, partnership, member, admin_orgs)
 
 
-def _build_access(user: Any, partnership: Partnership, member: PartnershipMember | None,
-                  admin_orgs: set[Any]) -> Access | None:
+def _build_access(
+    user: Any, partnership: Partnership, member: PartnershipMember | None, admin_orgs: set[Any]
+) -> Access | None:
     vendor_admin = partnership.vendor_id in admin_orgs
     partner_admin = partnership.partner_id in admin_orgs
     if member is not None:

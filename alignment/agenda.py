@@ -67,18 +67,31 @@ def build_agenda(p: Partnership, review: AlignmentReview | None = None, now: dt.
     now = now or timezone.now()
     today = now.date()
     before = review.scheduled_for if review is not None else now
-    previous = (AlignmentReview.objects.filter(partnership=p, status=AlignmentReview.Status.HELD,
-                                               scheduled_for__lt=before)
-                .exclude(pk=getattr(review, "pk", None)).order_by("-scheduled_for").first())
-    agenda = Agenda(health=partnership_health(p, now), previous_review=previous,
-                    previous_health=previous.health_score if previous else None)
+    previous = (
+        AlignmentReview.objects.filter(partnership=p, status=AlignmentReview.Status.HELD, scheduled_for__lt=before)
+        .exclude(pk=getattr(review, "pk", None))
+        .order_by("-scheduled_for")
+        .first()
+    )
+    agenda = Agenda(
+        health=partnership_health(p, now),
+        previous_review=previous,
+        previous_health=previous.health_score if previous else None,
+    )
     since = previous.held_on if previous and previous.held_on else today - dt.timedelta(days=TREND_DAYS)
-    agenda.trend = [{"day": day, "score": score} for day, score in HealthSnapshot.objects.filter(
-        partnership=p, day__gte=since, day__lt=today).order_by("day").values_list("day", "score")]
+    agenda.trend = [
+        {"day": day, "score": score}
+        for day, score in HealthSnapshot.objects.filter(partnership=p, day__gte=since, day__lt=today)
+        .order_by("day")
+        .values_list("day", "score")
+    ]
     agenda.trend.append({"day": today, "score": agenda.health.score})
 
-    current = list(Goal.objects.filter(partnership=p, status=GoalStatus.AGREED, period_start__lte=today,
-                                       period_end__gte=today).order_by("period_end", "title"))
+    current = list(
+        Goal.objects.filter(
+            partnership=p, status=GoalStatus.AGREED, period_start__lte=today, period_end__gte=today
+        ).order_by("period_end", "title")
+    )
     latest = latest_check_ins(g.pk for g in current)
     stale_before = today - check_in_interval()
     for g in current:
@@ -99,20 +112,27 @@ def build_agenda(p: Partnership, review: AlignmentReview | None = None, now: dt.
         if reasons:
             agenda.off_track.append(GoalItem(g, reasons, progress, expected))
 
-    proposed = list(Goal.objects.filter(
-        Q(status=GoalStatus.PROPOSED) | Q(status=GoalStatus.AGREED, amendment=RevisionState.PROPOSED),
-        partnership=p).order_by("proposed_at"))
+    proposed = list(
+        Goal.objects.filter(
+            Q(status=GoalStatus.PROPOSED) | Q(status=GoalStatus.AGREED, amendment=RevisionState.PROPOSED), partnership=p
+        ).order_by("proposed_at")
+    )
     approved = set(Approval.objects.filter(goal__in=proposed).values_list("goal_id", "revision", "side"))
     for g in proposed:
         waiting = [s for s in Side.values if (g.pk, g.revision, s) not in approved]
-        agenda.approvals.append({
-            "goal": g, "waiting_for": waiting, "is_amendment": g.status == GoalStatus.AGREED,
-            "days": (now - g.proposed_at).days if g.proposed_at else None,
-        })
+        agenda.approvals.append(
+            {
+                "goal": g,
+                "waiting_for": waiting,
+                "is_amendment": g.status == GoalStatus.AGREED,
+                "days": (now - g.proposed_at).days if g.proposed_at else None,
+            }
+        )
 
     agenda.overdue = list(
         Commitment.objects.filter(goal__partnership=p, done=False, placeholder=False, due_date__lt=today)
         .exclude(goal__status__in=["achieved", "missed", "dropped", "withdrawn"])
-        .select_related("goal", "owner").order_by("due_date")
+        .select_related("goal", "owner")
+        .order_by("due_date")
     )
     return agenda

@@ -67,33 +67,48 @@ def _waiting_counts(partnerships: QuerySet[Partnership]) -> dict[uuid.UUID, dict
     ids_sql, ids_params = partnerships.order_by().values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(WAITING_COUNTS_SQL.replace("#partnerships#", ids_sql), ids_params)
-        return {uuid.UUID(str(pid)): {Side.VENDOR: int(vendor), Side.PARTNER: int(partner)}
-                for pid, vendor, partner in cursor.fetchall()}
+        return {
+            uuid.UUID(str(pid)): {Side.VENDOR: int(vendor), Side.PARTNER: int(partner)}
+            for pid, vendor, partner in cursor.fetchall()
+        }
 
 
 def _overdue_counts(partnerships: QuerySet[Partnership], today: dt.date) -> dict[Any, dict[str, int]]:
     from goals.models import Commitment
 
     counts: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(Side.values, 0))
-    for pid, side, n in Commitment.objects.filter(
-        goal__partnership_id__in=partnerships.order_by().values("pk"), goal__status="agreed", done=False,
-        placeholder=False, due_date__lt=today,
-    ).values("goal__partnership_id", "side").annotate(n=Count("pk")).values_list("goal__partnership_id", "side", "n"):
+    for pid, side, n in (
+        Commitment.objects.filter(
+            goal__partnership_id__in=partnerships.order_by().values("pk"),
+            goal__status="agreed",
+            done=False,
+            placeholder=False,
+            due_date__lt=today,
+        )
+        .values("goal__partnership_id", "side")
+        .annotate(n=Count("pk"))
+        .values_list("goal__partnership_id", "side", "n")
+    ):
         counts[pid][side] += n
     return counts
 
 
 def _next_reviews(partnerships: QuerySet[Partnership], now: dt.datetime) -> dict[Any, dt.datetime]:
     return dict(
-        AlignmentReview.objects.filter(partnership_id__in=partnerships.order_by().values("pk"),
-                                       status=AlignmentReview.Status.SCHEDULED,
-                                       scheduled_for__gte=now - REVIEW_LOOKBACK)
-        .values("partnership_id").annotate(first=Min("scheduled_for")).values_list("partnership_id", "first")
+        AlignmentReview.objects.filter(
+            partnership_id__in=partnerships.order_by().values("pk"),
+            status=AlignmentReview.Status.SCHEDULED,
+            scheduled_for__gte=now - REVIEW_LOOKBACK,
+        )
+        .values("partnership_id")
+        .annotate(first=Min("scheduled_for"))
+        .values_list("partnership_id", "first")
     )
 
 
-def compute(ids: list[Any], now: dt.datetime, today: dt.date,
-            generations: dict[Any, str] | None = None) -> dict[Any, Attention]:
+def compute(
+    ids: list[Any], now: dt.datetime, today: dt.date, generations: dict[Any, str] | None = None
+) -> dict[Any, Attention]:
     """The attention facts of the given partnerships from the database (a fixed number of queries)."""
     if not ids:
         return {}
@@ -101,8 +116,15 @@ def compute(ids: list[Any], now: dt.datetime, today: dt.date,
     health = cached_health_for(ids, now, generations=generations)
     waiting, overdue, reviews = _waiting_counts(qs), _overdue_counts(qs, today), _next_reviews(qs, now)
     none = dict.fromkeys(Side.values, 0)
-    return {pid: Attention(score=health[pid].score, waiting=waiting.get(pid, none), overdue=overdue.get(pid, none),
-                           next_review=reviews.get(pid)) for pid in ids}
+    return {
+        pid: Attention(
+            score=health[pid].score,
+            waiting=waiting.get(pid, none),
+            overdue=overdue.get(pid, none),
+            next_review=reviews.get(pid),
+        )
+        for pid in ids
+    }
 
 
 def attention_for(ids: list[Any], now: dt.datetime | None = None, today: dt.date | None = None) -> dict[Any, Attention]:
@@ -146,5 +168,7 @@ def warm(*, now: dt.datetime | None = None, batch_size: int = 200) -> int:
     runs this a few minutes before each hour; safe to run twice). Returns how many were warmed."""
     now = now or timezone.now()
     next_hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
-    return sum(len(attention_for(batch, next_hour, timezone.localdate(next_hour)))
-               for batch in current_partnership_batches(batch_size))
+    return sum(
+        len(attention_for(batch, next_hour, timezone.localdate(next_hour)))
+        for batch in current_partnership_batches(batch_size)
+    )

@@ -44,8 +44,10 @@ def _waiting_goals(partnership_ids: list[Any], sides: dict[Any, str]) -> dict[An
 
     pending = list(
         Goal.objects.filter(partnership_id__in=partnership_ids)
-        .filter(Q(status__in=["proposed", "changes_requested"])
-                | Q(status="agreed", amendment__in=["proposed", "changes_requested"]))
+        .filter(
+            Q(status__in=["proposed", "changes_requested"])
+            | Q(status="agreed", amendment__in=["proposed", "changes_requested"])
+        )
         .values("id", "partnership_id", "title", "status", "amendment", "revision", "proposed_by_side")
         .order_by("proposed_at", "created_at")
     )
@@ -74,8 +76,11 @@ def _sort_key(sort: str, far: dt.datetime) -> Callable[[dict[str, Any]], tuple[A
     if sort == "review":
         return lambda r: (r["next_review"] or far, r["name"])
     if sort == "attention":
-        return lambda r: (-(r["waiting_count"] + r["overdue_ours"] + (3 if r["review_overdue"] else 0)), score(r),
-                          r["name"])
+        return lambda r: (
+            -(r["waiting_count"] + r["overdue_ours"] + (3 if r["review_overdue"] else 0)),
+            score(r),
+            r["name"],
+        )
     return lambda r: (r["name"],)
 
 
@@ -91,8 +96,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     params = filters.cleaned_data if filters.is_valid() else {}
     qs = visible_partnerships(request.user)
     if params.get("q"):
-        qs = qs.filter(Q(name__icontains=params["q"]) | Q(partner__name__icontains=params["q"])
-                       | Q(vendor__name__icontains=params["q"]))
+        qs = qs.filter(
+            Q(name__icontains=params["q"])
+            | Q(partner__name__icontains=params["q"])
+            | Q(vendor__name__icontains=params["q"])
+        )
     if params.get("status"):
         qs = qs.filter(status=params["status"])
     light = list(qs.only("id", "name", "vendor_id", "partner_id").order_by("name"))
@@ -103,12 +111,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     keys = []
     for p in light:
         side, fact = accesses[p.pk].side, facts[p.pk]
-        keys.append({
-            "pk": p.pk, "name": p.name, "score": fact.score, "next_review": fact.next_review,
-            "review_overdue": bool(fact.next_review and fact.next_review < now),
-            "waiting_count": fact.waiting[side],
-            "overdue_ours": fact.overdue[side], "overdue_theirs": fact.overdue[Side.other(side)],
-        })
+        keys.append(
+            {
+                "pk": p.pk,
+                "name": p.name,
+                "score": fact.score,
+                "next_review": fact.next_review,
+                "review_overdue": bool(fact.next_review and fact.next_review < now),
+                "waiting_count": fact.waiting[side],
+                "overdue_ours": fact.overdue[side],
+                "overdue_theirs": fact.overdue[Side.other(side)],
+            }
+        )
     if params.get("waiting"):
         keys = [k for k in keys if k["waiting_count"]]
     keys.sort(key=_sort_key(params.get("sort") or "attention", now + dt.timedelta(days=36500)))
@@ -120,9 +134,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     context = {
-        "filters": filters, "page": page, "rows": page.object_list, "total": len(keys),
-        "query": query.urlencode(), "create_form": PartnershipCreateForm(organisations=organisations)
-        if organisations else None,
+        "filters": filters,
+        "page": page,
+        "rows": page.object_list,
+        "total": len(keys),
+        "query": query.urlencode(),
+        "create_form": PartnershipCreateForm(organisations=organisations) if organisations else None,
     }
     return render(request, "dashboard/index.html", context)
 
@@ -136,19 +153,29 @@ def _page_rows(keys: list[dict[str, Any]], accesses: dict[Any, Access]) -> list[
     sides = {pid: accesses[pid].side for pid in page_ids}
     waiting = _waiting_goals(page_ids, sides)
     trend: dict[Any, list[int]] = defaultdict(list)
-    for pid, score in HealthSnapshot.objects.filter(
-        partnership_id__in=page_ids, day__gte=timezone.localdate() - dt.timedelta(days=84)
-    ).order_by("day").values_list("partnership_id", "score"):
+    for pid, score in (
+        HealthSnapshot.objects.filter(
+            partnership_id__in=page_ids, day__gte=timezone.localdate() - dt.timedelta(days=84)
+        )
+        .order_by("day")
+        .values_list("partnership_id", "score")
+    ):
         trend[pid].append(score)
     rows = []
     for k in keys:
         p, scores = partnerships[k["pk"]], trend.get(k["pk"], [])
-        rows.append(k | {
-            "partnership": p, "access": accesses[p.pk],
-            "waiting": waiting.get(p.pk, []), "trend": scores, "trend_points": _sparkline(scores),
-            "trend_delta": (scores[-1] - scores[0]) if len(scores) >= 2 else None,
-            "other_org": p.partner if sides[p.pk] == Side.VENDOR else p.vendor,
-        })
+        rows.append(
+            k
+            | {
+                "partnership": p,
+                "access": accesses[p.pk],
+                "waiting": waiting.get(p.pk, []),
+                "trend": scores,
+                "trend_points": _sparkline(scores),
+                "trend_delta": (scores[-1] - scores[0]) if len(scores) >= 2 else None,
+                "other_org": p.partner if sides[p.pk] == Side.VENDOR else p.vendor,
+            }
+        )
     return rows
 
 

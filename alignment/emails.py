@@ -36,8 +36,12 @@ def _local(moment: dt.datetime, zone: str) -> dt.datetime:
         return do_timezone(moment, dt.UTC)
 
 
-def _send(name: str, delivery: ReminderDelivery, context: dict[str, Any],
-          attachments: tuple[tuple[str, bytes | str, str], ...] = ()) -> bool:
+def _send(
+    name: str,
+    delivery: ReminderDelivery,
+    context: dict[str, Any],
+    attachments: tuple[tuple[str, bytes | str, str], ...] = (),
+) -> bool:
     """Render and send one reminder with its unsubscribe link and List-Unsubscribe headers."""
     user = delivery.recipient
     link = unsubscribe_url(user, delivery.kind)
@@ -47,7 +51,9 @@ def _send(name: str, delivery: ReminderDelivery, context: dict[str, Any],
         "Auto-Submitted": "auto-generated",
     }
     context = {
-        "user": user, "kind_label": ReminderKind(delivery.kind).label, "unsubscribe_url": link,
+        "user": user,
+        "kind_label": ReminderKind(delivery.kind).label,
+        "unsubscribe_url": link,
         "preferences_url": settings.SITE_URL + reverse("reviews:preferences"),
     } | context
     # A bounded SMTP conversation: a send never outlives the outbox claim (see alignment.reminders).
@@ -81,8 +87,11 @@ def review_ics(review: AlignmentReview) -> bytes:
 
 
 def _scheduled_review(delivery: ReminderDelivery) -> AlignmentReview | None:
-    return (AlignmentReview.objects.select_related("partnership")
-            .filter(pk=delivery.subject_id, status=AlignmentReview.Status.SCHEDULED).first())
+    return (
+        AlignmentReview.objects.select_related("partnership")
+        .filter(pk=delivery.subject_id, status=AlignmentReview.Status.SCHEDULED)
+        .first()
+    )
 
 
 def review_upcoming(delivery: ReminderDelivery) -> bool:
@@ -90,14 +99,25 @@ def review_upcoming(delivery: ReminderDelivery) -> bool:
     if review is None or review.scheduled_for <= timezone.now():
         return False
     p = review.partnership
-    earlier = (ReminderDelivery.objects.filter(kind=delivery.kind, subject_type="review",
-                                               subject_id=delivery.subject_id, recipient_id=delivery.recipient_id,
-                                               sent_at__isnull=False)
-               .exclude(pk=delivery.pk).order_by("-sent_at").first())
+    earlier = (
+        ReminderDelivery.objects.filter(
+            kind=delivery.kind,
+            subject_type="review",
+            subject_id=delivery.subject_id,
+            recipient_id=delivery.recipient_id,
+            sent_at__isnull=False,
+        )
+        .exclude(pk=delivery.pk)
+        .order_by("-sent_at")
+        .first()
+    )
     context = {
         "moved": earlier is not None and review.updated_at > earlier.sent_at,
-        "review": review, "partnership": p, "review_url": _review_url(review),
-        "local_time": _local(review.scheduled_for, p.timezone), "partnership_zone": p.timezone,
+        "review": review,
+        "partnership": p,
+        "review_url": _review_url(review),
+        "local_time": _local(review.scheduled_for, p.timezone),
+        "partnership_zone": p.timezone,
         "your_time": _local(review.scheduled_for, delivery.recipient.timezone),
         "your_zone": delivery.recipient.timezone,
         # Calendar days in the partnership's zone: "tomorrow" means the next local day.
@@ -111,10 +131,17 @@ def review_overdue(delivery: ReminderDelivery) -> bool:
     if review is None:
         return False
     p = review.partnership
-    return _send("review-overdue", delivery, {
-        "review": review, "partnership": p, "review_url": _review_url(review),
-        "local_time": _local(review.scheduled_for, p.timezone), "partnership_zone": p.timezone,
-    })
+    return _send(
+        "review-overdue",
+        delivery,
+        {
+            "review": review,
+            "partnership": p,
+            "review_url": _review_url(review),
+            "local_time": _local(review.scheduled_for, p.timezone),
+            "partnership_zone": p.timezone,
+        },
+    )
 
 
 def approval_waiting(delivery: ReminderDelivery) -> bool:
@@ -127,12 +154,18 @@ def approval_waiting(delivery: ReminderDelivery) -> bool:
     side = member.side if member else Side.VENDOR
     if Approval.objects.filter(goal=goal, revision=goal.revision, side=side).exists():
         return False
-    return _send("approval-waiting", delivery, {
-        "goal": goal, "partnership": goal.partnership, "side": side,
-        "is_amendment": goal.status == GoalStatus.AGREED,
-        "waiting_days": (timezone.now() - goal.proposed_at).days if goal.proposed_at else 0,
-        "plan_url": settings.SITE_URL + reverse("goal-thread", args=[goal.partnership_id, goal.pk]),
-    })
+    return _send(
+        "approval-waiting",
+        delivery,
+        {
+            "goal": goal,
+            "partnership": goal.partnership,
+            "side": side,
+            "is_amendment": goal.status == GoalStatus.AGREED,
+            "waiting_days": (timezone.now() - goal.proposed_at).days if goal.proposed_at else 0,
+            "plan_url": settings.SITE_URL + reverse("goal-thread", args=[goal.partnership_id, goal.pk]),
+        },
+    )
 
 
 def checkin_missing(delivery: ReminderDelivery) -> bool:
@@ -142,10 +175,16 @@ def checkin_missing(delivery: ReminderDelivery) -> bool:
     if goal is None or CheckIn.objects.filter(goal=goal, measured_on__gte=delivery.occurrence.date()).exists():
         return False
     last = CheckIn.objects.filter(goal=goal).order_by("-measured_on", "-created_at").first()
-    return _send("checkin-missing", delivery, {
-        "goal": goal, "partnership": goal.partnership, "last_check_in": last,
-        "plan_url": settings.SITE_URL + reverse("plan", args=[goal.partnership_id]),
-    })
+    return _send(
+        "checkin-missing",
+        delivery,
+        {
+            "goal": goal,
+            "partnership": goal.partnership,
+            "last_check_in": last,
+            "plan_url": settings.SITE_URL + reverse("plan", args=[goal.partnership_id]),
+        },
+    )
 
 
 def weekly_digest(delivery: ReminderDelivery) -> bool:
@@ -160,34 +199,49 @@ def digest_rows(user: User, now: dt.datetime) -> list[dict[str, Any]]:
     overdue commitments (a fixed number of queries)."""
     from goals.models import Approval, Commitment, Goal, GoalStatus, RevisionState
 
-    memberships = {m.partnership_id: m for m in PartnershipMember.objects.filter(
-        user=user, partnership__status=Partnership.Status.ACTIVE).select_related("partnership")}
+    memberships = {
+        m.partnership_id: m
+        for m in PartnershipMember.objects.filter(
+            user=user, partnership__status=Partnership.Status.ACTIVE
+        ).select_related("partnership")
+    }
     if not memberships:
         return []
     ids = list(memberships)
     next_review: dict[Any, AlignmentReview] = {}
-    for r in AlignmentReview.objects.filter(partnership_id__in=ids, status=AlignmentReview.Status.SCHEDULED
-                                            ).order_by("scheduled_for"):
+    for r in AlignmentReview.objects.filter(partnership_id__in=ids, status=AlignmentReview.Status.SCHEDULED).order_by(
+        "scheduled_for"
+    ):
         next_review.setdefault(r.partnership_id, r)
     from django.db.models import Q
 
-    proposed = list(Goal.objects.filter(
-        Q(status=GoalStatus.PROPOSED) | Q(status=GoalStatus.AGREED, amendment=RevisionState.PROPOSED),
-        partnership_id__in=ids))
+    proposed = list(
+        Goal.objects.filter(
+            Q(status=GoalStatus.PROPOSED) | Q(status=GoalStatus.AGREED, amendment=RevisionState.PROPOSED),
+            partnership_id__in=ids,
+        )
+    )
     approved = set(Approval.objects.filter(goal__in=proposed).values_list("goal_id", "revision", "side"))
-    overdue = list(Commitment.objects.filter(goal__partnership_id__in=ids, owner=user, done=False,
-                                             due_date__lt=now.date()).select_related("goal"))
+    overdue = list(
+        Commitment.objects.filter(
+            goal__partnership_id__in=ids, owner=user, done=False, due_date__lt=now.date()
+        ).select_related("goal")
+    )
     rows = []
     for pid, m in memberships.items():
         waiting = [g for g in proposed if g.partnership_id == pid and (g.pk, g.revision, m.side) not in approved]
         mine = [c for c in overdue if c.goal.partnership_id == pid]
         review = next_review.get(pid)
-        rows.append({
-            "partnership": m.partnership, "next_review": review,
-            "next_review_local": _local(review.scheduled_for, user.timezone) if review else None,
-            "waiting": waiting, "overdue": mine,
-            "url": settings.SITE_URL + reverse("plan", args=[pid]),
-        })
+        rows.append(
+            {
+                "partnership": m.partnership,
+                "next_review": review,
+                "next_review_local": _local(review.scheduled_for, user.timezone) if review else None,
+                "waiting": waiting,
+                "overdue": mine,
+                "url": settings.SITE_URL + reverse("plan", args=[pid]),
+            }
+        )
     return rows
 
 

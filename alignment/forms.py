@@ -32,22 +32,30 @@ class VersionedForm(PlainForm):
 
 
 class DashboardFilterForm(PlainForm):
-    SORTS = [("attention", "Needs attention first"), ("name", "Name"), ("health", "Health (lowest first)"),
-             ("-health", "Health (highest first)"), ("review", "Next review")]
+    SORTS = [
+        ("attention", "Needs attention first"),
+        ("name", "Name"),
+        ("health", "Health (lowest first)"),
+        ("-health", "Health (highest first)"),
+        ("review", "Next review"),
+    ]
 
     q = forms.CharField(label="Search", required=False, max_length=100)
-    status = forms.ChoiceField(label="Status", required=False,
-                               choices=[("", "Any status"), *Partnership.Status.choices])
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any status"), *Partnership.Status.choices]
+    )
     waiting = forms.BooleanField(label="Only with goals waiting for us", required=False)
     sort = forms.ChoiceField(label="Sort by", required=False, choices=SORTS)
 
 
 class PartnershipCreateForm(PlainForm):
     partner_name = forms.CharField(label="Partner company", max_length=200)
-    name = forms.CharField(label="Partnership name", max_length=200, required=False,
-                           help_text="Leave empty for “Your company × Partner”.")
-    partner_type = forms.ChoiceField(label="Kind of partner", choices=Partnership.PartnerType.choices,
-                                     initial=Partnership.PartnerType.RESELLER)
+    name = forms.CharField(
+        label="Partnership name", max_length=200, required=False, help_text="Leave empty for “Your company × Partner”."
+    )
+    partner_type = forms.ChoiceField(
+        label="Kind of partner", choices=Partnership.PartnerType.choices, initial=Partnership.PartnerType.RESELLER
+    )
     vendor = forms.ChoiceField(label="Your company", choices=())
 
     def __init__(self, *args: Any, organisations: list[Any], **kwargs: Any) -> None:
@@ -60,32 +68,44 @@ class PartnershipCreateForm(PlainForm):
 
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
-        kwargs = {"vendor": self.organisations[data["vendor"]], "partner_name": data["partner_name"],
-                  "partner_type": data["partner_type"]}
+        kwargs = {
+            "vendor": self.organisations[data["vendor"]],
+            "partner_name": data["partner_name"],
+            "partner_type": data["partner_type"],
+        }
         if data["name"].strip():
             kwargs["name"] = data["name"].strip()
         return kwargs
 
 
 class VisionForm(VersionedForm):
-    why_together = forms.CharField(label="Why we are in business together", required=False, max_length=10000,
-                                   widget=forms.Textarea(attrs=TEXTAREA))
-    what_we_hope = forms.CharField(label="What we hope to accomplish together", required=False, max_length=10000,
-                                   widget=forms.Textarea(attrs=TEXTAREA))
-    how_we_work = forms.CharField(label="How we best work together", required=False, max_length=10000,
-                                  widget=forms.Textarea(attrs=TEXTAREA))
+    why_together = forms.CharField(
+        label="Why we are in business together", required=False, max_length=10000, widget=forms.Textarea(attrs=TEXTAREA)
+    )
+    what_we_hope = forms.CharField(
+        label="What we hope to accomplish together",
+        required=False,
+        max_length=10000,
+        widget=forms.Textarea(attrs=TEXTAREA),
+    )
+    how_we_work = forms.CharField(
+        label="How we best work together", required=False, max_length=10000, widget=forms.Textarea(attrs=TEXTAREA)
+    )
     horizon = forms.DateField(label="Looking ahead to", required=False, widget=DATE)
     conflict_fields = ("why_together", "what_we_hope", "how_we_work", "horizon")
 
 
 class ObjectiveForm(VersionedForm):
     title = forms.CharField(label="Objective", max_length=200)
-    description = forms.CharField(label="Description", required=False, max_length=10000,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
-    vendor_gain = forms.CharField(label="What it gives the vendor", required=False, max_length=5000,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
-    partner_gain = forms.CharField(label="What it gives the partner", required=False, max_length=5000,
-                                   widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        label="Description", required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    vendor_gain = forms.CharField(
+        label="What it gives the vendor", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    partner_gain = forms.CharField(
+        label="What it gives the partner", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
     success_measure = forms.CharField(label="How success is measured", required=False, max_length=5000)
     metric_name = forms.CharField(label="Metric", required=False, max_length=120)
     metric_unit = forms.CharField(label="Unit", required=False, max_length=40)
@@ -93,13 +113,27 @@ class ObjectiveForm(VersionedForm):
     target = forms.DecimalField(label="Long-term target", required=False, max_digits=18, decimal_places=4)
     target_date = forms.DateField(label="Target date", required=False, widget=DATE)
     status = forms.ChoiceField(label="Status", choices=Objective.Status.choices, initial=Objective.Status.ACTIVE)
-    vendor_drivers = forms.MultipleChoiceField(label="Vendor's business drivers it serves", required=False,
-                                               widget=forms.CheckboxSelectMultiple)
-    partner_drivers = forms.MultipleChoiceField(label="Partner's business drivers it serves", required=False,
-                                                widget=forms.CheckboxSelectMultiple)
-    conflict_fields = ("title", "description", "vendor_gain", "partner_gain", "success_measure", "metric_name",
-                       "metric_unit", "baseline", "target", "target_date", "status", "vendor_drivers",
-                       "partner_drivers")
+    vendor_drivers = forms.MultipleChoiceField(
+        label="Vendor's business drivers it serves", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    partner_drivers = forms.MultipleChoiceField(
+        label="Partner's business drivers it serves", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    conflict_fields = (
+        "title",
+        "description",
+        "vendor_gain",
+        "partner_gain",
+        "success_measure",
+        "metric_name",
+        "metric_unit",
+        "baseline",
+        "target",
+        "target_date",
+        "status",
+        "vendor_drivers",
+        "partner_drivers",
+    )
 
     def __init__(self, *args: Any, partnership: Partnership, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -69,7 +69,7 @@ class PlanFacts:
 
 
 def _all(n: int, word: str, singular: str, plural: str) -> str:
-    """"The goal … is" for one, "All 3 goals … are" for more."""
+    """ "The goal … is" for one, "All 3 goals … are" for more."""
     return f"The {word} {singular}." if n == 1 else f"All {n} {word}s {plural}."
 
 
@@ -104,11 +104,17 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     if objectives:
         uncovered = [t for oid, t in objectives.items() if oid not in covered]
         score = (len(objectives) - len(uncovered)) / len(objectives)
-        all_covered = _all(len(objectives), "objective", "has an agreed goal this period",
-                           "have an agreed goal this period")
-        why = (all_covered if not uncovered else
-               f"{_plural(len(uncovered), 'objective')} without an agreed goal this period: "
-               + ", ".join(f"“{t}”" for t in uncovered[:3]) + ("…" if len(uncovered) > 3 else "") + ".")
+        all_covered = _all(
+            len(objectives), "objective", "has an agreed goal this period", "have an agreed goal this period"
+        )
+        why = (
+            all_covered
+            if not uncovered
+            else f"{_plural(len(uncovered), 'objective')} without an agreed goal this period: "
+            + ", ".join(f"“{t}”" for t in uncovered[:3])
+            + ("…" if len(uncovered) > 3 else "")
+            + "."
+        )
     else:
         score, why = 0.0, "No active mutual objectives yet."
     components.append(Component("coverage", "Objectives covered by agreed goals", WEIGHTS["coverage"], score, why))
@@ -118,8 +124,12 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         agreed = [g for g in goals if g["status"] in agreed_states]
         score = len(agreed) / len(goals)
         pending = len(goals) - len(agreed)
-        why = (_all(len(goals), "goal", "of this period is agreed", "of this period are agreed") if not pending else
-               f"{len(agreed)} of {_plural(len(goals), 'goal')} of this period agreed; {pending} still in negotiation.")
+        why = (
+            _all(len(goals), "goal", "of this period is agreed", "of this period are agreed")
+            if not pending
+            else f"{len(agreed)} of {_plural(len(goals), 'goal')} of this period agreed; "
+            f"{pending} still in negotiation."
+        )
     else:
         score, why = 0.0, "No goals for the current period."
     components.append(Component("agreement", "Goals agreed by both sides", WEIGHTS["agreement"], score, why))
@@ -143,15 +153,21 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     # 5. Timeliness: commitments due so far are done. Only an agreed goal's commitments are promises
     # that can still be kept (marked done); a draft's or a closed goal's due dates would count forever.
     in_force = {g["id"] for g in goals if g["status"] == "agreed"}
-    due = [c for c in facts.commitments
-           if c["goal_id"] in in_force and c["due_date"] and c["due_date"] < today and not c["placeholder"]]
+    due = [
+        c
+        for c in facts.commitments
+        if c["goal_id"] in in_force and c["due_date"] and c["due_date"] < today and not c["placeholder"]
+    ]
     if due:
         overdue = [c for c in due if not c["done"]]
         score = 1 - len(overdue) / len(due)
         by_side = {s: sum(1 for c in overdue if c["side"] == s) for s in Side.values}
-        why = (_all(len(due), "commitment", "due so far is done", "due so far are done") if not overdue else
-               f"{_plural(len(overdue), 'commitment')} overdue "
-               f"(vendor {by_side['vendor']}, partner {by_side['partner']}).")
+        why = (
+            _all(len(due), "commitment", "due so far is done", "due so far are done")
+            if not overdue
+            else f"{_plural(len(overdue), 'commitment')} overdue "
+            f"(vendor {by_side['vendor']}, partner {by_side['partner']})."
+        )
     else:
         score, why = 1.0, "No commitment was due yet."
     components.append(Component("timeliness", "Commitments kept on time", WEIGHTS["timeliness"], score, why))
@@ -181,8 +197,11 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     if live:
         scores, stale = [], []
         for g in live:
-            days = [facts.latest_check_ins[(g["id"], s)]["measured_on"] for s in Side.values
-                    if (g["id"], s) in facts.latest_check_ins]
+            days = [
+                facts.latest_check_ins[(g["id"], s)]["measured_on"]
+                for s in Side.values
+                if (g["id"], s) in facts.latest_check_ins
+            ]
             since = max(days) if days else (g["agreed_at"].date() if g["agreed_at"] else g["period_start"])
             age = max(0, (today - since).days)
             scores.append(1.0 if age <= FRESH_DAYS else max(0.0, 1 - (age - FRESH_DAYS) / (STALE_DAYS - FRESH_DAYS)))
@@ -192,8 +211,11 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         if stale:
             age, title, had = max(stale)
             weeks = age // 7
-            since_what = (f"no check-in for {_plural(weeks, 'week')}." if had
-                          else f"no check-in since it was agreed {_plural(weeks, 'week')} ago.")
+            since_what = (
+                f"no check-in for {_plural(weeks, 'week')}."
+                if had
+                else f"no check-in since it was agreed {_plural(weeks, 'week')} ago."
+            )
             why = f"{_plural(len(stale), 'agreed goal')} without a recent check-in; “{title}” has had {since_what}"
         else:
             why = f"Every agreed goal had a check-in in the last {FRESH_DAYS} days."
@@ -211,8 +233,11 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         mean = sum(gap for gap, _ in gaps) / len(gaps)
         score = 1 - mean / 4
         widest = max(gaps)
-        why = (f"Both sides are equally confident on {_plural(len(gaps), 'goal')}." if widest[0] == 0 else
-               f"Average confidence gap {mean:.1f} of 4; widest on “{widest[1]}” ({_plural(widest[0], 'point')}).")
+        why = (
+            f"Both sides are equally confident on {_plural(len(gaps), 'goal')}."
+            if widest[0] == 0
+            else f"Average confidence gap {mean:.1f} of 4; widest on “{widest[1]}” ({_plural(widest[0], 'point')})."
+        )
     else:
         score, why = 0.0, "No goal has a confidence from both sides yet."
     components.append(Component("confidence", "Both sides equally confident", WEIGHTS["confidence"], score, why))
@@ -265,7 +290,8 @@ def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, Pl
     agreed_ids = [g["id"] for g in goals if g["status"] == "agreed"]
     for (gid, side), ci in latest_check_ins(agreed_ids).items():
         facts[goal_partnership[gid]].latest_check_ins[(gid, side)] = {
-            "measured_on": ci.measured_on, "confidence": ci.confidence,
+            "measured_on": ci.measured_on,
+            "confidence": ci.confidence,
         }
     return facts
 
@@ -311,8 +337,12 @@ def cache_hour(now: dt.datetime) -> str:
     return now.astimezone(dt.UTC).strftime("%Y%m%d%H")
 
 
-def cached_health_for(partnerships: Iterable[Partnership | Any], now: dt.datetime | None = None, *,
-                      generations: dict[Any, str] | None = None) -> dict[Any, HealthReport]:
+def cached_health_for(
+    partnerships: Iterable[Partnership | Any],
+    now: dt.datetime | None = None,
+    *,
+    generations: dict[Any, str] | None = None,
+) -> dict[Any, HealthReport]:
     """``health_for`` through the cache: only partnerships changed since their report was cached
     (or whose hour has turned) are computed."""
     now = now or timezone.now()

@@ -32,9 +32,13 @@ def take_health_snapshots(*, now: dt.datetime | None = None, batch_size: int = B
     for batch in attention.current_partnership_batches(batch_size):
         reports = health_for(batch, now)
         HealthSnapshot.objects.bulk_create(
-            [HealthSnapshot(partnership_id=pid, day=day, score=report.score, components=report.as_json())
-             for pid, report in reports.items()],
-            update_conflicts=True, unique_fields=["partnership", "day"], update_fields=["score", "components"],
+            [
+                HealthSnapshot(partnership_id=pid, day=day, score=report.score, components=report.as_json())
+                for pid, report in reports.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["partnership", "day"],
+            update_fields=["score", "components"],
         )
         done += len(batch)
     return done
@@ -52,8 +56,9 @@ def snapshot_health() -> int:
     return take_health_snapshots()
 
 
-def recent_snapshots(partnership_ids: Iterable[Any], *, days: int = 90,
-                     today: dt.date | None = None) -> dict[Any, list[HealthSnapshot]]:
+def recent_snapshots(
+    partnership_ids: Iterable[Any], *, days: int = 90, today: dt.date | None = None
+) -> dict[Any, list[HealthSnapshot]]:
     """The last ``days`` days of snapshots of many partnerships in one query, oldest first, keyed by
     partnership id (every id is present, possibly with an empty list)."""
     ids = list(partnership_ids)
@@ -61,7 +66,10 @@ def recent_snapshots(partnership_ids: Iterable[Any], *, days: int = 90,
     if not ids:
         return result
     since = (today or timezone.now().astimezone(dt.UTC).date()) - dt.timedelta(days=days)
-    for snap in (HealthSnapshot.objects.filter(partnership_id__in=ids, day__gte=since)
-                 .only("partnership_id", "day", "score").order_by("partnership_id", "day")):
+    for snap in (
+        HealthSnapshot.objects.filter(partnership_id__in=ids, day__gte=since)
+        .only("partnership_id", "day", "score")
+        .order_by("partnership_id", "day")
+    ):
         result[snap.partnership_id].append(snap)
     return result

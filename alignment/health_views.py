@@ -43,7 +43,14 @@ class HealthPage(PlanView):
             return render(request, "health/_explained.html", {"health": report})
         today = now.astimezone(dt.UTC).date()
         snapshots = recent_snapshots([p.pk], days=TREND_DAYS, today=today)[p.pk]
-        return render(request, "health/page.html", {
-            "access": self.access, "partnership": p, "health": report,
-            "trend": trend_with_today(snapshots, report.score, today), "trend_days": TREND_DAYS,
-        })
+        return render(
+            request,
+            "health/page.html",
+            {
+                "access": self.access,
+                "partnership": p,
+                "health": report,
+                "trend": trend_with_today(snapshots, report.score, today),
+                "trend_days": TREND_DAYS,
+            },
+        )

@@ -79,8 +79,10 @@ MESSAGE_MAX = 2000
 def _clean_message(message: str) -> str:
     message = (message or "").strip()
     if len(message) > MESSAGE_MAX:
-        raise InvalidInput(f"Keep the message under {MESSAGE_MAX} characters.",
-                           fields={"message": [f"At most {MESSAGE_MAX} characters."]})
+        raise InvalidInput(
+            f"Keep the message under {MESSAGE_MAX} characters.",
+            fields={"message": [f"At most {MESSAGE_MAX} characters."]},
+        )
     if "\x00" in message:
         raise InvalidInput("The message contains a NUL character.", fields={"message": ["Remove the NUL character."]})
     return message
@@ -105,8 +107,9 @@ def invitable_sides(access: Access) -> list[str]:
 def _require_may_invite(access: Access, side: str) -> None:
     access.require_manage("invite people")
     if side not in Side.values:
-        raise InvalidInput("Invite people to the vendor or the partner side.",
-                           fields={"side": ["Choose vendor or partner."]})
+        raise InvalidInput(
+            "Invite people to the vendor or the partner side.", fields={"side": ["Choose vendor or partner."]}
+        )
     if side not in invitable_sides(access):
         raise NotAllowed(
             f"You manage the {access.side} side's people; the {side} side's admins invite their own colleagues."
@@ -138,18 +141,24 @@ def invitation_create(*, access: Access, email: str, side: str, role: str, messa
     p = access.partnership
     if PartnershipMember.objects.filter(partnership=p, user__email__iexact=email).exists():
         raise RuleViolation(f"{email} is a member of this partnership already.", code="invitation.already_member")
-    pending = Invitation.objects.filter(partnership=p, email__iexact=email, accepted_at__isnull=True,
-                                        revoked_at__isnull=True, expires_at__gt=timezone.now())
+    pending = Invitation.objects.filter(
+        partnership=p,
+        email__iexact=email,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
     if pending.exists():
-        raise RuleViolation(f"{email} has a pending invitation already: resend it instead.",
-                            code="invitation.pending")
-    invitation = Invitation(partnership=p, email=email, side=side, role=role, message=_clean_message(message),
-                            invited_by=access.user)
+        raise RuleViolation(f"{email} has a pending invitation already: resend it instead.", code="invitation.pending")
+    invitation = Invitation(
+        partnership=p, email=email, side=side, role=role, message=_clean_message(message), invited_by=access.user
+    )
     raw = _issue(invitation)
     validate(invitation, exclude=["partnership", "invited_by", "accepted_by"])
     invitation.save(force_insert=True)
-    record_change(actor=access.user, partnership=p, obj=invitation, action=CREATE,
-                  summary=f"invited {email} as {side} {role}")
+    record_change(
+        actor=access.user, partnership=p, obj=invitation, action=CREATE, summary=f"invited {email} as {side} {role}"
+    )
     _enqueue_email(invitation, raw)
     return invitation, raw
 
@@ -169,14 +178,19 @@ def invitation_resend(*, access: Access, invitation_id: Any) -> tuple[Invitation
     if invitation.accepted_at:
         raise RuleViolation("This invitation was accepted already.", code="invitation.accepted")
     if invitation.revoked_at:
-        raise RuleViolation("This invitation was revoked; invite the person again instead.",
-                            code="invitation.revoked")
+        raise RuleViolation("This invitation was revoked; invite the person again instead.", code="invitation.revoked")
     before = invitation.to_record()
     raw = _issue(invitation)
     invitation.bump()
     invitation.save()
-    record_change(actor=access.user, partnership=access.partnership, obj=invitation, action=UPDATE, before=before,
-                  summary=f"sent a new invitation link to {invitation.email}")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=invitation,
+        action=UPDATE,
+        before=before,
+        summary=f"sent a new invitation link to {invitation.email}",
+    )
     _enqueue_email(invitation, raw)
     return invitation, raw
 
@@ -189,16 +203,23 @@ def invitation_revoke(*, access: Access, invitation_id: Any) -> Invitation:
     if invitation.side != access.side and invitation.invited_by_id != access.user.pk:
         raise NotAllowed(f"The {invitation.side} side's admins manage that invitation.")
     if invitation.accepted_at:
-        raise RuleViolation("This invitation was accepted already; remove the member instead.",
-                            code="invitation.accepted")
+        raise RuleViolation(
+            "This invitation was accepted already; remove the member instead.", code="invitation.accepted"
+        )
     if invitation.revoked_at:
         return invitation
     before = invitation.to_record()
     invitation.revoked_at = timezone.now()
     invitation.bump()
     invitation.save()
-    record_change(actor=access.user, partnership=access.partnership, obj=invitation, action=UPDATE, before=before,
-                  summary=f"revoked the invitation of {invitation.email}")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=invitation,
+        action=UPDATE,
+        before=before,
+        summary=f"revoked the invitation of {invitation.email}",
+    )
     return invitation
 
 
@@ -208,7 +229,8 @@ def find_usable(raw_token: str) -> Invitation:
         raise invalid_link()
     invitation = (
         Invitation.objects.select_related("partnership__vendor", "partnership__partner", "invited_by")
-        .filter(token_hash=hash_token(raw_token)).first()
+        .filter(token_hash=hash_token(raw_token))
+        .first()
     )
     if invitation is None or not invitation.is_usable:
         raise invalid_link()
@@ -247,7 +269,10 @@ def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
         raise RuleViolation("You are a member of this partnership already.", code="invitation.already_member")
     now = timezone.now()
     claimed = Invitation.objects.filter(
-        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now,
+        pk=invitation.pk,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
         token_hash=invitation.token_hash,
     ).update(accepted_at=now, accepted_by=user, version=invitation.version + 1, updated_at=now)
     if claimed != 1:
@@ -256,24 +281,36 @@ def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
     invitation.refresh_from_db()
     try:
         with transaction.atomic():
-            member = PartnershipMember.objects.create(partnership=p, user=user, side=invitation.side,
-                                                      role=invitation.role)
+            member = PartnershipMember.objects.create(
+                partnership=p, user=user, side=invitation.side, role=invitation.role
+            )
     except IntegrityError as exc:
-        raise RuleViolation("You are a member of this partnership already.",
-                            code="invitation.already_member") from exc
+        raise RuleViolation("You are a member of this partnership already.", code="invitation.already_member") from exc
     org = p.organisation_for(invitation.side)
     # A vendor admin brought in the partner's first approver: they administer the partner's side from now on.
     first_partner_admin = (
-        invitation.side == Side.PARTNER and invitation.role == Role.APPROVER
-        and not OrganisationMembership.objects.filter(organisation=org, role=OrganisationMembership.Role.ADMIN)
-        .exists()
+        invitation.side == Side.PARTNER
+        and invitation.role == Role.APPROVER
+        and not OrganisationMembership.objects.filter(organisation=org, role=OrganisationMembership.Role.ADMIN).exists()
     )
     org_role = OrganisationMembership.Role.ADMIN if first_partner_admin else OrganisationMembership.Role.MEMBER
     OrganisationMembership.objects.get_or_create(organisation=org, user=user, defaults={"role": org_role})
-    record_change(actor=user, partnership=p, obj=invitation, action=UPDATE, before=before,
-                  summary=f"{invitation.email} accepted the invitation")
-    record_change(actor=user, partnership=p, obj=member, action=CREATE, after=member.to_record(),
-                  summary=f"{user.display_name} joined as {member.side} {member.role}")
+    record_change(
+        actor=user,
+        partnership=p,
+        obj=invitation,
+        action=UPDATE,
+        before=before,
+        summary=f"{invitation.email} accepted the invitation",
+    )
+    record_change(
+        actor=user,
+        partnership=p,
+        obj=member,
+        action=CREATE,
+        after=member.to_record(),
+        summary=f"{user.display_name} joined as {member.side} {member.role}",
+    )
     return member
 
 
@@ -287,8 +324,9 @@ def invitation_accept_as_new_person(*, raw_token: str, full_name: str, password:
     if not full_name:
         raise InvalidInput("Tell us your name.", fields={"full_name": ["This field is required."]})
     if User.objects.filter(email__iexact=invitation.email).exists():
-        raise RuleViolation("An account with this e-mail address exists already: sign in to accept.",
-                            code="invitation.sign_in")
+        raise RuleViolation(
+            "An account with this e-mail address exists already: sign in to accept.", code="invitation.sign_in"
+        )
     user = User(email=invitation.email.strip().lower(), full_name=full_name[:150])
     try:
         validate_password(password, user)
@@ -300,8 +338,9 @@ def invitation_accept_as_new_person(*, raw_token: str, full_name: str, password:
         with transaction.atomic():
             user.save(force_insert=True)
     except IntegrityError as exc:
-        raise RuleViolation("An account with this e-mail address exists already: sign in to accept.",
-                            code="invitation.sign_in") from exc
+        raise RuleViolation(
+            "An account with this e-mail address exists already: sign in to accept.", code="invitation.sign_in"
+        ) from exc
     return invitation_accept(raw_token=raw_token, user=user)
 
 
@@ -327,7 +366,6 @@ def send_once(claim: str, send: Any) -> bool:
     return True
 
 
-
 def invitation_url(raw_token: str) -> str:
     from django.urls import reverse
 
@@ -338,24 +376,33 @@ def send_invitation(invitation: Invitation, raw_token: str) -> None:
     """The invitation e-mail: mentions only the partnership it is for."""
     p = invitation.partnership
     inviter = invitation.invited_by
-    send_templated("invitation", [invitation.email], {
-        "invitation": invitation,
-        "partnership": p,
-        "inviter_name": inviter.display_name if inviter else p.organisation_for(invitation.side).name,
-        "side_organisation": p.organisation_for(invitation.side).name,
-        "abilities": ROLE_ABILITIES[Role(invitation.role)],
-        "url": invitation_url(raw_token),
-    })
+    send_templated(
+        "invitation",
+        [invitation.email],
+        {
+            "invitation": invitation,
+            "partnership": p,
+            "inviter_name": inviter.display_name if inviter else p.organisation_for(invitation.side).name,
+            "side_organisation": p.organisation_for(invitation.side).name,
+            "abilities": ROLE_ABILITIES[Role(invitation.role)],
+            "url": invitation_url(raw_token),
+        },
+    )
 
 
-@shared_task(autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError), retry_backoff=True,
-             retry_backoff_max=600, max_retries=8)
+@shared_task(
+    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
 def send_invitation_email(invitation_id: str, raw_token: str) -> bool:
     """Send the link. Skips an invitation that was revoked, accepted or resent meanwhile (the token
     no longer matches), so a late run never mails a dead link; a repeated run sends nothing."""
     invitation = (
         Invitation.objects.select_related("partnership__vendor", "partnership__partner", "invited_by")
-        .filter(pk=invitation_id).first()
+        .filter(pk=invitation_id)
+        .first()
     )
     if invitation is None or not invitation.is_usable or invitation.token_hash != hash_token(raw_token):
         return False

@@ -60,10 +60,15 @@ def login_url(next_url: str) -> str:
 
 def _rate_limited(request: HttpRequest) -> HttpResponse | None:
     if is_ratelimited(request, group="invitation-link", key="ip", rate=LINK_RATE, increment=True):
-        return render(request, "invitations/error.html", {
-            "error": DomainError("Too many attempts from your network. Wait a minute and open the link again."),
-            "title": "Slow down",
-        }, status=429)
+        return render(
+            request,
+            "invitations/error.html",
+            {
+                "error": DomainError("Too many attempts from your network. Wait a minute and open the link again."),
+                "title": "Slow down",
+            },
+            status=429,
+        )
     return None
 
 
@@ -73,11 +78,15 @@ def _invalid_link(request: HttpRequest) -> HttpResponse:
 
 class NewPersonForm(forms.Form):
     full_name = forms.CharField(label="Your name", max_length=150)
-    password = forms.CharField(label="Choose a password", widget=forms.PasswordInput(attrs={
-        "autocomplete": "new-password"}), max_length=128,
-        help_text="At least 10 characters, not a common password.")
-    password_again = forms.CharField(label="Password again", widget=forms.PasswordInput(attrs={
-        "autocomplete": "new-password"}), max_length=128)
+    password = forms.CharField(
+        label="Choose a password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        max_length=128,
+        help_text="At least 10 characters, not a common password.",
+    )
+    password_again = forms.CharField(
+        label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -90,16 +99,15 @@ def _page_context(request: HttpRequest, invitation: Invitation, token: str) -> d
     user = request.user
     signed_in = bool(user.is_authenticated)
     matches = signed_in and user.email.lower() == invitation.email.lower()  # type: ignore[union-attr]
-    has_account = (
-        matches or (not signed_in and User.objects.filter(email__iexact=invitation.email).exists())
-    )
+    has_account = matches or (not signed_in and User.objects.filter(email__iexact=invitation.email).exists())
     p = invitation.partnership
     return {
         "invitation": invitation,
         "partnership": p,
         "token": token,
-        "inviter_name": invitation.invited_by.display_name if invitation.invited_by else p.organisation_for(
-            invitation.side).name,
+        "inviter_name": invitation.invited_by.display_name
+        if invitation.invited_by
+        else p.organisation_for(invitation.side).name,
         "side_organisation": p.organisation_for(invitation.side).name,
         "abilities": service.ROLE_ABILITIES[Role(invitation.role)],
         "signed_in": signed_in,
@@ -147,7 +155,8 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
                 context = _page_context(request, invitation, token) | {"form": form}
                 return render(request, "invitations/invitation.html", context, status=400)
             member = service.invitation_accept_as_new_person(
-                raw_token=token, full_name=form.cleaned_data["full_name"], password=form.cleaned_data["password"])
+                raw_token=token, full_name=form.cleaned_data["full_name"], password=form.cleaned_data["password"]
+            )
             login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
     except NotFound:
         return _invalid_link(request)
@@ -170,8 +179,9 @@ class InviteForm(forms.Form):
     email = forms.EmailField(label="E-mail address", max_length=254)
     side = forms.ChoiceField(label="Side", choices=Side.choices)
     role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.APPROVER)
-    message = forms.CharField(label="Personal message (optional)", required=False, max_length=2000,
-                              widget=forms.Textarea(attrs={"rows": 3}))
+    message = forms.CharField(
+        label="Personal message (optional)", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
     def __init__(self, *args: Any, sides: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -215,10 +225,18 @@ def invitations_manage(request: HttpRequest, partnership_id: Any) -> HttpRespons
     invitations = list(
         Invitation.objects.filter(partnership=access.partnership).select_related("invited_by", "accepted_by")
     )
-    return render(request, "invitations/manage.html", {
-        "access": access, "partnership": access.partnership, "form": form, "invitations": invitations,
-        "ttl_days": settings.INVITATION_TTL_DAYS,
-    }, status=status)
+    return render(
+        request,
+        "invitations/manage.html",
+        {
+            "access": access,
+            "partnership": access.partnership,
+            "form": form,
+            "invitations": invitations,
+            "ttl_days": settings.INVITATION_TTL_DAYS,
+        },
+        status=status,
+    )
 
 
 @domain_errors

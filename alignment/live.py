@@ -29,8 +29,10 @@ PRESENCE_TTL = 10  # seconds without a heartbeat before a person is gone
 ROSTER_TTL = 3600
 MAX_EVENTS = 200
 CURSOR = re.compile(r"^(\d{1,20})\.(\d{1,20})$")
-EDITING = re.compile(r"^[a-z][a-z-]{0,30}(?:-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?"
-                     r"(?:-[a-z]{1,10})?$")
+EDITING = re.compile(
+    r"^[a-z][a-z-]{0,30}(?:-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?"
+    r"(?:-[a-z]{1,10})?$"
+)
 
 # Which fragments of the page an event touches, by object type.
 GOAL_CHILDREN = {"commitment", "approval", "checkin", "comment"}
@@ -78,9 +80,17 @@ def _person_key(pid: Any, user_id: Any) -> str:
 
 
 def heartbeat(pid: Any, user: Any, side: str, editing: str) -> None:
-    cache.set(_person_key(pid, user.pk), {
-        "id": user.pk, "name": user.display_name, "side": side, "editing": editing, "seen": time.time(),
-    }, PRESENCE_TTL)
+    cache.set(
+        _person_key(pid, user.pk),
+        {
+            "id": user.pk,
+            "name": user.display_name,
+            "side": side,
+            "editing": editing,
+            "seen": time.time(),
+        },
+        PRESENCE_TTL,
+    )
     roster = cache.get(_roster_key(pid)) or []
     if user.pk not in roster:
         cache.set(_roster_key(pid), [*roster, user.pk][-200:], ROSTER_TTL)
@@ -120,24 +130,48 @@ class LiveUpdates(PlanView):
         heartbeat(pid, request.user, self.access.side, editing)
         t, s = int(match[1]), int(match[2])
         events = list(
-            ChangeEvent.objects.filter(partnership_id=pid).filter(_after(t, s)).order_by("txid", "seq")
-            .only("seq", "txid", "object_type", "object_id", "action", "before", "after", "summary", "actor_id",
-                  "actor_label")[: MAX_EVENTS + 1]
+            ChangeEvent.objects.filter(partnership_id=pid)
+            .filter(_after(t, s))
+            .order_by("txid", "seq")
+            .only(
+                "seq",
+                "txid",
+                "object_type",
+                "object_id",
+                "action",
+                "before",
+                "after",
+                "summary",
+                "actor_id",
+                "actor_label",
+            )[: MAX_EVENTS + 1]
         )
         more = len(events) > MAX_EVENTS
         events = events[:MAX_EVENTS]
         cursor = f"{t}.{s}"
         if events:
             last = events[-1]
-            safe = (feed_queryset((t, s)).filter(partnership_id=pid)
-                    .exclude(_after(last.txid, last.seq)).only("txid", "seq").last())
+            safe = (
+                feed_queryset((t, s))
+                .filter(partnership_id=pid)
+                .exclude(_after(last.txid, last.seq))
+                .only("txid", "seq")
+                .last()
+            )
             if safe is not None:
                 cursor = f"{safe.txid}.{safe.seq}"
-        return JsonResponse({
-            "cursor": cursor, "more": more,
-            "events": [{
-                "seq": e.seq, "fragments": sorted(fragments_for(e)),
-                "announce": f"{e.actor_label} {e.summary}".strip() if e.actor_id != request.user.pk else "",
-            } for e in events],
-            "presence": present(pid, exclude_user_id=request.user.pk),
-        })
+        return JsonResponse(
+            {
+                "cursor": cursor,
+                "more": more,
+                "events": [
+                    {
+                        "seq": e.seq,
+                        "fragments": sorted(fragments_for(e)),
+                        "announce": f"{e.actor_label} {e.summary}".strip() if e.actor_id != request.user.pk else "",
+                    }
+                    for e in events
+                ],
+                "presence": present(pid, exclude_user_id=request.user.pk),
+            }
+        )

@@ -32,8 +32,9 @@ def send_templated(
 ) -> EmailMultiAlternatives:
     """Render and send one e-mail (raises on SMTP errors so the calling task can retry)."""
     subject, text, html = render_email(name, context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, list(to), headers=headers or {},
-                                     connection=connection)
+    message = EmailMultiAlternatives(
+        subject, text, settings.DEFAULT_FROM_EMAIL, list(to), headers=headers or {}, connection=connection
+    )
     message.attach_alternative(html, "text/html")
     for filename, content, mimetype in attachments:
         message.attach(filename, content, mimetype)

@@ -61,11 +61,17 @@ class Partnership(PlanObject):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     # The economic model is context for the plan, never its goal.
     margin_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, null=True, blank=True,
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
     )
     referral_fee_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, null=True, blank=True,
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
     )
     economic_notes = models.TextField(blank=True, max_length=5000)
@@ -132,8 +138,11 @@ class PartnershipMember(models.Model):
 
     def to_record(self) -> dict[str, object]:
         return {
-            "id": str(self.id), "partnership": str(self.partnership_id), "user": self.user_id,
-            "side": self.side, "role": self.role,
+            "id": str(self.id),
+            "partnership": str(self.partnership_id),
+            "user": self.user_id,
+            "side": self.side,
+            "role": self.role,
         }
 
 
@@ -215,8 +224,13 @@ class VisionEndorsement(models.Model):
         return f"{self.side} endorsement of revision {self.revision}"
 
     def to_record(self) -> dict[str, object]:
-        return {"id": str(self.id), "vision": str(self.vision_id), "revision": self.revision,
-                "side": self.side, "user": self.user_id}
+        return {
+            "id": str(self.id),
+            "vision": str(self.vision_id),
+            "revision": self.revision,
+            "side": self.side,
+            "user": self.user_id,
+        }
 
 
 class Objective(PlanObject):
@@ -251,7 +265,8 @@ class Objective(PlanObject):
         constraints = [
             models.CheckConstraint(condition=Q(status__in=["active", "achieved", "retired"]), name="objective_status"),
             models.CheckConstraint(
-                condition=Q(baseline_date__isnull=True) | Q(target_date__isnull=True)
+                condition=Q(baseline_date__isnull=True)
+                | Q(target_date__isnull=True)
                 | Q(target_date__gt=F("baseline_date")),
                 name="objective_dates_order",
             ),
@@ -295,7 +310,8 @@ class AlignmentReview(PlanObject):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["partnership", "occurrence"], condition=Q(occurrence__isnull=False),
+                fields=["partnership", "occurrence"],
+                condition=Q(occurrence__isnull=False),
                 name="review_occurrence_unique",
             ),
             models.CheckConstraint(condition=Q(status__in=["scheduled", "held", "skipped"]), name="review_status"),
@@ -341,8 +357,9 @@ class ChangeEvent(models.Model):
     seq = models.BigAutoField(primary_key=True)
     # Both are the leading columns of the composite indexes below, which serve their lookups.
     txid = models.BigIntegerField(default=0)
-    partnership = models.ForeignKey(Partnership, on_delete=models.DO_NOTHING, db_constraint=False,
-                                    db_index=False, related_name="+")
+    partnership = models.ForeignKey(
+        Partnership, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     actor_label = models.CharField(max_length=200, blank=True)
     object_type = models.CharField(max_length=40)
@@ -398,8 +415,9 @@ class ReminderDelivery(models.Model):
     # The moment this reminder stands for (e.g. a review occurrence minus the offset), in UTC.
     occurrence = models.DateTimeField()
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
-    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, null=True, blank=True,
-                                    related_name="reminder_deliveries")
+    partnership = models.ForeignKey(
+        Partnership, on_delete=models.CASCADE, null=True, blank=True, related_name="reminder_deliveries"
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
@@ -412,7 +430,8 @@ class ReminderDelivery(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "subject_type", "subject_id", "occurrence", "recipient"], name="reminder_once",
+                fields=["kind", "subject_type", "subject_id", "occurrence", "recipient"],
+                name="reminder_once",
             ),
             models.CheckConstraint(condition=Q(kind__in=ReminderKind.values), name="reminder_kind_valid"),
             models.CheckConstraint(

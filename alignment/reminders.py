@@ -116,9 +116,15 @@ def queue(due: Iterable[Due], now: dt.datetime | None = None) -> list[uuid.UUID]
     muted = _muted(d.recipient_id for d in unique.values())
     rows = [
         ReminderDelivery(
-            id=uuid.uuid4(), kind=d.kind, subject_type=d.subject_type, subject_id=d.subject_id,
-            occurrence=d.occurrence, recipient_id=d.recipient_id, partnership_id=d.partnership_id,
-            created_at=now, next_attempt_at=now,
+            id=uuid.uuid4(),
+            kind=d.kind,
+            subject_type=d.subject_type,
+            subject_id=d.subject_id,
+            occurrence=d.occurrence,
+            recipient_id=d.recipient_id,
+            partnership_id=d.partnership_id,
+            created_at=now,
+            next_attempt_at=now,
         )
         for d in unique.values()
         if d.recipient_id in muted and d.kind not in muted[d.recipient_id]
@@ -174,9 +180,11 @@ class Outcome:
 def claim(delivery_id: Any, now: dt.datetime | None = None) -> bool:
     """Take the row for sending; True only for the one caller that won it."""
     now = now or timezone.now()
-    won = ReminderDelivery.objects.filter(pk=delivery_id).filter(
-        Q(status=Status.PENDING) | Q(status=Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT)
-    ).update(status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    won = (
+        ReminderDelivery.objects.filter(pk=delivery_id)
+        .filter(Q(status=Status.PENDING) | Q(status=Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT))
+        .update(status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    )
     return won == 1
 
 
@@ -211,8 +219,7 @@ def deliver(delivery_id: Any) -> Outcome:
         reason = f"{type(exc).__name__}: {exc}"
         if is_transient(exc) and delivery.attempts < MAX_ATTEMPTS:
             wait = backoff(delivery.attempts)
-            _finish(delivery.pk, Status.PENDING, reason,
-                    next_attempt_at=timezone.now() + dt.timedelta(seconds=wait))
+            _finish(delivery.pk, Status.PENDING, reason, next_attempt_at=timezone.now() + dt.timedelta(seconds=wait))
             log.warning("reminder %s: transient failure, retry in %ss: %s", delivery.pk, wait, reason)
             return Outcome(Status.PENDING, retry_in=wait)
         _finish(delivery.pk, Status.FAILED, reason)
@@ -239,12 +246,17 @@ class People:
             "pk", "vendor_id", "partner_id"
         ):
             orgs[p_id] = {Side.VENDOR: vendor_id, Side.PARTNER: partner_id}
-        rows = list(PartnershipMember.objects.filter(partnership_id__in=ids, user__is_active=True).values(
-            "partnership_id", "user_id", "side", "role"
-        ))
-        admins = set(OrganisationMembership.objects.filter(
-            role=OrganisationMembership.Role.ADMIN, user_id__in={r["user_id"] for r in rows},
-        ).values_list("organisation_id", "user_id"))
+        rows = list(
+            PartnershipMember.objects.filter(partnership_id__in=ids, user__is_active=True).values(
+                "partnership_id", "user_id", "side", "role"
+            )
+        )
+        admins = set(
+            OrganisationMembership.objects.filter(
+                role=OrganisationMembership.Role.ADMIN,
+                user_id__in={r["user_id"] for r in rows},
+            ).values_list("organisation_id", "user_id")
+        )
         for r in rows:
             # An organisation admin always approves for their own side (as in ``alignment.access``).
             side_org = orgs.get(r["partnership_id"], {}).get(r["side"])
@@ -291,10 +303,14 @@ def sweep_reviews_upcoming(now: dt.datetime | None = None) -> list[uuid.UUID]:
     """
     now = now or timezone.now()
     horizon = now + dt.timedelta(days=91)
-    reviews = list(AlignmentReview.objects.filter(
-        status=AlignmentReview.Status.SCHEDULED, scheduled_for__gt=now, scheduled_for__lte=horizon,
-        partnership__status=Partnership.Status.ACTIVE,
-    ).select_related("partnership"))
+    reviews = list(
+        AlignmentReview.objects.filter(
+            status=AlignmentReview.Status.SCHEDULED,
+            scheduled_for__gt=now,
+            scheduled_for__lte=horizon,
+            partnership__status=Partnership.Status.ACTIVE,
+        ).select_related("partnership")
+    )
     people = People(r.partnership_id for r in reviews)
     due: list[Due] = []
     for review in reviews:
@@ -304,8 +320,10 @@ def sweep_reviews_upcoming(now: dt.datetime | None = None) -> list[uuid.UUID]:
             continue
         offset = min(reached)
         occurrence = _review_key(review) - dt.timedelta(days=offset)
-        due += [Due(ReminderKind.REVIEW_UPCOMING, "review", str(review.pk), occurrence, uid, review.partnership_id)
-                for uid in people.everyone(review.partnership_id)]
+        due += [
+            Due(ReminderKind.REVIEW_UPCOMING, "review", str(review.pk), occurrence, uid, review.partnership_id)
+            for uid in people.everyone(review.partnership_id)
+        ]
     return queue(due, now)
 
 
@@ -313,14 +331,19 @@ def sweep_reviews_overdue(now: dt.datetime | None = None) -> list[uuid.UUID]:
     """Reviews not recorded as held ``overdue_after()`` after their time, once, to both sides' approvers."""
     now = now or timezone.now()
     cutoff = now - overdue_after()
-    reviews = list(AlignmentReview.objects.filter(
-        status=AlignmentReview.Status.SCHEDULED, scheduled_for__lte=cutoff,
-        scheduled_for__gt=cutoff - dt.timedelta(days=30), partnership__status=Partnership.Status.ACTIVE,
-    ))
+    reviews = list(
+        AlignmentReview.objects.filter(
+            status=AlignmentReview.Status.SCHEDULED,
+            scheduled_for__lte=cutoff,
+            scheduled_for__gt=cutoff - dt.timedelta(days=30),
+            partnership__status=Partnership.Status.ACTIVE,
+        )
+    )
     people = People(r.partnership_id for r in reviews)
     due = [
         Due(ReminderKind.REVIEW_OVERDUE, "review", str(r.pk), _review_key(r), uid, r.partnership_id)
-        for r in reviews for uid in people.approvers(r.partnership_id)
+        for r in reviews
+        for uid in people.approvers(r.partnership_id)
     ]
     return queue(due, now)
 
@@ -344,11 +367,14 @@ def sweep_approvals_waiting(now: dt.datetime | None = None) -> list[uuid.UUID]:
 
     now = now or timezone.now()
     oldest = now - approval_wait() - approval_repeat() * approval_max_reminders()
-    goals = list(Goal.objects.filter(
-        Q(status=GoalStatus.PROPOSED) | Q(status=GoalStatus.AGREED, amendment=RevisionState.PROPOSED),
-        proposed_at__lte=now - approval_wait(), proposed_at__gt=oldest,
-        partnership__status=Partnership.Status.ACTIVE,
-    ).values("id", "partnership_id", "revision", "proposed_at"))
+    goals = list(
+        Goal.objects.filter(
+            Q(status=GoalStatus.PROPOSED) | Q(status=GoalStatus.AGREED, amendment=RevisionState.PROPOSED),
+            proposed_at__lte=now - approval_wait(),
+            proposed_at__gt=oldest,
+            partnership__status=Partnership.Status.ACTIVE,
+        ).values("id", "partnership_id", "revision", "proposed_at")
+    )
     approved: dict[Any, set[str]] = defaultdict(set)
     for goal_id, revision, side in Approval.objects.filter(goal_id__in=[g["id"] for g in goals]).values_list(
         "goal_id", "revision", "side"
@@ -363,8 +389,10 @@ def sweep_approvals_waiting(now: dt.datetime | None = None) -> list[uuid.UUID]:
         for side in Side.values:
             if side in approved[(g["id"], g["revision"])]:
                 continue
-            due += [Due(ReminderKind.APPROVAL_WAITING, "goal", str(g["id"]), slot, uid, g["partnership_id"])
-                    for uid in people.approvers(g["partnership_id"], side)]
+            due += [
+                Due(ReminderKind.APPROVAL_WAITING, "goal", str(g["id"]), slot, uid, g["partnership_id"])
+                for uid in people.approvers(g["partnership_id"], side)
+            ]
     return queue(due, now)
 
 
@@ -377,13 +405,21 @@ def sweep_check_ins_missing(now: dt.datetime | None = None) -> list[uuid.UUID]:
     now = now or timezone.now()
     today = now.date()
     interval = check_in_interval()
-    goals = list(Goal.objects.filter(
-        status=GoalStatus.AGREED, period_start__lte=today, period_end__gte=today,
-        partnership__status=Partnership.Status.ACTIVE,
-    ).values("id", "partnership_id", "period_start", "agreed_at"))
+    goals = list(
+        Goal.objects.filter(
+            status=GoalStatus.AGREED,
+            period_start__lte=today,
+            period_end__gte=today,
+            partnership__status=Partnership.Status.ACTIVE,
+        ).values("id", "partnership_id", "period_start", "agreed_at")
+    )
     ids = [g["id"] for g in goals]
-    last = dict(CheckIn.objects.filter(goal_id__in=ids).values("goal_id").annotate(last=Max("measured_on"))
-                .values_list("goal_id", "last"))
+    last = dict(
+        CheckIn.objects.filter(goal_id__in=ids)
+        .values("goal_id")
+        .annotate(last=Max("measured_on"))
+        .values_list("goal_id", "last")
+    )
     owners: dict[Any, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     for goal_id, side, owner_id in Commitment.objects.filter(
         goal_id__in=ids, owner__isnull=False, placeholder=False
@@ -392,8 +428,9 @@ def sweep_check_ins_missing(now: dt.datetime | None = None) -> list[uuid.UUID]:
     people = People(g["partnership_id"] for g in goals)
     due: list[Due] = []
     for g in goals:
-        since = max(d for d in (last.get(g["id"]), g["period_start"],
-                                g["agreed_at"].date() if g["agreed_at"] else None) if d)
+        since = max(
+            d for d in (last.get(g["id"]), g["period_start"], g["agreed_at"].date() if g["agreed_at"] else None) if d
+        )
         quiet = dt.timedelta(days=(today - since).days)
         if quiet < interval:
             continue
@@ -401,8 +438,10 @@ def sweep_check_ins_missing(now: dt.datetime | None = None) -> list[uuid.UUID]:
         occurrence = dt.datetime.combine(slot_day, dt.time(0), tzinfo=dt.UTC)
         for side in Side.values:
             recipients = owners[g["id"]][side] or set(people.editors(g["partnership_id"], side))
-            due += [Due(ReminderKind.CHECKIN_MISSING, "goal", str(g["id"]), occurrence, uid, g["partnership_id"])
-                    for uid in recipients]
+            due += [
+                Due(ReminderKind.CHECKIN_MISSING, "goal", str(g["id"]), occurrence, uid, g["partnership_id"])
+                for uid in recipients
+            ]
     return queue(due, now)
 
 
@@ -415,8 +454,11 @@ def sweep_weekly_digest(now: dt.datetime | None = None) -> list[uuid.UUID]:
     if now.weekday() != 0 or now.hour < _setting("REMINDER_DIGEST_HOUR_UTC", 7):
         return []
     week = dt.datetime.combine(now.date(), dt.time(0), tzinfo=dt.UTC)
-    users = set(PartnershipMember.objects.filter(partnership__status=Partnership.Status.ACTIVE)
-                .values_list("user_id", flat=True))
+    users = set(
+        PartnershipMember.objects.filter(partnership__status=Partnership.Status.ACTIVE).values_list(
+            "user_id", flat=True
+        )
+    )
     return queue([Due(ReminderKind.WEEKLY_DIGEST, "user", str(uid), week, uid) for uid in users], now)
 
 

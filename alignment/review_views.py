@@ -52,8 +52,11 @@ def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
 
 def _review(access: Access, review_id: Any) -> AlignmentReview:
-    review = (AlignmentReview.objects.filter(partnership=access.partnership, pk=_uuid(review_id))
-              .prefetch_related("attendees").first())
+    review = (
+        AlignmentReview.objects.filter(partnership=access.partnership, pk=_uuid(review_id))
+        .prefetch_related("attendees")
+        .first()
+    )
     if review is None:
         raise NotFound("No such review.")
     return review
@@ -77,8 +80,10 @@ def _text(request: HttpRequest, name: str, limit: int = MAX_TEXT) -> str:
     if "\x00" in value:
         raise InvalidInput("Text cannot contain NUL characters.", fields={name: ["Remove the NUL character."]})
     if len(value) > limit:
-        raise InvalidInput(f"{name.replace('_', ' ').capitalize()} is too long (at most {limit} characters).",
-                           fields={name: [f"At most {limit} characters."]})
+        raise InvalidInput(
+            f"{name.replace('_', ' ').capitalize()} is too long (at most {limit} characters).",
+            fields={name: [f"At most {limit} characters."]},
+        )
     return value.strip()
 
 
@@ -93,8 +98,10 @@ def _version(request: HttpRequest) -> int | None:
 
 def _members(access: Access) -> dict[str, list[PartnershipMember]]:
     by_side: dict[str, list[PartnershipMember]] = {Side.VENDOR: [], Side.PARTNER: []}
-    for m in PartnershipMember.objects.filter(partnership=access.partnership).select_related("user").order_by(
-        "user__full_name", "user__email"
+    for m in (
+        PartnershipMember.objects.filter(partnership=access.partnership)
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
     ):
         by_side[m.side].append(m)
     return by_side
@@ -114,16 +121,25 @@ def review_list(request: HttpRequest, partnership_id: Any) -> HttpResponse:
         review = services.review_schedule(access=access)
         return redirect("reviews:detail", access.partnership.pk, review.pk)
     reviews = list(AlignmentReview.objects.filter(partnership=access.partnership).order_by("-scheduled_for"))
-    scheduled = sorted((r for r in reviews if r.status == AlignmentReview.Status.SCHEDULED),
-                       key=lambda r: r.scheduled_for)
+    scheduled = sorted(
+        (r for r in reviews if r.status == AlignmentReview.Status.SCHEDULED), key=lambda r: r.scheduled_for
+    )
     past = [r for r in reviews if r.status != AlignmentReview.Status.SCHEDULED]
     # The rhythm after what is already on the calendar (as the sweep would schedule it).
     latest = max((r.occurrence for r in reviews if r.occurrence), default=None)
     after = max(timezone.now(), latest) if latest else timezone.now()
-    return render(request, "reviews/list.html", {
-        "access": access, "partnership": access.partnership, "scheduled": scheduled, "past": past,
-        "cadence_ahead": upcoming(access.partnership, 4, after), "zone": access.partnership.timezone,
-    })
+    return render(
+        request,
+        "reviews/list.html",
+        {
+            "access": access,
+            "partnership": access.partnership,
+            "scheduled": scheduled,
+            "past": past,
+            "cadence_ahead": upcoming(access.partnership, 4, after),
+            "zone": access.partnership.timezone,
+        },
+    )
 
 
 @login_required
@@ -135,23 +151,44 @@ def review_detail(request: HttpRequest, partnership_id: Any, review_id: Any) -> 
     return _render_detail(request, access, review)
 
 
-def _render_detail(request: HttpRequest, access: Access, review: AlignmentReview, *, status: int = 200,
-                   error: DomainError | None = None, form: dict[str, Any] | None = None) -> HttpResponse:
+def _render_detail(
+    request: HttpRequest,
+    access: Access,
+    review: AlignmentReview,
+    *,
+    status: int = 200,
+    error: DomainError | None = None,
+    form: dict[str, Any] | None = None,
+) -> HttpResponse:
     zone = _zone(access)
     agenda = build_agenda(access.partnership, review) if review.status == AlignmentReview.Status.SCHEDULED else None
     attendee_ids = {u.pk for u in review.attendees.all()}
     form = form or {
         "held_on": timezone.now().astimezone(zone).date().isoformat(),
-        "attendees": attendee_ids, "other_attendees": review.other_attendees, "notes": review.notes,
+        "attendees": attendee_ids,
+        "other_attendees": review.other_attendees,
+        "notes": review.notes,
         "decisions": review.decisions,
         "scheduled_for": review.scheduled_for.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
     }
-    return render(request, "reviews/detail.html", {
-        "access": access, "partnership": access.partnership, "review": review, "agenda": agenda,
-        "members": _members(access), "form": form, "error": error, "zone": access.partnership.timezone,
-        "local_time": do_timezone(review.scheduled_for, zone), "attendees": review.attendees.all(),
-        "is_past_due": review.scheduled_for <= timezone.now(),
-    }, status=status)
+    return render(
+        request,
+        "reviews/detail.html",
+        {
+            "access": access,
+            "partnership": access.partnership,
+            "review": review,
+            "agenda": agenda,
+            "members": _members(access),
+            "form": form,
+            "error": error,
+            "zone": access.partnership.timezone,
+            "local_time": do_timezone(review.scheduled_for, zone),
+            "attendees": review.attendees.all(),
+            "is_past_due": review.scheduled_for <= timezone.now(),
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -164,17 +201,20 @@ def review_hold(request: HttpRequest, partnership_id: Any, review_id: Any) -> Ht
     access.require_edit("record reviews")
     review = _review(access, review_id)
     form = {
-        "held_on": request.POST.get("held_on", ""), "attendees": set(request.POST.getlist("attendees")),
+        "held_on": request.POST.get("held_on", ""),
+        "attendees": set(request.POST.getlist("attendees")),
         "other_attendees": request.POST.get("other_attendees", "")[:MAX_TEXT],
-        "notes": request.POST.get("notes", "")[:MAX_TEXT], "decisions": request.POST.get("decisions", "")[:MAX_TEXT],
+        "notes": request.POST.get("notes", "")[:MAX_TEXT],
+        "decisions": request.POST.get("decisions", "")[:MAX_TEXT],
         "scheduled_for": review.scheduled_for.astimezone(_zone(access)).strftime("%Y-%m-%dT%H:%M"),
     }
     try:
         try:
             held_on = dt.date.fromisoformat(form["held_on"])
         except ValueError as exc:
-            raise InvalidInput("Give the day the review was held (YYYY-MM-DD).",
-                               fields={"held_on": ["Enter a valid date."]}) from exc
+            raise InvalidInput(
+                "Give the day the review was held (YYYY-MM-DD).", fields={"held_on": ["Enter a valid date."]}
+            ) from exc
         ids = [i for i in form["attendees"] if i.isdigit() and len(i) < 12]
         if len(ids) != len(form["attendees"]):
             raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": ["Unknown."]})
@@ -182,9 +222,14 @@ def review_hold(request: HttpRequest, partnership_id: Any, review_id: Any) -> Ht
         if len(people) != len(ids):
             raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": ["Unknown."]})
         services.review_hold(
-            access=access, review_id=review.pk, held_on=held_on, attendees=people,
-            other_attendees=_text(request, "other_attendees", 2000), notes=_text(request, "notes"),
-            decisions=_text(request, "decisions"), expected_version=_version(request),
+            access=access,
+            review_id=review.pk,
+            held_on=held_on,
+            attendees=people,
+            other_attendees=_text(request, "other_attendees", 2000),
+            notes=_text(request, "notes"),
+            decisions=_text(request, "decisions"),
+            expected_version=_version(request),
         )
     except DomainError as exc:
         if isinstance(exc, NotAllowed | NotFound):
@@ -208,14 +253,19 @@ def review_move(request: HttpRequest, partnership_id: Any, review_id: Any) -> Ht
         try:
             local = dt.datetime.fromisoformat(raw)
         except ValueError as exc:
-            raise InvalidInput("Give the new date and time of the review.",
-                               fields={"scheduled_for": ["Enter a valid date and time."]}) from exc
+            raise InvalidInput(
+                "Give the new date and time of the review.", fields={"scheduled_for": ["Enter a valid date and time."]}
+            ) from exc
         if local.tzinfo is not None:
             raise InvalidInput("Give a local time without a zone.", fields={"scheduled_for": ["Local time only."]})
         from .schedule import localize
 
-        services.review_update(access=access, review_id=review.pk, expected_version=_version(request),
-                               scheduled_for=localize(local, _zone(access)))
+        services.review_update(
+            access=access,
+            review_id=review.pk,
+            expected_version=_version(request),
+            scheduled_for=localize(local, _zone(access)),
+        )
     except DomainError as exc:
         if isinstance(exc, NotAllowed | NotFound):
             raise
@@ -258,10 +308,18 @@ def delivery_log(request: HttpRequest, partnership_id: Any) -> HttpResponse:
     rows = ReminderDelivery.objects.filter(partnership=access.partnership).select_related("recipient")
     if status in ReminderDelivery.Status.values:
         rows = rows.filter(status=status)
-    return render(request, "reviews/deliveries.html", {
-        "access": access, "partnership": access.partnership, "rows": list(rows[:DELIVERY_LOG_SIZE]),
-        "status": status, "statuses": ReminderDelivery.Status.choices, "limit": DELIVERY_LOG_SIZE,
-    })
+    return render(
+        request,
+        "reviews/deliveries.html",
+        {
+            "access": access,
+            "partnership": access.partnership,
+            "rows": list(rows[:DELIVERY_LOG_SIZE]),
+            "status": status,
+            "statuses": ReminderDelivery.Status.choices,
+            "limit": DELIVERY_LOG_SIZE,
+        },
+    )
 
 
 # --- Reminder preferences and unsubscribe -----------------------------------------------------
@@ -293,7 +351,14 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     done = request.method == "POST"
     if done:
         mute(user, [kind])
-    return render(request, "reminders/unsubscribe.html", {
-        "kind": kind, "kind_label": ReminderKind(kind).label, "done": done, "email": user.email,
-        "action": reverse("reviews:unsubscribe", args=[token]),
-    })
+    return render(
+        request,
+        "reminders/unsubscribe.html",
+        {
+            "kind": kind,
+            "kind_label": ReminderKind(kind).label,
+            "done": done,
+            "email": user.email,
+            "action": reverse("reviews:unsubscribe", args=[token]),
+        },
+    )

@@ -37,8 +37,10 @@ def parse_rrule(text: str, dtstart: dt.datetime | None = None) -> rrule.rrule:
     if text.upper().startswith("RRULE:"):
         text = text[6:]
     if not text or len(text) > MAX_RRULE_LENGTH:
-        raise InvalidInput("Give an RFC 5545 RRULE, e.g. FREQ=MONTHLY;INTERVAL=2;BYDAY=1TU.",
-                           fields={"review_rrule": ["Enter a recurrence rule."]})
+        raise InvalidInput(
+            "Give an RFC 5545 RRULE, e.g. FREQ=MONTHLY;INTERVAL=2;BYDAY=1TU.",
+            fields={"review_rrule": ["Enter a recurrence rule."]},
+        )
     # Occurrences are computed on local wall-clock times, so a UTC UNTIL (RFC 5545 asks for one
     # when DTSTART has a zone) is read as local too: it can move the rule's end by the zone offset.
     text = UNTIL_UTC.sub(r"UNTIL=\1", text)
@@ -95,8 +97,9 @@ def occurrences(p: Partnership, after: dt.datetime, count: int = 1) -> list[dt.d
 def next_occurrence(p: Partnership, after: dt.datetime) -> dt.datetime:
     found = occurrences(p, after, 1)
     if not found:
-        raise InvalidInput("The review cadence has no further occurrence.",
-                           fields={"review_rrule": ["The rule has ended."]})
+        raise InvalidInput(
+            "The review cadence has no further occurrence.", fields={"review_rrule": ["The rule has ended."]}
+        )
     return found[0]
 
 
@@ -125,7 +128,9 @@ def keep_next_review_scheduled(now: dt.datetime | None = None) -> list[Alignment
     due = list(Partnership.objects.filter(status=Partnership.Status.ACTIVE).exclude(id__in=scheduled))
     last = dict(
         AlignmentReview.objects.filter(partnership__in=[p.pk for p in due], occurrence__isnull=False)
-        .values("partnership_id").annotate(last=Max("occurrence")).values_list("partnership_id", "last")
+        .values("partnership_id")
+        .annotate(last=Max("occurrence"))
+        .values_list("partnership_id", "last")
     )
     created: list[AlignmentReview] = []
     for p in due:
@@ -134,13 +139,19 @@ def keep_next_review_scheduled(now: dt.datetime | None = None) -> list[Alignment
             occurrence = next_occurrence(p, after)
         except InvalidInput:
             continue  # a custom rule that has ended: nothing left to schedule
-        review = AlignmentReview(partnership=p, scheduled_for=occurrence, occurrence=occurrence,
-                                 title="Alignment review")
+        review = AlignmentReview(
+            partnership=p, scheduled_for=occurrence, occurrence=occurrence, title="Alignment review"
+        )
         try:
             with transaction.atomic():
                 review.save(force_insert=True)
-                record_change(actor=None, partnership=p, obj=review, action=ChangeEvent.Action.CREATE,
-                              summary=f"scheduled a review for {occurrence:%Y-%m-%d %H:%M} UTC")
+                record_change(
+                    actor=None,
+                    partnership=p,
+                    obj=review,
+                    action=ChangeEvent.Action.CREATE,
+                    summary=f"scheduled a review for {occurrence:%Y-%m-%d %H:%M} UTC",
+                )
         except IntegrityError:
             continue  # another sweep scheduled it a moment ago
         created.append(review)

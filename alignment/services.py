@@ -52,8 +52,10 @@ def workspace_create(*, name: str, email: str, password: str, full_name: str = "
     if not name:
         raise InvalidInput("The organisation needs a name.", fields={"name": ["This field is required."]})
     if User.objects.filter(email__iexact=email).exists():
-        raise InvalidInput("An account with this e-mail address exists already.",
-                           fields={"email": ["Already registered: sign in instead."]})
+        raise InvalidInput(
+            "An account with this e-mail address exists already.",
+            fields={"email": ["Already registered: sign in instead."]},
+        )
     user = User(email=email, full_name=full_name)
     try:
         validate_password(password, user)
@@ -70,9 +72,20 @@ def workspace_create(*, name: str, email: str, password: str, full_name: str = "
 # --- Partnerships -----------------------------------------------------------------------------
 
 PARTNERSHIP_FIELDS = (
-    "name", "partner_type", "status", "margin_percent", "referral_fee_percent", "economic_notes",
-    "vendor_drivers", "partner_drivers", "review_cadence", "review_rrule", "review_time",
-    "review_duration_minutes", "timezone", "reminder_offsets_days",
+    "name",
+    "partner_type",
+    "status",
+    "margin_percent",
+    "referral_fee_percent",
+    "economic_notes",
+    "vendor_drivers",
+    "partner_drivers",
+    "review_cadence",
+    "review_rrule",
+    "review_time",
+    "review_duration_minutes",
+    "timezone",
+    "reminder_offsets_days",
 )
 
 
@@ -84,8 +97,9 @@ def _validate_partnership(p: Partnership) -> None:
     for side in ("vendor_drivers", "partner_drivers"):
         drivers = getattr(p, side)
         if not isinstance(drivers, list) or not all(isinstance(d, str) and d.strip() for d in drivers):
-            raise InvalidInput("Business drivers are a list of short texts.",
-                               fields={side: ["Expected a list of texts."]})
+            raise InvalidInput(
+                "Business drivers are a list of short texts.", fields={side: ["Expected a list of texts."]}
+            )
         drivers = [d.strip() for d in drivers]
         if len(drivers) > MAX_DRIVERS or any(len(d) > MAX_DRIVER_LENGTH for d in drivers):
             # Refused, never cut: a silently shortened list would lose what the side wrote.
@@ -96,8 +110,10 @@ def _validate_partnership(p: Partnership) -> None:
         setattr(p, side, drivers)
     offsets = p.reminder_offsets_days
     if not isinstance(offsets, list) or not all(isinstance(d, int) and 0 <= d <= 90 for d in offsets):
-        raise InvalidInput("Reminder days are whole numbers from 0 to 90.",
-                           fields={"reminder_offsets_days": ["Expected whole numbers from 0 to 90."]})
+        raise InvalidInput(
+            "Reminder days are whole numbers from 0 to 90.",
+            fields={"reminder_offsets_days": ["Expected whole numbers from 0 to 90."]},
+        )
     if p.review_cadence == Partnership.Cadence.CUSTOM:
         from .schedule import parse_rrule
 
@@ -127,13 +143,23 @@ def partnership_create(
     apply_changes(partnership, fields, PARTNERSHIP_FIELDS)
     _validate_partnership(partnership)
     insert(partnership, "partnership")
-    member = PartnershipMember.objects.create(partnership=partnership, user=actor, side=Side.VENDOR,
-                                              role=Role.APPROVER)
+    member = PartnershipMember.objects.create(partnership=partnership, user=actor, side=Side.VENDOR, role=Role.APPROVER)
     vision = Vision.objects.create(partnership=partnership)
-    record_change(actor=actor, partnership=partnership, obj=partnership, action=CREATE,
-                  summary=f"started the partnership {partnership.name}")
-    record_change(actor=actor, partnership=partnership, obj=member, action=CREATE, after=member.to_record(),
-                  summary=f"added {actor.display_name} as vendor approver")
+    record_change(
+        actor=actor,
+        partnership=partnership,
+        obj=partnership,
+        action=CREATE,
+        summary=f"started the partnership {partnership.name}",
+    )
+    record_change(
+        actor=actor,
+        partnership=partnership,
+        obj=member,
+        action=CREATE,
+        after=member.to_record(),
+        summary=f"added {actor.display_name} as vendor approver",
+    )
     record_change(actor=actor, partnership=partnership, obj=vision, action=CREATE, summary="created the vision")
     return partnership
 
@@ -155,8 +181,14 @@ def partnership_update(*, access: Access, expected_version: int | None = None, *
     _validate_partnership(p)
     p.bump()
     p.save()
-    record_change(actor=access.user, partnership=p, obj=p, action=UPDATE, before=before,
-                  summary="changed the partnership settings")
+    record_change(
+        actor=access.user,
+        partnership=p,
+        obj=p,
+        action=UPDATE,
+        before=before,
+        summary="changed the partnership settings",
+    )
     return p
 
 
@@ -175,10 +207,17 @@ def member_add(*, access: Access, user: User, side: str, role: str) -> Partnersh
         with transaction.atomic():
             member = PartnershipMember.objects.create(partnership=access.partnership, user=user, side=side, role=role)
     except IntegrityError as exc:
-        raise RuleViolation(f"{user.email} is a member of this partnership already.",
-                            code="member.already_member") from exc
-    record_change(actor=access.user, partnership=access.partnership, obj=member, action=CREATE,
-                  after=member.to_record(), summary=f"added {user.display_name} as {side} {role}")
+        raise RuleViolation(
+            f"{user.email} is a member of this partnership already.", code="member.already_member"
+        ) from exc
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=member,
+        action=CREATE,
+        after=member.to_record(),
+        summary=f"added {user.display_name} as {side} {role}",
+    )
     return member
 
 
@@ -193,8 +232,15 @@ def member_update(*, access: Access, member_id: Any, role: str) -> PartnershipMe
     before = member.to_record()
     member.role = role
     member.save(update_fields=["role"])
-    record_change(actor=access.user, partnership=access.partnership, obj=member, action=UPDATE, before=before,
-                  after=member.to_record(), summary=f"made {member.user.display_name} {role}")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=member,
+        action=UPDATE,
+        before=before,
+        after=member.to_record(),
+        summary=f"made {member.user.display_name} {role}",
+    )
     return member
 
 
@@ -206,8 +252,14 @@ def member_remove(*, access: Access, member_id: Any) -> None:
         raise NotAllowed("You manage your own side's people only.")
     before = member.to_record()
     member.delete()
-    record_change(actor=access.user, partnership=access.partnership, obj=member, action=DELETE, before=before,
-                  summary=f"removed {member.user.display_name}")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=member,
+        action=DELETE,
+        before=before,
+        summary=f"removed {member.user.display_name}",
+    )
 
 
 # --- Vision -----------------------------------------------------------------------------------
@@ -234,8 +286,14 @@ def vision_update(*, access: Access, expected_version: int | None = None, **text
         vision.revision += 1
     vision.bump()
     vision.save()
-    record_change(actor=access.user, partnership=access.partnership, obj=vision, action=UPDATE, before=before,
-                  summary="edited the vision")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=vision,
+        action=UPDATE,
+        before=before,
+        summary="edited the vision",
+    )
     return vision
 
 
@@ -248,26 +306,47 @@ def vision_endorse(*, access: Access, revision: int) -> VisionEndorsement:
     if revision != vision.revision:
         raise RuleViolation(
             f"You endorsed revision {revision}, but the vision is now at revision {vision.revision}. "
-            "Read the current text and endorse again.", code="vision.stale_revision",
+            "Read the current text and endorse again.",
+            code="vision.stale_revision",
         )
     if not (vision.why_together.strip() and vision.what_we_hope.strip() and vision.how_we_work.strip()):
         raise RuleViolation("The vision needs all three texts before it can be endorsed.", code="vision.incomplete")
     if vision.endorsements.filter(revision=vision.revision, side=access.side).exists():
-        raise RuleViolation(f"The {access.side} side has endorsed this revision already.",
-                            code="vision.already_endorsed")
-    endorsement = VisionEndorsement.objects.create(vision=vision, revision=vision.revision, side=access.side,
-                                                   user=access.user)
-    record_change(actor=access.user, partnership=access.partnership, obj=endorsement, action=CREATE,
-                  after=endorsement.to_record(), summary=f"endorsed the vision for the {access.side} side")
+        raise RuleViolation(
+            f"The {access.side} side has endorsed this revision already.", code="vision.already_endorsed"
+        )
+    endorsement = VisionEndorsement.objects.create(
+        vision=vision, revision=vision.revision, side=access.side, user=access.user
+    )
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=endorsement,
+        action=CREATE,
+        after=endorsement.to_record(),
+        summary=f"endorsed the vision for the {access.side} side",
+    )
     return endorsement
 
 
 # --- Objectives -------------------------------------------------------------------------------
 
 OBJECTIVE_FIELDS = (
-    "title", "description", "vendor_gain", "partner_gain", "vendor_drivers", "partner_drivers",
-    "success_measure", "metric_name", "metric_unit", "baseline", "target", "baseline_date", "target_date",
-    "status", "position",
+    "title",
+    "description",
+    "vendor_gain",
+    "partner_gain",
+    "vendor_drivers",
+    "partner_drivers",
+    "success_measure",
+    "metric_name",
+    "metric_unit",
+    "baseline",
+    "target",
+    "baseline_date",
+    "target_date",
+    "status",
+    "position",
 )
 
 
@@ -276,10 +355,14 @@ def _validate_objective(o: Objective) -> None:
     if (o.baseline is None) != (o.target is None) and o.target is not None and not o.metric_name:
         raise InvalidInput("A numeric target needs a metric name.", fields={"metric_name": ["Name the metric."]})
     if o.baseline_date and o.target_date and o.target_date <= o.baseline_date:
-        raise InvalidInput("The target date must be after the baseline date.",
-                           fields={"target_date": ["Must be after the baseline date."]})
-    for side, allowed in (("vendor_drivers", o.partnership.vendor_drivers),
-                          ("partner_drivers", o.partnership.partner_drivers)):
+        raise InvalidInput(
+            "The target date must be after the baseline date.",
+            fields={"target_date": ["Must be after the baseline date."]},
+        )
+    for side, allowed in (
+        ("vendor_drivers", o.partnership.vendor_drivers),
+        ("partner_drivers", o.partnership.partner_drivers),
+    ):
         drivers = getattr(o, side)
         if not isinstance(drivers, list) or not all(isinstance(d, str) for d in drivers):
             raise InvalidInput("Drivers are a list of texts.", fields={side: ["Expected a list of texts."]})
@@ -302,14 +385,20 @@ def objective_create(*, access: Access, id: uuid.UUID | None = None, **fields: A
         objective.position = Objective.objects.filter(partnership=access.partnership).count() + 1
     _validate_objective(objective)
     insert(objective, "objective")
-    record_change(actor=access.user, partnership=access.partnership, obj=objective, action=CREATE,
-                  summary=f"added the objective “{objective.title}”")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=objective,
+        action=CREATE,
+        summary=f"added the objective “{objective.title}”",
+    )
     return objective
 
 
 @transaction.atomic
-def objective_update(*, access: Access, objective_id: Any, expected_version: int | None = None,
-                     **changes: Any) -> Objective:
+def objective_update(
+    *, access: Access, objective_id: Any, expected_version: int | None = None, **changes: Any
+) -> Objective:
     access.require_edit("edit objectives")
     objective = lock(Objective.objects.filter(partnership=access.partnership), objective_id, "objective")
     check_version(objective, expected_version)
@@ -320,8 +409,14 @@ def objective_update(*, access: Access, objective_id: Any, expected_version: int
     _validate_objective(objective)
     objective.bump()
     objective.save()
-    record_change(actor=access.user, partnership=access.partnership, obj=objective, action=UPDATE, before=before,
-                  summary=f"edited the objective “{objective.title}”")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=objective,
+        action=UPDATE,
+        before=before,
+        summary=f"edited the objective “{objective.title}”",
+    )
     return objective
 
 
@@ -332,12 +427,19 @@ def objective_delete(*, access: Access, objective_id: Any, expected_version: int
     objective = lock(Objective.objects.filter(partnership=access.partnership), objective_id, "objective")
     check_version(objective, expected_version)
     if objective.goals.exists():
-        raise RuleViolation("This objective has goals: retire it (status “retired”) instead of deleting it.",
-                            code="objective.has_goals")
+        raise RuleViolation(
+            "This objective has goals: retire it (status “retired”) instead of deleting it.", code="objective.has_goals"
+        )
     before = objective.to_record()
     objective.delete()
-    record_change(actor=access.user, partnership=access.partnership, obj=objective, action=DELETE, before=before,
-                  summary=f"deleted the objective “{before['title']}”")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=objective,
+        action=DELETE,
+        before=before,
+        summary=f"deleted the objective “{before['title']}”",
+    )
 
 
 # --- Alignment reviews ------------------------------------------------------------------------
@@ -346,8 +448,9 @@ REVIEW_FIELDS = ("title", "scheduled_for", "notes", "decisions", "other_attendee
 
 
 @transaction.atomic
-def review_schedule(*, access: Access, scheduled_for: dt.datetime | None = None, title: str = "",
-                    id: uuid.UUID | None = None) -> AlignmentReview:
+def review_schedule(
+    *, access: Access, scheduled_for: dt.datetime | None = None, title: str = "", id: uuid.UUID | None = None
+) -> AlignmentReview:
     """Schedule a review: at a given time, or at the cadence's next occurrence after the last one."""
     access.require_edit("schedule reviews")
     p = access.partnership
@@ -362,8 +465,9 @@ def review_schedule(*, access: Access, scheduled_for: dt.datetime | None = None,
         raise InvalidInput("Say when the review is.", fields={"scheduled_for": ["This field is required."]})
     if timezone.is_naive(scheduled_for):
         raise InvalidInput("Give the review time with a time zone.", fields={"scheduled_for": ["Needs a time zone."]})
-    review = AlignmentReview(partnership=p, scheduled_for=scheduled_for, occurrence=occurrence,
-                             title=title or "Alignment review")
+    review = AlignmentReview(
+        partnership=p, scheduled_for=scheduled_for, occurrence=occurrence, title=title or "Alignment review"
+    )
     if id is not None:
         review.id = free_id(AlignmentReview, id, "review")
     validate(review, exclude=["partnership"])
@@ -372,8 +476,13 @@ def review_schedule(*, access: Access, scheduled_for: dt.datetime | None = None,
             insert(review, "review")
     except IntegrityError as exc:
         raise RuleViolation("This review occurrence is scheduled already.", code="review.duplicate") from exc
-    record_change(actor=access.user, partnership=p, obj=review, action=CREATE,
-                  summary=f"scheduled a review for {scheduled_for:%Y-%m-%d %H:%M} UTC")
+    record_change(
+        actor=access.user,
+        partnership=p,
+        obj=review,
+        action=CREATE,
+        summary=f"scheduled a review for {scheduled_for:%Y-%m-%d %H:%M} UTC",
+    )
     return review
 
 
@@ -382,8 +491,9 @@ def _lock_review(access: Access, review_id: Any) -> AlignmentReview:
 
 
 @transaction.atomic
-def review_update(*, access: Access, review_id: Any, expected_version: int | None = None,
-                  **changes: Any) -> AlignmentReview:
+def review_update(
+    *, access: Access, review_id: Any, expected_version: int | None = None, **changes: Any
+) -> AlignmentReview:
     """Move a review or edit its notes. Moving keeps the occurrence it stands for."""
     access.require_edit("change reviews")
     review = _lock_review(access, review_id)
@@ -396,8 +506,14 @@ def review_update(*, access: Access, review_id: Any, expected_version: int | Non
     validate(review, exclude=["partnership", "attendees"])
     review.bump()
     review.save()
-    record_change(actor=access.user, partnership=access.partnership, obj=review, action=UPDATE, before=before,
-                  summary="updated a review")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=review,
+        action=UPDATE,
+        before=before,
+        summary="updated a review",
+    )
     return review
 
 
@@ -407,21 +523,35 @@ def review_skip(*, access: Access, review_id: Any, expected_version: int | None 
     review = _lock_review(access, review_id)
     check_version(review, expected_version)
     if review.status != AlignmentReview.Status.SCHEDULED:
-        raise RuleViolation(f"This review is {review.status}; only a scheduled one can be skipped.",
-                            code="review.not_scheduled")
+        raise RuleViolation(
+            f"This review is {review.status}; only a scheduled one can be skipped.", code="review.not_scheduled"
+        )
     before = review.to_record()
     review.status = AlignmentReview.Status.SKIPPED
     review.bump()
     review.save()
-    record_change(actor=access.user, partnership=access.partnership, obj=review, action=UPDATE, before=before,
-                  summary="skipped a review")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=review,
+        action=UPDATE,
+        before=before,
+        summary="skipped a review",
+    )
     return review
 
 
 @transaction.atomic
 def review_hold(
-    *, access: Access, review_id: Any, held_on: dt.date, attendees: list[User] | None = None,
-    other_attendees: str = "", notes: str = "", decisions: str = "", expected_version: int | None = None,
+    *,
+    access: Access,
+    review_id: Any,
+    held_on: dt.date,
+    attendees: list[User] | None = None,
+    other_attendees: str = "",
+    notes: str = "",
+    decisions: str = "",
+    expected_version: int | None = None,
     schedule_next: bool = True,
 ) -> AlignmentReview:
     """Record a review as held, with a snapshot of every open goal's status, and schedule the next
@@ -445,8 +575,10 @@ def review_hold(
     strangers = [u for u in people if u.pk not in allowed_people]
     if strangers:
         # Never echo who they are: the caller may have guessed ids of people outside the partnership.
-        raise InvalidInput("Attendees must be members of this partnership.",
-                           fields={"attendees": [f"{len(strangers)} of them are not members of this partnership."]})
+        raise InvalidInput(
+            "Attendees must be members of this partnership.",
+            fields={"attendees": [f"{len(strangers)} of them are not members of this partnership."]},
+        )
     before = review.to_record()
     from .health import partnership_health
 
@@ -462,8 +594,15 @@ def review_hold(
     review.save()
     review.attendees.set(people)
     after = review.to_record() | {"attendees": [u.pk for u in people]}
-    record_change(actor=access.user, partnership=access.partnership, obj=review, action=UPDATE, before=before,
-                  after=after, summary="recorded a review")
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=review,
+        action=UPDATE,
+        before=before,
+        after=after,
+        summary="recorded a review",
+    )
     if schedule_next and not access.partnership.reviews.filter(status=AlignmentReview.Status.SCHEDULED).exists():
         review_schedule(access=access)
     return review

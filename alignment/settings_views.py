@@ -37,30 +37,52 @@ class GeneralForm(VersionedForm):
 
 
 class EconomicsForm(VersionedForm):
-    percent = {"required": False, "min_value": Decimal(0), "max_value": Decimal(100), "max_digits": 5,
-               "decimal_places": 2}
+    percent = {
+        "required": False,
+        "min_value": Decimal(0),
+        "max_value": Decimal(100),
+        "max_digits": 5,
+        "decimal_places": 2,
+    }
     margin_percent = forms.DecimalField(label="Partner margin (%)", **percent)
     referral_fee_percent = forms.DecimalField(label="Referral fee (%)", **percent)
-    economic_notes = forms.CharField(label="Notes on the economic model", required=False, max_length=5000,
-                                     widget=forms.Textarea(attrs=TEXTAREA),
-                                     help_text="Context for the plan, never its goal.")
+    economic_notes = forms.CharField(
+        label="Notes on the economic model",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs=TEXTAREA),
+        help_text="Context for the plan, never its goal.",
+    )
     conflict_fields = ("margin_percent", "referral_fee_percent", "economic_notes")
 
 
 class ScheduleForm(VersionedForm):
     review_cadence = forms.ChoiceField(label="Review cadence", choices=Partnership.Cadence.choices)
-    review_rrule = forms.CharField(label="Custom recurrence (RRULE)", required=False, max_length=500,
-                                   help_text="Only for a custom cadence, e.g. FREQ=MONTHLY;INTERVAL=2;BYDAY=1TU.")
-    review_time = forms.TimeField(label="Local time of reviews",
-                                  widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    review_rrule = forms.CharField(
+        label="Custom recurrence (RRULE)",
+        required=False,
+        max_length=500,
+        help_text="Only for a custom cadence, e.g. FREQ=MONTHLY;INTERVAL=2;BYDAY=1TU.",
+    )
+    review_time = forms.TimeField(
+        label="Local time of reviews", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
     review_duration_minutes = forms.IntegerField(label="Length (minutes)", min_value=15, max_value=480)
     timezone = forms.ChoiceField(label="Time zone of reviews", choices=timezone_choices)
     reminder_offsets_days = forms.CharField(
-        label="Reminders (days before a review)", required=False, max_length=100,
+        label="Reminders (days before a review)",
+        required=False,
+        max_length=100,
         help_text="Whole numbers from 0 to 90, separated by commas, e.g. 7, 1.",
     )
-    conflict_fields = ("review_cadence", "review_rrule", "review_time", "review_duration_minutes", "timezone",
-                       "reminder_offsets_days")
+    conflict_fields = (
+        "review_cadence",
+        "review_rrule",
+        "review_time",
+        "review_duration_minutes",
+        "timezone",
+        "reminder_offsets_days",
+    )
 
     def clean_reminder_offsets_days(self) -> list[int]:
         raw = self.cleaned_data["reminder_offsets_days"].replace(";", ",")
@@ -92,7 +114,9 @@ class DriversForm(VersionedForm):
         self.side = side
         self.field_name = f"{side}_drivers"
         self.fields[self.field_name] = forms.CharField(
-            label=f"Business drivers of the {side} side", required=False, max_length=3000,
+            label=f"Business drivers of the {side} side",
+            required=False,
+            max_length=3000,
             widget=forms.Textarea(attrs={"rows": 5}),
             help_text="One per line, e.g. services revenue, utilisation, billable rate (at most 20).",
         )
@@ -113,7 +137,10 @@ class DriversForm(VersionedForm):
 
 
 SECTIONS: dict[str, type[VersionedForm]] = {
-    "general": GeneralForm, "economics": EconomicsForm, "schedule": ScheduleForm, "drivers": DriversForm,
+    "general": GeneralForm,
+    "economics": EconomicsForm,
+    "schedule": ScheduleForm,
+    "drivers": DriversForm,
 }
 
 
@@ -137,21 +164,44 @@ def _form(section: str, access: Any, data: Any = None) -> VersionedForm:
     return SECTIONS[section](initial=initial_for(access.partnership, section, access.side), **kwargs)
 
 
-def render_settings(request: HttpRequest, access: Any, *, bound: VersionedForm | None = None,
-                    section: str = "", conflict: dict[str, Any] | None = None, status: int = 200) -> HttpResponse:
+def render_settings(
+    request: HttpRequest,
+    access: Any,
+    *,
+    bound: VersionedForm | None = None,
+    section: str = "",
+    conflict: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
     p = access.partnership
     forms_by_section = {name: _form(name, access) for name in SECTIONS}
     if bound is not None:
         forms_by_section[section] = bound
     members: dict[str, list[PartnershipMember]] = {Side.VENDOR: [], Side.PARTNER: []}
-    for m in PartnershipMember.objects.filter(partnership=p).select_related("user").order_by("user__full_name",
-                                                                                              "user__email"):
+    for m in (
+        PartnershipMember.objects.filter(partnership=p)
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    ):
         members[m.side].append(m)
-    return render(request, "settings/partnership.html", {
-        "access": access, "partnership": p, "forms": forms_by_section, "section": section, "conflict": conflict,
-        "members": members, "own_side": access.side, "other_side": access.other_side, "roles": Role.choices,
-        "own_drivers": p.drivers_for(access.side), "other_drivers": p.drivers_for(access.other_side),
-    }, status=status)
+    return render(
+        request,
+        "settings/partnership.html",
+        {
+            "access": access,
+            "partnership": p,
+            "forms": forms_by_section,
+            "section": section,
+            "conflict": conflict,
+            "members": members,
+            "own_side": access.side,
+            "other_side": access.other_side,
+            "roles": Role.choices,
+            "own_drivers": p.drivers_for(access.side),
+            "other_drivers": p.drivers_for(access.other_side),
+        },
+        status=status,
+    )
 
 
 class PartnershipSettings(PlanView):
@@ -179,14 +229,14 @@ class PartnershipSettingsSection(PlanView):
         if not self.form.is_valid():
             return self.render_form(status=400)
         changes = self.form.service_changes()
-        services.partnership_update(access=self.access, expected_version=self.form.cleaned_data["version"],
-                                    **changes)
+        services.partnership_update(access=self.access, expected_version=self.form.cleaned_data["version"], **changes)
         messages.success(request, "Settings saved.")
         return redirect(reverse("partnership_settings", args=[self.access.partnership.pk]) + f"#{self.section}")
 
     def render_form(self, status: int = 200, conflict: dict[str, Any] | None = None) -> HttpResponse:
-        return render_settings(self.request, self.access, bound=self.form, section=self.section,
-                               conflict=conflict, status=status)
+        return render_settings(
+            self.request, self.access, bound=self.form, section=self.section, conflict=conflict, status=status
+        )
 
 
 class RoleForm(forms.Form):
@@ -216,8 +266,11 @@ class MemberRemove(PlanView):
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         self.access.require_manage("remove people")
-        member = PartnershipMember.objects.filter(partnership=self.access.partnership, pk=kwargs["mid"]).select_related(
-            "user").first()
+        member = (
+            PartnershipMember.objects.filter(partnership=self.access.partnership, pk=kwargs["mid"])
+            .select_related("user")
+            .first()
+        )
         services.member_remove(access=self.access, member_id=kwargs["mid"])
         name = member.user.display_name if member else "The person"
         messages.success(request, f"{name} no longer has access to this partnership.")

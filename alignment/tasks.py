@@ -14,8 +14,15 @@ from celery import shared_task
 from . import reminders
 
 
-@shared_task(name="alignment.send_reminder", bind=True, max_retries=reminders.MAX_ATTEMPTS, acks_late=True,
-             reject_on_worker_lost=True, soft_time_limit=120, time_limit=180)
+@shared_task(
+    name="alignment.send_reminder",
+    bind=True,
+    max_retries=reminders.MAX_ATTEMPTS,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=120,
+    time_limit=180,
+)
 def send_reminder(self: Any, delivery_id: str) -> str:
     """Deliver one outbox row; transient SMTP failures come back here with a growing countdown."""
     outcome = reminders.deliver(delivery_id)

@@ -74,8 +74,9 @@ class PlanView(View):
             response["HX-Retarget"] = "#flash"
             response["HX-Reswap"] = "innerHTML"
             return response
-        return render(self.request, "plan/error.html", {"message": exc.message, "access": self.access},
-                      status=exc.status)
+        return render(
+            self.request, "plan/error.html", {"message": exc.message, "access": self.access}, status=exc.status
+        )
 
     def rejected(self, exc: DomainError) -> HttpResponse:
         for name, problems in exc.fields.items():
@@ -97,8 +98,7 @@ class PlanView(View):
             theirs = getattr(current, name, None)
             if _plain(mine) != _plain(theirs):
                 rows.append({"label": self.form.fields[name].label, "mine": _plain(mine), "theirs": _plain(theirs)})
-        return self.render_form(status=409, conflict={"rows": rows, "message": exc.message,
-                                                      "version": current.version})
+        return self.render_form(status=409, conflict={"rows": rows, "message": exc.message, "version": current.version})
 
     # Form views override these.
     def form_kwargs(self) -> dict[str, Any]:
@@ -170,9 +170,15 @@ class InPlaceForm(PlanView):
 
     def render_form(self, status: int = 200, conflict: dict[str, Any] | None = None) -> HttpResponse:
         context = {
-            "form": self.form, "access": self.access, "partnership": self.access.partnership,
-            "conflict": conflict, "fragment_id": self.fragment_id(), "action": self.request.path,
-            "cancel_url": self.cancel_url(), "title": self.title, "submit_label": self.submit_label,
+            "form": self.form,
+            "access": self.access,
+            "partnership": self.access.partnership,
+            "conflict": conflict,
+            "fragment_id": self.fragment_id(),
+            "action": self.request.path,
+            "cancel_url": self.cancel_url(),
+            "title": self.title,
+            "submit_label": self.submit_label,
             "label": "" if getattr(self, "in_card", False) else self.title,
             # Opened from an open goal card or list: saving or cancelling brings it back open.
             "details_open": self.request.headers.get(OPEN_HEADER) == "true",
@@ -195,10 +201,12 @@ def vision_context(access: Access) -> dict[str, Any]:
     if vision is not None:
         for e in vision.endorsements.filter(revision=vision.revision).select_related("user"):
             endorsements[e.side] = e
-    complete = bool(vision and vision.why_together.strip() and vision.what_we_hope.strip()
-                    and vision.how_we_work.strip())
+    complete = bool(
+        vision and vision.why_together.strip() and vision.what_we_hope.strip() and vision.how_we_work.strip()
+    )
     return {
-        "vision": vision, "complete": complete,
+        "vision": vision,
+        "complete": complete,
         "endorsements": [{"side": s, "label": Side(s).label, "endorsement": endorsements.get(s)} for s in Side.values],
         "can_endorse": bool(vision and complete and access.can_approve and access.side not in endorsements),
         "endorsed_by_both": len(endorsements) == 2,
@@ -229,8 +237,10 @@ def objectives_context(access: Access) -> list[dict[str, Any]]:
     by_objective: dict[Any, list[Any]] = defaultdict(list)
     for card in goal_cards(access, objective_ids=loaded, open_only=True) if loaded else []:
         by_objective[card.goal.objective_id].append(card)
-    return [goal_list_context(access, o, counts.get(o.pk), by_objective.get(o.pk, []) if o.pk in loaded else None)
-            for o in objectives]
+    return [
+        goal_list_context(access, o, counts.get(o.pk), by_objective.get(o.pk, []) if o.pk in loaded else None)
+        for o in objectives
+    ]
 
 
 def goal_list_context(access: Access, objective: Objective, counts: Any, cards: list[Any] | None) -> dict[str, Any]:
@@ -238,7 +248,10 @@ def goal_list_context(access: Access, objective: Objective, counts: Any, cards: 
     (a ``goals.cards.GoalCounts``, None for an objective without goals)."""
     pid = access.partnership.pk
     return {
-        "objective": objective, "cards": cards or [], "loaded": cards is not None, "counts": counts,
+        "objective": objective,
+        "cards": cards or [],
+        "loaded": cards is not None,
+        "counts": counts,
         "list_url": reverse("plan_fragment", args=[pid, f"goals-of-{objective.pk}"]),
         "closed_url": reverse("goals_closed", args=[pid, objective.pk]) if counts and counts.closed else "",
     }
@@ -282,9 +295,13 @@ def plan_health(partnership: Partnership) -> Any:
 def plan_context(request: HttpRequest, access: Access) -> dict[str, Any]:
     p = access.partnership
     return {
-        "access": access, "partnership": p, "health": plan_health(p),
-        "objectives": objectives_context(access), "history": history_context(access),
-        "cursor": latest_cursor(p), **vision_context(access),
+        "access": access,
+        "partnership": p,
+        "health": plan_health(p),
+        "objectives": objectives_context(access),
+        "history": history_context(access),
+        "cursor": latest_cursor(p),
+        **vision_context(access),
     }
 
 
@@ -293,8 +310,10 @@ class PlanPage(PlanView):
         return render(request, "plan/page.html", plan_context(request, self.access))
 
 
-FRAGMENT = re.compile(r"^(?P<kind>plan-header|vision|objectives|history|objective|goals-of|goals-count|goal)"
-                      r"(?:-(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?$")
+FRAGMENT = re.compile(
+    r"^(?P<kind>plan-header|vision|objectives|history|objective|goals-of|goals-count|goal)"
+    r"(?:-(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?$"
+)
 
 
 def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResponse:
@@ -319,8 +338,9 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
     if kind in ("objective", "goals-count", "goals-of") and ident:
         objective = Objective.objects.filter(partnership=access.partnership, pk=ident).first()
         if objective is None:  # gone meanwhile, or never of this plan: an empty placeholder
-            return HttpResponse(f'<span id="{name}"></span>' if kind == "goals-count"
-                                else f'<div id="{name}" hidden></div>')
+            return HttpResponse(
+                f'<span id="{name}"></span>' if kind == "goals-count" else f'<div id="{name}" hidden></div>'
+            )
         if kind == "objective":
             return render(request, "plan/_objective_head.html", base | {"objective": objective})
         counts = goal_counts(access, objective).get(objective.pk)
@@ -350,8 +370,13 @@ class VisionEdit(InPlaceForm):
 
     def get_initial(self) -> dict[str, Any]:
         v = Vision.objects.get(partnership=self.access.partnership)
-        return {"version": v.version, "why_together": v.why_together, "what_we_hope": v.what_we_hope,
-                "how_we_work": v.how_we_work, "horizon": v.horizon}
+        return {
+            "version": v.version,
+            "why_together": v.why_together,
+            "what_we_hope": v.what_we_hope,
+            "how_we_work": v.how_we_work,
+            "horizon": v.horizon,
+        }
 
     def fragment_id(self) -> str:
         return "vision"
@@ -361,8 +386,7 @@ class VisionEdit(InPlaceForm):
 
     def save(self) -> HttpResponse:
         data = self.form.cleaned_data
-        services.vision_update(access=self.access, expected_version=data["version"],
-                               **self.form.service_changes())
+        services.vision_update(access=self.access, expected_version=data["version"], **self.form.service_changes())
         return render_fragment(self.request, self.access, "vision")
 
 
@@ -400,8 +424,11 @@ class ObjectiveNew(InPlaceForm):
         # The new objective is part of the refreshed list (outside this form): swap both.
         response = render_fragment(self.request, self.access, "objectives")
         # The form closes: the add button comes back in its place (out of band).
-        response.content += render_to_string("plan/_objective_new.html", {
-            "access": self.access, "partnership": self.access.partnership, "oob": True}, request=self.request).encode()
+        response.content += render_to_string(
+            "plan/_objective_new.html",
+            {"access": self.access, "partnership": self.access.partnership, "oob": True},
+            request=self.request,
+        ).encode()
         response["HX-Retarget"] = "#objectives"
         response["HX-Reswap"] = "outerHTML"
         response["HX-Trigger"] = "objective-created"
@@ -410,8 +437,9 @@ class ObjectiveNew(InPlaceForm):
 
 class ObjectiveNewButton(PlanView):
     def get(self, request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
-        return render(request, "plan/_objective_new.html",
-                      {"access": self.access, "partnership": self.access.partnership})
+        return render(
+            request, "plan/_objective_new.html", {"access": self.access, "partnership": self.access.partnership}
+        )
 
 
 class ObjectiveEdit(InPlaceForm):
@@ -424,7 +452,8 @@ class ObjectiveEdit(InPlaceForm):
     def get_initial(self) -> dict[str, Any]:
         o = self.objective()
         return {name: getattr(o, name) for name in ObjectiveForm.base_fields if name != "version"} | {
-            "version": o.version}
+            "version": o.version
+        }
 
     def objective(self) -> Objective:
         o = Objective.objects.filter(partnership=self.access.partnership, pk=self.kwargs["oid"]).first()
@@ -440,7 +469,10 @@ class ObjectiveEdit(InPlaceForm):
 
     def save(self) -> HttpResponse:
         data = self.form.cleaned_data
-        services.objective_update(access=self.access, objective_id=self.kwargs["oid"],
-                                  expected_version=data["version"], **self.form.service_changes())
+        services.objective_update(
+            access=self.access,
+            objective_id=self.kwargs["oid"],
+            expected_version=data["version"],
+            **self.form.service_changes(),
+        )
         return render_fragment(self.request, self.access, self.fragment_id())
-

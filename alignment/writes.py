@@ -73,8 +73,9 @@ def integer(value: Any, name: str) -> int:
             raise ValueError(value)
         return int(value)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInput(f"{_label(name)} must be a whole number.",
-                           fields={name: ["Expected a whole number."]}) from exc
+        raise InvalidInput(
+            f"{_label(name)} must be a whole number.", fields={name: ["Expected a whole number."]}
+        ) from exc
 
 
 def convert(field: models.Field[Any, Any], value: Any, name: str) -> Any:
@@ -141,11 +142,13 @@ def validate(obj: models.Model, exclude: list[str] | None = None) -> None:
     characters is refused here too: PostgreSQL cannot store it."""
     nul = [f.name for f in obj._meta.concrete_fields if _has_nul(getattr(obj, f.attname, None))]
     if nul:
-        raise InvalidInput("Text may not contain NUL characters.",
-                           fields={name: ["Contains a NUL character."] for name in nul})
+        raise InvalidInput(
+            "Text may not contain NUL characters.", fields={name: ["Contains a NUL character."] for name in nul}
+        )
     # Django checks a TextField's max_length in forms only; the services are the API's and the forms' gate.
     long = {
-        f.name: f.max_length for f in obj._meta.concrete_fields
+        f.name: f.max_length
+        for f in obj._meta.concrete_fields
         if isinstance(f, models.TextField) and f.max_length and len(str(getattr(obj, f.attname) or "")) > f.max_length
     }
     if long:

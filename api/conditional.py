@@ -38,9 +38,7 @@ def expected_version(request: Request, data: dict[str, Any] | None = None, *, re
     if header is not None:
         version = _parse_if_match(header)
         if body_version is not None and version != NEVER_MATCHES and body_version != version:
-            raise exceptions.ValidationError(
-                {"version": [f"Disagrees with If-Match ({version}); send one of them."]}
-            )
+            raise exceptions.ValidationError({"version": [f"Disagrees with If-Match ({version}); send one of them."]})
         return version
     if body_version is not None:
         return int(body_version)

@@ -107,8 +107,19 @@ def collector_paused() -> Iterator[None]:
 # What a feed page reads of each event: not ``before``; ``after`` as the stored JSON text, which orjson
 # reads several times faster than the ``JSONField`` decoder does; on PostgreSQL the ids as text, which
 # the feed shows (psycopg2 would build a ``uuid.UUID`` of each only for the feed to turn it back).
-EVENT_FIELDS = ("txid", "seq", "partnership_key", "actor_id", "actor_label", "object_type", "object_key", "action",
-                "summary", "after_text", "created_at")
+EVENT_FIELDS = (
+    "txid",
+    "seq",
+    "partnership_key",
+    "actor_id",
+    "actor_label",
+    "object_type",
+    "object_key",
+    "action",
+    "summary",
+    "after_text",
+    "created_at",
+)
 
 
 def feed_page(*, partnership_ids: Any, since: tuple[int, int] | None, limit: int) -> tuple[list[Any], bool]:
@@ -123,9 +134,13 @@ def feed_page(*, partnership_ids: Any, since: tuple[int, int] | None, limit: int
         )
     uuid_text = (lambda name: Cast(name, output_field=TextField())) if connection.vendor == "postgresql" else F
     qs = (
-        feed_queryset(after=since, bounds=bounds).filter(partnership_id__in=partnership_ids)
-        .annotate(after_text=Cast("after", output_field=TextField()), partnership_key=uuid_text("partnership_id"),
-                  object_key=uuid_text("object_id"))
+        feed_queryset(after=since, bounds=bounds)
+        .filter(partnership_id__in=partnership_ids)
+        .annotate(
+            after_text=Cast("after", output_field=TextField()),
+            partnership_key=uuid_text("partnership_id"),
+            object_key=uuid_text("object_id"),
+        )
         .values_list(*EVENT_FIELDS, named=True)
     )
     rows = list(qs[: limit + 1])
@@ -135,9 +150,13 @@ def feed_page(*, partnership_ids: Any, since: tuple[int, int] | None, limit: int
 def current_position(partnership_id: Any) -> tuple[int, int]:
     """The feed position of the newest served event of a partnership: a cursor to follow the feed
     from after reading its plan (events after it are replayed; replaying is harmless)."""
-    last = feed_queryset().filter(partnership_id=partnership_id).order_by("-txid", "-seq").values_list(
-        "txid", "seq"
-    ).first()
+    last = (
+        feed_queryset()
+        .filter(partnership_id=partnership_id)
+        .order_by("-txid", "-seq")
+        .values_list("txid", "seq")
+        .first()
+    )
     return tuple(last) if last else (watermark() or START)  # type: ignore[return-value]
 
 
@@ -189,18 +208,20 @@ def represent(events: list[Any]) -> tuple[list[dict[str, Any]], bool]:
     out = []
     for e, data in zip(events, records, strict=True):
         version = data.get("version") if isinstance(data, dict) else None
-        out.append({
-            "cursor": encode_cursor((e.txid, e.seq)),
-            "partnership": str(e.partnership_key),
-            "type": TYPE_NAMES.get(e.object_type, e.object_type),
-            "id": str(e.object_key),
-            "action": e.action,
-            "version": version if isinstance(version, int) else None,
-            "at": e.created_at,
-            "actor": {"id": people.get(e.actor_id) if e.actor_id else None, "name": e.actor_label},
-            "summary": e.summary,
-            "data": data,
-        })
+        out.append(
+            {
+                "cursor": encode_cursor((e.txid, e.seq)),
+                "partnership": str(e.partnership_key),
+                "type": TYPE_NAMES.get(e.object_type, e.object_type),
+                "id": str(e.object_key),
+                "action": e.action,
+                "version": version if isinstance(version, int) else None,
+                "at": e.created_at,
+                "actor": {"id": people.get(e.actor_id) if e.actor_id else None, "name": e.actor_label},
+                "summary": e.summary,
+                "data": data,
+            }
+        )
     return out, exact
 
 

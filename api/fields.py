@@ -60,7 +60,9 @@ def number(**kwargs: Any) -> serializers.DecimalField:
 
 def version_field() -> serializers.IntegerField:
     return serializers.IntegerField(
-        required=False, min_value=1, max_value=MAX_INT,
+        required=False,
+        min_value=1,
+        max_value=MAX_INT,
         help_text="The version you edited (alternative to If-Match).",
     )
 

@@ -91,8 +91,11 @@ def idempotent(request: Request, run: Callable[[], Response]) -> Response:
                 f"{'a different body' if (stored.method, stored.path) == (request.method, path) else 'another request'}"
                 "; use a new key for a new request."
             )
-        return Response(stored.response_body, status=stored.status_code,
-                        headers={**stored.response_headers, "Idempotent-Replayed": "true"})
+        return Response(
+            stored.response_body,
+            status=stored.status_code,
+            headers={**stored.response_headers, "Idempotent-Replayed": "true"},
+        )
     raise IdempotencyKeyReused("This Idempotency-Key is in use by a request that keeps failing; retry later.")
 
 

@@ -32,8 +32,9 @@ ROLES = Role.choices
 class TokenCreateIn(StrictSerializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=1000, trim_whitespace=False)
-    name = serializers.CharField(max_length=ApiToken._meta.get_field("name").max_length, required=False,
-                                 default="API token")
+    name = serializers.CharField(
+        max_length=ApiToken._meta.get_field("name").max_length, required=False, default="API token"
+    )
 
 
 class TokenParams(StrictSerializer):
@@ -48,10 +49,12 @@ class PartnershipFieldsIn(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False)
     partner_type = serializers.ChoiceField(Partnership.PartnerType.choices, required=False)
     status = serializers.ChoiceField(Partnership.Status.choices, required=False)
-    margin_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100,
-                                              required=False, allow_null=True)
-    referral_fee_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100,
-                                                    required=False, allow_null=True)
+    margin_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False, allow_null=True
+    )
+    referral_fee_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False, allow_null=True
+    )
     economic_notes = text(5000)
     vendor_drivers = drivers()
     partner_drivers = drivers()
@@ -333,11 +336,17 @@ class VisionParams(ListParams):
 
 class ChangesParams(StrictSerializer):
     since = serializers.CharField(
-        max_length=100, required=False,
+        max_length=100,
+        required=False,
         help_text="The cursor of the last page (or of /plan); leave out to start at the beginning.",
     )
     # Up to 5,000: with per-event costs low, a page's fixed costs (authentication, throttle, bounds,
     # people) are a fifth of a full sync at 1,000; a page of 5,000 is about 3.5 MB of JSON.
-    limit = whole(1, 5000, required=False, default=100,
-                  help_text="Events per page (1-5000); a full sync is quickest with large pages.")
+    limit = whole(
+        1,
+        5000,
+        required=False,
+        default=100,
+        help_text="Events per page (1-5000); a full sync is quickest with large pages.",
+    )
     partnership = UUIDField(required=False)

@@ -72,8 +72,12 @@ class Rows:
                 # numeric(p, s) as text has exactly s decimals: what DRF's DecimalField writes.
                 select[alias] = Cast(source, output_field=TextField()) if text else F(source)
                 if not text:
-                    self.decimals.append((key, serializers.DecimalField(max_digits=field.max_digits,
-                                                                        decimal_places=field.decimal_places)))
+                    self.decimals.append(
+                        (
+                            key,
+                            serializers.DecimalField(max_digits=field.max_digits, decimal_places=field.decimal_places),
+                        )
+                    )
             else:
                 select[alias] = F(source)
         self.qs = qs.annotate(**select).values_list(*select)
@@ -91,14 +95,16 @@ class Rows:
 def public_owners(revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A revision's commitments are a snapshot that names each owner by the internal user id; the API
     names people by their public id (``null`` for someone no longer there), one query for all."""
+
     def owner_id(c: Any) -> int | None:
         return c["owner"] if isinstance(c, dict) and isinstance(c.get("owner"), int) else None
 
     ids = {owner_id(c) for r in revisions for c in r["commitments"] or []} - {None}
     people = {pk: str(public) for pk, public in User.objects.filter(pk__in=ids).values_list("pk", "public_id")}
     for r in revisions:
-        r["commitments"] = [c | {"owner": people.get(owner_id(c))} if owner_id(c) is not None else c
-                            for c in r["commitments"] or []]
+        r["commitments"] = [
+            c | {"owner": people.get(owner_id(c))} if owner_id(c) is not None else c for c in r["commitments"] or []
+        ]
     return revisions
 
 
@@ -130,17 +136,29 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
     objectives = Rows(Objective.objects.filter(partnership=p), OBJECTIVE).dicts()
     health = cached_health_for([p.pk], generations={p.pk: generation} if generation else None)[p.pk]
     partnership = out.PartnershipOut(p).data
-    health_document = {"score": int(health.score), "components": [
-        {"key": str(c["key"]), "label": str(c["label"]), "weight": int(c["weight"]), "score": float(c["score"]),
-         "points": float(c["points"]), "explanation": str(c["explanation"])}
-        for c in health.as_json()
-    ]}
+    health_document = {
+        "score": int(health.score),
+        "components": [
+            {
+                "key": str(c["key"]),
+                "label": str(c["label"]),
+                "weight": int(c["weight"]),
+                "score": float(c["score"]),
+                "points": float(c["points"]),
+                "explanation": str(c["explanation"]),
+            }
+            for c in health.as_json()
+        ],
+    }
     document = {
         "cursor": cursor,
         "partnership": partnership,
         "vision": out.VisionOut(vision).data if vision else None,
-        "endorsements": Rows(VisionEndorsement.objects.filter(vision=vision, revision=vision.revision),
-                             ENDORSEMENT).dicts() if vision else [],
+        "endorsements": Rows(
+            VisionEndorsement.objects.filter(vision=vision, revision=vision.revision), ENDORSEMENT
+        ).dicts()
+        if vision
+        else [],
         "members": _members(p),
         "objectives": objectives,
         "goals": goals,
@@ -154,29 +172,54 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
         "health": health_document,
     }
     # Only stored JSON and the health's floats can hold a number orjson writes differently.
-    exact = (exact_json(dict(partnership)) and exact_json(health_document) and exact_json(agreed_revisions)
-             and exact_json([o["vendor_drivers"] for o in objectives] + [o["partner_drivers"] for o in objectives])
-             and exact_json([r["goal_snapshot"] for r in reviews]))
+    exact = (
+        exact_json(dict(partnership))
+        and exact_json(health_document)
+        and exact_json(agreed_revisions)
+        and exact_json([o["vendor_drivers"] for o in objectives] + [o["partner_drivers"] for o in objectives])
+        and exact_json([r["goal_snapshot"] for r in reviews])
+    )
     return document, exact
 
 
 def _members(partnership: Any) -> list[dict[str, Any]]:
     """``MemberOut`` of each member, in the order ``PlanOut`` lists them."""
-    rows = (PartnershipMember.objects.filter(partnership=partnership).order_by("side", "created_at")
-            .values_list("id", "user__public_id", "user__email", "user__full_name", "user__first_name",
-                          "user__last_name", "side", "role"))
-    return [{"id": str(pk), "user": str(public_id), "email": email,
-             "name": display_name_of(full_name, first_name, last_name, email), "side": side, "role": role}
-            for pk, public_id, email, full_name, first_name, last_name, side, role in rows]
+    rows = (
+        PartnershipMember.objects.filter(partnership=partnership)
+        .order_by("side", "created_at")
+        .values_list(
+            "id",
+            "user__public_id",
+            "user__email",
+            "user__full_name",
+            "user__first_name",
+            "user__last_name",
+            "side",
+            "role",
+        )
+    )
+    return [
+        {
+            "id": str(pk),
+            "user": str(public_id),
+            "email": email,
+            "name": display_name_of(full_name, first_name, last_name, email),
+            "side": side,
+            "role": role,
+        }
+        for pk, public_id, email, full_name, first_name, last_name, side, role in rows
+    ]
 
 
 def _attendees(review_ids: list[Any]) -> dict[Any, list[str]]:
     """The public ids of each review's attendees, read as ``prefetch_related("attendees")`` reads them."""
     text = connection.vendor == "postgresql"
     as_text = (lambda path: Cast(path, output_field=TextField())) if text else F
-    rows = (User.objects.filter(reviews_attended__in=review_ids)
-            .annotate(review=as_text("reviews_attended"), person=as_text("public_id"))
-            .values_list("review", "person"))
+    rows = (
+        User.objects.filter(reviews_attended__in=review_ids)
+        .annotate(review=as_text("reviews_attended"), person=as_text("public_id"))
+        .values_list("review", "person")
+    )
     found: dict[Any, list[str]] = {}
     for review, person in rows:
         found.setdefault(review, []).append(str(person))

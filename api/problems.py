@@ -83,8 +83,14 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def problem(status_code: int, code: str, detail: str, errors: dict[str, list[str]] | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def problem(
+    status_code: int,
+    code: str,
+    detail: str,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
     body = {
         "type": f"urn:partnerplan:problem:{code}",
         "title": TITLES.get(status_code, "Error"),
@@ -98,8 +104,10 @@ def problem(status_code: int, code: str, detail: str, errors: dict[str, list[str
 
 
 def _summary(errors: dict[str, list[str]]) -> str:
-    parts = [f"{name}: {' '.join(messages)}" if name != "non_field_errors" else " ".join(messages)
-             for name, messages in errors.items()]
+    parts = [
+        f"{name}: {' '.join(messages)}" if name != "non_field_errors" else " ".join(messages)
+        for name, messages in errors.items()
+    ]
     return "Please correct: " + "; ".join(parts) if parts else "The input is not valid."
 
 
@@ -109,8 +117,9 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
         from .resources import represent_current
 
         current, etag = represent_current(exc.current, context.get("request"))
-        return problem(412, exc.code, exc.message, exc.fields, headers={"ETag": etag} if etag else None,
-                       current=current)
+        return problem(
+            412, exc.code, exc.message, exc.fields, headers={"ETag": etag} if etag else None, current=current
+        )
     if isinstance(exc, DomainError):
         return problem(exc.status, exc.code, exc.message, exc.fields)
     if isinstance(exc, IntegrityError):

@@ -46,8 +46,12 @@ class JSONRenderer(renderers.JSONRenderer):
 
     def _fast_path(self, accepted_media_type: str | None, renderer_context: Any) -> bool:
         """orjson writes compact UTF-8 only: no indent asked for, and the settings' defaults."""
-        return (self.compact and not self.ensure_ascii and self.strict
-                and self.get_indent(accepted_media_type or "", renderer_context or {}) is None)
+        return (
+            self.compact
+            and not self.ensure_ascii
+            and self.strict
+            and self.get_indent(accepted_media_type or "", renderer_context or {}) is None
+        )
 
 
 def exact_json(value: Any) -> bool:

@@ -194,26 +194,29 @@ def _create_partnership(request: Request, data: dict[str, Any]) -> Partnership:
     if vendor_id is not None:
         membership = memberships.filter(organisation_id=vendor_id).first()
         if membership is None:
-            raise InvalidInput("You do not belong to this organisation.",
-                               fields={"vendor": ["Not an organisation of yours."]})
+            raise InvalidInput(
+                "You do not belong to this organisation.", fields={"vendor": ["Not an organisation of yours."]}
+            )
     else:
         mine = list(memberships[:2])
         if not mine:
             raise NotAllowed("Only members of a vendor organisation start partnerships; you belong to none.")
         if len(mine) > 1:
-            raise InvalidInput("You belong to several organisations: say which one is the vendor.",
-                               fields={"vendor": ["This field is required."]})
+            raise InvalidInput(
+                "You belong to several organisations: say which one is the vendor.",
+                fields={"vendor": ["This field is required."]},
+            )
         membership = mine[0]
-    return plan.partnership_create(actor=request.user, vendor=membership.organisation,
-                                   partner_name=data.pop("partner_name"), **data)
+    return plan.partnership_create(
+        actor=request.user, vendor=membership.organisation, partner_name=data.pop("partner_name"), **data
+    )
 
 
 def _create_goal(access: Access, data: dict[str, Any]) -> Goal:
     commitments = data.pop("commitments", [])
     for index, spec in enumerate(commitments):
         _owner(spec, f"commitments.{index}.owner")
-    return goal_services.goal_create(access=access, objective_id=data.pop("objective"), commitments=commitments,
-                                     **data)
+    return goal_services.goal_create(access=access, objective_id=data.pop("objective"), commitments=commitments, **data)
 
 
 def _create_commitment(access: Access, data: dict[str, Any]) -> Commitment:
@@ -231,20 +234,37 @@ def _update_commitment(access: Access, obj: Commitment, version: int | None, dat
 
 
 PARTNERSHIPS = Resource(
-    name="partnerships", label="partnership", model=Partnership, out=out.PartnershipOut, path="",
-    params=inputs.PartnershipParams, create_in=inputs.PartnershipCreateIn, update_in=inputs.PartnershipUpdateIn,
+    name="partnerships",
+    label="partnership",
+    model=Partnership,
+    out=out.PartnershipOut,
+    path="",
+    params=inputs.PartnershipParams,
+    create_in=inputs.PartnershipCreateIn,
+    update_in=inputs.PartnershipUpdateIn,
     create_root=_create_partnership,
     update=lambda a, o, v, d: plan.partnership_update(access=a, expected_version=v, **d),
     filters={"status": _equals("status")},
 )
 VISIONS = Resource(
-    name="visions", label="vision", model=Vision, out=out.VisionOut, path="partnership",
-    params=inputs.VisionParams, update_in=inputs.VisionUpdateIn,
+    name="visions",
+    label="vision",
+    model=Vision,
+    out=out.VisionOut,
+    path="partnership",
+    params=inputs.VisionParams,
+    update_in=inputs.VisionUpdateIn,
     update=lambda a, o, v, d: plan.vision_update(access=a, expected_version=v, **d),
 )
 OBJECTIVES = Resource(
-    name="objectives", label="objective", model=Objective, out=out.ObjectiveOut, path="partnership",
-    params=inputs.ObjectiveParams, create_in=inputs.ObjectiveCreateIn, update_in=inputs.ObjectiveUpdateIn,
+    name="objectives",
+    label="objective",
+    model=Objective,
+    out=out.ObjectiveOut,
+    path="partnership",
+    params=inputs.ObjectiveParams,
+    create_in=inputs.ObjectiveCreateIn,
+    update_in=inputs.ObjectiveUpdateIn,
     create_access=_partnership_access,
     create=lambda a, d: plan.objective_create(access=a, **d),
     update=lambda a, o, v, d: plan.objective_update(access=a, objective_id=o.pk, expected_version=v, **d),
@@ -252,26 +272,50 @@ OBJECTIVES = Resource(
     filters={"status": _equals("status")},
 )
 GOALS = Resource(
-    name="goals", label="goal", model=Goal, out=out.GoalOut, path="partnership",
-    params=inputs.GoalParams, create_in=inputs.GoalCreateIn, update_in=inputs.GoalUpdateIn,
-    create_access=_objective_access, create=_create_goal,
+    name="goals",
+    label="goal",
+    model=Goal,
+    out=out.GoalOut,
+    path="partnership",
+    params=inputs.GoalParams,
+    create_in=inputs.GoalCreateIn,
+    update_in=inputs.GoalUpdateIn,
+    create_access=_objective_access,
+    create=_create_goal,
     update=lambda a, o, v, d: goal_services.goal_update(access=a, goal_id=o.pk, expected_version=v, **d),
     delete=lambda a, o, v: goal_services.goal_delete(access=a, goal_id=o.pk, expected_version=v),
     select=("created_by",),
-    filters={"status": _equals("status"), "period": _goal_period,
-             "objective": _visible_parent(Objective, "objective", "partnership")},
+    filters={
+        "status": _equals("status"),
+        "period": _goal_period,
+        "objective": _visible_parent(Objective, "objective", "partnership"),
+    },
 )
 COMMITMENTS = Resource(
-    name="commitments", label="commitment", model=Commitment, out=out.CommitmentOut, path="goal__partnership",
-    params=inputs.GoalChildParams, create_in=inputs.CommitmentCreateIn, update_in=inputs.CommitmentUpdateIn,
-    create_access=_goal_access, create=_create_commitment, update=_update_commitment,
+    name="commitments",
+    label="commitment",
+    model=Commitment,
+    out=out.CommitmentOut,
+    path="goal__partnership",
+    params=inputs.GoalChildParams,
+    create_in=inputs.CommitmentCreateIn,
+    update_in=inputs.CommitmentUpdateIn,
+    create_access=_goal_access,
+    create=_create_commitment,
+    update=_update_commitment,
     delete=lambda a, o, v: goal_services.commitment_delete(access=a, commitment_id=o.pk, expected_version=v),
     select=("owner",),
     filters={"side": _equals("side"), "goal": _visible_parent(Goal, "goal", "partnership")},
 )
 CHECK_INS = Resource(
-    name="check-ins", label="check-in", model=CheckIn, out=out.CheckInOut, path="goal__partnership",
-    params=inputs.GoalChildParams, create_in=inputs.CheckInCreateIn, update_in=inputs.CheckInUpdateIn,
+    name="check-ins",
+    label="check-in",
+    model=CheckIn,
+    out=out.CheckInOut,
+    path="goal__partnership",
+    params=inputs.GoalChildParams,
+    create_in=inputs.CheckInCreateIn,
+    update_in=inputs.CheckInUpdateIn,
     create_access=_goal_access,
     create=lambda a, d: goal_services.check_in_create(access=a, goal_id=d.pop("goal"), **d),
     update=lambda a, o, v, d: goal_services.check_in_update(access=a, check_in_id=o.pk, expected_version=v, **d),
@@ -280,19 +324,30 @@ CHECK_INS = Resource(
     filters={"side": _equals("side"), "goal": _visible_parent(Goal, "goal", "partnership")},
 )
 COMMENTS = Resource(
-    name="comments", label="comment", model=Comment, out=out.CommentOut, path="goal__partnership",
-    params=inputs.CommentParams, create_in=inputs.CommentCreateIn, update_in=inputs.CommentUpdateIn,
+    name="comments",
+    label="comment",
+    model=Comment,
+    out=out.CommentOut,
+    path="goal__partnership",
+    params=inputs.CommentParams,
+    create_in=inputs.CommentCreateIn,
+    update_in=inputs.CommentUpdateIn,
     create_access=_goal_access,
     create=lambda a, d: goal_services.comment_create(access=a, goal_id=d.pop("goal"), **d),
     update=lambda a, o, v, d: goal_services.comment_update(access=a, comment_id=o.pk, expected_version=v, **d),
     delete=lambda a, o, v: goal_services.comment_delete(access=a, comment_id=o.pk, expected_version=v),
     select=("author",),
-    filters={"side": _equals("side"), "kind": _equals("kind"),
-             "goal": _visible_parent(Goal, "goal", "partnership")},
+    filters={"side": _equals("side"), "kind": _equals("kind"), "goal": _visible_parent(Goal, "goal", "partnership")},
 )
 REVIEWS = Resource(
-    name="reviews", label="review", model=AlignmentReview, out=out.ReviewOut, path="partnership",
-    params=inputs.ReviewParams, create_in=inputs.ReviewCreateIn, update_in=inputs.ReviewUpdateIn,
+    name="reviews",
+    label="review",
+    model=AlignmentReview,
+    out=out.ReviewOut,
+    path="partnership",
+    params=inputs.ReviewParams,
+    create_in=inputs.ReviewCreateIn,
+    update_in=inputs.ReviewUpdateIn,
     create_access=_partnership_access,
     create=lambda a, d: plan.review_schedule(access=a, **d),
     update=lambda a, o, v, d: plan.review_update(access=a, review_id=o.pk, expected_version=v, **d),
@@ -300,8 +355,14 @@ REVIEWS = Resource(
     filters={"status": _equals("status"), "period": _review_period},
 )
 INVITATIONS = Resource(
-    name="invitations", label="invitation", model=Invitation, out=out.InvitationOut, path="partnership",
-    params=inputs.InvitationParams, create_in=inputs.InvitationCreateIn, create_access=_partnership_access,
+    name="invitations",
+    label="invitation",
+    model=Invitation,
+    out=out.InvitationOut,
+    path="partnership",
+    params=inputs.InvitationParams,
+    create_in=inputs.InvitationCreateIn,
+    create_access=_partnership_access,
     # The link's token travels only in the e-mail: it is never part of a response (nor of a stored replay).
     create=lambda a, d: invitations.invitation_create(access=a, **d)[0],
     select=("invited_by",),
@@ -318,4 +379,3 @@ def represent_current(obj: Any, request: Any) -> tuple[Any, str | None]:
         return None, None
     fresh = resource.queryset().filter(pk=obj.pk).first() or obj
     return resource.out(fresh).data, etag(fresh.version)
-

@@ -22,10 +22,11 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField(help_text="What went wrong, for people.")
     code = serializers.CharField(help_text="Stable and machine-readable, e.g. goal.commitment_missing.")
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
-                                   help_text="Messages per field; nested fields are joined with dots.")
-    current = serializers.JSONField(required=False, allow_null=True,
-                                    help_text="With 412: the object as it is now.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Messages per field; nested fields are joined with dots.",
+    )
+    current = serializers.JSONField(required=False, allow_null=True, help_text="With 412: the object as it is now.")
 
     class Meta:
         ref_name = "Problem"
@@ -69,10 +70,13 @@ class ApiSchema(AutoSchema):
             return responses
         problem_ref = self.resolve_serializer(ProblemSerializer, direction).ref
         for code in self._error_codes():
-            responses.setdefault(str(code), {
-                "description": DESCRIPTIONS.get(code, TITLES.get(code, "")),
-                "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref}},
-            })
+            responses.setdefault(
+                str(code),
+                {
+                    "description": DESCRIPTIONS.get(code, TITLES.get(code, "")),
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref}},
+                },
+            )
         return responses
 
     def get_operation_id(self) -> str:
@@ -85,20 +89,35 @@ class ApiSchema(AutoSchema):
         params = list(super().get_override_parameters())
         method = self.method.upper()
         if method in ("PUT", "PATCH", "DELETE"):
-            params.append(OpenApiParameter(
-                "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                description='The ETag you read, e.g. "3". Required unless the body has `version`.',
-            ))
+            params.append(
+                OpenApiParameter(
+                    "If-Match",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description='The ETag you read, e.g. "3". Required unless the body has `version`.',
+                )
+            )
         elif method == "POST" and getattr(self.view, "accepts_if_match", False):
-            params.append(OpenApiParameter(
-                "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                description="Optional: refuse (412) if the object changed since you read it.",
-            ))
+            params.append(
+                OpenApiParameter(
+                    "If-Match",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description="Optional: refuse (412) if the object changed since you read it.",
+                )
+            )
         if method == "POST" and getattr(self.view, "idempotent", True):
-            params.append(OpenApiParameter(
-                "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                description="Retry safely: the same key and body replay the first response (kept 48 hours).",
-            ))
+            params.append(
+                OpenApiParameter(
+                    "Idempotency-Key",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description="Retry safely: the same key and body replay the first response (kept 48 hours).",
+                )
+            )
         return params
 
 
@@ -115,8 +134,12 @@ class SessionScheme(OpenApiAuthenticationExtension):
     name = "sessionAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "apiKey", "in": "cookie", "name": "sessionid",
-                "description": "The browser's session; unsafe methods need the X-CSRFToken header."}
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "The browser's session; unsafe methods need the X-CSRFToken header.",
+        }
 
 
 _pages: dict[type[serializers.Serializer], type[serializers.Serializer]] = {}
@@ -126,10 +149,14 @@ def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer
     """The OpenAPI shape of one page of a cursor-paginated list of ``item``."""
     if item not in _pages:
         name = item.__name__.removesuffix("Out")
-        _pages[item] = type(f"{name}Page", (serializers.Serializer,), {
-            "next": serializers.URLField(allow_null=True, help_text="The next page, or null at the end."),
-            "previous": serializers.URLField(allow_null=True),
-            "results": item(many=True),
-            "Meta": type("Meta", (), {"ref_name": f"{name}Page"}),
-        })
+        _pages[item] = type(
+            f"{name}Page",
+            (serializers.Serializer,),
+            {
+                "next": serializers.URLField(allow_null=True, help_text="The next page, or null at the end."),
+                "previous": serializers.URLField(allow_null=True),
+                "results": item(many=True),
+                "Meta": type("Meta", (), {"ref_name": f"{name}Page"}),
+            },
+        )
     return _pages[item]

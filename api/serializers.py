@@ -42,9 +42,25 @@ class PartnershipOut(Out):
 
     class Meta:
         model = Partnership
-        fields = (*COMMON, "name", "vendor", "partner", "partner_type", "status", "margin_percent",
-                  "referral_fee_percent", "economic_notes", "vendor_drivers", "partner_drivers", "review_cadence",
-                  "review_rrule", "review_time", "review_duration_minutes", "timezone", "reminder_offsets_days")
+        fields = (
+            *COMMON,
+            "name",
+            "vendor",
+            "partner",
+            "partner_type",
+            "status",
+            "margin_percent",
+            "referral_fee_percent",
+            "economic_notes",
+            "vendor_drivers",
+            "partner_drivers",
+            "review_cadence",
+            "review_rrule",
+            "review_time",
+            "review_duration_minutes",
+            "timezone",
+            "reminder_offsets_days",
+        )
 
 
 class VisionOut(Out):
@@ -64,9 +80,25 @@ class VisionEndorsementOut(Out):
 class ObjectiveOut(Out):
     class Meta:
         model = Objective
-        fields = (*COMMON, "partnership", "title", "description", "vendor_gain", "partner_gain", "vendor_drivers",
-                  "partner_drivers", "success_measure", "metric_name", "metric_unit", "baseline", "target",
-                  "baseline_date", "target_date", "status", "position")
+        fields = (
+            *COMMON,
+            "partnership",
+            "title",
+            "description",
+            "vendor_gain",
+            "partner_gain",
+            "vendor_drivers",
+            "partner_drivers",
+            "success_measure",
+            "metric_name",
+            "metric_unit",
+            "baseline",
+            "target",
+            "baseline_date",
+            "target_date",
+            "status",
+            "position",
+        )
 
 
 class GoalOut(Out):
@@ -75,10 +107,31 @@ class GoalOut(Out):
 
     class Meta:
         model = Goal
-        fields = (*COMMON, "partnership", "objective", "title", "description", "period_start", "period_end",
-                  "metric_name", "metric_unit", "baseline", "target", "direction", "status", "revision",
-                  "agreed_revision", "amendment", "negotiation_state", "proposed_by_side", "proposed_at",
-                  "agreed_at", "closed_at", "close_note", "created_by")
+        fields = (
+            *COMMON,
+            "partnership",
+            "objective",
+            "title",
+            "description",
+            "period_start",
+            "period_end",
+            "metric_name",
+            "metric_unit",
+            "baseline",
+            "target",
+            "direction",
+            "status",
+            "revision",
+            "agreed_revision",
+            "amendment",
+            "negotiation_state",
+            "proposed_by_side",
+            "proposed_at",
+            "agreed_at",
+            "closed_at",
+            "close_note",
+            "created_by",
+        )
 
 
 class ApprovalOut(Out):
@@ -94,8 +147,7 @@ class CommitmentOut(Out):
 
     class Meta:
         model = Commitment
-        fields = (*COMMON, "goal", "side", "text", "owner", "due_date", "done", "done_at", "placeholder",
-                  "position")
+        fields = (*COMMON, "goal", "side", "text", "owner", "due_date", "done", "done_at", "placeholder", "position")
 
 
 class CheckInOut(Out):
@@ -119,8 +171,21 @@ class ReviewOut(Out):
 
     class Meta:
         model = AlignmentReview
-        fields = (*COMMON, "partnership", "title", "scheduled_for", "occurrence", "status", "held_on", "attendees",
-                  "other_attendees", "notes", "decisions", "goal_snapshot", "health_score")
+        fields = (
+            *COMMON,
+            "partnership",
+            "title",
+            "scheduled_for",
+            "occurrence",
+            "status",
+            "held_on",
+            "attendees",
+            "other_attendees",
+            "notes",
+            "decisions",
+            "goal_snapshot",
+            "health_score",
+        )
 
     def get_attendees(self, review: AlignmentReview) -> list[str]:
         return [str(u.public_id) for u in review.attendees.all()]
@@ -132,8 +197,19 @@ class InvitationOut(Out):
 
     class Meta:
         model = Invitation
-        fields = (*COMMON, "partnership", "email", "side", "role", "message", "state", "invited_by", "expires_at",
-                  "accepted_at", "revoked_at")
+        fields = (
+            *COMMON,
+            "partnership",
+            "email",
+            "side",
+            "role",
+            "message",
+            "state",
+            "invited_by",
+            "expires_at",
+            "accepted_at",
+            "revoked_at",
+        )
 
 
 class MemberOut(Out):

@@ -21,8 +21,16 @@ class ApiClient:
             _token, raw = ApiToken.issue(user=user, name="tests")
             self.headers["Authorization"] = f"Bearer {raw}"
 
-    def request(self, method: str, path: str, data: Any = None, *, headers: dict[str, str] | None = None,
-                raw: bytes | str | None = None, **query: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        data: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | str | None = None,
+        **query: Any,
+    ) -> Any:
         all_headers = {**self.headers, **(headers or {})}
         url = path if path.startswith("/") else f"/api/v1/{path}"
         kwargs: dict[str, Any] = {"headers": all_headers}
@@ -67,8 +75,9 @@ class World:
         vendor, partner = cast.access("vendor_approver"), cast.access("partner_approver")
         p = cast.partnership
         self.partnership = p
-        self.vision = plan.vision_update(access=editor, why_together="Grow together", what_we_hope="More customers",
-                                         how_we_work="Monthly reviews")
+        self.vision = plan.vision_update(
+            access=editor, why_together="Grow together", what_we_hope="More customers", how_we_work="Monthly reviews"
+        )
         self.objective = f.make_objective(editor)
         self.spare_objective = f.make_objective(editor, title="Nothing derived from this yet")
         self.draft = f.make_goal(editor, self.objective)
@@ -80,9 +89,9 @@ class World:
             goal_services.check_in_create(access=editor, goal_id=goal.pk, value="150", confidence=4)
             goal_services.comment_create(access=editor, goal_id=goal.pk, body="Looks good")
         self.commitment = self.draft.commitments.order_by("side").first()
-        self.check_in = goal_services.check_in_create(access=editor, goal_id=self.agreed.pk, value="120",
-                                                      confidence=3)
+        self.check_in = goal_services.check_in_create(access=editor, goal_id=self.agreed.pk, value="120", confidence=3)
         self.comment = goal_services.comment_create(access=editor, goal_id=self.draft.pk, body="First thoughts")
         self.review = plan.review_schedule(access=editor)
-        self.invitation, _raw = invitations.invitation_create(access=admin, email="new@partner.test",
-                                                             side="vendor", role="viewer")
+        self.invitation, _raw = invitations.invitation_create(
+            access=admin, email="new@partner.test", side="vendor", role="viewer"
+        )

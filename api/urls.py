@@ -54,6 +54,7 @@ for resource in ALL:
         route(f"v1/{resource.name}/{ID}", detail_view, f"api-{resource.name}-detail"),
     ]
 for (resource_name, action_name), action_view in ACTIONS.items():
-    urlpatterns.append(route(f"v1/{resource_name}/{ID}/{action_name}", action_view,
-                             f"api-{resource_name}-{action_name}"))
+    urlpatterns.append(
+        route(f"v1/{resource_name}/{ID}/{action_name}", action_view, f"api-{resource_name}-{action_name}")
+    )
 urlpatterns.append(re_path(r"^", NoSuchEndpoint.as_view()))

@@ -59,17 +59,20 @@ def profile(client: Client, title: str, path: str, headers: dict[str, str]) -> d
         wall = time.perf_counter() - started
     statements = [(q["sql"], float(q["time"])) for q in captured.captured_queries]
     shapes = Counter(shape(sql) for sql, _ in statements)
-    print(f"\n### {title}\n\n`GET {path}` → {response.status_code}, {len(response.content)} bytes, "
-          f"{len(statements)} SQL statements, SQL {sum(t for _, t in statements) * 1000:.1f} ms of "
-          f"{wall * 1000:.1f} ms in the view (one request, in-process, not under load)\n")
+    print(
+        f"\n### {title}\n\n`GET {path}` → {response.status_code}, {len(response.content)} bytes, "
+        f"{len(statements)} SQL statements, SQL {sum(t for _, t in statements) * 1000:.1f} ms of "
+        f"{wall * 1000:.1f} ms in the view (one request, in-process, not under load)\n"
+    )
     repeated = [(n, s) for s, n in shapes.most_common() if n > 2]
     if repeated:
         print("Query shapes repeated within this one request (per-row queries):\n")
         for n, s in repeated[:5]:
             print(f"- {n}× `{short(s, 200)}`")
         print()
-    slowest = sorted((st for st in statements if st[0].lstrip().upper().startswith("SELECT")),
-                     key=lambda st: -st[1])[:SLOWEST]
+    slowest = sorted((st for st in statements if st[0].lstrip().upper().startswith("SELECT")), key=lambda st: -st[1])[
+        :SLOWEST
+    ]
     for sql, seconds in slowest:
         print(f"{seconds * 1000:.1f} ms: `{short(sql)}`\n\n```\n{explain(sql)}\n```\n")
     return {"status": response.status_code, "statements": len(statements), "wall": wall}
@@ -100,8 +103,10 @@ def feed_trend(client: Client, headers: dict[str, str], limit: int = 1000, max_p
     total, sql_total = sum(r[1] for r in rows), sum(r[2] for r in rows)
     print(f"\n{len(rows)} pages, {total:.2f} s in the views in-process, of which {sql_total:.2f} s in SQL.\n")
     slowest_page = max(rows, key=lambda r: r[2])
-    print(f"Slowest statement of the page with the most SQL time (page {slowest_page[0]}): "
-          f"`{short(slowest_page[4], 2000)}`\n\n```\n{explain(slowest_page[4])}\n```\n")
+    print(
+        f"Slowest statement of the page with the most SQL time (page {slowest_page[0]}): "
+        f"`{short(slowest_page[4], 2000)}`\n\n```\n{explain(slowest_page[4])}\n```\n"
+    )
 
 
 def main() -> None:
@@ -114,15 +119,16 @@ def main() -> None:
     client = Client()
     routes = fixture["routes"]
     print("## Where the time goes (benchmarks/explain.py)\n")
-    print(f"Dataset: vendor admin of {fixture['vendor_partnerships']} partnerships; plan of "
-          f"{fixture['partnership_objectives']} objectives and {fixture['partnership_goals']} goals; "
-          f"{fixture['total_goals']} goals in all.")
+    print(
+        f"Dataset: vendor admin of {fixture['vendor_partnerships']} partnerships; plan of "
+        f"{fixture['partnership_objectives']} objectives and {fixture['partnership_goals']} goals; "
+        f"{fixture['total_goals']} goals in all."
+    )
     checks = [
         ("dashboard", "Dashboard (first page)", "/", session),
         ("plan_page", "Plan page", f"/p/{p}/", session),
         ("plan_api", "GET /plan", f"/api/v1/partnerships/{p}/plan", token),
-        ("goal_list", "Goal list, one partnership, one status",
-         f"/api/v1/goals?partnership={p}&status=agreed", token),
+        ("goal_list", "Goal list, one partnership, one status", f"/api/v1/goals?partnership={p}&status=agreed", token),
         ("goal_list", "Goal list across the portfolio, one status", "/api/v1/goals?status=agreed", token),
     ]
     for route, title, path, headers in checks:

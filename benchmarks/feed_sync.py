@@ -52,8 +52,13 @@ def sync(host: str, port: int, token: str, limit: int, since: str | None, max_pa
             break
     seconds = time.perf_counter() - started
     conn.close()
-    return {"pages": pages, "events": events, "seconds": round(seconds, 3), "cursor": cursor,
-            "complete": pages < max_pages}
+    return {
+        "pages": pages,
+        "events": events,
+        "seconds": round(seconds, 3),
+        "cursor": cursor,
+        "complete": pages < max_pages,
+    }
 
 
 def main() -> None:

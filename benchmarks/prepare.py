@@ -52,15 +52,16 @@ def sign_in(user: User) -> str:
 
 
 def main(out: Path, patch_goals: int) -> None:
-    vendor = (
-        Partnership.objects.values("vendor_id").annotate(n=Count("id")).order_by("-n").first()
-    )
+    vendor = Partnership.objects.values("vendor_id").annotate(n=Count("id")).order_by("-n").first()
     if vendor is None:
         raise SystemExit("The benchmark database holds no partnership: seed it first.")
     admin_membership = (
         OrganisationMembership.objects.filter(
             organisation_id=vendor["vendor_id"], role=OrganisationMembership.Role.ADMIN, user__is_active=True
-        ).select_related("user").order_by("created_at").first()
+        )
+        .select_related("user")
+        .order_by("created_at")
+        .first()
     )
     if admin_membership is None:
         raise SystemExit("The largest vendor has no active admin.")
@@ -68,7 +69,8 @@ def main(out: Path, patch_goals: int) -> None:
     big = (
         Partnership.objects.filter(vendor_id=vendor["vendor_id"])
         .annotate(goal_count=Count("goals", distinct=True), objective_count=Count("objectives", distinct=True))
-        .order_by("-goal_count").first()
+        .order_by("-goal_count")
+        .first()
     )
     assert big is not None
     # Earlier runs' tokens are revoked so the token table does not grow with every run.
@@ -76,7 +78,8 @@ def main(out: Path, patch_goals: int) -> None:
     _, raw_token = ApiToken.issue(user=admin, name=TOKEN_NAME)
     # Draft goals can be edited again and again without opening amendments.
     drafts = list(
-        Goal.objects.filter(partnership=big, status=GoalStatus.DRAFT).order_by("created_at")
+        Goal.objects.filter(partnership=big, status=GoalStatus.DRAFT)
+        .order_by("created_at")
         .values_list("id", flat=True)[:patch_goals]
     )
     statuses = dict(

@@ -85,8 +85,11 @@ def pg_connect(url: str) -> Any:
 
     parts = urllib.parse.urlparse(url)
     return psycopg2.connect(
-        host=parts.hostname or "127.0.0.1", port=parts.port or 5432, user=parts.username or "postgres",
-        password=parts.password or None, dbname=parts.path.lstrip("/") or "postgres",
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password or None,
+        dbname=parts.path.lstrip("/") or "postgres",
     )
 
 
@@ -164,24 +167,26 @@ def vacuum_analyze(url: str) -> None:
 def django_env(args: argparse.Namespace) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PARTNERPLAN_"))}
     var_dir = Path(args.var_dir)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "bench_settings",
-        "SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "SECURE_HSTS_SECONDS": "0",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CONN_MAX_AGE": "60",
-        "LOG_LEVEL": "WARNING",
-        "PARTNERPLAN_VAR_DIR": str(var_dir),
-        "STATIC_ROOT": str(var_dir / "static"),
-        "SITE_URL": f"http://{HOST}:{args.port}",
-        "PYTHONPATH": f"{args.app_dir}{os.pathsep}{HERE}",
-        "BENCH_APP_DIR": str(args.app_dir),
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench_settings",
+            "SECRET_KEY": "benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
+            "SECURE_HSTS_SECONDS": "0",
+            "DATABASE_URL": args.database_url,
+            "REDIS_URL": args.redis_url,
+            "CONN_MAX_AGE": "60",
+            "LOG_LEVEL": "WARNING",
+            "PARTNERPLAN_VAR_DIR": str(var_dir),
+            "STATIC_ROOT": str(var_dir / "static"),
+            "SITE_URL": f"http://{HOST}:{args.port}",
+            "PYTHONPATH": f"{args.app_dir}{os.pathsep}{HERE}",
+            "BENCH_APP_DIR": str(args.app_dir),
+        }
+    )
     return env
 
 
@@ -193,16 +198,21 @@ def manage(env: dict[str, str], *command: str, timeout: float = 600) -> None:
 
 def export_commit(rev: str, var_dir: Path) -> Path:
     """The tree of one commit, outside the working tree, so edits in progress are not measured."""
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     target = var_dir / f"src-{commit[:12]}"
     if not target.exists():
         log(f"exporting commit {commit[:12]} to {target}")
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit],
-                                 capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", commit], capture_output=True, check=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
         partial.rename(target)
     return target
@@ -240,14 +250,27 @@ def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tup
 def gunicorn(args: argparse.Namespace, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     log_path = Path(args.var_dir) / "gunicorn.log"
     command = [
-        str(Path(PYTHON).parent / "gunicorn"), "partnerplan.wsgi:application",
-        "--bind", f"{HOST}:{args.port}", "--workers", str(args.workers), "--worker-class", "sync",
-        "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning", "--no-control-socket",
+        str(Path(PYTHON).parent / "gunicorn"),
+        "partnerplan.wsgi:application",
+        "--bind",
+        f"{HOST}:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "sync",
+        "--timeout",
+        "60",
+        "--graceful-timeout",
+        "5",
+        "--log-level",
+        "warning",
+        "--no-control-socket",
     ]
     log(f"starting gunicorn with {args.workers} workers on {HOST}:{args.port} (log: {log_path})")
     with log_path.open("ab") as log_file:
-        server = subprocess.Popen(command, env=env, cwd=args.app_dir, stdout=log_file, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        server = subprocess.Popen(
+            command, env=env, cwd=args.app_dir, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -275,8 +298,15 @@ def gunicorn(args: argparse.Namespace, env: dict[str, str]) -> Iterator[subproce
 # --- wrk -----------------------------------------------------------------------------------------
 
 
-def run_wrk(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any], seconds: float,
-            rate_per_thread: float = 0.0, connections: int = 0, threads: int = 0) -> dict[str, Any]:
+def run_wrk(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    fixture: dict[str, Any],
+    seconds: float,
+    rate_per_thread: float = 0.0,
+    connections: int = 0,
+    threads: int = 0,
+) -> dict[str, Any]:
     threads = threads or scenario.threads or args.threads
     connections = connections or (threads if scenario.mode == "own" or rate_per_thread else args.connections)
     connections = max(connections, threads)
@@ -289,10 +319,28 @@ def run_wrk(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any
         requests_file = Path(tmp) / "requests.tsv"
         requests_file.write_text("\n".join(scenario.lines) + "\n")
         out = Path(tmp) / "out.json"
-        env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_HEADERS="|".join(headers),
-                   BENCH_MODE=scenario.mode, BENCH_RATE=str(rate_per_thread), BENCH_OUT=str(out))
-        command = [args.wrk, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-                   "--timeout", "60s", "-s", str(HERE / "scenario.lua"), f"http://{HOST}:{args.port}"]
+        env = dict(
+            os.environ,
+            BENCH_REQUESTS=str(requests_file),
+            BENCH_HEADERS="|".join(headers),
+            BENCH_MODE=scenario.mode,
+            BENCH_RATE=str(rate_per_thread),
+            BENCH_OUT=str(out),
+        )
+        command = [
+            args.wrk,
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--timeout",
+            "60s",
+            "-s",
+            str(HERE / "scenario.lua"),
+            f"http://{HOST}:{args.port}",
+        ]
         settle(args.port)
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
         if completed.returncode != 0 or not out.exists():
@@ -302,10 +350,13 @@ def run_wrk(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any
     errors = sum(raw["errors"].values())
     return {
         "requests": raw["requests"],
-        "p50": raw["p50_us"] / 1000, "p95": raw["p95_us"] / 1000, "p99": raw["p99_us"] / 1000,
+        "p50": raw["p50_us"] / 1000,
+        "p95": raw["p95_us"] / 1000,
+        "p99": raw["p99_us"] / 1000,
         "max": raw["max_us"] / 1000,
         "rps": raw["requests"] / seconds_run if seconds_run else 0.0,
-        "errors": errors, "error_kinds": raw["errors"],
+        "errors": errors,
+        "error_kinds": raw["errors"],
         # The machine is shared: the 1-minute load average after the scenario says how much.
         "loadavg": round(os.getloadavg()[0], 2),
     }
@@ -340,8 +391,9 @@ def settle(port: int, limit: float = 60.0) -> None:
 MIN_SAMPLES = 8
 
 
-def measure(args: argparse.Namespace, s: Scenario, fixture: dict[str, Any], seconds: float,
-            failures: dict[str, str]) -> dict[str, Any] | None:
+def measure(
+    args: argparse.Namespace, s: Scenario, fixture: dict[str, Any], seconds: float, failures: dict[str, str]
+) -> dict[str, Any] | None:
     """Latency from one connection (a request on an otherwise idle server: what a person waits),
     throughput from ``--connections`` connections (what the workers deliver when all are busy)."""
     if s.name == "goal_patch":
@@ -362,8 +414,14 @@ def measure(args: argparse.Namespace, s: Scenario, fixture: dict[str, Any], seco
                 return None
         latency = run_wrk(args, s, fixture, seconds, connections=1, threads=1)
         busy = run_wrk(args, s, fixture, seconds)
-    return dict(latency, rps=busy["rps"], rps_one_connection=latency["rps"], busy=busy,
-                errors=latency["errors"] + busy["errors"], requests=latency["requests"] + busy["requests"])
+    return dict(
+        latency,
+        rps=busy["rps"],
+        rps_one_connection=latency["rps"],
+        busy=busy,
+        errors=latency["errors"] + busy["errors"],
+        requests=latency["requests"] + busy["requests"],
+    )
 
 
 def probe(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any]) -> None:
@@ -409,13 +467,22 @@ def build_scenarios(fixture: dict[str, Any]) -> list[Scenario]:
         Scenario("floor", "floor: GET /healthz", "", ["GET\t/healthz"]),
         # What any authenticated API read costs (token, throttle, access, one small object): the
         # floor of the API, beside the floor of the server.
-        Scenario("api_floor", "API floor: GET one goal", "goal_detail",
-                 [f"GET\t/api/v1/goals/{g}" for g in fixture["patch_goals"][:1]], auth="token"),
-        Scenario("dashboard", f"dashboard, vendor admin of {fixture['vendor_partnerships']} partnerships",
-                 "dashboard", ["GET\t/"], auth="session"),
+        Scenario(
+            "api_floor",
+            "API floor: GET one goal",
+            "goal_detail",
+            [f"GET\t/api/v1/goals/{g}" for g in fixture["patch_goals"][:1]],
+            auth="token",
+        ),
+        Scenario(
+            "dashboard",
+            f"dashboard, vendor admin of {fixture['vendor_partnerships']} partnerships",
+            "dashboard",
+            ["GET\t/"],
+            auth="session",
+        ),
         Scenario("plan_page", f"plan page ({size})", "plan_page", [f"GET\t/p/{p}/"], auth="session"),
-        Scenario("plan_api", f"GET /plan ({size})", "plan_api", [f"GET\t/api/v1/partnerships/{p}/plan"],
-                 auth="token"),
+        Scenario("plan_api", f"GET /plan ({size})", "plan_api", [f"GET\t/api/v1/partnerships/{p}/plan"], auth="token"),
         # A client that holds the plan and asks whether it changed (If-None-Match → 304).
         Scenario("plan_api_unchanged", "GET /plan, unchanged (304)", "plan_api", [], auth="token"),
         Scenario("goal_list", "goal list with filters", "goal_list", goal_list_lines(fixture), auth="token"),
@@ -424,8 +491,9 @@ def build_scenarios(fixture: dict[str, Any]) -> list[Scenario]:
         Scenario("goal_patch", "PATCH goal with If-Match", "goal_detail", [], auth="token", mode="own"),
     ]
     filled_later = {"changes_incremental", "goal_patch", "plan_api_unchanged"}
-    return [s for s in scenarios
-            if (not s.route or fixture["routes"].get(s.route)) and (s.lines or s.name in filled_later)]
+    return [
+        s for s in scenarios if (not s.route or fixture["routes"].get(s.route)) and (s.lines or s.name in filled_later)
+    ]
 
 
 def unchanged_plan_lines(args: argparse.Namespace, fixture: dict[str, Any]) -> list[str]:
@@ -450,8 +518,16 @@ def patch_lines(args: argparse.Namespace, fixture: dict[str, Any]) -> list[str]:
 
 
 def full_sync(args: argparse.Namespace, fixture: dict[str, Any], limit: int = 0) -> dict[str, Any]:
-    command = [PYTHON, str(HERE / "feed_sync.py"), "--port", str(args.port), "--token", fixture["api_token"],
-               "--limit", str(limit or args.feed_limit)]
+    command = [
+        PYTHON,
+        str(HERE / "feed_sync.py"),
+        "--port",
+        str(args.port),
+        "--token",
+        fixture["api_token"],
+        "--limit",
+        str(limit or args.feed_limit),
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if completed.returncode != 0:
         raise ScenarioFailed(f"full sync failed: {(completed.stderr or completed.stdout)[-1000:]}")
@@ -478,8 +554,14 @@ def seed_commands(dataset: dict[str, int]) -> list[list[str]]:
     asked = per * count + (extra + 1 if extra else 0)
     return [
         ["--partnerships", "1", "--goals-per-partnership", str(big), "--check-ins", str(big_check_ins)],
-        ["--partnerships", str(count), "--goals", str(asked),
-         "--check-ins", str((check_ins - big_check_ins) * asked // rest)],
+        [
+            "--partnerships",
+            str(count),
+            "--goals",
+            str(asked),
+            "--check-ins",
+            str((check_ins - big_check_ins) * asked // rest),
+        ],
     ]
 
 
@@ -512,25 +594,45 @@ def summarise(scenario: Scenario, floors: list[float], api_floors: list[float]) 
     ratios = [r["p50"] / f for r, f in zip(rs, floors, strict=False) if f]
     api_ratios = [r["p50"] / f for r, f in zip(rs, api_floors, strict=False) if f]
     return {
-        "scenario": scenario.name, "label": scenario.label, "runs": len(rs),
+        "scenario": scenario.name,
+        "label": scenario.label,
+        "runs": len(rs),
         "requests": int(median([r["requests"] for r in rs])),
-        "p50": median([r["p50"] for r in rs]), "p95": median([r["p95"] for r in rs]),
-        "p99": median([r["p99"] for r in rs]), "rps": median([r["rps"] for r in rs]),
-        "errors": sum(r["errors"] for r in rs), "ratio": median(ratios), "api_ratio": median(api_ratios),
+        "p50": median([r["p50"] for r in rs]),
+        "p95": median([r["p95"] for r in rs]),
+        "p99": median([r["p99"] for r in rs]),
+        "rps": median([r["rps"] for r in rs]),
+        "errors": sum(r["errors"] for r in rs),
+        "ratio": median(ratios),
+        "api_ratio": median(api_ratios),
     }
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     header = ("scenario", "requests", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "p50/floor", "p50/API floor")
-    body = [(r["label"], str(r["requests"]), f"{r['p50']:.1f}", f"{r['p95']:.1f}", f"{r['p99']:.1f}",
-             f"{r['rps']:.1f}", str(r["errors"]), f"{r['ratio']:.2f}",
-             "" if math.isnan(r.get("api_ratio", math.nan)) else f"{r['api_ratio']:.2f}") for r in rows]
+    body = [
+        (
+            r["label"],
+            str(r["requests"]),
+            f"{r['p50']:.1f}",
+            f"{r['p95']:.1f}",
+            f"{r['p99']:.1f}",
+            f"{r['rps']:.1f}",
+            str(r["errors"]),
+            f"{r['ratio']:.2f}",
+            "" if math.isnan(r.get("api_ratio", math.nan)) else f"{r['api_ratio']:.2f}",
+        )
+        for r in rows
+    ]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for b in body:
-        print("| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                                for i, (c, w) in enumerate(zip(b, widths, strict=True))) + " |")
+        print(
+            "| "
+            + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(b, widths, strict=True)))
+            + " |"
+        )
 
 
 # The mixes of the fixed-rate load, per 20 requests. "reads": mostly clients polling the change feed
@@ -542,8 +644,13 @@ LOAD_MIXES = {
 }
 
 
-def fixed_rate_load(args: argparse.Namespace, scenarios: list[Scenario], fixture: dict[str, Any],
-                    summaries: dict[str, dict[str, Any]], mix_weights: dict[str, int]) -> dict[str, Any]:
+def fixed_rate_load(
+    args: argparse.Namespace,
+    scenarios: list[Scenario],
+    fixture: dict[str, Any],
+    summaries: dict[str, dict[str, Any]],
+    mix_weights: dict[str, int],
+) -> dict[str, Any]:
     """A mix at a fixed rate for --load-seconds, starting at half its capacity and halving the rate
     (three tries at most) until p95 < 250 ms."""
     weights = {n: w for n, w in mix_weights.items() if n in summaries}
@@ -570,16 +677,24 @@ def fixed_rate_load(args: argparse.Namespace, scenarios: list[Scenario], fixture
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "platform": platform.platform()}
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     with contextlib.suppress(OSError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 info["memory_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         info["cpu"] = next(
-            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-             if line.startswith("model name")), "")
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
         info["load_before"] = os.getloadavg()
         info["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     return info
@@ -595,13 +710,22 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8765")))
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn sync workers")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--connections", type=int, default=2 * (os.cpu_count() or 1),
-                        help="wrk connections for the throughput column (latency uses one)")
-    parser.add_argument("--max-duration", type=float, default=90.0,
-                        help=f"upper bound of a slow scenario's run (it runs long enough for {MIN_SAMPLES} requests)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=2 * (os.cpu_count() or 1),
+        help="wrk connections for the throughput column (latency uses one)",
+    )
+    parser.add_argument(
+        "--max-duration",
+        type=float,
+        default=90.0,
+        help=f"upper bound of a slow scenario's run (it runs long enough for {MIN_SAMPLES} requests)",
+    )
     parser.add_argument("--feed-limit", type=int, default=1000, help="page size of the full sync")
-    parser.add_argument("--feed-max-limit", type=int, default=5000,
-                        help="also sync at this page size (the feed's largest; 0 = don't)")
+    parser.add_argument(
+        "--feed-max-limit", type=int, default=5000, help="also sync at this page size (the feed's largest; 0 = don't)"
+    )
     parser.add_argument("--load-seconds", type=float, default=None, help="fixed-rate load duration (60; quick 10)")
     parser.add_argument("--load-rate", type=float, default=0.0, help="fixed rate in req/s (default: half capacity)")
     parser.add_argument("--load-threads", type=int, default=4, help="paced connections of the fixed-rate load")
@@ -611,8 +735,9 @@ def main() -> None:
     parser.add_argument("--reseed", action="store_true", help="drop and seed the dataset again")
     parser.add_argument("--seed-only", action="store_true", help="prepare the database, then stop")
     parser.add_argument("--var-dir", default=os.environ.get("PARTNERPLAN_VAR_DIR", "/tmp/pp_bench"))
-    parser.add_argument("--commit", default="", help="measure this commit (exported with git archive) instead "
-                        "of the working tree")
+    parser.add_argument(
+        "--commit", default="", help="measure this commit (exported with git archive) instead of the working tree"
+    )
     parser.add_argument("--json", default="", help="where to write all results (default: in --var-dir)")
     args = parser.parse_args()
 
@@ -634,8 +759,9 @@ def main() -> None:
     manage(env, "collectstatic", "--noinput", "-v", "0")
 
     fixture_path = Path(args.var_dir) / "fixture.json"
-    subprocess.run([PYTHON, str(HERE / "prepare.py"), str(fixture_path), "2"], env=env, cwd=args.app_dir, check=True,
-                   timeout=300)
+    subprocess.run(
+        [PYTHON, str(HERE / "prepare.py"), str(fixture_path), "2"], env=env, cwd=args.app_dir, check=True, timeout=300
+    )
     fixture = json.loads(fixture_path.read_text())
     scenarios = build_scenarios(fixture)
     if args.only:
@@ -647,8 +773,12 @@ def main() -> None:
     by_name = {s.name: s for s in scenarios}
     syncs: list[dict[str, Any]] = []
     big_syncs: list[dict[str, Any]] = []
-    results: dict[str, Any] = {"machine": info, "dataset": dataset, "code": str(args.app_dir), "fixture": {
-        k: v for k, v in fixture.items() if k not in ("session_cookie", "api_token")}}
+    results: dict[str, Any] = {
+        "machine": info,
+        "dataset": dataset,
+        "code": str(args.app_dir),
+        "fixture": {k: v for k, v in fixture.items() if k not in ("session_cookie", "api_token")},
+    }
 
     failures: dict[str, str] = {}
     with gunicorn(args, env):
@@ -673,8 +803,10 @@ def main() -> None:
                         big = attempt(failures, "full_sync_max", full_sync, args, fixture, args.feed_max_limit)
                         if big is not None:
                             big_syncs.append(big)
-                            log(f"full sync, {args.feed_max_limit} a page: {big['events']} events in "
-                                f"{big['pages']} pages, {big['seconds']} s")
+                            log(
+                                f"full sync, {args.feed_max_limit} a page: {big['events']} events in "
+                                f"{big['pages']} pages, {big['seconds']} s"
+                            )
                     s.lines = [f"GET\t/api/v1/changes?{urllib.parse.urlencode({'since': sync['cursor'] or ''})}"]
                     attempt(failures, s.name, probe, args, s, fixture)
                 if s.name in failures:
@@ -690,22 +822,36 @@ def main() -> None:
         summaries = {s.name: summarise(s, floors, api_floors) for s in scenarios if s.results}
         results["scenarios"] = {n: dict(v, each=by_name[n].results) for n, v in summaries.items()}
         if syncs:
-            results["full_sync"] = {"each": syncs, "seconds": median([s["seconds"] for s in syncs]),
-                                    "events": syncs[-1]["events"], "pages": syncs[-1]["pages"]}
+            results["full_sync"] = {
+                "each": syncs,
+                "seconds": median([s["seconds"] for s in syncs]),
+                "events": syncs[-1]["events"],
+                "pages": syncs[-1]["pages"],
+            }
         if big_syncs:
-            results["full_sync_max"] = {"each": big_syncs, "seconds": median([s["seconds"] for s in big_syncs]),
-                                        "events": big_syncs[-1]["events"], "pages": big_syncs[-1]["pages"],
-                                        "limit": args.feed_max_limit}
+            results["full_sync_max"] = {
+                "each": big_syncs,
+                "seconds": median([s["seconds"] for s in big_syncs]),
+                "events": big_syncs[-1]["events"],
+                "pages": big_syncs[-1]["pages"],
+                "limit": args.feed_max_limit,
+            }
         if not args.skip_load and len(summaries) > 1:
-            results["load"] = {name: fixed_rate_load(args, scenarios, fixture, summaries, weights)
-                               for name, weights in LOAD_MIXES.items()
-                               if any(n in summaries for n in weights)}
+            results["load"] = {
+                name: fixed_rate_load(args, scenarios, fixture, summaries, weights)
+                for name, weights in LOAD_MIXES.items()
+                if any(n in summaries for n in weights)
+            }
 
     if not args.skip_sweep:
-        sweep = subprocess.run([PYTHON, str(HERE / "sweep.py"), "--runs", str(args.runs),
-                                *(["--quick"] if args.quick else [])],
-                               env=dict(env, DATABASE_URL=args.database_url + "_sweep"), cwd=args.app_dir,
-                               capture_output=True, text=True, timeout=3600)
+        sweep = subprocess.run(
+            [PYTHON, str(HERE / "sweep.py"), "--runs", str(args.runs), *(["--quick"] if args.quick else [])],
+            env=dict(env, DATABASE_URL=args.database_url + "_sweep"),
+            cwd=args.app_dir,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         if sweep.returncode == 0:
             results["sweep"] = json.loads(sweep.stdout.strip().splitlines()[-1])
         else:
@@ -719,29 +865,39 @@ def main() -> None:
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     print()
-    print(f"Partnerplan benchmark — {results['machine'].get('cpus')} CPUs, dataset {results['dataset']}, "
-          f"medians of {args.runs} runs; latency from one connection, req/s from {args.connections}")
+    print(
+        f"Partnerplan benchmark — {results['machine'].get('cpus')} CPUs, dataset {results['dataset']}, "
+        f"medians of {args.runs} runs; latency from one connection, req/s from {args.connections}"
+    )
     print()
     print_table(list(results["scenarios"].values()))
     if "full_sync" in results:
         sync = results["full_sync"]
-        print(f"\nfull sync through the change feed: {sync['events']} events in {sync['pages']} pages, "
-              f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})")
+        print(
+            f"\nfull sync through the change feed: {sync['events']} events in {sync['pages']} pages, "
+            f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})"
+        )
     if "full_sync_max" in results:
         sync = results["full_sync_max"]
-        print(f"full sync at {sync['limit']} a page: {sync['events']} events in {sync['pages']} pages, "
-              f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})")
+        print(
+            f"full sync at {sync['limit']} a page: {sync['events']} events in {sync['pages']} pages, "
+            f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})"
+        )
     for name, reason in results.get("failures", {}).items():
         print(f"not measured: {name}: {reason}")
     for mix, load in results.get("load", {}).items():
         for attempt in load["attempts"]:
-            print(f"fixed-rate load, {mix} mix, {attempt['target_rps']} req/s for {args.load_seconds:.0f} s: achieved "
-                  f"{attempt['rps']:.1f} req/s, p50 {attempt['p50']:.1f} ms, p95 {attempt['p95']:.1f} ms, "
-                  f"p99 {attempt['p99']:.1f} ms, errors {attempt['errors']}")
+            print(
+                f"fixed-rate load, {mix} mix, {attempt['target_rps']} req/s for {args.load_seconds:.0f} s: achieved "
+                f"{attempt['rps']:.1f} req/s, p50 {attempt['p50']:.1f} ms, p95 {attempt['p95']:.1f} ms, "
+                f"p99 {attempt['p99']:.1f} ms, errors {attempt['errors']}"
+            )
     if "sweep" in results:
         sweep = results["sweep"]
-        print(f"reminder sweep: find due among {sweep['schedules']} schedules median {sweep['find_due_s']:.3f} s; "
-              f"enqueue {sweep['reminders']} reminders through Redis median {sweep['enqueue_s']:.2f} s")
+        print(
+            f"reminder sweep: find due among {sweep['schedules']} schedules median {sweep['find_due_s']:.3f} s; "
+            f"enqueue {sweep['reminders']} reminders through Redis median {sweep['enqueue_s']:.2f} s"
+        )
 
 
 if __name__ == "__main__":

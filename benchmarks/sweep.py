@@ -48,21 +48,31 @@ def seed(schedules: int, due_reviews: int, partnerships: int, now: dt.datetime) 
         [Organisation(name=f"Sweep Partner {i:05d}") for i in range(partnerships)], batch_size=2000
     )
     ps = Partnership.objects.bulk_create(
-        [Partnership(vendor=vendor, partner=o, name=f"Sweep {i:05d}", reminder_offsets_days=[7, 1])
-         for i, o in enumerate(partners)], batch_size=2000,
+        [
+            Partnership(vendor=vendor, partner=o, name=f"Sweep {i:05d}", reminder_offsets_days=[7, 1])
+            for i, o in enumerate(partners)
+        ],
+        batch_size=2000,
     )
     # "!" is an unusable password: nobody signs in as these people.
     users = User.objects.bulk_create(
-        [User(email=f"sweep-{side}-{i:05d}@bench.example", full_name=f"Sweep {side} {i}", password="!")
-         for i in range(partnerships) for side in ("v", "p")], batch_size=2000,
+        [
+            User(email=f"sweep-{side}-{i:05d}@bench.example", full_name=f"Sweep {side} {i}", password="!")
+            for i in range(partnerships)
+            for side in ("v", "p")
+        ],
+        batch_size=2000,
     )
     OrganisationMembership.objects.bulk_create(
         [OrganisationMembership(organisation=partners[i], user=users[2 * i + 1]) for i in range(partnerships)],
         batch_size=2000,
     )
     PartnershipMember.objects.bulk_create(
-        [PartnershipMember(partnership=p, user=users[2 * i + side_index], side=side, role=Role.EDITOR)
-         for i, p in enumerate(ps) for side_index, side in enumerate((Side.VENDOR, Side.PARTNER))],
+        [
+            PartnershipMember(partnership=p, user=users[2 * i + side_index], side=side, role=Role.EDITOR)
+            for i, p in enumerate(ps)
+            for side_index, side in enumerate((Side.VENDOR, Side.PARTNER))
+        ],
         batch_size=2000,
     )
     reviews = []
@@ -75,8 +85,15 @@ def seed(schedules: int, due_reviews: int, partnerships: int, now: dt.datetime) 
             reviews.append(AlignmentReview(id=uuid.uuid4(), partnership=p, scheduled_for=at))
         elif (n - due_reviews) < rest // 2:
             at = now - dt.timedelta(days=31 + (n % 1500))
-            reviews.append(AlignmentReview(id=uuid.uuid4(), partnership=p, scheduled_for=at,
-                                           status=AlignmentReview.Status.HELD, held_on=at.date()))
+            reviews.append(
+                AlignmentReview(
+                    id=uuid.uuid4(),
+                    partnership=p,
+                    scheduled_for=at,
+                    status=AlignmentReview.Status.HELD,
+                    held_on=at.date(),
+                )
+            )
         else:
             at = now + dt.timedelta(days=120 + (n % 1500))
             reviews.append(AlignmentReview(id=uuid.uuid4(), partnership=p, scheduled_for=at))
@@ -112,8 +129,10 @@ def one_run(now: dt.datetime) -> dict[str, Any]:
             enqueue["seconds"] += time.perf_counter() - started
             enqueue["tasks"] += 1
 
-    with mock.patch.object(tasks.send_reminder, "apply_async", timed_apply_async), \
-            connection.execute_wrapper(timed_query):
+    with (
+        mock.patch.object(tasks.send_reminder, "apply_async", timed_apply_async),
+        connection.execute_wrapper(timed_query),
+    ):
         started = time.perf_counter()
         queued = reminders.sweep_reviews_upcoming(now)
         sweep_seconds = time.perf_counter() - started
@@ -123,8 +142,12 @@ def one_run(now: dt.datetime) -> dict[str, Any]:
     return {
         "find_due_s": sum(s[1] for s in find_due),
         "find_due_sql": find_due[0][0] if find_due else "",
-        "enqueue_s": enqueue["seconds"], "enqueued": enqueue["tasks"], "queue_length": queue_length,
-        "sweep_s": sweep_seconds, "queued": len(queued), "statements": len(statements),
+        "enqueue_s": enqueue["seconds"],
+        "enqueued": enqueue["tasks"],
+        "queue_length": queue_length,
+        "sweep_s": sweep_seconds,
+        "queued": len(queued),
+        "statements": len(statements),
     }
 
 
@@ -167,17 +190,24 @@ def main() -> None:
     runs = []
     for n in range(args.runs):
         result = one_run(now)
-        log(f"sweep run {n + 1}: find due {result['find_due_s']:.3f} s, enqueue {result['enqueued']} in "
-            f"{result['enqueue_s']:.2f} s, whole sweep {result['sweep_s']:.2f} s")
+        log(
+            f"sweep run {n + 1}: find due {result['find_due_s']:.3f} s, enqueue {result['enqueued']} in "
+            f"{result['enqueue_s']:.2f} s, whole sweep {result['sweep_s']:.2f} s"
+        )
         runs.append(result)
-    print(json.dumps({
-        "schedules": schedules, "reminders": runs[-1]["queued"],
-        "find_due_s": statistics.median(r["find_due_s"] for r in runs),
-        "enqueue_s": statistics.median(r["enqueue_s"] for r in runs),
-        "sweep_s": statistics.median(r["sweep_s"] for r in runs),
-        "find_due_sql": runs[-1].pop("find_due_sql"),
-        "each": [{k: v for k, v in r.items() if k != "find_due_sql"} for r in runs],
-    }))
+    print(
+        json.dumps(
+            {
+                "schedules": schedules,
+                "reminders": runs[-1]["queued"],
+                "find_due_s": statistics.median(r["find_due_s"] for r in runs),
+                "enqueue_s": statistics.median(r["enqueue_s"] for r in runs),
+                "sweep_s": statistics.median(r["sweep_s"] for r in runs),
+                "find_due_sql": runs[-1].pop("find_due_sql"),
+                "each": [{k: v for k, v in r.items() if k != "find_due_sql"} for r in runs],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

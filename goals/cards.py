@@ -60,9 +60,17 @@ class GoalCard:
 
     @property
     def sides(self) -> list[dict[str, Any]]:
-        return [{"side": s, "label": Side(s).label, "commitments": self.commitments.get(s, []),
-                 "real": self._real(s), "approval": self.approved.get(s), "latest": self.latest.get(s)}
-                for s in Side.values]
+        return [
+            {
+                "side": s,
+                "label": Side(s).label,
+                "commitments": self.commitments.get(s, []),
+                "real": self._real(s),
+                "approval": self.approved.get(s),
+                "latest": self.latest.get(s),
+            }
+            for s in Side.values
+        ]
 
     def _real(self, side: str) -> list[Commitment]:
         return [c for c in self.commitments.get(side, []) if not c.placeholder and c.text.strip()]
@@ -105,8 +113,9 @@ class GoalCard:
 
     @property
     def can_approve(self) -> bool:
-        return (self.access.can_approve and self.state == RevisionState.PROPOSED
-                and self.access.side not in self.approved)
+        return (
+            self.access.can_approve and self.state == RevisionState.PROPOSED and self.access.side not in self.approved
+        )
 
     @property
     def can_request_changes(self) -> bool:
@@ -114,8 +123,11 @@ class GoalCard:
 
     @property
     def can_withdraw(self) -> bool:
-        return self.can_edit and self.goal.status in (GoalStatus.DRAFT, GoalStatus.PROPOSED,
-                                                      GoalStatus.CHANGES_REQUESTED)
+        return self.can_edit and self.goal.status in (
+            GoalStatus.DRAFT,
+            GoalStatus.PROPOSED,
+            GoalStatus.CHANGES_REQUESTED,
+        )
 
     @property
     def can_discard_amendment(self) -> bool:
@@ -138,8 +150,12 @@ class GoalCard:
         """Open commitments of an agreed goal past their due date."""
         if self.goal.status != GoalStatus.AGREED or self.today is None:
             return 0
-        return sum(1 for cs in self.commitments.values() for c in cs
-                   if not c.done and c.due_date is not None and c.due_date < self.today)
+        return sum(
+            1
+            for cs in self.commitments.values()
+            for c in cs
+            if not c.done and c.due_date is not None and c.due_date < self.today
+        )
 
     @property
     def period_over(self) -> bool:
@@ -162,9 +178,17 @@ def _goal_url(partnership_id: Any) -> str:
     return reverse("goal_detail", args=[partnership_id, _PLACEHOLDER])
 
 
-def goal_cards(access: Access, *, objective: Objective | None = None, objective_ids: list[Any] | None = None,
-               goal_ids: list[Any] | None = None, open_only: bool = False, closed_only: bool = False,
-               detailed: bool = False, check_ins: int | None = CHECK_INS_SHOWN) -> list[GoalCard]:
+def goal_cards(
+    access: Access,
+    *,
+    objective: Objective | None = None,
+    objective_ids: list[Any] | None = None,
+    goal_ids: list[Any] | None = None,
+    open_only: bool = False,
+    closed_only: bool = False,
+    detailed: bool = False,
+    check_ins: int | None = CHECK_INS_SHOWN,
+) -> list[GoalCard]:
     """Goal cards of the partnership (all, some objectives', or the given goals'), in six queries.
 
     ``detailed`` cards (one goal at a time: an opened card, the goal's page) take seven and list
@@ -195,7 +219,8 @@ def goal_cards(access: Access, *, objective: Objective | None = None, objective_
     latest = latest_check_ins(ids)
     agreed = {
         (r.goal_id, r.number): r.terms
-        for r in GoalRevision.objects.filter(goal_id__in=ids).only("goal_id", "number", "terms")
+        for r in GoalRevision.objects.filter(goal_id__in=ids)
+        .only("goal_id", "number", "terms")
         .filter(goal__amendment__in=["draft", "proposed", "changes_requested"])
     }
     comments: dict[Any, list[Comment]] = defaultdict(list)
@@ -204,8 +229,9 @@ def goal_cards(access: Access, *, objective: Objective | None = None, objective_
             comments[c.goal_id].append(c)
         comment_counts = {gid: len(cs) for gid, cs in comments.items()}
     else:
-        comment_counts = dict(Comment.objects.filter(goal_id__in=ids).values_list("goal_id").annotate(n=Count("id"))
-                              .order_by())
+        comment_counts = dict(
+            Comment.objects.filter(goal_id__in=ids).values_list("goal_id").annotate(n=Count("id")).order_by()
+        )
     listed: dict[Any, list[CheckIn]] = defaultdict(list)
     if detailed:
         # Details open one card at a time: the newest check-ins of that goal (one more than shown,
@@ -221,14 +247,23 @@ def goal_cards(access: Access, *, objective: Objective | None = None, objective_
         for c in g.commitments.all():
             by_side[c.side].append(c)
         shown = listed.get(g.pk, [])
-        cards.append(GoalCard(
-            goal=g, access=access, url=url.replace(placeholder, str(g.pk)), commitments=by_side,
-            approved=approvals.get(g.pk, {}), latest={s: latest.get((g.pk, s)) for s in Side.values},
-            comments=comments.get(g.pk, []), comment_count=comment_counts.get(g.pk, 0),
-            agreed_terms=agreed.get((g.pk, g.agreed_revision)) if g.has_pending_amendment else None,
-            detailed=detailed, check_ins=shown if check_ins is None else shown[:check_ins],
-            more_check_ins=check_ins is not None and len(shown) > check_ins, today=today,
-        ))
+        cards.append(
+            GoalCard(
+                goal=g,
+                access=access,
+                url=url.replace(placeholder, str(g.pk)),
+                commitments=by_side,
+                approved=approvals.get(g.pk, {}),
+                latest={s: latest.get((g.pk, s)) for s in Side.values},
+                comments=comments.get(g.pk, []),
+                comment_count=comment_counts.get(g.pk, 0),
+                agreed_terms=agreed.get((g.pk, g.agreed_revision)) if g.has_pending_amendment else None,
+                detailed=detailed,
+                check_ins=shown if check_ins is None else shown[:check_ins],
+                more_check_ins=check_ins is not None and len(shown) > check_ins,
+                today=today,
+            )
+        )
     return cards
 
 
@@ -248,7 +283,13 @@ def goal_counts(access: Access, objective: Objective | None = None) -> dict[Any,
         qs = qs.filter(objective=objective)
     closed = Q(status__in=CLOSED)
     proposed = Q(status=GoalStatus.PROPOSED) | Q(status=GoalStatus.AGREED, amendment=RevisionState.PROPOSED)
-    rows = qs.values_list("objective_id").annotate(
-        open=Count("id", filter=~closed), closed=Count("id", filter=closed), proposed=Count("id", filter=proposed),
-    ).order_by()
+    rows = (
+        qs.values_list("objective_id")
+        .annotate(
+            open=Count("id", filter=~closed),
+            closed=Count("id", filter=closed),
+            proposed=Count("id", filter=proposed),
+        )
+        .order_by()
+    )
     return {oid: GoalCounts(n_open, n_closed, n_proposed) for oid, n_open, n_closed, n_proposed in rows}

@@ -155,8 +155,9 @@ class Chart:
         """One entry per drawn series (none for a sparkline)."""
         if self.compact:
             return []
-        return [LegendEntry(s, marker_path(s.marker, 14, 5, 3.5) if s.marker != "none" else "")
-                for s in self.plotted_series]
+        return [
+            LegendEntry(s, marker_path(s.marker, 14, 5, 3.5) if s.marker != "none" else "") for s in self.plotted_series
+        ]
 
 
 class Scale:
@@ -251,22 +252,50 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
 
     trajectory = Series("trajectory", *TRAJECTORY_STYLE)
     trajectory.points = [
-        Point(x(goal.period_start.toordinal()), y(float(goal.baseline)),
-              f"Baseline {_with_unit(goal.baseline, unit)} on {goal.period_start:%d %b %Y}"),
-        Point(x(goal.period_end.toordinal()), y(float(goal.target)),
-              f"Target {_with_unit(goal.target, unit)} by {goal.period_end:%d %b %Y}"),
+        Point(
+            x(goal.period_start.toordinal()),
+            y(float(goal.baseline)),
+            f"Baseline {_with_unit(goal.baseline, unit)} on {goal.period_start:%d %b %Y}",
+        ),
+        Point(
+            x(goal.period_end.toordinal()),
+            y(float(goal.target)),
+            f"Target {_with_unit(goal.target, unit)} by {goal.period_end:%d %b %Y}",
+        ),
     ]
     chart = Chart(
-        title=f"Progress of “{goal.title}”", description="", width=width, height=height,
-        left=left, top=top, right=right, bottom=bottom, series=[trajectory],
+        title=f"Progress of “{goal.title}”",
+        description="",
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        right=right,
+        bottom=bottom,
+        series=[trajectory],
         x_ticks=_date_ticks(first, last, x),
         y_ticks=[Tick(y(v), fmt_number(v)) for v in y_values],
-        table_head=["Date", "Side", f"{goal.metric_name or 'Value'}{f' ({unit})' if unit else ''}",
-                    "Progress", "Confidence"],
+        table_head=[
+            "Date",
+            "Side",
+            f"{goal.metric_name or 'Value'}{f' ({unit})' if unit else ''}",
+            "Progress",
+            "Confidence",
+        ],
     )
     target_y = y(float(goal.target))
-    chart.rules.append(Rule(left, target_y, right, target_y, f"Target {_with_unit(goal.target, unit)}",
-                            TARGET_COLOUR, right - 4, target_y - 6))
+    chart.rules.append(
+        Rule(
+            left,
+            target_y,
+            right,
+            target_y,
+            f"Target {_with_unit(goal.target, unit)}",
+            TARGET_COLOUR,
+            right - 4,
+            target_y - 6,
+        )
+    )
     today = today or timezone.localdate()
     if first <= today <= last:
         tx = x(today.toordinal())
@@ -280,30 +309,41 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
             value, day = _get(c, "value"), _get(c, "measured_on")
             share = progress_between(goal.baseline, goal.target, Decimal(str(value)))
             pct = f"{round(share * 100)}%" if share is not None else "–"
-            series.points.append(Point(
-                x(day.toordinal()), y(float(value)),
-                f"{side.capitalize()} on {day:%d %b %Y}: {_with_unit(value, unit)} ({pct} of the way to target), "
-                f"confidence {_get(c, 'confidence')} of 5",
-            ))
+            series.points.append(
+                Point(
+                    x(day.toordinal()),
+                    y(float(value)),
+                    f"{side.capitalize()} on {day:%d %b %Y}: {_with_unit(value, unit)} ({pct} of the way to target), "
+                    f"confidence {_get(c, 'confidence')} of 5",
+                )
+            )
         chart.series.append(series)
     for c in items:
         share = progress_between(goal.baseline, goal.target, Decimal(str(_get(c, "value"))))
-        chart.table_rows.append([
-            f"{_get(c, 'measured_on'):%d %b %Y}", str(_get(c, "side")).capitalize(),
-            _with_unit(_get(c, "value"), unit), f"{round(share * 100)}%" if share is not None else "–",
-            f"{_get(c, 'confidence')} of 5",
-        ])
+        chart.table_rows.append(
+            [
+                f"{_get(c, 'measured_on'):%d %b %Y}",
+                str(_get(c, "side")).capitalize(),
+                _with_unit(_get(c, "value"), unit),
+                f"{round(share * 100)}%" if share is not None else "–",
+                f"{_get(c, 'confidence')} of 5",
+            ]
+        )
 
     better = "higher" if goal.direction == Direction.INCREASE else "lower"
-    description = (f"{goal.metric_name or 'Value'} from a baseline of {_with_unit(goal.baseline, unit)} on "
-                   f"{goal.period_start:%d %b %Y} to a target of {_with_unit(goal.target, unit)} by "
-                   f"{goal.period_end:%d %b %Y} ({better} is better).")
+    description = (
+        f"{goal.metric_name or 'Value'} from a baseline of {_with_unit(goal.baseline, unit)} on "
+        f"{goal.period_start:%d %b %Y} to a target of {_with_unit(goal.target, unit)} by "
+        f"{goal.period_end:%d %b %Y} ({better} is better)."
+    )
     if items:
         latest = items[-1]
         share = progress_between(goal.baseline, goal.target, Decimal(str(_get(latest, "value"))))
-        description += (f" {len(items)} check-in{'s' if len(items) != 1 else ''}; the latest, on "
-                        f"{_get(latest, 'measured_on'):%d %b %Y}, measured {_with_unit(_get(latest, 'value'), unit)}"
-                        f" ({round((share or 0) * 100)}% of the way to target).")
+        description += (
+            f" {len(items)} check-in{'s' if len(items) != 1 else ''}; the latest, on "
+            f"{_get(latest, 'measured_on'):%d %b %Y}, measured {_with_unit(_get(latest, 'value'), unit)}"
+            f" ({round((share or 0) * 100)}% of the way to target)."
+        )
     else:
         chart.empty_message = "No check-ins yet"
         description += " No check-ins yet."
@@ -326,8 +366,17 @@ def health_trend(snapshots: Iterable[Any], *, size: str = "line") -> Chart:
     width, height = HEALTH_SIZE[size]
     left, top, right_margin, bottom_margin = HEALTH_MARGIN[size]
     right, bottom = width - right_margin, height - bottom_margin
-    chart = Chart(title="Alignment health trend", description="", width=width, height=height,
-                  left=left, top=top, right=right, bottom=bottom, table_head=["Day", "Health (0-100)"])
+    chart = Chart(
+        title="Alignment health trend",
+        description="",
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        right=right,
+        bottom=bottom,
+        table_head=["Day", "Health (0-100)"],
+    )
     series = Series("health", "Health score", HEALTH_COLOUR, "", "circle" if size == "line" else "none")
     chart.series.append(series)
     if not items:
@@ -354,8 +403,10 @@ def health_trend(snapshots: Iterable[Any], *, size: str = "line") -> Chart:
         trend = "rose" if end > start else "fell" if end < start else "held steady"
         low = min(int(_get(s, "score")) for s in items)
         high = max(int(_get(s, "score")) for s in items)
-        chart.description = (f"Health {trend} from {start} on {first:%d %b %Y} to {end} on {last:%d %b %Y} "
-                             f"(lowest {low}, highest {high}).")
+        chart.description = (
+            f"Health {trend} from {start} on {first:%d %b %Y} to {end} on {last:%d %b %Y} "
+            f"(lowest {low}, highest {high})."
+        )
     return chart
 
 
@@ -379,31 +430,63 @@ def derive_trajectory(objective: Any, suggestions: Sequence[Any], *, start_day: 
     y = Scale(y_values[0], y_values[-1], bottom, top)
     line = Series("trajectory", "Long-term trajectory", *TRAJECTORY_STYLE[1:])
     line.points = [
-        Point(x(start.toordinal()), y(float(objective.baseline or 0)),
-              f"Baseline {_with_unit(objective.baseline, unit)} on {start:%d %b %Y}"),
-        Point(x(end.toordinal()), y(float(objective.target or 0)),
-              f"Long-term target {_with_unit(objective.target, unit)} by {end:%d %b %Y}"),
+        Point(
+            x(start.toordinal()),
+            y(float(objective.baseline or 0)),
+            f"Baseline {_with_unit(objective.baseline, unit)} on {start:%d %b %Y}",
+        ),
+        Point(
+            x(end.toordinal()),
+            y(float(objective.target or 0)),
+            f"Long-term target {_with_unit(objective.target, unit)} by {end:%d %b %Y}",
+        ),
     ]
     steps = Series("interim", "Interim goal targets", "#0b5cad", "", "diamond")
     chart = Chart(
-        title=f"Interim goals towards “{objective.title}”", description="", width=width, height=height,
-        left=left, top=top, right=right, bottom=bottom, series=[line, steps],
+        title=f"Interim goals towards “{objective.title}”",
+        description="",
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        right=right,
+        bottom=bottom,
+        series=[line, steps],
         x_ticks=_date_ticks(first, last, x),
         y_ticks=[Tick(y(v), fmt_number(v)) for v in y_values],
         table_head=["Period", "From", "To", "New"],
     )
     for s in suggestions:
-        steps.points.append(Point(
-            x(s.period_end.toordinal()), y(float(s.target)),
-            f"{s.period_start:%d %b %Y} – {s.period_end:%d %b %Y}: {_with_unit(s.target, unit)}"
-            + ("" if getattr(s, "is_new", True) else " (a goal exists already)"),
-        ))
-        chart.table_rows.append([f"{s.period_start:%d %b %Y} – {s.period_end:%d %b %Y}", _with_unit(s.baseline, unit),
-                                 _with_unit(s.target, unit), "yes" if getattr(s, "is_new", True) else "exists"])
+        steps.points.append(
+            Point(
+                x(s.period_end.toordinal()),
+                y(float(s.target)),
+                f"{s.period_start:%d %b %Y} – {s.period_end:%d %b %Y}: {_with_unit(s.target, unit)}"
+                + ("" if getattr(s, "is_new", True) else " (a goal exists already)"),
+            )
+        )
+        chart.table_rows.append(
+            [
+                f"{s.period_start:%d %b %Y} – {s.period_end:%d %b %Y}",
+                _with_unit(s.baseline, unit),
+                _with_unit(s.target, unit),
+                "yes" if getattr(s, "is_new", True) else "exists",
+            ]
+        )
     if objective.target is not None:
         ty = y(float(objective.target))
-        chart.rules.append(Rule(left, ty, right, ty, f"Long-term target {_with_unit(objective.target, unit)}",
-                                TARGET_COLOUR, right - 4, ty - 6))
+        chart.rules.append(
+            Rule(
+                left,
+                ty,
+                right,
+                ty,
+                f"Long-term target {_with_unit(objective.target, unit)}",
+                TARGET_COLOUR,
+                right - 4,
+                ty - 6,
+            )
+        )
     chart.description = (
         f"{len(suggestions)} interim goal{'s' if len(suggestions) != 1 else ''} on the way from "
         f"{_with_unit(objective.baseline, unit)} on {start:%d %b %Y} to {_with_unit(objective.target, unit)} by "
@@ -467,8 +550,9 @@ def _percent(value: Any) -> int | None:
     return max(0, min(100, round(share * 100)))
 
 
-def progress_bar(value: Any, *, expected: Any = None, label: str = "Progress towards target",
-                 plain: bool = False) -> ProgressBar:
+def progress_bar(
+    value: Any, *, expected: Any = None, label: str = "Progress towards target", plain: bool = False
+) -> ProgressBar:
     """A progress bar for a share of the way from baseline to target (0..1, clamped), optionally with
     the share the plan expects by now (see ``expected_share``)."""
     return ProgressBar(percent=_percent(value), expected=_percent(expected), label=label, plain=plain)

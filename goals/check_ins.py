@@ -22,16 +22,26 @@ CHECK_IN_FIELDS = ("measured_on", "value", "confidence", "note")
 def _validate_check_in(ci: CheckIn, goal: Goal) -> None:
     validate(ci, exclude=["goal", "author"])
     if ci.measured_on > timezone.localdate() + dt.timedelta(days=1):
-        raise InvalidInput("A check-in measures the past, not the future.",
-                           fields={"measured_on": ["Must not be in the future."]})
+        raise InvalidInput(
+            "A check-in measures the past, not the future.", fields={"measured_on": ["Must not be in the future."]}
+        )
     if ci.measured_on < goal.period_start - dt.timedelta(days=366):
-        raise InvalidInput("This date is long before the goal's period.",
-                           fields={"measured_on": ["Too far before the period."]})
+        raise InvalidInput(
+            "This date is long before the goal's period.", fields={"measured_on": ["Too far before the period."]}
+        )
 
 
 @transaction.atomic
-def check_in_create(*, access: Access, goal_id: Any, value: Any, measured_on: dt.date | None = None,
-                    confidence: int = 3, note: str = "", id: Any = None) -> CheckIn:
+def check_in_create(
+    *,
+    access: Access,
+    goal_id: Any,
+    value: Any,
+    measured_on: dt.date | None = None,
+    confidence: int = 3,
+    note: str = "",
+    id: Any = None,
+) -> CheckIn:
     """Record a measured value with the caller's side's confidence (1-5)."""
     access.require_edit("check in")
     goal = _lock_goal(access, goal_id)
@@ -43,8 +53,11 @@ def check_in_create(*, access: Access, goal_id: Any, value: Any, measured_on: dt
     ci = CheckIn(goal=goal, side=access.side, author=access.user, note=text_input(note, "note"))
     if id is not None:
         ci.id = free_id(CheckIn, id, "check-in")
-    apply_changes(ci, {"value": value, "measured_on": measured_on or timezone.localdate(),
-                       "confidence": confidence}, CHECK_IN_FIELDS)
+    apply_changes(
+        ci,
+        {"value": value, "measured_on": measured_on or timezone.localdate(), "confidence": confidence},
+        CHECK_IN_FIELDS,
+    )
     _validate_check_in(ci, goal)
     insert(ci, "check-in")
     _record(access, ci, CREATE, summary=f"checked in {ci.value} on “{goal.title}”")
@@ -59,8 +72,9 @@ def _lock_check_in(access: Access, check_in_id: Any) -> CheckIn:
 
 
 @transaction.atomic
-def check_in_update(*, access: Access, check_in_id: Any, expected_version: int | None = None,
-                    **changes: Any) -> CheckIn:
+def check_in_update(
+    *, access: Access, check_in_id: Any, expected_version: int | None = None, **changes: Any
+) -> CheckIn:
     access.require_edit("edit check-ins")
     ci = _lock_check_in(access, check_in_id)
     check_version(ci, expected_version)

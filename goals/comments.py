@@ -21,8 +21,7 @@ def comment_create(*, access: Access, goal_id: Any, body: str, id: Any = None) -
     goal = find(Goal.objects.filter(partnership=access.partnership), goal_id)
     if goal is None:
         raise InvalidInput("No such goal in this partnership.", fields={"goal": ["No such goal."]})
-    c = Comment(goal=goal, author=access.user, side=access.side, revision=goal.revision,
-                body=text_input(body, "body"))
+    c = Comment(goal=goal, author=access.user, side=access.side, revision=goal.revision, body=text_input(body, "body"))
     if not c.body:
         raise InvalidInput("Write something first.", fields={"body": ["This field is required."]})
     if id is not None:

@@ -28,26 +28,44 @@ def _owner_for(access: Access, side: str, owner: Any) -> User | None:
     owner_id = owner.pk if isinstance(owner, User) else owner
     member = (
         PartnershipMember.objects.filter(partnership=access.partnership, side=side, user_id=owner_id)
-        .select_related("user").first()
+        .select_related("user")
+        .first()
     )
     if member is None:
-        raise InvalidInput(f"The owner must be a member of the {side} side.",
-                           fields={"owner": [f"Not a member of the {side} side."]})
+        raise InvalidInput(
+            f"The owner must be a member of the {side} side.", fields={"owner": [f"Not a member of the {side} side."]}
+        )
     return member.user
 
 
-
-def _commitment_insert(access: Access, goal: Goal, *, side: str, text: str = "", owner: Any = None,
-                       due_date: dt.date | None = None, placeholder: bool = False, id: Any = None,
-                       position: int | None = None) -> Commitment:
+def _commitment_insert(
+    access: Access,
+    goal: Goal,
+    *,
+    side: str,
+    text: str = "",
+    owner: Any = None,
+    due_date: dt.date | None = None,
+    placeholder: bool = False,
+    id: Any = None,
+    position: int | None = None,
+) -> Commitment:
     if side not in Side.values:
-        raise InvalidInput("A commitment belongs to the vendor or the partner side.",
-                           fields={"side": ["Choose vendor or partner."]})
+        raise InvalidInput(
+            "A commitment belongs to the vendor or the partner side.", fields={"side": ["Choose vendor or partner."]}
+        )
     text = text_input(text, "text")
     if not text:
         raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
-    c = Commitment(goal=goal, side=side, text=text, owner=_owner_for(access, side, owner), due_date=due_date,
-                   placeholder=placeholder, position=position or 0)
+    c = Commitment(
+        goal=goal,
+        side=side,
+        text=text,
+        owner=_owner_for(access, side, owner),
+        due_date=due_date,
+        placeholder=placeholder,
+        position=position or 0,
+    )
     if id is not None:
         c.id = free_id(Commitment, id, "commitment")
     validate(c, exclude=["goal", "owner"])
@@ -65,23 +83,31 @@ def _touch_goal_terms(access: Access, goal: Goal, summary: str) -> None:
 
 
 @transaction.atomic
-def commitment_create(*, access: Access, goal_id: Any, side: str, text: str, owner: Any = None,
-                      due_date: dt.date | None = None, id: Any = None) -> Commitment:
+def commitment_create(
+    *,
+    access: Access,
+    goal_id: Any,
+    side: str,
+    text: str,
+    owner: Any = None,
+    due_date: dt.date | None = None,
+    id: Any = None,
+) -> Commitment:
     """Add what one side will do. Commitments are terms: on a proposed or agreed goal this opens a
     new revision (or an amendment)."""
     access.require_edit("add commitments")
     goal = _lock_goal(access, goal_id)
     _refuse_if_closed(goal)
     position = goal.commitments.filter(side=side).count() + 1
-    c = _commitment_insert(access, goal, side=side, text=text, owner=owner, due_date=due_date, id=id,
-                           position=position)
+    c = _commitment_insert(access, goal, side=side, text=text, owner=owner, due_date=due_date, id=id, position=position)
     _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
     return c
 
 
 @transaction.atomic
-def commitment_update(*, access: Access, commitment_id: Any, expected_version: int | None = None,
-                      **changes: Any) -> Commitment:
+def commitment_update(
+    *, access: Access, commitment_id: Any, expected_version: int | None = None, **changes: Any
+) -> Commitment:
     """Edit a commitment's terms, or mark it done (marking done is not a change of terms; only the
     committed side marks its own work done)."""
     access.require_edit("edit commitments")

@@ -57,8 +57,10 @@ def coming_periods(start: dt.date, length: str, count: int) -> list[tuple[dt.dat
     first, _ = period_containing(start, length)
     months = PERIOD_MONTHS[length]
     return [
-        (first + relativedelta(months=months * i),
-         first + relativedelta(months=months * (i + 1)) - dt.timedelta(days=1))
+        (
+            first + relativedelta(months=months * i),
+            first + relativedelta(months=months * (i + 1)) - dt.timedelta(days=1),
+        )
         for i in range(count)
     ]
 
@@ -68,8 +70,9 @@ def _precision(*values: Decimal) -> Decimal:
     return Decimal(1).scaleb(max(-2, min(0, int(exponent))))
 
 
-def trajectory_value(objective: Objective, start_day: dt.date, day: dt.date, *,
-                     precision: Decimal | None = None) -> Decimal:
+def trajectory_value(
+    objective: Objective, start_day: dt.date, day: dt.date, *, precision: Decimal | None = None
+) -> Decimal:
     """The value on ``day`` of the straight line from (start_day, baseline) to (target_date, target),
     rounded to ``precision`` (by default, to the precision of the baseline and target themselves)."""
     baseline, target = objective.baseline, objective.target
@@ -104,8 +107,9 @@ def _as_periods(periods: Any) -> list[tuple[dt.date, dt.date]]:
     try:
         pairs = [(convert(day, start, "periods"), convert(day, end, "periods")) for start, end in periods]
     except (TypeError, ValueError) as exc:
-        raise InvalidInput("Periods are pairs of dates (start, end).",
-                           fields={"periods": ["Expected date pairs."]}) from exc
+        raise InvalidInput(
+            "Periods are pairs of dates (start, end).", fields={"periods": ["Expected date pairs."]}
+        ) from exc
     if not pairs or any(start is None or end is None for start, end in pairs):
         raise InvalidInput("Give at least one period with a start and an end.", fields={"periods": ["Missing dates."]})
     if len(pairs) > MAX_PERIODS:
@@ -125,11 +129,13 @@ def suggest_interim_goals(
     if not objective.is_measurable or objective.baseline is None:
         raise RuleViolation(
             f"“{objective.title}” has no measurable long-term target: give it a metric, a baseline, a numeric "
-            "target and a target date to derive interim goals.", code="objective.not_measurable",
+            "target and a target date to derive interim goals.",
+            code="objective.not_measurable",
         )
     if objective.baseline == objective.target:
-        raise RuleViolation("The objective's baseline and target are equal: there is no way to go.",
-                            code="objective.no_trajectory")
+        raise RuleViolation(
+            "The objective's baseline and target are equal: there is no way to go.", code="objective.no_trajectory"
+        )
     today = today or timezone.localdate()
     if periods is None:
         if not isinstance(length, str) or length not in PERIOD_MONTHS:
@@ -149,10 +155,13 @@ def suggest_interim_goals(
     assert objective.target_date is not None
     periods = [(s, e) for s, e in periods if s <= objective.target_date]
     if not periods:
-        raise RuleViolation(f"The objective's target date ({objective.target_date}) is before these periods.",
-                            code="objective.target_date_passed")
+        raise RuleViolation(
+            f"The objective's target date ({objective.target_date}) is before these periods.",
+            code="objective.target_date_passed",
+        )
     existing = list(
-        Goal.objects.filter(objective=objective).exclude(status=GoalStatus.WITHDRAWN)
+        Goal.objects.filter(objective=objective)
+        .exclude(status=GoalStatus.WITHDRAWN)
         .only("id", "title", "period_start", "period_end", "status")
     )
     target_date = objective.target_date
@@ -160,34 +169,51 @@ def suggest_interim_goals(
     suggestions = []
     previous_target: Decimal | None = None
     for start, end in periods:
-        base = (previous_target if previous_target is not None
-                else trajectory_value(objective, start_day, start, precision=precision))
+        base = (
+            previous_target
+            if previous_target is not None
+            else trajectory_value(objective, start_day, start, precision=precision)
+        )
         target = trajectory_value(objective, start_day, min(end, target_date), precision=precision)
         previous_target = target
         overlap = next((g for g in existing if g.period_start <= end and g.period_end >= start), None)
         unit = f" {objective.metric_unit}" if objective.metric_unit else ""
-        suggestions.append(Suggestion(
-            period_start=start, period_end=end, baseline=base, target=target, existing_goal=overlap,
-            title=f"{objective.metric_name or objective.title}: {target.normalize():f}{unit} by {end:%d %b %Y}",
-            commitments=[
-                {"side": Side.VENDOR, "text": "What will the vendor do to get there? (suggested slot)",
-                 "placeholder": True},
-                {"side": Side.PARTNER, "text": "What will the partner do to get there? (suggested slot)",
-                 "placeholder": True},
-            ],
-        ))
+        suggestions.append(
+            Suggestion(
+                period_start=start,
+                period_end=end,
+                baseline=base,
+                target=target,
+                existing_goal=overlap,
+                title=f"{objective.metric_name or objective.title}: {target.normalize():f}{unit} by {end:%d %b %Y}",
+                commitments=[
+                    {
+                        "side": Side.VENDOR,
+                        "text": "What will the vendor do to get there? (suggested slot)",
+                        "placeholder": True,
+                    },
+                    {
+                        "side": Side.PARTNER,
+                        "text": "What will the partner do to get there? (suggested slot)",
+                        "placeholder": True,
+                    },
+                ],
+            )
+        )
     return suggestions
 
 
 @transaction.atomic
-def goals_derive(*, access: Access, objective_id: Any, suggestions: list[Suggestion] | None = None,
-                 **options: Any) -> list[Goal]:
+def goals_derive(
+    *, access: Access, objective_id: Any, suggestions: list[Suggestion] | None = None, **options: Any
+) -> list[Goal]:
     """Create the suggested interim goals as drafts, skipping periods that already have a goal."""
     access.require_edit("derive goals")
     unknown = set(options) - {"length", "count", "today", "periods"}
     if unknown:
-        raise InvalidInput(f"Unknown option(s): {', '.join(sorted(unknown))}.",
-                           fields={name: ["Unknown option."] for name in unknown})
+        raise InvalidInput(
+            f"Unknown option(s): {', '.join(sorted(unknown))}.", fields={name: ["Unknown option."] for name in unknown}
+        )
     objective = find(Objective.objects.filter(partnership=access.partnership), objective_id)
     if objective is None:
         raise InvalidInput("Choose an objective of this partnership.", fields={"objective": ["No such objective."]})
@@ -195,7 +221,8 @@ def goals_derive(*, access: Access, objective_id: Any, suggestions: list[Suggest
     if suggestions is not None and not objective.is_measurable:
         suggest_interim_goals(objective)  # raises the not-measurable error
     taken = list(
-        Goal.objects.filter(objective=objective).exclude(status=GoalStatus.WITHDRAWN)
+        Goal.objects.filter(objective=objective)
+        .exclude(status=GoalStatus.WITHDRAWN)
         .values_list("period_start", "period_end")
     )
     created = []
@@ -204,10 +231,19 @@ def goals_derive(*, access: Access, objective_id: Any, suggestions: list[Suggest
             continue
         taken.append((s.period_start, s.period_end))
         direction = Direction.INCREASE if objective.target > objective.baseline else Direction.DECREASE  # type: ignore[operator]
-        created.append(goal_create(
-            access=access, objective_id=objective.pk, title=s.title, period_start=s.period_start,
-            period_end=s.period_end, metric_name=objective.metric_name or objective.title,
-            metric_unit=objective.metric_unit, baseline=s.baseline, target=s.target, direction=direction,
-            commitments=s.commitments,
-        ))
+        created.append(
+            goal_create(
+                access=access,
+                objective_id=objective.pk,
+                title=s.title,
+                period_start=s.period_start,
+                period_end=s.period_end,
+                metric_name=objective.metric_name or objective.title,
+                metric_unit=objective.metric_unit,
+                baseline=s.baseline,
+                target=s.target,
+                direction=direction,
+                commitments=s.commitments,
+            )
+        )
     return created

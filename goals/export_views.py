@@ -87,10 +87,28 @@ def _percent(share: float | None) -> int | None:
 # --- CSV: goals -------------------------------------------------------------------------------
 
 GOAL_COLUMNS = [
-    "Goal id", "Objective", "Goal", "Period start", "Period end", "Metric", "Unit", "Baseline", "Target",
-    "Direction", "Status", "Under negotiation", "Revision", "Agreed revision", "Vendor commitments",
-    "Partner commitments", "Latest value", "Latest check-in", "Progress %", "Vendor confidence",
-    "Partner confidence", "Updated at",
+    "Goal id",
+    "Objective",
+    "Goal",
+    "Period start",
+    "Period end",
+    "Metric",
+    "Unit",
+    "Baseline",
+    "Target",
+    "Direction",
+    "Status",
+    "Under negotiation",
+    "Revision",
+    "Agreed revision",
+    "Vendor commitments",
+    "Partner commitments",
+    "Latest value",
+    "Latest check-in",
+    "Progress %",
+    "Vendor confidence",
+    "Partner confidence",
+    "Updated at",
 ]
 
 
@@ -100,8 +118,11 @@ class GoalsCsv(PlanView):
 
     def get(self, request: HttpRequest, **kwargs: Any) -> StreamingHttpResponse:
         p = self.access.partnership
-        goals = list(Goal.objects.filter(partnership=p).select_related("objective")
-                     .order_by("objective__position", "objective__created_at", "period_start", "created_at"))
+        goals = list(
+            Goal.objects.filter(partnership=p)
+            .select_related("objective")
+            .order_by("objective__position", "objective__created_at", "period_start", "created_at")
+        )
         commitments: dict[Any, dict[str, list[str]]] = defaultdict(lambda: {"vendor": [], "partner": []})
         for c in Commitment.objects.filter(goal__partnership=p, placeholder=False).order_by("position", "created_at"):
             done = " (done)" if c.done else f" (due {c.due_date:%Y-%m-%d})" if c.due_date else ""
@@ -114,13 +135,28 @@ class GoalsCsv(PlanView):
                 newest = max(mine, key=lambda c: (c.measured_on, c.created_at), default=None)
                 vendor, partner = latest.get((g.pk, "vendor")), latest.get((g.pk, "partner"))
                 yield [
-                    str(g.pk), g.objective.title, g.title, g.period_start, g.period_end, g.metric_name,
-                    g.metric_unit, g.baseline, g.target, g.direction, g.get_status_display(),
-                    g.negotiation_state.replace("_", " "), g.revision, g.agreed_revision,
-                    "\n".join(commitments[g.pk]["vendor"]), "\n".join(commitments[g.pk]["partner"]),
-                    newest.value if newest else None, newest.measured_on if newest else None,
+                    str(g.pk),
+                    g.objective.title,
+                    g.title,
+                    g.period_start,
+                    g.period_end,
+                    g.metric_name,
+                    g.metric_unit,
+                    g.baseline,
+                    g.target,
+                    g.direction,
+                    g.get_status_display(),
+                    g.negotiation_state.replace("_", " "),
+                    g.revision,
+                    g.agreed_revision,
+                    "\n".join(commitments[g.pk]["vendor"]),
+                    "\n".join(commitments[g.pk]["partner"]),
+                    newest.value if newest else None,
+                    newest.measured_on if newest else None,
                     _percent(g.progress(newest.value)) if newest else None,
-                    vendor.confidence if vendor else None, partner.confidence if partner else None, g.updated_at,
+                    vendor.confidence if vendor else None,
+                    partner.confidence if partner else None,
+                    g.updated_at,
                 ]
 
         return stream_csv(GOAL_COLUMNS, rows(), _filename(p, "goals"))
@@ -129,8 +165,19 @@ class GoalsCsv(PlanView):
 # --- CSV: check-ins ---------------------------------------------------------------------------
 
 CHECK_IN_COLUMNS = [
-    "Check-in id", "Goal id", "Goal", "Objective", "Side", "Measured on", "Value", "Unit", "Progress %",
-    "Confidence (1-5)", "Note", "By", "Recorded at",
+    "Check-in id",
+    "Goal id",
+    "Goal",
+    "Objective",
+    "Side",
+    "Measured on",
+    "Value",
+    "Unit",
+    "Progress %",
+    "Confidence (1-5)",
+    "Note",
+    "By",
+    "Recorded at",
 ]
 
 
@@ -143,19 +190,60 @@ class CheckInsCsv(PlanView):
         values = (
             CheckIn.objects.filter(goal__partnership=p)
             .order_by("measured_on", "created_at")
-            .values_list("id", "goal_id", "goal__title", "goal__objective__title", "side", "measured_on", "value",
-                         "goal__metric_unit", "goal__baseline", "goal__target", "confidence", "note",
-                         "author__full_name", "author__email", "created_at")
+            .values_list(
+                "id",
+                "goal_id",
+                "goal__title",
+                "goal__objective__title",
+                "side",
+                "measured_on",
+                "value",
+                "goal__metric_unit",
+                "goal__baseline",
+                "goal__target",
+                "confidence",
+                "note",
+                "author__full_name",
+                "author__email",
+                "created_at",
+            )
         )
 
         def rows() -> Iterator[list[Any]]:
             from .models import progress_between
 
-            for (pk, goal_id, goal, objective, side, day, value, unit, baseline, target, confidence, note,
-                 name, email, created) in values.iterator(chunk_size=500):
-                yield [str(pk), str(goal_id), goal, objective, side, day, value, unit,
-                       _percent(progress_between(baseline, target, value)), confidence, note,
-                       name or email or "", created]
+            for (
+                pk,
+                goal_id,
+                goal,
+                objective,
+                side,
+                day,
+                value,
+                unit,
+                baseline,
+                target,
+                confidence,
+                note,
+                name,
+                email,
+                created,
+            ) in values.iterator(chunk_size=500):
+                yield [
+                    str(pk),
+                    str(goal_id),
+                    goal,
+                    objective,
+                    side,
+                    day,
+                    value,
+                    unit,
+                    _percent(progress_between(baseline, target, value)),
+                    confidence,
+                    note,
+                    name or email or "",
+                    created,
+                ]
 
         return stream_csv(CHECK_IN_COLUMNS, rows(), _filename(p, "check-ins"))
 
@@ -202,11 +290,14 @@ def load_printed_plan(access: Any) -> dict[str, Any]:
     vision = Vision.objects.filter(partnership=p).first()
     endorsed: dict[str, VisionEndorsement] = {}
     if vision is not None:
-        endorsed = {e.side: e for e in VisionEndorsement.objects.filter(vision=vision, revision=vision.revision)
-                    .select_related("user")}
+        endorsed = {
+            e.side: e
+            for e in VisionEndorsement.objects.filter(vision=vision, revision=vision.revision).select_related("user")
+        }
     objectives = list(Objective.objects.filter(partnership=p).exclude(status=Objective.Status.RETIRED))
     goals = list(
-        Goal.objects.filter(partnership=p).exclude(status="withdrawn")
+        Goal.objects.filter(partnership=p)
+        .exclude(status="withdrawn")
         .prefetch_related(
             Prefetch("commitments", queryset=Commitment.objects.select_related("owner")),
             Prefetch("check_ins", queryset=CheckIn.objects.order_by("measured_on", "created_at")),
@@ -215,9 +306,7 @@ def load_printed_plan(access: Any) -> dict[str, Any]:
     )
     approvals = set(Approval.objects.filter(goal__partnership=p).values_list("goal_id", "revision", "side"))
     amended = [g.pk for g in goals if g.has_pending_amendment]
-    in_force = {
-        (r.goal_id, r.number): r for r in GoalRevision.objects.filter(goal_id__in=amended)
-    } if amended else {}
+    in_force = {(r.goal_id, r.number): r for r in GoalRevision.objects.filter(goal_id__in=amended)} if amended else {}
     by_objective: dict[Any, dict[tuple[dt.date, dt.date], list[PrintedGoal]]] = defaultdict(lambda: defaultdict(list))
     for g in goals:
         check_ins = list(g.check_ins.all())
@@ -227,11 +316,16 @@ def load_printed_plan(access: Any) -> dict[str, Any]:
         commitments: dict[str, list[Commitment]] = {"vendor": [], "partner": []}
         for c in g.commitments.all():
             commitments[c.side].append(c)
-        by_objective[g.objective_id][(g.period_start, g.period_end)].append(PrintedGoal(
-            goal=g, commitments=commitments, check_ins=check_ins, latest=latest,
-            approved_sides={side for side in Side.values if (g.pk, g.revision, side) in approvals},
-            in_force=in_force.get((g.pk, g.agreed_revision)),
-        ))
+        by_objective[g.objective_id][(g.period_start, g.period_end)].append(
+            PrintedGoal(
+                goal=g,
+                commitments=commitments,
+                check_ins=check_ins,
+                latest=latest,
+                approved_sides={side for side in Side.values if (g.pk, g.revision, side) in approvals},
+                in_force=in_force.get((g.pk, g.agreed_revision)),
+            )
+        )
     printed = []
     for o in objectives:
         periods = sorted(by_objective.get(o.pk, {}).items())
@@ -240,14 +334,22 @@ def load_printed_plan(access: Any) -> dict[str, Any]:
     for m in PartnershipMember.objects.filter(partnership=p).select_related("user").order_by("side", "role"):
         members[m.side].append(m)
     now = timezone.now()
-    reviews = list(AlignmentReview.objects.filter(partnership=p, scheduled_for__gte=now - dt.timedelta(days=200))
-                   .order_by("scheduled_for")[:12])
+    reviews = list(
+        AlignmentReview.objects.filter(partnership=p, scheduled_for__gte=now - dt.timedelta(days=200)).order_by(
+            "scheduled_for"
+        )[:12]
+    )
     return {
-        "vision": vision, "endorsed": endorsed, "objectives": printed, "members": members,
+        "vision": vision,
+        "endorsed": endorsed,
+        "objectives": printed,
+        "members": members,
         "held_reviews": [r for r in reviews if r.status == AlignmentReview.Status.HELD][-3:],
-        "next_review": next((r for r in reviews if r.status == AlignmentReview.Status.SCHEDULED
-                             and r.scheduled_for >= now), None),
-        "health": partnership_health(p, now), "printed_at": now,
+        "next_review": next(
+            (r for r in reviews if r.status == AlignmentReview.Status.SCHEDULED and r.scheduled_for >= now), None
+        ),
+        "health": partnership_health(p, now),
+        "printed_at": now,
     }
 
 
@@ -257,5 +359,6 @@ class PrintPlan(PlanView):
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         context = load_printed_plan(self.access)
-        return render(request, "print/plan.html", context | {"access": self.access,
-                                                             "partnership": self.access.partnership})
+        return render(
+            request, "print/plan.html", context | {"access": self.access, "partnership": self.access.partnership}
+        )

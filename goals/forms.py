@@ -20,8 +20,9 @@ NUMBER = {"max_digits": 18, "decimal_places": 4}
 
 class GoalTermsForm(VersionedForm):
     title = forms.CharField(label="Goal", max_length=200)
-    description = forms.CharField(label="Description", required=False, max_length=10000,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        label="Description", required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2})
+    )
     period_start = forms.DateField(label="Period starts", widget=DATE)
     period_end = forms.DateField(label="Period ends", widget=DATE)
     metric_name = forms.CharField(label="Metric", max_length=120)
@@ -29,8 +30,17 @@ class GoalTermsForm(VersionedForm):
     baseline = forms.DecimalField(label="Baseline", **NUMBER)
     target = forms.DecimalField(label="Target", **NUMBER)
     direction = forms.ChoiceField(label="Direction", choices=Direction.choices)
-    conflict_fields = ("title", "description", "period_start", "period_end", "metric_name", "metric_unit",
-                       "baseline", "target", "direction")
+    conflict_fields = (
+        "title",
+        "description",
+        "period_start",
+        "period_end",
+        "metric_name",
+        "metric_unit",
+        "baseline",
+        "target",
+        "direction",
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -42,10 +52,12 @@ class GoalTermsForm(VersionedForm):
 
 class GoalCreateForm(GoalTermsForm):
     version = None  # type: ignore[assignment]
-    vendor_commitment = forms.CharField(label="What the vendor commits to", required=False, max_length=5000,
-                                        widget=forms.Textarea(attrs={"rows": 2}))
-    partner_commitment = forms.CharField(label="What the partner commits to", required=False, max_length=5000,
-                                         widget=forms.Textarea(attrs={"rows": 2}))
+    vendor_commitment = forms.CharField(
+        label="What the vendor commits to", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    partner_commitment = forms.CharField(
+        label="What the partner commits to", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def service_changes(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
@@ -84,9 +96,16 @@ class CheckInForm(PlainForm):
     value = forms.DecimalField(label="Measured value", **NUMBER)
     measured_on = forms.DateField(label="Measured on", widget=DATE)
     confidence = forms.TypedChoiceField(
-        label="Confidence of reaching the target", coerce=int, initial=3,
-        choices=[(1, "1 – very unlikely"), (2, "2 – unlikely"), (3, "3 – even"), (4, "4 – likely"),
-                 (5, "5 – very likely")],
+        label="Confidence of reaching the target",
+        coerce=int,
+        initial=3,
+        choices=[
+            (1, "1 – very unlikely"),
+            (2, "2 – unlikely"),
+            (3, "3 – even"),
+            (4, "4 – likely"),
+            (5, "5 – very likely"),
+        ],
     )
     note = forms.CharField(label="Note", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -104,17 +123,21 @@ class RequestChangesForm(PlainForm):
 
 
 class CloseForm(PlainForm):
-    outcome = forms.ChoiceField(label="Outcome", choices=[("achieved", "Achieved"), ("missed", "Missed"),
-                                                           ("dropped", "Dropped")])
-    note = forms.CharField(label="Note (why, what we learnt)", required=False, max_length=5000,
-                           widget=forms.Textarea(attrs={"rows": 2}))
+    outcome = forms.ChoiceField(
+        label="Outcome", choices=[("achieved", "Achieved"), ("missed", "Missed"), ("dropped", "Dropped")]
+    )
+    note = forms.CharField(
+        label="Note (why, what we learnt)", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
 
 class DeriveOptionsForm(PlainForm):
-    length = forms.ChoiceField(label="Period length", initial="quarter",
-                               choices=[("month", "Month"), ("quarter", "Quarter"), ("half", "Half-year"),
-                                        ("year", "Year")])
+    length = forms.ChoiceField(
+        label="Period length",
+        initial="quarter",
+        choices=[("month", "Month"), ("quarter", "Quarter"), ("half", "Half-year"), ("year", "Year")],
+    )
     count = forms.IntegerField(label="How many periods", min_value=1, max_value=12, initial=4)
 
 

@@ -46,8 +46,15 @@ NEGOTIABLE = {GoalStatus.DRAFT, GoalStatus.PROPOSED, GoalStatus.CHANGES_REQUESTE
 CLOSED = {GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED, GoalStatus.WITHDRAWN}
 # The fields that make a goal's terms: changing one of them needs both sides' approval again.
 TERM_FIELDS = (
-    "title", "description", "period_start", "period_end", "metric_name", "metric_unit",
-    "baseline", "target", "direction",
+    "title",
+    "description",
+    "period_start",
+    "period_end",
+    "metric_name",
+    "metric_unit",
+    "baseline",
+    "target",
+    "direction",
 )
 
 
@@ -92,8 +99,7 @@ class Goal(PlanObject):
     # proposed revision opens a new one.
     revision_open = models.BooleanField(default=True)
     agreed_revision = models.PositiveIntegerField(null=True, blank=True)
-    amendment = models.CharField(max_length=20, choices=RevisionState.choices, default=RevisionState.NONE,
-                                 blank=True)
+    amendment = models.CharField(max_length=20, choices=RevisionState.choices, default=RevisionState.NONE, blank=True)
     proposed_by_side = models.CharField(max_length=8, choices=Side.choices, blank=True)
     proposed_at = models.DateTimeField(null=True, blank=True)
     agreed_at = models.DateTimeField(null=True, blank=True)
@@ -207,8 +213,12 @@ class Commitment(PlanObject):
 
     def terms(self) -> dict[str, Any]:
         return {
-            "id": str(self.id), "side": self.side, "text": self.text, "owner": self.owner_id,
-            "due_date": json_value(self.due_date), "placeholder": self.placeholder,
+            "id": str(self.id),
+            "side": self.side,
+            "text": self.text,
+            "owner": self.owner_id,
+            "due_date": json_value(self.due_date),
+            "placeholder": self.placeholder,
         }
 
 
@@ -233,8 +243,13 @@ class Approval(models.Model):
         return f"{self.side} approval of revision {self.revision}"
 
     def to_record(self) -> dict[str, Any]:
-        return {"id": str(self.id), "goal": str(self.goal_id), "revision": self.revision, "side": self.side,
-                "user": self.user_id}
+        return {
+            "id": str(self.id),
+            "goal": str(self.goal_id),
+            "revision": self.revision,
+            "side": self.side,
+            "user": self.user_id,
+        }
 
 
 class CheckIn(PlanObject):

@@ -35,8 +35,9 @@ def announce(*, access: Access, goal: Goal, kind: str, comment: Comment | None =
         raise ValueError(f"Unknown goal notification {kind!r}")
     # What makes this event unique: an approval is once per (revision, side), a change request is
     # its comment, and a proposal its moment (a revision can be proposed again after a change request).
-    detail = str(comment.pk) if comment else (goal.proposed_at.isoformat() if kind == PROPOSED and goal.proposed_at
-                                              else "")
+    detail = (
+        str(comment.pk) if comment else (goal.proposed_at.isoformat() if kind == PROPOSED and goal.proposed_at else "")
+    )
     event = f"{kind}:{goal.pk}:{goal.revision}:{access.side}:{detail}"
     args = (kind, str(goal.pk), goal.revision, access.user.pk, access.side, str(comment.pk) if comment else None)
     transaction.on_commit(lambda: notify_goal_event.delay(*args, event=event))
@@ -44,15 +45,29 @@ def announce(*, access: Access, goal: Goal, kind: str, comment: Comment | None =
 
 def recipients(goal: Goal, side: str) -> list[User]:
     """The people of one side who take part in the negotiation (editors and approvers)."""
-    members = PartnershipMember.objects.filter(
-        partnership_id=goal.partnership_id, side=side, role__in=[Role.EDITOR, Role.APPROVER], user__is_active=True,
-    ).select_related("user").order_by("user__email")
+    members = (
+        PartnershipMember.objects.filter(
+            partnership_id=goal.partnership_id,
+            side=side,
+            role__in=[Role.EDITOR, Role.APPROVER],
+            user__is_active=True,
+        )
+        .select_related("user")
+        .order_by("user__email")
+    )
     return [m.user for m in members if MUTE_KIND not in (m.user.muted_reminder_kinds or [])]
 
 
 @shared_task
-def notify_goal_event(kind: str, goal_id: str, revision: int, actor_id: Any, actor_side: str,
-                      comment_id: str | None = None, event: str = "") -> int:
+def notify_goal_event(
+    kind: str,
+    goal_id: str,
+    revision: int,
+    actor_id: Any,
+    actor_side: str,
+    comment_id: str | None = None,
+    event: str = "",
+) -> int:
     """Fan out: one e-mail task per person on the other side. Returns how many were queued."""
     goal = Goal.objects.filter(pk=goal_id).first()
     if goal is None:
@@ -63,10 +78,22 @@ def notify_goal_event(kind: str, goal_id: str, revision: int, actor_id: Any, act
     return len(people)
 
 
-@shared_task(autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError), retry_backoff=True,
-             retry_backoff_max=600, max_retries=8)
-def send_goal_email(kind: str, goal_id: str, revision: int, actor_id: Any, actor_side: str, recipient_id: Any,
-                    comment_id: str | None = None, event: str = "") -> bool:
+@shared_task(
+    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def send_goal_email(
+    kind: str,
+    goal_id: str,
+    revision: int,
+    actor_id: Any,
+    actor_side: str,
+    recipient_id: Any,
+    comment_id: str | None = None,
+    event: str = "",
+) -> bool:
     """Send one person one e-mail about one event; a repeated run for the same event sends nothing."""
     goal = Goal.objects.select_related("partnership", "objective").filter(pk=goal_id).first()
     recipient = User.objects.filter(pk=recipient_id, is_active=True).first()
@@ -77,19 +104,28 @@ def send_goal_email(kind: str, goal_id: str, revision: int, actor_id: Any, actor
         return False
     actor = User.objects.filter(pk=actor_id).first()
     comment = Comment.objects.filter(pk=comment_id, goal=goal).first() if comment_id else None
-    send = {APPROVED: goal_approved_email, CHANGES_REQUESTED: goal_changes_requested_email,
-            PROPOSED: goal_proposed_email}[kind]
-    return send_once(f"goal-mail:{event}:{recipient.pk}" if event else "",
-                     lambda: send(goal, revision, actor, actor_side, recipient, comment))
+    send = {
+        APPROVED: goal_approved_email,
+        CHANGES_REQUESTED: goal_changes_requested_email,
+        PROPOSED: goal_proposed_email,
+    }[kind]
+    return send_once(
+        f"goal-mail:{event}:{recipient.pk}" if event else "",
+        lambda: send(goal, revision, actor, actor_side, recipient, comment),
+    )
 
 
-def _context(goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User,
-             comment: Comment | None) -> dict[str, Any]:
+def _context(
+    goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User, comment: Comment | None
+) -> dict[str, Any]:
     p = goal.partnership
     from django.conf import settings
 
     return {
-        "goal": goal, "partnership": p, "revision": revision, "recipient": recipient,
+        "goal": goal,
+        "partnership": p,
+        "revision": revision,
+        "recipient": recipient,
         "actor_name": actor.display_name if actor else "Someone",
         "actor_organisation": p.organisation_for(actor_side).name,
         "comment": comment,
@@ -105,16 +141,19 @@ def _send(name: str, recipient: User, context: dict[str, Any]) -> None:
     send_templated(name, [recipient.email], context, headers=headers)
 
 
-def goal_approved_email(goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User,
-                        comment: Comment | None = None) -> None:
+def goal_approved_email(
+    goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User, comment: Comment | None = None
+) -> None:
     _send("goal-approved", recipient, _context(goal, revision, actor, actor_side, recipient, comment))
 
 
-def goal_changes_requested_email(goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User,
-                                 comment: Comment | None = None) -> None:
+def goal_changes_requested_email(
+    goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User, comment: Comment | None = None
+) -> None:
     _send("goal-changes-requested", recipient, _context(goal, revision, actor, actor_side, recipient, comment))
 
 
-def goal_proposed_email(goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User,
-                        comment: Comment | None = None) -> None:
+def goal_proposed_email(
+    goal: Goal, revision: int, actor: User | None, actor_side: str, recipient: User, comment: Comment | None = None
+) -> None:
     _send("goal-proposed", recipient, _context(goal, revision, actor, actor_side, recipient, comment))

@@ -37,11 +37,18 @@ def goal_status_snapshot(partnership: Partnership) -> list[dict[str, Any]]:
     for g in goals:
         values = [c for c in (latest.get((g.pk, "vendor")), latest.get((g.pk, "partner"))) if c]
         newest = max(values, key=lambda c: (c.measured_on, c.created_at), default=None)
-        snapshot.append({
-            "goal": str(g.pk), "title": g.title, "status": g.status, "revision": g.revision,
-            "agreed_revision": g.agreed_revision, "target": str(g.target), "unit": g.metric_unit,
-            "latest_value": str(newest.value) if newest else None,
-            "progress": g.progress(newest.value if newest else None),
-            "confidence": {c.side: c.confidence for c in values},
-        })
+        snapshot.append(
+            {
+                "goal": str(g.pk),
+                "title": g.title,
+                "status": g.status,
+                "revision": g.revision,
+                "agreed_revision": g.agreed_revision,
+                "target": str(g.target),
+                "unit": g.metric_unit,
+                "latest_value": str(newest.value) if newest else None,
+                "progress": g.progress(newest.value if newest else None),
+                "confidence": {c.side: c.confidence for c in values},
+            }
+        )
     return snapshot

@@ -25,8 +25,14 @@ from alignment.models import PartnershipMember, Side, Vision
 from .models import TERM_FIELDS, Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 
 TERM_LABELS = {
-    "title": "Title", "description": "Description", "period_start": "Period start", "period_end": "Period end",
-    "metric_name": "Metric", "metric_unit": "Unit", "baseline": "Baseline", "target": "Target",
+    "title": "Title",
+    "description": "Description",
+    "period_start": "Period start",
+    "period_end": "Period end",
+    "metric_name": "Metric",
+    "metric_unit": "Unit",
+    "baseline": "Baseline",
+    "target": "Target",
     "direction": "Direction",
 }
 
@@ -69,8 +75,9 @@ def diff_terms(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     return changes
 
 
-def diff_commitments(old: list[dict[str, Any]], new: list[dict[str, Any]],
-                     people: dict[Any, str] | None = None) -> list[Change]:
+def diff_commitments(
+    old: list[dict[str, Any]], new: list[dict[str, Any]], people: dict[Any, str] | None = None
+) -> list[Change]:
     """Commitments added, removed or changed (matched by id; placeholders count as empty slots)."""
     people = people or {}
     before = {c["id"]: c for c in old}
@@ -83,24 +90,34 @@ def diff_commitments(old: list[dict[str, Any]], new: list[dict[str, Any]],
             continue
         was = before[cid]
         if was["text"] != c["text"]:
-            changes.append(Change("changed", f"{Side(c['side']).label} commitment “{was['text']}” → “{c['text']}”",
-                                  c["side"]))
+            changes.append(
+                Change("changed", f"{Side(c['side']).label} commitment “{was['text']}” → “{c['text']}”", c["side"])
+            )
         if was.get("due_date") != c.get("due_date"):
             was_due, now_due = _show("period_end", was.get("due_date")), _show("period_end", c.get("due_date"))
-            changes.append(Change("changed", f"Due date of the {label} commitment “{c['text']}” {was_due} → {now_due}",
-                                  c["side"]))
+            changes.append(
+                Change("changed", f"Due date of the {label} commitment “{c['text']}” {was_due} → {now_due}", c["side"])
+            )
         if was.get("owner") != c.get("owner"):
-            changes.append(Change("changed", f"Owner of the {label} commitment “{c['text']}” "
-                                  f"{people.get(was.get('owner'), '—')} → {people.get(c.get('owner'), '—')}",
-                                  c["side"]))
+            changes.append(
+                Change(
+                    "changed",
+                    f"Owner of the {label} commitment “{c['text']}” "
+                    f"{people.get(was.get('owner'), '—')} → {people.get(c.get('owner'), '—')}",
+                    c["side"],
+                )
+            )
     for cid, c in before.items():
         if cid not in after:
             changes.append(Change("removed", f"{Side(c['side']).label} commitment removed: “{c['text']}”", c["side"]))
     return changes
 
 
-def diff_revisions(old: tuple[dict[str, Any], list[dict[str, Any]]], new: tuple[dict[str, Any], list[dict[str, Any]]],
-                   people: dict[Any, str] | None = None) -> list[Change]:
+def diff_revisions(
+    old: tuple[dict[str, Any], list[dict[str, Any]]],
+    new: tuple[dict[str, Any], list[dict[str, Any]]],
+    people: dict[Any, str] | None = None,
+) -> list[Change]:
     """A readable diff of two snapshots ``(terms, commitments)``: "Target 200 → 250", commitments
     added, removed or changed."""
     return diff_terms(old[0], new[0]) + diff_commitments(old[1], new[1], people)
@@ -143,18 +160,29 @@ def _name(user: Any) -> str:
 def negotiation_thread(goal: Goal) -> list[ThreadEntry]:
     """Revisions proposed, approvals given and comments, oldest first (uses prefetched relations)."""
     entries = [
-        ThreadEntry(r.created_at, "revision", r.proposed_by_side, _name(r.proposed_by), r.number,
-                    f"proposed revision {r.number}")
+        ThreadEntry(
+            r.created_at,
+            "revision",
+            r.proposed_by_side,
+            _name(r.proposed_by),
+            r.number,
+            f"proposed revision {r.number}",
+        )
         for r in goal.revisions.all()
     ]
     entries += [
-        ThreadEntry(a.created_at, "approval", a.side, _name(a.user), a.revision,
-                    f"approved revision {a.revision} for the {a.side} side")
+        ThreadEntry(
+            a.created_at,
+            "approval",
+            a.side,
+            _name(a.user),
+            a.revision,
+            f"approved revision {a.revision} for the {a.side} side",
+        )
         for a in goal.approvals.all()
     ]
     entries += [
-        ThreadEntry(c.created_at, str(c.kind), c.side, _name(c.author), c.revision, c.body)
-        for c in goal.comments.all()
+        ThreadEntry(c.created_at, str(c.kind), c.side, _name(c.author), c.revision, c.body) for c in goal.comments.all()
     ]
     return sorted(entries, key=lambda e: e.at)
 
@@ -162,8 +190,10 @@ def negotiation_thread(goal: Goal) -> list[ThreadEntry]:
 def goals_with_negotiation(qs: Any) -> Any:
     """A goal queryset with everything a review item or thread shows, in a constant number of queries."""
     return qs.select_related("objective", "created_by").prefetch_related(
-        Prefetch("commitments", queryset=Commitment.objects.select_related("owner").order_by("side", "position",
-                                                                                             "created_at")),
+        Prefetch(
+            "commitments",
+            queryset=Commitment.objects.select_related("owner").order_by("side", "position", "created_at"),
+        ),
         Prefetch("revisions", queryset=GoalRevision.objects.select_related("proposed_by").order_by("number")),
         Prefetch("approvals", queryset=Approval.objects.select_related("user").order_by("created_at")),
         Prefetch("comments", queryset=Comment.objects.select_related("author").order_by("created_at")),
@@ -184,8 +214,9 @@ def review_item(goal: Goal, side: str, people: dict[Any, str]) -> ReviewItem:
     current_terms = goal.terms()
     current_commitments = [c.terms() for c in goal.commitments.all()]
     base = _baseline_revision(goal, side)
-    changes = diff_revisions((base.terms, base.commitments), (current_terms, current_commitments), people) if base \
-        else []
+    changes = (
+        diff_revisions((base.terms, base.commitments), (current_terms, current_commitments), people) if base else []
+    )
     approved = {a.side for a in goal.approvals.all() if a.revision == goal.revision}
     state = goal.negotiation_state
     by_side: dict[str, list[Commitment]] = {Side.VENDOR: [], Side.PARTNER: []}
@@ -193,9 +224,14 @@ def review_item(goal: Goal, side: str, people: dict[Any, str]) -> ReviewItem:
         by_side[c.side].append(c)
     requests = [c for c in goal.comments.all() if c.kind == Comment.Kind.CHANGE_REQUEST and c.revision == goal.revision]
     return ReviewItem(
-        goal=goal, action="revise" if state == RevisionState.CHANGES_REQUESTED else "approve",
-        compared_with=base.number if base else None, changes=changes, approved_sides=approved,
-        commitments=by_side, thread=negotiation_thread(goal), change_requests=requests,
+        goal=goal,
+        action="revise" if state == RevisionState.CHANGES_REQUESTED else "approve",
+        compared_with=base.number if base else None,
+        changes=changes,
+        approved_sides=approved,
+        commitments=by_side,
+        thread=negotiation_thread(goal),
+        change_requests=requests,
     )
 
 
@@ -221,7 +257,8 @@ RECENT_DAYS = 14
 def negotiating_filter() -> Q:
     open_states = [RevisionState.PROPOSED, RevisionState.CHANGES_REQUESTED]
     return Q(status__in=[GoalStatus.PROPOSED, GoalStatus.CHANGES_REQUESTED]) | Q(
-        status=GoalStatus.AGREED, amendment__in=open_states)
+        status=GoalStatus.AGREED, amendment__in=open_states
+    )
 
 
 def review_queue(access: Access, *, now: dt.datetime | None = None) -> ReviewQueue:
@@ -247,8 +284,11 @@ def review_queue(access: Access, *, now: dt.datetime | None = None) -> ReviewQue
             mine.append(item)
     since = (now or timezone.now()) - dt.timedelta(days=RECENT_DAYS)
     recent = list(
-        Goal.objects.filter(partnership=access.partnership, status=GoalStatus.AGREED, amendment="",
-                            agreed_at__gte=since).select_related("objective").order_by("-agreed_at")
+        Goal.objects.filter(
+            partnership=access.partnership, status=GoalStatus.AGREED, amendment="", agreed_at__gte=since
+        )
+        .select_related("objective")
+        .order_by("-agreed_at")
     )
     vision = Vision.objects.filter(partnership=access.partnership).first()
     return ReviewQueue(access=access, vision=vision, items=mine, theirs=theirs, recently_agreed=recent)

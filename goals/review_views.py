@@ -34,8 +34,7 @@ class ApproveForm(forms.Form):
 
 class RequestChangesForm(forms.Form):
     revision = forms.IntegerField(min_value=1, max_value=1_000_000)
-    comment = forms.CharField(label="What should change?", max_length=10000,
-                              widget=forms.Textarea(attrs={"rows": 3}))
+    comment = forms.CharField(label="What should change?", max_length=10000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class CounterForm(forms.Form):
@@ -43,10 +42,10 @@ class CounterForm(forms.Form):
 
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     target = forms.DecimalField(label="Target", max_digits=18, decimal_places=4)
-    new_commitment_side = forms.ChoiceField(label="Side of the new commitment", choices=Side.choices,
-                                            required=False)
-    new_commitment = forms.CharField(label="Add a commitment", max_length=5000, required=False,
-                                     widget=forms.Textarea(attrs={"rows": 2}))
+    new_commitment_side = forms.ChoiceField(label="Side of the new commitment", choices=Side.choices, required=False)
+    new_commitment = forms.CharField(
+        label="Add a commitment", max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
     approve = forms.BooleanField(label="Approve it for my side too", required=False)
 
     def __init__(self, *args: Any, goal: Goal, **kwargs: Any) -> None:
@@ -56,8 +55,11 @@ class CounterForm(forms.Form):
         for c in goal.commitments.all():
             name = f"commitment-{c.pk}"
             self.fields[name] = forms.CharField(
-                label=f"{Side(c.side).label} commitment (empty to remove)", max_length=5000, required=False,
-                initial=c.text, widget=forms.Textarea(attrs={"rows": 2}),
+                label=f"{Side(c.side).label} commitment (empty to remove)",
+                max_length=5000,
+                required=False,
+                initial=c.text,
+                widget=forms.Textarea(attrs={"rows": 2}),
             )
             self.commitment_fields.append((c, name))
 
@@ -76,16 +78,22 @@ class ProposeGoalForm(forms.Form):
     baseline = forms.DecimalField(max_digits=18, decimal_places=4)
     target = forms.DecimalField(max_digits=18, decimal_places=4)
     direction = forms.ChoiceField(choices=Direction.choices, initial=Direction.INCREASE)
-    own_commitment = forms.CharField(label="What your side will do", max_length=5000,
-                                     widget=forms.Textarea(attrs={"rows": 2}))
-    other_commitment = forms.CharField(label="What you ask of the other side (optional)", max_length=5000,
-                                       required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    own_commitment = forms.CharField(
+        label="What your side will do", max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    other_commitment = forms.CharField(
+        label="What you ask of the other side (optional)",
+        max_length=5000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
     approve = forms.BooleanField(label="Approve it for my side too", required=False)
 
     def __init__(self, *args: Any, access: Access, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["objective"].queryset = Objective.objects.filter(  # type: ignore[attr-defined]
-            partnership=access.partnership, status=Objective.Status.ACTIVE)
+            partnership=access.partnership, status=Objective.Status.ACTIVE
+        )
 
 
 def _require_signed_in(request: HttpRequest) -> HttpResponse | None:
@@ -94,22 +102,41 @@ def _require_signed_in(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-def _render_queue(request: HttpRequest, access: Access, *, status: int = 200, errors: dict[str, str] | None = None,
-                  forms_by_goal: dict[str, Any] | None = None, propose_form: ProposeGoalForm | None = None
-                  ) -> HttpResponse:
+def _render_queue(
+    request: HttpRequest,
+    access: Access,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    forms_by_goal: dict[str, Any] | None = None,
+    propose_form: ProposeGoalForm | None = None,
+) -> HttpResponse:
     queue = review_queue(access)
     forms_by_goal = forms_by_goal or {}
     for item in queue.items + queue.theirs:
         key = str(item.goal.pk)
         item.counter_form = forms_by_goal.get(key) or CounterForm(  # type: ignore[attr-defined]
-            goal=item.goal, initial={"version": item.goal.version, "target": item.goal.target,
-                                     "new_commitment_side": access.side, "approve": access.can_approve})
+            goal=item.goal,
+            initial={
+                "version": item.goal.version,
+                "target": item.goal.target,
+                "new_commitment_side": access.side,
+                "approve": access.can_approve,
+            },
+        )
         item.error = (errors or {}).get(key)  # type: ignore[attr-defined]
-    return render(request, "goals/review_queue.html", {
-        "access": access, "partnership": access.partnership, "queue": queue,
-        "propose_form": propose_form or ProposeGoalForm(access=access, initial={"approve": access.can_approve}),
-        "page_error": (errors or {}).get("page"),
-    }, status=status)
+    return render(
+        request,
+        "goals/review_queue.html",
+        {
+            "access": access,
+            "partnership": access.partnership,
+            "queue": queue,
+            "propose_form": propose_form or ProposeGoalForm(access=access, initial={"approve": access.can_approve}),
+            "page_error": (errors or {}).get("page"),
+        },
+        status=status,
+    )
 
 
 @domain_errors
@@ -135,9 +162,16 @@ def goal_thread_page(request: HttpRequest, partnership_id: Any, goal_id: Any) ->
     item = goal_thread(access, goal_id)
     if item is None:
         raise NotFound("No such goal.")
-    return render(request, "goals/review_thread.html", {
-        "access": access, "partnership": access.partnership, "item": item, "goal": item.goal,
-    })
+    return render(
+        request,
+        "goals/review_thread.html",
+        {
+            "access": access,
+            "partnership": access.partnership,
+            "item": item,
+            "goal": item.goal,
+        },
+    )
 
 
 def _action(view: Any) -> Any:
@@ -157,8 +191,9 @@ def _action(view: Any) -> Any:
         except DomainError as error:
             if error.status == 404 or error.status == 403:
                 return render_domain_error(request, error)
-            return _render_queue(request, access, status=error.status, errors={key: error.message},
-                                 **getattr(error, "render_kwargs", {}))
+            return _render_queue(
+                request, access, status=error.status, errors={key: error.message}, **getattr(error, "render_kwargs", {})
+            )
         return result
 
     return wrapper
@@ -180,8 +215,12 @@ def approve_goal(request: HttpRequest, access: Access, goal_id: Any) -> HttpResp
     goals.goal_approve(access=access, goal_id=goal_id, revision=form.cleaned_data["revision"])
     goal = Goal.objects.get(pk=goal_id)
     agreed = goal.agreed_revision == form.cleaned_data["revision"] and not goal.amendment
-    messages.success(request, f"“{goal.title}” is agreed by both sides." if agreed else
-                     f"You approved “{goal.title}” for the {access.side} side; it now waits for the other side.")
+    messages.success(
+        request,
+        f"“{goal.title}” is agreed by both sides."
+        if agreed
+        else f"You approved “{goal.title}” for the {access.side} side; it now waits for the other side.",
+    )
     return redirect(_queue_url(access))
 
 
@@ -190,8 +229,9 @@ def request_changes(request: HttpRequest, access: Access, goal_id: Any) -> HttpR
     form = RequestChangesForm(request.POST)
     if not form.is_valid():
         raise _invalid(form)
-    note = goals.goal_request_changes(access=access, goal_id=goal_id, comment=form.cleaned_data["comment"],
-                                      revision=form.cleaned_data["revision"])
+    note = goals.goal_request_changes(
+        access=access, goal_id=goal_id, comment=form.cleaned_data["comment"], revision=form.cleaned_data["revision"]
+    )
     messages.success(request, f"Your change request on “{note.goal.title}” was sent to the other side.")
     return redirect(_queue_url(access))
 
@@ -221,8 +261,12 @@ def counter_propose(request: HttpRequest, access: Access, goal_id: Any) -> HttpR
             goals.commitment_delete(access=access, commitment_id=c.pk)
     if (data.get("new_commitment") or "").strip():
         changed = True
-        goals.commitment_create(access=access, goal_id=goal.pk, side=data.get("new_commitment_side") or access.side,
-                                text=data["new_commitment"])
+        goals.commitment_create(
+            access=access,
+            goal_id=goal.pk,
+            side=data.get("new_commitment_side") or access.side,
+            text=data["new_commitment"],
+        )
     goal.refresh_from_db()
     if not changed and goal.negotiation_state == RevisionState.PROPOSED:
         error = InvalidInput("Change the target or a commitment to make a counter-proposal.")
@@ -244,8 +288,20 @@ def propose_goal(request: HttpRequest, access: Access, goal_id: Any = None) -> H
     commitments = [{"side": access.side, "text": data["own_commitment"]}]
     if (data.get("other_commitment") or "").strip():
         commitments.append({"side": access.other_side, "text": data["other_commitment"]})
-    terms = {k: data[k] for k in ("title", "description", "period_start", "period_end", "metric_name",
-                                  "metric_unit", "baseline", "target", "direction")}
+    terms = {
+        k: data[k]
+        for k in (
+            "title",
+            "description",
+            "period_start",
+            "period_end",
+            "metric_name",
+            "metric_unit",
+            "baseline",
+            "target",
+            "direction",
+        )
+    }
     try:
         goal = goals.goal_create(access=access, objective_id=data["objective"].pk, commitments=commitments, **terms)
     except InvalidInput as error:

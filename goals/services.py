@@ -49,16 +49,30 @@ def _lock_goal(access: Access, goal_id: Any) -> Goal:
     return lock(Goal.objects.filter(partnership=access.partnership), goal_id, "goal")
 
 
-def _record(access: Access, obj: Any, action: str, before: dict[str, Any] | None = None, summary: str = "",
-            after: dict[str, Any] | None = None) -> None:
-    record_change(actor=access.user, partnership=access.partnership, obj=obj, action=action, before=before,
-                  after=after, summary=summary)
+def _record(
+    access: Access,
+    obj: Any,
+    action: str,
+    before: dict[str, Any] | None = None,
+    summary: str = "",
+    after: dict[str, Any] | None = None,
+) -> None:
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=obj,
+        action=action,
+        before=before,
+        after=after,
+        summary=summary,
+    )
 
 
 def _refuse_if_closed(goal: Goal) -> None:
     if goal.status in CLOSED:
-        raise RuleViolation(f"This goal is {goal.get_status_display().lower()}; a closed goal cannot change.",
-                            code="goal.closed")
+        raise RuleViolation(
+            f"This goal is {goal.get_status_display().lower()}; a closed goal cannot change.", code="goal.closed"
+        )
 
 
 def _open_revision(goal: Goal) -> None:
@@ -77,8 +91,9 @@ def _open_revision(goal: Goal) -> None:
 def _validate_goal(goal: Goal) -> None:
     validate(goal, exclude=["partnership", "objective", "created_by"])
     if goal.period_end < goal.period_start:
-        raise InvalidInput("The period must end on or after its start.",
-                           fields={"period_end": ["Must be on or after the start."]})
+        raise InvalidInput(
+            "The period must end on or after its start.", fields={"period_end": ["Must be on or after the start."]}
+        )
     if goal.baseline == goal.target:
         raise InvalidInput("The target must differ from the baseline.", fields={"target": ["Same as the baseline."]})
     if (goal.direction == "increase") != (goal.target > goal.baseline):
@@ -88,6 +103,7 @@ def _validate_goal(goal: Goal) -> None:
             fields={"direction": ["Does not match baseline and target."]},
         )
 
+
 def _snapshot(goal: Goal) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return goal.terms(), [c.terms() for c in goal.commitments.all()]
 
@@ -96,16 +112,24 @@ def _snapshot(goal: Goal) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 @transaction.atomic
-def goal_create(*, access: Access, objective_id: Any, id: uuid.UUID | None = None,
-                commitments: list[dict[str, Any]] | None = None, **terms: Any) -> Goal:
+def goal_create(
+    *,
+    access: Access,
+    objective_id: Any,
+    id: uuid.UUID | None = None,
+    commitments: list[dict[str, Any]] | None = None,
+    **terms: Any,
+) -> Goal:
     """A new draft goal under one of the partnership's objectives, optionally with commitments."""
     access.require_edit("add goals")
     objective = find(Objective.objects.filter(partnership=access.partnership), objective_id)
     if objective is None:
         raise InvalidInput("Choose an objective of this partnership.", fields={"objective": ["No such objective."]})
     if objective.status != Objective.Status.ACTIVE:
-        raise RuleViolation(f"The objective “{objective.title}” is {objective.status}; goals derive from active ones.",
-                            code="goal.objective_not_active")
+        raise RuleViolation(
+            f"The objective “{objective.title}” is {objective.status}; goals derive from active ones.",
+            code="goal.objective_not_active",
+        )
     goal = Goal(partnership=access.partnership, objective=objective, created_by=access.user)
     if id is not None:
         goal.id = free_id(Goal, id, "goal")
@@ -114,8 +138,9 @@ def goal_create(*, access: Access, objective_id: Any, id: uuid.UUID | None = Non
     apply_changes(goal, terms, TERM_FIELDS)
     for required in ("title", "period_start", "period_end", "metric_name", "baseline", "target"):
         if getattr(goal, required) in (None, ""):
-            raise InvalidInput(f"A goal needs {required.replace('_', ' ')}.",
-                               fields={required: ["This field is required."]})
+            raise InvalidInput(
+                f"A goal needs {required.replace('_', ' ')}.", fields={required: ["This field is required."]}
+            )
     _validate_goal(goal)
     insert(goal, "goal")
     _record(access, goal, CREATE, summary=f"added the goal “{goal.title}”")
@@ -124,8 +149,10 @@ def goal_create(*, access: Access, objective_id: Any, id: uuid.UUID | None = Non
     for spec in commitments or []:
         unknown = set(spec) - COMMITMENT_SPEC if isinstance(spec, dict) else {"?"}
         if unknown:
-            raise InvalidInput("A commitment has a side, a text, and optionally an owner, a due date and an id.",
-                               fields={"commitments": [f"Unknown: {', '.join(sorted(map(str, unknown)))}."]})
+            raise InvalidInput(
+                "A commitment has a side, a text, and optionally an owner, a due date and an id.",
+                fields={"commitments": [f"Unknown: {', '.join(sorted(map(str, unknown)))}."]},
+            )
         _commitment_insert(access, goal, **spec)
     return goal
 
@@ -156,8 +183,10 @@ def goal_delete(*, access: Access, goal_id: Any, expected_version: int | None = 
     goal = _lock_goal(access, goal_id)
     check_version(goal, expected_version)
     if goal.status != GoalStatus.DRAFT or goal.revision > 1 or goal.revisions.exists():
-        raise RuleViolation("Only a draft that was never proposed can be deleted; withdraw this goal instead.",
-                            code="goal.not_deletable")
+        raise RuleViolation(
+            "Only a draft that was never proposed can be deleted; withdraw this goal instead.",
+            code="goal.not_deletable",
+        )
     before = goal.to_record()
     for c in goal.commitments.all():
         c_before = c.to_record()
@@ -168,9 +197,7 @@ def goal_delete(*, access: Access, goal_id: Any, expected_version: int | None = 
 
 
 def _real_commitment_sides(goal: Goal) -> set[str]:
-    return {
-        c.side for c in goal.commitments.all() if not c.placeholder and c.text.strip()
-    }
+    return {c.side for c in goal.commitments.all() if not c.placeholder and c.text.strip()}
 
 
 @transaction.atomic
@@ -182,16 +209,24 @@ def goal_propose(*, access: Access, goal_id: Any, expected_version: int | None =
     _refuse_if_closed(goal)
     state = goal.negotiation_state
     if state == RevisionState.PROPOSED:
-        raise RuleViolation(f"Revision {goal.revision} is already proposed and waiting for approval.",
-                            code="goal.already_proposed")
+        raise RuleViolation(
+            f"Revision {goal.revision} is already proposed and waiting for approval.", code="goal.already_proposed"
+        )
     if state == "":
-        raise RuleViolation("This goal is agreed and has no amendment to propose; edit its terms first.",
-                            code="goal.nothing_to_propose")
+        raise RuleViolation(
+            "This goal is agreed and has no amendment to propose; edit its terms first.", code="goal.nothing_to_propose"
+        )
     before = goal.to_record()
     if not GoalRevision.objects.filter(goal=goal, number=goal.revision).exists():
         terms, commitments = _snapshot(goal)
-        GoalRevision.objects.create(goal=goal, number=goal.revision, terms=terms, commitments=commitments,
-                                    proposed_by=access.user, proposed_by_side=access.side)
+        GoalRevision.objects.create(
+            goal=goal,
+            number=goal.revision,
+            terms=terms,
+            commitments=commitments,
+            proposed_by=access.user,
+            proposed_by_side=access.side,
+        )
     goal.revision_open = False
     if goal.status == GoalStatus.AGREED:
         goal.amendment = RevisionState.PROPOSED
@@ -224,33 +259,45 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
     _refuse_if_closed(goal)
     state = goal.negotiation_state
     if state == RevisionState.DRAFT:
-        raise RuleViolation(f"Revision {goal.revision} is still a draft; it must be proposed before approval.",
-                            code="goal.not_proposed")
+        raise RuleViolation(
+            f"Revision {goal.revision} is still a draft; it must be proposed before approval.", code="goal.not_proposed"
+        )
     if state == RevisionState.CHANGES_REQUESTED:
-        raise RuleViolation("Changes were requested on this revision; it must be revised or proposed again first.",
-                            code="goal.changes_requested")
+        raise RuleViolation(
+            "Changes were requested on this revision; it must be revised or proposed again first.",
+            code="goal.changes_requested",
+        )
     if state == "":
-        raise RuleViolation("This goal is agreed; there is no pending revision to approve.",
-                            code="goal.nothing_to_approve")
+        raise RuleViolation(
+            "This goal is agreed; there is no pending revision to approve.", code="goal.nothing_to_approve"
+        )
     if revision != goal.revision:
         raise RuleViolation(
             f"You approved revision {revision}, but the goal is at revision {goal.revision}. "
-            "Review the current terms and approve them.", code="goal.stale_revision",
+            "Review the current terms and approve them.",
+            code="goal.stale_revision",
         )
     missing = [s for s in Side.values if s not in _real_commitment_sides(goal)]
     if missing:
         raise RuleViolation(
             f"This goal cannot be agreed: the {' and the '.join(missing)} side has no commitment yet. "
-            "Each side must commit to at least one action (no quotas).", code="goal.commitment_missing",
+            "Each side must commit to at least one action (no quotas).",
+            code="goal.commitment_missing",
         )
     try:
         with transaction.atomic():
             approval = Approval.objects.create(goal=goal, revision=goal.revision, side=access.side, user=access.user)
     except IntegrityError as exc:
-        raise RuleViolation(f"The {access.side} side has approved revision {goal.revision} already.",
-                            code="goal.already_approved") from exc
-    _record(access, approval, CREATE, after=approval.to_record(),
-            summary=f"approved “{goal.title}” (revision {goal.revision}) for the {access.side} side")
+        raise RuleViolation(
+            f"The {access.side} side has approved revision {goal.revision} already.", code="goal.already_approved"
+        ) from exc
+    _record(
+        access,
+        approval,
+        CREATE,
+        after=approval.to_record(),
+        summary=f"approved “{goal.title}” (revision {goal.revision}) for the {access.side} side",
+    )
     sides = set(Approval.objects.filter(goal=goal, revision=goal.revision).values_list("side", flat=True))
     if sides >= set(Side.values):
         before = goal.to_record()
@@ -262,8 +309,9 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
         goal.bump()
         goal.save()
         what = "the amendment of" if amended else ""
-        _record(access, goal, UPDATE, before,
-                summary=f"both sides agreed {what} “{goal.title}” (revision {goal.revision})")
+        _record(
+            access, goal, UPDATE, before, summary=f"both sides agreed {what} “{goal.title}” (revision {goal.revision})"
+        )
     # The proposing side approving its own proposal tells the other side nothing new, unless it agrees the goal.
     if access.side != goal.proposed_by_side or goal.agreed_revision == goal.revision:
         _announce(access, goal, "approved")
@@ -282,8 +330,10 @@ def goal_request_changes(*, access: Access, goal_id: Any, comment: str, revision
     if goal.negotiation_state != RevisionState.PROPOSED:
         raise RuleViolation("Changes can only be requested on a proposed revision.", code="goal.not_proposed")
     if revision is not None and integer(revision, "revision") != goal.revision:
-        raise RuleViolation(f"The goal is now at revision {goal.revision}; read it before requesting changes.",
-                            code="goal.stale_revision")
+        raise RuleViolation(
+            f"The goal is now at revision {goal.revision}; read it before requesting changes.",
+            code="goal.stale_revision",
+        )
     before = goal.to_record()
     if goal.status == GoalStatus.AGREED:
         goal.amendment = RevisionState.CHANGES_REQUESTED
@@ -292,8 +342,14 @@ def goal_request_changes(*, access: Access, goal_id: Any, comment: str, revision
     goal.bump()
     goal.save()
     _record(access, goal, UPDATE, before, summary=f"requested changes to “{goal.title}”")
-    note = Comment(goal=goal, author=access.user, side=access.side, kind=Comment.Kind.CHANGE_REQUEST,
-                   revision=goal.revision, body=body)
+    note = Comment(
+        goal=goal,
+        author=access.user,
+        side=access.side,
+        kind=Comment.Kind.CHANGE_REQUEST,
+        revision=goal.revision,
+        body=body,
+    )
     validate(note, exclude=["goal", "author"])
     note.save()
     _record(access, note, CREATE, summary="commented on a change request")
@@ -309,8 +365,10 @@ def goal_withdraw(*, access: Access, goal_id: Any, note: str = "", expected_vers
     check_version(goal, expected_version)
     _refuse_if_closed(goal)
     if goal.status == GoalStatus.AGREED:
-        raise RuleViolation("An agreed goal cannot be withdrawn: close it as dropped, or discard its amendment.",
-                            code="goal.already_agreed")
+        raise RuleViolation(
+            "An agreed goal cannot be withdrawn: close it as dropped, or discard its amendment.",
+            code="goal.already_agreed",
+        )
     before = goal.to_record()
     goal.status = GoalStatus.WITHDRAWN
     goal.close_note = text_input(note, "note")
@@ -354,23 +412,35 @@ def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: in
     # already marked done on the agreed terms stays done.
     tombstones = {
         str(e.object_id): e.before or {}
-        for e in ChangeEvent.objects.filter(object_type="commitment", action=DELETE,
-                                            object_id__in=list(kept)).order_by("seq")
+        for e in ChangeEvent.objects.filter(object_type="commitment", action=DELETE, object_id__in=list(kept)).order_by(
+            "seq"
+        )
     }
     for spec in kept.values():
         last = tombstones.get(spec["id"], {})
         done_at = last.get("done_at")
         c = Commitment.objects.create(
-            id=spec["id"], goal=goal, side=spec["side"], text=spec["text"], owner_id=spec["owner"],
+            id=spec["id"],
+            goal=goal,
+            side=spec["side"],
+            text=spec["text"],
+            owner_id=spec["owner"],
             placeholder=spec["placeholder"],
             due_date=dt.date.fromisoformat(spec["due_date"]) if spec["due_date"] else None,
-            done=bool(last.get("done") and done_at), position=last.get("position") or 0,
+            done=bool(last.get("done") and done_at),
+            position=last.get("position") or 0,
             done_at=dt.datetime.fromisoformat(done_at) if last.get("done") and done_at else None,
         )
         _record(access, c, CREATE, summary="restored a commitment of the agreed revision")
     goal.revision = goal.revision + 1
-    GoalRevision.objects.create(goal=goal, number=goal.revision, terms=agreed.terms, commitments=agreed.commitments,
-                                proposed_by=access.user, proposed_by_side=access.side)
+    GoalRevision.objects.create(
+        goal=goal,
+        number=goal.revision,
+        terms=agreed.terms,
+        commitments=agreed.commitments,
+        proposed_by=access.user,
+        proposed_by_side=access.side,
+    )
     # The restored terms are the agreed ones: they are in force again without a new round of approvals.
     goal.agreed_revision = goal.revision
     goal.amendment = RevisionState.NONE
@@ -385,29 +455,39 @@ OUTCOMES = {GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED}
 
 
 @transaction.atomic
-def goal_close(*, access: Access, goal_id: Any, outcome: str, note: str = "", today: dt.date | None = None,
-               expected_version: int | None = None) -> Goal:
+def goal_close(
+    *,
+    access: Access,
+    goal_id: Any,
+    outcome: str,
+    note: str = "",
+    today: dt.date | None = None,
+    expected_version: int | None = None,
+) -> Goal:
     """Close an agreed goal: achieved or missed at or after its period end, or dropped (with a note)."""
     access.require_approve("close goals")
     if outcome not in OUTCOMES:
-        raise InvalidInput("The outcome is achieved, missed or dropped.",
-                           fields={"outcome": ["Choose achieved, missed or dropped."]})
+        raise InvalidInput(
+            "The outcome is achieved, missed or dropped.", fields={"outcome": ["Choose achieved, missed or dropped."]}
+        )
     goal = _lock_goal(access, goal_id)
     check_version(goal, expected_version)
     _refuse_if_closed(goal)
     if goal.status != GoalStatus.AGREED:
         raise RuleViolation(
-            f"Only an agreed goal can be closed; this one is {goal.get_status_display().lower()}. "
-            "Withdraw it instead.", code="goal.not_agreed",
+            f"Only an agreed goal can be closed; this one is {goal.get_status_display().lower()}. Withdraw it instead.",
+            code="goal.not_agreed",
         )
     if goal.has_pending_amendment:
-        raise RuleViolation("Settle or discard the pending amendment before closing the goal.",
-                            code="goal.amendment_pending")
+        raise RuleViolation(
+            "Settle or discard the pending amendment before closing the goal.", code="goal.amendment_pending"
+        )
     today = today or timezone.localdate()
     if outcome in (GoalStatus.ACHIEVED, GoalStatus.MISSED) and today < goal.period_end:
         raise RuleViolation(
             f"The period runs until {goal.period_end:%Y-%m-%d}; a goal is marked {outcome} at or after its end "
-            "(drop it to stop early).", code="goal.period_not_over",
+            "(drop it to stop early).",
+            code="goal.period_not_over",
         )
     note = text_input(note, "note")
     if outcome != GoalStatus.ACHIEVED and not note:
@@ -435,8 +515,23 @@ from .commitments import (  # noqa: E402
 )
 
 __all__ = [
-    "OUTCOMES", "check_in_create", "check_in_delete", "check_in_update", "comment_create", "comment_delete",
-    "comment_update", "commitment_create", "commitment_delete", "commitment_update", "goal_approve", "goal_close",
-    "goal_create", "goal_delete", "goal_discard_amendment", "goal_propose", "goal_request_changes", "goal_update",
+    "OUTCOMES",
+    "check_in_create",
+    "check_in_delete",
+    "check_in_update",
+    "comment_create",
+    "comment_delete",
+    "comment_update",
+    "commitment_create",
+    "commitment_delete",
+    "commitment_update",
+    "goal_approve",
+    "goal_close",
+    "goal_create",
+    "goal_delete",
+    "goal_discard_amendment",
+    "goal_propose",
+    "goal_request_changes",
+    "goal_update",
     "goal_withdraw",
 ]

@@ -7,8 +7,7 @@ from . import views
 G = "p/<uuid:pid>/goals/<uuid:gid>/"
 urlpatterns = [
     path("p/<uuid:pid>/objectives/<uuid:oid>/goals/new/", views.GoalNew.as_view(), name="goal_new"),
-    path("p/<uuid:pid>/objectives/<uuid:oid>/goals/new/button/", views.GoalNewButton.as_view(),
-         name="goal_new_button"),
+    path("p/<uuid:pid>/objectives/<uuid:oid>/goals/new/button/", views.GoalNewButton.as_view(), name="goal_new_button"),
     path("p/<uuid:pid>/objectives/<uuid:oid>/goals/closed/", views.ClosedGoals.as_view(), name="goals_closed"),
     path("p/<uuid:pid>/objectives/<uuid:oid>/derive/", views.Derive.as_view(), name="goal_derive"),
     path(G, views.GoalDetail.as_view(), name="goal_detail"),

@@ -70,8 +70,13 @@ class GoalNew(InPlaceForm):
         from .derive import period_containing
 
         start, end = period_containing(timezone.localdate(), "quarter")
-        return {"metric_name": o.metric_name, "metric_unit": o.metric_unit, "baseline": o.baseline,
-                "period_start": start, "period_end": end}
+        return {
+            "metric_name": o.metric_name,
+            "metric_unit": o.metric_unit,
+            "baseline": o.baseline,
+            "period_start": start,
+            "period_end": end,
+        }
 
     def fragment_id(self) -> str:
         return f"goal-new-{self.kwargs['oid']}"
@@ -92,8 +97,11 @@ class GoalNewButton(PlanView):
         objective = Objective.objects.filter(partnership=self.access.partnership, pk=oid).first()
         if objective is None:
             raise NotFound("No such objective.")
-        return render(request, "goals/_goal_new_button.html",
-                      {"access": self.access, "partnership": self.access.partnership, "objective": objective})
+        return render(
+            request,
+            "goals/_goal_new_button.html",
+            {"access": self.access, "partnership": self.access.partnership, "objective": objective},
+        )
 
 
 class GoalEdit(InPlaceForm):
@@ -111,8 +119,12 @@ class GoalEdit(InPlaceForm):
         return reverse("plan_fragment", args=[self.access.partnership.pk, self.fragment_id()])
 
     def save(self) -> HttpResponse:
-        services.goal_update(access=self.access, goal_id=self.kwargs["gid"],
-                             expected_version=self.form.cleaned_data["version"], **self.form.service_changes())
+        services.goal_update(
+            access=self.access,
+            goal_id=self.kwargs["gid"],
+            expected_version=self.form.cleaned_data["version"],
+            **self.form.service_changes(),
+        )
         return card_response(self.request, self.access, self.kwargs["gid"])
 
 
@@ -171,8 +183,9 @@ class RequestChanges(GoalPanel):
 
     def save(self) -> HttpResponse:
         goal = _goal(self.access, self.kwargs["gid"])
-        services.goal_request_changes(access=self.access, goal_id=goal.pk, revision=goal.revision,
-                                      comment=self.form.cleaned_data["comment"])
+        services.goal_request_changes(
+            access=self.access, goal_id=goal.pk, revision=goal.revision, comment=self.form.cleaned_data["comment"]
+        )
         return card_response(self.request, self.access, goal.pk)
 
 
@@ -199,8 +212,13 @@ class GoalClose(GoalPanel):
 
     def save(self) -> HttpResponse:
         data = self.form.cleaned_data
-        services.goal_close(access=self.access, goal_id=self.kwargs["gid"], outcome=data["outcome"],
-                            note=data["note"], expected_version=data["version"])
+        services.goal_close(
+            access=self.access,
+            goal_id=self.kwargs["gid"],
+            outcome=data["outcome"],
+            note=data["note"],
+            expected_version=data["version"],
+        )
         return card_response(self.request, self.access, self.kwargs["gid"])
 
 
@@ -218,8 +236,11 @@ class CommentNew(GoalPanel):
 
 
 def _members(access: Access) -> list[PartnershipMember]:
-    return list(PartnershipMember.objects.filter(partnership=access.partnership).select_related("user")
-                .order_by("side", "user__full_name"))
+    return list(
+        PartnershipMember.objects.filter(partnership=access.partnership)
+        .select_related("user")
+        .order_by("side", "user__full_name")
+    )
 
 
 class CommitmentNew(GoalPanel):
@@ -245,8 +266,9 @@ class CommitmentEdit(GoalPanel):
     title = "Edit commitment"
 
     def commitment(self) -> Commitment:
-        c = Commitment.objects.filter(goal__partnership=self.access.partnership, goal_id=self.kwargs["gid"],
-                                      pk=self.kwargs["cid"]).first()
+        c = Commitment.objects.filter(
+            goal__partnership=self.access.partnership, goal_id=self.kwargs["gid"], pk=self.kwargs["cid"]
+        ).first()
         if c is None:
             raise NotFound("No such commitment.")
         return c
@@ -256,14 +278,20 @@ class CommitmentEdit(GoalPanel):
 
     def get_initial(self) -> dict[str, Any]:
         c = self.commitment()
-        return {"version": c.version, "side": c.side, "text": "" if c.placeholder else c.text,
-                "owner": str(c.owner_id or ""), "due_date": c.due_date}
+        return {
+            "version": c.version,
+            "side": c.side,
+            "text": "" if c.placeholder else c.text,
+            "owner": str(c.owner_id or ""),
+            "due_date": c.due_date,
+        }
 
     def save(self) -> HttpResponse:
         data = self.form.service_changes()
         version = self.form.cleaned_data["version"]
-        services.commitment_update(access=self.access, commitment_id=self.kwargs["cid"], expected_version=version,
-                                   **data)
+        services.commitment_update(
+            access=self.access, commitment_id=self.kwargs["cid"], expected_version=version, **data
+        )
         return card_response(self.request, self.access, self.kwargs["gid"])
 
 
@@ -272,8 +300,12 @@ class CommitmentDone(PlanView):
         c = Commitment.objects.filter(goal__partnership=self.access.partnership, goal_id=gid, pk=cid).first()
         if c is None:
             raise NotFound("No such commitment.")
-        services.commitment_update(access=self.access, commitment_id=cid, expected_version=_int(
-            request.POST.get("version")), done=request.POST.get("done") == "1")
+        services.commitment_update(
+            access=self.access,
+            commitment_id=cid,
+            expected_version=_int(request.POST.get("version")),
+            done=request.POST.get("done") == "1",
+        )
         return card_response(request, self.access, gid)
 
 
@@ -299,8 +331,11 @@ class GoalDetails(PlanView):
     rarer steps (loaded when the card is opened; refreshed with the card while it stays open)."""
 
     def get(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID) -> HttpResponse:
-        return render(request, "goals/_goal_details.html", {
-            "access": self.access, "partnership": self.access.partnership, "card": _detailed_card(self.access, gid)})
+        return render(
+            request,
+            "goals/_goal_details.html",
+            {"access": self.access, "partnership": self.access.partnership, "card": _detailed_card(self.access, gid)},
+        )
 
 
 class ClosedGoals(PlanView):
@@ -310,9 +345,16 @@ class ClosedGoals(PlanView):
         objective = Objective.objects.filter(partnership=self.access.partnership, pk=oid).first()
         if objective is None:
             raise NotFound("No such objective.")
-        return render(request, "goals/_closed_goals.html", {
-            "access": self.access, "partnership": self.access.partnership, "objective": objective,
-            "cards": goal_cards(self.access, objective=objective, closed_only=True)})
+        return render(
+            request,
+            "goals/_closed_goals.html",
+            {
+                "access": self.access,
+                "partnership": self.access.partnership,
+                "objective": objective,
+                "cards": goal_cards(self.access, objective=objective, closed_only=True),
+            },
+        )
 
 
 # --- Goal detail: the negotiation thread ------------------------------------------------------
@@ -325,10 +367,14 @@ def negotiation_thread(goal: Goal) -> list[dict[str, Any]]:
     for r in GoalRevision.objects.filter(goal=goal).select_related("proposed_by").order_by("number"):
         changes = []
         if previous is not None:
-            changes = [{"field": k.replace("_", " "), "before": previous.get(k), "after": v}
-                       for k, v in r.terms.items() if previous.get(k) != v]
-        items.append({"kind": "revision", "at": r.created_at, "revision": r, "changes": changes,
-                      "commitments": r.commitments})
+            changes = [
+                {"field": k.replace("_", " "), "before": previous.get(k), "after": v}
+                for k, v in r.terms.items()
+                if previous.get(k) != v
+            ]
+        items.append(
+            {"kind": "revision", "at": r.created_at, "revision": r, "changes": changes, "commitments": r.commitments}
+        )
         previous = r.terms
     for a in Approval.objects.filter(goal=goal).select_related("user"):
         items.append({"kind": "approval", "at": a.created_at, "approval": a})
@@ -341,10 +387,16 @@ def negotiation_thread(goal: Goal) -> list[dict[str, Any]]:
 class GoalDetail(PlanView):
     def get(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID) -> HttpResponse:
         card = _detailed_card(self.access, gid, check_ins=None)  # the goal's own page lists every check-in
-        return render(request, "goals/detail.html", {
-            "access": self.access, "partnership": self.access.partnership, "card": card,
-            "thread": negotiation_thread(card.goal),
-        })
+        return render(
+            request,
+            "goals/detail.html",
+            {
+                "access": self.access,
+                "partnership": self.access.partnership,
+                "card": card,
+                "thread": negotiation_thread(card.goal),
+            },
+        )
 
 
 # --- Deriving interim goals -------------------------------------------------------------------
@@ -360,8 +412,12 @@ def trajectory_chart(objective: Objective, suggestions: list[Suggestion]) -> dic
     first = min([start] + [s.period_start for s in suggestions])
     last = max([end] + [s.period_end for s in suggestions])
     span_days = max(1, (last - first).days)
-    values = [objective.baseline, objective.target, *(s.target for s in suggestions),
-              *(s.baseline for s in suggestions)]
+    values = [
+        objective.baseline,
+        objective.target,
+        *(s.target for s in suggestions),
+        *(s.baseline for s in suggestions),
+    ]
     values = [v for v in values if v is not None]
     low, high = min(values), max(values)
     if high == low:
@@ -373,14 +429,21 @@ def trajectory_chart(objective: Objective, suggestions: list[Suggestion]) -> dic
     def y(value: Decimal) -> float:
         return round(CHART_H - PAD / 2 - (CHART_H - PAD) * float((value - low) / (high - low)), 1)
 
-    points = [{"x": x(s.period_end), "y": y(s.target), "label": f"{s.target.normalize():f}",
-               "date": s.period_end} for s in suggestions]
+    points = [
+        {"x": x(s.period_end), "y": y(s.target), "label": f"{s.target.normalize():f}", "date": s.period_end}
+        for s in suggestions
+    ]
     return {
-        "width": CHART_W, "height": CHART_H,
+        "width": CHART_W,
+        "height": CHART_H,
         "line": {"x1": x(start), "y1": y(objective.baseline), "x2": x(end), "y2": y(objective.target)},
         "steps": " ".join(f"{x(s.period_start)},{y(s.baseline)} {x(s.period_end)},{y(s.target)}" for s in suggestions),
-        "points": points, "low": f"{low.normalize():f}", "high": f"{high.normalize():f}",
-        "axis_y": CHART_H - PAD / 2, "first": first, "last": last,
+        "points": points,
+        "low": f"{low.normalize():f}",
+        "high": f"{high.normalize():f}",
+        "axis_y": CHART_H - PAD / 2,
+        "first": first,
+        "last": last,
     }
 
 
@@ -398,17 +461,28 @@ class Derive(PlanView):
         """Field ids unique on the page (several objectives may derive at once)."""
         return {"auto_id": f"derive-{self.kwargs['oid']}-%s"}
 
-    def render_derive(self, options: Any, formset: Any, suggestions: list[Suggestion], status: int = 200,
-                      error: str = "") -> HttpResponse:
+    def render_derive(
+        self, options: Any, formset: Any, suggestions: list[Suggestion], status: int = 200, error: str = ""
+    ) -> HttpResponse:
         objective = self.objective()
         rows = list(zip(formset.forms, suggestions, strict=False))
-        return render(self.request, "goals/_derive.html", {
-            "access": self.access, "partnership": self.access.partnership, "objective": objective,
-            "options": options, "formset": formset, "rows": rows, "error": error,
-            "chart": trajectory_chart(objective, suggestions) if suggestions else None,
-            "fragment_id": f"goal-new-{objective.pk}",
-            "details_open": self.request.headers.get(OPEN_HEADER) == "true",
-        }, status=status)
+        return render(
+            self.request,
+            "goals/_derive.html",
+            {
+                "access": self.access,
+                "partnership": self.access.partnership,
+                "objective": objective,
+                "options": options,
+                "formset": formset,
+                "rows": rows,
+                "error": error,
+                "chart": trajectory_chart(objective, suggestions) if suggestions else None,
+                "fragment_id": f"goal-new-{objective.pk}",
+                "details_open": self.request.headers.get(OPEN_HEADER) == "true",
+            },
+            status=status,
+        )
 
     def get(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
         self.access.require_edit("derive goals")
@@ -421,10 +495,20 @@ class Derive(PlanView):
         elif not options.is_bound:
             options = DeriveOptionsForm(initial={"length": length, "count": count}, **ids)
         suggestions = [s for s in suggest_interim_goals(objective, length=length, count=count) if s.is_new]
-        formset = SuggestionFormSet(**ids, initial=[
-            {"include": True, "title": s.title, "period_start": s.period_start, "period_end": s.period_end,
-             "baseline": s.baseline, "target": s.target} for s in suggestions
-        ])
+        formset = SuggestionFormSet(
+            **ids,
+            initial=[
+                {
+                    "include": True,
+                    "title": s.title,
+                    "period_start": s.period_start,
+                    "period_end": s.period_end,
+                    "baseline": s.baseline,
+                    "target": s.target,
+                }
+                for s in suggestions
+            ],
+        )
         error = "" if suggestions else "Every one of these periods has a goal for this objective already."
         return self.render_derive(options, formset, suggestions, error=error)
 
@@ -437,8 +521,9 @@ class Derive(PlanView):
             return self.render_derive(options, formset, self._from_forms(formset), status=400)
         chosen = [s for s, f in zip(self._from_forms(formset), formset.forms, strict=True) if f.cleaned_data["include"]]
         if not chosen:
-            return self.render_derive(options, formset, self._from_forms(formset), status=400,
-                                      error="Tick at least one period to create.")
+            return self.render_derive(
+                options, formset, self._from_forms(formset), status=400, error="Tick at least one period to create."
+            )
         from .derive import goals_derive
 
         template = suggest_interim_goals(objective, length="quarter", count=1)[0]
@@ -457,6 +542,13 @@ class Derive(PlanView):
             data = getattr(f, "cleaned_data", None) or {}
             if not all(data.get(k) is not None for k in ("period_start", "period_end", "baseline", "target")):
                 continue
-            result.append(Suggestion(period_start=data["period_start"], period_end=data["period_end"],
-                                     baseline=data["baseline"], target=data["target"], title=data.get("title", "")))
+            result.append(
+                Suggestion(
+                    period_start=data["period_start"],
+                    period_end=data["period_end"],
+                    baseline=data["baseline"],
+                    target=data["target"],
+                    title=data.get("title", ""),
+                )
+            )
         return result

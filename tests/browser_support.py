@@ -111,9 +111,15 @@ def new_page(browser: Any, live_url: str) -> Iterator[Callable[..., Any]]:
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
         contexts.append(context)
         if user is not None:
-            context.add_cookies([{
-                "name": settings.SESSION_COOKIE_NAME, "value": session_cookie_for(user), "url": live_url,
-            }])
+            context.add_cookies(
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": session_cookie_for(user),
+                        "url": live_url,
+                    }
+                ]
+            )
         page = context.new_page()
         page.errors = []  # uncaught script errors, for tests that want to assert there were none
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
@@ -155,5 +161,8 @@ def tab_to(page: Any, predicate: str, limit: int = 150) -> None:
 def serious_violations(page: Any) -> list[str]:
     """What axe-core finds serious or critical on the page, one line each."""
     results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

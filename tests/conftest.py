@@ -108,8 +108,14 @@ def cast(db) -> Cast:  # type: ignore[no-untyped-def]
     outsider = f.make_user("outsider@other.test", full_name="Otto Outsider")
     outsider_p = f.make_partnership(outsider, name="Other × Elsewhere")
     return Cast(
-        partnership=p, vendor_admin=vendor_admin, vendor_editor=people["vendor_editor"],
-        vendor_approver=people["vendor_approver"], vendor_viewer=people["vendor_viewer"],
-        partner_approver=people["partner_approver"], partner_editor=people["partner_editor"],
-        partner_viewer=people["partner_viewer"], outsider=outsider, outsider_partnership=outsider_p,
+        partnership=p,
+        vendor_admin=vendor_admin,
+        vendor_editor=people["vendor_editor"],
+        vendor_approver=people["vendor_approver"],
+        vendor_viewer=people["vendor_viewer"],
+        partner_approver=people["partner_approver"],
+        partner_editor=people["partner_editor"],
+        partner_viewer=people["partner_viewer"],
+        outsider=outsider,
+        outsider_partnership=outsider_p,
     )

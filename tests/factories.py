@@ -67,9 +67,12 @@ def make_goal(a: Access, objective: Objective, *, commitments: bool = True, **te
     terms.setdefault("baseline", Decimal("100"))
     terms.setdefault("target", Decimal("200"))
     specs = (
-        [{"side": Side.VENDOR, "text": "Fund two joint workshops"},
-         {"side": Side.PARTNER, "text": "Certify three consultants"}]
-        if commitments else []
+        [
+            {"side": Side.VENDOR, "text": "Fund two joint workshops"},
+            {"side": Side.PARTNER, "text": "Certify three consultants"},
+        ]
+        if commitments
+        else []
     )
     return goals.goal_create(access=a, objective_id=objective.pk, commitments=specs, **terms)
 
@@ -83,5 +86,16 @@ def agree(goal: Goal, vendor: Access, partner: Access) -> Goal:
     return goal
 
 
-__all__ = ["PASSWORD", "Role", "Side", "access", "add_member", "agree", "make_goal", "make_objective", "make_org",
-           "make_partnership", "make_user"]
+__all__ = [
+    "PASSWORD",
+    "Role",
+    "Side",
+    "access",
+    "add_member",
+    "agree",
+    "make_goal",
+    "make_objective",
+    "make_org",
+    "make_partnership",
+    "make_user",
+]

@@ -43,8 +43,9 @@ def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(cast):
 @override_settings(API_THROTTLE_RATES={"auth_token": "3/minute"})
 def test_obtaining_tokens_is_rate_limited(cast):
     anonymous = ApiClient()
-    statuses = [anonymous.post("auth/token", {"email": "editor@vendor.test", "password": "guess"}).status_code
-                for _ in range(4)]
+    statuses = [
+        anonymous.post("auth/token", {"email": "editor@vendor.test", "password": "guess"}).status_code for _ in range(4)
+    ]
     assert statuses == [401, 401, 401, 429]
     limited = anonymous.post("auth/token", {"email": "editor@vendor.test", "password": f.PASSWORD})
     assert limited.status_code == 429 and "Retry-After" in limited
@@ -108,8 +109,9 @@ def test_the_browser_session_works_and_writes_need_the_csrf_token(cast):
     assert refused.status_code == 403
     # What a page of the app hands the browser: the CSRF cookie, echoed in the X-CSRFToken header.
     browser.cookies["csrftoken"] = CSRF_SECRET
-    accepted = browser.post("/api/v1/objectives", body, content_type="application/json",
-                            headers={"X-CSRFToken": CSRF_SECRET})
+    accepted = browser.post(
+        "/api/v1/objectives", body, content_type="application/json", headers={"X-CSRFToken": CSRF_SECRET}
+    )
     assert accepted.status_code == 201
 
 

@@ -24,8 +24,15 @@ def editor(cast):
 
 
 def goal_body(world, **extra):
-    return {"objective": str(world.objective.pk), "title": "Leads", "period_start": "2026-10-01",
-            "period_end": "2026-12-31", "baseline": "10", "target": "40", **extra}
+    return {
+        "objective": str(world.objective.pk),
+        "title": "Leads",
+        "period_start": "2026-10-01",
+        "period_end": "2026-12-31",
+        "baseline": "10",
+        "target": "40",
+        **extra,
+    }
 
 
 def assert_refused(response, status=400, field=None):
@@ -47,11 +54,14 @@ def nothing_written(world):
 
 @pytest.mark.usefixtures("nothing_written")
 class TestNothingIsWritten:
-    @pytest.mark.parametrize(("field", "value"), [
-        ("title", "Pipe\x00line"),
-        ("description", "\x00"),
-        ("metric_unit", "EUR\x00"),
-    ])
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("title", "Pipe\x00line"),
+            ("description", "\x00"),
+            ("metric_unit", "EUR\x00"),
+        ],
+    )
     def test_nul_bytes_in_texts(self, world, editor, field, value):
         assert_refused(editor.post("goals", goal_body(world, **{field: value})), field=field)
 
@@ -59,13 +69,13 @@ class TestNothingIsWritten:
         commitments = [{"side": "vendor", "text": "Fund\x00it"}]
         assert_refused(editor.post("goals", goal_body(world, commitments=commitments)), field="commitments.0.text")
         admin = ApiClient(cast.vendor_admin)
-        response = admin.patch(f"partnerships/{cast.partnership.pk}", {"vendor_drivers": ["licence\x00revenue"]},
-                               headers=if_match(1))
+        response = admin.patch(
+            f"partnerships/{cast.partnership.pk}", {"vendor_drivers": ["licence\x00revenue"]}, headers=if_match(1)
+        )
         assert_refused(response, field="vendor_drivers.0")
 
     def test_lone_surrogates_in_texts_and_field_names(self, world, editor):
-        assert_refused(editor.post("comments", raw=f'{{"goal": "{world.draft.pk}", "body": "a\\ud800"}}'),
-                       field="body")
+        assert_refused(editor.post("comments", raw=f'{{"goal": "{world.draft.pk}", "body": "a\\ud800"}}'), field="body")
         response = editor.post("comments", raw=f'{{"goal": "{world.draft.pk}", "body": "ok", "\\ud800": 1}}')
         assert_refused(response, field="\ud800")
         assert_refused(editor.post("goals", goal_body(world, direction="\ud800")), field="direction")
@@ -73,18 +83,29 @@ class TestNothingIsWritten:
     def test_nul_bytes_in_field_names(self, world, editor):
         assert_refused(editor.post("goals", {**goal_body(world), "tit\x00le": "x"}), field="tit\x00le")
 
-    @pytest.mark.parametrize(("field", "value"), [
-        ("objective", "not-a-uuid"), ("objective", "1234"), ("objective", 42), ("objective", None),
-    ])
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("objective", "not-a-uuid"),
+            ("objective", "1234"),
+            ("objective", 42),
+            ("objective", None),
+        ],
+    )
     def test_bad_uuids_in_the_body(self, world, editor, field, value):
         assert_refused(editor.post("goals", goal_body(world, **{field: value})), field=field)
 
     def test_an_unknown_but_well_formed_id_is_a_404(self, world, editor):
         assert_refused(editor.post("goals", goal_body(world, objective=str(uuid.uuid4()))), status=404)
 
-    @pytest.mark.parametrize(("field", "value"), [
-        ("title", "x" * 201), ("description", "x" * 10_001), ("metric_name", "m" * 121),
-    ])
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("title", "x" * 201),
+            ("description", "x" * 10_001),
+            ("metric_name", "m" * 121),
+        ],
+    )
     def test_huge_strings(self, world, editor, field, value):
         assert_refused(editor.post("goals", goal_body(world, **{field: value})), field=field)
 
@@ -92,10 +113,18 @@ class TestNothingIsWritten:
         response = editor.post("goals", raw=json.dumps(goal_body(world, description="x" * 3_000_000)))
         assert_refused(response, status=413)
 
-    @pytest.mark.parametrize(("field", "value"), [
-        ("baseline", "1e30"), ("target", "12345678901234567890"), ("target", "0.00001"), ("baseline", "NaN"),
-        ("target", "Infinity"), ("baseline", "abc"), ("target", [1]),
-    ])
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("baseline", "1e30"),
+            ("target", "12345678901234567890"),
+            ("target", "0.00001"),
+            ("baseline", "NaN"),
+            ("target", "Infinity"),
+            ("baseline", "abc"),
+            ("target", [1]),
+        ],
+    )
     def test_out_of_range_and_malformed_numbers(self, world, editor, field, value):
         assert_refused(editor.post("goals", goal_body(world, **{field: value})), field=field)
 
@@ -108,8 +137,19 @@ class TestNothingIsWritten:
         raw = json.dumps({"goal": str(world.agreed.pk), "confidence": 3}).replace("}", ', "value": NaN}')
         assert_refused(editor.post("check-ins", raw=raw), field=None)
 
-    @pytest.mark.parametrize("value", ["2026-02-30", "yesterday", "0000-01-01", "99999-01-01", "1899-12-31",
-                                       "3000-01-01", 20260101, "2026-10-01T25:00"])
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "2026-02-30",
+            "yesterday",
+            "0000-01-01",
+            "99999-01-01",
+            "1899-12-31",
+            "3000-01-01",
+            20260101,
+            "2026-10-01T25:00",
+        ],
+    )
     def test_bad_dates(self, world, editor, value):
         assert_refused(editor.post("goals", goal_body(world, period_start=value)), field="period_start")
 
@@ -126,8 +166,9 @@ class TestNothingIsWritten:
         assert_refused(editor.post("goals", goal_body(world, colour="blue")), field="colour")
         nested = goal_body(world, commitments=[{"side": "vendor", "text": "Do", "priority": 1}])
         assert_refused(editor.post("goals", nested), field="commitments.0.priority")
-        assert_refused(editor.patch(f"goals/{world.draft.pk}", {"status": "agreed"}, headers=if_match(1)),
-                       field="status")
+        assert_refused(
+            editor.patch(f"goals/{world.draft.pk}", {"status": "agreed"}, headers=if_match(1)), field="status"
+        )
 
     @pytest.mark.parametrize("raw", ["[]", '"text"', "42", "null", '{"title": ', "\x00", "{'a': 1}"])
     def test_bodies_that_are_not_a_json_object(self, world, editor, raw):
@@ -138,13 +179,19 @@ class TestNothingIsWritten:
         assert_refused(editor.post("comments", raw=raw))
 
     def test_a_body_that_is_not_utf8(self, world, editor):
-        response = editor.client.post("/api/v1/comments", b'{"body": "\xff"}', content_type="application/json",
-                                      headers=editor.headers)
+        response = editor.client.post(
+            "/api/v1/comments", b'{"body": "\xff"}', content_type="application/json", headers=editor.headers
+        )
         assert_refused(response)
 
     def test_only_json_is_spoken(self, world, editor):
-        plain = editor.client.generic("PATCH", f"/api/v1/goals/{world.draft.pk}", "title=x",
-                                      content_type="text/plain", headers={**editor.headers, **if_match(1)})
+        plain = editor.client.generic(
+            "PATCH",
+            f"/api/v1/goals/{world.draft.pk}",
+            "title=x",
+            content_type="text/plain",
+            headers={**editor.headers, **if_match(1)},
+        )
         assert_refused(plain, status=415)
         html = editor.client.get("/api/v1/goals", headers={**editor.headers, "Accept": "text/html"})
         assert html.status_code == 406
@@ -154,38 +201,44 @@ class TestNothingIsWritten:
         assert_refused(response, status=415)
 
     def test_a_goal_with_one_bad_commitment_is_not_created_at_all(self, world, editor, cast):
-        commitments = [{"side": "vendor", "text": "Fund it"},
-                       {"side": "partner", "text": "Staff it", "owner": str(cast.vendor_editor.public_id)}]
+        commitments = [
+            {"side": "vendor", "text": "Fund it"},
+            {"side": "partner", "text": "Staff it", "owner": str(cast.vendor_editor.public_id)},
+        ]
         response = editor.post("goals", goal_body(world, title="All or nothing", commitments=commitments))
         assert_refused(response, field="owner")
         assert not Goal.objects.filter(title="All or nothing").exists()
 
     def test_a_rejected_update_leaves_the_object_as_it_was(self, world, editor):
-        response = editor.patch(f"goals/{world.draft.pk}", {"target": "5", "direction": "increase"},
-                                headers=if_match(1))  # target below the baseline for an increase
+        response = editor.patch(
+            f"goals/{world.draft.pk}", {"target": "5", "direction": "increase"}, headers=if_match(1)
+        )  # target below the baseline for an increase
         assert_refused(response, field="direction")
         goal = Goal.objects.get(pk=world.draft.pk)
         assert goal.version == 1 and goal.target == world.draft.target
 
 
-@pytest.mark.parametrize(("path", "params", "field"), [
-    ("goals", {"status": "nonsense"}, "status"),
-    ("goals", {"status": "\x00"}, "status"),
-    ("goals", {"partnership": "nope"}, "partnership"),
-    ("goals", {"partnership": "\x00"}, "partnership"),
-    ("goals", {"period": "2026-Q5"}, "period"),
-    ("goals", {"period": "2026-02-30"}, "period"),
-    ("goals", {"period": "\x00"}, "period"),
-    ("goals", {"updated_since": "last week"}, "updated_since"),
-    ("goals", {"limit": "0"}, "limit"),
-    ("goals", {"limit": "100000"}, "limit"),
-    ("goals", {"cursor": "garbage"}, "cursor"),
-    ("goals", {"cursor": "cD0yMDI2eHg="}, "cursor"),
-    ("goals", {"cursor": "\x00"}, "cursor"),
-    ("goals", {"colour": "blue"}, "colour"),
-    ("changes", {"since": "\x00"}, "since"),
-    ("changes", {"limit": "-5"}, "limit"),
-])
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("goals", {"status": "nonsense"}, "status"),
+        ("goals", {"status": "\x00"}, "status"),
+        ("goals", {"partnership": "nope"}, "partnership"),
+        ("goals", {"partnership": "\x00"}, "partnership"),
+        ("goals", {"period": "2026-Q5"}, "period"),
+        ("goals", {"period": "2026-02-30"}, "period"),
+        ("goals", {"period": "\x00"}, "period"),
+        ("goals", {"updated_since": "last week"}, "updated_since"),
+        ("goals", {"limit": "0"}, "limit"),
+        ("goals", {"limit": "100000"}, "limit"),
+        ("goals", {"cursor": "garbage"}, "cursor"),
+        ("goals", {"cursor": "cD0yMDI2eHg="}, "cursor"),
+        ("goals", {"cursor": "\x00"}, "cursor"),
+        ("goals", {"colour": "blue"}, "colour"),
+        ("changes", {"since": "\x00"}, "since"),
+        ("changes", {"limit": "-5"}, "limit"),
+    ],
+)
 def test_bad_query_parameters(world, editor, path, params, field):
     assert_refused(editor.get(path, **params), field=field)
 

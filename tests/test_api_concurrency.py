@@ -100,8 +100,9 @@ def test_concurrent_updates_with_if_match_never_lose_a_write(cast, goal):
     versions = sorted(v for v, _ in accepted)
     assert versions == list(range(2, 2 + len(accepted)))  # every accepted write made exactly one version
     assert goal.description == max(accepted)[1]
-    logged = [e.after["description"] for e in ChangeEvent.objects.filter(object_id=goal.pk, action="update")
-              .order_by("seq")]
+    logged = [
+        e.after["description"] for e in ChangeEvent.objects.filter(object_id=goal.pk, action="update").order_by("seq")
+    ]
     assert logged == [text for _, text in sorted(accepted)]
 
 
@@ -216,8 +217,14 @@ def test_the_same_post_sent_concurrently_with_one_key_creates_one_object(cast):
     objective = f.make_objective(cast.access("vendor_editor"))
     clients = [ApiClient(cast.vendor_editor) for _ in range(8)]
     key = {"Idempotency-Key": str(uuid.uuid4())}
-    body = {"objective": str(objective.pk), "title": "Exactly once", "period_start": str(dt.date.today()),
-            "period_end": str(dt.date.today() + dt.timedelta(days=90)), "baseline": "1", "target": "2"}
+    body = {
+        "objective": str(objective.pk),
+        "title": "Exactly once",
+        "period_start": str(dt.date.today()),
+        "period_end": str(dt.date.today() + dt.timedelta(days=90)),
+        "baseline": "1",
+        "target": "2",
+    }
     responses = []
 
     def post(i):

@@ -34,7 +34,9 @@ def test_creates_updates_and_deletes_come_oldest_first_with_tombstones(cast):
     editor.delete(f"objectives/{objective['id']}", headers=if_match(2))
     events, _ = follow(editor, cursor)
     assert [(e["type"], e["action"], e["version"]) for e in events] == [
-        ("objective", "create", 1), ("objective", "update", 2), ("objective", "delete", None),
+        ("objective", "create", 1),
+        ("objective", "update", 2),
+        ("objective", "delete", None),
     ]
     assert events[1]["data"]["title"] == "Enter retail in 2027"
     assert events[2]["data"] is None and events[2]["id"] == objective["id"]
@@ -63,8 +65,17 @@ def test_a_caller_at_the_end_gets_an_empty_page_and_the_same_cursor(cast):
 def test_people_appear_by_public_id_in_the_data(cast):
     editor = ApiClient(cast.vendor_editor)
     objective = f.make_objective(cast.access("vendor_editor"))
-    goal = editor.post("goals", {"objective": str(objective.pk), "title": "T", "period_start": "2026-10-01",
-                                 "period_end": "2026-12-31", "baseline": "1", "target": "2"}).json()
+    goal = editor.post(
+        "goals",
+        {
+            "objective": str(objective.pk),
+            "title": "T",
+            "period_start": "2026-10-01",
+            "period_end": "2026-12-31",
+            "baseline": "1",
+            "target": "2",
+        },
+    ).json()
     events, _ = follow(editor, partnership=str(cast.partnership.pk))
     created = next(e for e in events if e["id"] == goal["id"])
     assert created["data"]["created_by"] == str(cast.vendor_editor.public_id)
@@ -77,8 +88,13 @@ def test_the_feed_of_a_partnership_one_may_not_see_is_a_404(cast):
 
 def test_a_malformed_cursor_is_a_400(cast):
     editor = ApiClient(cast.vendor_editor)
-    for since in ("%%%", "bm90LWEtY3Vyc29y", base64.urlsafe_b64encode(b"-1.5").decode(), "x" * 90,
-                  base64.urlsafe_b64encode(b"1.2.3").decode()):
+    for since in (
+        "%%%",
+        "bm90LWEtY3Vyc29y",
+        base64.urlsafe_b64encode(b"-1.5").decode(),
+        "x" * 90,
+        base64.urlsafe_b64encode(b"1.2.3").decode(),
+    ):
         response = editor.get("changes", since=since)
         assert response.status_code == 400, since
         assert "since" in response.json()["errors"]

@@ -47,21 +47,49 @@ def test_a_page_is_exactly_what_clients_have_always_got(cast):
     goal, check_in, member = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     # Keys in the order PostgreSQL's jsonb keeps them (shorter first), so both databases store them alike.
     updated = event(
-        cast, txid, actor=ed, actor_label="Ed Editor", object_type="goal", object_id=goal, action="update",
-        summary='Said "yes" \\ done', created_at=dt.datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC),
+        cast,
+        txid,
+        actor=ed,
+        actor_label="Ed Editor",
+        object_type="goal",
+        object_id=goal,
+        action="update",
+        summary='Said "yes" \\ done',
+        created_at=dt.datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC),
         before={"id": str(goal), "owner": pat.pk, "version": 2},
-        after={"id": str(goal), "note": "Zürich → 東京\u2028next line\ttab", "owner": pat.pk, "ratio": 0.25,
-               "author": ed.pk, "nested": {"b": [1, 2.5, True], "user": ed.pk}, "nothing": None, "version": 3,
-               "attendees": [ed.pk, pat.pk, "someone", 99999], "created_by": 99999},
+        after={
+            "id": str(goal),
+            "note": "Zürich → 東京\u2028next line\ttab",
+            "owner": pat.pk,
+            "ratio": 0.25,
+            "author": ed.pk,
+            "nested": {"b": [1, 2.5, True], "user": ed.pk},
+            "nothing": None,
+            "version": 3,
+            "attendees": [ed.pk, pat.pk, "someone", 99999],
+            "created_by": 99999,
+        },
     )
     created = event(
-        cast, txid, actor=None, actor_label="system", object_type="checkin", object_id=check_in, action="create",
+        cast,
+        txid,
+        actor=None,
+        actor_label="system",
+        object_type="checkin",
+        object_id=check_in,
+        action="create",
         created_at=dt.datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC),
         after={"id": str(check_in), "value": "1.50", "author": pat.pk, "version": 1},
     )
     deleted = event(
-        cast, txid, actor=ed, actor_label="Ed Editor", object_type="partnershipmember", object_id=member,
-        action="delete", created_at=dt.datetime(2026, 3, 4, 5, 6, 9, 120000, tzinfo=UTC),
+        cast,
+        txid,
+        actor=ed,
+        actor_label="Ed Editor",
+        object_type="partnershipmember",
+        object_id=member,
+        action="delete",
+        created_at=dt.datetime(2026, 3, 4, 5, 6, 9, 120000, tzinfo=UTC),
         before={"id": str(member), "user": pat.pk},
     )
     p, e_id, p_id = cast.partnership.pk, ed.public_id, pat.public_id

@@ -25,9 +25,12 @@ from goals.models import CheckIn, Comment, Commitment, Goal
 from tests import factories as f
 
 # Every digit numeric(18, 4) holds (SQLite keeps decimals as doubles, good for 15 digits).
-WIDE, LONG = ("-99999999999999.9999", "12345678901234.5678") if connection.vendor == "postgresql" else (
-    "-99999999999.9999", "12345678901.5678")
-ODD_TEXT = "Zürich → 東京 🚀 «quoted» \"escaped\" back\\slash\ttab\nline \u2028sep\u2029para \x01 \x7f end"
+WIDE, LONG = (
+    ("-99999999999999.9999", "12345678901234.5678")
+    if connection.vendor == "postgresql"
+    else ("-99999999999.9999", "12345678901.5678")
+)
+ODD_TEXT = 'Zürich → 東京 🚀 «quoted» "escaped" back\\slash\ttab\nline \u2028sep\u2029para \x01 \x7f end'
 
 
 def by_serializers(access) -> bytes:  # type: ignore[no-untyped-def]
@@ -38,8 +41,11 @@ def by_serializers(access) -> bytes:  # type: ignore[no-untyped-def]
 def rich_plan(cast) -> World:  # type: ignore[no-untyped-def]
     """A plan with every object ``/plan`` shows, in every state, and values that are easy to get wrong."""
     world = World(cast, extra_goals=2)
-    editor, vendor, partner = cast.access("vendor_editor"), cast.access("vendor_approver"), cast.access(
-        "partner_approver")
+    editor, vendor, partner = (
+        cast.access("vendor_editor"),
+        cast.access("vendor_approver"),
+        cast.access("partner_approver"),
+    )
     vision = world.vision
     plan.vision_endorse(access=vendor, revision=vision.revision)
     plan.vision_endorse(access=partner, revision=vision.revision)
@@ -50,35 +56,60 @@ def rich_plan(cast) -> World:  # type: ignore[no-untyped-def]
     goal_services.goal_propose(access=editor, goal_id=requested.pk)
     goal_services.goal_request_changes(access=partner, goal_id=requested.pk, comment="Lower the target, please ✓")
     closed = f.agree(f.make_goal(editor, world.objective), vendor, partner)
-    goal_services.goal_close(access=vendor, goal_id=closed.pk, outcome="achieved", note=ODD_TEXT,
-                               today=dt.date.today() + dt.timedelta(days=90))
+    goal_services.goal_close(
+        access=vendor,
+        goal_id=closed.pk,
+        outcome="achieved",
+        note=ODD_TEXT,
+        today=dt.date.today() + dt.timedelta(days=90),
+    )
     withdrawn = f.make_goal(editor, world.spare_objective)
     goal_services.goal_withdraw(access=vendor, goal_id=withdrawn.pk, note="Not this quarter")
-    goal_services.check_in_create(access=cast.access("partner_editor"), goal_id=world.agreed.pk,
-                                  value="-0.0001", confidence=1, note=ODD_TEXT)
+    goal_services.check_in_create(
+        access=cast.access("partner_editor"), goal_id=world.agreed.pk, value="-0.0001", confidence=1, note=ODD_TEXT
+    )
     goal_services.check_in_create(access=editor, goal_id=world.agreed.pk, value=LONG, confidence=5)
     goal_services.commitment_create(access=editor, goal_id=world.agreed.pk, side="partner", text="Nobody owns this")
-    goal_services.commitment_create(access=editor, goal_id=world.agreed.pk, side="vendor", text=ODD_TEXT,
-                                    owner=cast.vendor_editor.pk, due_date=dt.date(2026, 12, 31))
+    goal_services.commitment_create(
+        access=editor,
+        goal_id=world.agreed.pk,
+        side="vendor",
+        text=ODD_TEXT,
+        owner=cast.vendor_editor.pk,
+        due_date=dt.date(2026, 12, 31),
+    )
     # Values no service writes but the columns hold: many digits, nulls, a finished commitment, people gone.
-    Goal.objects.filter(pk=world.draft.pk).update(baseline=Decimal(WIDE), metric_unit="€",
-                                                  description=ODD_TEXT, created_by=None)
-    Objective.objects.filter(pk=world.spare_objective.pk).update(baseline=None, target=Decimal("0.0001"),
-                                                                 vendor_drivers=["Zuverlässigkeit", "渠道"],
-                                                                 partner_drivers=[])
+    Goal.objects.filter(pk=world.draft.pk).update(
+        baseline=Decimal(WIDE), metric_unit="€", description=ODD_TEXT, created_by=None
+    )
+    Objective.objects.filter(pk=world.spare_objective.pk).update(
+        baseline=None, target=Decimal("0.0001"), vendor_drivers=["Zuverlässigkeit", "渠道"], partner_drivers=[]
+    )
     Commitment.objects.filter(goal=world.agreed, side="partner").update(
-        done=True, done_at=dt.datetime(2026, 3, 1, 12, 30, 0, 123456, tzinfo=dt.UTC))
+        done=True, done_at=dt.datetime(2026, 3, 1, 12, 30, 0, 123456, tzinfo=dt.UTC)
+    )
     CheckIn.objects.filter(pk=world.check_in.pk).update(author=None, measured_on=dt.date(2026, 2, 28))
     Comment.objects.filter(pk=world.comment.pk).update(created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     # Reviews: one held with attendees and a snapshot, one skipped, one scheduled.
-    held = plan.review_schedule(access=editor, scheduled_for=dt.datetime(2026, 1, 5, 9, 15, tzinfo=dt.UTC),
-                                title="Q1 review ✓")
-    plan.review_hold(access=editor, review_id=held.pk, held_on=dt.date(2026, 1, 5), notes=ODD_TEXT,
-                     decisions="Keep going", attendees=[cast.vendor_editor, cast.partner_approver, cast.vendor_admin],
-                     other_attendees="Their CFO", schedule_next=False)
+    held = plan.review_schedule(
+        access=editor, scheduled_for=dt.datetime(2026, 1, 5, 9, 15, tzinfo=dt.UTC), title="Q1 review ✓"
+    )
+    plan.review_hold(
+        access=editor,
+        review_id=held.pk,
+        held_on=dt.date(2026, 1, 5),
+        notes=ODD_TEXT,
+        decisions="Keep going",
+        attendees=[cast.vendor_editor, cast.partner_approver, cast.vendor_admin],
+        other_attendees="Their CFO",
+        schedule_next=False,
+    )
     AlignmentReview.objects.filter(pk=held.pk).update(
-        goal_snapshot=[{"goal": str(world.agreed.pk), "progress": 0.25, "value": "120", "on_track": True,
-                        "note": None}], health_score=72)
+        goal_snapshot=[
+            {"goal": str(world.agreed.pk), "progress": 0.25, "value": "120", "on_track": True, "note": None}
+        ],
+        health_score=72,
+    )
     skipped = plan.review_schedule(access=editor, scheduled_for=dt.datetime(2026, 4, 5, 9, tzinfo=dt.UTC))
     plan.review_skip(access=editor, review_id=skipped.pk)
     # A member with no full name is shown by first and last name, one with neither by e-mail.
@@ -116,8 +147,14 @@ def test_the_terms_in_force_name_commitment_owners_by_public_id(cast):
     world = World(cast)
     editor = cast.access("vendor_editor")
     goal = f.make_goal(editor, world.objective, title="Owned commitments")
-    goal_services.commitment_create(access=editor, goal_id=goal.pk, side="vendor", text="Run the webinars",
-                                    owner=cast.vendor_editor.pk, due_date=dt.date(2026, 12, 1))
+    goal_services.commitment_create(
+        access=editor,
+        goal_id=goal.pk,
+        side="vendor",
+        text="Run the webinars",
+        owner=cast.vendor_editor.pk,
+        due_date=dt.date(2026, 12, 1),
+    )
     f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver"))
     goal_services.goal_update(access=editor, goal_id=goal.pk, target="300")  # the agreed terms stay in force
     for built in (shared_plan(cast.access("vendor_admin")), by_serializers(cast.access("vendor_admin"))):
@@ -131,8 +168,13 @@ def test_the_terms_in_force_name_commitment_owners_by_public_id(cast):
 def test_an_ended_partnership_with_economics_is_the_same_document(cast):
     rich_plan(cast)
     Partnership.objects.filter(pk=cast.partnership.pk).update(
-        status="ended", margin_percent=Decimal("12.50"), referral_fee_percent=None, economic_notes=ODD_TEXT,
-        review_time=dt.time(8, 30), reminder_offsets_days=[14, 1])
+        status="ended",
+        margin_percent=Decimal("12.50"),
+        referral_fee_percent=None,
+        economic_notes=ODD_TEXT,
+        review_time=dt.time(8, 30),
+        reminder_offsets_days=[14, 1],
+    )
     access = cast.access("partner_viewer")
     assert shared_plan(access) == by_serializers(access)
     assert orjson.loads(shared_plan(access))["partnership"]["status"] == "ended"
@@ -146,7 +188,8 @@ def test_numbers_orjson_would_write_otherwise_go_through_the_standard_encoder(ca
     world = rich_plan(cast)
     if where == "review snapshot":
         AlignmentReview.objects.filter(partnership=cast.partnership, status="held").update(
-            goal_snapshot=[{"progress": 0.00001, "big": 2**70}])
+            goal_snapshot=[{"progress": 0.00001, "big": 2**70}]
+        )
         odd = [b"1e-05", str(2**70).encode()]
     else:
         Objective.objects.filter(pk=world.objective.pk).update(vendor_drivers=[1e-7, 2.5])
@@ -187,7 +230,7 @@ def test_building_the_plan_from_rows_runs_no_more_queries_than_the_serializers(c
     with CaptureQueriesContext(connection) as serializers:
         by_serializers(access)
     assert len(rows) <= len(serializers)
-    assert not any("accounts_user\".\"password" in q["sql"] for q in rows.captured_queries), "people by public id only"
+    assert not any('accounts_user"."password' in q["sql"] for q in rows.captured_queries), "people by public id only"
 
 
 @pytest.mark.django_db
@@ -198,6 +241,11 @@ def test_the_plan_over_http_is_the_serializers_document_with_the_callers_access(
     assert response.status_code == 200
     expected = by_serializers(cast.access("partner_approver"))
     assert response.content.endswith(expected[1:])
-    assert orjson.loads(response.content)["access"] == {"side": "partner", "role": "approver", "can_edit": True,
-                                                        "can_approve": True, "can_manage": False}
+    assert orjson.loads(response.content)["access"] == {
+        "side": "partner",
+        "role": "approver",
+        "can_edit": True,
+        "can_approve": True,
+        "can_manage": False,
+    }
     assert User.objects.filter(email="anon@partner.test").exists()

@@ -26,33 +26,57 @@ def grow(cast, world, n):
         objective = f.make_objective(editor)
         goal = f.agree(f.make_goal(editor, objective), vendor, partner)
         goal_services.check_in_create(access=editor, goal_id=goal.pk, value="150", confidence=4)
-        goal_services.check_in_create(access=cast.access("partner_editor"), goal_id=goal.pk, value="140",
-                                      confidence=2)
+        goal_services.check_in_create(access=cast.access("partner_editor"), goal_id=goal.pk, value="140", confidence=2)
         goal_services.comment_create(access=editor, goal_id=goal.pk, body="On track")
-        goal_services.commitment_create(access=editor, goal_id=goal.pk, side="vendor", text="Owned work",
-                                        owner=cast.vendor_editor.pk, due_date=dt.date(2026, 12, 1))
+        goal_services.commitment_create(
+            access=editor,
+            goal_id=goal.pk,
+            side="vendor",
+            text="Owned work",
+            owner=cast.vendor_editor.pk,
+            due_date=dt.date(2026, 12, 1),
+        )
         goal_services.goal_update(access=editor, goal_id=goal.pk, target="250")  # a pending amendment
         review = plan.review_schedule(access=editor, scheduled_for=dt.datetime(2026, 1, 1 + i, 10, tzinfo=dt.UTC))
-        plan.review_hold(access=editor, review_id=review.pk, held_on=dt.date(2026, 1, 1 + i),
-                         attendees=[cast.vendor_editor, cast.partner_approver], schedule_next=False)
+        plan.review_hold(
+            access=editor,
+            review_id=review.pk,
+            held_on=dt.date(2026, 1, 1 + i),
+            attendees=[cast.vendor_editor, cast.partner_approver],
+            schedule_next=False,
+        )
         invitations.invitation_create(access=admin, email=f"person{i}@vendor.test", side="vendor", role="viewer")
 
 
 def endpoints(world):
     p = world.partnership.pk
     return [
-        ("me", {}), ("auth/tokens", {}), ("partnerships", {}), (f"partnerships/{p}", {}),
-        (f"partnerships/{p}/plan", {}), ("visions", {}), (f"visions/{world.vision.pk}", {}),
-        ("objectives", {"partnership": str(p)}), (f"objectives/{world.objective.pk}", {}),
-        ("goals", {}), ("goals", {"partnership": str(p), "status": "agreed", "period": "2026-Q4"}),
-        ("goals", {"objective": str(world.objective.pk)}), (f"goals/{world.agreed.pk}", {}),
-        ("commitments", {}), ("commitments", {"goal": str(world.draft.pk)}),
+        ("me", {}),
+        ("auth/tokens", {}),
+        ("partnerships", {}),
+        (f"partnerships/{p}", {}),
+        (f"partnerships/{p}/plan", {}),
+        ("visions", {}),
+        (f"visions/{world.vision.pk}", {}),
+        ("objectives", {"partnership": str(p)}),
+        (f"objectives/{world.objective.pk}", {}),
+        ("goals", {}),
+        ("goals", {"partnership": str(p), "status": "agreed", "period": "2026-Q4"}),
+        ("goals", {"objective": str(world.objective.pk)}),
+        (f"goals/{world.agreed.pk}", {}),
+        ("commitments", {}),
+        ("commitments", {"goal": str(world.draft.pk)}),
         (f"commitments/{world.commitment.pk}", {}),
-        ("check-ins", {}), (f"check-ins/{world.check_in.pk}", {}),
-        ("comments", {}), (f"comments/{world.comment.pk}", {}),
-        ("reviews", {}), (f"reviews/{world.review.pk}", {}),
-        ("invitations", {}), (f"invitations/{world.invitation.pk}", {}),
-        ("changes", {"limit": 200}), ("changes", {"partnership": str(p), "limit": 200}),
+        ("check-ins", {}),
+        (f"check-ins/{world.check_in.pk}", {}),
+        ("comments", {}),
+        (f"comments/{world.comment.pk}", {}),
+        ("reviews", {}),
+        (f"reviews/{world.review.pk}", {}),
+        ("invitations", {}),
+        (f"invitations/{world.invitation.pk}", {}),
+        ("changes", {"limit": 200}),
+        ("changes", {"partnership": str(p), "limit": 200}),
     ]
 
 
@@ -108,8 +132,13 @@ def test_the_plan_answers_not_modified_until_the_plan_changes(cast):
     first = vendor.get(path)
     tag = first["ETag"]
     assert first.status_code == 200 and tag.startswith('"plan-') and "no-cache" in first["Cache-Control"]
-    assert first.json()["access"] == {"side": "vendor", "role": "editor", "can_edit": True, "can_approve": False,
-                                      "can_manage": False}
+    assert first.json()["access"] == {
+        "side": "vendor",
+        "role": "editor",
+        "can_edit": True,
+        "can_approve": False,
+        "can_manage": False,
+    }
 
     again = vendor.get(path, headers={"If-None-Match": tag})
     assert again.status_code == 304 and again.content == b"" and again["ETag"] == tag

@@ -70,9 +70,15 @@ def test_the_interactive_docs_load_nothing_from_the_internet(db):
 def test_every_documented_path_answers_the_same_with_and_without_a_trailing_slash(cast):
     world = World(cast)
     ids = {
-        "partnerships": world.partnership.pk, "visions": world.vision.pk, "objectives": world.objective.pk,
-        "goals": world.draft.pk, "commitments": world.commitment.pk, "check-ins": world.check_in.pk,
-        "comments": world.comment.pk, "reviews": world.review.pk, "invitations": world.invitation.pk,
+        "partnerships": world.partnership.pk,
+        "visions": world.vision.pk,
+        "objectives": world.objective.pk,
+        "goals": world.draft.pk,
+        "commitments": world.commitment.pk,
+        "check-ins": world.check_in.pk,
+        "comments": world.comment.pk,
+        "reviews": world.review.pk,
+        "invitations": world.invitation.pk,
     }
     client = ApiClient(cast.vendor_admin)
     ids["tokens"] = client.get("auth/tokens").json()["results"][0]["id"]
@@ -83,8 +89,7 @@ def test_every_documented_path_answers_the_same_with_and_without_a_trailing_slas
         statuses = []
         for variant in (concrete, concrete.rstrip("/")):
             with transaction.atomic():  # both variants act on the same state
-                response = client.request(method, variant, {} if method != "get" else None,
-                                          headers={"If-Match": '"1"'})
+                response = client.request(method, variant, {} if method != "get" else None, headers={"If-Match": '"1"'})
                 statuses.append(response.status_code)
                 transaction.set_rollback(True)
         assert statuses[0] == statuses[1] and statuses[0] not in (301, 302, 307, 308), (method, path, statuses)

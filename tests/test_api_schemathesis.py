@@ -32,11 +32,16 @@ EXAMPLES = {GenerationMode.POSITIVE: 15 * SCALE, GenerationMode.NEGATIVE: 10 * S
 
 def real_ids(world, token):
     return {
-        "/api/v1/partnerships/": world.partnership.pk, "/api/v1/visions/": world.vision.pk,
-        "/api/v1/objectives/": world.objective.pk, "/api/v1/goals/": world.proposed.pk,
-        "/api/v1/commitments/": world.commitment.pk, "/api/v1/check-ins/": world.check_in.pk,
-        "/api/v1/comments/": world.comment.pk, "/api/v1/reviews/": world.review.pk,
-        "/api/v1/invitations/": world.invitation.pk, "/api/v1/auth/tokens/": token.pk,
+        "/api/v1/partnerships/": world.partnership.pk,
+        "/api/v1/visions/": world.vision.pk,
+        "/api/v1/objectives/": world.objective.pk,
+        "/api/v1/goals/": world.proposed.pk,
+        "/api/v1/commitments/": world.commitment.pk,
+        "/api/v1/check-ins/": world.check_in.pk,
+        "/api/v1/comments/": world.comment.pk,
+        "/api/v1/reviews/": world.review.pk,
+        "/api/v1/invitations/": world.invitation.pk,
+        "/api/v1/auth/tokens/": token.pk,
     }
 
 
@@ -70,8 +75,13 @@ def test_the_api_keeps_its_schema_for_any_input(cast, wsgi_app):
             strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_ids or None)
 
             @given(case=strategy)
-            @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def run(case):
                 case.call_and_validate(headers={"Authorization": f"Bearer {raw}"}, checks=CHECKS)
                 calls.append(case.operation.label)

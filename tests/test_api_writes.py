@@ -31,8 +31,15 @@ def editor(cast):
 
 
 def goal_body(world, **extra):
-    return {"objective": str(world.objective.pk), "title": "Joint webinar leads", "period_start": str(TODAY),
-            "period_end": str(TODAY + dt.timedelta(days=90)), "baseline": "10", "target": "40", **extra}
+    return {
+        "objective": str(world.objective.pk),
+        "title": "Joint webinar leads",
+        "period_start": str(TODAY),
+        "period_end": str(TODAY + dt.timedelta(days=90)),
+        "baseline": "10",
+        "target": "40",
+        **extra,
+    }
 
 
 # --- ETag and If-Match --------------------------------------------------------------------------
@@ -110,11 +117,30 @@ def test_every_method_works_with_and_without_a_trailing_slash_and_never_redirect
     assert editor.get(f"objectives{slash}").status_code == 200
     assert editor.get(f"objectives/{pk}{slash}").status_code == 200
     assert editor.patch(f"objectives/{pk}{slash}", {"title": "S"}, headers=if_match(1)).status_code == 200
-    assert editor.put(f"objectives/{pk}{slash}", {
-        "title": "P", "description": "", "vendor_gain": "", "partner_gain": "", "vendor_drivers": [],
-        "partner_drivers": [], "success_measure": "", "metric_name": "", "metric_unit": "", "baseline": None,
-        "target": None, "baseline_date": None, "target_date": None, "status": "active", "position": 1,
-    }, headers=if_match(2)).status_code == 200
+    assert (
+        editor.put(
+            f"objectives/{pk}{slash}",
+            {
+                "title": "P",
+                "description": "",
+                "vendor_gain": "",
+                "partner_gain": "",
+                "vendor_drivers": [],
+                "partner_drivers": [],
+                "success_measure": "",
+                "metric_name": "",
+                "metric_unit": "",
+                "baseline": None,
+                "target": None,
+                "baseline_date": None,
+                "target_date": None,
+                "status": "active",
+                "position": 1,
+            },
+            headers=if_match(2),
+        ).status_code
+        == 200
+    )
     assert editor.post(f"goals/{world.draft.pk}/propose{slash}").status_code == 200
     assert editor.get(f"partnerships/{world.partnership.pk}/plan{slash}").status_code == 200
     assert editor.get(f"changes{slash}").status_code == 200
@@ -133,8 +159,9 @@ def test_unknown_api_paths_and_bad_ids_answer_a_json_404(editor, cast):
 
 def test_a_client_may_choose_the_id_of_what_it_creates(world, editor):
     goal_id, commitment_id = uuid.uuid4(), uuid.uuid4()
-    body = goal_body(world, id=str(goal_id), commitments=[{"id": str(commitment_id), "side": "vendor",
-                                                           "text": "Fund the webinar"}])
+    body = goal_body(
+        world, id=str(goal_id), commitments=[{"id": str(commitment_id), "side": "vendor", "text": "Fund the webinar"}]
+    )
     response = editor.post("goals", body)
     assert response.status_code == 201 and response.json()["id"] == str(goal_id)
     assert response["Location"] == f"/api/v1/goals/{goal_id}"
@@ -203,12 +230,21 @@ def test_a_malformed_idempotency_key_is_a_400(world, editor):
 
 
 def test_a_goal_is_proposed_approved_by_both_sides_and_checked_in(world, cast):
-    editor, vendor, partner = (ApiClient(cast.vendor_editor), ApiClient(cast.vendor_approver),
-                               ApiClient(cast.partner_approver))
-    created = editor.post("goals", goal_body(world, commitments=[
-        {"side": "vendor", "text": "Run the webinar", "owner": str(cast.vendor_editor.public_id)},
-        {"side": "partner", "text": "Invite 200 customers"},
-    ])).json()
+    editor, vendor, partner = (
+        ApiClient(cast.vendor_editor),
+        ApiClient(cast.vendor_approver),
+        ApiClient(cast.partner_approver),
+    )
+    created = editor.post(
+        "goals",
+        goal_body(
+            world,
+            commitments=[
+                {"side": "vendor", "text": "Run the webinar", "owner": str(cast.vendor_editor.public_id)},
+                {"side": "partner", "text": "Invite 200 customers"},
+            ],
+        ),
+    ).json()
     goal = created["id"]
     proposed = editor.post(f"goals/{goal}/propose", {}, headers=if_match(created["version"]))
     assert proposed.status_code == 200 and proposed.json()["status"] == "proposed"
@@ -231,18 +267,23 @@ def test_a_rule_violation_names_the_rule(world, cast):
 
 
 def test_a_commitment_owner_must_be_on_that_side(world, editor, cast):
-    response = editor.post("commitments", {"goal": str(world.draft.pk), "side": "vendor", "text": "X",
-                                           "owner": str(cast.partner_editor.public_id)})
+    response = editor.post(
+        "commitments",
+        {"goal": str(world.draft.pk), "side": "vendor", "text": "X", "owner": str(cast.partner_editor.public_id)},
+    )
     assert response.status_code == 400 and "owner" in response.json()["errors"]
-    unknown = editor.post("commitments", {"goal": str(world.draft.pk), "side": "vendor", "text": "X",
-                                          "owner": str(uuid.uuid4())})
+    unknown = editor.post(
+        "commitments", {"goal": str(world.draft.pk), "side": "vendor", "text": "X", "owner": str(uuid.uuid4())}
+    )
     assert unknown.status_code == 400 and "owner" in unknown.json()["errors"]
 
 
 def test_a_partnership_is_started_by_a_vendor_admin(cast):
     admin = ApiClient(cast.vendor_admin)
-    response = admin.post("partnerships", {"partner_name": "Contoso Consulting", "partner_type": "consulting",
-                                           "vendor_drivers": ["licence revenue"]})
+    response = admin.post(
+        "partnerships",
+        {"partner_name": "Contoso Consulting", "partner_type": "consulting", "vendor_drivers": ["licence revenue"]},
+    )
     assert response.status_code == 201
     assert response.json()["partner"]["name"] == "Contoso Consulting"
     nobody = ApiClient(f.make_user())
@@ -253,10 +294,15 @@ def test_attendees_of_a_held_review_are_members_and_strangers_stay_anonymous(wor
     stranger = str(cast.outsider.public_id)
     refused = editor.post(f"reviews/{world.review.pk}/hold", {"held_on": str(TODAY), "attendees": [stranger]})
     assert refused.status_code == 400 and cast.outsider.email not in refused.content.decode()
-    held = editor.post(f"reviews/{world.review.pk}/hold", {
-        "held_on": str(TODAY), "attendees": [str(cast.vendor_editor.public_id), str(cast.partner_approver.public_id)],
-        "decisions": "Double the webinar budget", "schedule_next": False,
-    })
+    held = editor.post(
+        f"reviews/{world.review.pk}/hold",
+        {
+            "held_on": str(TODAY),
+            "attendees": [str(cast.vendor_editor.public_id), str(cast.partner_approver.public_id)],
+            "decisions": "Double the webinar budget",
+            "schedule_next": False,
+        },
+    )
     assert held.status_code == 200
     assert set(held.json()["attendees"]) == {str(cast.vendor_editor.public_id), str(cast.partner_approver.public_id)}
     assert held.json()["status"] == "held" and held.json()["goal_snapshot"]

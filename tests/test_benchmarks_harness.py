@@ -33,18 +33,48 @@ def test_the_benchmark_harness_measures_every_scenario_on_a_small_dataset(tmp_pa
     redis = urlparse(redis_url())
     out = tmp_path / "results.json"
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--reseed", "--runs", "1",
-         "--duration", "1", "--load-seconds", "2", "--port", str(free_port()), "--var-dir", str(tmp_path),
-         "--json", str(out), "--database-url", database_url,
-         "--redis-url", f"redis://{redis.hostname or '127.0.0.1'}:{redis.port or 6379}/10"],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--quick",
+            "--reseed",
+            "--runs",
+            "1",
+            "--duration",
+            "1",
+            "--load-seconds",
+            "2",
+            "--port",
+            str(free_port()),
+            "--var-dir",
+            str(tmp_path),
+            "--json",
+            str(out),
+            "--database-url",
+            database_url,
+            "--redis-url",
+            f"redis://{redis.hostname or '127.0.0.1'}:{redis.port or 6379}/10",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["failures"] == {}
     measured = results["scenarios"]
-    assert set(measured) == {"floor", "api_floor", "dashboard", "plan_page", "plan_api", "plan_api_unchanged",
-                             "goal_list", "changes_incremental", "goal_patch"}
+    assert set(measured) == {
+        "floor",
+        "api_floor",
+        "dashboard",
+        "plan_page",
+        "plan_api",
+        "plan_api_unchanged",
+        "goal_list",
+        "changes_incremental",
+        "goal_patch",
+    }
     for name, scenario in measured.items():
         assert scenario["requests"] > 0 and scenario["errors"] == 0, name
         assert scenario["p50"] <= scenario["p95"] <= scenario["p99"], name

@@ -78,7 +78,8 @@ def test_a_conflicting_save_shows_both_versions_and_keeps_what_was_typed(new_pag
     # Nothing typed is lost: the form still holds the partner's values.
     expect(partner_form.get_by_label("Target")).to_have_value("275")
     expect(partner_form.get_by_label("Description")).to_have_value(
-        "Partner view: 275 is realistic with two new consultants.")
+        "Partner view: 275 is realistic with two new consultants."
+    )
     assert Goal.objects.get(pk=goal.pk).target == 300
     screenshot(partner, "plan-conflict")
 

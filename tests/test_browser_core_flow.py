@@ -83,8 +83,7 @@ def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
     expect(goal_card).to_contain_text("Approved revision 1 by Ada Admin")
 
     partner_user = f.make_user("pat@northwind.test", full_name="Pat Partner")
-    PartnershipMember.objects.create(partnership=partnership, user=partner_user, side=Side.PARTNER,
-                                     role=Role.APPROVER)
+    PartnershipMember.objects.create(partnership=partnership, user=partner_user, side=Side.PARTNER, role=Role.APPROVER)
     partner = new_page(partner_user)
     partner.goto(f"/p/{partnership.pk}/")
     partner_card = partner.locator(f"#goal-{goal.pk}")
@@ -111,7 +110,6 @@ def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
     expect(partner.locator(f"#goal-{goal.pk} progress")).to_have_attribute("value", "50")
     expect(partner.locator(f"#goal-{goal.pk} .check-in-table")).to_contain_text("200 EUR k")
     assert vendor.errors == [] and partner.errors == []
-
 
 
 @pytest.fixture
@@ -146,8 +144,7 @@ def test_a_goal_can_be_edited_with_the_keyboard_only(new_page, live_url, cast, a
     assert Goal.objects.get(pk=agreed_goal.pk).target == 240
 
 
-def test_an_opening_form_never_pulls_the_focus_back_from_a_field_already_chosen(new_page, live_url, cast,
-                                                                              agreed_goal):
+def test_an_opening_form_never_pulls_the_focus_back_from_a_field_already_chosen(new_page, live_url, cast, agreed_goal):
     page = new_page(cast.vendor_editor)
     page.goto(f"/p/{cast.partnership.pk}/")
     page.locator(f"#goal-{agreed_goal.pk}").get_by_role("button", name=re.compile(r"^Amend")).click()
@@ -156,8 +153,11 @@ def test_an_opening_form_never_pulls_the_focus_back_from_a_field_already_chosen(
     target = form.get_by_label("Target", exact=True)
     target.focus()
     # htmx settling the form late (a slow machine, a fast typist): the focus stays where the person is.
-    page.evaluate("""(id) => document.body.dispatchEvent(new CustomEvent('htmx:afterSettle',
-        {detail: {target: document.getElementById(id)}}))""", f"goal-{agreed_goal.pk}")
+    page.evaluate(
+        """(id) => document.body.dispatchEvent(new CustomEvent('htmx:afterSettle',
+        {detail: {target: document.getElementById(id)}}))""",
+        f"goal-{agreed_goal.pk}",
+    )
     expect(target).to_be_focused()
 
 
@@ -177,7 +177,6 @@ def test_the_dashboard_at_phone_width_has_no_horizontal_scroll(new_page, live_ur
         page.goto(path)
         widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[0] <= widths[1], f"{path} scrolls sideways: {widths}"
-
 
 
 def test_dashboard_and_plan_page_have_no_serious_accessibility_violations(new_page, live_url, cast, agreed_goal):
@@ -201,15 +200,20 @@ def test_screenshots_of_the_dashboard_and_the_plan_page(new_page, live_url, cast
     editor = cast.access("vendor_editor")
     from alignment import services
 
-    services.vision_update(access=editor, why_together="Mid-market customers need product and services.",
-                           what_we_hope="Be the first choice in DACH.", how_we_work="Monthly calls.")
+    services.vision_update(
+        access=editor,
+        why_together="Mid-market customers need product and services.",
+        what_we_hope="Be the first choice in DACH.",
+        how_we_work="Monthly calls.",
+    )
     goals.check_in_create(access=editor, goal_id=agreed_goal.pk, value="150", confidence=4)
     goals.check_in_create(access=cast.access("partner_editor"), goal_id=agreed_goal.pk, value="140", confidence=3)
     partner_goal = f.make_goal(cast.access("partner_editor"), agreed_goal.objective, title="Certified consultants")
     goals.goal_propose(access=cast.access("partner_editor"), goal_id=partner_goal.pk)
     for days, score in ((28, 35), (21, 42), (14, 51), (7, 58), (0, 66)):
-        HealthSnapshot.objects.create(partnership=cast.partnership, score=score,
-                                      day=timezone.localdate() - dt.timedelta(days=days))
+        HealthSnapshot.objects.create(
+            partnership=cast.partnership, score=score, day=timezone.localdate() - dt.timedelta(days=days)
+        )
     for label, (width, height) in (("desktop", (1280, 900)), ("phone", PHONE)):
         page = new_page(cast.vendor_admin, width=width, height=height)
         page.goto("/")

@@ -77,7 +77,8 @@ def test_vendor_invites_partner_who_negotiates_a_goal_to_agreement(new_page, liv
     vendor_page.goto(f"/p/{pid}/review/")
     vendor_item = vendor_page.locator("article.review-item", has_text="Pipeline Q1")
     expect(vendor_item.locator("blockquote.change-request")).to_contain_text(
-        "We can commit to 250 if you fund a third workshop.")
+        "We can commit to 250 if you fund a third workshop."
+    )
     vendor_item.get_by_label(re.compile(r"^Target")).fill("250")
     vendor_item.get_by_role("button", name="Propose revision").click()
     expect(vendor_page.get_by_text("Revision 2 of “Pipeline Q1” was proposed")).to_be_visible()
@@ -98,13 +99,13 @@ def test_vendor_invites_partner_who_negotiates_a_goal_to_agreement(new_page, liv
     assert set(goal.approvals.filter(revision=2).values_list("side", flat=True)) == {"vendor", "partner"}
 
 
-
 def test_invitation_and_review_pages_are_accessible_on_a_phone(new_page, cast):
     vendor = cast.access("vendor_admin")
     goal = f.make_goal(vendor, f.make_objective(vendor), title="Pipeline Q1")
     goals.goal_propose(access=vendor, goal_id=goal.pk)
-    _, raw = invitations.invitation_create(access=vendor, email="nina@partner.test", side="partner",
-                                           role="approver", message="Welcome!")
+    _, raw = invitations.invitation_create(
+        access=vendor, email="nina@partner.test", side="partner", role="approver", message="Welcome!"
+    )
     pages = [
         (None, f"/invite/{raw}/"),
         (None, f"/invite/{invitations.new_token()}/"),

@@ -23,11 +23,15 @@ def agreed_goal(cast):
     goal = f.make_goal(editor, f.make_objective(editor, title="Grow the joint pipeline"), title="Pipeline this quarter")
     goal = f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver"))
     for days, value in ((14, "120"), (7, "135")):
-        goals.check_in_create(access=editor, goal_id=goal.pk, value=value, confidence=4, note=f"Week of {value}",
-                              measured_on=dt.date.today() - dt.timedelta(days=days))
+        goals.check_in_create(
+            access=editor,
+            goal_id=goal.pk,
+            value=value,
+            confidence=4,
+            note=f"Week of {value}",
+            measured_on=dt.date.today() - dt.timedelta(days=days),
+        )
     return goal
-
-
 
 
 def test_a_card_opens_with_the_keyboard_and_shows_its_check_ins(new_page, live_url, cast, agreed_goal):
@@ -83,8 +87,9 @@ def test_a_collapsed_goal_list_loads_when_opened_and_follows_live_changes(new_pa
 
 
 def test_an_opened_card_fits_a_phone(new_page, live_url, cast, agreed_goal):
-    goals.comment_create(access=cast.access("partner_approver"), goal_id=agreed_goal.pk,
-                         body="A long remark about the pipeline " * 6)
+    goals.comment_create(
+        access=cast.access("partner_approver"), goal_id=agreed_goal.pk, body="A long remark about the pipeline " * 6
+    )
     page = new_page(cast.vendor_editor, width=PHONE[0], height=PHONE[1])
     page.goto(f"/p/{cast.partnership.pk}/")
     page.locator(f"#goal-{agreed_goal.pk} summary").click()

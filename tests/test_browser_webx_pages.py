@@ -31,18 +31,25 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def written_plan(cast):
     """A plan with a vision, an objective and an agreed goal with check-ins from both sides."""
     editor, vendor, partner = (cast.access(w) for w in ("vendor_editor", "vendor_approver", "partner_approver"))
-    plan.vision_update(access=editor, why_together="Together we win mid-market manufacturing.",
-                       what_we_hope="Double joint subscription revenue by 2028.",
-                       how_we_work="Monthly pipeline calls, quarterly business reviews.")
+    plan.vision_update(
+        access=editor,
+        why_together="Together we win mid-market manufacturing.",
+        what_we_hope="Double joint subscription revenue by 2028.",
+        how_we_work="Monthly pipeline calls, quarterly business reviews.",
+    )
     plan.vision_endorse(access=vendor, revision=2)
     objective = f.make_objective(editor, title="Grow the joint pipeline", metric_unit="EUR k")
     goal = f.agree(f.make_goal(editor, objective, title="Qualified pipeline this quarter"), vendor, partner)
     today = dt.date.today()
     for days_ago, side, value, confidence in [(25, vendor, "115", 4), (14, partner, "125", 3), (3, vendor, "142", 4)]:
-        goals.check_in_create(access=side, goal_id=goal.pk, value=Decimal(value), confidence=confidence,
-                              measured_on=today - dt.timedelta(days=days_ago))
+        goals.check_in_create(
+            access=side,
+            goal_id=goal.pk,
+            value=Decimal(value),
+            confidence=confidence,
+            measured_on=today - dt.timedelta(days=days_ago),
+        )
     return goal
-
 
 
 def test_a_new_api_token_is_shown_once_then_only_its_hint(new_page, cast):
@@ -79,7 +86,8 @@ def test_print_view_renders_and_prints_cleanly(new_page, cast, written_plan):
     expect(chart).to_be_visible()
     assert chart.locator(".pp-chart__point").count() == 3
     expect(page.get_by_role("progressbar", name="Qualified pipeline this quarter")).to_have_attribute(
-        "aria-valuenow", "42")
+        "aria-valuenow", "42"
+    )
 
     page.get_by_role("button", name="Print / save as PDF").click()
     assert page.evaluate("window.__printed") == 1
@@ -97,17 +105,24 @@ def test_print_view_renders_and_prints_cleanly(new_page, cast, written_plan):
 
 def test_settings_health_and_print_pages_pass_an_accessibility_scan(new_page, cast, written_plan):
     page = new_page(cast.vendor_admin)
-    for path in (f"/p/{cast.partnership.pk}/settings/", f"/p/{cast.partnership.pk}/health/",
-                 f"/p/{cast.partnership.pk}/print/", "/settings/"):
+    for path in (
+        f"/p/{cast.partnership.pk}/settings/",
+        f"/p/{cast.partnership.pk}/health/",
+        f"/p/{cast.partnership.pk}/print/",
+        "/settings/",
+    ):
         page.goto(path)
         assert serious_violations(page) == [], path
 
 
 def test_settings_health_and_print_pages_fit_a_phone(new_page, cast, written_plan):
     page = new_page(cast.vendor_admin, width=PHONE[0], height=PHONE[1])
-    for name, path in [("partnership-settings", f"/p/{cast.partnership.pk}/settings/"),
-                       ("health", f"/p/{cast.partnership.pk}/health/"), ("user-settings", "/settings/"),
-                       ("print-view", f"/p/{cast.partnership.pk}/print/")]:
+    for name, path in [
+        ("partnership-settings", f"/p/{cast.partnership.pk}/settings/"),
+        ("health", f"/p/{cast.partnership.pk}/health/"),
+        ("user-settings", "/settings/"),
+        ("print-view", f"/p/{cast.partnership.pk}/print/"),
+    ]:
         page.goto(path)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px"

@@ -34,8 +34,13 @@ def victim(cast):
     review = plan.review_schedule(access=editor)
     comment = goals.comment_create(access=editor, goal_id=agreed.pk, body="Mine")
     return {
-        "objective": objective, "proposed": proposed, "agreed": agreed, "check_in": check_in, "review": review,
-        "comment": comment, "commitment": Commitment.objects.filter(goal=agreed).first(),
+        "objective": objective,
+        "proposed": proposed,
+        "agreed": agreed,
+        "check_in": check_in,
+        "review": review,
+        "comment": comment,
+        "commitment": Commitment.objects.filter(goal=agreed).first(),
     }
 
 
@@ -88,8 +93,15 @@ def _services(ids):
         "review_update": lambda x: plan.review_update(access=x, review_id=ids["review"], notes="Mine"),
         "review_skip": lambda x: plan.review_skip(access=x, review_id=ids["review"]),
         "review_hold": lambda x: plan.review_hold(access=x, review_id=ids["review"], held_on=dt.date.today()),
-        "goal_create": lambda x: goals.goal_create(access=x, objective_id=o, title="Mine", baseline=1, target=2,
-                                                   period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 12, 31)),
+        "goal_create": lambda x: goals.goal_create(
+            access=x,
+            objective_id=o,
+            title="Mine",
+            baseline=1,
+            target=2,
+            period_start=dt.date(2026, 10, 1),
+            period_end=dt.date(2026, 12, 31),
+        ),
         "goal_update": lambda x: goals.goal_update(access=x, goal_id=g, title="Mine"),
         "goal_delete": lambda x: goals.goal_delete(access=x, goal_id=g),
         "goal_propose": lambda x: goals.goal_propose(access=x, goal_id=g),
@@ -213,7 +225,8 @@ def _actions(cast, victim):
         "request changes": lambda x: goals.goal_request_changes(access=x, goal_id=g, comment="More"),
         "check in": lambda x: goals.check_in_create(access=x, goal_id=a, value=130),
         "schedule review": lambda x: plan.review_schedule(
-            access=x, scheduled_for=dt.datetime(2027, 1, 5, 10, tzinfo=dt.UTC)),
+            access=x, scheduled_for=dt.datetime(2027, 1, 5, 10, tzinfo=dt.UTC)
+        ),
         "approve goal": lambda x: goals.goal_approve(access=x, goal_id=g, revision=1),
         "endorse vision": lambda x: plan.vision_endorse(access=x, revision=2),
         "close goal": lambda x: goals.goal_close(access=x, goal_id=a, outcome="dropped", note="Stop"),
@@ -226,25 +239,40 @@ LEVELS = ["viewer", "editor", "approver", "admin"]
 # The lowest level allowed to do each action.
 MINIMUM = {
     "comment": "viewer",
-    "edit vision": "editor", "add objective": "editor", "add goal": "editor", "edit goal": "editor",
-    "request changes": "editor", "check in": "editor", "schedule review": "editor",
-    "approve goal": "approver", "endorse vision": "approver", "close goal": "approver",
-    "add member": "admin", "change settings": "admin",
+    "edit vision": "editor",
+    "add objective": "editor",
+    "add goal": "editor",
+    "edit goal": "editor",
+    "request changes": "editor",
+    "check in": "editor",
+    "schedule review": "editor",
+    "approve goal": "approver",
+    "endorse vision": "approver",
+    "close goal": "approver",
+    "add member": "admin",
+    "change settings": "admin",
 }
 PEOPLE = {
-    ("vendor", "viewer"): "vendor_viewer", ("vendor", "editor"): "vendor_editor",
-    ("vendor", "approver"): "vendor_approver", ("vendor", "admin"): "vendor_admin",
-    ("partner", "viewer"): "partner_viewer", ("partner", "editor"): "partner_editor",
+    ("vendor", "viewer"): "vendor_viewer",
+    ("vendor", "editor"): "vendor_editor",
+    ("vendor", "approver"): "vendor_approver",
+    ("vendor", "admin"): "vendor_admin",
+    ("partner", "viewer"): "partner_viewer",
+    ("partner", "editor"): "partner_editor",
     ("partner", "approver"): "partner_approver",
 }
 TABLE = [
     (side, level, action, LEVELS.index(level) >= LEVELS.index(minimum))
-    for (side, level) in PEOPLE for action, minimum in MINIMUM.items()
+    for (side, level) in PEOPLE
+    for action, minimum in MINIMUM.items()
 ]
 
 
-@pytest.mark.parametrize(("side", "level", "action", "allowed"), TABLE,
-                         ids=[f"{s}-{lv}-{a.replace(' ', '_')}-{'yes' if ok else 'no'}" for s, lv, a, ok in TABLE])
+@pytest.mark.parametrize(
+    ("side", "level", "action", "allowed"),
+    TABLE,
+    ids=[f"{s}-{lv}-{a.replace(' ', '_')}-{'yes' if ok else 'no'}" for s, lv, a, ok in TABLE],
+)
 def test_role_rules(cast, victim, side, level, action, allowed):
     access = cast.access(PEOPLE[(side, level)])
     run = _actions(cast, victim)[action]

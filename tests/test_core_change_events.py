@@ -99,95 +99,183 @@ def _amend(p):
 
 # (service call, the events it must write). Setup steps run before the log opens.
 CASES = {
-    "partnership_create": (None, lambda p: f.make_partnership(p.cast.vendor_admin),
-                           {("partnership", CREATE): 1, ("vision", CREATE): 1, ("partnershipmember", CREATE): 1}),
-    "partnership_update": (None, lambda p: plan.partnership_update(access=p.admin, economic_notes="20% margin"),
-                           {("partnership", UPDATE): 1}),
-    "member_add": (None, lambda p: plan.member_add(access=p.admin, user=f.make_user(), side=Side.VENDOR,
-                                                   role=Role.VIEWER),
-                   {("partnershipmember", CREATE): 1}),
-    "member_update": (None, lambda p: plan.member_update(
-        access=p.admin, member_id=PartnershipMember.objects.get(user=p.cast.vendor_viewer).pk, role=Role.EDITOR),
-        {("partnershipmember", UPDATE): 1}),
-    "member_remove": (None, lambda p: plan.member_remove(
-        access=p.admin, member_id=PartnershipMember.objects.get(user=p.cast.vendor_viewer).pk),
-        {("partnershipmember", DELETE): 1}),
-    "vision_update": (None, lambda p: plan.vision_update(access=p.editor, why_together="Shared customers"),
-                      {("vision", UPDATE): 1}),
-    "vision_endorse": (lambda p: plan.vision_update(access=p.editor, why_together="a", what_we_hope="b",
-                                                    how_we_work="c"),
-                       lambda p: plan.vision_endorse(access=p.partner, revision=2),
-                       {("visionendorsement", CREATE): 1}),
+    "partnership_create": (
+        None,
+        lambda p: f.make_partnership(p.cast.vendor_admin),
+        {("partnership", CREATE): 1, ("vision", CREATE): 1, ("partnershipmember", CREATE): 1},
+    ),
+    "partnership_update": (
+        None,
+        lambda p: plan.partnership_update(access=p.admin, economic_notes="20% margin"),
+        {("partnership", UPDATE): 1},
+    ),
+    "member_add": (
+        None,
+        lambda p: plan.member_add(access=p.admin, user=f.make_user(), side=Side.VENDOR, role=Role.VIEWER),
+        {("partnershipmember", CREATE): 1},
+    ),
+    "member_update": (
+        None,
+        lambda p: plan.member_update(
+            access=p.admin, member_id=PartnershipMember.objects.get(user=p.cast.vendor_viewer).pk, role=Role.EDITOR
+        ),
+        {("partnershipmember", UPDATE): 1},
+    ),
+    "member_remove": (
+        None,
+        lambda p: plan.member_remove(
+            access=p.admin, member_id=PartnershipMember.objects.get(user=p.cast.vendor_viewer).pk
+        ),
+        {("partnershipmember", DELETE): 1},
+    ),
+    "vision_update": (
+        None,
+        lambda p: plan.vision_update(access=p.editor, why_together="Shared customers"),
+        {("vision", UPDATE): 1},
+    ),
+    "vision_endorse": (
+        lambda p: plan.vision_update(access=p.editor, why_together="a", what_we_hope="b", how_we_work="c"),
+        lambda p: plan.vision_endorse(access=p.partner, revision=2),
+        {("visionendorsement", CREATE): 1},
+    ),
     "objective_create": (None, lambda p: f.make_objective(p.editor), {("objective", CREATE): 1}),
-    "objective_update": (None, lambda p: plan.objective_update(access=p.editor, objective_id=p.objective.pk,
-                                                               title="Grow pipeline in DACH"),
-                         {("objective", UPDATE): 1}),
-    "objective_delete": (lambda p: setattr(p, "spare", f.make_objective(p.editor)),
-                         lambda p: plan.objective_delete(access=p.editor, objective_id=p.spare.pk),
-                         {("objective", DELETE): 1}),
+    "objective_update": (
+        None,
+        lambda p: plan.objective_update(access=p.editor, objective_id=p.objective.pk, title="Grow pipeline in DACH"),
+        {("objective", UPDATE): 1},
+    ),
+    "objective_delete": (
+        lambda p: setattr(p, "spare", f.make_objective(p.editor)),
+        lambda p: plan.objective_delete(access=p.editor, objective_id=p.spare.pk),
+        {("objective", DELETE): 1},
+    ),
     "review_schedule": (None, lambda p: plan.review_schedule(access=p.editor), {("alignmentreview", CREATE): 1}),
-    "review_update": (None, lambda p: plan.review_update(access=p.editor, review_id=p.review.pk, notes="Agenda"),
-                      {("alignmentreview", UPDATE): 1}),
-    "review_skip": (None, lambda p: plan.review_skip(access=p.editor, review_id=p.review.pk),
-                    {("alignmentreview", UPDATE): 1}),
-    "review_hold": (None, lambda p: plan.review_hold(access=p.editor, review_id=p.review.pk,
-                                                     held_on=dt.date(2026, 11, 20), attendees=[p.cast.vendor_editor]),
-                    {("alignmentreview", UPDATE): 1, ("alignmentreview", CREATE): 1}),  # and the next one
-    "goal_create": (None, lambda p: f.make_goal(p.editor, p.objective),
-                    {("goal", CREATE): 1, ("commitment", CREATE): 2}),
-    "goal_update": (None, lambda p: goals.goal_update(access=p.editor, goal_id=p.draft.pk, target=Decimal("300")),
-                    {("goal", UPDATE): 1}),
-    "goal_delete": (None, lambda p: goals.goal_delete(access=p.editor, goal_id=p.draft.pk),
-                    {("goal", DELETE): 1, ("commitment", DELETE): 2}),
+    "review_update": (
+        None,
+        lambda p: plan.review_update(access=p.editor, review_id=p.review.pk, notes="Agenda"),
+        {("alignmentreview", UPDATE): 1},
+    ),
+    "review_skip": (
+        None,
+        lambda p: plan.review_skip(access=p.editor, review_id=p.review.pk),
+        {("alignmentreview", UPDATE): 1},
+    ),
+    "review_hold": (
+        None,
+        lambda p: plan.review_hold(
+            access=p.editor, review_id=p.review.pk, held_on=dt.date(2026, 11, 20), attendees=[p.cast.vendor_editor]
+        ),
+        {("alignmentreview", UPDATE): 1, ("alignmentreview", CREATE): 1},
+    ),  # and the next one
+    "goal_create": (
+        None,
+        lambda p: f.make_goal(p.editor, p.objective),
+        {("goal", CREATE): 1, ("commitment", CREATE): 2},
+    ),
+    "goal_update": (
+        None,
+        lambda p: goals.goal_update(access=p.editor, goal_id=p.draft.pk, target=Decimal("300")),
+        {("goal", UPDATE): 1},
+    ),
+    "goal_delete": (
+        None,
+        lambda p: goals.goal_delete(access=p.editor, goal_id=p.draft.pk),
+        {("goal", DELETE): 1, ("commitment", DELETE): 2},
+    ),
     "goal_propose": (None, _propose_draft, {("goal", UPDATE): 1}),
-    "goal_approve_first": (_propose_draft, lambda p: goals.goal_approve(access=p.vendor, goal_id=p.draft.pk,
-                                                                        revision=1),
-                           {("approval", CREATE): 1}),
-    "goal_approve_second": (lambda p: (_propose_draft(p), goals.goal_approve(access=p.vendor, goal_id=p.draft.pk,
-                                                                             revision=1)),
-                            lambda p: goals.goal_approve(access=p.partner, goal_id=p.draft.pk, revision=1),
-                            {("approval", CREATE): 1, ("goal", UPDATE): 1}),
-    "goal_request_changes": (_propose_draft, lambda p: goals.goal_request_changes(access=p.partner,
-                                                                                  goal_id=p.draft.pk, comment="More"),
-                             {("goal", UPDATE): 1, ("comment", CREATE): 1}),
-    "goal_withdraw": (None, lambda p: goals.goal_withdraw(access=p.editor, goal_id=p.draft.pk),
-                      {("goal", UPDATE): 1}),
-    "goal_discard_amendment": (_amend, lambda p: goals.goal_discard_amendment(access=p.editor, goal_id=p.agreed.pk),
-                               {("goal", UPDATE): 1, ("commitment", UPDATE): 1}),
-    "goal_close": (None, lambda p: goals.goal_close(access=p.vendor, goal_id=p.agreed.pk, outcome="dropped",
-                                                    note="Budget cut"),
-                   {("goal", UPDATE): 1}),
-    "commitment_create": (None, lambda p: goals.commitment_create(access=p.editor, goal_id=p.draft.pk,
-                                                                  side=Side.VENDOR, text="Co-fund an event"),
-                          {("commitment", CREATE): 1, ("goal", UPDATE): 1}),
-    "commitment_update_terms": (None, lambda p: goals.commitment_update(
-        access=p.editor, commitment_id=p.vendor_commitment.pk, text="Fund three workshops"),
-        {("commitment", UPDATE): 1, ("goal", UPDATE): 1}),
-    "commitment_update_done": (None, lambda p: goals.commitment_update(
-        access=p.editor, commitment_id=p.vendor_commitment.pk, done=True),
-        {("commitment", UPDATE): 1}),
-    "commitment_delete": (None, lambda p: goals.commitment_delete(access=p.partner_editor,
-                                                                  commitment_id=p.partner_commitment.pk),
-                          {("commitment", DELETE): 1, ("goal", UPDATE): 1}),
-    "check_in_create": (None, lambda p: goals.check_in_create(access=p.partner_editor, goal_id=p.agreed.pk,
-                                                              value=170, measured_on=dt.date.today()),
-                        {("checkin", CREATE): 1}),
-    "check_in_update": (None, lambda p: goals.check_in_update(access=p.editor, check_in_id=p.check_in.pk,
-                                                              value=155),
-                        {("checkin", UPDATE): 1}),
-    "check_in_delete": (None, lambda p: goals.check_in_delete(access=p.editor, check_in_id=p.check_in.pk),
-                        {("checkin", DELETE): 1}),
-    "comment_create": (None, lambda p: goals.comment_create(access=p.partner, goal_id=p.agreed.pk, body="Agreed"),
-                       {("comment", CREATE): 1}),
-    "comment_update": (None, lambda p: goals.comment_update(access=p.editor, comment_id=p.comment.pk, body="Edit"),
-                       {("comment", UPDATE): 1}),
-    "comment_delete": (None, lambda p: goals.comment_delete(access=p.editor, comment_id=p.comment.pk),
-                       {("comment", DELETE): 1}),
-    "goals_derive": (lambda p: setattr(p, "measurable", f.make_objective(
-        p.editor, baseline_date=dt.date(2026, 11, 27), target_date=dt.date(2027, 6, 30))),
-        lambda p: derive.goals_derive(access=p.editor, objective_id=p.measurable.pk, count=2,
-                                      today=dt.date(2026, 11, 27)),
-        {("goal", CREATE): 2, ("commitment", CREATE): 4}),
+    "goal_approve_first": (
+        _propose_draft,
+        lambda p: goals.goal_approve(access=p.vendor, goal_id=p.draft.pk, revision=1),
+        {("approval", CREATE): 1},
+    ),
+    "goal_approve_second": (
+        lambda p: (_propose_draft(p), goals.goal_approve(access=p.vendor, goal_id=p.draft.pk, revision=1)),
+        lambda p: goals.goal_approve(access=p.partner, goal_id=p.draft.pk, revision=1),
+        {("approval", CREATE): 1, ("goal", UPDATE): 1},
+    ),
+    "goal_request_changes": (
+        _propose_draft,
+        lambda p: goals.goal_request_changes(access=p.partner, goal_id=p.draft.pk, comment="More"),
+        {("goal", UPDATE): 1, ("comment", CREATE): 1},
+    ),
+    "goal_withdraw": (None, lambda p: goals.goal_withdraw(access=p.editor, goal_id=p.draft.pk), {("goal", UPDATE): 1}),
+    "goal_discard_amendment": (
+        _amend,
+        lambda p: goals.goal_discard_amendment(access=p.editor, goal_id=p.agreed.pk),
+        {("goal", UPDATE): 1, ("commitment", UPDATE): 1},
+    ),
+    "goal_close": (
+        None,
+        lambda p: goals.goal_close(access=p.vendor, goal_id=p.agreed.pk, outcome="dropped", note="Budget cut"),
+        {("goal", UPDATE): 1},
+    ),
+    "commitment_create": (
+        None,
+        lambda p: goals.commitment_create(
+            access=p.editor, goal_id=p.draft.pk, side=Side.VENDOR, text="Co-fund an event"
+        ),
+        {("commitment", CREATE): 1, ("goal", UPDATE): 1},
+    ),
+    "commitment_update_terms": (
+        None,
+        lambda p: goals.commitment_update(
+            access=p.editor, commitment_id=p.vendor_commitment.pk, text="Fund three workshops"
+        ),
+        {("commitment", UPDATE): 1, ("goal", UPDATE): 1},
+    ),
+    "commitment_update_done": (
+        None,
+        lambda p: goals.commitment_update(access=p.editor, commitment_id=p.vendor_commitment.pk, done=True),
+        {("commitment", UPDATE): 1},
+    ),
+    "commitment_delete": (
+        None,
+        lambda p: goals.commitment_delete(access=p.partner_editor, commitment_id=p.partner_commitment.pk),
+        {("commitment", DELETE): 1, ("goal", UPDATE): 1},
+    ),
+    "check_in_create": (
+        None,
+        lambda p: goals.check_in_create(
+            access=p.partner_editor, goal_id=p.agreed.pk, value=170, measured_on=dt.date.today()
+        ),
+        {("checkin", CREATE): 1},
+    ),
+    "check_in_update": (
+        None,
+        lambda p: goals.check_in_update(access=p.editor, check_in_id=p.check_in.pk, value=155),
+        {("checkin", UPDATE): 1},
+    ),
+    "check_in_delete": (
+        None,
+        lambda p: goals.check_in_delete(access=p.editor, check_in_id=p.check_in.pk),
+        {("checkin", DELETE): 1},
+    ),
+    "comment_create": (
+        None,
+        lambda p: goals.comment_create(access=p.partner, goal_id=p.agreed.pk, body="Agreed"),
+        {("comment", CREATE): 1},
+    ),
+    "comment_update": (
+        None,
+        lambda p: goals.comment_update(access=p.editor, comment_id=p.comment.pk, body="Edit"),
+        {("comment", UPDATE): 1},
+    ),
+    "comment_delete": (
+        None,
+        lambda p: goals.comment_delete(access=p.editor, comment_id=p.comment.pk),
+        {("comment", DELETE): 1},
+    ),
+    "goals_derive": (
+        lambda p: setattr(
+            p,
+            "measurable",
+            f.make_objective(p.editor, baseline_date=dt.date(2026, 11, 27), target_date=dt.date(2027, 6, 30)),
+        ),
+        lambda p: derive.goals_derive(
+            access=p.editor, objective_id=p.measurable.pk, count=2, today=dt.date(2026, 11, 27)
+        ),
+        {("goal", CREATE): 2, ("commitment", CREATE): 4},
+    ),
 }
 
 
@@ -225,16 +313,25 @@ def test_a_delete_event_keeps_the_last_state_as_a_tombstone(p):
 def test_an_invitation_record_leaves_out_the_token_hash(p):
     from alignment.models import Invitation
 
-    inv = Invitation(partnership=p.cast.partnership, email="x@y.test", side=Side.PARTNER, token_hash="b" * 64,
-                     expires_at=dt.datetime(2026, 12, 11, tzinfo=dt.UTC))
+    inv = Invitation(
+        partnership=p.cast.partnership,
+        email="x@y.test",
+        side=Side.PARTNER,
+        token_hash="b" * 64,
+        expires_at=dt.datetime(2026, 12, 11, tzinfo=dt.UTC),
+    )
     assert "token_hash" not in inv.to_record()
 
 
-@pytest.mark.parametrize("call", [
-    lambda p: plan.objective_update(access=p.editor, objective_id=p.objective.pk, title=p.objective.title),
-    lambda p: plan.vision_update(access=p.editor, why_together=""),
-    lambda p: goals.goal_update(access=p.editor, goal_id=p.draft.pk, target=p.draft.target),
-], ids=["objective", "vision", "goal"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: plan.objective_update(access=p.editor, objective_id=p.objective.pk, title=p.objective.title),
+        lambda p: plan.vision_update(access=p.editor, why_together=""),
+        lambda p: goals.goal_update(access=p.editor, goal_id=p.draft.pk, target=p.draft.target),
+    ],
+    ids=["objective", "vision", "goal"],
+)
 def test_saving_without_a_change_writes_no_event(p, call):
     log = Log()
     call(p)
@@ -245,38 +342,70 @@ def test_saving_without_a_change_writes_no_event(p, call):
 
 
 def snapshot_of_everything() -> dict[str, object]:
-    models = (Organisation, Partnership, PartnershipMember, Vision, Objective, AlignmentReview, Goal, Commitment,
-              Approval, CheckIn, Comment, ChangeEvent)
+    models = (
+        Organisation,
+        Partnership,
+        PartnershipMember,
+        Vision,
+        Objective,
+        AlignmentReview,
+        Goal,
+        Commitment,
+        Approval,
+        CheckIn,
+        Comment,
+        ChangeEvent,
+    )
     return {m.__name__: sorted((str(r.pk), getattr(r, "version", None)) for r in m.objects.all()) for m in models}
 
 
 FAILURES = {
     # The goal and its first commitment are written before the second commitment is found empty.
     "goal_create with a bad second commitment": lambda p: goals.goal_create(
-        access=p.editor, objective_id=p.objective.pk, title="Half a goal", baseline=1, target=5,
-        period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 12, 31),
-        commitments=[{"side": Side.VENDOR, "text": "Real work"}, {"side": Side.PARTNER, "text": "  "}]),
+        access=p.editor,
+        objective_id=p.objective.pk,
+        title="Half a goal",
+        baseline=1,
+        target=5,
+        period_start=dt.date(2026, 10, 1),
+        period_end=dt.date(2026, 12, 31),
+        commitments=[{"side": Side.VENDOR, "text": "Real work"}, {"side": Side.PARTNER, "text": "  "}],
+    ),
     # The partner organisation is created before the settings are found invalid.
     "partnership_create with bad settings": lambda p: plan.partnership_create(
-        actor=p.cast.vendor_admin, vendor=p.cast.partnership.vendor, partner_name="Half Partner Ltd",
-        reminder_offsets_days=[400]),
+        actor=p.cast.vendor_admin,
+        vendor=p.cast.partnership.vendor,
+        partner_name="Half Partner Ltd",
+        reminder_offsets_days=[400],
+    ),
     # The first derived goal is written before the second suggestion is found invalid.
     "goals_derive with a bad second period": lambda p: derive.goals_derive(
-        access=p.editor, objective_id=p.objective.pk,
+        access=p.editor,
+        objective_id=p.objective.pk,
         suggestions=[
-            derive.Suggestion(dt.date(2027, 1, 1), dt.date(2027, 3, 31), Decimal(100), Decimal(150), "Q1",
-                              commitments=[]),
-            derive.Suggestion(dt.date(2027, 4, 1), dt.date(2027, 6, 30), Decimal(150), Decimal(150), "Q2",
-                              commitments=[]),
-        ]),
+            derive.Suggestion(
+                dt.date(2027, 1, 1), dt.date(2027, 3, 31), Decimal(100), Decimal(150), "Q1", commitments=[]
+            ),
+            derive.Suggestion(
+                dt.date(2027, 4, 1), dt.date(2027, 6, 30), Decimal(150), Decimal(150), "Q2", commitments=[]
+            ),
+        ],
+    ),
     # Refused before anything is written: the attendees are checked first.
     "review_hold with a stranger attending": lambda p: plan.review_hold(
-        access=p.editor, review_id=p.review.pk, held_on=dt.date(2026, 11, 20), attendees=[p.cast.outsider]),
+        access=p.editor, review_id=p.review.pk, held_on=dt.date(2026, 11, 20), attendees=[p.cast.outsider]
+    ),
     # The goal is written before its commitment's owner turns out to be on the other side.
     "goal_create with an owner from the other side": lambda p: goals.goal_create(
-        access=p.editor, objective_id=p.objective.pk, title="Owned wrongly", baseline=1, target=5,
-        period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 12, 31),
-        commitments=[{"side": Side.VENDOR, "text": "Real work", "owner": p.cast.partner_editor.pk}]),
+        access=p.editor,
+        objective_id=p.objective.pk,
+        title="Owned wrongly",
+        baseline=1,
+        target=5,
+        period_start=dt.date(2026, 10, 1),
+        period_end=dt.date(2026, 12, 31),
+        commitments=[{"side": Side.VENDOR, "text": "Real work", "owner": p.cast.partner_editor.pk}],
+    ),
 }
 
 
@@ -302,8 +431,9 @@ def test_a_failure_inside_a_larger_transaction_rolls_back_only_with_it(p):
 
 
 def _feed_after(cursor):
-    return [(e.txid, e.seq, e.object_type, e.after.get("title") if e.after else None)
-            for e in feed_queryset(after=cursor)]
+    return [
+        (e.txid, e.seq, e.object_type, e.after.get("title") if e.after else None) for e in feed_queryset(after=cursor)
+    ]
 
 
 @pytest.mark.postgres
@@ -441,8 +571,13 @@ def test_a_long_transaction_in_another_database_does_not_stall_the_feed(cast):
 
     settings = connection.settings_dict
     last = ChangeEvent.objects.order_by("-txid", "-seq").first()
-    elsewhere = psycopg2.connect(host=settings["HOST"], port=settings["PORT"] or 5432, user=settings["USER"],
-                                 password=settings["PASSWORD"] or None, dbname="postgres")
+    elsewhere = psycopg2.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname="postgres",
+    )
     try:
         with elsewhere.cursor() as cur:
             cur.execute("BEGIN; SELECT pg_current_xact_id()")  # holds a transaction id, stays open

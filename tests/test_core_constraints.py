@@ -44,8 +44,15 @@ def w(cast) -> SimpleNamespace:
     vision = Vision.objects.get(partnership=p)
     token, _ = ApiToken.issue(user=cast.vendor_editor, name="CRM sync")
     return SimpleNamespace(
-        p=p, cast=cast, objective=objective, agreed=agreed, draft=draft, check_in=check_in, comment=comment,
-        vision=vision, token=token,
+        p=p,
+        cast=cast,
+        objective=objective,
+        agreed=agreed,
+        draft=draft,
+        check_in=check_in,
+        comment=comment,
+        vision=vision,
+        token=token,
         endorsement=VisionEndorsement.objects.create(vision=vision, revision=1, side=Side.VENDOR),
         membership=OrganisationMembership.objects.get(user=cast.vendor_admin),
         member=PartnershipMember.objects.get(partnership=p, user=cast.vendor_editor),
@@ -54,8 +61,13 @@ def w(cast) -> SimpleNamespace:
         revision=GoalRevision.objects.get(goal=agreed, number=1),
         review=AlignmentReview.objects.create(partnership=p, scheduled_for=NOW, occurrence=NOW),
         snapshot=HealthSnapshot.objects.create(partnership=p, day=dt.date.today(), score=60),
-        invitation=Invitation.objects.create(partnership=p, email="new@partner.test", side=Side.PARTNER,
-                                             token_hash="a" * 64, expires_at=NOW + dt.timedelta(days=14)),
+        invitation=Invitation.objects.create(
+            partnership=p,
+            email="new@partner.test",
+            side=Side.PARTNER,
+            token_hash="a" * 64,
+            expires_at=NOW + dt.timedelta(days=14),
+        ),
     )
 
 
@@ -95,8 +107,10 @@ VIOLATIONS = [
     ("vision_endorsement_unique", lambda w: copy(w.endorsement)),
     ("vision_endorsement_side", lambda w: update(w.endorsement, side="both")),
     ("objective_status", lambda w: update(w.objective, status="paused")),
-    ("objective_dates_order", lambda w: update(w.objective, baseline_date=dt.date(2027, 6, 30),
-                                               target_date=dt.date(2027, 1, 1))),
+    (
+        "objective_dates_order",
+        lambda w: update(w.objective, baseline_date=dt.date(2027, 6, 30), target_date=dt.date(2027, 1, 1)),
+    ),
     # reviews and health
     ("review_occurrence_unique", lambda w: copy(w.review, scheduled_for=NOW + dt.timedelta(hours=2))),
     ("review_status", lambda w: update(w.review, status="postponed")),

@@ -34,8 +34,12 @@ def refused(code: str) -> Iterator[pytest.ExceptionInfo[RuleViolation]]:
 
 def objective(**fields) -> Objective:
     """An unsaved objective: suggesting goals reads it and saves nothing."""
-    fields = {"title": "Grow pipeline", "metric_name": "Qualified pipeline", "baseline_date": JAN_1,
-              "target_date": dt.date(2027, 12, 31)} | fields
+    fields = {
+        "title": "Grow pipeline",
+        "metric_name": "Qualified pipeline",
+        "baseline_date": JAN_1,
+        "target_date": dt.date(2027, 12, 31),
+    } | fields
     return Objective(**fields)
 
 
@@ -65,24 +69,27 @@ def test_an_increasing_metric_climbs_quarter_by_quarter_to_the_target():
 
 
 def test_a_decreasing_metric_falls_to_the_target_at_the_precision_of_its_numbers():
-    suggestions = suggest_interim_goals(objective(metric_name="Churn", metric_unit="%", baseline=D("12.5"),
-                                                  target=D(4)), today=JAN_1)
+    suggestions = suggest_interim_goals(
+        objective(metric_name="Churn", metric_unit="%", baseline=D("12.5"), target=D(4)), today=JAN_1
+    )
     assert [s.target for s in suggestions] == [D("10.4"), D("8.3"), D("6.1"), D("4")]
     assert [s.baseline for s in suggestions] == [D("12.5"), D("10.4"), D("8.3"), D("6.1")]
     assert suggestions[-1].title == "Churn: 4 % by 31 Dec 2027"
 
 
 def test_each_period_starts_where_the_previous_one_ends():
-    suggestions = suggest_interim_goals(objective(baseline=D(3), target=D(17)), length="month", count=12,
-                                        today=JAN_1)
+    suggestions = suggest_interim_goals(objective(baseline=D(3), target=D(17)), length="month", count=12, today=JAN_1)
     assert all(a.target == b.baseline for a, b in pairwise(suggestions))
     assert suggestions[0].baseline == D(3)
     assert suggestions[-1].target == D(17)
 
 
 def test_uneven_periods_get_targets_in_proportion_to_their_length():
-    periods = [(JAN_1, dt.date(2027, 1, 31)), (dt.date(2027, 2, 1), dt.date(2027, 6, 30)),
-               (dt.date(2027, 7, 1), dt.date(2028, 3, 31))]
+    periods = [
+        (JAN_1, dt.date(2027, 1, 31)),
+        (dt.date(2027, 2, 1), dt.date(2027, 6, 30)),
+        (dt.date(2027, 7, 1), dt.date(2028, 3, 31)),
+    ]
     suggestions = suggest_interim_goals(objective(baseline=D(0), target=D(1000)), periods=periods, today=JAN_1)
     # 30 of 364 days, then 180 of 364 days, then past the target date: the target itself.
     assert steps(suggestions) == [
@@ -100,8 +107,9 @@ def test_periods_are_taken_in_date_order_whatever_order_they_are_given_in():
 
 def test_without_a_baseline_date_the_line_starts_today_in_the_period_containing_today():
     today = dt.date(2026, 11, 27)
-    suggestions = suggest_interim_goals(objective(baseline=D(100), target=D(500), baseline_date=None,
-                                                  target_date=dt.date(2027, 6, 30)), today=today)
+    suggestions = suggest_interim_goals(
+        objective(baseline=D(100), target=D(500), baseline_date=None, target_date=dt.date(2027, 6, 30)), today=today
+    )
     # Four quarters asked for; the last one starts after the target date and is left out.
     assert steps(suggestions) == [
         ("10-01", "12-31", D(100), D(163)),
@@ -120,9 +128,15 @@ def test_a_small_way_to_go_still_gives_every_period_a_step():
 # --- Refusals ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("missing", [
-    {"target": None}, {"target_date": None}, {"baseline": None},
-], ids=["no target", "no target date", "no baseline"])
+@pytest.mark.parametrize(
+    "missing",
+    [
+        {"target": None},
+        {"target_date": None},
+        {"baseline": None},
+    ],
+    ids=["no target", "no target date", "no baseline"],
+)
 def test_an_objective_without_a_numeric_target_cannot_be_derived(missing):
     with refused("objective.not_measurable") as exc:
         suggest_interim_goals(objective(**({"baseline": D(1), "target": D(2)} | missing)), today=JAN_1)
@@ -140,13 +154,17 @@ def test_periods_after_the_target_date_are_refused():
         suggest_interim_goals(objective(baseline=D(1), target=D(2)), periods=[quarter(2028, 1)], today=JAN_1)
 
 
-@pytest.mark.parametrize(("options", "field"), [
-    ({"periods": [quarter(2027, 1), (dt.date(2027, 3, 1), dt.date(2027, 5, 31))]}, "periods"),
-    ({"periods": [(dt.date(2027, 3, 31), dt.date(2027, 1, 1))]}, "periods"),
-    ({"length": "fortnight"}, "length"),
-    ({"count": 0}, "count"),
-    ({"count": 13}, "count"),
-], ids=["overlapping", "backwards", "unknown length", "no periods", "too many periods"])
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"periods": [quarter(2027, 1), (dt.date(2027, 3, 1), dt.date(2027, 5, 31))]}, "periods"),
+        ({"periods": [(dt.date(2027, 3, 31), dt.date(2027, 1, 1))]}, "periods"),
+        ({"length": "fortnight"}, "length"),
+        ({"count": 0}, "count"),
+        ({"count": 13}, "count"),
+    ],
+    ids=["overlapping", "backwards", "unknown length", "no periods", "too many periods"],
+)
 def test_bad_period_options_are_invalid_input(options, field):
     with pytest.raises(InvalidInput) as exc:
         suggest_interim_goals(objective(baseline=D(1), target=D(2)), today=JAN_1, **options)
@@ -163,8 +181,9 @@ def editor(cast):
 
 @pytest.fixture
 def measurable(editor):
-    return f.make_objective(editor, baseline=D(100), target=D(500), baseline_date=JAN_1,
-                            target_date=dt.date(2027, 12, 31))
+    return f.make_objective(
+        editor, baseline=D(100), target=D(500), baseline_date=JAN_1, target_date=dt.date(2027, 12, 31)
+    )
 
 
 def derive(access, obj, **options):
@@ -186,11 +205,19 @@ def test_derived_goals_are_drafts_with_a_placeholder_commitment_per_side(editor,
 
 
 def test_a_decreasing_objective_derives_goals_that_decrease(editor):
-    churn = f.make_objective(editor, metric_name="Churn", metric_unit="%", baseline=D(12), target=D(4),
-                             baseline_date=JAN_1, target_date=dt.date(2027, 12, 31))
+    churn = f.make_objective(
+        editor,
+        metric_name="Churn",
+        metric_unit="%",
+        baseline=D(12),
+        target=D(4),
+        baseline_date=JAN_1,
+        target_date=dt.date(2027, 12, 31),
+    )
     created = derive(editor, churn, count=2)
     assert [(g.direction, g.baseline, g.target) for g in created] == [
-        ("decrease", D(12), D(10)), ("decrease", D(10), D(8)),
+        ("decrease", D(12), D(10)),
+        ("decrease", D(10), D(8)),
     ]
 
 
@@ -201,8 +228,10 @@ def test_a_derived_goal_cannot_be_agreed_until_both_sides_commit_for_real(cast, 
         goals.goal_approve(access=cast.access("vendor_approver"), goal_id=goal.pk, revision=1)
     assert "vendor and the partner side" in exc.value.message
 
-    for side, who, text in [(Side.VENDOR, "vendor_editor", "Run two pipeline workshops"),
-                            (Side.PARTNER, "partner_editor", "Assign a pre-sales lead")]:
+    for side, who, text in [
+        (Side.VENDOR, "vendor_editor", "Run two pipeline workshops"),
+        (Side.PARTNER, "partner_editor", "Assign a pre-sales lead"),
+    ]:
         slot = Commitment.objects.get(goal=goal, side=side)
         goals.commitment_update(access=cast.access(who), commitment_id=slot.pk, text=text)
     assert not Commitment.objects.filter(goal=goal, placeholder=True).exists()
@@ -285,7 +314,14 @@ def test_an_objective_of_another_partnership_cannot_be_derived_from(cast, measur
 
 
 def test_an_objective_with_a_short_way_to_go_derives_a_goal_for_every_period(editor):
-    nps = f.make_objective(editor, metric_name="NPS", metric_unit="", baseline=D(40), target=D(42),
-                           baseline_date=JAN_1, target_date=dt.date(2027, 12, 31))
+    nps = f.make_objective(
+        editor,
+        metric_name="NPS",
+        metric_unit="",
+        baseline=D(40),
+        target=D(42),
+        baseline_date=JAN_1,
+        target_date=dt.date(2027, 12, 31),
+    )
     created = derive(editor, nps)
     assert [g.target for g in created] == [D("40.5"), D("41.0"), D("41.5"), D("42")]

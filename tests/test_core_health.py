@@ -29,13 +29,25 @@ def part(report: HealthReport, key: str):
 
 
 def goal(title: str = "Pipeline Q4", status: str = "agreed", objective=None, agreed_days_ago: int = 10) -> dict:
-    return {"id": uuid.uuid4(), "objective_id": objective or uuid.uuid4(), "status": status, "title": title,
-            "agreed_at": NOW - dt.timedelta(days=agreed_days_ago) if status == "agreed" else None,
-            "period_start": dt.date(2026, 10, 1)}
+    return {
+        "id": uuid.uuid4(),
+        "objective_id": objective or uuid.uuid4(),
+        "status": status,
+        "title": title,
+        "agreed_at": NOW - dt.timedelta(days=agreed_days_ago) if status == "agreed" else None,
+        "period_start": dt.date(2026, 10, 1),
+    }
 
 
-def commitment(g: dict, side: str, *, text: str = "Do the work", placeholder: bool = False,
-               due: dt.date | None = None, done: bool = False) -> dict:
+def commitment(
+    g: dict,
+    side: str,
+    *,
+    text: str = "Do the work",
+    placeholder: bool = False,
+    due: dt.date | None = None,
+    done: bool = False,
+) -> dict:
     return {"goal_id": g["id"], "side": side, "text": text, "placeholder": placeholder, "due_date": due, "done": done}
 
 
@@ -58,8 +70,14 @@ def test_weights_add_up_to_one_hundred():
 def test_an_empty_plan_scores_only_for_having_nothing_overdue():
     report = compute(PlanFacts(), NOW)
     assert [(c.key, c.score) for c in report.components] == [
-        ("vision", 0), ("coverage", 0), ("agreement", 0), ("balance", 0), ("timeliness", 1), ("reviews", 0),
-        ("freshness", 0), ("confidence", 0),
+        ("vision", 0),
+        ("coverage", 0),
+        ("agreement", 0),
+        ("balance", 0),
+        ("timeliness", 1),
+        ("reviews", 0),
+        ("freshness", 0),
+        ("confidence", 0),
     ]
     assert report.score == WEIGHTS["timeliness"]
     assert part(report, "vision").explanation == "The vision is not written yet."
@@ -68,13 +86,16 @@ def test_an_empty_plan_scores_only_for_having_nothing_overdue():
 # --- One component at a time ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sides", "has_text", "score", "explanation"), [
-    ({Side.VENDOR, Side.PARTNER}, True, 1.0, "Both sides endorsed the current vision."),
-    ({Side.VENDOR}, True, 0.5, "Only the vendor side endorsed the current vision; the partner side has not."),
-    ({Side.PARTNER}, True, 0.5, "Only the partner side endorsed the current vision; the vendor side has not."),
-    (set(), True, 0.0, "Neither side has endorsed the current vision."),
-    (set(), False, 0.0, "The vision is not written yet."),
-])
+@pytest.mark.parametrize(
+    ("sides", "has_text", "score", "explanation"),
+    [
+        ({Side.VENDOR, Side.PARTNER}, True, 1.0, "Both sides endorsed the current vision."),
+        ({Side.VENDOR}, True, 0.5, "Only the vendor side endorsed the current vision; the partner side has not."),
+        ({Side.PARTNER}, True, 0.5, "Only the partner side endorsed the current vision; the vendor side has not."),
+        (set(), True, 0.0, "Neither side has endorsed the current vision."),
+        (set(), False, 0.0, "The vision is not written yet."),
+    ],
+)
 def test_vision(sides, has_text, score, explanation):
     c = part(compute(PlanFacts(endorsed_sides=sides, has_vision_text=has_text), NOW), "vision")
     assert (c.score, c.explanation, c.points) == (score, explanation, 15 * score)
@@ -88,8 +109,9 @@ def test_coverage_names_the_objectives_without_an_agreed_goal():
     )
     c = part(compute(facts, NOW), "coverage")
     assert c.score == pytest.approx(1 / 3)
-    assert c.explanation == ("2 objectives without an agreed goal this period: "
-                             "“Certified consultants”, “Joint events”.")
+    assert c.explanation == (
+        "2 objectives without an agreed goal this period: “Certified consultants”, “Joint events”."
+    )
 
 
 def test_explanations_speak_of_one_thing_in_the_singular():
@@ -100,13 +122,24 @@ def test_explanations_speak_of_one_thing_in_the_singular():
     assert part(report, "coverage").explanation == "The objective has an agreed goal this period."
     assert part(report, "agreement").explanation == "The goal of this period is agreed."
     two = [goal(objective=pipeline), goal(objective=pipeline)]
-    assert part(compute(PlanFacts(active_objectives={pipeline: "Pipeline"}, current_goals=two), NOW),
-                "agreement").explanation == "All 2 goals of this period are agreed."
+    assert (
+        part(
+            compute(PlanFacts(active_objectives={pipeline: "Pipeline"}, current_goals=two), NOW), "agreement"
+        ).explanation
+        == "All 2 goals of this period are agreed."
+    )
 
 
 def test_agreement_counts_goals_still_in_negotiation_but_not_withdrawn_ones():
-    facts = PlanFacts(current_goals=[goal(), goal(status="proposed"), goal(status="draft"),
-                                     goal(status="withdrawn"), goal(status="dropped")])
+    facts = PlanFacts(
+        current_goals=[
+            goal(),
+            goal(status="proposed"),
+            goal(status="draft"),
+            goal(status="withdrawn"),
+            goal(status="dropped"),
+        ]
+    )
     c = part(compute(facts, NOW), "agreement")
     assert c.score == pytest.approx(1 / 3)
     assert c.explanation == "1 of 3 goals of this period agreed; 2 still in negotiation."
@@ -114,11 +147,15 @@ def test_agreement_counts_goals_still_in_negotiation_but_not_withdrawn_ones():
 
 def test_balance_says_which_side_lacks_commitments_on_how_many_goals():
     a, b, c_ = goal("A"), goal("B", status="proposed"), goal("C", status="draft")
-    facts = PlanFacts(current_goals=[a, b, c_], commitments=[
-        *both_committed(a),
-        commitment(b, Side.VENDOR),
-        commitment(c_, Side.VENDOR), commitment(c_, Side.PARTNER, text="What will the partner do?", placeholder=True),
-    ])
+    facts = PlanFacts(
+        current_goals=[a, b, c_],
+        commitments=[
+            *both_committed(a),
+            commitment(b, Side.VENDOR),
+            commitment(c_, Side.VENDOR),
+            commitment(c_, Side.PARTNER, text="What will the partner do?", placeholder=True),
+        ],
+    )
     c = part(compute(facts, NOW), "balance")
     assert c.score == pytest.approx(1 / 3)
     assert c.explanation == "Partner has no commitment on 2 goals."
@@ -133,14 +170,17 @@ def test_balance_is_full_when_both_sides_committed_everywhere():
 def test_timeliness_counts_overdue_commitments_per_side():
     a = goal()
     past = TODAY - dt.timedelta(days=3)
-    facts = PlanFacts(current_goals=[a], commitments=[
-        commitment(a, Side.VENDOR, due=past, done=True),
-        commitment(a, Side.VENDOR, due=past),
-        commitment(a, Side.PARTNER, due=past),
-        commitment(a, Side.PARTNER, due=past),
-        commitment(a, Side.PARTNER, due=TODAY + dt.timedelta(days=3)),  # not due yet
-        commitment(a, Side.PARTNER),  # no due date
-    ])
+    facts = PlanFacts(
+        current_goals=[a],
+        commitments=[
+            commitment(a, Side.VENDOR, due=past, done=True),
+            commitment(a, Side.VENDOR, due=past),
+            commitment(a, Side.PARTNER, due=past),
+            commitment(a, Side.PARTNER, due=past),
+            commitment(a, Side.PARTNER, due=TODAY + dt.timedelta(days=3)),  # not due yet
+            commitment(a, Side.PARTNER),  # no due date
+        ],
+    )
     c = part(compute(facts, NOW), "timeliness")
     assert c.score == pytest.approx(0.25)
     assert c.explanation == "3 commitments overdue (vendor 1, partner 2)."
@@ -151,22 +191,31 @@ def test_timeliness_ignores_commitments_of_goals_not_in_force():
     closed goal are no broken promise that anyone could still keep."""
     draft, withdrawn, dropped = goal(status="draft"), goal(status="withdrawn"), goal(status="dropped")
     past = TODAY - dt.timedelta(days=3)
-    facts = PlanFacts(current_goals=[draft, withdrawn, dropped],
-                      commitments=[commitment(g, Side.VENDOR, due=past) for g in (draft, withdrawn, dropped)])
+    facts = PlanFacts(
+        current_goals=[draft, withdrawn, dropped],
+        commitments=[commitment(g, Side.VENDOR, due=past) for g in (draft, withdrawn, dropped)],
+    )
     c = part(compute(facts, NOW), "timeliness")
     assert (c.score, c.explanation) == (1.0, "No commitment was due yet.")
 
 
-@pytest.mark.parametrize(("reviews", "score", "explanation"), [
-    ([], 0.0, "No alignment review is scheduled."),
-    ([review("scheduled", 10)], 1.0, "The first review is scheduled for 07 Dec 2026."),
-    ([review("held", -30), review("scheduled", 60)], 1.0, "The last review (28 Oct 2026) was held."),
-    ([review("held", -100), review("scheduled", -5)], 1.0, "The last review is 5 days overdue (due 22 Nov 2026)."),
-    ([review("held", -100), review("scheduled", -20)], pytest.approx(1 - 13 / 53),
-     "The last review is 20 days overdue (due 07 Nov 2026)."),
-    ([review("scheduled", -61)], 0.0, "The last review is 61 days overdue (due 27 Sep 2026)."),
-    ([review("held", -30), review("skipped", -2)], 1.0, "The last review (28 Oct 2026) was held."),
-], ids=["none", "first upcoming", "held", "within grace", "overdue", "long overdue", "skipped ignored"])
+@pytest.mark.parametrize(
+    ("reviews", "score", "explanation"),
+    [
+        ([], 0.0, "No alignment review is scheduled."),
+        ([review("scheduled", 10)], 1.0, "The first review is scheduled for 07 Dec 2026."),
+        ([review("held", -30), review("scheduled", 60)], 1.0, "The last review (28 Oct 2026) was held."),
+        ([review("held", -100), review("scheduled", -5)], 1.0, "The last review is 5 days overdue (due 22 Nov 2026)."),
+        (
+            [review("held", -100), review("scheduled", -20)],
+            pytest.approx(1 - 13 / 53),
+            "The last review is 20 days overdue (due 07 Nov 2026).",
+        ),
+        ([review("scheduled", -61)], 0.0, "The last review is 61 days overdue (due 27 Sep 2026)."),
+        ([review("held", -30), review("skipped", -2)], 1.0, "The last review (28 Oct 2026) was held."),
+    ],
+    ids=["none", "first upcoming", "held", "within grace", "overdue", "long overdue", "skipped ignored"],
+)
 def test_reviews(reviews, score, explanation):
     c = part(compute(PlanFacts(reviews=reviews), NOW), "reviews")
     assert (c.score, c.explanation) == (score, explanation)
@@ -174,11 +223,15 @@ def test_reviews(reviews, score, explanation):
 
 def test_freshness_decays_from_thirty_to_ninety_days_without_a_check_in():
     fresh, stale, dead = goal("Fresh"), goal("Stale"), goal("Dead")
-    facts = PlanFacts(current_goals=[fresh, stale, dead], latest_check_ins={
-        (fresh["id"], Side.VENDOR): check_in(3),
-        (stale["id"], Side.VENDOR): check_in(60), (stale["id"], Side.PARTNER): check_in(45),
-        (dead["id"], Side.PARTNER): check_in(120),
-    })
+    facts = PlanFacts(
+        current_goals=[fresh, stale, dead],
+        latest_check_ins={
+            (fresh["id"], Side.VENDOR): check_in(3),
+            (stale["id"], Side.VENDOR): check_in(60),
+            (stale["id"], Side.PARTNER): check_in(45),
+            (dead["id"], Side.PARTNER): check_in(120),
+        },
+    )
     c = part(compute(facts, NOW), "freshness")
     assert c.score == pytest.approx((1 + 0.75 + 0) / 3)  # "Stale": 45 days, a quarter of the way to 90
     assert c.explanation == "2 agreed goals without a recent check-in; “Dead” has had no check-in for 17 weeks."
@@ -188,24 +241,33 @@ def test_freshness_counts_from_agreement_when_nobody_checked_in():
     quiet = goal("Quiet", agreed_days_ago=50)
     c = part(compute(PlanFacts(current_goals=[quiet]), NOW), "freshness")
     assert c.score == pytest.approx(1 - 20 / 60)
-    assert c.explanation == "1 agreed goal without a recent check-in; “Quiet” has had no check-in since it was " \
-                            "agreed 7 weeks ago."
+    assert (
+        c.explanation == "1 agreed goal without a recent check-in; “Quiet” has had no check-in since it was "
+        "agreed 7 weeks ago."
+    )
 
 
 def test_freshness_is_full_with_recent_check_ins():
     a = goal()
-    c = part(compute(PlanFacts(current_goals=[a], latest_check_ins={(a["id"], Side.PARTNER): check_in(30)}), NOW),
-             "freshness")
+    c = part(
+        compute(PlanFacts(current_goals=[a], latest_check_ins={(a["id"], Side.PARTNER): check_in(30)}), NOW),
+        "freshness",
+    )
     assert (c.score, c.explanation) == (1.0, "Every agreed goal had a check-in in the last 30 days.")
 
 
 def test_confidence_gap_names_the_widest_gap():
     a, b, c_ = goal("Pipeline"), goal("Certifications"), goal("Only one side")
-    facts = PlanFacts(current_goals=[a, b, c_], latest_check_ins={
-        (a["id"], Side.VENDOR): check_in(1, 5), (a["id"], Side.PARTNER): check_in(2, 2),
-        (b["id"], Side.VENDOR): check_in(1, 4), (b["id"], Side.PARTNER): check_in(2, 3),
-        (c_["id"], Side.VENDOR): check_in(1, 1),
-    })
+    facts = PlanFacts(
+        current_goals=[a, b, c_],
+        latest_check_ins={
+            (a["id"], Side.VENDOR): check_in(1, 5),
+            (a["id"], Side.PARTNER): check_in(2, 2),
+            (b["id"], Side.VENDOR): check_in(1, 4),
+            (b["id"], Side.PARTNER): check_in(2, 3),
+            (c_["id"], Side.VENDOR): check_in(1, 1),
+        },
+    )
     c = part(compute(facts, NOW), "confidence")
     assert c.score == pytest.approx(1 - 2 / 4)
     assert c.explanation == "Average confidence gap 2.0 of 4; widest on “Pipeline” (3 points)."
@@ -213,24 +275,36 @@ def test_confidence_gap_names_the_widest_gap():
 
 def test_equal_confidence_on_both_sides_scores_full():
     a = goal()
-    facts = PlanFacts(current_goals=[a], latest_check_ins={(a["id"], Side.VENDOR): check_in(1, 4),
-                                                           (a["id"], Side.PARTNER): check_in(1, 4)})
+    facts = PlanFacts(
+        current_goals=[a],
+        latest_check_ins={(a["id"], Side.VENDOR): check_in(1, 4), (a["id"], Side.PARTNER): check_in(1, 4)},
+    )
     c = part(compute(facts, NOW), "confidence")
     assert (c.score, c.explanation) == (1.0, "Both sides are equally confident on 1 goal.")
 
 
 def test_the_score_is_the_sum_of_the_components_points():
     a = goal()
-    facts = PlanFacts(endorsed_sides={Side.VENDOR}, has_vision_text=True, active_objectives={a["objective_id"]: "X"},
-                      current_goals=[a], commitments=both_committed(a), reviews=[review("scheduled", 3)],
-                      latest_check_ins={(a["id"], Side.VENDOR): check_in(1, 5), (a["id"], Side.PARTNER):
-                                        check_in(1, 1)})
+    facts = PlanFacts(
+        endorsed_sides={Side.VENDOR},
+        has_vision_text=True,
+        active_objectives={a["objective_id"]: "X"},
+        current_goals=[a],
+        commitments=both_committed(a),
+        reviews=[review("scheduled", 3)],
+        latest_check_ins={(a["id"], Side.VENDOR): check_in(1, 5), (a["id"], Side.PARTNER): check_in(1, 1)},
+    )
     report = compute(facts, NOW)
     # vision 7.5 + coverage 15 + agreement 15 + balance 10 + timeliness 10 + reviews 15 + freshness 10 + conf 0
     assert report.score == round(7.5 + 15 + 15 + 10 + 10 + 15 + 10 + 0)
-    assert report.as_json()[0] == {"key": "vision", "label": "Shared vision endorsed", "weight": 15,
-                                        "score": 0.5, "explanation": report.components[0].explanation,
-                                        "points": 7.5}
+    assert report.as_json()[0] == {
+        "key": "vision",
+        "label": "Shared vision endorsed",
+        "weight": 15,
+        "score": 0.5,
+        "explanation": report.components[0].explanation,
+        "points": 7.5,
+    }
 
 
 # --- From the database, with time frozen ------------------------------------------------------
@@ -246,20 +320,25 @@ def frozen():
 def healthy(cast, frozen):
     """A plan in good shape on 27 Nov 2026: endorsed vision, one objective covered by an agreed goal
     with commitments from both sides, a review held last week, check-ins from both sides today."""
-    editor, vendor, partner = cast.access("vendor_editor"), cast.access("vendor_approver"), \
-        cast.access("partner_approver")
+    editor, vendor, partner = (
+        cast.access("vendor_editor"),
+        cast.access("vendor_approver"),
+        cast.access("partner_approver"),
+    )
     vision = plan.vision_update(access=editor, why_together="a", what_we_hope="b", how_we_work="c")
     for side in (vendor, partner):
         plan.vision_endorse(access=side, revision=vision.revision)
     objective = f.make_objective(editor, title="Joint pipeline")
-    g = f.make_goal(editor, objective, title="Pipeline Q4", period_start=dt.date(2026, 10, 1),
-                    period_end=dt.date(2026, 12, 31))
+    g = f.make_goal(
+        editor, objective, title="Pipeline Q4", period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 12, 31)
+    )
     for c in Commitment.objects.filter(goal=g):
         goals.commitment_update(access=editor, commitment_id=c.pk, due_date=dt.date(2026, 12, 15))
     g = f.agree(g, vendor, partner)
     goals.check_in_create(access=editor, goal_id=g.pk, value=Decimal(150), measured_on=TODAY, confidence=4)
-    goals.check_in_create(access=cast.access("partner_editor"), goal_id=g.pk, value=Decimal(150),
-                          measured_on=TODAY, confidence=4)
+    goals.check_in_create(
+        access=cast.access("partner_editor"), goal_id=g.pk, value=Decimal(150), measured_on=TODAY, confidence=4
+    )
     held = plan.review_schedule(access=editor, scheduled_for=NOW - dt.timedelta(days=7))
     plan.review_hold(access=editor, review_id=held.pk, held_on=TODAY - dt.timedelta(days=7), schedule_next=False)
     plan.review_schedule(access=editor, scheduled_for=NOW + dt.timedelta(days=83))
@@ -291,8 +370,9 @@ def test_freshness_and_reviews_explain_what_went_stale(healthy, frozen):
     report = partnership_health(p, now=NOW + dt.timedelta(days=33))
 
     fresh = part(report, "freshness")
-    assert fresh.explanation == ("1 agreed goal without a recent check-in; "
-                                 "“Pipeline Q4” has had no check-in for 4 weeks.")
+    assert fresh.explanation == (
+        "1 agreed goal without a recent check-in; “Pipeline Q4” has had no check-in for 4 weeks."
+    )
     assert fresh.score == pytest.approx(1 - 3 / 60)
     assert part(report, "reviews").explanation == "The last review (20 Nov 2026) was held."
     timeliness = part(report, "timeliness")
@@ -329,8 +409,14 @@ def test_a_goal_without_a_partner_commitment_shows_in_balance(cast, healthy):
     editor = cast.access("vendor_editor")
     objective = f.make_objective(editor, title="Certifications")
     for n in (1, 2):
-        lone = f.make_goal(editor, objective, commitments=False, title=f"Certify {n}",
-                           period_start=dt.date(2026, 11, 1), period_end=dt.date(2026, 12, 31))
+        lone = f.make_goal(
+            editor,
+            objective,
+            commitments=False,
+            title=f"Certify {n}",
+            period_start=dt.date(2026, 11, 1),
+            period_end=dt.date(2026, 12, 31),
+        )
         goals.commitment_create(access=editor, goal_id=lone.pk, side=Side.VENDOR, text="Pay for exams")
     balance = part(partnership_health(p), "balance")
     assert balance.explanation == "Partner has no commitment on 2 goals."
@@ -389,8 +475,12 @@ def test_cached_health_is_reused_until_the_plan_changes(two_plans, cast, django_
     with django_assert_num_queries(0):
         again = cached_health_for([first, second], NOW)
     assert {pid: r.score for pid, r in again.items()} == {pid: r.score for pid, r in before.items()}
-    plan.vision_update(access=cast.access("vendor_editor"), why_together="Grow together",
-                       what_we_hope="Twice the pipeline", how_we_work="Monthly reviews")
+    plan.vision_update(
+        access=cast.access("vendor_editor"),
+        why_together="Grow together",
+        what_we_hope="Twice the pipeline",
+        how_we_work="Monthly reviews",
+    )
     plan.vision_endorse(access=cast.access("vendor_approver"), revision=2)
     with CaptureQueriesContext(connection) as queries:
         after = cached_health_for([first, second], NOW)

@@ -23,15 +23,23 @@ def agreed(cast):
     editor = cast.access("vendor_editor")
     objective = f.make_objective(editor)
     return [
-        f.agree(f.make_goal(editor, objective, title=f"Goal {n}"), cast.access("vendor_approver"),
-                cast.access("partner_approver"))
+        f.agree(
+            f.make_goal(editor, objective, title=f"Goal {n}"),
+            cast.access("vendor_approver"),
+            cast.access("partner_approver"),
+        )
         for n in range(3)
     ]
 
 
 def check_in(cast, who, goal, value, days_ago, confidence=3):
-    return goals.check_in_create(access=cast.access(who), goal_id=goal.pk, value=Decimal(value),
-                                 measured_on=TODAY - dt.timedelta(days=days_ago), confidence=confidence)
+    return goals.check_in_create(
+        access=cast.access(who),
+        goal_id=goal.pk,
+        value=Decimal(value),
+        measured_on=TODAY - dt.timedelta(days=days_ago),
+        confidence=confidence,
+    )
 
 
 def test_the_latest_check_in_is_the_one_measured_last_per_goal_and_side(cast, agreed):
@@ -44,8 +52,11 @@ def test_the_latest_check_in_is_the_one_measured_last_per_goal_and_side(cast, ag
 
     latest = latest_check_ins([g.pk for g in agreed])
 
-    assert latest == {(a.pk, Side.VENDOR): newest_vendor, (a.pk, Side.PARTNER): newest_partner,
-                      (b.pk, Side.PARTNER): only_b}
+    assert latest == {
+        (a.pk, Side.VENDOR): newest_vendor,
+        (a.pk, Side.PARTNER): newest_partner,
+        (b.pk, Side.PARTNER): only_b,
+    }
 
 
 def test_of_two_check_ins_on_one_day_the_later_recorded_wins(cast, agreed):
@@ -80,8 +91,15 @@ def test_the_status_snapshot_lists_open_goals_with_their_latest_values(cast, agr
 
     assert set(snapshot) == {"Goal 0", "Goal 1", "Draft"}
     assert snapshot["Goal 0"] == {
-        "goal": str(a.pk), "title": "Goal 0", "status": "agreed", "revision": 1, "agreed_revision": 1,
-        "target": str(a.target), "unit": "EUR k", "latest_value": "160.0000", "progress": pytest.approx(0.6),
+        "goal": str(a.pk),
+        "title": "Goal 0",
+        "status": "agreed",
+        "revision": 1,
+        "agreed_revision": 1,
+        "target": str(a.target),
+        "unit": "EUR k",
+        "latest_value": "160.0000",
+        "progress": pytest.approx(0.6),
         "confidence": {"vendor": 4, "partner": 2},
     }
     assert snapshot["Goal 1"]["latest_value"] is None

@@ -137,8 +137,9 @@ def test_an_edit_after_one_side_approved_makes_that_approval_not_count(plan):
 def test_a_commitment_change_on_a_proposed_goal_is_a_new_revision(plan):
     propose(plan)
     goals.goal_approve(access=plan.vendor, goal_id=plan.goal.pk, revision=1)
-    goals.commitment_create(access=plan.partner_editor, goal_id=plan.goal.pk, side=Side.PARTNER,
-                            text="Host a customer day")
+    goals.commitment_create(
+        access=plan.partner_editor, goal_id=plan.goal.pk, side=Side.PARTNER, text="Host a customer day"
+    )
     goal = reload(plan.goal)
     assert (goal.status, goal.revision) == (GoalStatus.DRAFT, 2)
     with refused("goal.not_proposed"):
@@ -157,7 +158,8 @@ def test_amending_an_agreed_goal_keeps_the_agreed_revision_in_force_and_readable
     agreed = GoalRevision.objects.get(goal=goal, number=goal.agreed_revision)
     assert agreed.terms["target"] == "200"
     assert {(c["side"], c["text"]) for c in agreed.commitments} == {
-        (Side.VENDOR, "Fund two joint workshops"), (Side.PARTNER, "Certify three consultants"),
+        (Side.VENDOR, "Fund two joint workshops"),
+        (Side.PARTNER, "Certify three consultants"),
     }
 
 
@@ -205,8 +207,10 @@ def test_discarding_an_amendment_restores_the_agreed_terms_and_commitments(plan)
     assert goal.status == GoalStatus.AGREED
     assert not goal.has_pending_amendment
     assert (goal.target, goal.title) == (Decimal("200"), plan.goal.title)
-    assert commitment_texts(goal) == {(Side.VENDOR, "Fund two joint workshops"),
-                                      (Side.PARTNER, "Certify three consultants")}
+    assert commitment_texts(goal) == {
+        (Side.VENDOR, "Fund two joint workshops"),
+        (Side.PARTNER, "Certify three consultants"),
+    }
     assert set(Commitment.objects.filter(goal=goal).values_list("id", flat=True)) == {vendor_c.pk, partner_c.pk}
     assert GoalRevision.objects.get(goal=goal, number=goal.agreed_revision).terms["target"] == "200"
 
@@ -222,7 +226,11 @@ def test_discarding_an_amendment_that_removed_a_done_commitment_brings_it_back_d
 
     restored = Commitment.objects.get(pk=kept.pk)
     assert (restored.text, restored.done, restored.done_at, restored.position) == (
-        "Certify three consultants", True, done_at, kept.position)
+        "Certify three consultants",
+        True,
+        done_at,
+        kept.position,
+    )
 
 
 @pytest.mark.parametrize("state", ["draft", "proposed", "changes_requested"])
@@ -240,8 +248,9 @@ def test_a_goal_not_yet_agreed_can_be_withdrawn(plan, state):
 @pytest.mark.parametrize("outcome", ["achieved", "missed", "dropped"])
 def test_an_agreed_goal_is_closed_at_its_period_end(plan, outcome):
     goal = agree(plan)
-    goal = goals.goal_close(access=plan.partner, goal_id=goal.pk, outcome=outcome, note="Looked at the numbers",
-                            today=goal.period_end)
+    goal = goals.goal_close(
+        access=plan.partner, goal_id=goal.pk, outcome=outcome, note="Looked at the numbers", today=goal.period_end
+    )
     goal = reload(goal)
     assert (goal.status, goal.close_note) == (outcome, "Looked at the numbers")
     assert goal.agreed_revision == 1
@@ -249,8 +258,9 @@ def test_an_agreed_goal_is_closed_at_its_period_end(plan, outcome):
 
 def test_an_agreed_goal_can_be_dropped_before_its_period_ends(plan):
     goal = agree(plan)
-    goals.goal_close(access=plan.vendor, goal_id=goal.pk, outcome="dropped", note="Market changed",
-                     today=goal.period_start)
+    goals.goal_close(
+        access=plan.vendor, goal_id=goal.pk, outcome="dropped", note="Market changed", today=goal.period_start
+    )
     assert reload(goal).status == GoalStatus.DROPPED
 
 
@@ -258,8 +268,9 @@ def test_both_sides_check_in_on_an_agreed_goal(plan):
     goal = agree(plan)
     today = dt.date.today()
     goals.check_in_create(access=plan.editor, goal_id=goal.pk, value=Decimal("150"), measured_on=today, confidence=4)
-    ci = goals.check_in_create(access=plan.partner_editor, goal_id=goal.pk, value="160", measured_on=today,
-                               confidence=2)
+    ci = goals.check_in_create(
+        access=plan.partner_editor, goal_id=goal.pk, value="160", measured_on=today, confidence=2
+    )
     assert (ci.side, ci.value) == (Side.PARTNER, Decimal("160"))
     assert goal.progress(ci.value) == pytest.approx(0.6)
 
@@ -288,8 +299,9 @@ def test_a_goal_cannot_be_agreed_without_a_commitment_from_each_side(plan, missi
 
 
 def test_a_placeholder_commitment_does_not_count(plan):
-    goal = make_bare_goal(plan, [(Side.VENDOR, "Fund a workshop", False),
-                                 (Side.PARTNER, "What will the partner do?", True)])
+    goal = make_bare_goal(
+        plan, [(Side.VENDOR, "Fund a workshop", False), (Side.PARTNER, "What will the partner do?", True)]
+    )
     with refused("goal.commitment_missing") as exc:
         goals.goal_approve(access=plan.partner, goal_id=goal.pk, revision=goal.revision)
     assert "partner side has no commitment" in exc.value.message
@@ -361,16 +373,26 @@ def test_an_approver_approves_for_their_own_side_only(plan):
     assert reload(plan.goal).status == GoalStatus.PROPOSED
 
 
-@pytest.mark.parametrize("action", [
-    lambda p: goals.goal_update(access=p.viewer, goal_id=p.goal.pk, target=Decimal("300")),
-    lambda p: goals.goal_propose(access=p.viewer, goal_id=p.goal.pk),
-    lambda p: goals.goal_withdraw(access=p.viewer, goal_id=p.goal.pk),
-    lambda p: goals.goal_delete(access=p.viewer, goal_id=p.goal.pk),
-    lambda p: goals.commitment_create(access=p.viewer, goal_id=p.goal.pk, side=Side.VENDOR, text="x"),
-    lambda p: goals.goal_create(access=p.viewer, objective_id=p.objective.pk, title="x",
-                                period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 3, 31),
-                                baseline=1, target=2),
-], ids=["update", "propose", "withdraw", "delete", "commit", "create"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda p: goals.goal_update(access=p.viewer, goal_id=p.goal.pk, target=Decimal("300")),
+        lambda p: goals.goal_propose(access=p.viewer, goal_id=p.goal.pk),
+        lambda p: goals.goal_withdraw(access=p.viewer, goal_id=p.goal.pk),
+        lambda p: goals.goal_delete(access=p.viewer, goal_id=p.goal.pk),
+        lambda p: goals.commitment_create(access=p.viewer, goal_id=p.goal.pk, side=Side.VENDOR, text="x"),
+        lambda p: goals.goal_create(
+            access=p.viewer,
+            objective_id=p.objective.pk,
+            title="x",
+            period_start=dt.date(2026, 1, 1),
+            period_end=dt.date(2026, 3, 31),
+            baseline=1,
+            target=2,
+        ),
+    ],
+    ids=["update", "propose", "withdraw", "delete", "commit", "create"],
+)
 def test_a_viewer_cannot_change_a_goal(plan, action):
     version = reload(plan.goal).version
     with pytest.raises(NotAllowed):
@@ -388,8 +410,9 @@ def test_a_goal_is_closed_only_after_agreement(plan):
 def test_a_goal_is_not_achieved_before_its_period_ends(plan):
     goal = agree(plan)
     with refused("goal.period_not_over") as exc:
-        goals.goal_close(access=plan.vendor, goal_id=goal.pk, outcome="achieved",
-                         today=goal.period_end - dt.timedelta(days=1))
+        goals.goal_close(
+            access=plan.vendor, goal_id=goal.pk, outcome="achieved", today=goal.period_end - dt.timedelta(days=1)
+        )
     assert goal.period_end.isoformat() in exc.value.message
     assert reload(goal).status == GoalStatus.AGREED
 
@@ -534,10 +557,12 @@ def test_two_edits_of_the_same_version_never_both_win(cast):
     version, pid = reload(goal).version, cast.partnership.pk
 
     results = _race(
-        lambda: goals.goal_update(access=resolve(cast.vendor_editor, pid), goal_id=goal.pk,
-                                  expected_version=version, title="Vendor's title"),
-        lambda: goals.goal_update(access=resolve(cast.partner_editor, pid), goal_id=goal.pk,
-                                  expected_version=version, title="Partner's title"),
+        lambda: goals.goal_update(
+            access=resolve(cast.vendor_editor, pid), goal_id=goal.pk, expected_version=version, title="Vendor's title"
+        ),
+        lambda: goals.goal_update(
+            access=resolve(cast.partner_editor, pid), goal_id=goal.pk, expected_version=version, title="Partner's title"
+        ),
     )
 
     winners = [r for r in results if isinstance(r, Goal)]
@@ -576,7 +601,8 @@ def test_recording_a_review_with_strangers_does_not_echo_who_they_are(cast):
     editor = cast.access("vendor_editor")
     review = plan.review_schedule(access=editor)
     with pytest.raises(InvalidInput) as refused:
-        plan.review_hold(access=editor, review_id=review.pk, held_on=dt.date.today(),
-                         attendees=[cast.vendor_editor, cast.outsider])
+        plan.review_hold(
+            access=editor, review_id=review.pk, held_on=dt.date.today(), attendees=[cast.vendor_editor, cast.outsider]
+        )
     assert cast.outsider.email not in str(refused.value.message) + str(refused.value.fields)
     assert refused.value.fields == {"attendees": ["1 of them are not members of this partnership."]}

@@ -24,8 +24,12 @@ def proposed(cast):
     """A goal the vendor proposed (revision 1), waiting for the partner."""
     vendor = cast.access("vendor_approver")
     objective = f.make_objective(vendor, title="Grow the joint pipeline")
-    plan.vision_update(access=vendor, why_together="We win mid-market deals together.",
-                       what_we_hope="A shared pipeline", how_we_work="Monthly reviews")
+    plan.vision_update(
+        access=vendor,
+        why_together="We win mid-market deals together.",
+        what_we_hope="A shared pipeline",
+        how_we_work="Monthly reviews",
+    )
     goal = f.make_goal(vendor, objective, title="Pipeline Q1", target=Decimal("200"))
     return goals.goal_propose(access=vendor, goal_id=goal.pk)
 
@@ -56,8 +60,10 @@ def test_diff_names_changed_terms_and_commitments_readably():
         {"id": "a", "side": "vendor", "text": "Fund three workshops", "owner": 7, "due_date": "2026-12-01"},
         {"id": "c", "side": "partner", "text": "Run a webinar", "owner": None, "due_date": None},
     ]
-    lines = [c.text for c in diff_revisions((old_terms, old_commitments), (new_terms, new_commitments),
-                                            people={7: "Ava Approver"})]
+    lines = [
+        c.text
+        for c in diff_revisions((old_terms, old_commitments), (new_terms, new_commitments), people={7: "Ava Approver"})
+    ]
     assert "Target 200 → 250" in lines
     assert "Period end 31 Dec 2026 → 31 Jan 2027" in lines
     assert "Vendor commitment “Fund two workshops” → “Fund three workshops”" in lines
@@ -88,9 +94,18 @@ def test_a_proposed_goal_waits_for_the_side_that_has_not_approved(cast, proposed
 def test_the_queue_page_shows_objective_vision_metric_and_both_commitments(client, cast, proposed):
     client.force_login(cast.partner_approver)
     text = page_text(client.get(queue_url(cast)))
-    for expected in ("Pipeline Q1", "Grow the joint pipeline", "We win mid-market deals together.",
-                     "Qualified pipeline", "from 100 to", "200", "Fund two joint workshops",
-                     "Certify three consultants", "Approve revision 1", "Request changes"):
+    for expected in (
+        "Pipeline Q1",
+        "Grow the joint pipeline",
+        "We win mid-market deals together.",
+        "Qualified pipeline",
+        "from 100 to",
+        "200",
+        "Fund two joint workshops",
+        "Certify three consultants",
+        "Approve revision 1",
+        "Request changes",
+    ):
         assert expected in text
 
 
@@ -108,8 +123,10 @@ def test_what_changed_since_the_revision_the_side_last_saw(cast, proposed):
 
 def test_changes_requested_wait_for_the_side_that_proposed(client, cast, proposed):
     client.force_login(cast.partner_editor)
-    response = client.post(action_url(cast, proposed, "request-changes"),
-                           {"revision": 1, "comment": "Target 250, <script>alert(1)</script>"})
+    response = client.post(
+        action_url(cast, proposed, "request-changes"),
+        {"revision": 1, "comment": "Target 250, <script>alert(1)</script>"},
+    )
     assert response.status_code == 302
     proposed.refresh_from_db()
     assert proposed.status == GoalStatus.CHANGES_REQUESTED
@@ -134,12 +151,18 @@ def test_counter_proposal_makes_a_new_revision_with_the_edited_terms(client, cas
     client.force_login(cast.partner_approver)
     vendor_commitment = proposed.commitments.get(side=Side.VENDOR)
     partner_commitment = proposed.commitments.get(side=Side.PARTNER)
-    response = client.post(action_url(cast, proposed, "counter"), {
-        "version": proposed.version, "target": "180",
-        f"commitment-{vendor_commitment.pk}": "Fund three joint workshops",
-        f"commitment-{partner_commitment.pk}": partner_commitment.text,
-        "new_commitment": "Host a customer day", "new_commitment_side": "partner", "approve": "on",
-    })
+    response = client.post(
+        action_url(cast, proposed, "counter"),
+        {
+            "version": proposed.version,
+            "target": "180",
+            f"commitment-{vendor_commitment.pk}": "Fund three joint workshops",
+            f"commitment-{partner_commitment.pk}": partner_commitment.text,
+            "new_commitment": "Host a customer day",
+            "new_commitment_side": "partner",
+            "approve": "on",
+        },
+    )
     assert response.status_code == 302
     proposed.refresh_from_db()
     assert (proposed.status, proposed.revision, proposed.target) == (GoalStatus.PROPOSED, 2, Decimal("180"))
@@ -171,10 +194,14 @@ def test_a_counter_proposal_that_changes_nothing_is_refused(client, cast, propos
 def test_a_failing_step_of_a_counter_proposal_writes_nothing(client, cast, proposed):
     client.force_login(cast.partner_approver)
     c = proposed.commitments.get(side=Side.VENDOR)
-    response = client.post(action_url(cast, proposed, "counter"), {
-        "version": proposed.version, "target": "50",  # below the baseline of an increasing metric: refused
-        f"commitment-{c.pk}": "Changed text",
-    })
+    response = client.post(
+        action_url(cast, proposed, "counter"),
+        {
+            "version": proposed.version,
+            "target": "50",  # below the baseline of an increasing metric: refused
+            f"commitment-{c.pk}": "Changed text",
+        },
+    )
     assert response.status_code == 400
     proposed.refresh_from_db()
     assert proposed.revision == 1 and Commitment.objects.get(pk=c.pk).text == c.text
@@ -183,12 +210,23 @@ def test_a_failing_step_of_a_counter_proposal_writes_nothing(client, cast, propo
 def test_the_partner_proposes_a_goal_of_their_own(client, cast, proposed, django_capture_on_commit_callbacks):
     client.force_login(cast.partner_approver)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("goal-review-propose", args=[cast.partnership.pk]), {
-            "objective": proposed.objective_id, "title": "Certified consultants", "period_start": "2026-12-01",
-            "period_end": "2027-02-28", "metric_name": "Certified consultants", "metric_unit": "people",
-            "baseline": "2", "target": "6", "direction": "increase", "own_commitment": "Send six to training",
-            "other_commitment": "Waive the exam fees", "approve": "on",
-        })
+        response = client.post(
+            reverse("goal-review-propose", args=[cast.partnership.pk]),
+            {
+                "objective": proposed.objective_id,
+                "title": "Certified consultants",
+                "period_start": "2026-12-01",
+                "period_end": "2027-02-28",
+                "metric_name": "Certified consultants",
+                "metric_unit": "people",
+                "baseline": "2",
+                "target": "6",
+                "direction": "increase",
+                "own_commitment": "Send six to training",
+                "other_commitment": "Waive the exam fees",
+                "approve": "on",
+            },
+        )
     assert response.status_code == 302
     goal = Goal.objects.get(title="Certified consultants")
     assert goal.status == GoalStatus.PROPOSED and goal.proposed_by_side == Side.PARTNER
@@ -196,9 +234,14 @@ def test_the_partner_proposes_a_goal_of_their_own(client, cast, proposed, django
     assert {m.to[0] for m in mail.outbox} == {"admin@vendor.test", "editor@vendor.test", "approver@vendor.test"}
 
 
-@pytest.mark.parametrize("data", [
-    {"revision": "abc"}, {"revision": ""}, {"revision": "99999999999999999999"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"revision": "abc"},
+        {"revision": ""},
+        {"revision": "99999999999999999999"},
+    ],
+)
 def test_bad_approvals_get_a_clear_4xx(client, cast, proposed, data):
     client.force_login(cast.partner_approver)
     assert client.post(action_url(cast, proposed, "approve"), data).status_code == 400
@@ -206,18 +249,28 @@ def test_bad_approvals_get_a_clear_4xx(client, cast, proposed, data):
 
 def test_bad_change_requests_get_a_clear_4xx_and_change_nothing(client, cast, proposed):
     client.force_login(cast.partner_approver)
-    for data in ({"revision": 1, "comment": ""}, {"revision": 1, "comment": "a\x00b"},
-                 {"revision": 1, "comment": "x" * 10001}):
+    for data in (
+        {"revision": 1, "comment": ""},
+        {"revision": 1, "comment": "a\x00b"},
+        {"revision": 1, "comment": "x" * 10001},
+    ):
         assert client.post(action_url(cast, proposed, "request-changes"), data).status_code == 400
-    assert client.post(action_url(cast, proposed, "request-changes"), {"revision": 7, "comment": "x"}
-                       ).status_code == 409
+    assert (
+        client.post(action_url(cast, proposed, "request-changes"), {"revision": 7, "comment": "x"}).status_code == 409
+    )
     proposed.refresh_from_db()
     assert proposed.status == GoalStatus.PROPOSED and not proposed.comments.exists()
 
 
-@pytest.mark.parametrize("who,status", [
-    ("partner_approver", 302), ("partner_editor", 403), ("partner_viewer", 403), ("outsider", 404),
-])
+@pytest.mark.parametrize(
+    "who,status",
+    [
+        ("partner_approver", 302),
+        ("partner_editor", 403),
+        ("partner_viewer", 403),
+        ("outsider", 404),
+    ],
+)
 def test_who_may_approve_from_the_queue(client, cast, proposed, who, status):
     client.force_login(getattr(cast, who))
     assert client.post(action_url(cast, proposed, "approve"), {"revision": 1}).status_code == status
@@ -233,7 +286,8 @@ def test_viewers_see_the_queue_without_actions(client, cast, proposed):
 
 
 def test_the_other_side_is_emailed_about_approvals_change_requests_and_proposals(
-        client, cast, proposed, django_capture_on_commit_callbacks):
+    client, cast, proposed, django_capture_on_commit_callbacks
+):
     client.force_login(cast.partner_approver)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(action_url(cast, proposed, "request-changes"), {"revision": 1, "comment": "Make it 250"})
@@ -245,9 +299,16 @@ def test_the_other_side_is_emailed_about_approvals_change_requests_and_proposals
     c = proposed.commitments.get(side=Side.VENDOR)
     proposed.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(action_url(cast, proposed, "counter"), {
-            "version": proposed.version, "target": "250", f"commitment-{c.pk}": c.text, "approve": "on",
-            f"commitment-{proposed.commitments.get(side=Side.PARTNER).pk}": "Certify three consultants"})
+        client.post(
+            action_url(cast, proposed, "counter"),
+            {
+                "version": proposed.version,
+                "target": "250",
+                f"commitment-{c.pk}": c.text,
+                "approve": "on",
+                f"commitment-{proposed.commitments.get(side=Side.PARTNER).pk}": "Certify three consultants",
+            },
+        )
     assert sorted(m.to[0] for m in mail.outbox) == ["approver@partner.test", "editor@partner.test"]
     assert "revision 2" in mail.outbox[0].subject
     mail.outbox.clear()
@@ -278,10 +339,13 @@ def test_an_invited_person_sees_only_their_partnership(client, cast, proposed):
     other_goal = f.make_goal(other_access, f.make_objective(other_access), title="Contoso secret goal")
     outsider_access = f.access(cast.outsider, cast.outsider_partnership)
     outsider_goal = f.make_goal(outsider_access, f.make_objective(outsider_access))
-    _, raw = inv.invitation_create(access=cast.access("vendor_admin"), email="newbie@partner.test",
-                                   side=Side.PARTNER, role=Role.APPROVER)
-    client.post(reverse("invitation-accept", args=[raw]), {"full_name": "Nina", "password": f.PASSWORD,
-                                                           "password_again": f.PASSWORD})
+    _, raw = inv.invitation_create(
+        access=cast.access("vendor_admin"), email="newbie@partner.test", side=Side.PARTNER, role=Role.APPROVER
+    )
+    client.post(
+        reverse("invitation-accept", args=[raw]),
+        {"full_name": "Nina", "password": f.PASSWORD, "password_again": f.PASSWORD},
+    )
     assert client.get(queue_url(cast)).status_code == 200
     for p, goal in ((other, other_goal), (cast.outsider_partnership, outsider_goal)):
         assert client.get(reverse("goal-review-queue", args=[p.pk])).status_code == 404
@@ -301,8 +365,15 @@ def test_the_thread_shows_revisions_approvals_and_comments(client, cast, propose
     goals.goal_approve(access=partner, goal_id=proposed.pk, revision=2)
     client.force_login(cast.vendor_viewer)
     text = page_text(client.get(reverse("goal-thread", args=[cast.partnership.pk, proposed.pk])))
-    order = [text.index(s) for s in ("proposed revision 1", "requested changes to revision 1: <q>Make it 250</q>",
-                                     "proposed revision 2", "approved revision 2 for the partner side")]
+    order = [
+        text.index(s)
+        for s in (
+            "proposed revision 1",
+            "requested changes to revision 1: <q>Make it 250</q>",
+            "proposed revision 2",
+            "approved revision 2 for the partner side",
+        )
+    ]
     assert order == sorted(order)
     assert "Target 200 → 250" in text
 
@@ -337,8 +408,9 @@ def test_an_invited_person_sees_only_their_partnership_through_the_api_and_feed(
     other_access = f.access(cast.vendor_admin, other)
     other_goal = f.make_goal(other_access, f.make_objective(other_access), title="Contoso secret goal")
     # Invited to the vendor side: they join the vendor organisation, which has other partnerships.
-    _, raw = inv.invitation_create(access=cast.access("vendor_admin"), email="newbie@vendor.test",
-                                   side=Side.VENDOR, role=Role.EDITOR)
+    _, raw = inv.invitation_create(
+        access=cast.access("vendor_admin"), email="newbie@vendor.test", side=Side.VENDOR, role=Role.EDITOR
+    )
     person = f.make_user("newbie@vendor.test")
     inv.invitation_accept(raw_token=raw, user=person)
     api = ApiClient(person)
@@ -368,8 +440,16 @@ def test_a_repeated_negotiation_email_task_sends_once(client, cast, proposed, dj
     notify()  # the same event delivered twice by the broker
     assert len(mail.outbox) == sent
     # A different event (the same revision proposed again after a change request) is e-mailed.
-    notifications.send_goal_email("approved", str(proposed.pk), 1, cast.partner_approver.pk, "partner",
-                                  cast.vendor_editor.pk, None, event="another-event")
+    notifications.send_goal_email(
+        "approved",
+        str(proposed.pk),
+        1,
+        cast.partner_approver.pk,
+        "partner",
+        cast.vendor_editor.pk,
+        None,
+        event="another-event",
+    )
     assert len(mail.outbox) == sent + 1
 
 
@@ -393,7 +473,8 @@ def test_services_tell_the_other_side_whichever_client_acted(cast, django_captur
     cast.partner_editor.muted_reminder_kinds = ["goal_negotiation"]
     cast.partner_editor.save()
     with django_capture_on_commit_callbacks(execute=True):
-        goal_services.goal_request_changes(access=cast.access("partner_approver"), goal_id=goal.pk,
-                                           comment="Lower the target")
+        goal_services.goal_request_changes(
+            access=cast.access("partner_approver"), goal_id=goal.pk, comment="Lower the target"
+        )
     vendor_side = {cast.vendor_admin.email, cast.vendor_approver.email, cast.vendor_editor.email}
     assert {m.to[0] for m in mail.outbox} == vendor_side

@@ -53,8 +53,9 @@ def test_invitation_email_goes_out_after_commit_with_the_link(cast, invite):
 
 def test_no_email_when_the_transaction_rolls_back(cast, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(InvalidInput):
-        inv.invitation_create(access=cast.access("vendor_admin"), email="not-an-address", side=Side.VENDOR,
-                              role=Role.EDITOR)
+        inv.invitation_create(
+            access=cast.access("vendor_admin"), email="not-an-address", side=Side.VENDOR, role=Role.EDITOR
+        )
     assert callbacks == [] and mail.outbox == []
 
 
@@ -67,8 +68,9 @@ def test_invitation_email_mentions_only_its_partnership(cast, invite):
 
 
 def test_admins_invite_their_own_side(cast):
-    invitation, _ = inv.invitation_create(access=cast.access("vendor_admin"), email="colleague@vendor.test",
-                                          side=Side.VENDOR, role=Role.EDITOR)
+    invitation, _ = inv.invitation_create(
+        access=cast.access("vendor_admin"), email="colleague@vendor.test", side=Side.VENDOR, role=Role.EDITOR
+    )
     assert (invitation.side, invitation.role, invitation.invited_by) == (Side.VENDOR, Role.EDITOR, cast.vendor_admin)
 
 
@@ -95,13 +97,15 @@ def test_partner_admin_invites_partner_colleagues_but_not_the_vendor_side(cast):
 @pytest.mark.parametrize("who", ["vendor_approver", "vendor_editor", "vendor_viewer", "partner_approver"])
 def test_members_who_are_not_org_admins_cannot_invite(cast, who):
     with pytest.raises(NotAllowed):
-        inv.invitation_create(access=cast.access(who), email="x@example.test", side=cast.access(who).side,
-                              role=Role.VIEWER)
+        inv.invitation_create(
+            access=cast.access(who), email="x@example.test", side=cast.access(who).side, role=Role.VIEWER
+        )
     assert not Invitation.objects.exists()
 
 
-@pytest.mark.parametrize("field,value", [("email", "nope"), ("email", ""), ("role", "owner"), ("side", "both"),
-                                         ("message", "x" * 2001)])
+@pytest.mark.parametrize(
+    "field,value", [("email", "nope"), ("email", ""), ("role", "owner"), ("side", "both"), ("message", "x" * 2001)]
+)
 def test_bad_invitation_input_is_refused_and_nothing_is_written(cast, field, value):
     data = {"email": "ok@partner.test", "side": Side.PARTNER, "role": Role.VIEWER, "message": ""} | {field: value}
     with pytest.raises(InvalidInput):
@@ -111,13 +115,15 @@ def test_bad_invitation_input_is_refused_and_nothing_is_written(cast, field, val
 
 def test_members_and_pending_invitations_are_not_invited_twice(cast, invite):
     with pytest.raises(RuleViolation) as member:
-        inv.invitation_create(access=cast.access("vendor_admin"), email="APPROVER@partner.test", side=Side.PARTNER,
-                              role=Role.VIEWER)
+        inv.invitation_create(
+            access=cast.access("vendor_admin"), email="APPROVER@partner.test", side=Side.PARTNER, role=Role.VIEWER
+        )
     assert member.value.code == "invitation.already_member"
     invite(email="newbie@partner.test")
     with pytest.raises(RuleViolation) as pending:
-        inv.invitation_create(access=cast.access("vendor_admin"), email="Newbie@Partner.test", side=Side.PARTNER,
-                              role=Role.VIEWER)
+        inv.invitation_create(
+            access=cast.access("vendor_admin"), email="Newbie@Partner.test", side=Side.PARTNER, role=Role.VIEWER
+        )
     assert pending.value.code == "invitation.pending"
 
 
@@ -126,12 +132,14 @@ def test_accepting_joins_the_partnership_and_the_sides_organisation(cast, invite
     newbie = f.make_user("newbie@partner.test")
     member = inv.invitation_accept(raw_token=raw, user=newbie)
     assert (member.partnership, member.side, member.role) == (cast.partnership, Side.PARTNER, Role.EDITOR)
-    assert OrganisationMembership.objects.filter(organisation=cast.partnership.partner, user=newbie,
-                                                 role="member").exists()
+    assert OrganisationMembership.objects.filter(
+        organisation=cast.partnership.partner, user=newbie, role="member"
+    ).exists()
     invitation.refresh_from_db()
     assert invitation.state == "accepted" and invitation.accepted_by == newbie
-    summaries = list(ChangeEvent.objects.filter(object_id__in=[invitation.pk, member.pk]).values_list("summary",
-                                                                                                    flat=True))
+    summaries = list(
+        ChangeEvent.objects.filter(object_id__in=[invitation.pk, member.pk]).values_list("summary", flat=True)
+    )
     assert "newbie@partner.test accepted the invitation" in summaries
     assert any("joined as partner editor" in s for s in summaries)
 
@@ -221,8 +229,12 @@ def test_revoked_invitations_cannot_be_resent_and_accepted_ones_cannot_be_revoke
 
 
 def test_invitations_of_another_partnership_are_not_found(cast):
-    theirs, _ = inv.invitation_create(access=f.access(cast.outsider, cast.outsider_partnership),
-                                      email="x@elsewhere.test", side=Side.VENDOR, role=Role.VIEWER)
+    theirs, _ = inv.invitation_create(
+        access=f.access(cast.outsider, cast.outsider_partnership),
+        email="x@elsewhere.test",
+        side=Side.VENDOR,
+        role=Role.VIEWER,
+    )
     for service in (inv.invitation_revoke, inv.invitation_resend):
         with pytest.raises(NotFound):
             service(access=cast.access("vendor_admin"), invitation_id=theirs.pk)
@@ -260,8 +272,9 @@ def test_the_invited_person_sees_only_that_partnership(cast, invite):
 def test_twenty_concurrent_accepts_of_one_link_create_exactly_one_membership():
     vendor_admin = f.make_user("admin@vendor.test")
     p = f.make_partnership(vendor_admin)
-    _, raw = inv.invitation_create(access=f.access(vendor_admin, p), email="newbie@partner.test",
-                                   side=Side.PARTNER, role=Role.APPROVER)
+    _, raw = inv.invitation_create(
+        access=f.access(vendor_admin, p), email="newbie@partner.test", side=Side.PARTNER, role=Role.APPROVER
+    )
     person = f.make_user("newbie@partner.test")
     barrier = threading.Barrier(20)
     outcomes: list[str] = []
@@ -285,8 +298,9 @@ def test_twenty_concurrent_accepts_of_one_link_create_exactly_one_membership():
     assert outcomes.count("joined") == 1
     assert sorted(set(outcomes) - {"joined"}) == ["invitation.invalid"]
     assert PartnershipMember.objects.filter(partnership=p, user=person).count() == 1
-    assert ChangeEvent.objects.filter(object_type="partnershipmember", partnership=p,
-                                      action="create").count() == 2  # the creator's, and the newcomer's
+    assert (
+        ChangeEvent.objects.filter(object_type="partnershipmember", partnership=p, action="create").count() == 2
+    )  # the creator's, and the newcomer's
 
 
 @pytest.mark.postgres
@@ -296,8 +310,9 @@ def test_twenty_concurrent_sign_ups_with_one_link_create_one_account():
 
     vendor_admin = f.make_user("admin@vendor.test")
     p = f.make_partnership(vendor_admin)
-    _, raw = inv.invitation_create(access=f.access(vendor_admin, p), email="newbie@partner.test",
-                                   side=Side.PARTNER, role=Role.APPROVER)
+    _, raw = inv.invitation_create(
+        access=f.access(vendor_admin, p), email="newbie@partner.test", side=Side.PARTNER, role=Role.APPROVER
+    )
     barrier = threading.Barrier(20)
     outcomes: list[str] = []
 
@@ -326,19 +341,23 @@ def test_a_fresh_worker_process_knows_the_invitation_and_negotiation_tasks(tmp_p
     import subprocess
     import sys
 
-    script = ("from partnerplan.celery import app; app.loader.import_default_modules(); "
-              "print(sorted(app.tasks))")
+    script = "from partnerplan.celery import app; app.loader.import_default_modules(); print(sorted(app.tasks))"
     env = os.environ | {"DJANGO_SETTINGS_MODULE": "partnerplan.settings", "PARTNERPLAN_VAR_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True,
-                            timeout=120)
-    for task in ("alignment.invitations.send_invitation_email", "goals.notifications.notify_goal_event",
-                 "goals.notifications.send_goal_email"):
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True, timeout=120
+    )
+    for task in (
+        "alignment.invitations.send_invitation_email",
+        "goals.notifications.notify_goal_event",
+        "goals.notifications.send_goal_email",
+    ):
         assert task in result.stdout
 
 
 def test_a_repeated_invitation_email_task_sends_once(cast):
-    invitation, raw = inv.invitation_create(access=cast.access("vendor_admin"), email="newbie@partner.test",
-                                            side=Side.PARTNER, role=Role.VIEWER)
+    invitation, raw = inv.invitation_create(
+        access=cast.access("vendor_admin"), email="newbie@partner.test", side=Side.PARTNER, role=Role.VIEWER
+    )
     assert inv.send_invitation_email(str(invitation.pk), raw) is True
     assert inv.send_invitation_email(str(invitation.pk), raw) is False
     assert len(mail.outbox) == 1
@@ -347,8 +366,9 @@ def test_a_repeated_invitation_email_task_sends_once(cast):
 def test_a_failed_send_can_be_retried(cast, monkeypatch):
     import smtplib
 
-    invitation, raw = inv.invitation_create(access=cast.access("vendor_admin"), email="newbie@partner.test",
-                                            side=Side.PARTNER, role=Role.VIEWER)
+    invitation, raw = inv.invitation_create(
+        access=cast.access("vendor_admin"), email="newbie@partner.test", side=Side.PARTNER, role=Role.VIEWER
+    )
     calls = []
 
     def flaky(*args, **kwargs):

@@ -20,8 +20,13 @@ from . import factories as f
 @pytest.fixture
 def invited(cast):
     """A pending invitation of a new partner contact, and its raw token."""
-    return inv.invitation_create(access=cast.access("vendor_admin"), email="newbie@partner.test", side=Side.PARTNER,
-                                 role=Role.APPROVER, message="Welcome <b>aboard</b>")
+    return inv.invitation_create(
+        access=cast.access("vendor_admin"),
+        email="newbie@partner.test",
+        side=Side.PARTNER,
+        role=Role.APPROVER,
+        message="Welcome <b>aboard</b>",
+    )
 
 
 def link(raw: str) -> str:
@@ -49,8 +54,9 @@ def test_opening_the_link_explains_the_invitation_and_changes_nothing(client, ca
 
 def test_a_new_person_sets_a_name_and_password_and_lands_on_their_review_queue(client, cast, invited):
     _, raw = invited
-    response = client.post(accept_url(raw), {"full_name": "Nina Newbie", "password": f.PASSWORD,
-                                             "password_again": f.PASSWORD})
+    response = client.post(
+        accept_url(raw), {"full_name": "Nina Newbie", "password": f.PASSWORD, "password_again": f.PASSWORD}
+    )
     assert response.status_code == 302
     assert response["Location"] == reverse("goal-review-queue", args=[cast.partnership.pk])
     nina = User.objects.get(email="newbie@partner.test")
@@ -85,8 +91,9 @@ def test_a_person_with_an_account_is_asked_to_sign_in_first(client, cast, invite
     f.make_user("newbie@partner.test")
     page = client.get(link(raw)).content.decode()
     assert "Sign in to accept" in page and f"next=%2Finvite%2F{raw}%2F" in page
-    response = client.post(accept_url(raw), {"full_name": "Impostor", "password": f.PASSWORD,
-                                              "password_again": f.PASSWORD})
+    response = client.post(
+        accept_url(raw), {"full_name": "Impostor", "password": f.PASSWORD, "password_again": f.PASSWORD}
+    )
     assert response.status_code == 302 and "next=" in response["Location"]
     assert not PartnershipMember.objects.filter(user__email="newbie@partner.test").exists()
 
@@ -150,8 +157,7 @@ def test_accepting_counts_against_the_same_budget(client, cast, invited):
     _, raw = invited
     for _ in range(20):
         client.post(accept_url(inv.new_token()))
-    response = client.post(accept_url(raw), {"full_name": "Nina", "password": f.PASSWORD,
-                                             "password_again": f.PASSWORD})
+    response = client.post(accept_url(raw), {"full_name": "Nina", "password": f.PASSWORD, "password_again": f.PASSWORD})
     assert response.status_code == 429
     assert not User.objects.filter(email="newbie@partner.test").exists()
 
@@ -163,15 +169,23 @@ def manage_url(p) -> str:
     return reverse("invitations-manage", args=[p.pk])
 
 
-@pytest.mark.parametrize("who,status", [
-    ("vendor_admin", 200), ("vendor_approver", 403), ("vendor_editor", 403), ("vendor_viewer", 403),
-    ("partner_approver", 403), ("outsider", 404),
-])
+@pytest.mark.parametrize(
+    "who,status",
+    [
+        ("vendor_admin", 200),
+        ("vendor_approver", 403),
+        ("vendor_editor", 403),
+        ("vendor_viewer", 403),
+        ("partner_approver", 403),
+        ("outsider", 404),
+    ],
+)
 def test_only_org_admins_manage_invitations(client, cast, who, status):
     client.force_login(getattr(cast, who))
     assert client.get(manage_url(cast.partnership)).status_code == status
-    response = client.post(manage_url(cast.partnership), {"email": "x@partner.test", "side": "partner",
-                                                           "role": "viewer"})
+    response = client.post(
+        manage_url(cast.partnership), {"email": "x@partner.test", "side": "partner", "role": "viewer"}
+    )
     assert response.status_code == (302 if status == 200 else status)
 
 
@@ -183,21 +197,26 @@ def test_signed_out_visitors_are_sent_to_sign_in(client, cast):
 def test_inviting_from_the_page_sends_the_email(client, cast, django_capture_on_commit_callbacks):
     client.force_login(cast.vendor_admin)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(manage_url(cast.partnership), {
-            "email": "Newbie@Partner.test", "side": "partner", "role": "editor", "message": "Hi!"})
+        response = client.post(
+            manage_url(cast.partnership),
+            {"email": "Newbie@Partner.test", "side": "partner", "role": "editor", "message": "Hi!"},
+        )
     assert response.status_code == 302
     assert mail.outbox[0].to == ["newbie@partner.test"]
     page = client.get(manage_url(cast.partnership)).content.decode()
     assert "newbie@partner.test" in page and "Pending until" in page
 
 
-@pytest.mark.parametrize("data,problem", [
-    ({"email": "not-an-address", "side": "partner", "role": "viewer"}, "Enter a valid email address"),
-    ({"email": "x@partner.test", "side": "partner", "role": "owner"}, "Select a valid choice"),
-    ({"email": "x@partner.test", "side": "partner", "role": "viewer", "message": "m" * 2001}, "at most 2000"),
-    ({"email": "x\x00@partner.test", "side": "partner", "role": "viewer"}, "Null characters are not allowed"),
-    ({"email": "approver@partner.test", "side": "partner", "role": "viewer"}, "member of this partnership already"),
-])
+@pytest.mark.parametrize(
+    "data,problem",
+    [
+        ({"email": "not-an-address", "side": "partner", "role": "viewer"}, "Enter a valid email address"),
+        ({"email": "x@partner.test", "side": "partner", "role": "owner"}, "Select a valid choice"),
+        ({"email": "x@partner.test", "side": "partner", "role": "viewer", "message": "m" * 2001}, "at most 2000"),
+        ({"email": "x\x00@partner.test", "side": "partner", "role": "viewer"}, "Null characters are not allowed"),
+        ({"email": "approver@partner.test", "side": "partner", "role": "viewer"}, "member of this partnership already"),
+    ],
+)
 def test_bad_invitations_are_refused_with_a_clear_message(client, cast, data, problem):
     client.force_login(cast.vendor_admin)
     response = client.post(manage_url(cast.partnership), data)
@@ -222,8 +241,12 @@ def test_resend_and_revoke_from_the_page(client, cast, invited, django_capture_o
 
 
 def test_another_partnerships_invitation_cannot_be_revoked_through_this_one(client, cast):
-    theirs, _ = inv.invitation_create(access=f.access(cast.outsider, cast.outsider_partnership),
-                                      email="x@elsewhere.test", side=Side.VENDOR, role=Role.VIEWER)
+    theirs, _ = inv.invitation_create(
+        access=f.access(cast.outsider, cast.outsider_partnership),
+        email="x@elsewhere.test",
+        side=Side.VENDOR,
+        role=Role.VIEWER,
+    )
     client.force_login(cast.vendor_admin)
     response = client.post(reverse("invitation-revoke", args=[cast.partnership.pk, theirs.pk]))
     assert response.status_code == 404
@@ -235,8 +258,7 @@ def test_another_partnerships_invitation_cannot_be_revoked_through_this_one(clie
 def test_management_page_runs_a_constant_number_of_queries(client, cast, django_assert_num_queries, count):
     vendor = cast.access("vendor_admin")
     for n in range(count):
-        _, raw = inv.invitation_create(access=vendor, email=f"p{n}@partner.test", side=Side.PARTNER,
-                                                role=Role.VIEWER)
+        _, raw = inv.invitation_create(access=vendor, email=f"p{n}@partner.test", side=Side.PARTNER, role=Role.VIEWER)
         if n % 2:
             inv.invitation_accept(raw_token=raw, user=f.make_user(f"p{n}@partner.test"))
     client.force_login(cast.vendor_admin)
@@ -247,7 +269,9 @@ def test_management_page_runs_a_constant_number_of_queries(client, cast, django_
 @pytest.mark.parametrize("count", [1, 8])
 def test_link_page_runs_a_constant_number_of_queries(client, cast, django_assert_num_queries, count):
     vendor = cast.access("vendor_admin")
-    raws = [inv.invitation_create(access=vendor, email=f"p{n}@partner.test", side=Side.PARTNER,
-                                  role=Role.VIEWER)[1] for n in range(count)]
+    raws = [
+        inv.invitation_create(access=vendor, email=f"p{n}@partner.test", side=Side.PARTNER, role=Role.VIEWER)[1]
+        for n in range(count)
+    ]
     with django_assert_num_queries(2):
         assert client.get(link(raws[-1])).status_code == 200

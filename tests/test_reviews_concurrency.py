@@ -57,8 +57,13 @@ def test_concurrent_sends_of_one_row_send_it_once(cast, monkeypatch) -> None:
     monkeypatch.setattr(reminders, "enqueue_after_commit", lambda ids: None)  # the workers below send it
     when = timezone.now() + dt.timedelta(hours=20)
     review = review_schedule(access=cast.access("vendor_admin"), scheduled_for=when)
-    [row_id] = reminders.queue([reminders.Due("review_upcoming", "review", str(review.pk), when,
-                                              cast.partner_approver.pk, cast.partnership.pk)])
+    [row_id] = reminders.queue(
+        [
+            reminders.Due(
+                "review_upcoming", "review", str(review.pk), when, cast.partner_approver.pk, cast.partnership.pk
+            )
+        ]
+    )
     outcomes: list[str] = []
 
     errors = run_at_once(6, lambda: outcomes.append(reminders.deliver(row_id).status))

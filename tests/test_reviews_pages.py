@@ -38,21 +38,33 @@ def detail_url(r: AlignmentReview) -> str:
 # --- Access -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("who", "page", "status"), [
-    ("outsider", "list", 404), ("outsider", "detail", 404), ("outsider", "deliveries", 404),
-    ("partner_viewer", "list", 200), ("partner_viewer", "detail", 200), ("partner_viewer", "deliveries", 403),
-    ("vendor_editor", "deliveries", 403), ("partner_approver", "deliveries", 403),
-    ("vendor_admin", "deliveries", 200),
-])
+@pytest.mark.parametrize(
+    ("who", "page", "status"),
+    [
+        ("outsider", "list", 404),
+        ("outsider", "detail", 404),
+        ("outsider", "deliveries", 404),
+        ("partner_viewer", "list", 200),
+        ("partner_viewer", "detail", 200),
+        ("partner_viewer", "deliveries", 403),
+        ("vendor_editor", "deliveries", 403),
+        ("partner_approver", "deliveries", 403),
+        ("vendor_admin", "deliveries", 200),
+    ],
+)
 def test_who_sees_which_review_page(cast, review, client, who, page, status) -> None:  # type: ignore[no-untyped-def]
-    url = {"list": list_url(cast.partnership), "detail": detail_url(review),
-           "deliveries": f"/p/{cast.partnership.pk}/reviews/deliveries/"}[page]
+    url = {
+        "list": list_url(cast.partnership),
+        "detail": detail_url(review),
+        "deliveries": f"/p/{cast.partnership.pk}/reviews/deliveries/",
+    }[page]
     assert signed_in(client, getattr(cast, who)).get(url).status_code == status
 
 
 def test_a_review_of_another_partnership_is_not_found(cast, client) -> None:  # type: ignore[no-untyped-def]
-    theirs = review_schedule(access=f.access(cast.outsider, cast.outsider_partnership),
-                             scheduled_for=timezone.now() + dt.timedelta(days=2))
+    theirs = review_schedule(
+        access=f.access(cast.outsider, cast.outsider_partnership), scheduled_for=timezone.now() + dt.timedelta(days=2)
+    )
     url = f"/p/{cast.partnership.pk}/reviews/{theirs.pk}/"
     assert signed_in(client, cast.vendor_admin).get(url).status_code == 404
 
@@ -71,8 +83,9 @@ def test_a_viewer_cannot_record_move_or_skip_a_review(cast, review, client, who)
 
 
 def test_an_outsider_cannot_record_a_review(cast, review, client) -> None:  # type: ignore[no-untyped-def]
-    response = signed_in(client, cast.outsider).post(detail_url(review) + "hold",
-                                                     {"held_on": timezone.localdate().isoformat()})
+    response = signed_in(client, cast.outsider).post(
+        detail_url(review) + "hold", {"held_on": timezone.localdate().isoformat()}
+    )
     assert response.status_code == 404
 
 
@@ -83,8 +96,15 @@ def plan_with_trouble(cast):  # type: ignore[no-untyped-def]
     vendor, partner = cast.access("vendor_editor"), cast.access("partner_approver")
     objective = f.make_objective(vendor)
     today = timezone.localdate()
-    behind = f.make_goal(vendor, objective, title="Joint pipeline", period_start=today - dt.timedelta(days=60),
-                         period_end=today + dt.timedelta(days=30), baseline=Decimal(0), target=Decimal(100))
+    behind = f.make_goal(
+        vendor,
+        objective,
+        title="Joint pipeline",
+        period_start=today - dt.timedelta(days=60),
+        period_end=today + dt.timedelta(days=30),
+        baseline=Decimal(0),
+        target=Decimal(100),
+    )
     f.agree(behind, cast.access("vendor_approver"), partner)
     goals.check_in_create(access=partner, goal_id=behind.pk, value=10, confidence=2, measured_on=today)
     silent = f.make_goal(vendor, objective, title="Certified consultants")
@@ -93,8 +113,9 @@ def plan_with_trouble(cast):  # type: ignore[no-untyped-def]
     goals.goal_propose(access=vendor, goal_id=waiting.pk)
     waiting.refresh_from_db()
     goals.goal_approve(access=cast.access("vendor_approver"), goal_id=waiting.pk, revision=waiting.revision)
-    goals.commitment_create(access=vendor, goal_id=silent.pk, side="vendor", text="Send the demo kit",
-                            due_date=today - dt.timedelta(days=5))
+    goals.commitment_create(
+        access=vendor, goal_id=silent.pk, side="vendor", text="Send the demo kit", due_date=today - dt.timedelta(days=5)
+    )
     return behind, silent, waiting
 
 
@@ -103,8 +124,9 @@ def test_the_agenda_lists_goals_off_track_pending_approvals_overdue_commitments_
 ) -> None:  # type: ignore[no-untyped-def]
     plan_with_trouble(cast)
     page = signed_in(client, cast.partner_viewer).get(detail_url(review)).content.decode()
-    assert ("Joint pipeline</strong>: 10% of the way with 67% of the period gone; "
-            "partner side&#x27;s confidence is 2") in page
+    assert (
+        "Joint pipeline</strong>: 10% of the way with 67% of the period gone; partner side&#x27;s confidence is 2"
+    ) in page
     assert "Certified consultants</strong>: no check-in yet" in page
     assert "Marketing funds &lt;b&gt;plan&lt;/b&gt;</strong>, revision 1:\n    waiting for the partner side" in page
     assert "Send the demo kit" in page and "overdue" in page.lower()
@@ -116,29 +138,41 @@ def test_the_agenda_shows_the_health_trend_since_the_last_held_review(cast, revi
     from alignment.models import HealthSnapshot
 
     today = timezone.localdate()
-    AlignmentReview.objects.create(partnership=cast.partnership, scheduled_for=timezone.now() - dt.timedelta(days=30),
-                                   status="held", held_on=today - dt.timedelta(days=30), health_score=5)
+    AlignmentReview.objects.create(
+        partnership=cast.partnership,
+        scheduled_for=timezone.now() - dt.timedelta(days=30),
+        status="held",
+        held_on=today - dt.timedelta(days=30),
+        health_score=5,
+    )
     for days_ago, score in [(45, 3), (20, 37), (10, 41)]:
-        HealthSnapshot.objects.create(partnership=cast.partnership, day=today - dt.timedelta(days=days_ago),
-                                      score=score)
+        HealthSnapshot.objects.create(
+            partnership=cast.partnership, day=today - dt.timedelta(days=days_ago), score=score
+        )
     now = partnership_health(cast.partnership).score
     page = signed_in(client, cast.vendor_viewer).get(detail_url(review)).content.decode()
     words = f"Alignment health {now}:\n    up {now - 5}\n    since the review on"
     assert words in page and "when it was 5." in page
-    chart = page[page.index("<svg"):page.index("</svg>")]
+    chart = page[page.index("<svg") : page.index("</svg>")]
     assert "37" in chart and "41" in chart and ">3<" not in chart  # only days since that review
 
 
 @pytest.mark.parametrize("goals_count", [1, 4])
-def test_the_review_page_runs_a_fixed_number_of_queries(cast, review, client, django_assert_num_queries,
-                                                         goals_count) -> None:  # type: ignore[no-untyped-def]
+def test_the_review_page_runs_a_fixed_number_of_queries(
+    cast, review, client, django_assert_num_queries, goals_count
+) -> None:  # type: ignore[no-untyped-def]
     vendor = cast.access("vendor_editor")
     objective = f.make_objective(vendor)
     for _ in range(goals_count):
         g = f.make_goal(vendor, objective)
         f.agree(g, cast.access("vendor_approver"), cast.access("partner_approver"))
-        goals.commitment_create(access=vendor, goal_id=g.pk, side="partner", text="Overdue thing",
-                                due_date=timezone.localdate() - dt.timedelta(days=1))
+        goals.commitment_create(
+            access=vendor,
+            goal_id=g.pk,
+            side="partner",
+            text="Overdue thing",
+            due_date=timezone.localdate() - dt.timedelta(days=1),
+        )
     c = signed_in(client, cast.vendor_editor)
     c.get(detail_url(review))  # warm the session
     with django_assert_num_queries(QUERIES_DETAIL):
@@ -149,12 +183,15 @@ QUERIES_DETAIL = 21
 
 
 @pytest.mark.parametrize("reviews_count", [1, 5])
-def test_the_review_list_runs_a_fixed_number_of_queries(cast, client, django_assert_num_queries,
-                                                       reviews_count) -> None:  # type: ignore[no-untyped-def]
+def test_the_review_list_runs_a_fixed_number_of_queries(cast, client, django_assert_num_queries, reviews_count) -> None:  # type: ignore[no-untyped-def]
     for n in range(reviews_count):
-        AlignmentReview.objects.create(partnership=cast.partnership, title=f"Review {n}", status="held",
-                                       scheduled_for=timezone.now() - dt.timedelta(days=30 * (n + 1)),
-                                       held_on=timezone.localdate() - dt.timedelta(days=30 * (n + 1)))
+        AlignmentReview.objects.create(
+            partnership=cast.partnership,
+            title=f"Review {n}",
+            status="held",
+            scheduled_for=timezone.now() - dt.timedelta(days=30 * (n + 1)),
+            held_on=timezone.localdate() - dt.timedelta(days=30 * (n + 1)),
+        )
     c = signed_in(client, cast.vendor_editor)
     c.get(list_url(cast.partnership))
     with django_assert_num_queries(QUERIES_LIST):
@@ -171,16 +208,24 @@ QUERIES_LIST = 6
 def test_recording_a_review_snapshots_goals_and_schedules_the_next(cast, review, client) -> None:  # type: ignore[no-untyped-def]
     plan_with_trouble(cast)
     c = signed_in(client, cast.partner_editor)
-    response = c.post(detail_url(review) + "hold", {
-        "held_on": timezone.localdate().isoformat(), "version": review.version,
-        "attendees": [cast.vendor_editor.pk, cast.partner_editor.pk], "other_attendees": "Sam (guest)",
-        "notes": "Pipeline is slow <script>", "decisions": "Run two more workshops",
-    })
+    response = c.post(
+        detail_url(review) + "hold",
+        {
+            "held_on": timezone.localdate().isoformat(),
+            "version": review.version,
+            "attendees": [cast.vendor_editor.pk, cast.partner_editor.pk],
+            "other_attendees": "Sam (guest)",
+            "notes": "Pipeline is slow <script>",
+            "decisions": "Run two more workshops",
+        },
+    )
     assert response.status_code == 302
     review.refresh_from_db()
     assert review.status == "held"
-    assert set(review.attendees.values_list("email", flat=True)) == {cast.vendor_editor.email,
-                                                                     cast.partner_editor.email}
+    assert set(review.attendees.values_list("email", flat=True)) == {
+        cast.vendor_editor.email,
+        cast.partner_editor.email,
+    }
     assert {g["title"] for g in review.goal_snapshot} >= {"Joint pipeline", "Certified consultants"}
     assert AlignmentReview.objects.filter(partnership=cast.partnership, status="scheduled").count() == 1
     page = c.get(detail_url(review)).content.decode()
@@ -188,14 +233,17 @@ def test_recording_a_review_snapshots_goals_and_schedules_the_next(cast, review,
     assert "Joint pipeline" in page  # the per-goal snapshot
 
 
-@pytest.mark.parametrize(("data", "status", "message"), [
-    ({"held_on": "yesterday"}, 400, "Give the day the review was held"),
-    ({"held_on": "2999-01-01"}, 400, "cannot be held in the future"),
-    ({"attendees": ["abc"]}, 400, "Attendees must be members"),
-    ({"notes": "x" * 20001}, 400, "too long"),
-    ({"notes": "nul\x00byte"}, 400, "NUL"),
-    ({"version": "7"}, 412, "changed by someone else"),
-])
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        ({"held_on": "yesterday"}, 400, "Give the day the review was held"),
+        ({"held_on": "2999-01-01"}, 400, "cannot be held in the future"),
+        ({"attendees": ["abc"]}, 400, "Attendees must be members"),
+        ({"notes": "x" * 20001}, 400, "too long"),
+        ({"notes": "nul\x00byte"}, 400, "NUL"),
+        ({"version": "7"}, 412, "changed by someone else"),
+    ],
+)
 def test_bad_review_records_are_refused_with_a_clear_message_and_nothing_written(
     cast, review, client, data, status, message
 ) -> None:  # type: ignore[no-untyped-def]
@@ -208,16 +256,18 @@ def test_bad_review_records_are_refused_with_a_clear_message_and_nothing_written
 
 
 def test_an_outsider_is_no_attendee(cast, review, client) -> None:  # type: ignore[no-untyped-def]
-    response = signed_in(client, cast.vendor_editor).post(detail_url(review) + "hold", {
-        "held_on": timezone.localdate().isoformat(), "attendees": [cast.outsider.pk]})
+    response = signed_in(client, cast.vendor_editor).post(
+        detail_url(review) + "hold", {"held_on": timezone.localdate().isoformat(), "attendees": [cast.outsider.pk]}
+    )
     assert response.status_code == 400
     assert AlignmentReview.objects.get(pk=review.pk).status == "scheduled"
 
 
 def test_moving_a_review_takes_local_time_in_the_partnership_zone(cast, review, client) -> None:  # type: ignore[no-untyped-def]
     type(cast.partnership).objects.filter(pk=cast.partnership.pk).update(timezone="America/New_York")
-    response = signed_in(client, cast.partner_editor).post(detail_url(review) + "move", {
-        "scheduled_for": "2031-07-01T09:30", "version": "1"})
+    response = signed_in(client, cast.partner_editor).post(
+        detail_url(review) + "move", {"scheduled_for": "2031-07-01T09:30", "version": "1"}
+    )
     assert response.status_code == 302
     review.refresh_from_db()
     assert review.scheduled_for == dt.datetime(2031, 7, 1, 13, 30, tzinfo=dt.UTC)  # EDT, UTC-4
@@ -233,12 +283,28 @@ def test_skipping_a_review_schedules_the_following_occurrence(cast, review, clie
 
 
 def test_the_delivery_log_shows_sent_failed_with_reason_and_retried(cast, review, client) -> None:  # type: ignore[no-untyped-def]
-    common = {"kind": "review_upcoming", "subject_type": "review", "subject_id": str(review.pk),
-              "partnership": cast.partnership}
-    ReminderDelivery.objects.create(**common, occurrence=review.scheduled_for, recipient=cast.partner_viewer,
-                                    status="sent", attempts=2, sent_at=timezone.now())
-    ReminderDelivery.objects.create(**common, occurrence=review.scheduled_for, recipient=cast.partner_editor,
-                                    status="failed", attempts=1, last_error="SMTPRecipientsRefused: 550 <b>no</b>")
+    common = {
+        "kind": "review_upcoming",
+        "subject_type": "review",
+        "subject_id": str(review.pk),
+        "partnership": cast.partnership,
+    }
+    ReminderDelivery.objects.create(
+        **common,
+        occurrence=review.scheduled_for,
+        recipient=cast.partner_viewer,
+        status="sent",
+        attempts=2,
+        sent_at=timezone.now(),
+    )
+    ReminderDelivery.objects.create(
+        **common,
+        occurrence=review.scheduled_for,
+        recipient=cast.partner_editor,
+        status="failed",
+        attempts=1,
+        last_error="SMTPRecipientsRefused: 550 <b>no</b>",
+    )
     page = signed_in(client, cast.vendor_admin).get(f"/p/{cast.partnership.pk}/reviews/deliveries/").content.decode()
     assert "Sent (retried)" in page and "Paula Viewer" in page
     assert "SMTPRecipientsRefused: 550 &lt;b&gt;no&lt;/b&gt;" in page
@@ -268,7 +334,11 @@ def test_saving_reminder_preferences_keeps_kinds_muted_elsewhere(cast, client) -
     signed_in(client, cast.partner_editor).post("/settings/reminders/", {"receive": ["weekly_digest"]})
     cast.partner_editor.refresh_from_db()
     assert cast.partner_editor.muted_reminder_kinds == [
-        "approval_waiting", "checkin_missing", "goal_negotiation", "review_overdue", "review_upcoming",
+        "approval_waiting",
+        "checkin_missing",
+        "goal_negotiation",
+        "review_overdue",
+        "review_upcoming",
     ]
 
 
@@ -284,8 +354,9 @@ def test_the_list_shows_the_cadence_ahead_after_what_is_scheduled(db, client) ->
     start = dt.datetime(2026, 11, 10, 12, tzinfo=dt.UTC)
     with time_machine.travel(start, tick=False):
         admin = f.make_user()
-        p = f.make_partnership(admin, timezone="America/New_York", review_cadence="quarterly",
-                               review_time=dt.time(10, 0))
+        p = f.make_partnership(
+            admin, timezone="America/New_York", review_cadence="quarterly", review_time=dt.time(10, 0)
+        )
     with time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC), tick=False):
         run_sweeps()
         page = signed_in(client, admin).get(list_url(p)).content.decode()

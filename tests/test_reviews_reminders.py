@@ -154,7 +154,9 @@ def test_a_waiting_approval_reminds_the_waiting_side_at_a_bounded_interval(cast,
     waiting = [m for m in mail.outbox if m.subject.startswith("Waiting for your approval")]
     assert Counter(m.to[0] for m in waiting) == {cast.partner_approver.email: 3}
     assert sorted(r.occurrence for r in ReminderDelivery.objects.filter(kind="approval_waiting")) == [
-        utc(2027, 3, 4, 9), utc(2027, 3, 8, 9), utc(2027, 3, 12, 9),
+        utc(2027, 3, 4, 9),
+        utc(2027, 3, 8, 9),
+        utc(2027, 3, 12, 9),
     ]
 
 
@@ -175,10 +177,18 @@ def test_a_goal_without_a_check_in_reminds_its_owners_once_per_interval(cast, sw
     with time_machine.travel(utc(2027, 1, 1, 9), tick=False):
         objective = f.make_objective(vendor)
         goal = goals.goal_create(
-            access=vendor, objective_id=objective.pk, title="Certified consultants", metric_name="Consultants",
-            period_start=dt.date(2027, 1, 1), period_end=dt.date(2027, 3, 31), baseline=0, target=6,
-            commitments=[{"side": "vendor", "text": "Run the training", "owner": cast.vendor_editor.pk},
-                         {"side": "partner", "text": "Send six people", "owner": cast.partner_editor.pk}],
+            access=vendor,
+            objective_id=objective.pk,
+            title="Certified consultants",
+            metric_name="Consultants",
+            period_start=dt.date(2027, 1, 1),
+            period_end=dt.date(2027, 3, 31),
+            baseline=0,
+            target=6,
+            commitments=[
+                {"side": "vendor", "text": "Run the training", "owner": cast.vendor_editor.pk},
+                {"side": "partner", "text": "Send six people", "owner": cast.partner_editor.pk},
+            ],
         )
         f.agree(goal, cast.access("vendor_approver"), partner)
     for day in range(0, 75, 2):
@@ -240,15 +250,27 @@ def send_eagerly(delivery_id: Any) -> None:
 def one_reminder(cast) -> ReminderDelivery:  # type: ignore[no-untyped-def]
     review = schedule_review(cast, utc(2027, 7, 1, 8))
     with time_machine.travel(utc(2027, 6, 30, 9), tick=False):
-        ids = reminders.queue([reminders.Due("review_upcoming", "review", str(review.pk), review.scheduled_for,
-                                             cast.partner_approver.pk, review.partnership_id)])
+        ids = reminders.queue(
+            [
+                reminders.Due(
+                    "review_upcoming",
+                    "review",
+                    str(review.pk),
+                    review.scheduled_for,
+                    cast.partner_approver.pk,
+                    review.partnership_id,
+                )
+            ]
+        )
     return ReminderDelivery.objects.get(pk=ids[0])
 
 
 def test_a_transient_smtp_failure_is_retried_and_then_sent_once(cast, flaky) -> None:
     row = one_reminder(cast)
-    flaky.failures = [smtplib.SMTPServerDisconnected("Connection unexpectedly closed"),
-                      smtplib.SMTPResponseException(451, b"Try again later")]
+    flaky.failures = [
+        smtplib.SMTPServerDisconnected("Connection unexpectedly closed"),
+        smtplib.SMTPResponseException(451, b"Try again later"),
+    ]
     with time_machine.travel(utc(2027, 6, 30, 9), tick=False):
         send_eagerly(row.pk)
     row.refresh_from_db()
@@ -293,9 +315,12 @@ def test_a_row_claimed_by_a_live_worker_is_not_sent_again_but_a_stale_claim_is_t
 
 def test_a_reminder_queued_in_a_transaction_that_rolls_back_sends_nothing(cast, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     review = schedule_review(cast, utc(2027, 7, 1, 8))
-    with time_machine.travel(utc(2027, 6, 30, 9), tick=False), django_capture_on_commit_callbacks(
-        execute=True
-    ) as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+    with (
+        time_machine.travel(utc(2027, 6, 30, 9), tick=False),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
         reminders.sweep_reviews_upcoming()
         assert ReminderDelivery.objects.count() == MEMBERS
         raise RuntimeError("the sweep's transaction fails")
@@ -343,11 +368,14 @@ def test_every_reminder_carries_a_one_click_unsubscribe_that_mutes_only_that_kin
     assert cast.partner_editor.muted_reminder_kinds == ["review_upcoming"]
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
-    lambda t: t.replace(t.split(":")[0], make_token_for_other_kind(t)),
-    lambda t: "nonsense",
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+        lambda t: t.replace(t.split(":")[0], make_token_for_other_kind(t)),
+        lambda t: "nonsense",
+    ],
+)
 def test_a_tampered_unsubscribe_link_is_rejected(cast, client, tamper) -> None:  # type: ignore[no-untyped-def]
     token = make_token(cast.partner_editor, "review_upcoming")
     response = client.post(f"/reminders/unsubscribe/{tamper(token)}/")
@@ -373,8 +401,11 @@ def test_e_mails_read_well_as_plain_text(cast, sweep) -> None:
     sweep(utc(2027, 6, 30, 9))
     message = mail.outbox[0]
     assert "Smith & O'Brien × Northwind" in message.subject and "Smith & O'Brien" in message.body
-    assert "&amp;" not in message.body and "&#x27;" not in message.body and "<" not in message.body.replace(
-        message.extra_headers["List-Unsubscribe"], "")
+    assert (
+        "&amp;" not in message.body
+        and "&#x27;" not in message.body
+        and "<" not in message.body.replace(message.extra_headers["List-Unsubscribe"], "")
+    )
     assert "Smith &amp; O&#x27;Brien" in message.alternatives[0][0]  # escaped in HTML
 
 
@@ -394,8 +425,9 @@ def test_sweeps_run_a_fixed_number_of_queries_whatever_is_due(cast, monkeypatch)
     def add_plan(p_access):  # type: ignore[no-untyped-def]
         with time_machine.travel(utc(2027, 3, 1, 9), tick=False):
             review_schedule(access=p_access, scheduled_for=utc(2027, 3, 20, 9))
-            goal = f.make_goal(p_access, f.make_objective(p_access), period_start=dt.date(2027, 1, 1),
-                               period_end=dt.date(2027, 6, 30))
+            goal = f.make_goal(
+                p_access, f.make_objective(p_access), period_start=dt.date(2027, 1, 1), period_end=dt.date(2027, 6, 30)
+            )
             goals.goal_propose(access=p_access, goal_id=goal.pk)
 
     def queries(day: int) -> int:
@@ -449,7 +481,8 @@ def test_moving_a_review_sends_the_updated_invitation_once(cast, sweep) -> None:
     sweep(utc(2027, 6, 26, 9, 10))
     invitations = [e for m in mail.outbox if m.to == [cast.vendor_viewer.email] for e in ics_events(m)]
     assert [(e.decoded("DTSTART"), e.decoded("SEQUENCE")) for e in invitations] == [
-        (utc(2027, 7, 1, 8), 1), (utc(2027, 7, 2, 13), 2),
+        (utc(2027, 7, 1, 8), 1),
+        (utc(2027, 7, 2, 13), 2),
     ]
     assert {str(e["UID"]) for e in invitations} == {f"review-{review.pk}@partnerplan"}
     assert len(mail.outbox) == 2 * MEMBERS

@@ -72,8 +72,13 @@ def test_sweep_schedules_each_next_review_in_utc_as_the_previous_one_is_held(zon
 def test_a_local_time_skipped_by_the_spring_change_moves_forward_by_the_gap() -> None:
     # 02:30 on the last Sunday of March 2027 does not exist in Berlin (clocks jump 02:00 → 03:00).
     with time_machine.travel(utc(2027, 1, 5), tick=False):
-        p = f.make_partnership(f.make_user(), timezone="Europe/Berlin", review_cadence="custom",
-                               review_rrule="FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", review_time=dt.time(2, 30))
+        p = f.make_partnership(
+            f.make_user(),
+            timezone="Europe/Berlin",
+            review_cadence="custom",
+            review_rrule="FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+            review_time=dt.time(2, 30),
+        )
         when = schedule.next_occurrence(p, utc(2027, 1, 5))
     assert when == utc(2027, 3, 28, 1, 30)  # 03:30 CEST
 
@@ -82,8 +87,13 @@ def test_a_local_time_skipped_by_the_spring_change_moves_forward_by_the_gap() ->
 def test_a_local_time_repeated_by_the_autumn_change_takes_the_first_one() -> None:
     # 02:30 on the last Sunday of October 2027 happens twice in Berlin (CEST, then CET).
     with time_machine.travel(utc(2027, 1, 5), tick=False):
-        p = f.make_partnership(f.make_user(), timezone="Europe/Berlin", review_cadence="custom",
-                               review_rrule="FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU", review_time=dt.time(2, 30))
+        p = f.make_partnership(
+            f.make_user(),
+            timezone="Europe/Berlin",
+            review_cadence="custom",
+            review_rrule="FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+            review_time=dt.time(2, 30),
+        )
         found = schedule.occurrences(p, utc(2027, 1, 5), 2)
     assert found == [utc(2027, 10, 31, 0, 30), utc(2028, 10, 29, 0, 30)]  # once a year, never twice
 
@@ -127,9 +137,13 @@ def test_paused_partnerships_get_no_review_scheduled() -> None:
 @pytest.mark.django_db
 def test_a_custom_rule_may_end_with_a_utc_until_and_then_nothing_more_is_scheduled() -> None:
     with time_machine.travel(utc(2027, 1, 5), tick=False):
-        p = f.make_partnership(f.make_user(), timezone="Europe/Berlin", review_cadence="custom",
-                               review_rrule="RRULE:FREQ=MONTHLY;BYDAY=1TU;UNTIL=20270301T000000Z",
-                               review_time=dt.time(9, 0))
+        p = f.make_partnership(
+            f.make_user(),
+            timezone="Europe/Berlin",
+            review_cadence="custom",
+            review_rrule="RRULE:FREQ=MONTHLY;BYDAY=1TU;UNTIL=20270301T000000Z",
+            review_time=dt.time(9, 0),
+        )
         assert schedule.occurrences(p, utc(2027, 1, 5), 5) == [utc(2027, 1, 5, 8), utc(2027, 2, 2, 8)]
     with time_machine.travel(utc(2027, 3, 5), tick=False):
         assert schedule.keep_next_review_scheduled() == []

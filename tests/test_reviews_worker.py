@@ -87,8 +87,9 @@ def redis_worker():  # type: ignore[no-untyped-def]
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge("celery")
     try:
-        with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
-                          shutdown_timeout=30):
+        with start_worker(
+            app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+        ):
             yield app
     finally:
         app.conf.update(saved)
@@ -116,8 +117,9 @@ def wait_until_none_pending() -> None:
         time.sleep(0.1)
 
 
-def test_a_reminder_goes_through_redis_and_a_worker_to_a_real_smtp_server(cast, smtp_server, redis_worker,
-                                                                          delivering_threads) -> None:
+def test_a_reminder_goes_through_redis_and_a_worker_to_a_real_smtp_server(
+    cast, smtp_server, redis_worker, delivering_threads
+) -> None:
     when = (timezone.now() + dt.timedelta(hours=20)).replace(second=0, microsecond=0)
     review = review_schedule(access=cast.access("vendor_admin"), scheduled_for=when)
     members = cast.partnership.members.count()
@@ -141,18 +143,19 @@ def test_a_reminder_goes_through_redis_and_a_worker_to_a_real_smtp_server(cast, 
     assert threading.current_thread().name not in delivering_threads
 
 
-def test_a_reminder_queued_in_a_rolled_back_transaction_never_reaches_the_worker(cast, smtp_server,
-                                                                                redis_worker) -> None:
+def test_a_reminder_queued_in_a_rolled_back_transaction_never_reaches_the_worker(
+    cast, smtp_server, redis_worker
+) -> None:
     soon = (timezone.now() + dt.timedelta(hours=20)).replace(second=0, microsecond=0)
     review = review_schedule(access=cast.access("vendor_admin"), scheduled_for=soon)
-    due = reminders.Due("review_upcoming", "review", str(review.pk), soon, cast.partner_viewer.pk,
-                        cast.partnership.pk)
+    due = reminders.Due("review_upcoming", "review", str(review.pk), soon, cast.partner_viewer.pk, cast.partnership.pk)
     with pytest.raises(RuntimeError), transaction.atomic():
         reminders.queue([due])
         raise RuntimeError("rolled back")
     # Then one that commits; the worker consumes in order, so once it arrived the first had its chance.
-    reminders.queue([reminders.Due("review_upcoming", "review", str(review.pk), soon, cast.partner_editor.pk,
-                                   cast.partnership.pk)])
+    reminders.queue(
+        [reminders.Due("review_upcoming", "review", str(review.pk), soon, cast.partner_editor.pk, cast.partnership.pk)]
+    )
     smtp_server.wait_for(1)
     wait_until_none_pending()
     assert [m["To"] for m in smtp_server.messages] == [cast.partner_editor.email]

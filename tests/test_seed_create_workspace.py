@@ -20,8 +20,9 @@ def run(*args: str) -> str:
 
 @pytest.mark.django_db
 def test_create_workspace_creates_the_vendor_and_its_admin_who_can_sign_in(client):
-    output = run("--name", "Acme Cloud", "--email", "Vera@Acme.Example", "--password", PASSWORD,
-                 "--full-name", "Vera Vendor")
+    output = run(
+        "--name", "Acme Cloud", "--email", "Vera@Acme.Example", "--password", PASSWORD, "--full-name", "Vera Vendor"
+    )
 
     user = User.objects.get()
     assert user.email == "vera@acme.example"

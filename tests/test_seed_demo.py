@@ -24,8 +24,15 @@ from alignment.models import AlignmentReview, ChangeEvent, Objective, Partnershi
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
 
 EVERY_STATE = {
-    "draft", "proposed", "changes_requested", "agreed", "agreed with pending amendment", "achieved", "missed",
-    "dropped", "withdrawn",
+    "draft",
+    "proposed",
+    "changes_requested",
+    "agreed",
+    "agreed with pending amendment",
+    "achieved",
+    "missed",
+    "dropped",
+    "withdrawn",
 }
 
 
@@ -41,9 +48,12 @@ def state_of(goal: Goal) -> str:
 
 def plan_counts() -> dict[str, int]:
     return {
-        "users": User.objects.count(), "organisations": Organisation.objects.count(),
-        "partnerships": Partnership.objects.count(), "goals": Goal.objects.count(),
-        "check_ins": CheckIn.objects.count(), "events": ChangeEvent.objects.count(),
+        "users": User.objects.count(),
+        "organisations": Organisation.objects.count(),
+        "partnerships": Partnership.objects.count(),
+        "goals": Goal.objects.count(),
+        "check_ins": CheckIn.objects.count(),
+        "events": ChangeEvent.objects.count(),
         "reviews": AlignmentReview.objects.count(),
     }
 
@@ -86,8 +96,11 @@ def run_showcase_checks(client) -> None:  # type: ignore[no-untyped-def]
 
     # The vision: endorsed by both sides in one partnership, by the vendor only in the other.
     endorsed = {
-        p.pk: set(VisionEndorsement.objects.filter(vision__partnership=p, revision=p.vision.revision)
-                  .values_list("side", flat=True))
+        p.pk: set(
+            VisionEndorsement.objects.filter(vision__partnership=p, revision=p.vision.revision).values_list(
+                "side", flat=True
+            )
+        )
         for p in (northwind, brightline)
     }
     assert endorsed == {northwind.pk: {"vendor", "partner"}, brightline.pk: {"vendor"}}
@@ -156,8 +169,16 @@ def test_running_seed_demo_twice_duplicates_nothing_and_prints_the_logins_again(
 
 @pytest.mark.django_db
 def test_seed_demo_reset_rebuilds_the_demo_and_leaves_other_workspaces_alone():
-    call_command("create_workspace", "--name", "Real Customer", "--email", "owner@real.example",
-                 "--password", "a-real-password-2026", stdout=StringIO())
+    call_command(
+        "create_workspace",
+        "--name",
+        "Real Customer",
+        "--email",
+        "owner@real.example",
+        "--password",
+        "a-real-password-2026",
+        stdout=StringIO(),
+    )
     seed("--partnerships", "2", "--goals", "6", "--check-ins", "8")
     before = plan_counts()
 
@@ -196,8 +217,10 @@ def test_volume_data_holds_the_workflow_rules_and_has_one_create_event_per_objec
     assert {state_of(g) for g in goals} == EVERY_STATE
     assert_agreed_goals_are_sound(goals)
     checked_in_states = {"agreed", "achieved", "missed", "dropped"}
-    assert set(CheckIn.objects.filter(goal__partnership__in=volume).values_list("goal__status", flat=True)) \
+    assert (
+        set(CheckIn.objects.filter(goal__partnership__in=volume).values_list("goal__status", flat=True))
         <= checked_in_states
+    )
     for g in goals:
         if g.has_pending_amendment:
             assert g.revision == g.agreed_revision + 1
@@ -210,7 +233,9 @@ def test_volume_data_holds_the_workflow_rules_and_has_one_create_event_per_objec
     per_object = Counter(events.values_list("object_type", "object_id"))
     assert set(per_object.values()) == {1}
     expected = {
-        "partnership": 3, "goal": 40, "checkin": 100,
+        "partnership": 3,
+        "goal": 40,
+        "checkin": 100,
         "objective": Objective.objects.filter(partnership__in=volume).count(),
         "commitment": Commitment.objects.filter(goal__partnership__in=volume).count(),
         "approval": Approval.objects.filter(goal__partnership__in=volume).count(),

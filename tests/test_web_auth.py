@@ -11,10 +11,15 @@ from tests import factories as f
 
 
 def test_sign_up_creates_a_vendor_workspace_with_its_first_admin_and_signs_in(client, db):
-    response = client.post("/accounts/signup/", {
-        "organisation": "Acme Software", "full_name": "Ada Admin", "email": "Ada@Acme.test",
-        "password": "a-long-and-unusual-passphrase",
-    })
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "organisation": "Acme Software",
+            "full_name": "Ada Admin",
+            "email": "Ada@Acme.test",
+            "password": "a-long-and-unusual-passphrase",
+        },
+    )
     assert response.status_code == 302 and response["Location"] == "/"
     user = User.objects.get(email="ada@acme.test")
     membership = OrganisationMembership.objects.get(user=user)
@@ -24,14 +29,26 @@ def test_sign_up_creates_a_vendor_workspace_with_its_first_admin_and_signs_in(cl
 
 def test_sign_up_with_a_weak_password_or_a_taken_address_explains_and_creates_nothing(client, db):
     f.make_user("taken@acme.test")
-    response = client.post("/accounts/signup/", {
-        "organisation": "Acme", "full_name": "X", "email": "taken@acme.test", "password": "a-long-and-unusual-pass",
-    })
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "organisation": "Acme",
+            "full_name": "X",
+            "email": "taken@acme.test",
+            "password": "a-long-and-unusual-pass",
+        },
+    )
     assert response.status_code == 400
     assert "Already registered" in response.content.decode()
-    response = client.post("/accounts/signup/", {
-        "organisation": "Acme", "full_name": "X", "email": "new@acme.test", "password": "12345678901",
-    })
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "organisation": "Acme",
+            "full_name": "X",
+            "email": "new@acme.test",
+            "password": "12345678901",
+        },
+    )
     assert response.status_code == 400
     assert "entirely numeric" in response.content.decode()
     assert not User.objects.filter(email="new@acme.test").exists()
@@ -61,9 +78,13 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(client, db):
     link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body)[1]
     form_page = client.get(link, follow=True)
     assert "Choose a new password" in form_page.content.decode()
-    done = client.post(form_page.redirect_chain[-1][0], {
-        "new_password1": "another-long-passphrase", "new_password2": "another-long-passphrase",
-    })
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {
+            "new_password1": "another-long-passphrase",
+            "new_password2": "another-long-passphrase",
+        },
+    )
     assert done.status_code == 302
     assert client.login(username="pat@partner.test", password="another-long-passphrase")
 

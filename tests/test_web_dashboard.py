@@ -46,14 +46,16 @@ def test_changes_requested_on_our_proposal_wait_for_us(client, cast):
     client.force_login(cast.vendor_editor)
     response = client.get("/")
     assert [(g["title"], g["why"]) for g in response.context["rows"][0]["waiting"]] == [
-        ("Pipeline Q4", "changes requested")]
+        ("Pipeline Q4", "changes requested")
+    ]
     assert "changes requested" in response.content.decode()
 
 
 def test_overdue_commitments_are_counted_for_each_side(client, cast):
     editor = cast.access("vendor_editor")
-    goal = f.agree(f.make_goal(editor, f.make_objective(editor)), cast.access("vendor_approver"),
-                   cast.access("partner_approver"))
+    goal = f.agree(
+        f.make_goal(editor, f.make_objective(editor)), cast.access("vendor_approver"), cast.access("partner_approver")
+    )
     past = timezone.localdate() - dt.timedelta(days=3)
     for c in goal.commitments.all():
         goals.commitment_update(access=editor, commitment_id=c.pk, due_date=past)
@@ -105,8 +107,10 @@ def test_only_goals_waiting_filter(client, cast):
 
 def test_starting_a_partnership_from_the_dashboard(client, cast):
     client.force_login(cast.vendor_admin)
-    response = client.post("/partnerships/new/", {"partner_name": "Globex", "partner_type": "consulting",
-                                                  "vendor": str(cast.partnership.vendor_id), "name": ""})
+    response = client.post(
+        "/partnerships/new/",
+        {"partner_name": "Globex", "partner_type": "consulting", "vendor": str(cast.partnership.vendor_id), "name": ""},
+    )
     p = Partnership.objects.get(partner__name="Globex")
     assert response.status_code == 302 and response["Location"] == f"/p/{p.pk}/"
     assert p.partner_type == "consulting" and p.vendor_id == cast.partnership.vendor_id
@@ -114,11 +118,15 @@ def test_starting_a_partnership_from_the_dashboard(client, cast):
 
 def test_starting_a_partnership_needs_a_partner_name_and_an_own_organisation(client, cast):
     client.force_login(cast.vendor_admin)
-    response = client.post("/partnerships/new/", {"partner_name": "", "partner_type": "consulting",
-                                                  "vendor": str(cast.partnership.vendor_id)})
+    response = client.post(
+        "/partnerships/new/",
+        {"partner_name": "", "partner_type": "consulting", "vendor": str(cast.partnership.vendor_id)},
+    )
     assert response.status_code == 400 and "This field is required" in response.content.decode()
-    response = client.post("/partnerships/new/", {"partner_name": "Globex", "partner_type": "consulting",
-                                                  "vendor": str(cast.outsider_partnership.vendor_id)})
+    response = client.post(
+        "/partnerships/new/",
+        {"partner_name": "Globex", "partner_type": "consulting", "vendor": str(cast.outsider_partnership.vendor_id)},
+    )
     assert response.status_code == 400
     assert not Partnership.objects.filter(partner__name="Globex").exists()
     client.force_login(f.make_user("loner@nowhere.test"))

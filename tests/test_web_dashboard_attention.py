@@ -67,8 +67,9 @@ def test_cached_facts_are_recomputed_after_a_change_and_only_then(cast, client):
 
 def test_overdue_commitments_are_counted_for_the_day_asked(cast):
     editor = cast.access("vendor_editor")
-    goal = f.agree(f.make_goal(editor, f.make_objective(editor)), cast.access("vendor_approver"),
-                   cast.access("partner_approver"))
+    goal = f.agree(
+        f.make_goal(editor, f.make_objective(editor)), cast.access("vendor_approver"), cast.access("partner_approver")
+    )
     today = timezone.localdate()
     for c in goal.commitments.all():
         goals.commitment_update(access=editor, commitment_id=c.pk, due_date=today)
@@ -100,8 +101,9 @@ def test_every_beat_entry_names_a_task_a_worker_has(settings):
     app.loader.import_default_modules()
     assert settings.CELERY_BEAT_SCHEDULE["health-warm"]["task"] == "alignment.warm_health_cache"
     assert settings.CELERY_BEAT_SCHEDULE["health-warm"]["schedule"].minute == {52}
-    missing = {name: entry["task"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
-               if entry["task"] not in app.tasks}
+    missing = {
+        name: entry["task"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items() if entry["task"] not in app.tasks
+    }
     assert missing == {}
 
 

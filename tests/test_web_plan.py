@@ -26,20 +26,39 @@ def url(cast, path: str) -> str:
 
 
 def goal_terms(goal: Goal, **changes) -> dict:
-    data = {"version": goal.version, "title": goal.title, "description": goal.description,
-            "period_start": goal.period_start.isoformat(), "period_end": goal.period_end.isoformat(),
-            "metric_name": goal.metric_name, "metric_unit": goal.metric_unit, "baseline": str(goal.baseline),
-            "target": str(goal.target), "direction": goal.direction}
+    data = {
+        "version": goal.version,
+        "title": goal.title,
+        "description": goal.description,
+        "period_start": goal.period_start.isoformat(),
+        "period_end": goal.period_end.isoformat(),
+        "metric_name": goal.metric_name,
+        "metric_unit": goal.metric_unit,
+        "baseline": str(goal.baseline),
+        "target": str(goal.target),
+        "direction": goal.direction,
+    }
     return data | changes
 
 
 def test_the_plan_page_shows_vision_objectives_goals_by_period_approvals_commitments_and_history(client, cast, goal):
     client.force_login(cast.partner_approver)
     html = client.get(url(cast, "")).content.decode()
-    for text in ("Shared vision", "Grow the joint pipeline", "For the vendor", "More licence revenue",
-                 "Pipeline Q4", "Not proposed yet", "History", "added the goal", f'id="goal-{goal.pk}"',
-                 f'id="goals-of-{goal.objective_id}"', f"{goal.period_start:%d %b %Y}", "Alignment health",
-                 f'hx-get="/p/{cast.partnership.pk}/goals/{goal.pk}/details/"'):
+    for text in (
+        "Shared vision",
+        "Grow the joint pipeline",
+        "For the vendor",
+        "More licence revenue",
+        "Pipeline Q4",
+        "Not proposed yet",
+        "History",
+        "added the goal",
+        f'id="goal-{goal.pk}"',
+        f'id="goals-of-{goal.objective_id}"',
+        f"{goal.period_start:%d %b %Y}",
+        "Alignment health",
+        f'hx-get="/p/{cast.partnership.pk}/goals/{goal.pk}/details/"',
+    ):
         assert text in html, text
     # The commitments of both sides are in the card's details, loaded when it is opened.
     details = client.get(url(cast, f"goals/{goal.pk}/details/")).content.decode()
@@ -139,32 +158,41 @@ def test_amending_an_agreed_goal_keeps_the_agreed_terms_visible(client, cast, go
 def test_commitments_are_added_edited_and_marked_done_by_their_side(client, cast, goal):
     client.force_login(cast.partner_editor)
     # Sent from the card's open details: the card comes back open, with the new commitment.
-    response = client.post(url(cast, f"goals/{goal.pk}/commitments/new/"), {
-        "side": "partner", "text": "Run two webinars", "owner": str(cast.partner_editor.pk), "due_date": "2026-12-15"},
-        HTTP_X_DETAILS_OPEN="true")
+    response = client.post(
+        url(cast, f"goals/{goal.pk}/commitments/new/"),
+        {"side": "partner", "text": "Run two webinars", "owner": str(cast.partner_editor.pk), "due_date": "2026-12-15"},
+        HTTP_X_DETAILS_OPEN="true",
+    )
     assert response.status_code == 200 and "Run two webinars" in response.content.decode()
     created = Commitment.objects.get(text="Run two webinars")
     assert created.owner == cast.partner_editor
-    response = client.post(url(cast, f"goals/{goal.pk}/commitments/{created.pk}/edit/"), {
-        "version": created.version, "side": "partner", "text": "Run three webinars", "owner": "", "due_date": ""})
+    response = client.post(
+        url(cast, f"goals/{goal.pk}/commitments/{created.pk}/edit/"),
+        {"version": created.version, "side": "partner", "text": "Run three webinars", "owner": "", "due_date": ""},
+    )
     assert response.status_code == 200
     created.refresh_from_db()
     assert created.text == "Run three webinars" and created.owner is None
     goal = f.agree(Goal.objects.get(pk=goal.pk), cast.access("vendor_approver"), cast.access("partner_approver"))
-    response = client.post(url(cast, f"goals/{goal.pk}/commitments/{created.pk}/done/"),
-                           {"version": created.version, "done": "1"})
+    response = client.post(
+        url(cast, f"goals/{goal.pk}/commitments/{created.pk}/done/"), {"version": created.version, "done": "1"}
+    )
     assert response.status_code == 200
     assert Commitment.objects.get(pk=created.pk).done
     vendor_commitment = goal.commitments.get(side="vendor")
-    refused = client.post(url(cast, f"goals/{goal.pk}/commitments/{vendor_commitment.pk}/done/"),
-                          {"version": vendor_commitment.version, "done": "1"})
+    refused = client.post(
+        url(cast, f"goals/{goal.pk}/commitments/{vendor_commitment.pk}/done/"),
+        {"version": vendor_commitment.version, "done": "1"},
+    )
     assert refused.status_code == 403
 
 
 def test_an_owner_from_the_wrong_side_is_a_form_error(client, cast, goal):
     client.force_login(cast.partner_editor)
-    response = client.post(url(cast, f"goals/{goal.pk}/commitments/new/"), {
-        "side": "partner", "text": "Webinars", "owner": str(cast.vendor_editor.pk)})
+    response = client.post(
+        url(cast, f"goals/{goal.pk}/commitments/new/"),
+        {"side": "partner", "text": "Webinars", "owner": str(cast.vendor_editor.pk)},
+    )
     assert response.status_code == 400
     assert "Not a member of the partner side." in response.content.decode()
 
@@ -173,22 +201,26 @@ def test_check_in_shows_progress_and_both_sides_confidence(client, cast, goal):
     goal = f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver"))
     client.force_login(cast.vendor_editor)
     today = dt.date.today().isoformat()
-    response = client.post(url(cast, f"goals/{goal.pk}/check-in/"),
-                           {"value": "150", "measured_on": today, "confidence": "4", "note": ""})
+    response = client.post(
+        url(cast, f"goals/{goal.pk}/check-in/"), {"value": "150", "measured_on": today, "confidence": "4", "note": ""}
+    )
     html = response.content.decode()
     assert response.status_code == 200
     assert 'max="100" value="50"' in html and "50% · latest 150" in html
     client.force_login(cast.partner_editor)
-    html = client.post(url(cast, f"goals/{goal.pk}/check-in/"),
-                       {"value": "160", "measured_on": today, "confidence": "2"}).content.decode()
+    html = client.post(
+        url(cast, f"goals/{goal.pk}/check-in/"), {"value": "160", "measured_on": today, "confidence": "2"}
+    ).content.decode()
     assert "Confidence gap: the sides differ by 2 points." in html
     assert CheckIn.objects.filter(goal=goal).count() == 2
 
 
 def test_check_in_on_a_draft_goal_is_refused_with_the_rule(client, cast, goal):
     client.force_login(cast.vendor_editor)
-    response = client.post(url(cast, f"goals/{goal.pk}/check-in/"),
-                           {"value": "150", "measured_on": dt.date.today().isoformat(), "confidence": "4"})
+    response = client.post(
+        url(cast, f"goals/{goal.pk}/check-in/"),
+        {"value": "150", "measured_on": dt.date.today().isoformat(), "confidence": "4"},
+    )
     assert response.status_code == 409
     assert "Check-ins are recorded on agreed goals" in response.content.decode()
 
@@ -196,9 +228,16 @@ def test_check_in_on_a_draft_goal_is_refused_with_the_rule(client, cast, goal):
 def test_vision_edit_in_place_and_endorsement_by_both_sides(client, cast):
     client.force_login(cast.vendor_editor)
     vision = Vision.objects.get(partnership=cast.partnership)
-    response = client.post(url(cast, "vision/edit/"), {
-        "version": vision.version, "why_together": "Customers need both", "what_we_hope": "Grow together",
-        "how_we_work": "Monthly reviews", "horizon": "2028-12-31"})
+    response = client.post(
+        url(cast, "vision/edit/"),
+        {
+            "version": vision.version,
+            "why_together": "Customers need both",
+            "what_we_hope": "Grow together",
+            "how_we_work": "Monthly reviews",
+            "horizon": "2028-12-31",
+        },
+    )
     assert response.status_code == 200 and "Customers need both" in response.content.decode()
     for approver in (cast.vendor_approver, cast.partner_approver):
         client.force_login(approver)
@@ -211,28 +250,44 @@ def test_objectives_are_added_and_edited_in_place(client, cast):
     client.force_login(cast.partner_editor)
     form = client.get(url(cast, "objectives/new/")).content.decode()
     assert 'value="services revenue"' in form and 'value="licence revenue"' in form  # each side's drivers
-    response = client.post(url(cast, "objectives/new/"), {
-        "title": "Win mid-market accounts", "vendor_gain": "New logos", "partner_gain": "Implementation work",
-        "status": "active", "partner_drivers": ["utilisation"]})
+    response = client.post(
+        url(cast, "objectives/new/"),
+        {
+            "title": "Win mid-market accounts",
+            "vendor_gain": "New logos",
+            "partner_gain": "Implementation work",
+            "status": "active",
+            "partner_drivers": ["utilisation"],
+        },
+    )
     assert response.status_code == 200 and response["HX-Retarget"] == "#objectives"
     html = response.content.decode()
     assert "Win mid-market accounts" in html and 'hx-swap-oob="true"' in html
     objective = Objective.objects.get(title="Win mid-market accounts")
     assert objective.partner_drivers == ["utilisation"] and objective.vendor_drivers == []
     assert '<ul class="drivers" aria-label="Partner business drivers"><li>utilisation</li></ul>' in html
-    unknown = client.post(url(cast, "objectives/new/"), {"title": "X", "status": "active",
-                                                         "partner_drivers": ["world domination"]})
+    unknown = client.post(
+        url(cast, "objectives/new/"), {"title": "X", "status": "active", "partner_drivers": ["world domination"]}
+    )
     assert unknown.status_code == 400 and "not one of the available choices" in unknown.content.decode()
-    response = client.post(url(cast, f"objectives/{objective.pk}/edit/"), {
-        "version": objective.version, "title": "Win mid-market accounts in DACH", "vendor_gain": "New logos",
-        "partner_gain": "Implementation work", "status": "active"})
+    response = client.post(
+        url(cast, f"objectives/{objective.pk}/edit/"),
+        {
+            "version": objective.version,
+            "title": "Win mid-market accounts in DACH",
+            "vendor_gain": "New logos",
+            "partner_gain": "Implementation work",
+            "status": "active",
+        },
+    )
     assert response.status_code == 200 and "in DACH" in response.content.decode()
 
 
 def test_derive_shows_suggestions_on_a_chart_and_creates_them_as_drafts(client, cast):
     editor = cast.access("vendor_editor")
-    objective = f.make_objective(editor, baseline=Decimal("100"), target=Decimal("500"),
-                                 target_date=dt.date.today() + dt.timedelta(days=365))
+    objective = f.make_objective(
+        editor, baseline=Decimal("100"), target=Decimal("500"), target_date=dt.date.today() + dt.timedelta(days=365)
+    )
     client.force_login(cast.vendor_editor)
     page = client.get(url(cast, f"objectives/{objective.pk}/derive/"), {"length": "quarter", "count": "3"})
     html = page.content.decode()
@@ -241,8 +296,14 @@ def test_derive_shows_suggestions_on_a_chart_and_creates_them_as_drafts(client, 
     data = {"form-TOTAL_FORMS": "2", "form-INITIAL_FORMS": "0"}
     rows = [("2027-01-01", "2027-03-31", "200"), ("2027-04-01", "2027-06-30", "300")]
     for i, (start, end, target) in enumerate(rows):
-        data |= {f"form-{i}-include": "on", f"form-{i}-title": f"Step {i + 1}", f"form-{i}-period_start": start,
-                 f"form-{i}-period_end": end, f"form-{i}-baseline": "100", f"form-{i}-target": target}
+        data |= {
+            f"form-{i}-include": "on",
+            f"form-{i}-title": f"Step {i + 1}",
+            f"form-{i}-period_start": start,
+            f"form-{i}-period_end": end,
+            f"form-{i}-baseline": "100",
+            f"form-{i}-target": target,
+        }
     data["form-1-include"] = ""
     response = client.post(url(cast, f"objectives/{objective.pk}/derive/"), data)
     assert response.status_code == 200, response.content[:1000]
@@ -254,10 +315,19 @@ def test_derive_shows_suggestions_on_a_chart_and_creates_them_as_drafts(client, 
 def test_derive_with_a_bad_row_is_a_400_and_creates_nothing(client, cast):
     objective = f.make_objective(cast.access("vendor_editor"))
     client.force_login(cast.vendor_editor)
-    response = client.post(url(cast, f"objectives/{objective.pk}/derive/"), {
-        "form-TOTAL_FORMS": "1", "form-INITIAL_FORMS": "0", "form-0-include": "on", "form-0-title": "x",
-        "form-0-period_start": "2027-03-01", "form-0-period_end": "2027-01-01", "form-0-baseline": "1",
-        "form-0-target": "nope"})
+    response = client.post(
+        url(cast, f"objectives/{objective.pk}/derive/"),
+        {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "0",
+            "form-0-include": "on",
+            "form-0-title": "x",
+            "form-0-period_start": "2027-03-01",
+            "form-0-period_end": "2027-01-01",
+            "form-0-baseline": "1",
+            "form-0-target": "nope",
+        },
+    )
     assert response.status_code == 400
     assert not Goal.objects.filter(objective=objective).exists()
 
@@ -267,7 +337,7 @@ def test_history_shows_who_changed_what_with_before_and_after(client, cast, goal
     client.force_login(cast.vendor_viewer)
     html = client.get(url(cast, "fragment/history/")).content.decode()
     assert "Pete Editor" in html and "edited the terms of" in html
-    assert "<th scope=\"row\">target</th><td><del>200</del></td><td><ins>275</ins></td>" in html
+    assert '<th scope="row">target</th><td><del>200</del></td><td><ins>275</ins></td>' in html
 
 
 def test_goal_detail_shows_the_negotiation_thread(client, cast, goal):
@@ -279,8 +349,14 @@ def test_goal_detail_shows_the_negotiation_thread(client, cast, goal):
     goals.goal_approve(access=partner, goal_id=goal.pk, revision=2)
     client.force_login(cast.vendor_viewer)
     html = client.get(url(cast, f"goals/{goal.pk}/")).content.decode()
-    for text in ("Revision 1", "Revision 2", "requested changes to", "Lower the target please",
-                 "target: <del>200</del> → <ins>180</ins>", "approved revision 2 for the partner side"):
+    for text in (
+        "Revision 1",
+        "Revision 2",
+        "requested changes to",
+        "Lower the target please",
+        "target: <del>200</del> → <ins>180</ins>",
+        "approved revision 2 for the partner side",
+    ):
         assert text in html, text
 
 
@@ -333,8 +409,9 @@ def test_an_approver_closes_an_agreed_goal_with_an_outcome_and_a_note(client, ca
     assert early.status_code == 409 and "a goal is marked achieved at or after its end" in early.content.decode()
     no_note = client.post(url(cast, f"goals/{goal.pk}/close/"), {"outcome": "dropped", "version": goal.version})
     assert no_note.status_code == 400 and "A note is required." in no_note.content.decode()
-    response = client.post(url(cast, f"goals/{goal.pk}/close/"),
-                           {"outcome": "dropped", "note": "Market moved", "version": goal.version})
+    response = client.post(
+        url(cast, f"goals/{goal.pk}/close/"), {"outcome": "dropped", "note": "Market moved", "version": goal.version}
+    )
     assert response.status_code == 200 and "Closing note: Market moved" in response.content.decode()
     assert Goal.objects.get(pk=goal.pk).status == GoalStatus.DROPPED
 
@@ -345,6 +422,7 @@ def test_presence_expires_when_the_heartbeats_stop(client, cast, goal):
         client.post(url(cast, "live/"), {"after": "0.0"})
         client.force_login(cast.vendor_editor)
         assert [p["name"] for p in client.post(url(cast, "live/"), {"after": "0.0"}).json()["presence"]] == [
-            "Pat Partner"]
+            "Pat Partner"
+        ]
         clock.shift(11)  # the partner closed the page: no heartbeat for longer than the TTL
         assert client.post(url(cast, "live/"), {"after": "0.0"}).json()["presence"] == []

@@ -29,8 +29,14 @@ def url(cast, path: str) -> str:
 
 
 def check_in(cast, goal, value: str, days_ago: int = 0, role: str = "vendor_editor", note: str = "") -> None:
-    goals.check_in_create(access=cast.access(role), goal_id=goal.pk, value=value, confidence=4, note=note,
-                          measured_on=dt.date.today() - dt.timedelta(days=days_ago))
+    goals.check_in_create(
+        access=cast.access(role),
+        goal_id=goal.pk,
+        value=value,
+        confidence=4,
+        note=note,
+        measured_on=dt.date.today() - dt.timedelta(days=days_ago),
+    )
 
 
 def queries(client, path: str, **headers) -> int:
@@ -46,8 +52,15 @@ def test_an_opened_card_shows_commitments_the_newest_check_ins_and_comments(clie
     goals.comment_create(access=cast.access("partner_approver"), goal_id=agreed.pk, body="Fine by us")
     client.force_login(cast.partner_viewer)
     html = client.get(url(cast, f"goals/{agreed.pk}/details/")).content.decode()
-    for text in ("Fund two joint workshops", "Certify three consultants", "Fine by us", "Week 11", "121 ",
-                 "Every check-in on the goal's page", "Comment</button>"):
+    for text in (
+        "Fund two joint workshops",
+        "Certify three consultants",
+        "Fine by us",
+        "Week 11",
+        "121 ",
+        "Every check-in on the goal's page",
+        "Comment</button>",
+    ):
         assert text in html, text
     assert html.count("<tr><td>") == 10 and "Week 1<" not in html  # the ten newest, newest first
     assert html.index("Week 11") < html.index("Week 10")
@@ -62,9 +75,19 @@ def test_the_compact_card_shows_status_sides_progress_and_what_needs_attention(c
     goals.comment_create(access=cast.access("partner_approver"), goal_id=agreed.pk, body="Fine by us")
     client.force_login(cast.vendor_editor)
     card = client.get(url(cast, f"fragment/goal-{agreed.pk}/")).content.decode()
-    for text in ("Pipeline Q4", "Agreed", '<strong class="goal-target">200</strong>', "40% · latest 140",
-                 "Vendor:</strong>", "Partner:</strong>", "confidence 4/5", "Check in", "Amend",
-                 "Commitments, check-ins and comments · 1 comment", "Loading…"):
+    for text in (
+        "Pipeline Q4",
+        "Agreed",
+        '<strong class="goal-target">200</strong>',
+        "40% · latest 140",
+        "Vendor:</strong>",
+        "Partner:</strong>",
+        "confidence 4/5",
+        "Check in",
+        "Amend",
+        "Commitments, check-ins and comments · 1 comment",
+        "Loading…",
+    ):
         assert text in card, text
     assert "Fund two joint workshops" not in card and "Fine by us" not in card
 
@@ -87,8 +110,9 @@ def test_details_run_the_same_queries_whatever_the_number_of_check_ins_comments_
     for day in range(15):
         check_in(cast, agreed, str(130 + day), days_ago=day)
         goals.comment_create(access=cast.access("vendor_editor"), goal_id=agreed.pk, body=f"Note {day}")
-    goals.commitment_create(access=cast.access("partner_editor"), goal_id=agreed.pk, side="partner",
-                            text="Run two webinars")
+    goals.commitment_create(
+        access=cast.access("partner_editor"), goal_id=agreed.pk, side="partner", text="Run two webinars"
+    )
     assert (queries(client, details), queries(client, card, **OPEN)) == small
 
 
@@ -144,8 +168,10 @@ def test_plan_page_and_open_goal_list_queries_do_not_grow_with_collapsed_lists(c
     grow(cast, objectives=5, goals_each=3)
     for extra in range(4):
         f.make_goal(cast.access("vendor_editor"), first, title=f"More {extra}")
-    assert (queries(client, url(cast, "")),
-            queries(client, url(cast, f"fragment/goals-of-{first.pk}/"), **OPEN)) == small
+    assert (
+        queries(client, url(cast, "")),
+        queries(client, url(cast, f"fragment/goals-of-{first.pk}/"), **OPEN),
+    ) == small
 
 
 def test_a_live_update_refreshes_a_compact_card_compact_and_an_open_one_with_its_details(client, cast, agreed):
@@ -185,8 +211,11 @@ def test_the_plan_header_shows_the_health_of_the_plan_as_it_is_after_every_chang
     client.force_login(cast.partner_viewer)
     pid = cast.partnership.pk
     scores = []
-    for change in (lambda: None, lambda: f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver")),
-                   lambda: check_in(cast, goal, "150")):
+    for change in (
+        lambda: None,
+        lambda: f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver")),
+        lambda: check_in(cast, goal, "150"),
+    ):
         change()
         scores.append(health_for([pid])[pid].score)
         expected = f"Alignment health <strong>{scores[-1]}</strong>/100"

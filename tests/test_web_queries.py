@@ -41,8 +41,9 @@ def grow_dashboard(cast, partnerships: int) -> None:
         goals.goal_propose(access=a, goal_id=goal.pk)
         services.review_schedule(access=a, scheduled_for=timezone.now() + dt.timedelta(days=10 + i))
         for d in range(3):
-            HealthSnapshot.objects.create(partnership=p, day=timezone.localdate() - dt.timedelta(days=7 * d),
-                                          score=40 + d)
+            HealthSnapshot.objects.create(
+                partnership=p, day=timezone.localdate() - dt.timedelta(days=7 * d), score=40 + d
+            )
 
 
 def count_queries(client, method: str, url: str, data=None) -> int:

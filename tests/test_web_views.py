@@ -17,25 +17,50 @@ def plan(cast):
     objective = f.make_objective(editor)
     goal = f.make_goal(editor, objective)
     commitment = goal.commitments.first()
-    return {"p": cast.partnership.pk, "o": objective.pk, "g": goal.pk, "c": commitment.pk, "goal": goal,
-            "objective": objective}
+    return {
+        "p": cast.partnership.pk,
+        "o": objective.pk,
+        "g": goal.pk,
+        "c": commitment.pk,
+        "goal": goal,
+        "objective": objective,
+    }
 
 
 PAGES = [
-    "/p/{p}/", "/p/{p}/fragment/vision/", "/p/{p}/fragment/history/", "/p/{p}/fragment/goal-{g}/",
-    "/p/{p}/fragment/goals-of-{o}/", "/p/{p}/fragment/objective-{o}/", "/p/{p}/fragment/objectives/",
-    "/p/{p}/fragment/plan-header/", "/p/{p}/goals/{g}/", "/p/{p}/goals/{g}/card/", "/p/{p}/goals/{g}/details/",
+    "/p/{p}/",
+    "/p/{p}/fragment/vision/",
+    "/p/{p}/fragment/history/",
+    "/p/{p}/fragment/goal-{g}/",
+    "/p/{p}/fragment/goals-of-{o}/",
+    "/p/{p}/fragment/objective-{o}/",
+    "/p/{p}/fragment/objectives/",
+    "/p/{p}/fragment/plan-header/",
+    "/p/{p}/goals/{g}/",
+    "/p/{p}/goals/{g}/card/",
+    "/p/{p}/goals/{g}/details/",
     "/p/{p}/objectives/{o}/goals/closed/",
 ]
 EDIT_FORMS = [
-    "/p/{p}/vision/edit/", "/p/{p}/objectives/new/", "/p/{p}/objectives/{o}/edit/", "/p/{p}/objectives/{o}/goals/new/",
-    "/p/{p}/objectives/{o}/derive/", "/p/{p}/goals/{g}/edit/", "/p/{p}/goals/{g}/commitments/new/",
-    "/p/{p}/goals/{g}/commitments/{c}/edit/", "/p/{p}/goals/{g}/request-changes/", "/p/{p}/goals/{g}/check-in/",
+    "/p/{p}/vision/edit/",
+    "/p/{p}/objectives/new/",
+    "/p/{p}/objectives/{o}/edit/",
+    "/p/{p}/objectives/{o}/goals/new/",
+    "/p/{p}/objectives/{o}/derive/",
+    "/p/{p}/goals/{g}/edit/",
+    "/p/{p}/goals/{g}/commitments/new/",
+    "/p/{p}/goals/{g}/commitments/{c}/edit/",
+    "/p/{p}/goals/{g}/request-changes/",
+    "/p/{p}/goals/{g}/check-in/",
     "/p/{p}/goals/{g}/close/",
 ]
 ACTIONS = [
-    "/p/{p}/goals/{g}/propose/", "/p/{p}/goals/{g}/withdraw/", "/p/{p}/goals/{g}/approve/",
-    "/p/{p}/goals/{g}/discard-amendment/", "/p/{p}/goals/{g}/commitments/{c}/done/", "/p/{p}/vision/endorse/",
+    "/p/{p}/goals/{g}/propose/",
+    "/p/{p}/goals/{g}/withdraw/",
+    "/p/{p}/goals/{g}/approve/",
+    "/p/{p}/goals/{g}/discard-amendment/",
+    "/p/{p}/goals/{g}/commitments/{c}/done/",
+    "/p/{p}/vision/endorse/",
 ]
 
 
@@ -74,13 +99,31 @@ def test_viewers_cannot_open_edit_forms(client, cast, plan, url):
 def test_viewers_cannot_change_anything(client, cast, plan, url):
     login(client, cast.partner_viewer)
     before = Goal.objects.get(pk=plan["g"]).version, Vision.objects.get(partnership_id=plan["p"]).version
-    response = client.post(url.format(**plan), {
-        "version": 1, "revision": 1, "title": "Viewer edit", "text": "x", "side": "partner", "comment": "x",
-        "value": "1", "measured_on": "2026-11-01", "confidence": "3", "why_together": "x",
-        "period_start": "2026-10-01", "period_end": "2026-12-31", "metric_name": "m", "baseline": "1",
-        "target": "2", "direction": "increase", "status": "active", "form-TOTAL_FORMS": "0",
-        "form-INITIAL_FORMS": "0",
-    }, HTTP_HX_REQUEST="true")
+    response = client.post(
+        url.format(**plan),
+        {
+            "version": 1,
+            "revision": 1,
+            "title": "Viewer edit",
+            "text": "x",
+            "side": "partner",
+            "comment": "x",
+            "value": "1",
+            "measured_on": "2026-11-01",
+            "confidence": "3",
+            "why_together": "x",
+            "period_start": "2026-10-01",
+            "period_end": "2026-12-31",
+            "metric_name": "m",
+            "baseline": "1",
+            "target": "2",
+            "direction": "increase",
+            "status": "active",
+            "form-TOTAL_FORMS": "0",
+            "form-INITIAL_FORMS": "0",
+        },
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 403
     assert "may not" in response.content.decode() or "Only" in response.content.decode()
     assert (Goal.objects.get(pk=plan["g"]).version, Vision.objects.get(partnership_id=plan["p"]).version) == before
@@ -89,8 +132,9 @@ def test_viewers_cannot_change_anything(client, cast, plan, url):
 
 def test_viewers_may_comment(client, cast, plan):
     login(client, cast.partner_viewer)
-    response = client.post(f"/p/{plan['p']}/goals/{plan['g']}/comment/", {"body": "Looks realistic to us."},
-                           HTTP_X_DETAILS_OPEN="true")
+    response = client.post(
+        f"/p/{plan['p']}/goals/{plan['g']}/comment/", {"body": "Looks realistic to us."}, HTTP_X_DETAILS_OPEN="true"
+    )
     assert response.status_code == 200
     assert "Looks realistic to us." in response.content.decode()
 
@@ -117,8 +161,13 @@ def test_posts_without_a_csrf_token_are_refused(cast, plan):
 
 def test_sign_up_and_sign_in_need_the_csrf_token(db):
     client = Client(enforce_csrf_checks=True)
-    assert client.post("/accounts/signup/", {"organisation": "A", "full_name": "B", "email": "a@b.test",
-                                             "password": "a-long-and-unusual-pass"}).status_code == 403
+    assert (
+        client.post(
+            "/accounts/signup/",
+            {"organisation": "A", "full_name": "B", "email": "a@b.test", "password": "a-long-and-unusual-pass"},
+        ).status_code
+        == 403
+    )
     assert client.post("/accounts/login/", {"username": "a@b.test", "password": "x"}).status_code == 403
 
 

@@ -16,9 +16,16 @@ START, END = dt.date(2026, 10, 1), dt.date(2026, 12, 31)
 
 
 def goal(**terms):
-    fields = {"title": "Pipeline this quarter", "metric_name": "Qualified pipeline", "metric_unit": "EUR k",
-                  "baseline": Decimal("100"), "target": Decimal("200"), "direction": "increase",
-                  "period_start": START, "period_end": END}
+    fields = {
+        "title": "Pipeline this quarter",
+        "metric_name": "Qualified pipeline",
+        "metric_unit": "EUR k",
+        "baseline": Decimal("100"),
+        "target": Decimal("200"),
+        "direction": "increase",
+        "period_start": START,
+        "period_end": END,
+    }
     return SimpleNamespace(**(fields | terms))
 
 
@@ -41,8 +48,9 @@ def points_of(svg: str, series: str) -> list[tuple[float, float]]:
 
 def test_check_ins_are_placed_on_the_date_and_value_axes():
     # x: 1 Oct..31 Dec (91 days) onto 64..620; y: 100..200 onto 230..20.
-    chart = charts.goal_progress(goal(), [check_in(dt.date(2026, 11, 15), "150"),
-                                          check_in(END, "200", side="partner")], today=START)
+    chart = charts.goal_progress(
+        goal(), [check_in(dt.date(2026, 11, 15), "150"), check_in(END, "200", side="partner")], today=START
+    )
     vendor, partner = chart.series[1], chart.series[2]
     assert [(p.x, p.y) for p in vendor.points] == [(round(64 + 556 * 45 / 91, 1), 125.0)]
     assert [(p.x, p.y) for p in partner.points] == [(620.0, 20.0)]
@@ -51,11 +59,16 @@ def test_check_ins_are_placed_on_the_date_and_value_axes():
 
 
 def test_rendered_svg_draws_each_sides_points_with_its_own_marker_and_a_title():
-    svg = render("{% goal_progress_chart g cis today %}", g=goal(), today=START, cis=[
-        check_in(dt.date(2026, 10, 15), "120", confidence=4),
-        check_in(dt.date(2026, 11, 1), "130.5", side="partner", confidence=2),
-        check_in(dt.date(2026, 11, 20), "150"),
-    ])
+    svg = render(
+        "{% goal_progress_chart g cis today %}",
+        g=goal(),
+        today=START,
+        cis=[
+            check_in(dt.date(2026, 10, 15), "120", confidence=4),
+            check_in(dt.date(2026, 11, 1), "130.5", side="partner", confidence=2),
+            check_in(dt.date(2026, 11, 20), "150"),
+        ],
+    )
     assert points_of(svg, "vendor") == [(149.5, 188.0), (369.5, 125.0)]
     assert points_of(svg, "partner") == [(253.4, 165.9)]
     assert "Partner on 01 Nov 2026: 130.5 EUR k (30% of the way to target), confidence 2 of 5" in svg
@@ -86,8 +99,13 @@ def test_a_single_check_in_gets_a_marker_but_no_line():
 
 
 def test_a_decreasing_metric_runs_downhill_and_counts_progress_downwards():
-    g = goal(metric_name="Days to quote", metric_unit="days", baseline=Decimal("50"), target=Decimal("20"),
-             direction="decrease")
+    g = goal(
+        metric_name="Days to quote",
+        metric_unit="days",
+        baseline=Decimal("50"),
+        target=Decimal("20"),
+        direction="decrease",
+    )
     chart = charts.goal_progress(g, [check_in(dt.date(2026, 11, 15), "35")])
     baseline_point, target_point = chart.series[0].points
     assert target_point.y > baseline_point.y  # the target is lower on the page
@@ -105,8 +123,11 @@ def test_check_ins_outside_the_period_widen_the_axes_instead_of_leaving_the_plot
 
 
 def test_user_text_in_a_chart_is_escaped():
-    svg = render("{% goal_progress_chart g cis %}", g=goal(title="<script>alert(1)</script>", metric_unit="<b>"),
-                 cis=[check_in(dt.date(2026, 11, 1), "150")])
+    svg = render(
+        "{% goal_progress_chart g cis %}",
+        g=goal(title="<script>alert(1)</script>", metric_unit="<b>"),
+        cis=[check_in(dt.date(2026, 11, 1), "150")],
+    )
     assert "<script>" not in svg and "<b>" not in svg
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
 
@@ -208,13 +229,19 @@ def test_expected_share_is_how_far_along_the_period_we_are():
 def test_derive_trajectory_marks_each_interim_target_on_the_long_term_line():
     from goals.derive import Suggestion
 
-    objective = SimpleNamespace(title="Grow pipeline", metric_unit="EUR k", baseline=Decimal("100"),
-                                target=Decimal("500"), baseline_date=dt.date(2027, 1, 1),
-                                target_date=dt.date(2027, 12, 31))
+    objective = SimpleNamespace(
+        title="Grow pipeline",
+        metric_unit="EUR k",
+        baseline=Decimal("100"),
+        target=Decimal("500"),
+        baseline_date=dt.date(2027, 1, 1),
+        target_date=dt.date(2027, 12, 31),
+    )
     suggestions = [
         Suggestion(dt.date(2027, 1, 1), dt.date(2027, 6, 30), Decimal("100"), Decimal("298"), "H1"),
-        Suggestion(dt.date(2027, 7, 1), dt.date(2027, 12, 31), Decimal("298"), Decimal("500"), "H2",
-                   existing_goal=object()),
+        Suggestion(
+            dt.date(2027, 7, 1), dt.date(2027, 12, 31), Decimal("298"), Decimal("500"), "H2", existing_goal=object()
+        ),
     ]
     chart = charts.derive_trajectory(objective, suggestions)
     line, steps = chart.series

@@ -27,10 +27,21 @@ def build_plan(cast, n_goals: int, *, title: str = "Pipeline"):
     made = []
     for i in range(n_goals):
         g = f.agree(f.make_goal(editor, objective, title=f"{title} {i}"), vendor, partner)
-        goals.check_in_create(access=vendor, goal_id=g.pk, value=Decimal("150"), confidence=4,
-                              measured_on=dt.date.today() - dt.timedelta(days=3))
-        goals.check_in_create(access=partner, goal_id=g.pk, value=Decimal("140"), confidence=2, note="Slow month",
-                              measured_on=dt.date.today() - dt.timedelta(days=1))
+        goals.check_in_create(
+            access=vendor,
+            goal_id=g.pk,
+            value=Decimal("150"),
+            confidence=4,
+            measured_on=dt.date.today() - dt.timedelta(days=3),
+        )
+        goals.check_in_create(
+            access=partner,
+            goal_id=g.pk,
+            value=Decimal("140"),
+            confidence=2,
+            note="Slow month",
+            measured_on=dt.date.today() - dt.timedelta(days=1),
+        )
         made.append(g)
     return objective, made
 
@@ -100,7 +111,8 @@ def test_check_ins_csv_lists_every_check_in_oldest_first(client, cast):
     head, *rows = read_csv(client.get(urls(cast.partnership)["export_check_ins_csv"]))
     table = [dict(zip(head, r, strict=True)) for r in rows]
     assert [(r["Side"], r["Value"], r["Progress %"], r["Confidence (1-5)"]) for r in table] == [
-        ("vendor", "150", "50", "4"), ("partner", "140", "40", "2"),
+        ("vendor", "150", "50", "4"),
+        ("partner", "140", "40", "2"),
     ]
     assert table[1]["Note"] == "Slow month"
     assert table[1]["By"] == "Pat Partner"
@@ -108,16 +120,24 @@ def test_check_ins_csv_lists_every_check_in_oldest_first(client, cast):
 
 def test_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(client, cast):
     editor = cast.access("vendor_editor")
-    objective = f.make_objective(editor, title="=HYPERLINK(\"http://evil.test\",\"click\")")
+    objective = f.make_objective(editor, title='=HYPERLINK("http://evil.test","click")')
     f.make_goal(editor, objective, title="+cmd|' /C calc'!A0")
-    g = f.agree(f.make_goal(editor, objective, title="@SUM(1+1)"), cast.access("vendor_approver"),
-                cast.access("partner_approver"))
-    goals.check_in_create(access=cast.access("vendor_approver"), goal_id=g.pk, value=Decimal("-5"),
-                          note="-2+3", measured_on=dt.date.today())
+    g = f.agree(
+        f.make_goal(editor, objective, title="@SUM(1+1)"),
+        cast.access("vendor_approver"),
+        cast.access("partner_approver"),
+    )
+    goals.check_in_create(
+        access=cast.access("vendor_approver"),
+        goal_id=g.pk,
+        value=Decimal("-5"),
+        note="-2+3",
+        measured_on=dt.date.today(),
+    )
     client.force_login(cast.vendor_editor)
     head, *rows = read_csv(client.get(urls(cast.partnership)["export_goals_csv"]))
     cells = [c for r in rows for c in r]
-    assert "'=HYPERLINK(\"http://evil.test\",\"click\")" in cells
+    assert '\'=HYPERLINK("http://evil.test","click")' in cells
     assert "'+cmd|' /C calc'!A0" in cells and "'@SUM(1+1)" in cells
     assert not any(c and c[0] in "=+@" for c in cells)
     head, *rows = read_csv(client.get(urls(cast.partnership)["export_check_ins_csv"]))
@@ -164,8 +184,12 @@ def test_query_count_does_not_grow_with_the_plan(client, cast, name):
 def test_print_view_shows_the_whole_plan_with_a_print_button(client, cast):
     from alignment import services as plan
 
-    plan.vision_update(access=cast.access("vendor_editor"), why_together="We win the mid-market together",
-                       what_we_hope="Double joint revenue", how_we_work="Monthly pipeline calls")
+    plan.vision_update(
+        access=cast.access("vendor_editor"),
+        why_together="We win the mid-market together",
+        what_we_hope="Double joint revenue",
+        how_we_work="Monthly pipeline calls",
+    )
     plan.vision_endorse(access=cast.access("partner_approver"), revision=2)
     build_plan(cast, 1)
     client.force_login(cast.partner_viewer)

@@ -80,11 +80,13 @@ def test_queries_grow_with_batches_not_with_partnerships():
 
 def test_recent_snapshots_loads_many_partnerships_in_one_query(cast, django_assert_num_queries):
     p, q = cast.partnership, cast.outsider_partnership
-    HealthSnapshot.objects.bulk_create([
-        HealthSnapshot(partnership=p, day=dt.date(2026, 11, 25), score=40),
-        HealthSnapshot(partnership=p, day=dt.date(2026, 11, 20), score=30),
-        HealthSnapshot(partnership=p, day=dt.date(2026, 5, 1), score=90),  # older than the window
-    ])
+    HealthSnapshot.objects.bulk_create(
+        [
+            HealthSnapshot(partnership=p, day=dt.date(2026, 11, 25), score=40),
+            HealthSnapshot(partnership=p, day=dt.date(2026, 11, 20), score=30),
+            HealthSnapshot(partnership=p, day=dt.date(2026, 5, 1), score=90),  # older than the window
+        ]
+    )
     with django_assert_num_queries(1):
         trend = recent_snapshots([p.pk, q.pk], days=90, today=dt.date(2026, 11, 27))
     assert [s.score for s in trend[p.pk]] == [30, 40]

@@ -44,8 +44,9 @@ def test_page_explains_every_component_with_its_points(client, cast):
 
 def test_trend_shows_stored_snapshots_and_todays_live_score(client, cast):
     today = timezone.now().date()
-    HealthSnapshot.objects.create(partnership=cast.partnership, day=today - dt.timedelta(days=10), score=12,
-                                  components=[])
+    HealthSnapshot.objects.create(
+        partnership=cast.partnership, day=today - dt.timedelta(days=10), score=12, components=[]
+    )
     HealthSnapshot.objects.create(partnership=cast.partnership, day=today, score=99, components=[])  # stale
     client.force_login(cast.vendor_editor)
     html = client.get(url(cast.partnership)).content.decode()
@@ -83,8 +84,10 @@ def test_query_count_does_not_grow_with_the_plan(client, cast):
     small = _queries(client, url(cast.partnership))
     for _ in range(5):
         f.agree(f.make_goal(editor, f.make_objective(editor)), vendor, partner)
-    HealthSnapshot.objects.bulk_create([
-        HealthSnapshot(partnership=cast.partnership, day=timezone.now().date() - dt.timedelta(days=d), score=50)
-        for d in range(1, 40)
-    ])
+    HealthSnapshot.objects.bulk_create(
+        [
+            HealthSnapshot(partnership=cast.partnership, day=timezone.now().date() - dt.timedelta(days=d), score=50)
+            for d in range(1, 40)
+        ]
+    )
     assert _queries(client, url(cast.partnership)) == small

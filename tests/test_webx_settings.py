@@ -29,8 +29,15 @@ def general(p, **overrides):
 
 
 def schedule(p, **overrides):
-    return {"version": p.version, "review_cadence": "monthly", "review_rrule": "", "review_time": "09:30",
-            "review_duration_minutes": "45", "timezone": "Europe/Berlin", "reminder_offsets_days": "1, 7"} | overrides
+    return {
+        "version": p.version,
+        "review_cadence": "monthly",
+        "review_rrule": "",
+        "review_time": "09:30",
+        "review_duration_minutes": "45",
+        "timezone": "Europe/Berlin",
+        "reminder_offsets_days": "1, 7",
+    } | overrides
 
 
 def partner_admin(cast):
@@ -105,19 +112,26 @@ def test_review_schedule_and_reminders(client, cast):
     assert client.post(section(p, "schedule"), schedule(p)).status_code == 302
     p.refresh_from_db()
     assert (p.review_cadence, str(p.review_time), p.timezone, p.review_duration_minutes) == (
-        "monthly", "09:30:00", "Europe/Berlin", 45)
+        "monthly",
+        "09:30:00",
+        "Europe/Berlin",
+        45,
+    )
     assert p.reminder_offsets_days == [7, 1]
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"review_cadence": "custom", "review_rrule": ""}, "A custom cadence needs a recurrence rule."),
-    ({"review_cadence": "custom", "review_rrule": "FREQ=SOMETIMES"}, "Not a valid RRULE"),
-    ({"timezone": "Mars/Olympus"}, "Select a valid choice"),
-    ({"reminder_offsets_days": "7, soon"}, "“soon” is not a whole number from 0 to 90."),
-    ({"reminder_offsets_days": "120"}, "“120” is not a whole number from 0 to 90."),
-    ({"review_time": "25:99"}, "Enter a valid time."),
-    ({"review_duration_minutes": "0"}, "greater than or equal to 15"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"review_cadence": "custom", "review_rrule": ""}, "A custom cadence needs a recurrence rule."),
+        ({"review_cadence": "custom", "review_rrule": "FREQ=SOMETIMES"}, "Not a valid RRULE"),
+        ({"timezone": "Mars/Olympus"}, "Select a valid choice"),
+        ({"reminder_offsets_days": "7, soon"}, "“soon” is not a whole number from 0 to 90."),
+        ({"reminder_offsets_days": "120"}, "“120” is not a whole number from 0 to 90."),
+        ({"review_time": "25:99"}, "Enter a valid time."),
+        ({"review_duration_minutes": "0"}, "greater than or equal to 15"),
+    ],
+)
 def test_bad_schedule_input_is_explained_and_nothing_is_saved(client, cast, changes, message):
     p = cast.partnership
     client.force_login(cast.vendor_admin)
@@ -157,8 +171,11 @@ def test_a_save_against_an_older_version_shows_both_and_loses_nothing(client, ca
 def test_each_side_keeps_its_own_drivers(client, cast):
     p = cast.partnership
     client.force_login(cast.vendor_admin)
-    data = {"version": 1, "vendor_drivers": "licence revenue\n  active users \n\nnet retention\n",
-            "partner_drivers": "hijacked"}
+    data = {
+        "version": 1,
+        "vendor_drivers": "licence revenue\n  active users \n\nnet retention\n",
+        "partner_drivers": "hijacked",
+    }
     assert client.post(section(p, "drivers"), data).status_code == 302
     p.refresh_from_db()
     assert p.vendor_drivers == ["licence revenue", "active users", "net retention"]

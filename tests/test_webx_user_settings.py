@@ -56,11 +56,14 @@ def test_profile_saves_name_and_time_zone(signed_in, person):
     assert (person.full_name, person.timezone) == ("Dana D.", "Asia/Kolkata")
 
 
-@pytest.mark.parametrize("data", [
-    {"full_name": "Dana", "timezone": "Mars/Olympus"},
-    {"full_name": "x" * 151, "timezone": "UTC"},
-    {"full_name": "Da\x00na", "timezone": "UTC"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"full_name": "Dana", "timezone": "Mars/Olympus"},
+        {"full_name": "x" * 151, "timezone": "UTC"},
+        {"full_name": "Da\x00na", "timezone": "UTC"},
+    ],
+)
 def test_bad_profile_input_is_a_400_and_nothing_changes(signed_in, person, data):
     assert signed_in.post(reverse("user_profile_save"), data).status_code == 400
     person.refresh_from_db()
@@ -120,8 +123,9 @@ def test_a_new_token_is_shown_once_and_then_only_its_hint(signed_in, person):
 
 def test_last_use_is_listed(signed_in, person):
     token, _ = ApiToken.issue(user=person, name="Report script")
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now().replace(year=2026, month=11, day=20,
-                                                                                    hour=8, minute=5))
+    ApiToken.objects.filter(pk=token.pk).update(
+        last_used_at=timezone.now().replace(year=2026, month=11, day=20, hour=8, minute=5)
+    )
     assert "20 Nov 2026, 08:05" in signed_in.get(PAGE).content.decode()
 
 

@@ -23,8 +23,12 @@ VENDOR_NAME = "Acme Cloud"
 ADMIN_EMAIL = "admin@acme-cloud.example"
 VOLUME_MANAGER_EMAIL = "volume.manager@acme-cloud.example"
 VOLUME_PARTNER_DOMAIN = "volume-partners.example"
-DEMO_DOMAINS = ("acme-cloud.example", "northwind-consulting.example", "brightline-solutions.example",
-                VOLUME_PARTNER_DOMAIN)
+DEMO_DOMAINS = (
+    "acme-cloud.example",
+    "northwind-consulting.example",
+    "brightline-solutions.example",
+    VOLUME_PARTNER_DOMAIN,
+)
 NAMESPACE = uuid.UUID("5f0c7a4e-3d5b-4c1e-9a57-0e2b7f1d9c30")
 SEED_LOCK = 0x5EED_DE40
 
@@ -47,10 +51,14 @@ def ensure_vendor() -> tuple[Organisation, User]:
     """The demo vendor and its admin, created through the sign-up service the first time."""
     admin = User.objects.filter(email=ADMIN_EMAIL).first()
     if admin is None:
-        return plan.workspace_create(name=VENDOR_NAME, email=ADMIN_EMAIL, password=DEMO_PASSWORD,
-                                     full_name="Vera Lindqvist")
-    membership = OrganisationMembership.objects.select_related("organisation").filter(
-        user=admin, role=OrganisationMembership.Role.ADMIN).first()
+        return plan.workspace_create(
+            name=VENDOR_NAME, email=ADMIN_EMAIL, password=DEMO_PASSWORD, full_name="Vera Lindqvist"
+        )
+    membership = (
+        OrganisationMembership.objects.select_related("organisation")
+        .filter(user=admin, role=OrganisationMembership.Role.ADMIN)
+        .first()
+    )
     if membership is None:
         org = Organisation.objects.create(name=VENDOR_NAME)
         OrganisationMembership.objects.create(organisation=org, user=admin, role=OrganisationMembership.Role.ADMIN)
@@ -59,8 +67,11 @@ def ensure_vendor() -> tuple[Organisation, User]:
 
 
 def demo_vendor() -> Organisation | None:
-    membership = OrganisationMembership.objects.select_related("organisation").filter(
-        user__email=ADMIN_EMAIL, role=OrganisationMembership.Role.ADMIN).first()
+    membership = (
+        OrganisationMembership.objects.select_related("organisation")
+        .filter(user__email=ADMIN_EMAIL, role=OrganisationMembership.Role.ADMIN)
+        .first()
+    )
     return membership.organisation if membership else None
 
 
@@ -93,8 +104,7 @@ def health_trend(partnerships: list[Any], today: dt.date, weeks: int = 12) -> No
         day = today - dt.timedelta(weeks=w)
         when = dt.datetime.combine(day, dt.time(23, 0), tzinfo=dt.UTC)
         for pid, report in health_for(partnerships, now=when).items():
-            rows.append(HealthSnapshot(partnership_id=pid, day=day, score=report.score,
-                                       components=report.as_json()))
+            rows.append(HealthSnapshot(partnership_id=pid, day=day, score=report.score, components=report.as_json()))
     HealthSnapshot.objects.bulk_create(rows, ignore_conflicts=True)
 
 
@@ -123,7 +133,8 @@ def remove_demo() -> int:
             Partnership.objects.filter(pk__in=chunk).delete()
         # Partner organisations go with their last partnership.
         Organisation.objects.filter(pk__in=partner_org_ids).exclude(partnerships_as_partner__isnull=False).exclude(
-            partnerships_as_vendor__isnull=False).delete()
+            partnerships_as_vendor__isnull=False
+        ).delete()
         if vendor is not None and not vendor.partnerships_as_vendor.exists():
             vendor.delete()
         _demo_users().delete()
@@ -132,4 +143,4 @@ def remove_demo() -> int:
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
     for k in range(0, len(items), size):
-        yield items[k:k + size]
+        yield items[k : k + size]

@@ -59,10 +59,26 @@ from .common import (
 
 # The mix of goal states, by goal number (every state appears within the first nine goals).
 STATE_CYCLE = (
-    GoalStatus.AGREED, GoalStatus.DRAFT, GoalStatus.PROPOSED, GoalStatus.CHANGES_REQUESTED, "amended",
-    GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED, GoalStatus.WITHDRAWN, GoalStatus.AGREED,
-    GoalStatus.AGREED, GoalStatus.DRAFT, GoalStatus.PROPOSED, GoalStatus.AGREED, GoalStatus.ACHIEVED,
-    GoalStatus.CHANGES_REQUESTED, GoalStatus.AGREED, "amended", GoalStatus.DRAFT, GoalStatus.AGREED,
+    GoalStatus.AGREED,
+    GoalStatus.DRAFT,
+    GoalStatus.PROPOSED,
+    GoalStatus.CHANGES_REQUESTED,
+    "amended",
+    GoalStatus.ACHIEVED,
+    GoalStatus.MISSED,
+    GoalStatus.DROPPED,
+    GoalStatus.WITHDRAWN,
+    GoalStatus.AGREED,
+    GoalStatus.AGREED,
+    GoalStatus.DRAFT,
+    GoalStatus.PROPOSED,
+    GoalStatus.AGREED,
+    GoalStatus.ACHIEVED,
+    GoalStatus.CHANGES_REQUESTED,
+    GoalStatus.AGREED,
+    "amended",
+    GoalStatus.DRAFT,
+    GoalStatus.AGREED,
 )
 # States whose goals were agreed at some point and so can carry check-ins.
 CHECKED_IN = {GoalStatus.AGREED, "amended", GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED}
@@ -78,9 +94,13 @@ NAME_PARTS = (
     ("North", "Blue", "Silver", "Bright", "Oak", "Granite", "Harbour", "Summit", "Cedar", "Iron", "Lake", "Stone"),
     ("wind", "peak", "line", "field", "bridge", "gate", "works", "point", "ridge", "stream", "hill", "way"),
 )
-METRICS = (("Joint pipeline", "EUR k", 400, 1800), ("Certified consultants", "people", 4, 24),
-           ("Active seats", "seats", 500, 4000), ("Joint customers live", "customers", 10, 60),
-           ("Average renewal discount", "%", 18, 8))
+METRICS = (
+    ("Joint pipeline", "EUR k", 400, 1800),
+    ("Certified consultants", "people", 4, 24),
+    ("Active seats", "seats", 500, 4000),
+    ("Joint customers live", "customers", 10, 60),
+    ("Average renewal discount", "%", 18, 8),
+)
 
 
 @dataclass
@@ -100,8 +120,11 @@ class VolumeRequest:
         """How many of goal numbers ``first`` .. ``first + count - 1`` can carry check-ins."""
         full = count // len(STATE_CYCLE)
         n = full * sum(1 for s in STATE_CYCLE if s in CHECKED_IN)
-        return n + sum(1 for k in range(first + full * len(STATE_CYCLE), first + count)
-                       if STATE_CYCLE[k % len(STATE_CYCLE)] in CHECKED_IN)
+        return n + sum(
+            1
+            for k in range(first + full * len(STATE_CYCLE), first + count)
+            if STATE_CYCLE[k % len(STATE_CYCLE)] in CHECKED_IN
+        )
 
     def check_ins_per_goal(self) -> Callable[[int], int]:
         """Check-ins of the k-th goal that can carry them (by its rank among those goals)."""
@@ -126,7 +149,7 @@ def missing_volume(indices: Iterable[int]) -> list[int]:
     found: set[uuid.UUID] = set()
     ids = list(wanted)
     for k in range(0, len(ids), 1000):
-        found.update(Partnership.objects.filter(pk__in=ids[k:k + 1000]).values_list("pk", flat=True))
+        found.update(Partnership.objects.filter(pk__in=ids[k : k + 1000]).values_list("pk", flat=True))
     return sorted(i for pid, i in wanted.items() if pid not in found)
 
 
@@ -142,8 +165,22 @@ def _txid() -> int:
 class VolumeBatch:
     """Rows for a group of partnerships, written together in one transaction."""
 
-    ORDER = (Organisation, Partnership, OrganisationMembership, PartnershipMember, Vision, VisionEndorsement,
-             Objective, Goal, GoalRevision, Commitment, Approval, Comment, CheckIn, AlignmentReview)
+    ORDER = (
+        Organisation,
+        Partnership,
+        OrganisationMembership,
+        PartnershipMember,
+        Vision,
+        VisionEndorsement,
+        Objective,
+        Goal,
+        GoalRevision,
+        Commitment,
+        Approval,
+        Comment,
+        CheckIn,
+        AlignmentReview,
+    )
 
     def __init__(self, actor: User) -> None:
         self.actor = actor
@@ -162,16 +199,32 @@ class VolumeBatch:
             model.objects.bulk_create(self.rows[model], batch_size=2000)
         txid, now, label = _txid(), timezone.now(), self.actor.display_name[:200]
         ChangeEvent.objects.bulk_create(
-            (ChangeEvent(txid=txid, partnership_id=pid, actor=self.actor, actor_label=label,
-                         object_type=object_type_of(obj), object_id=obj.pk, action=ChangeEvent.Action.CREATE,
-                         summary=summary[:300], after=obj.to_record(), created_at=now)
-             for pid, obj, summary in self.events),
+            (
+                ChangeEvent(
+                    txid=txid,
+                    partnership_id=pid,
+                    actor=self.actor,
+                    actor_label=label,
+                    object_type=object_type_of(obj),
+                    object_id=obj.pk,
+                    action=ChangeEvent.Action.CREATE,
+                    summary=summary[:300],
+                    after=obj.to_record(),
+                    created_at=now,
+                )
+                for pid, obj, summary in self.events
+            ),
             batch_size=2000,
         )
 
 
-def build_volume(request: VolumeRequest, *, today: dt.date | None = None, batch_rows: int = 40000,
-                 progress: Callable[[str], None] | None = None) -> dict[str, int]:
+def build_volume(
+    request: VolumeRequest,
+    *,
+    today: dt.date | None = None,
+    batch_rows: int = 40000,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
     """Build the volume partnerships that do not exist yet, in bulk. Returns what was created."""
     today = today or timezone.localdate()
     with transaction.atomic():
@@ -190,8 +243,11 @@ def build_volume(request: VolumeRequest, *, today: dt.date | None = None, batch_
             group = missing_volume(group)  # a concurrent seed may have built some meanwhile
             # The partners' approvers sign in; users have integer ids, so they are inserted first.
             users = User.objects.bulk_create(
-                [User(email=volume_partner_email(i), password=password, full_name=f"Partner lead {i + 1}")
-                 for i in group], batch_size=2000,
+                [
+                    User(email=volume_partner_email(i), password=password, full_name=f"Partner lead {i + 1}")
+                    for i in group
+                ],
+                batch_size=2000,
             )
             batch = VolumeBatch(manager)
             for i, partner_user in zip(group, users, strict=True):
@@ -222,37 +278,70 @@ def _groups(indices: list[int], request: VolumeRequest, rows: int) -> Iterable[l
         yield group
 
 
-def _volume_partnership(batch: VolumeBatch, request: VolumeRequest, i: int, org: Organisation, manager: User,
-                        partner_user: User, per_goal: Callable[[int], int], today: dt.date) -> dict[str, int]:
+def _volume_partnership(
+    batch: VolumeBatch,
+    request: VolumeRequest,
+    i: int,
+    org: Organisation,
+    manager: User,
+    partner_user: User,
+    per_goal: Callable[[int], int],
+    today: dt.date,
+) -> dict[str, int]:
     rng = random.Random(i)
     now = timezone.now()
     kind = PARTNER_TYPES[i % len(PARTNER_TYPES)]
     name = f"{NAME_PARTS[0][i % 12]}{NAME_PARTS[1][(i // 12) % 12]} {kind.title()} {i + 1}"
     partner_org = batch.add(Organisation(name=name))
     pid = volume_partnership_id(i)
-    p = batch.add(Partnership(
-        id=pid, vendor=org, partner=partner_org, name=f"{org.name} × {name}", partner_type=kind,
-        vendor_drivers=VENDOR_DRIVERS[:3], partner_drivers=DRIVERS.get(kind, DRIVERS["consulting"]),
-        review_cadence=("quarterly", "monthly")[i % 2], reminder_offsets_days=[7, 1], created_at=now, updated_at=now,
-        margin_percent=Decimal("20") if kind == "reseller" else None,
-        referral_fee_percent=Decimal("10") if kind == "referral" else None,
-    ), pid, f"started the partnership {org.name} × {name}")
-    batch.add(OrganisationMembership(organisation=partner_org, user=partner_user,
-                                     role=OrganisationMembership.Role.ADMIN))
+    p = batch.add(
+        Partnership(
+            id=pid,
+            vendor=org,
+            partner=partner_org,
+            name=f"{org.name} × {name}",
+            partner_type=kind,
+            vendor_drivers=VENDOR_DRIVERS[:3],
+            partner_drivers=DRIVERS.get(kind, DRIVERS["consulting"]),
+            review_cadence=("quarterly", "monthly")[i % 2],
+            reminder_offsets_days=[7, 1],
+            created_at=now,
+            updated_at=now,
+            margin_percent=Decimal("20") if kind == "reseller" else None,
+            referral_fee_percent=Decimal("10") if kind == "referral" else None,
+        ),
+        pid,
+        f"started the partnership {org.name} × {name}",
+    )
+    batch.add(
+        OrganisationMembership(organisation=partner_org, user=partner_user, role=OrganisationMembership.Role.ADMIN)
+    )
     for user, side in ((manager, Side.VENDOR), (partner_user, Side.PARTNER)):
-        batch.add(PartnershipMember(partnership=p, user=user, side=side, role=Role.APPROVER), pid,
-                  f"added {user.display_name} as {side} approver")
-    vision = batch.add(Vision(
-        partnership=p, why_together=f"Customers of {name} need what Acme Cloud builds.",
-        what_we_hope="A joint practice that grows both businesses.",
-        how_we_work="Quarterly planning, shared pipeline, commitments on both sides.",
-        horizon=today + relativedelta(years=3),
-    ), pid, "created the vision")
+        batch.add(
+            PartnershipMember(partnership=p, user=user, side=side, role=Role.APPROVER),
+            pid,
+            f"added {user.display_name} as {side} approver",
+        )
+    vision = batch.add(
+        Vision(
+            partnership=p,
+            why_together=f"Customers of {name} need what Acme Cloud builds.",
+            what_we_hope="A joint practice that grows both businesses.",
+            how_we_work="Quarterly planning, shared pipeline, commitments on both sides.",
+            horizon=today + relativedelta(years=3),
+        ),
+        pid,
+        "created the vision",
+    )
     endorsed = (Side.VENDOR, Side.PARTNER) if i % 5 < 3 else (Side.VENDOR,) if i % 5 == 3 else ()
     for side in endorsed:
-        batch.add(VisionEndorsement(vision=vision, revision=1, side=side,
-                                    user=manager if side == Side.VENDOR else partner_user), pid,
-                  f"endorsed the vision for the {side} side")
+        batch.add(
+            VisionEndorsement(
+                vision=vision, revision=1, side=side, user=manager if side == Side.VENDOR else partner_user
+            ),
+            pid,
+            f"endorsed the vision for the {side} side",
+        )
 
     goal_count = request.goals_of(i)
     first = request.first_goal_of(i)
@@ -260,13 +349,28 @@ def _volume_partnership(batch: VolumeBatch, request: VolumeRequest, i: int, org:
     objectives = []
     for k in range(max(1, math.ceil(goal_count / 10))):
         metric, unit, baseline, target = METRICS[k % len(METRICS)]
-        objectives.append(batch.add(Objective(
-            partnership=p, title=f"{metric}: {target} {unit} together ({k + 1})", position=k + 1,
-            vendor_gain="More licence revenue and active users.", partner_gain="More services and recurring margin.",
-            vendor_drivers=VENDOR_DRIVERS[:1], partner_drivers=p.partner_drivers[:1], success_measure=metric,
-            metric_name=metric, metric_unit=unit, baseline=Decimal(baseline), target=Decimal(target),
-            baseline_date=q["last"][0], target_date=q["last"][0] + relativedelta(years=2),
-        ), pid, f"added the objective {metric}"))
+        objectives.append(
+            batch.add(
+                Objective(
+                    partnership=p,
+                    title=f"{metric}: {target} {unit} together ({k + 1})",
+                    position=k + 1,
+                    vendor_gain="More licence revenue and active users.",
+                    partner_gain="More services and recurring margin.",
+                    vendor_drivers=VENDOR_DRIVERS[:1],
+                    partner_drivers=p.partner_drivers[:1],
+                    success_measure=metric,
+                    metric_name=metric,
+                    metric_unit=unit,
+                    baseline=Decimal(baseline),
+                    target=Decimal(target),
+                    baseline_date=q["last"][0],
+                    target_date=q["last"][0] + relativedelta(years=2),
+                ),
+                pid,
+                f"added the objective {metric}",
+            )
+        )
 
     rank = request.eligible_goals(0, first)
     check_ins = 0
@@ -280,20 +384,41 @@ def _volume_partnership(batch: VolumeBatch, request: VolumeRequest, i: int, org:
         check_ins += _volume_goal(batch, p, objective, state, q, today, now, people, wanted, rng, j)
 
     held = dt.datetime.combine(today - dt.timedelta(days=20 + i % 30), dt.time(9, 0), tzinfo=dt.UTC)
-    batch.add(AlignmentReview(partnership=p, title="Alignment review", scheduled_for=held,
-                              status=AlignmentReview.Status.HELD, held_on=held.date(),
-                              notes="Walked through the goals; both sides updated their check-ins.",
-                              decisions="Keep the plan; revisit the pipeline target next quarter."),
-              pid, "recorded a review")
+    batch.add(
+        AlignmentReview(
+            partnership=p,
+            title="Alignment review",
+            scheduled_for=held,
+            status=AlignmentReview.Status.HELD,
+            held_on=held.date(),
+            notes="Walked through the goals; both sides updated their check-ins.",
+            decisions="Keep the plan; revisit the pipeline target next quarter.",
+        ),
+        pid,
+        "recorded a review",
+    )
     upcoming = next_occurrence(p, now)
-    batch.add(AlignmentReview(partnership=p, title="Alignment review", scheduled_for=upcoming, occurrence=upcoming),
-              pid, f"scheduled a review for {upcoming:%Y-%m-%d %H:%M} UTC")
+    batch.add(
+        AlignmentReview(partnership=p, title="Alignment review", scheduled_for=upcoming, occurrence=upcoming),
+        pid,
+        f"scheduled a review for {upcoming:%Y-%m-%d %H:%M} UTC",
+    )
     return {"partnerships": 1, "goals": goal_count, "check_ins": check_ins}
 
 
-def _volume_goal(batch: VolumeBatch, p: Partnership, objective: Objective, state: str,
-                 q: dict[str, tuple[dt.date, dt.date]], today: dt.date, now: dt.datetime, people: dict[str, User],
-                 wanted_check_ins: int, rng: random.Random, j: int) -> int:
+def _volume_goal(
+    batch: VolumeBatch,
+    p: Partnership,
+    objective: Objective,
+    state: str,
+    q: dict[str, tuple[dt.date, dt.date]],
+    today: dt.date,
+    now: dt.datetime,
+    people: dict[str, User],
+    wanted_check_ins: int,
+    rng: random.Random,
+    j: int,
+) -> int:
     """One goal in ``state`` with the rows the workflow would have left behind. Returns its check-ins."""
     pid = p.pk
     closed_past = state in (GoalStatus.ACHIEVED, GoalStatus.MISSED)
@@ -305,27 +430,63 @@ def _volume_goal(batch: VolumeBatch, p: Partnership, objective: Objective, state
     agreed = state in CHECKED_IN
     proposed = state != GoalStatus.DRAFT
     goal = Goal(
-        partnership=p, objective=objective, title=f"{objective.metric_name}: {target.normalize():f} by {end:%d %b %Y}",
-        period_start=start, period_end=end, metric_name=objective.metric_name, metric_unit=objective.metric_unit,
-        baseline=baseline, target=target, direction=direction, created_by=people[Side.VENDOR],
-        revision_open=not proposed, proposed_by_side=Side.VENDOR if proposed else "",
-        proposed_at=now if proposed else None, agreed_revision=1 if agreed else None, agreed_at=now if agreed else None,
+        partnership=p,
+        objective=objective,
+        title=f"{objective.metric_name}: {target.normalize():f} by {end:%d %b %Y}",
+        period_start=start,
+        period_end=end,
+        metric_name=objective.metric_name,
+        metric_unit=objective.metric_unit,
+        baseline=baseline,
+        target=target,
+        direction=direction,
+        created_by=people[Side.VENDOR],
+        revision_open=not proposed,
+        proposed_by_side=Side.VENDOR if proposed else "",
+        proposed_at=now if proposed else None,
+        agreed_revision=1 if agreed else None,
+        agreed_at=now if agreed else None,
         status=GoalStatus.AGREED if state == "amended" else state,
-        closed_at=now if state in (GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED,
-                                   GoalStatus.WITHDRAWN) else None,
-        close_note={GoalStatus.MISSED: "Fell short; the pipeline slipped into the next quarter.",
-                    GoalStatus.DROPPED: "The campaign behind this goal was cancelled.",
-                    GoalStatus.WITHDRAWN: "Replaced by a better goal."}.get(state, ""),
+        closed_at=now
+        if state in (GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED, GoalStatus.WITHDRAWN)
+        else None,
+        close_note={
+            GoalStatus.MISSED: "Fell short; the pipeline slipped into the next quarter.",
+            GoalStatus.DROPPED: "The campaign behind this goal was cancelled.",
+            GoalStatus.WITHDRAWN: "Replaced by a better goal.",
+        }.get(state, ""),
     )
-    commitments = [Commitment(goal=goal, side=Side.VENDOR, text="Fund joint enablement and co-selling",
-                              owner=people[Side.VENDOR], due_date=start + dt.timedelta(days=30), position=1)]
+    commitments = [
+        Commitment(
+            goal=goal,
+            side=Side.VENDOR,
+            text="Fund joint enablement and co-selling",
+            owner=people[Side.VENDOR],
+            due_date=start + dt.timedelta(days=30),
+            position=1,
+        )
+    ]
     if state == GoalStatus.DRAFT:
-        commitments.append(Commitment(goal=goal, side=Side.PARTNER, placeholder=True, position=1,
-                                      text="What will the partner do to get there? (suggested slot)"))
+        commitments.append(
+            Commitment(
+                goal=goal,
+                side=Side.PARTNER,
+                placeholder=True,
+                position=1,
+                text="What will the partner do to get there? (suggested slot)",
+            )
+        )
     else:
-        commitments.append(Commitment(goal=goal, side=Side.PARTNER, text="Staff certified people on joint deals",
-                                      owner=people[Side.PARTNER], due_date=start + dt.timedelta(days=45),
-                                      position=1))
+        commitments.append(
+            Commitment(
+                goal=goal,
+                side=Side.PARTNER,
+                text="Staff certified people on joint deals",
+                owner=people[Side.PARTNER],
+                due_date=start + dt.timedelta(days=45),
+                position=1,
+            )
+        )
     if agreed:
         for c in commitments:
             if c.due_date and c.due_date < today and rng.random() < 0.7:
@@ -338,39 +499,74 @@ def _volume_goal(batch: VolumeBatch, p: Partnership, objective: Objective, state
     for c in commitments:
         batch.add(c, pid, f"added a {c.side} commitment")
     if proposed:
-        batch.add(GoalRevision(goal=goal, number=1, terms=terms, commitments=commitment_terms,
-                               proposed_by=people[Side.VENDOR], proposed_by_side=Side.VENDOR))
+        batch.add(
+            GoalRevision(
+                goal=goal,
+                number=1,
+                terms=terms,
+                commitments=commitment_terms,
+                proposed_by=people[Side.VENDOR],
+                proposed_by_side=Side.VENDOR,
+            )
+        )
     approvals = [(1, Side.VENDOR), (1, Side.PARTNER)] if agreed else [(1, Side.VENDOR)] if state == "proposed" else []
     if state == "amended":
-        batch.add(GoalRevision(goal=goal, number=2, terms=goal.terms(), commitments=commitment_terms,
-                               proposed_by=people[Side.VENDOR], proposed_by_side=Side.VENDOR))
+        batch.add(
+            GoalRevision(
+                goal=goal,
+                number=2,
+                terms=goal.terms(),
+                commitments=commitment_terms,
+                proposed_by=people[Side.VENDOR],
+                proposed_by_side=Side.VENDOR,
+            )
+        )
         approvals.append((2, Side.VENDOR))
     for revision, side in approvals:
-        batch.add(Approval(goal=goal, revision=revision, side=side, user=people[side]), pid,
-                  f"approved revision {revision} for the {side} side")
+        batch.add(
+            Approval(goal=goal, revision=revision, side=side, user=people[side]),
+            pid,
+            f"approved revision {revision} for the {side} side",
+        )
     if state == GoalStatus.CHANGES_REQUESTED:
-        batch.add(Comment(goal=goal, author=people[Side.PARTNER], side=Side.PARTNER, revision=1,
-                          kind=Comment.Kind.CHANGE_REQUEST, body="The target is too tight for one quarter."),
-                  pid, "requested changes")
+        batch.add(
+            Comment(
+                goal=goal,
+                author=people[Side.PARTNER],
+                side=Side.PARTNER,
+                revision=1,
+                kind=Comment.Kind.CHANGE_REQUEST,
+                body="The target is too tight for one quarter.",
+            ),
+            pid,
+            "requested changes",
+        )
     last = min(end, today)
     span_days = max(0, (last - start).days)
     for k in range(wanted_check_ins):
         side = Side.values[k % 2]
         share = (k + 1) / wanted_check_ins
         value = baseline + (target - baseline) * Decimal(str(round(share * rng.uniform(0.6, 1.1), 3)))
-        batch.add(CheckIn(goal=goal, side=side, author=people[side],
-                          measured_on=start + dt.timedelta(days=span_days * (k + 1) // wanted_check_ins),
-                          value=value.quantize(Decimal("0.01")), confidence=rng.randint(2, 5)),
-                  pid, "checked in")
+        batch.add(
+            CheckIn(
+                goal=goal,
+                side=side,
+                author=people[side],
+                measured_on=start + dt.timedelta(days=span_days * (k + 1) // wanted_check_ins),
+                value=value.quantize(Decimal("0.01")),
+                confidence=rng.randint(2, 5),
+            ),
+            pid,
+            "checked in",
+        )
     return wanted_check_ins
 
 
 def volume_logins(request: VolumeRequest) -> list[Login]:
-    logins = [Login(VOLUME_MANAGER_EMAIL, f"Morgan Volume, vendor approver in all {request.partnerships} volume "
-                                          "partnerships")]
+    logins = [
+        Login(VOLUME_MANAGER_EMAIL, f"Morgan Volume, vendor approver in all {request.partnerships} volume partnerships")
+    ]
     if request.partnerships:
         last = volume_partner_email(request.partnerships - 1)
         logins.append(Login(volume_partner_email(0), f"partner approver of volume partnership 1 (… up to {last})"))
     return logins
-
-

@@ -33,8 +33,13 @@ class TokenCreate(ApiView):
     idempotent = False
     extra_error_codes = (429,)
 
-    @extend_schema(tags=["auth"], request=inputs.TokenCreateIn, responses={201: out.IssuedTokenOut},
-                   auth=[], summary="Obtain an API token")
+    @extend_schema(
+        tags=["auth"],
+        request=inputs.TokenCreateIn,
+        responses={201: out.IssuedTokenOut},
+        auth=[],
+        summary="Obtain an API token",
+    )
     def post(self, request: Request) -> Response:
         data = validated(inputs.TokenCreateIn, request.data)
         user = authenticate(request._request, username=data["email"], password=data["password"])
@@ -51,8 +56,12 @@ class TokenCreate(ApiView):
 class TokenList(ApiView):
     is_list = True
 
-    @extend_schema(tags=["auth"], parameters=[inputs.TokenParams],
-                   responses=paginated(out.ApiTokenOut), summary="List your API tokens")
+    @extend_schema(
+        tags=["auth"],
+        parameters=[inputs.TokenParams],
+        responses=paginated(out.ApiTokenOut),
+        summary="List your API tokens",
+    )
     def get(self, request: Request) -> Response:
         query(request, inputs.TokenParams)
         qs = ApiToken.objects.filter(user=request.user)
@@ -64,8 +73,13 @@ class TokenList(ApiView):
 class TokenRevoke(ApiView):
     post_has_body = False
 
-    @extend_schema(tags=["auth"], request=None, parameters=[OpenApiParameter("id", OpenApiTypes.UUID, "path")],
-                   responses={200: out.ApiTokenOut}, summary="Revoke one of your API tokens")
+    @extend_schema(
+        tags=["auth"],
+        request=None,
+        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, "path")],
+        responses={200: out.ApiTokenOut},
+        summary="Revoke one of your API tokens",
+    )
     def post(self, request: Request, pk: str) -> Response:
         return idempotent(request, lambda: self._revoke(request, pk))
 
@@ -86,13 +100,21 @@ class Me(ApiView):
         partnerships = list(visible_partnerships(user).order_by("name"))
         accesses = resolve_many(user, partnerships)
         body = {
-            "public_id": user.public_id, "email": user.email, "full_name": user.full_name,
+            "public_id": user.public_id,
+            "email": user.email,
+            "full_name": user.full_name,
             "timezone": user.timezone,
             "organisations": OrganisationMembership.objects.filter(user=user).select_related("organisation"),
             "partnerships": [
-                {"partnership": p.pk, "name": p.name, "side": accesses[p.pk].side, "role": accesses[p.pk].role,
-                 "is_org_admin": accesses[p.pk].is_org_admin}
-                for p in partnerships if p.pk in accesses
+                {
+                    "partnership": p.pk,
+                    "name": p.name,
+                    "side": accesses[p.pk].side,
+                    "role": accesses[p.pk].role,
+                    "is_org_admin": accesses[p.pk].is_org_admin,
+                }
+                for p in partnerships
+                if p.pk in accesses
             ],
         }
         return Response(out.MeOut(body).data)

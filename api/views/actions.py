@@ -55,8 +55,10 @@ def _version(request: Request, data: dict[str, Any]) -> int | None:
 def action(resource: Resource, input_: type[Serializer], response: Any, summary: str, code: int = 200) -> Any:
     def decorate(cls: type[ActionView]) -> type[ActionView]:
         cls.resource, cls.input = resource, input_
-        return extend_schema(tags=[resource.name], parameters=[ID_PARAM], request=input_,
-                             responses={code: response}, summary=summary)(cls)
+        return extend_schema(
+            tags=[resource.name], parameters=[ID_PARAM], request=input_, responses={code: response}, summary=summary
+        )(cls)
+
     return decorate
 
 
@@ -138,8 +140,10 @@ class ReviewHold(ActionView):
         # Only members are looked up, so an error never reveals anything about other people.
         people = list(User.objects.filter(public_id__in=ids, partnership_memberships__partnership=access.partnership))
         if len(people) != len(set(ids)):
-            raise InvalidInput("Attendees must be members of this partnership.",
-                               fields={"attendees": ["Not a member of this partnership."]})
+            raise InvalidInput(
+                "Attendees must be members of this partnership.",
+                fields={"attendees": ["Not a member of this partnership."]},
+            )
         plan.review_hold(access=access, review_id=obj.pk, attendees=people, expected_version=version, **data)
         return object_response(REVIEWS, self.fresh(obj))
 

@@ -45,8 +45,9 @@ class ApiView(APIView):
         return response
 
 
-def validated(serializer_class: type[Serializer], data: Any, *, put: bool = False,
-              context: dict[str, Any] | None = None) -> dict[str, Any]:
+def validated(
+    serializer_class: type[Serializer], data: Any, *, put: bool = False, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Validated input as a plain dict (``ValidationError`` → 400 with field errors)."""
     serializer = serializer_class(data=data, context=context or {})
     if put:

@@ -42,8 +42,12 @@ class ChangesPageOut(serializers.Serializer):
 class ChangesView(ApiView):
     extra_error_codes = (410,)
 
-    @extend_schema(tags=["changes"], parameters=[inputs.ChangesParams], responses=ChangesPageOut,
-                   summary="Every change you may see, oldest first")
+    @extend_schema(
+        tags=["changes"],
+        parameters=[inputs.ChangesParams],
+        responses=ChangesPageOut,
+        summary="Every change you may see, oldest first",
+    )
     def get(self, request: Request) -> Response:
         params = query(request, inputs.ChangesParams)
         since = decode_cursor(params["since"]) if "since" in params else None

@@ -85,19 +85,26 @@ def plan_document(access: Access) -> dict[str, Any]:
     agreed_revisions = []
     if amended:
         wanted = dict(amended)
-        agreed_revisions = public_owners([
-            {"goal_id": r.goal_id, "number": r.number, "terms": r.terms, "commitments": r.commitments}
-            for r in GoalRevision.objects.filter(goal_id__in=wanted) if wanted[r.goal_id] == r.number
-        ])
+        agreed_revisions = public_owners(
+            [
+                {"goal_id": r.goal_id, "number": r.number, "terms": r.terms, "commitments": r.commitments}
+                for r in GoalRevision.objects.filter(goal_id__in=wanted)
+                if wanted[r.goal_id] == r.number
+            ]
+        )
     report = health_for([p])[p.pk]
     return {
         "cursor": cursor,
         "access": access_document(access),
         "partnership": p,
         "vision": vision,
-        "endorsements": (VisionEndorsement.objects.filter(vision=vision, revision=vision.revision)
-                         .select_related("user") if vision else []),
-        "members": PartnershipMember.objects.filter(partnership=p).select_related("user")
+        "endorsements": (
+            VisionEndorsement.objects.filter(vision=vision, revision=vision.revision).select_related("user")
+            if vision
+            else []
+        ),
+        "members": PartnershipMember.objects.filter(partnership=p)
+        .select_related("user")
         .order_by("side", "created_at"),
         "objectives": Objective.objects.filter(partnership=p),
         "goals": goals,
@@ -112,8 +119,12 @@ def plan_document(access: Access) -> dict[str, Any]:
 
 
 class PlanView(ApiView):
-    @extend_schema(tags=["partnerships"], responses=PlanOut, summary="The whole joint plan in one document",
-                   parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
+    @extend_schema(
+        tags=["partnerships"],
+        responses=PlanOut,
+        summary="The whole joint plan in one document",
+        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+    )
     def get(self, request: Request, pk: str) -> HttpResponse:
         _partnership, access = load(PARTNERSHIPS, request.user, pk)
         body, tag = cached_plan(access)
@@ -145,8 +156,11 @@ def cached_plan(access: Access) -> tuple[bytes, str]:
             cache.set(key, shared, seconds)
     own = access_document(access)
     body = b'{"access":' + JSONRenderer().render(own) + b"," + shared[1:]
-    tag = '"plan-{}-{}-{}"'.format(generation[:20], hour, "".join(
-        str(int(own[k])) if isinstance(own[k], bool) else str(own[k]) for k in ACCESS_KEYS))
+    tag = '"plan-{}-{}-{}"'.format(
+        generation[:20],
+        hour,
+        "".join(str(int(own[k])) if isinstance(own[k], bool) else str(own[k]) for k in ACCESS_KEYS),
+    )
     return body, tag
 
 

@@ -87,30 +87,58 @@ def views_for(resource: Resource) -> tuple[type[ListCreateView], type[DetailView
     """The list and detail view classes of a resource, with their OpenAPI description."""
     tag = [resource.name]
     list_methods = ["get", "head", "options"] + (["post"] if resource.create_in else [])
-    list_schema = {"get": extend_schema(tags=tag, parameters=[resource.params], responses=paginated(resource.out),
-                                        summary=f"List {resource.name}")}
+    list_schema = {
+        "get": extend_schema(
+            tags=tag, parameters=[resource.params], responses=paginated(resource.out), summary=f"List {resource.name}"
+        )
+    }
     if resource.create_in:
-        list_schema["post"] = extend_schema(tags=tag, request=resource.create_in, responses={201: resource.out},
-                                            summary=f"Create a {resource.label}")
+        list_schema["post"] = extend_schema(
+            tags=tag, request=resource.create_in, responses={201: resource.out}, summary=f"Create a {resource.label}"
+        )
     detail_methods = ["get", "head", "options"]
-    detail_schema = {"get": extend_schema(tags=tag, parameters=[ID_PARAM], responses={200: resource.out, 304: None},
-                                          summary=f"Read a {resource.label}")}
+    detail_schema = {
+        "get": extend_schema(
+            tags=tag,
+            parameters=[ID_PARAM],
+            responses={200: resource.out, 304: None},
+            summary=f"Read a {resource.label}",
+        )
+    }
     if resource.update:
         detail_methods += ["put", "patch"]
         for method in ("put", "patch"):
             detail_schema[method] = extend_schema(
-                tags=tag, parameters=[ID_PARAM], request=resource.update_in, responses={200: resource.out},
+                tags=tag,
+                parameters=[ID_PARAM],
+                request=resource.update_in,
+                responses={200: resource.out},
                 summary=f"{'Replace' if method == 'put' else 'Change'} a {resource.label}",
             )
     if resource.delete:
         detail_methods.append("delete")
-        detail_schema["delete"] = extend_schema(tags=tag, parameters=[ID_PARAM], responses={204: None},
-                                                summary=f"Delete a {resource.label}")
+        detail_schema["delete"] = extend_schema(
+            tags=tag, parameters=[ID_PARAM], responses={204: None}, summary=f"Delete a {resource.label}"
+        )
     name = resource.label.title().replace("-", "")
-    list_view = extend_schema_view(**list_schema)(type(f"{name}List", (ListCreateView,), {
-        "resource": resource, "http_method_names": list_methods,
-    }))
-    detail_view = extend_schema_view(**detail_schema)(type(f"{name}Detail", (DetailView,), {
-        "resource": resource, "http_method_names": detail_methods,
-    }))
+    list_view = extend_schema_view(**list_schema)(
+        type(
+            f"{name}List",
+            (ListCreateView,),
+            {
+                "resource": resource,
+                "http_method_names": list_methods,
+            },
+        )
+    )
+    detail_view = extend_schema_view(**detail_schema)(
+        type(
+            f"{name}Detail",
+            (DetailView,),
+            {
+                "resource": resource,
+                "http_method_names": detail_methods,
+            },
+        )
+    )
     return list_view, detail_view

@@ -71,8 +71,7 @@ def trajectory_chart(objective: Any, suggestions: Iterable[Any], start_day: dt.d
 
 
 @register.inclusion_tag("charts/progress_bar.html")
-def progress_bar(value: Any, expected: Any = None, label: str = "Progress towards target",
-                 plain: bool = False) -> dict:
+def progress_bar(value: Any, expected: Any = None, label: str = "Progress towards target", plain: bool = False) -> dict:
     """A progress bar with its percentage written next to it (``role="progressbar"`` with
     ``aria-valuenow`` and a spoken text). With ``expected`` it marks where the plan should be by now
     and says "on track" or "behind plan" (behind is also hatched, not only a different colour).

@@ -30,7 +30,9 @@ class Command(BaseCommand):
             raise CommandError("Arguments must not contain NUL characters.")
         try:
             org, user = workspace_create(
-                name=options["name"], email=options["email"], password=options["password"],
+                name=options["name"],
+                email=options["email"],
+                password=options["password"],
                 full_name=options["full_name"],
             )
         except DomainError as exc:
@@ -39,5 +41,8 @@ class Command(BaseCommand):
             )
             raise CommandError(exc.message + (f" ({details})" if details else "")) from exc
         self.stdout.write(self.style.SUCCESS(f"Created the workspace “{org.name}” (organisation {org.pk})."))
-        self.stdout.write(f"Admin: {user.email}" + (f" ({user.full_name})" if user.full_name else "")
-                          + " — sign in with the password you gave.")
+        self.stdout.write(
+            f"Admin: {user.email}"
+            + (f" ({user.full_name})" if user.full_name else "")
+            + " — sign in with the password you gave."
+        )

@@ -28,18 +28,39 @@ class Command(BaseCommand):
     help = "Build the demo (a vendor with a consulting house and a solution provider) and print its logins."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--reset", action="store_true",
-                            help="Remove everything the demo built before, then build it again.")
+        parser.add_argument(
+            "--reset", action="store_true", help="Remove everything the demo built before, then build it again."
+        )
         volume = parser.add_argument_group("volume data for benchmarks (partnerships of the demo vendor)")
-        volume.add_argument("--partnerships", type=int, default=None, metavar="N",
-                            help="Number of volume partnerships (each with its own partner organisation).")
-        volume.add_argument("--goals", type=int, default=None, metavar="N",
-                            help="Goals in total, spread evenly over the volume partnerships, in every state "
-                                 "(default: 10 per partnership). Objectives: one per 10 goals of a partnership.")
-        volume.add_argument("--goals-per-partnership", type=int, default=None, metavar="N",
-                            help="Goals of each volume partnership (instead of --goals).")
-        volume.add_argument("--check-ins", type=int, default=None, metavar="N",
-                            help="Check-ins in total, spread over the goals that were agreed (default: 4 per goal).")
+        volume.add_argument(
+            "--partnerships",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Number of volume partnerships (each with its own partner organisation).",
+        )
+        volume.add_argument(
+            "--goals",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Goals in total, spread evenly over the volume partnerships, in every state "
+            "(default: 10 per partnership). Objectives: one per 10 goals of a partnership.",
+        )
+        volume.add_argument(
+            "--goals-per-partnership",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Goals of each volume partnership (instead of --goals).",
+        )
+        volume.add_argument(
+            "--check-ins",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Check-ins in total, spread over the goals that were agreed (default: 4 per goal).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         request = self._volume_request(options)
@@ -50,8 +71,9 @@ class Command(BaseCommand):
             if demo.showcase_exists() or not demo.build_showcase():
                 self.stdout.write("The demo exists already (use --reset to build it again).")
             else:
-                self.stdout.write(self.style.SUCCESS(
-                    "Built the demo: Acme Cloud with Northwind Consulting and Brightline Solutions."))
+                self.stdout.write(
+                    self.style.SUCCESS("Built the demo: Acme Cloud with Northwind Consulting and Brightline Solutions.")
+                )
             if request is not None:
                 self._build_volume(request)
         except (DomainError, IntegrityError) as exc:
@@ -65,8 +87,12 @@ class Command(BaseCommand):
         per_partnership, check_ins = options["goals_per_partnership"], options["check_ins"]
         if all(v is None for v in (partnerships, goals, per_partnership, check_ins)):
             return None
-        for name, value in (("--partnerships", partnerships), ("--goals", goals),
-                            ("--goals-per-partnership", per_partnership), ("--check-ins", check_ins)):
+        for name, value in (
+            ("--partnerships", partnerships),
+            ("--goals", goals),
+            ("--goals-per-partnership", per_partnership),
+            ("--check-ins", check_ins),
+        ):
             if value is not None and value < 0:
                 raise CommandError(f"{name} must be zero or more (got {value}).")
         if goals is not None and per_partnership is not None:
@@ -99,9 +125,12 @@ class Command(BaseCommand):
         if not created["partnerships"]:
             self.stdout.write(f"The {request.partnerships} volume partnerships exist already.")
             return
-        self.stdout.write(self.style.SUCCESS(
-            f"Built {created['partnerships']} volume partnerships with {created['goals']} goals and "
-            f"{created['check_ins']} check-ins in {time.monotonic() - started:.1f} s."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Built {created['partnerships']} volume partnerships with {created['goals']} goals and "
+                f"{created['check_ins']} check-ins in {time.monotonic() - started:.1f} s."
+            )
+        )
 
     def _print_logins(self, request: demo.VolumeRequest | None) -> None:
         logins = demo.showcase_logins() + (demo.volume_logins(request) if request else [])
