@@ -22,13 +22,14 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python scripts/run.py
 
-## Run the whole test suite (lint, deployment checks, pytest).
+## Run the whole test suite (lint, import layers, types, deployment checks, pytest).
 test: install lint check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -14,10 +14,10 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from django_ratelimit.decorators import ratelimit
 
-from alignment.errors import DomainError
-from alignment.services import workspace_create
+from core.errors import DomainError
 
 from .forms import EmailAuthenticationForm, SignUpForm
+from .services import workspace_create
 
 # Per client address; generous enough for an office behind one NAT, tight enough against guessing.
 AUTH_RATE = "20/m"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import zoneinfo
+from functools import cache
 from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+
+
+@cache
+def timezone_choices() -> list[tuple[str, str]]:
+    """IANA zones people pick from (Area/City, and UTC), shared by every time zone field."""
+    return [(z, z.replace("_", " ")) for z in sorted(zoneinfo.available_timezones()) if "/" in z or z == "UTC"]
 
 
 class EmailAuthenticationForm(AuthenticationForm):

@@ -44,6 +44,18 @@ def display_name_of(full_name: str, first_name: str, last_name: str, email: str)
     return full_name or f"{first_name} {last_name}".strip() or email
 
 
+class ReminderKind(models.TextChoices):
+    """The kinds of e-mail a person can mute (``User.muted_reminder_kinds``); every e-mail they get
+    carries a one-click unsubscribe link for its kind."""
+
+    REVIEW_UPCOMING = "review_upcoming", "An alignment review is coming up"
+    REVIEW_OVERDUE = "review_overdue", "A review was due and has not been recorded"
+    APPROVAL_WAITING = "approval_waiting", "A goal is waiting for my side's approval"
+    CHECKIN_MISSING = "checkin_missing", "A goal I own has no recent check-in"
+    WEEKLY_DIGEST = "weekly_digest", "A weekly digest of my partnerships"
+    GOAL_NEGOTIATION = "goal_negotiation", "The other side approved, sent back or proposed a goal"
+
+
 class User(AbstractUser):
     """A person. Signs in with an e-mail address (unique, case-insensitive)."""
 
@@ -52,7 +64,7 @@ class User(AbstractUser):
     email = models.EmailField("e-mail address", max_length=254, unique=True)
     full_name = models.CharField(max_length=150, blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
-    # Reminder kinds this person does not want (see alignment.reminders.ReminderKind).
+    # Kinds of e-mail this person does not want (``ReminderKind`` values).
     muted_reminder_kinds = models.JSONField(default=list, blank=True)
 
     USERNAME_FIELD = "email"

@@ -8,35 +8,28 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from functools import cache
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from alignment.models import ReminderKind
-from alignment.unsubscribe import set_muted
-
-from .models import ApiToken, User
+from .forms import timezone_choices
+from .models import ApiToken, ReminderKind, User
+from .services import mute, set_muted
+from .unsubscribe import read_token
 
 MAX_ACTIVE_TOKENS = getattr(settings, "MAX_ACTIVE_API_TOKENS", 25)
-
-
-@cache
-def timezone_choices() -> list[tuple[str, str]]:
-    """IANA zones people pick from (Area/City, and UTC), shared by every time zone field."""
-    import zoneinfo
-
-    return [(z, z.replace("_", " ")) for z in sorted(zoneinfo.available_timezones()) if "/" in z or z == "UTC"]
 
 
 class ProfileForm(forms.Form):
@@ -164,3 +157,45 @@ def token_revoke(request: HttpRequest, token_id: uuid.UUID) -> HttpResponse:
     if revoked:
         messages.success(request, f"The token “{token.name}” is revoked: programs using it are refused from now on.")
     return _back("tokens")
+
+
+# --- Reminder preferences and unsubscribe -----------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    """Which reminder kinds the signed-in person receives (a page, or a partial for htmx)."""
+    user = request.user
+    saved = False
+    if request.method == "POST":
+        set_muted(user, [k for k in ReminderKind.values if k not in request.POST.getlist("receive")])
+        saved = True
+    muted = set(user.muted_reminder_kinds or [])
+    kinds = [{"value": value, "label": label, "on": value not in muted} for value, label in ReminderKind.choices]
+    template = "reminders/_preferences_form.html" if request.htmx else "reminders/preferences.html"
+    return render(request, template, {"kinds": kinds, "saved": saved})
+
+
+@csrf_exempt  # RFC 8058: the mail client POSTs without a session; the signed token is the authority
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a confirmation (mail scanners prefetch links); POST mutes that kind."""
+    try:
+        user, kind = read_token(token)
+    except signing.BadSignature:
+        return render(request, "reminders/unsubscribe_invalid.html", status=400)
+    done = request.method == "POST"
+    if done:
+        mute(user, [kind])
+    return render(
+        request,
+        "reminders/unsubscribe.html",
+        {
+            "kind": kind,
+            "kind_label": ReminderKind(kind).label,
+            "done": done,
+            "email": user.email,
+            "action": reverse("reviews:unsubscribe", args=[token]),
+        },
+    )

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from accounts.models import OrganisationMembership
+from accounts.models import OrganisationMembership, User
+from core.errors import NotAllowed, NotFound
 
-from .errors import NotAllowed, NotFound
 from .models import Partnership, PartnershipMember, Role, Side
-
-if TYPE_CHECKING:
-    from accounts.models import User
 
 ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.APPROVER: 3}
 

@@ -3,7 +3,6 @@ from django.contrib import admin
 from .models import (
     AlignmentReview,
     ChangeEvent,
-    HealthSnapshot,
     Invitation,
     Objective,
     Partnership,
@@ -79,9 +78,3 @@ class ChangeEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
-
-
-@admin.register(HealthSnapshot)
-class HealthSnapshotAdmin(admin.ModelAdmin):
-    list_display = ["partnership", "day", "score"]
-    raw_id_fields = ["partnership"]

@@ -21,12 +21,14 @@ moment longer but never skips.
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection, models, transaction
 from django.db.models.expressions import RawSQL
 
-from .health import plan_changed
 from .models import ChangeEvent, Partnership
 
 PG_TXID = "pg_current_xact_id()::text::bigint"
@@ -69,8 +71,8 @@ def record_change(
         after = obj.to_record()  # type: ignore[attr-defined]
     partnership_id = partnership.pk if isinstance(partnership, Partnership) else partnership
     user = actor if getattr(actor, "is_authenticated", False) else None
-    # Cached health of this plan is stale now, and again at commit: a report computed by another
-    # request between this write and the commit saw the old data.
+    # Anything cached from this plan (its health, its /plan document) is stale now, and again at
+    # commit: a value computed by another request between this write and the commit saw the old data.
     plan_changed(partnership_id)
     transaction.on_commit(lambda: plan_changed(partnership_id))
     return ChangeEvent.objects.create(
@@ -126,3 +128,38 @@ def feed_queryset(
             params=[txid, seq],
         )
     return qs.order_by("txid", "seq")
+
+
+# --- Plan generations ---------------------------------------------------------------------------
+#
+# Anything cached from a plan's data (its health, the dashboard's numbers, the /plan document) is
+# keyed by the plan's generation: a token in the shared cache that ``record_change`` renews with
+# every change, so a cached value never outlives a change of the plan it was computed from.
+
+
+def _generation_key(pid: Any) -> str:
+    return f"health-gen:{pid}"
+
+
+def plan_changed(partnership_id: Any) -> None:
+    """Give the plan a new generation: whatever was cached from its data is stale (called for
+    every change event)."""
+    cache.set(_generation_key(partnership_id), uuid.uuid4().hex, None)
+
+
+def plan_generations(ids: list[Any]) -> dict[Any, str]:
+    """The current generation token of each plan: it changes with every change to the plan, so it
+    keys anything cached from a plan's data."""
+    found = cache.get_many([_generation_key(pid) for pid in ids])
+    fresh = {_generation_key(pid): uuid.uuid4().hex for pid in ids if _generation_key(pid) not in found}
+    if fresh:
+        # A plan without a token (never changed since the cache was emptied) gets one now, so an
+        # entry cached under an older token can never be mistaken for a current one.
+        cache.set_many(fresh, None)
+        found |= fresh
+    return {pid: found[_generation_key(pid)] for pid in ids}
+
+
+def cache_hour(now: dt.datetime) -> str:
+    """The hour in cache keys of time-dependent plan data (health decays by the day)."""
+    return now.astimezone(dt.UTC).strftime("%Y%m%d%H")

@@ -1,4 +1,4 @@
-"""Invitations: how people join a partnership by e-mail, and the task that sends the link.
+"""Invitations: how people join a partnership by e-mail (the e-mail itself is ``alignment.emails``).
 
 Who may invite whom:
 
@@ -8,7 +8,7 @@ Who may invite whom:
   The first person who accepts such an *approver* invitation becomes the partner organisation's
   admin, so from then on the partner manages its own people.
 
-The link carries a 256-bit token from ``secrets``; only its SHA-256 is stored. It expires after
+The link carries a 256-bit token (``Invitation.issue_link``); only its SHA-256 is stored. It expires after
 ``settings.INVITATION_TTL_DAYS``, works once, can be revoked, and is bound to the invited address
 (case-insensitive). Resending issues a new token: the old link stops working. Unknown, expired,
 revoked and used tokens all raise the same neutral ``NotFound`` so a link reveals nothing.
@@ -16,29 +16,23 @@ revoked and used tokens all raise the same neutral ``NotFound`` so a link reveal
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import secrets
-import smtplib
 from typing import Any
 
-from celery import shared_task
-from django.conf import settings
-from django.contrib.auth.password_validation import validate_password
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import OrganisationMembership, User, hash_token
+from accounts.services import user_create
+from core import outbox
+from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from core.models import MailKind
+from core.writes import lock, validate
 
 from .access import Access
 from .changes import record_change
-from .errors import InvalidInput, NotAllowed, NotFound, RuleViolation
-from .mail import send_templated
 from .models import ChangeEvent, Invitation, PartnershipMember, Role, Side
-from .writes import lock, validate
 
 CREATE, UPDATE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE
 
@@ -52,11 +46,6 @@ ROLE_ABILITIES = {
     Role.EDITOR: "edit the joint plan, propose goals and request changes",
     Role.APPROVER: "edit the joint plan and approve goals for your side",
 }
-
-
-def new_token() -> str:
-    """A 256-bit URL-safe token."""
-    return secrets.token_urlsafe(32)
 
 
 def invalid_link() -> NotFound:
@@ -116,16 +105,22 @@ def _require_may_invite(access: Access, side: str) -> None:
         )
 
 
-def _enqueue_email(invitation: Invitation, raw: str) -> None:
-    invitation_id = str(invitation.pk)
-    transaction.on_commit(lambda: send_invitation_email.delay(invitation_id, raw))
-
-
-def _issue(invitation: Invitation) -> str:
-    raw = new_token()
-    invitation.token_hash = hash_token(raw)
-    invitation.expires_at = timezone.now() + dt.timedelta(days=settings.INVITATION_TTL_DAYS)
-    return raw
+def queue_email(invitation: Invitation) -> None:
+    """The e-mail with the current link, through the outbox: sent once the transaction commits,
+    once per link (a resent link is a new message; a replaced one is no longer sent)."""
+    assert invitation.link_issued_at is not None
+    outbox.queue(
+        [
+            outbox.Message(
+                MailKind.INVITATION,
+                "invitation",
+                str(invitation.pk),
+                invitation.link_issued_at,
+                to_email=invitation.email,
+                partnership_id=invitation.partnership_id,
+            )
+        ]
+    )
 
 
 @transaction.atomic
@@ -153,13 +148,13 @@ def invitation_create(*, access: Access, email: str, side: str, role: str, messa
     invitation = Invitation(
         partnership=p, email=email, side=side, role=role, message=_clean_message(message), invited_by=access.user
     )
-    raw = _issue(invitation)
+    raw = invitation.issue_link()
     validate(invitation, exclude=["partnership", "invited_by", "accepted_by"])
     invitation.save(force_insert=True)
     record_change(
         actor=access.user, partnership=p, obj=invitation, action=CREATE, summary=f"invited {email} as {side} {role}"
     )
-    _enqueue_email(invitation, raw)
+    queue_email(invitation)
     return invitation, raw
 
 
@@ -180,7 +175,7 @@ def invitation_resend(*, access: Access, invitation_id: Any) -> tuple[Invitation
     if invitation.revoked_at:
         raise RuleViolation("This invitation was revoked; invite the person again instead.", code="invitation.revoked")
     before = invitation.to_record()
-    raw = _issue(invitation)
+    raw = invitation.issue_link()
     invitation.bump()
     invitation.save()
     record_change(
@@ -191,7 +186,7 @@ def invitation_resend(*, access: Access, invitation_id: Any) -> tuple[Invitation
         before=before,
         summary=f"sent a new invitation link to {invitation.email}",
     )
-    _enqueue_email(invitation, raw)
+    queue_email(invitation)
     return invitation, raw
 
 
@@ -323,87 +318,5 @@ def invitation_accept_as_new_person(*, raw_token: str, full_name: str, password:
     full_name = (full_name or "").strip()
     if not full_name:
         raise InvalidInput("Tell us your name.", fields={"full_name": ["This field is required."]})
-    if User.objects.filter(email__iexact=invitation.email).exists():
-        raise RuleViolation(
-            "An account with this e-mail address exists already: sign in to accept.", code="invitation.sign_in"
-        )
-    user = User(email=invitation.email.strip().lower(), full_name=full_name[:150])
-    try:
-        validate_password(password, user)
-    except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages), fields={"password": list(exc.messages)}) from exc
-    validate(user, exclude=["password"])
-    user.set_password(password)
-    try:
-        with transaction.atomic():
-            user.save(force_insert=True)
-    except IntegrityError as exc:
-        raise RuleViolation(
-            "An account with this e-mail address exists already: sign in to accept.", code="invitation.sign_in"
-        ) from exc
+    user = user_create(email=invitation.email, password=password, full_name=full_name)
     return invitation_accept(raw_token=raw_token, user=user)
-
-
-# --- E-mail -----------------------------------------------------------------------------------
-
-# How long a sent e-mail's claim is kept: longer than any retry of its task.
-CLAIM_SECONDS = 7 * 24 * 3600
-
-
-def send_once(claim: str, send: Any) -> bool:
-    """Claim ``claim`` in the shared cache, then send; a claim held already means it was sent (a
-    retried or duplicated task). A failed send gives the claim back so the retry can send."""
-    if claim:
-        key = "mail-claim:" + hashlib.sha256(claim.encode()).hexdigest()
-        if not cache.add(key, 1, timeout=CLAIM_SECONDS):
-            return False
-    try:
-        send()
-    except Exception:
-        if claim:
-            cache.delete(key)
-        raise
-    return True
-
-
-def invitation_url(raw_token: str) -> str:
-    from django.urls import reverse
-
-    return settings.SITE_URL + reverse("invitation", args=[raw_token])
-
-
-def send_invitation(invitation: Invitation, raw_token: str) -> None:
-    """The invitation e-mail: mentions only the partnership it is for."""
-    p = invitation.partnership
-    inviter = invitation.invited_by
-    send_templated(
-        "invitation",
-        [invitation.email],
-        {
-            "invitation": invitation,
-            "partnership": p,
-            "inviter_name": inviter.display_name if inviter else p.organisation_for(invitation.side).name,
-            "side_organisation": p.organisation_for(invitation.side).name,
-            "abilities": ROLE_ABILITIES[Role(invitation.role)],
-            "url": invitation_url(raw_token),
-        },
-    )
-
-
-@shared_task(
-    autoretry_for=(smtplib.SMTPException, ConnectionError, TimeoutError),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=8,
-)
-def send_invitation_email(invitation_id: str, raw_token: str) -> bool:
-    """Send the link. Skips an invitation that was revoked, accepted or resent meanwhile (the token
-    no longer matches), so a late run never mails a dead link; a repeated run sends nothing."""
-    invitation = (
-        Invitation.objects.select_related("partnership__vendor", "partnership__partner", "invited_by")
-        .filter(pk=invitation_id)
-        .first()
-    )
-    if invitation is None or not invitation.is_usable or invitation.token_hash != hash_token(raw_token):
-        return False
-    return send_once(f"invitation-mail:{invitation.token_hash}", lambda: send_invitation(invitation, raw_token))

@@ -7,68 +7,34 @@ neutral page and status, and both the page and the accept are rate-limited per I
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render, resolve_url
-from django.urls import NoReverseMatch, reverse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts.models import User
+from core.errors import DomainError, NotFound, RateLimited
+from core.web import domain_errors, form_errors, login_url, refused
 
 from . import invitations as service
 from .access import resolve
-from .errors import DomainError, NotFound
 from .models import Invitation, Role, Side
 
 # Guesses per IP address and minute on the link pages (GET and POST share the budget).
 LINK_RATE = getattr(settings, "INVITATION_LINK_RATE", "20/m")
 
 
-def render_domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
-    """The one place where the browser pages of invitations and reviews turn an application error
-    into an HTTP response."""
-    return render(request, "invitations/error.html", {"error": error}, status=error.status)
-
-
-def domain_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except DomainError as error:
-            return render_domain_error(request, error)
-
-    return wrapper
-
-
-def login_url(next_url: str) -> str:
-    try:
-        base = resolve_url(settings.LOGIN_URL)
-    except NoReverseMatch:
-        base = "/login/"
-    return f"{base}?{urlencode({'next': next_url})}"
-
-
 def _rate_limited(request: HttpRequest) -> HttpResponse | None:
     if is_ratelimited(request, group="invitation-link", key="ip", rate=LINK_RATE, increment=True):
-        return render(
-            request,
-            "invitations/error.html",
-            {
-                "error": DomainError("Too many attempts from your network. Wait a minute and open the link again."),
-                "title": "Slow down",
-            },
-            status=429,
-        )
+        error = RateLimited("Too many attempts from your network. Wait a minute and open the link again.")
+        return refused(request, error, title="Slow down")
     return None
 
 
@@ -162,12 +128,10 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid_link(request)
     except DomainError as error:
         if form is not None and error.fields:
-            for name, problems in error.fields.items():
-                for problem in problems:
-                    form.add_error(name if name in form.fields else None, problem)
+            form_errors(form, error)
             context = _page_context(request, invitation, token) | {"form": form}
             return render(request, "invitations/invitation.html", context, status=error.status)
-        return render_domain_error(request, error)
+        return refused(request, error)
     messages.success(request, f"Welcome to {member.partnership.name}. Here is what waits for your side.")
     return redirect("goal-review-queue", partnership_id=member.partnership_id)
 
@@ -211,9 +175,7 @@ def invitations_manage(request: HttpRequest, partnership_id: Any) -> HttpRespons
             except DomainError as error:
                 if error.status in (403, 404):
                     raise
-                for name, problems in (error.fields or {None: [error.message]}).items():
-                    for problem in problems:
-                        form.add_error(name if name in form.fields else None, problem)
+                form_errors(form, error)
                 status = error.status
             else:
                 messages.success(request, f"Invitation sent to {invitation.email}.")

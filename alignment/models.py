@@ -3,7 +3,9 @@ mutual objectives, alignment reviews, invitations and the change log."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import secrets
 import uuid
 from decimal import Decimal
 
@@ -12,10 +14,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
-from accounts.models import Organisation, validate_timezone
+from accounts.models import Organisation, hash_token, validate_timezone
+from core.models import PlanObject
 
-from .base import PlanObject
+LINK_SALT = "partnerplan.invitation.link"
 
 
 class Side(models.TextChoices):
@@ -147,7 +151,13 @@ class PartnershipMember(models.Model):
 
 
 class Invitation(PlanObject):
-    """An invitation of an e-mail address to one partnership. Only the token's hash is stored."""
+    """An invitation of an e-mail address to one partnership. Only the link token's hash is stored.
+
+    The token is derived, not stored: an HMAC under the ``SECRET_KEY`` of a 256-bit random nonce
+    (from ``secrets``) kept with the invitation. So the e-mail task re-derives the link from the
+    row, no token travels through the broker, and neither the database alone nor the key alone
+    gives a usable link. Issuing a new link (resend) draws a new nonce: the old link dies.
+    """
 
     partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(max_length=254)
@@ -155,6 +165,8 @@ class Invitation(PlanObject):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.APPROVER)
     message = models.TextField(blank=True, max_length=2000)
     token_hash = models.CharField(max_length=64, unique=True)
+    link_nonce = models.CharField(max_length=64, blank=True)
+    link_issued_at = models.DateTimeField(null=True, blank=True)
     invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -163,7 +175,7 @@ class Invitation(PlanObject):
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    record_exclude = ("token_hash",)
+    record_exclude = ("token_hash", "link_nonce")
 
     class Meta:
         ordering = ["-created_at"]
@@ -178,6 +190,22 @@ class Invitation(PlanObject):
     @property
     def is_usable(self) -> bool:
         return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+    def issue_link(self) -> str:
+        """Draw a new link (the previous one stops working) valid for ``INVITATION_TTL_DAYS``;
+        returns its token, which is never stored. The caller saves."""
+        now = timezone.now()
+        self.link_nonce = secrets.token_urlsafe(32)
+        self.link_issued_at = now
+        self.expires_at = now + dt.timedelta(days=settings.INVITATION_TTL_DAYS)
+        token = self.link_token()
+        self.token_hash = hash_token(token)
+        return token
+
+    def link_token(self) -> str:
+        """The token of the current link, derived from the nonce under the secret key."""
+        digest = salted_hmac(LINK_SALT, f"{self.pk}:{self.link_nonce}", algorithm="sha256").digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     @property
     def state(self) -> str:
@@ -322,25 +350,6 @@ class AlignmentReview(PlanObject):
         return self.title or f"Review of {self.partnership} on {self.scheduled_for:%Y-%m-%d}"
 
 
-class HealthSnapshot(models.Model):
-    """The alignment health of a partnership on one day: the trend and a cache of the score."""
-
-    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="health_snapshots")
-    day = models.DateField()
-    score = models.PositiveSmallIntegerField()
-    components = models.JSONField(default=list)
-
-    class Meta:
-        ordering = ["day"]
-        constraints = [
-            models.UniqueConstraint(fields=["partnership", "day"], name="health_snapshot_unique"),
-            models.CheckConstraint(condition=Q(score__lte=100), name="health_snapshot_range"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Health {self.score} on {self.day}"
-
-
 class ChangeEvent(models.Model):
     """Append-only record of a change to plan data, written in the same transaction as the change.
 
@@ -380,69 +389,3 @@ class ChangeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type} {self.object_id}"
-
-
-class ReminderKind(models.TextChoices):
-    """The kinds of reminder Partnerplan sends; a person can mute each (``User.muted_reminder_kinds``)."""
-
-    REVIEW_UPCOMING = "review_upcoming", "An alignment review is coming up"
-    REVIEW_OVERDUE = "review_overdue", "A review was due and has not been recorded"
-    APPROVAL_WAITING = "approval_waiting", "A goal is waiting for my side's approval"
-    CHECKIN_MISSING = "checkin_missing", "A goal I own has no recent check-in"
-    WEEKLY_DIGEST = "weekly_digest", "A weekly digest of my partnerships"
-    GOAL_NEGOTIATION = "goal_negotiation", "The other side approved, sent back or proposed a goal"
-
-
-class ReminderDelivery(models.Model):
-    """The outbox: one row per reminder that should reach one person exactly once.
-
-    Unique per (kind, subject, occurrence, recipient), so a sweep that runs twice, or two sweeps at
-    once, insert one row between them. The send task claims the row with a conditional UPDATE
-    before sending (see ``alignment.reminders.deliver``).
-    """
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped (muted)"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=24, choices=ReminderKind.choices)
-    subject_type = models.CharField(max_length=24)  # "review", "goal" or "user"
-    subject_id = models.CharField(max_length=64)
-    # The moment this reminder stands for (e.g. a review occurrence minus the offset), in UTC.
-    occurrence = models.DateTimeField()
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
-    partnership = models.ForeignKey(
-        Partnership, on_delete=models.CASCADE, null=True, blank=True, related_name="reminder_deliveries"
-    )
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["kind", "subject_type", "subject_id", "occurrence", "recipient"],
-                name="reminder_once",
-            ),
-            models.CheckConstraint(condition=Q(kind__in=ReminderKind.values), name="reminder_kind_valid"),
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "sending", "sent", "failed", "skipped"]),
-                name="reminder_status_valid",
-            ),
-        ]
-        indexes = [
-            models.Index(fields=["status", "next_attempt_at"], name="reminder_due"),
-            models.Index(fields=["partnership", "created_at"], name="reminder_log"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} for {self.recipient_id} ({self.status})"

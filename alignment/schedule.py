@@ -11,16 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from typing import TYPE_CHECKING
 
 from dateutil import rrule
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from .errors import InvalidInput
+from core.errors import InvalidInput
 
-if TYPE_CHECKING:
-    from .models import AlignmentReview, Partnership
+from .changes import record_change
+from .models import AlignmentReview, ChangeEvent, Partnership
 
 CADENCE_RULES = {
     "monthly": "FREQ=MONTHLY;INTERVAL=1",
@@ -118,11 +118,6 @@ def keep_next_review_scheduled(now: dt.datetime | None = None) -> list[Alignment
 
     Holding a review schedules the next one in ``review_hold``; this sweep is the safety net.
     """
-    from django.db.models import Max
-
-    from .changes import record_change
-    from .models import AlignmentReview, ChangeEvent, Partnership
-
     now = now or timezone.now()
     scheduled = AlignmentReview.objects.filter(status=AlignmentReview.Status.SCHEDULED).values("partnership_id")
     due = list(Partnership.objects.filter(status=Partnership.Status.ACTIVE).exclude(id__in=scheduled))

@@ -11,16 +11,26 @@ import uuid
 import zoneinfo
 from typing import Any
 
-from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Organisation, OrganisationMembership, User
+from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from core.writes import (
+    apply_changes,
+    check_version,
+    convert,
+    free_id,
+    insert,
+    integer,
+    lock,
+    model_update,
+    text,
+    validate,
+)
 
 from .access import Access
 from .changes import record_change
-from .errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from .models import (
     AlignmentReview,
     ChangeEvent,
@@ -32,41 +42,9 @@ from .models import (
     Vision,
     VisionEndorsement,
 )
-from .schedule import next_occurrence
-from .writes import apply_changes, check_version, convert, free_id, insert, integer, lock, text, validate
+from .schedule import next_occurrence, parse_rrule
 
 CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
-
-
-# --- Workspaces -------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def workspace_create(*, name: str, email: str, password: str, full_name: str = "") -> tuple[Organisation, User]:
-    """A vendor organisation and its first admin (sign-up and ``create_workspace``)."""
-    name = text(name, "name")
-    email = text(email, "email").lower()
-    full_name = text(full_name, "full_name")
-    if not isinstance(password, str):
-        raise InvalidInput("Choose a password.", fields={"password": ["Expected text."]})
-    if not name:
-        raise InvalidInput("The organisation needs a name.", fields={"name": ["This field is required."]})
-    if User.objects.filter(email__iexact=email).exists():
-        raise InvalidInput(
-            "An account with this e-mail address exists already.",
-            fields={"email": ["Already registered: sign in instead."]},
-        )
-    user = User(email=email, full_name=full_name)
-    try:
-        validate_password(password, user)
-    except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages), fields={"password": list(exc.messages)}) from exc
-    validate(user, exclude=["password"])
-    user.set_password(password)
-    user.save()
-    org = Organisation.objects.create(name=name[:200])
-    OrganisationMembership.objects.create(organisation=org, user=user, role=OrganisationMembership.Role.ADMIN)
-    return org, user
 
 
 # --- Partnerships -----------------------------------------------------------------------------
@@ -115,8 +93,6 @@ def _validate_partnership(p: Partnership) -> None:
             fields={"reminder_offsets_days": ["Expected whole numbers from 0 to 90."]},
         )
     if p.review_cadence == Partnership.Cadence.CUSTOM:
-        from .schedule import parse_rrule
-
         parse_rrule(p.review_rrule)
 
 
@@ -167,29 +143,29 @@ def partnership_create(
 @transaction.atomic
 def partnership_update(*, access: Access, expected_version: int | None = None, **changes: Any) -> Partnership:
     access.require_manage("change the partnership settings")
-    p = lock(Partnership.objects, access.partnership.pk, "partnership")
-    check_version(p, expected_version)
-    before = p.to_record()
-    changed = apply_changes(p, changes, PARTNERSHIP_FIELDS)
-    if not changed:
-        return p
-    other_drivers = f"{access.other_side}_drivers"
-    if other_drivers in changed:
-        raise NotAllowed(
-            f"Each side names its own business drivers; the {access.other_side} side's are theirs to change."
-        )
-    _validate_partnership(p)
-    p.bump()
-    p.save()
-    record_change(
-        actor=access.user,
-        partnership=p,
-        obj=p,
-        action=UPDATE,
-        before=before,
-        summary="changed the partnership settings",
-    )
-    return p
+
+    def clean(p: Partnership, changed: dict[str, Any]) -> None:
+        if f"{access.other_side}_drivers" in changed:
+            raise NotAllowed(
+                f"Each side names its own business drivers; the {access.other_side} side's are theirs to change."
+            )
+        _validate_partnership(p)
+
+    return model_update(
+        lock(Partnership.objects, access.partnership.pk, "partnership"),
+        changes=changes,
+        allowed=PARTNERSHIP_FIELDS,
+        expected_version=expected_version,
+        clean=clean,
+        record=lambda p, before, changed: record_change(
+            actor=access.user,
+            partnership=p,
+            obj=p,
+            action=UPDATE,
+            before=before,
+            summary="changed the partnership settings",
+        ),
+    ).obj
 
 
 # --- Members ----------------------------------------------------------------------------------
@@ -275,33 +251,38 @@ def vision_endorsed_sides(vision: Vision) -> set[str]:
 def vision_update(*, access: Access, expected_version: int | None = None, **texts: Any) -> Vision:
     """Edit the vision. A real change makes a new revision, so earlier endorsements no longer count."""
     access.require_edit("edit the vision")
-    vision = lock(Vision.objects, Vision.objects.filter(partnership=access.partnership).values("pk")[:1], "vision")
-    check_version(vision, expected_version)
-    before = vision.to_record()
-    changed = apply_changes(vision, texts, VISION_TEXTS)
-    if not changed:
-        return vision
-    validate(vision, exclude=["partnership"])
-    if set(changed) & {"why_together", "what_we_hope", "how_we_work"}:
-        vision.revision += 1
-    vision.bump()
-    vision.save()
-    record_change(
-        actor=access.user,
-        partnership=access.partnership,
-        obj=vision,
-        action=UPDATE,
-        before=before,
-        summary="edited the vision",
-    )
-    return vision
+
+    def clean(vision: Vision, changed: dict[str, Any]) -> None:
+        validate(vision, exclude=["partnership"])
+        if set(changed) & {"why_together", "what_we_hope", "how_we_work"}:
+            vision.revision += 1
+
+    return model_update(
+        _lock_vision(access),
+        changes=texts,
+        allowed=VISION_TEXTS,
+        expected_version=expected_version,
+        clean=clean,
+        record=lambda vision, before, changed: record_change(
+            actor=access.user,
+            partnership=access.partnership,
+            obj=vision,
+            action=UPDATE,
+            before=before,
+            summary="edited the vision",
+        ),
+    ).obj
+
+
+def _lock_vision(access: Access) -> Vision:
+    return lock(Vision.objects, Vision.objects.filter(partnership=access.partnership).values("pk")[:1], "vision")
 
 
 @transaction.atomic
 def vision_endorse(*, access: Access, revision: int) -> VisionEndorsement:
     """Endorse the current revision of the vision for the caller's side."""
     access.require_approve("endorse the vision")
-    vision = lock(Vision.objects, Vision.objects.filter(partnership=access.partnership).values("pk")[:1], "vision")
+    vision = _lock_vision(access)
     revision = integer(revision, "revision")
     if revision != vision.revision:
         raise RuleViolation(
@@ -400,24 +381,26 @@ def objective_update(
     *, access: Access, objective_id: Any, expected_version: int | None = None, **changes: Any
 ) -> Objective:
     access.require_edit("edit objectives")
-    objective = lock(Objective.objects.filter(partnership=access.partnership), objective_id, "objective")
-    check_version(objective, expected_version)
-    before = objective.to_record()
-    if not apply_changes(objective, changes, OBJECTIVE_FIELDS):
-        return objective
-    objective.partnership = access.partnership
-    _validate_objective(objective)
-    objective.bump()
-    objective.save()
-    record_change(
-        actor=access.user,
-        partnership=access.partnership,
-        obj=objective,
-        action=UPDATE,
-        before=before,
-        summary=f"edited the objective “{objective.title}”",
-    )
-    return objective
+
+    def clean(objective: Objective, changed: dict[str, Any]) -> None:
+        objective.partnership = access.partnership
+        _validate_objective(objective)
+
+    return model_update(
+        lock(Objective.objects.filter(partnership=access.partnership), objective_id, "objective"),
+        changes=changes,
+        allowed=OBJECTIVE_FIELDS,
+        expected_version=expected_version,
+        clean=clean,
+        record=lambda objective, before, changed: record_change(
+            actor=access.user,
+            partnership=access.partnership,
+            obj=objective,
+            action=UPDATE,
+            before=before,
+            summary=f"edited the objective “{objective.title}”",
+        ),
+    ).obj
 
 
 @transaction.atomic
@@ -486,7 +469,7 @@ def review_schedule(
     return review
 
 
-def _lock_review(access: Access, review_id: Any) -> AlignmentReview:
+def lock_review(access: Access, review_id: Any) -> AlignmentReview:
     return lock(AlignmentReview.objects.filter(partnership=access.partnership), review_id, "review")
 
 
@@ -496,31 +479,33 @@ def review_update(
 ) -> AlignmentReview:
     """Move a review or edit its notes. Moving keeps the occurrence it stands for."""
     access.require_edit("change reviews")
-    review = _lock_review(access, review_id)
-    check_version(review, expected_version)
-    before = review.to_record()
-    if not apply_changes(review, changes, REVIEW_FIELDS):
-        return review
-    if "scheduled_for" in changes and review.status != AlignmentReview.Status.SCHEDULED:
-        raise RuleViolation("Only a scheduled review can be moved.", code="review.not_scheduled")
-    validate(review, exclude=["partnership", "attendees"])
-    review.bump()
-    review.save()
-    record_change(
-        actor=access.user,
-        partnership=access.partnership,
-        obj=review,
-        action=UPDATE,
-        before=before,
-        summary="updated a review",
-    )
-    return review
+
+    def clean(review: AlignmentReview, changed: dict[str, Any]) -> None:
+        if "scheduled_for" in changes and review.status != AlignmentReview.Status.SCHEDULED:
+            raise RuleViolation("Only a scheduled review can be moved.", code="review.not_scheduled")
+        validate(review, exclude=["partnership", "attendees"])
+
+    return model_update(
+        lock_review(access, review_id),
+        changes=changes,
+        allowed=REVIEW_FIELDS,
+        expected_version=expected_version,
+        clean=clean,
+        record=lambda review, before, changed: record_change(
+            actor=access.user,
+            partnership=access.partnership,
+            obj=review,
+            action=UPDATE,
+            before=before,
+            summary="updated a review",
+        ),
+    ).obj
 
 
 @transaction.atomic
 def review_skip(*, access: Access, review_id: Any, expected_version: int | None = None) -> AlignmentReview:
     access.require_edit("skip reviews")
-    review = _lock_review(access, review_id)
+    review = lock_review(access, review_id)
     check_version(review, expected_version)
     if review.status != AlignmentReview.Status.SCHEDULED:
         raise RuleViolation(
@@ -538,73 +523,6 @@ def review_skip(*, access: Access, review_id: Any, expected_version: int | None 
         before=before,
         summary="skipped a review",
     )
-    return review
-
-
-@transaction.atomic
-def review_hold(
-    *,
-    access: Access,
-    review_id: Any,
-    held_on: dt.date,
-    attendees: list[User] | None = None,
-    other_attendees: str = "",
-    notes: str = "",
-    decisions: str = "",
-    expected_version: int | None = None,
-    schedule_next: bool = True,
-) -> AlignmentReview:
-    """Record a review as held, with a snapshot of every open goal's status, and schedule the next
-    occurrence of the cadence."""
-    from goals.queries import goal_status_snapshot
-
-    access.require_edit("record reviews")
-    held_on = convert(AlignmentReview._meta.get_field("held_on"), held_on, "held_on")
-    if held_on is None:
-        raise InvalidInput("Say when the review was held.", fields={"held_on": ["This field is required."]})
-    review = _lock_review(access, review_id)
-    check_version(review, expected_version)
-    if review.status == AlignmentReview.Status.HELD:
-        raise RuleViolation("This review is recorded as held already.", code="review.already_held")
-    if held_on > timezone.localdate() + dt.timedelta(days=1):
-        raise InvalidInput("A review cannot be held in the future.", fields={"held_on": ["Must not be in the future."]})
-    allowed_people = set(
-        PartnershipMember.objects.filter(partnership=access.partnership).values_list("user_id", flat=True)
-    )
-    people = list(attendees or [])
-    strangers = [u for u in people if u.pk not in allowed_people]
-    if strangers:
-        # Never echo who they are: the caller may have guessed ids of people outside the partnership.
-        raise InvalidInput(
-            "Attendees must be members of this partnership.",
-            fields={"attendees": [f"{len(strangers)} of them are not members of this partnership."]},
-        )
-    before = review.to_record()
-    from .health import partnership_health
-
-    review.status = AlignmentReview.Status.HELD
-    review.held_on = held_on
-    review.notes = notes
-    review.decisions = decisions
-    review.other_attendees = other_attendees
-    review.goal_snapshot = goal_status_snapshot(access.partnership)
-    review.health_score = partnership_health(access.partnership).score
-    validate(review, exclude=["partnership", "attendees"])
-    review.bump()
-    review.save()
-    review.attendees.set(people)
-    after = review.to_record() | {"attendees": [u.pk for u in people]}
-    record_change(
-        actor=access.user,
-        partnership=access.partnership,
-        obj=review,
-        action=UPDATE,
-        before=before,
-        after=after,
-        summary="recorded a review",
-    )
-    if schedule_next and not access.partnership.reviews.filter(status=AlignmentReview.Status.SCHEDULED).exists():
-        review_schedule(access=access)
     return review
 
 

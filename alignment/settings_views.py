@@ -18,13 +18,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from accounts.views import timezone_choices
+from accounts.forms import timezone_choices
+from alignment.web import PlanView
+from core.errors import InvalidInput
 
 from . import services
-from .errors import InvalidInput
 from .forms import VersionedForm
 from .models import Partnership, PartnershipMember, Role, Side
-from .views import PlanView
 
 TEXTAREA = {"rows": 3}
 

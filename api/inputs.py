@@ -10,17 +10,7 @@ from alignment.models import AlignmentReview, Objective, Partnership, Role, Side
 from goals.models import Comment, Direction, GoalStatus
 from goals.services import OUTCOMES
 
-from .fields import (
-    DateField,
-    DateTimeField,
-    StrictSerializer,
-    UUIDField,
-    drivers,
-    number,
-    text,
-    version_field,
-    whole,
-)
+from .fields import DateField, DateTimeField, StrictSerializer, UUIDField, drivers, number, text, version_field, whole
 
 SIDES = Side.choices
 ROLES = Role.choices

@@ -25,8 +25,8 @@ from rest_framework import serializers
 
 from accounts.models import User, display_name_of
 from alignment.access import Access
-from alignment.health import cached_health_for
 from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
+from cadence.health import cached_health_for
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus, negotiation_state_of
 
 from . import serializers as out

@@ -7,7 +7,7 @@ Body: ``type``, ``title``, ``status``, ``detail`` (for people), ``code`` (stable
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -17,7 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from alignment.errors import DomainError, StaleVersion
+from core.errors import DomainError, StaleVersion
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -111,12 +111,15 @@ def _summary(errors: dict[str, list[str]]) -> str:
     return "Please correct: " + "; ".join(parts) if parts else "The input is not valid."
 
 
-def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """The API's exception handler (see ``ApiView.get_exception_handler``)."""
+def handle_exception(
+    exc: Exception,
+    context: dict[str, Any],
+    represent: Callable[[Any, Any], tuple[Any, str | None]] | None = None,
+) -> Response | None:
+    """The API's exception handler (see ``ApiView.get_exception_handler``). ``represent`` gives the
+    current state of the object a stale write was made against, and its ETag, for the 412 body."""
     if isinstance(exc, StaleVersion):
-        from .resources import represent_current
-
-        current, etag = represent_current(exc.current, context.get("request"))
+        current, etag = represent(exc.current, context.get("request")) if represent else (None, None)
         return problem(
             412, exc.code, exc.message, exc.fields, headers={"ETag": etag} if etag else None, current=current
         )

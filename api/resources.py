@@ -23,8 +23,11 @@ from accounts.models import OrganisationMembership, User
 from alignment import invitations
 from alignment import services as plan
 from alignment.access import Access, access_for, resolve, scoped, visible_partnerships
-from alignment.errors import InvalidInput, NotAllowed, NotFound
 from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Vision
+from core.errors import InvalidInput, NotAllowed, NotFound
+from goals import check_ins as goal_check_ins
+from goals import comments as goal_comments
+from goals import commitments as goal_commitments
 from goals import services as goal_services
 from goals.models import CheckIn, Comment, Commitment, Goal
 
@@ -221,7 +224,7 @@ def _create_goal(access: Access, data: dict[str, Any]) -> Goal:
 
 def _create_commitment(access: Access, data: dict[str, Any]) -> Commitment:
     _owner(data)
-    return goal_services.commitment_create(access=access, goal_id=data.pop("goal"), **data)
+    return goal_commitments.commitment_create(access=access, goal_id=data.pop("goal"), **data)
 
 
 def _update_commitment(access: Access, obj: Commitment, version: int | None, data: dict[str, Any]) -> Commitment:
@@ -230,7 +233,7 @@ def _update_commitment(access: Access, obj: Commitment, version: int | None, dat
         _owner(data)
         if data["side"] == obj.side:
             data.pop("side")
-    return goal_services.commitment_update(access=access, commitment_id=obj.pk, expected_version=version, **data)
+    return goal_commitments.commitment_update(access=access, commitment_id=obj.pk, expected_version=version, **data)
 
 
 PARTNERSHIPS = Resource(
@@ -303,7 +306,7 @@ COMMITMENTS = Resource(
     create_access=_goal_access,
     create=_create_commitment,
     update=_update_commitment,
-    delete=lambda a, o, v: goal_services.commitment_delete(access=a, commitment_id=o.pk, expected_version=v),
+    delete=lambda a, o, v: goal_commitments.commitment_delete(access=a, commitment_id=o.pk, expected_version=v),
     select=("owner",),
     filters={"side": _equals("side"), "goal": _visible_parent(Goal, "goal", "partnership")},
 )
@@ -317,9 +320,9 @@ CHECK_INS = Resource(
     create_in=inputs.CheckInCreateIn,
     update_in=inputs.CheckInUpdateIn,
     create_access=_goal_access,
-    create=lambda a, d: goal_services.check_in_create(access=a, goal_id=d.pop("goal"), **d),
-    update=lambda a, o, v, d: goal_services.check_in_update(access=a, check_in_id=o.pk, expected_version=v, **d),
-    delete=lambda a, o, v: goal_services.check_in_delete(access=a, check_in_id=o.pk, expected_version=v),
+    create=lambda a, d: goal_check_ins.check_in_create(access=a, goal_id=d.pop("goal"), **d),
+    update=lambda a, o, v, d: goal_check_ins.check_in_update(access=a, check_in_id=o.pk, expected_version=v, **d),
+    delete=lambda a, o, v: goal_check_ins.check_in_delete(access=a, check_in_id=o.pk, expected_version=v),
     select=("author",),
     filters={"side": _equals("side"), "goal": _visible_parent(Goal, "goal", "partnership")},
 )
@@ -333,9 +336,9 @@ COMMENTS = Resource(
     create_in=inputs.CommentCreateIn,
     update_in=inputs.CommentUpdateIn,
     create_access=_goal_access,
-    create=lambda a, d: goal_services.comment_create(access=a, goal_id=d.pop("goal"), **d),
-    update=lambda a, o, v, d: goal_services.comment_update(access=a, comment_id=o.pk, expected_version=v, **d),
-    delete=lambda a, o, v: goal_services.comment_delete(access=a, comment_id=o.pk, expected_version=v),
+    create=lambda a, d: goal_comments.comment_create(access=a, goal_id=d.pop("goal"), **d),
+    update=lambda a, o, v, d: goal_comments.comment_update(access=a, comment_id=o.pk, expected_version=v, **d),
+    delete=lambda a, o, v: goal_comments.comment_delete(access=a, comment_id=o.pk, expected_version=v),
     select=("author",),
     filters={"side": _equals("side"), "kind": _equals("kind"), "goal": _visible_parent(Goal, "goal", "partnership")},
 )

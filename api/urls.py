@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import permissions
 from rest_framework.request import Request
 
-from alignment.errors import NotFound
+from core.errors import NotFound
 
 from .resources import ALL
 from .views.account import Me, TokenCreate, TokenList, TokenRevoke

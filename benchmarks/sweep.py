@@ -4,11 +4,11 @@ On a database of its own (``DATABASE_URL``, the harness passes ``<bench database
 100,000 review schedules over 2,000 partnerships — 5,000 reviews due for their "tomorrow" reminder,
 the rest held in the past or beyond the sweep's horizon — each partnership with one person on each
 side, so the sweep has 10,000 reminders to queue. Then, per run, it empties the outbox and the Redis
-queue and calls ``alignment.reminders.sweep_reviews_upcoming`` as beat would, timing:
+queue and calls ``cadence.reminders.sweep_reviews_upcoming`` as beat would, timing:
 
 - ``find_due_s``: the sweep's query for due reviews (every SQL statement is timed; this is the one
   that reads ``alignment_alignmentreview``),
-- ``enqueue_s``: the time spent handing the reminder tasks to Redis (``send_reminder.apply_async``),
+- ``enqueue_s``: the time spent handing the reminder tasks to Redis (``send_outbox_message.apply_async``),
 - ``sweep_s``: the whole sweep, outbox inserts included.
 
 Prints one JSON line with the medians and every run.
@@ -103,11 +103,12 @@ def seed(schedules: int, due_reviews: int, partnerships: int, now: dt.datetime) 
 def one_run(now: dt.datetime) -> dict[str, Any]:
     from django.db import connection
 
-    from alignment import reminders, tasks
-    from alignment.models import ReminderDelivery
+    from cadence import reminders
+    from core.models import OutboxMessage
+    from core.outbox import send_outbox_message
     from partnerplan.celery import app
 
-    ReminderDelivery.objects.all().delete()
+    OutboxMessage.objects.all().delete()
     app.control.purge()
     statements: list[tuple[str, float]] = []
 
@@ -119,7 +120,7 @@ def one_run(now: dt.datetime) -> dict[str, Any]:
             statements.append((sql, time.perf_counter() - started))
 
     enqueue = {"seconds": 0.0, "tasks": 0}
-    original = tasks.send_reminder.apply_async
+    original = send_outbox_message.apply_async
 
     def timed_apply_async(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -130,7 +131,7 @@ def one_run(now: dt.datetime) -> dict[str, Any]:
             enqueue["tasks"] += 1
 
     with (
-        mock.patch.object(tasks.send_reminder, "apply_async", timed_apply_async),
+        mock.patch.object(send_outbox_message, "apply_async", timed_apply_async),
         connection.execute_wrapper(timed_query),
     ):
         started = time.perf_counter()

@@ -22,9 +22,11 @@ from django.utils import timezone
 
 from alignment.access import Access
 from alignment.models import Objective, Side
+from core.errors import DomainError
 
 from .models import CLOSED, Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 from .queries import latest_check_ins
+from .rules import approval_refusal, commitment_overdue, committed_sides, edit_refusal
 
 # Check-ins an opened card lists (the goal's own page lists them all).
 CHECK_INS_SHOWN = 10
@@ -105,17 +107,24 @@ class GoalCard:
 
     @property
     def can_edit(self) -> bool:
-        return self.access.can_edit and not self.closed
+        return edit_refusal(self.access, self.goal) is None
 
     @property
     def can_propose(self) -> bool:
         return self.can_edit and self.state in (RevisionState.DRAFT, RevisionState.CHANGES_REQUESTED)
 
     @property
+    def approval_refusal(self) -> DomainError | None:
+        """Why this person may not approve the goal now (``goals.rules.approval_refusal``)."""
+        every = [c for cs in self.commitments.values() for c in cs]
+        return approval_refusal(self.access, self.goal, approved_sides=self.approved, committed=committed_sides(every))
+
+    @property
     def can_approve(self) -> bool:
-        return (
-            self.access.can_approve and self.state == RevisionState.PROPOSED and self.access.side not in self.approved
-        )
+        # Offered while the revision is open to this person's approval; a missing commitment is
+        # said on the card ("Cannot be agreed yet") and refused by the service.
+        refusal = self.approval_refusal
+        return refusal is None or refusal.code == "goal.commitment_missing"
 
     @property
     def can_request_changes(self) -> bool:
@@ -143,18 +152,17 @@ class GoalCard:
 
     @property
     def missing_sides(self) -> list[str]:
-        return [Side(s).label for s in Side.values if not self._real(s)]
+        every = [c for cs in self.commitments.values() for c in cs]
+        committed = committed_sides(every)
+        return [Side(s).label for s in Side.values if s not in committed]
 
     @property
     def overdue_commitments(self) -> int:
         """Open commitments of an agreed goal past their due date."""
-        if self.goal.status != GoalStatus.AGREED or self.today is None:
+        if self.today is None:
             return 0
         return sum(
-            1
-            for cs in self.commitments.values()
-            for c in cs
-            if not c.done and c.due_date is not None and c.due_date < self.today
+            1 for cs in self.commitments.values() for c in cs if commitment_overdue(c, self.goal.status, self.today)
         )
 
     @property
@@ -293,3 +301,17 @@ def goal_counts(access: Access, objective: Objective | None = None) -> dict[Any,
         .order_by()
     )
     return {oid: GoalCounts(n_open, n_closed, n_proposed) for oid, n_open, n_closed, n_proposed in rows}
+
+
+def goal_list_context(access: Access, objective: Objective, counts: Any, cards: list[Any] | None) -> dict[str, Any]:
+    """An objective's goal list: open with its cards, or collapsed (``cards`` None) with its counts
+    (a ``goals.cards.GoalCounts``, None for an objective without goals)."""
+    pid = access.partnership.pk
+    return {
+        "objective": objective,
+        "cards": cards or [],
+        "loaded": cards is not None,
+        "counts": counts,
+        "list_url": reverse("plan_fragment", args=[pid, f"goals-of-{objective.pk}"]),
+        "closed_url": reverse("goals_closed", args=[pid, objective.pk]) if counts and counts.closed else "",
+    }

@@ -9,12 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from alignment.access import Access
-from alignment.errors import InvalidInput, NotAllowed, RuleViolation
-from alignment.writes import apply_changes, check_version, free_id, insert, lock, validate
-from alignment.writes import text as text_input
+from core.errors import InvalidInput, NotAllowed, RuleViolation
+from core.writes import apply_changes, check_version, free_id, insert, lock, model_update, validate
+from core.writes import text as text_input
 
 from .models import CheckIn, Goal, GoalStatus
-from .services import CREATE, DELETE, UPDATE, _lock_goal, _record
+from .workflow import CREATE, DELETE, UPDATE, lock_goal, record
 
 CHECK_IN_FIELDS = ("measured_on", "value", "confidence", "note")
 
@@ -44,7 +44,7 @@ def check_in_create(
 ) -> CheckIn:
     """Record a measured value with the caller's side's confidence (1-5)."""
     access.require_edit("check in")
-    goal = _lock_goal(access, goal_id)
+    goal = lock_goal(access, goal_id)
     if goal.status != GoalStatus.AGREED:
         raise RuleViolation(
             f"Check-ins are recorded on agreed goals; this one is {goal.get_status_display().lower()}.",
@@ -60,7 +60,7 @@ def check_in_create(
     )
     _validate_check_in(ci, goal)
     insert(ci, "check-in")
-    _record(access, ci, CREATE, summary=f"checked in {ci.value} on “{goal.title}”")
+    record(access, ci, CREATE, summary=f"checked in {ci.value} on “{goal.title}”")
     return ci
 
 
@@ -76,16 +76,14 @@ def check_in_update(
     *, access: Access, check_in_id: Any, expected_version: int | None = None, **changes: Any
 ) -> CheckIn:
     access.require_edit("edit check-ins")
-    ci = _lock_check_in(access, check_in_id)
-    check_version(ci, expected_version)
-    before = ci.to_record()
-    if not apply_changes(ci, changes, CHECK_IN_FIELDS):
-        return ci
-    _validate_check_in(ci, ci.goal)
-    ci.bump()
-    ci.save()
-    _record(access, ci, UPDATE, before, summary="corrected a check-in")
-    return ci
+    return model_update(
+        _lock_check_in(access, check_in_id),
+        changes=changes,
+        allowed=CHECK_IN_FIELDS,
+        expected_version=expected_version,
+        clean=lambda ci, changed: _validate_check_in(ci, ci.goal),
+        record=lambda ci, before, changed: record(access, ci, UPDATE, before, summary="corrected a check-in"),
+    ).obj
 
 
 @transaction.atomic
@@ -95,4 +93,4 @@ def check_in_delete(*, access: Access, check_in_id: Any, expected_version: int |
     check_version(ci, expected_version)
     before = ci.to_record()
     ci.delete()
-    _record(access, ci, DELETE, before, summary="deleted a check-in")
+    record(access, ci, DELETE, before, summary="deleted a check-in")

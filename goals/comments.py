@@ -7,12 +7,12 @@ from typing import Any
 from django.db import transaction
 
 from alignment.access import Access
-from alignment.errors import InvalidInput, NotAllowed
-from alignment.writes import check_version, find, free_id, insert, lock, validate
-from alignment.writes import text as text_input
+from core.errors import InvalidInput, NotAllowed
+from core.writes import check_version, find, free_id, insert, lock, model_update, validate
+from core.writes import text as text_input
 
 from .models import Comment, Goal
-from .services import CREATE, DELETE, UPDATE, _record
+from .workflow import CREATE, DELETE, UPDATE, record
 
 
 @transaction.atomic
@@ -28,7 +28,7 @@ def comment_create(*, access: Access, goal_id: Any, body: str, id: Any = None) -
         c.id = free_id(Comment, id, "comment")
     validate(c, exclude=["goal", "author"])
     insert(c, "comment")
-    _record(access, c, CREATE, summary=f"commented on “{goal.title}”")
+    record(access, c, CREATE, summary=f"commented on “{goal.title}”")
     return c
 
 
@@ -43,15 +43,17 @@ def _lock_own_comment(access: Access, comment_id: Any) -> Comment:
 def comment_update(*, access: Access, comment_id: Any, body: str, expected_version: int | None = None) -> Comment:
     c = _lock_own_comment(access, comment_id)
     check_version(c, expected_version)
-    before = c.to_record()
-    c.body = text_input(body, "body")
-    if not c.body:
+    body = text_input(body, "body")
+    if not body:
         raise InvalidInput("Write something first.", fields={"body": ["This field is required."]})
-    validate(c, exclude=["goal", "author"])
-    c.bump()
-    c.save()
-    _record(access, c, UPDATE, before, summary="edited a comment")
-    return c
+    return model_update(
+        c,
+        changes={"body": body},
+        allowed=("body",),
+        expected_version=expected_version,
+        clean=lambda c, changed: validate(c, exclude=["goal", "author"]),
+        record=lambda c, before, changed: record(access, c, UPDATE, before, summary="edited a comment"),
+    ).obj
 
 
 @transaction.atomic
@@ -60,4 +62,4 @@ def comment_delete(*, access: Access, comment_id: Any, expected_version: int | N
     check_version(c, expected_version)
     before = c.to_record()
     c.delete()
-    _record(access, c, DELETE, before, summary="deleted a comment")
+    record(access, c, DELETE, before, summary="deleted a comment")

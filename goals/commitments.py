@@ -9,77 +9,24 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
 from alignment.access import Access
-from alignment.errors import InvalidInput, NotAllowed, RuleViolation
-from alignment.models import PartnershipMember, Side
-from alignment.writes import apply_changes, check_version, free_id, insert, lock, validate
-from alignment.writes import text as text_input
+from core.errors import InvalidInput, NotAllowed, RuleViolation
+from core.writes import check_version, lock, model_update, validate
+from core.writes import text as text_input
 
-from .models import Commitment, Goal, GoalStatus
-from .services import CREATE, DELETE, UPDATE, _lock_goal, _open_revision, _record, _refuse_if_closed
+from .models import Commitment, GoalStatus
+from .workflow import (
+    DELETE,
+    UPDATE,
+    commitment_insert,
+    lock_goal,
+    owner_for,
+    record,
+    refuse_if_closed,
+    touch_goal_terms,
+)
 
 COMMITMENT_TERMS = ("text", "owner", "due_date", "position", "side")
-
-
-def _owner_for(access: Access, side: str, owner: Any) -> User | None:
-    if owner in (None, ""):
-        return None
-    owner_id = owner.pk if isinstance(owner, User) else owner
-    member = (
-        PartnershipMember.objects.filter(partnership=access.partnership, side=side, user_id=owner_id)
-        .select_related("user")
-        .first()
-    )
-    if member is None:
-        raise InvalidInput(
-            f"The owner must be a member of the {side} side.", fields={"owner": [f"Not a member of the {side} side."]}
-        )
-    return member.user
-
-
-def _commitment_insert(
-    access: Access,
-    goal: Goal,
-    *,
-    side: str,
-    text: str = "",
-    owner: Any = None,
-    due_date: dt.date | None = None,
-    placeholder: bool = False,
-    id: Any = None,
-    position: int | None = None,
-) -> Commitment:
-    if side not in Side.values:
-        raise InvalidInput(
-            "A commitment belongs to the vendor or the partner side.", fields={"side": ["Choose vendor or partner."]}
-        )
-    text = text_input(text, "text")
-    if not text:
-        raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
-    c = Commitment(
-        goal=goal,
-        side=side,
-        text=text,
-        owner=_owner_for(access, side, owner),
-        due_date=due_date,
-        placeholder=placeholder,
-        position=position or 0,
-    )
-    if id is not None:
-        c.id = free_id(Commitment, id, "commitment")
-    validate(c, exclude=["goal", "owner"])
-    insert(c, "commitment")
-    _record(access, c, CREATE, summary=f"added a {side} commitment to “{goal.title}”")
-    return c
-
-
-def _touch_goal_terms(access: Access, goal: Goal, summary: str) -> None:
-    before = goal.to_record()
-    _open_revision(goal)
-    goal.bump()
-    goal.save()
-    _record(access, goal, UPDATE, before, summary=summary)
 
 
 @transaction.atomic
@@ -96,11 +43,11 @@ def commitment_create(
     """Add what one side will do. Commitments are terms: on a proposed or agreed goal this opens a
     new revision (or an amendment)."""
     access.require_edit("add commitments")
-    goal = _lock_goal(access, goal_id)
-    _refuse_if_closed(goal)
+    goal = lock_goal(access, goal_id)
+    refuse_if_closed(goal)
     position = goal.commitments.filter(side=side).count() + 1
-    c = _commitment_insert(access, goal, side=side, text=text, owner=owner, due_date=due_date, id=id, position=position)
-    _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
+    c = commitment_insert(access, goal, side=side, text=text, owner=owner, due_date=due_date, id=id, position=position)
+    touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
     return c
 
 
@@ -113,38 +60,37 @@ def commitment_update(
     access.require_edit("edit commitments")
     c = lock(Commitment.objects.filter(goal__partnership=access.partnership), commitment_id, "commitment")
     check_version(c, expected_version)
-    goal = _lock_goal(access, c.goal_id)
-    before = c.to_record()
-    done = changes.pop("done", None)
+    goal = lock_goal(access, c.goal_id)
     if "owner" in changes:
-        changes["owner"] = _owner_for(access, changes.get("side", c.side), changes["owner"])
+        changes["owner"] = owner_for(access, changes.get("side", c.side), changes["owner"])
     if "text" in changes:
         changes["text"] = text_input(changes["text"], "text")
         if not changes["text"]:
             raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
-    changed = apply_changes(c, changes, COMMITMENT_TERMS)
-    if done is not None and bool(done) != c.done:
-        if c.side != access.side:
-            raise NotAllowed(f"Only the {c.side} side marks its own commitments done.")
-        if goal.status != GoalStatus.AGREED:
-            raise RuleViolation("Commitments are marked done on agreed goals.", code="commitment.goal_not_agreed")
-        c.done = bool(done)
-        c.done_at = timezone.now() if c.done else None
-        changed["done"] = not c.done
-    if not changed:
-        return c
-    term_change = bool(set(changed) - {"done"})
-    if term_change:
-        _refuse_if_closed(goal)
-        if "text" in changed:
-            c.placeholder = False
-    validate(c, exclude=["goal", "owner"])
-    c.bump()
-    c.save()
-    _record(access, c, UPDATE, before, summary=f"updated a {c.side} commitment of “{goal.title}”")
-    if term_change:
-        _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
-    return c
+    if "done" in changes and changes["done"] is not None:
+        changes["done"] = bool(changes["done"])
+    else:
+        changes.pop("done", None)
+
+    def clean(c: Commitment, changed: dict[str, Any]) -> None:
+        if "done" in changed:
+            if c.side != access.side:
+                raise NotAllowed(f"Only the {c.side} side marks its own commitments done.")
+            if goal.status != GoalStatus.AGREED:
+                raise RuleViolation("Commitments are marked done on agreed goals.", code="commitment.goal_not_agreed")
+            c.done_at = timezone.now() if c.done else None
+        if set(changed) - {"done"}:
+            refuse_if_closed(goal)
+            if "text" in changed:
+                c.placeholder = False
+        validate(c, exclude=["goal", "owner"])
+
+    def log(c: Commitment, before: dict[str, Any], changed: dict[str, Any]) -> None:
+        record(access, c, UPDATE, before, summary=f"updated a {c.side} commitment of “{goal.title}”")
+        if set(changed) - {"done"}:
+            touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
+
+    return model_update(c, changes=changes, allowed=(*COMMITMENT_TERMS, "done"), clean=clean, record=log).obj
 
 
 @transaction.atomic
@@ -152,9 +98,9 @@ def commitment_delete(*, access: Access, commitment_id: Any, expected_version: i
     access.require_edit("remove commitments")
     c = lock(Commitment.objects.filter(goal__partnership=access.partnership), commitment_id, "commitment")
     check_version(c, expected_version)
-    goal = _lock_goal(access, c.goal_id)
-    _refuse_if_closed(goal)
+    goal = lock_goal(access, c.goal_id)
+    refuse_if_closed(goal)
     before = c.to_record()
     c.delete()
-    _record(access, c, DELETE, before, summary=f"removed a {before['side']} commitment of “{goal.title}”")
-    _touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
+    record(access, c, DELETE, before, summary=f"removed a {before['side']} commitment of “{goal.title}”")
+    touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")

@@ -19,9 +19,9 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from alignment.access import Access
-from alignment.errors import InvalidInput, RuleViolation
 from alignment.models import Objective, Side
-from alignment.writes import convert, find, integer
+from core.errors import InvalidInput, RuleViolation
+from core.writes import convert, find, integer
 
 from .models import Direction, Goal, GoalStatus
 from .services import goal_create

@@ -13,8 +13,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from alignment.base import PlanObject, json_value
 from alignment.models import Objective, Partnership, Side
+from core.models import PlanObject, json_value
 
 
 class GoalStatus(models.TextChoices):

@@ -1,9 +1,9 @@
 """The review queue of one side, the readable difference between two revisions of a goal, and the
 negotiation thread of a goal. Reads only; changes go through ``goals.services``.
 
-A goal waits for a side when
-- its revision under negotiation is proposed and that side has not approved it yet, or
-- changes were requested on a revision that side proposed (it is theirs to revise).
+A goal waits for a side by the rule of ``goals.rules.waits_for``: its revision under negotiation is
+proposed and that side has not approved it yet, or changes were requested on a revision that side
+proposed (it is theirs to revise).
 
 "What changed since the last revision they saw" compares the current terms with the latest earlier
 revision the side proposed or approved (the one they knew and stood behind); without one, with
@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
+from django.utils import timezone
 
 from alignment.access import Access
 from alignment.models import PartnershipMember, Side, Vision
 
 from .models import TERM_FIELDS, Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
+from .rules import NEGOTIATING, waits_for
 
 TERM_LABELS = {
     "title": "Title",
@@ -254,34 +256,20 @@ class ReviewQueue:
 RECENT_DAYS = 14
 
 
-def negotiating_filter() -> Q:
-    open_states = [RevisionState.PROPOSED, RevisionState.CHANGES_REQUESTED]
-    return Q(status__in=[GoalStatus.PROPOSED, GoalStatus.CHANGES_REQUESTED]) | Q(
-        status=GoalStatus.AGREED, amendment__in=open_states
-    )
-
-
 def review_queue(access: Access, *, now: dt.datetime | None = None) -> ReviewQueue:
     """The goals waiting for the caller's side (oldest proposal first), those waiting for the
     other side, and the goals agreed lately, with the vision they serve.
 
     A constant number of queries whatever the number of goals."""
-    from django.utils import timezone
-
     side = access.side
-    goals = goals_with_negotiation(
-        Goal.objects.filter(partnership=access.partnership).filter(negotiating_filter())
-    ).order_by("proposed_at", "created_at")
+    goals = goals_with_negotiation(Goal.objects.filter(partnership=access.partnership).filter(NEGOTIATING)).order_by(
+        "proposed_at", "created_at"
+    )
     people = member_names(access)
     mine, theirs = [], []
     for goal in goals:
         item = review_item(goal, side, people)
-        if item.action == "revise":
-            (mine if goal.proposed_by_side == side else theirs).append(item)
-        elif side in item.approved_sides:
-            theirs.append(item)
-        else:
-            mine.append(item)
+        (mine if waits_for(goal, side, item.approved_sides) else theirs).append(item)
     since = (now or timezone.now()) - dt.timedelta(days=RECENT_DAYS)
     recent = list(
         Goal.objects.filter(

@@ -15,10 +15,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from alignment.access import Access, resolve
-from alignment.errors import DomainError, InvalidInput, NotFound
-from alignment.invite_views import domain_errors, login_url, render_domain_error
 from alignment.models import Objective, Side
+from core.errors import DomainError, InvalidInput, NotFound
+from core.web import domain_errors, login_url, refused
 
+from . import commitments as goal_commitments
 from . import services as goals
 from .models import Commitment, Direction, Goal, RevisionState
 from .review import goal_thread, review_queue
@@ -190,7 +191,7 @@ def _action(view: Any) -> Any:
                 result = view(request, access, goal_id)
         except DomainError as error:
             if error.status == 404 or error.status == 403:
-                return render_domain_error(request, error)
+                return refused(request, error)
             return _render_queue(
                 request, access, status=error.status, errors={key: error.message}, **getattr(error, "render_kwargs", {})
             )
@@ -256,12 +257,12 @@ def counter_propose(request: HttpRequest, access: Access, goal_id: Any) -> HttpR
             continue
         changed = True
         if text:
-            goals.commitment_update(access=access, commitment_id=c.pk, text=text)
+            goal_commitments.commitment_update(access=access, commitment_id=c.pk, text=text)
         else:
-            goals.commitment_delete(access=access, commitment_id=c.pk)
+            goal_commitments.commitment_delete(access=access, commitment_id=c.pk)
     if (data.get("new_commitment") or "").strip():
         changed = True
-        goals.commitment_create(
+        goal_commitments.commitment_create(
             access=access,
             goal_id=goal.pk,
             side=data.get("new_commitment_side") or access.side,

@@ -23,69 +23,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alignment.access import Access
-from alignment.changes import record_change
-from alignment.errors import InvalidInput, RuleViolation
 from alignment.models import ChangeEvent, Objective, Side
-from alignment.writes import apply_changes, check_version, find, free_id, insert, integer, lock, validate
-from alignment.writes import text as text_input
+from core.errors import InvalidInput, RuleViolation
+from core.writes import apply_changes, check_version, find, free_id, insert, integer, model_update, validate
+from core.writes import text as text_input
 
-from .models import (
-    CLOSED,
-    TERM_FIELDS,
-    Approval,
-    Comment,
-    Commitment,
-    Goal,
-    GoalRevision,
-    GoalStatus,
-    RevisionState,
-)
+from . import emails
+from .models import TERM_FIELDS, Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
+from .rules import approval_refusal, committed_sides
+from .workflow import CREATE, DELETE, UPDATE, commitment_insert, lock_goal, open_revision, record, refuse_if_closed
 
-CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
 COMMITMENT_SPEC = {"side", "text", "owner", "due_date", "placeholder", "id", "position"}
-
-
-def _lock_goal(access: Access, goal_id: Any) -> Goal:
-    return lock(Goal.objects.filter(partnership=access.partnership), goal_id, "goal")
-
-
-def _record(
-    access: Access,
-    obj: Any,
-    action: str,
-    before: dict[str, Any] | None = None,
-    summary: str = "",
-    after: dict[str, Any] | None = None,
-) -> None:
-    record_change(
-        actor=access.user,
-        partnership=access.partnership,
-        obj=obj,
-        action=action,
-        before=before,
-        after=after,
-        summary=summary,
-    )
-
-
-def _refuse_if_closed(goal: Goal) -> None:
-    if goal.status in CLOSED:
-        raise RuleViolation(
-            f"This goal is {goal.get_status_display().lower()}; a closed goal cannot change.", code="goal.closed"
-        )
-
-
-def _open_revision(goal: Goal) -> None:
-    """Before a change of terms: start a new revision unless the working one is still open."""
-    _refuse_if_closed(goal)
-    if goal.revision_open:
-        return
-    goal.revision += 1
-    goal.revision_open = True
-    if goal.status == GoalStatus.AGREED:
-        goal.amendment = RevisionState.DRAFT
-    else:
-        goal.status = GoalStatus.DRAFT
 
 
 def _validate_goal(goal: Goal) -> None:
@@ -143,7 +91,7 @@ def goal_create(
             )
     _validate_goal(goal)
     insert(goal, "goal")
-    _record(access, goal, CREATE, summary=f"added the goal “{goal.title}”")
+    record(access, goal, CREATE, summary=f"added the goal “{goal.title}”")
     if not isinstance(commitments or [], list):
         raise InvalidInput("Commitments are a list.", fields={"commitments": ["Expected a list."]})
     for spec in commitments or []:
@@ -153,7 +101,7 @@ def goal_create(
                 "A commitment has a side, a text, and optionally an owner, a due date and an id.",
                 fields={"commitments": [f"Unknown: {', '.join(sorted(map(str, unknown)))}."]},
             )
-        _commitment_insert(access, goal, **spec)
+        commitment_insert(access, goal, **spec)
     return goal
 
 
@@ -161,26 +109,30 @@ def goal_create(
 def goal_update(*, access: Access, goal_id: Any, expected_version: int | None = None, **changes: Any) -> Goal:
     """Change a goal's terms. On a proposed revision this opens a new one; on an agreed goal, an amendment."""
     access.require_edit("edit goals")
-    goal = _lock_goal(access, goal_id)
-    check_version(goal, expected_version)
-    before = goal.to_record()
-    changed = apply_changes(goal, changes, TERM_FIELDS)
-    if not changed:
-        return goal
-    _open_revision(goal)
-    _validate_goal(goal)
-    goal.bump()
-    goal.save()
-    what = "an amendment of" if goal.has_pending_amendment else "the terms of"
-    _record(access, goal, UPDATE, before, summary=f"edited {what} “{goal.title}” ({', '.join(changed)})")
-    return goal
+
+    def clean(goal: Goal, changed: dict[str, Any]) -> None:
+        open_revision(goal)
+        _validate_goal(goal)
+
+    def log(goal: Goal, before: dict[str, Any], changed: dict[str, Any]) -> None:
+        what = "an amendment of" if goal.has_pending_amendment else "the terms of"
+        record(access, goal, UPDATE, before, summary=f"edited {what} “{goal.title}” ({', '.join(changed)})")
+
+    return model_update(
+        lock_goal(access, goal_id),
+        changes=changes,
+        allowed=TERM_FIELDS,
+        expected_version=expected_version,
+        clean=clean,
+        record=log,
+    ).obj
 
 
 @transaction.atomic
 def goal_delete(*, access: Access, goal_id: Any, expected_version: int | None = None) -> None:
     """Delete a draft that was never proposed; anything the other side has seen is withdrawn instead."""
     access.require_edit("delete goals")
-    goal = _lock_goal(access, goal_id)
+    goal = lock_goal(access, goal_id)
     check_version(goal, expected_version)
     if goal.status != GoalStatus.DRAFT or goal.revision > 1 or goal.revisions.exists():
         raise RuleViolation(
@@ -191,22 +143,18 @@ def goal_delete(*, access: Access, goal_id: Any, expected_version: int | None = 
     for c in goal.commitments.all():
         c_before = c.to_record()
         c.delete()
-        _record(access, c, DELETE, c_before, summary="deleted a commitment with its goal")
+        record(access, c, DELETE, c_before, summary="deleted a commitment with its goal")
     goal.delete()
-    _record(access, goal, DELETE, before, summary=f"deleted the draft goal “{before['title']}”")
-
-
-def _real_commitment_sides(goal: Goal) -> set[str]:
-    return {c.side for c in goal.commitments.all() if not c.placeholder and c.text.strip()}
+    record(access, goal, DELETE, before, summary=f"deleted the draft goal “{before['title']}”")
 
 
 @transaction.atomic
 def goal_propose(*, access: Access, goal_id: Any, expected_version: int | None = None) -> Goal:
     """Put the working revision to both sides for approval (either side may propose)."""
     access.require_edit("propose goals")
-    goal = _lock_goal(access, goal_id)
+    goal = lock_goal(access, goal_id)
     check_version(goal, expected_version)
-    _refuse_if_closed(goal)
+    refuse_if_closed(goal)
     state = goal.negotiation_state
     if state == RevisionState.PROPOSED:
         raise RuleViolation(
@@ -237,53 +185,25 @@ def goal_propose(*, access: Access, goal_id: Any, expected_version: int | None =
     goal.bump()
     goal.save()
     kind = "an amendment of" if goal.status == GoalStatus.AGREED else ""
-    _record(access, goal, UPDATE, before, summary=f"proposed {kind} “{goal.title}” (revision {goal.revision})")
-    _announce(access, goal, "proposed")
+    record(access, goal, UPDATE, before, summary=f"proposed {kind} “{goal.title}” (revision {goal.revision})")
+    emails.announce(access=access, goal=goal, kind=emails.PROPOSED)
     return goal
-
-
-def _announce(access: Access, goal: Goal, kind: str, comment: Comment | None = None) -> None:
-    """Tell the other side (e-mail, sent after commit) so browser and API notify alike."""
-    from . import notifications
-
-    notifications.announce(access=access, goal=goal, kind=kind, comment=comment)
 
 
 @transaction.atomic
 def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
     """Approve one revision for the caller's side. The second side's approval of the same
-    revision agrees the goal (or puts the amendment in force)."""
+    revision agrees the goal (or puts the amendment in force). Who may approve what, when, is
+    ``goals.rules.approval_refusal``."""
     access.require_approve("approve goals")
     revision = integer(revision, "revision")
-    goal = _lock_goal(access, goal_id)
-    _refuse_if_closed(goal)
-    state = goal.negotiation_state
-    if state == RevisionState.DRAFT:
-        raise RuleViolation(
-            f"Revision {goal.revision} is still a draft; it must be proposed before approval.", code="goal.not_proposed"
-        )
-    if state == RevisionState.CHANGES_REQUESTED:
-        raise RuleViolation(
-            "Changes were requested on this revision; it must be revised or proposed again first.",
-            code="goal.changes_requested",
-        )
-    if state == "":
-        raise RuleViolation(
-            "This goal is agreed; there is no pending revision to approve.", code="goal.nothing_to_approve"
-        )
-    if revision != goal.revision:
-        raise RuleViolation(
-            f"You approved revision {revision}, but the goal is at revision {goal.revision}. "
-            "Review the current terms and approve them.",
-            code="goal.stale_revision",
-        )
-    missing = [s for s in Side.values if s not in _real_commitment_sides(goal)]
-    if missing:
-        raise RuleViolation(
-            f"This goal cannot be agreed: the {' and the '.join(missing)} side has no commitment yet. "
-            "Each side must commit to at least one action (no quotas).",
-            code="goal.commitment_missing",
-        )
+    goal = lock_goal(access, goal_id)
+    approved = set(Approval.objects.filter(goal=goal, revision=goal.revision).values_list("side", flat=True))
+    refusal = approval_refusal(
+        access, goal, approved_sides=approved, committed=committed_sides(goal.commitments.all()), revision=revision
+    )
+    if refusal is not None:
+        raise refusal
     try:
         with transaction.atomic():
             approval = Approval.objects.create(goal=goal, revision=goal.revision, side=access.side, user=access.user)
@@ -291,7 +211,7 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
         raise RuleViolation(
             f"The {access.side} side has approved revision {goal.revision} already.", code="goal.already_approved"
         ) from exc
-    _record(
+    record(
         access,
         approval,
         CREATE,
@@ -309,12 +229,12 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
         goal.bump()
         goal.save()
         what = "the amendment of" if amended else ""
-        _record(
+        record(
             access, goal, UPDATE, before, summary=f"both sides agreed {what} “{goal.title}” (revision {goal.revision})"
         )
     # The proposing side approving its own proposal tells the other side nothing new, unless it agrees the goal.
     if access.side != goal.proposed_by_side or goal.agreed_revision == goal.revision:
-        _announce(access, goal, "approved")
+        emails.announce(access=access, goal=goal, kind=emails.APPROVED, approval=approval)
     return approval
 
 
@@ -325,8 +245,8 @@ def goal_request_changes(*, access: Access, goal_id: Any, comment: str, revision
     body = text_input(comment, "comment")
     if not body:
         raise InvalidInput("Say what should change.", fields={"comment": ["A comment is required."]})
-    goal = _lock_goal(access, goal_id)
-    _refuse_if_closed(goal)
+    goal = lock_goal(access, goal_id)
+    refuse_if_closed(goal)
     if goal.negotiation_state != RevisionState.PROPOSED:
         raise RuleViolation("Changes can only be requested on a proposed revision.", code="goal.not_proposed")
     if revision is not None and integer(revision, "revision") != goal.revision:
@@ -341,7 +261,7 @@ def goal_request_changes(*, access: Access, goal_id: Any, comment: str, revision
         goal.status = GoalStatus.CHANGES_REQUESTED
     goal.bump()
     goal.save()
-    _record(access, goal, UPDATE, before, summary=f"requested changes to “{goal.title}”")
+    record(access, goal, UPDATE, before, summary=f"requested changes to “{goal.title}”")
     note = Comment(
         goal=goal,
         author=access.user,
@@ -352,8 +272,8 @@ def goal_request_changes(*, access: Access, goal_id: Any, comment: str, revision
     )
     validate(note, exclude=["goal", "author"])
     note.save()
-    _record(access, note, CREATE, summary="commented on a change request")
-    _announce(access, goal, "changes-requested", comment=note)
+    record(access, note, CREATE, summary="commented on a change request")
+    emails.announce(access=access, goal=goal, kind=emails.CHANGES_REQUESTED, comment=note)
     return note
 
 
@@ -361,9 +281,9 @@ def goal_request_changes(*, access: Access, goal_id: Any, comment: str, revision
 def goal_withdraw(*, access: Access, goal_id: Any, note: str = "", expected_version: int | None = None) -> Goal:
     """Withdraw a goal before agreement. An agreed goal is closed (dropped) instead."""
     access.require_edit("withdraw goals")
-    goal = _lock_goal(access, goal_id)
+    goal = lock_goal(access, goal_id)
     check_version(goal, expected_version)
-    _refuse_if_closed(goal)
+    refuse_if_closed(goal)
     if goal.status == GoalStatus.AGREED:
         raise RuleViolation(
             "An agreed goal cannot be withdrawn: close it as dropped, or discard its amendment.",
@@ -377,7 +297,7 @@ def goal_withdraw(*, access: Access, goal_id: Any, note: str = "", expected_vers
     validate(goal, exclude=["partnership", "objective", "created_by"])
     goal.bump()
     goal.save()
-    _record(access, goal, UPDATE, before, summary=f"withdrew “{goal.title}”")
+    record(access, goal, UPDATE, before, summary=f"withdrew “{goal.title}”")
     return goal
 
 
@@ -385,7 +305,7 @@ def goal_withdraw(*, access: Access, goal_id: Any, note: str = "", expected_vers
 def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: int | None = None) -> Goal:
     """Drop a pending amendment: the terms and commitments return to the agreed revision."""
     access.require_edit("discard amendments")
-    goal = _lock_goal(access, goal_id)
+    goal = lock_goal(access, goal_id)
     check_version(goal, expected_version)
     if not goal.has_pending_amendment:
         raise RuleViolation("This goal has no pending amendment.", code="goal.no_amendment")
@@ -399,7 +319,7 @@ def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: in
         c_before = c.to_record()
         if str(c.id) not in kept:
             c.delete()
-            _record(access, c, DELETE, c_before, summary="removed a commitment with the discarded amendment")
+            record(access, c, DELETE, c_before, summary="removed a commitment with the discarded amendment")
             continue
         spec = kept.pop(str(c.id))
         if c.terms() != spec:
@@ -407,7 +327,7 @@ def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: in
             c.due_date = dt.date.fromisoformat(spec["due_date"]) if spec["due_date"] else None
             c.bump()
             c.save()
-            _record(access, c, UPDATE, c_before, summary="restored a commitment to the agreed revision")
+            record(access, c, UPDATE, c_before, summary="restored a commitment to the agreed revision")
     # A commitment the amendment removed comes back as it was when removed (its tombstone), so work
     # already marked done on the agreed terms stays done.
     tombstones = {
@@ -431,7 +351,7 @@ def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: in
             position=last.get("position") or 0,
             done_at=dt.datetime.fromisoformat(done_at) if last.get("done") and done_at else None,
         )
-        _record(access, c, CREATE, summary="restored a commitment of the agreed revision")
+        record(access, c, CREATE, summary="restored a commitment of the agreed revision")
     goal.revision = goal.revision + 1
     GoalRevision.objects.create(
         goal=goal,
@@ -447,7 +367,7 @@ def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: in
     goal.revision_open = False
     goal.bump()
     goal.save()
-    _record(access, goal, UPDATE, before, summary=f"discarded the amendment of “{goal.title}”")
+    record(access, goal, UPDATE, before, summary=f"discarded the amendment of “{goal.title}”")
     return goal
 
 
@@ -470,9 +390,9 @@ def goal_close(
         raise InvalidInput(
             "The outcome is achieved, missed or dropped.", fields={"outcome": ["Choose achieved, missed or dropped."]}
         )
-    goal = _lock_goal(access, goal_id)
+    goal = lock_goal(access, goal_id)
     check_version(goal, expected_version)
-    _refuse_if_closed(goal)
+    refuse_if_closed(goal)
     if goal.status != GoalStatus.AGREED:
         raise RuleViolation(
             f"Only an agreed goal can be closed; this one is {goal.get_status_display().lower()}. Withdraw it instead.",
@@ -499,39 +419,5 @@ def goal_close(
     validate(goal, exclude=["partnership", "objective", "created_by"])
     goal.bump()
     goal.save()
-    _record(access, goal, UPDATE, before, summary=f"closed “{goal.title}” as {outcome}")
+    record(access, goal, UPDATE, before, summary=f"closed “{goal.title}” as {outcome}")
     return goal
-
-
-# Commitments, check-ins and comments live in their own modules; the services of a goal are all
-# reachable from here (``goals.services.commitment_create``, ...).
-from .check_ins import check_in_create, check_in_delete, check_in_update  # noqa: E402
-from .comments import comment_create, comment_delete, comment_update  # noqa: E402
-from .commitments import (  # noqa: E402
-    _commitment_insert,
-    commitment_create,
-    commitment_delete,
-    commitment_update,
-)
-
-__all__ = [
-    "OUTCOMES",
-    "check_in_create",
-    "check_in_delete",
-    "check_in_update",
-    "comment_create",
-    "comment_delete",
-    "comment_update",
-    "commitment_create",
-    "commitment_delete",
-    "commitment_update",
-    "goal_approve",
-    "goal_close",
-    "goal_create",
-    "goal_delete",
-    "goal_discard_amendment",
-    "goal_propose",
-    "goal_request_changes",
-    "goal_update",
-    "goal_withdraw",
-]

@@ -18,13 +18,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alignment.access import Access
-from alignment.errors import InvalidInput, NotFound
 from alignment.models import Objective, PartnershipMember, Side
-from alignment.views import OPEN_HEADER, InPlaceForm, PlanView, render_fragment
+from alignment.web import OPEN_HEADER, InPlaceForm, PlanView
+from core.errors import InvalidInput, NotFound
 
+from . import check_ins as goal_check_ins
+from . import comments as goal_comments
+from . import commitments as goal_commitments
 from . import services
 from .cards import CHECK_INS_SHOWN, GoalCard, goal_cards
-from .derive import Suggestion, suggest_interim_goals
+from .derive import Suggestion, goals_derive, period_containing, suggest_interim_goals
 from .forms import (
     CheckInForm,
     CloseForm,
@@ -37,6 +40,7 @@ from .forms import (
     RequestChangesForm,
     SuggestionFormSet,
 )
+from .fragments import card_response, goal_list_response
 from .models import Approval, Comment, Commitment, Goal, GoalRevision
 
 
@@ -45,10 +49,6 @@ def _goal(access: Access, gid: Any) -> Goal:
     if goal is None:
         raise NotFound("No such goal.")
     return goal
-
-
-def card_response(request: HttpRequest, access: Access, gid: Any) -> HttpResponse:
-    return render_fragment(request, access, f"goal-{gid}")
 
 
 # --- Goals ------------------------------------------------------------------------------------
@@ -67,8 +67,6 @@ class GoalNew(InPlaceForm):
 
     def get_initial(self) -> dict[str, Any]:
         o = self.objective()
-        from .derive import period_containing
-
         start, end = period_containing(timezone.localdate(), "quarter")
         return {
             "metric_name": o.metric_name,
@@ -86,10 +84,7 @@ class GoalNew(InPlaceForm):
 
     def save(self) -> HttpResponse:
         services.goal_create(access=self.access, objective_id=self.objective().pk, **self.form.service_changes())
-        response = render_fragment(self.request, self.access, f"goals-of-{self.kwargs['oid']}")
-        response["HX-Retarget"] = f"#goals-of-{self.kwargs['oid']}"
-        response["HX-Reswap"] = "outerHTML"
-        return response
+        return goal_list_response(self.request, self.access, self.kwargs["oid"])
 
 
 class GoalNewButton(PlanView):
@@ -195,7 +190,7 @@ class CheckInNew(GoalPanel):
     submit_label = "Save check-in"
 
     def save(self) -> HttpResponse:
-        services.check_in_create(access=self.access, goal_id=self.kwargs["gid"], **self.form.cleaned_data)
+        goal_check_ins.check_in_create(access=self.access, goal_id=self.kwargs["gid"], **self.form.cleaned_data)
         return card_response(self.request, self.access, self.kwargs["gid"])
 
 
@@ -231,7 +226,9 @@ class CommentNew(GoalPanel):
         """Everyone on the plan, viewers included, may comment."""
 
     def save(self) -> HttpResponse:
-        services.comment_create(access=self.access, goal_id=self.kwargs["gid"], body=self.form.cleaned_data["body"])
+        goal_comments.comment_create(
+            access=self.access, goal_id=self.kwargs["gid"], body=self.form.cleaned_data["body"]
+        )
         return card_response(self.request, self.access, self.kwargs["gid"])
 
 
@@ -257,7 +254,7 @@ class CommitmentNew(GoalPanel):
 
     def save(self) -> HttpResponse:
         data = self.form.service_changes()
-        services.commitment_create(access=self.access, goal_id=self.kwargs["gid"], **data)
+        goal_commitments.commitment_create(access=self.access, goal_id=self.kwargs["gid"], **data)
         return card_response(self.request, self.access, self.kwargs["gid"])
 
 
@@ -289,7 +286,7 @@ class CommitmentEdit(GoalPanel):
     def save(self) -> HttpResponse:
         data = self.form.service_changes()
         version = self.form.cleaned_data["version"]
-        services.commitment_update(
+        goal_commitments.commitment_update(
             access=self.access, commitment_id=self.kwargs["cid"], expected_version=version, **data
         )
         return card_response(self.request, self.access, self.kwargs["gid"])
@@ -300,7 +297,7 @@ class CommitmentDone(PlanView):
         c = Commitment.objects.filter(goal__partnership=self.access.partnership, goal_id=gid, pk=cid).first()
         if c is None:
             raise NotFound("No such commitment.")
-        services.commitment_update(
+        goal_commitments.commitment_update(
             access=self.access,
             commitment_id=cid,
             expected_version=_int(request.POST.get("version")),
@@ -524,16 +521,11 @@ class Derive(PlanView):
             return self.render_derive(
                 options, formset, self._from_forms(formset), status=400, error="Tick at least one period to create."
             )
-        from .derive import goals_derive
-
         template = suggest_interim_goals(objective, length="quarter", count=1)[0]
         for s in chosen:
             s.commitments = template.commitments
         goals_derive(access=self.access, objective_id=objective.pk, suggestions=chosen)
-        response = render_fragment(request, self.access, f"goals-of-{objective.pk}")
-        response["HX-Retarget"] = f"#goals-of-{objective.pk}"
-        response["HX-Reswap"] = "outerHTML"
-        return response
+        return goal_list_response(request, self.access, objective.pk)
 
     @staticmethod
     def _from_forms(formset: Any) -> list[Suggestion]:

@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from accounts import reminder_urls as accounts_reminder_urls
+from cadence import review_urls as cadence_review_urls
+
 
 def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
@@ -11,14 +14,16 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
-    path("", include("alignment.health_urls")),
-    path("", include("goals.export_urls")),
+    path("", include("cadence.health_urls")),
+    path("", include("plans.export_urls")),
     path("", include("alignment.settings_urls")),
     path("settings/", include("accounts.urls")),
     path("accounts/", include("accounts.auth_urls")),
-    path("", include("alignment.urls")),
+    path("", include("plans.urls")),
     path("", include("goals.urls")),
     path("invite/", include("alignment.invite_urls")),
     path("p/<uuid:partnership_id>/review/", include("goals.review_urls")),
-    path("", include("alignment.review_urls")),
+    # One namespace, "reviews", for the review pages and the reminder preferences and unsubscribe
+    # pages that e-mails link to (their names and paths predate the split into apps).
+    path("", include((cadence_review_urls.urlpatterns + accounts_reminder_urls.urlpatterns, "reviews"))),
 ]

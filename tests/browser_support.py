@@ -32,8 +32,8 @@ from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.test import Client
 
-from . import factories as f
-from .conftest import chromium_path
+from tests import factories as f
+from tests.conftest import chromium_path
 
 SCREENSHOT_DIR = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
 CHROMIUM_ARGS = [

@@ -15,8 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from alignment.models import Role, Side
-
-from . import factories as f
+from tests import factories as f
 
 
 def _flag(name: str) -> bool:

@@ -10,8 +10,8 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from accounts.models import ApiToken, hash_token
-from api.testing import ApiClient
 from tests import factories as f
+from tests.api_support import ApiClient
 
 CSRF_SECRET = "k" * 32
 

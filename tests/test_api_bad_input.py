@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from alignment.models import ChangeEvent
-from api.testing import ApiClient, World, if_match
 from goals.models import Goal
+from tests.api_support import ApiClient, World, if_match
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from django.db import connections, transaction
 from alignment import services as plan
 from alignment.models import ChangeEvent, Objective
 from api.feed import decode_cursor
-from api.testing import ApiClient
-from goals import services as goal_services
+from goals import commitments as goal_commitments
 from goals.models import Commitment, Goal
 from tests import factories as f
+from tests.api_support import ApiClient
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -182,14 +182,14 @@ def test_a_reader_following_the_feed_while_writers_commit_ends_with_the_servers_
                     else:
                         c = obj.commitments.first()
                         if c is not None:
-                            goal_services.commitment_update(access=editor, commitment_id=c.pk, text=f"edit {step}")
+                            goal_commitments.commitment_update(access=editor, commitment_id=c.pk, text=f"edit {step}")
                 else:
                     obj = mine.pop(rng.randrange(len(mine)))
                     if isinstance(obj, Objective):
                         plan.objective_delete(access=editor, objective_id=obj.pk)
                     else:
                         for c in obj.commitments.all()[:1]:
-                            goal_services.commitment_delete(access=editor, commitment_id=c.pk)
+                            goal_commitments.commitment_delete(access=editor, commitment_id=c.pk)
                 if rng.random() < 0.3:
                     threading.Event().wait(rng.random() / 50)
 

@@ -10,8 +10,8 @@ import time_machine
 from django.utils import timezone
 
 from api.feed import change_events_prune
-from api.testing import ApiClient, if_match
 from tests import factories as f
+from tests.api_support import ApiClient, if_match
 
 
 def follow(client, since=None, **params):

@@ -16,8 +16,8 @@ from django.db import connection
 from alignment.changes import FEED_BOUNDS, feed_queryset
 from alignment.models import ChangeEvent
 from api.feed import collector_paused, decode_cursor, represent
-from api.testing import ApiClient
 from tests import factories as f
+from tests.api_support import ApiClient
 from tests.test_api_feed import follow
 
 UTC = dt.UTC

@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 from django.db import transaction
 
-from api.testing import ApiClient, World
+from tests.api_support import ApiClient, World
 
 PEOPLE = ("vendor_editor", "vendor_approver", "partner_approver", "partner_viewer", "outsider", None, "vendor_admin")
 TODAY = dt.date.today()

@@ -18,11 +18,14 @@ from alignment import services as plan
 from alignment.models import AlignmentReview, Objective, Partnership
 from api.plan_document import shared_document
 from api.renderers import JSONRenderer
-from api.testing import ApiClient, World
 from api.views.plan import PlanOut, plan_document, shared_plan
+from cadence import services as review_services
+from goals import check_ins as goal_check_ins
+from goals import commitments as goal_commitments
 from goals import services as goal_services
 from goals.models import CheckIn, Comment, Commitment, Goal
 from tests import factories as f
+from tests.api_support import ApiClient, World
 
 # Every digit numeric(18, 4) holds (SQLite keeps decimals as doubles, good for 15 digits).
 WIDE, LONG = (
@@ -65,12 +68,12 @@ def rich_plan(cast) -> World:  # type: ignore[no-untyped-def]
     )
     withdrawn = f.make_goal(editor, world.spare_objective)
     goal_services.goal_withdraw(access=vendor, goal_id=withdrawn.pk, note="Not this quarter")
-    goal_services.check_in_create(
+    goal_check_ins.check_in_create(
         access=cast.access("partner_editor"), goal_id=world.agreed.pk, value="-0.0001", confidence=1, note=ODD_TEXT
     )
-    goal_services.check_in_create(access=editor, goal_id=world.agreed.pk, value=LONG, confidence=5)
-    goal_services.commitment_create(access=editor, goal_id=world.agreed.pk, side="partner", text="Nobody owns this")
-    goal_services.commitment_create(
+    goal_check_ins.check_in_create(access=editor, goal_id=world.agreed.pk, value=LONG, confidence=5)
+    goal_commitments.commitment_create(access=editor, goal_id=world.agreed.pk, side="partner", text="Nobody owns this")
+    goal_commitments.commitment_create(
         access=editor,
         goal_id=world.agreed.pk,
         side="vendor",
@@ -94,7 +97,7 @@ def rich_plan(cast) -> World:  # type: ignore[no-untyped-def]
     held = plan.review_schedule(
         access=editor, scheduled_for=dt.datetime(2026, 1, 5, 9, 15, tzinfo=dt.UTC), title="Q1 review ✓"
     )
-    plan.review_hold(
+    review_services.review_hold(
         access=editor,
         review_id=held.pk,
         held_on=dt.date(2026, 1, 5),
@@ -147,7 +150,7 @@ def test_the_terms_in_force_name_commitment_owners_by_public_id(cast):
     world = World(cast)
     editor = cast.access("vendor_editor")
     goal = f.make_goal(editor, world.objective, title="Owned commitments")
-    goal_services.commitment_create(
+    goal_commitments.commitment_create(
         access=editor,
         goal_id=goal.pk,
         side="vendor",

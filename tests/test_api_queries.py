@@ -11,9 +11,13 @@ from django.test.utils import CaptureQueriesContext
 
 from alignment import invitations
 from alignment import services as plan
-from api.testing import ApiClient, World
+from cadence import services as review_services
+from goals import check_ins as goal_check_ins
+from goals import comments as goal_comments
+from goals import commitments as goal_commitments
 from goals import services as goal_services
 from tests import factories as f
+from tests.api_support import ApiClient, World
 
 
 def grow(cast, world, n):
@@ -25,10 +29,10 @@ def grow(cast, world, n):
     for i in range(start, start + n):
         objective = f.make_objective(editor)
         goal = f.agree(f.make_goal(editor, objective), vendor, partner)
-        goal_services.check_in_create(access=editor, goal_id=goal.pk, value="150", confidence=4)
-        goal_services.check_in_create(access=cast.access("partner_editor"), goal_id=goal.pk, value="140", confidence=2)
-        goal_services.comment_create(access=editor, goal_id=goal.pk, body="On track")
-        goal_services.commitment_create(
+        goal_check_ins.check_in_create(access=editor, goal_id=goal.pk, value="150", confidence=4)
+        goal_check_ins.check_in_create(access=cast.access("partner_editor"), goal_id=goal.pk, value="140", confidence=2)
+        goal_comments.comment_create(access=editor, goal_id=goal.pk, body="On track")
+        goal_commitments.commitment_create(
             access=editor,
             goal_id=goal.pk,
             side="vendor",
@@ -38,7 +42,7 @@ def grow(cast, world, n):
         )
         goal_services.goal_update(access=editor, goal_id=goal.pk, target="250")  # a pending amendment
         review = plan.review_schedule(access=editor, scheduled_for=dt.datetime(2026, 1, 1 + i, 10, tzinfo=dt.UTC))
-        plan.review_hold(
+        review_services.review_hold(
             access=editor,
             review_id=review.pk,
             held_on=dt.date(2026, 1, 1 + i),

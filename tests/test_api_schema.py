@@ -8,7 +8,7 @@ import re
 from django.db import transaction
 from django.test import Client
 
-from api.testing import ApiClient, World
+from tests.api_support import ApiClient, World
 
 PROBLEM = "application/problem+json"
 

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import ApiToken
-from api.testing import World
+from tests.api_support import World
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Bounded for CI; API_FUZZ_SCALE=10 runs ten times as many examples for a deeper search.

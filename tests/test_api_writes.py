@@ -13,9 +13,9 @@ from django.utils import timezone
 from alignment.models import Objective
 from api.idempotency import idempotency_keys_prune
 from api.models import IdempotencyKey
-from api.testing import ApiClient, World, if_match
 from goals.models import Goal, GoalStatus
 from tests import factories as f
+from tests.api_support import ApiClient, World, if_match
 
 TODAY = dt.date.today()
 

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 from django.db import connection
 
-from .conftest import redis_url
+from tests.conftest import redis_url
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.bench]

@@ -11,11 +11,13 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import User
-from alignment.models import HealthSnapshot, Partnership, PartnershipMember, Role, Side
+from alignment.models import Partnership, PartnershipMember, Role, Side
+from cadence.models import HealthSnapshot
+from goals import check_ins as goal_check_ins
 from goals import services as goals
 from goals.models import Goal, GoalStatus
 from tests import factories as f
-from tests.browser_support import (  # noqa: F401
+from tests.browser_support import (  # noqa: F401 - fixtures
     PHONE,
     browser,
     live_url,
@@ -181,7 +183,9 @@ def test_the_dashboard_at_phone_width_has_no_horizontal_scroll(new_page, live_ur
 
 def test_dashboard_and_plan_page_have_no_serious_accessibility_violations(new_page, live_url, cast, agreed_goal):
     grow_dashboard(cast)
-    goals.check_in_create(access=cast.access("vendor_editor"), goal_id=agreed_goal.pk, value="150", confidence=4)
+    goal_check_ins.check_in_create(
+        access=cast.access("vendor_editor"), goal_id=agreed_goal.pk, value="150", confidence=4
+    )
     page = new_page(cast.vendor_admin)
     page.goto("/")
     assert serious_violations(page) == []
@@ -206,8 +210,10 @@ def test_screenshots_of_the_dashboard_and_the_plan_page(new_page, live_url, cast
         what_we_hope="Be the first choice in DACH.",
         how_we_work="Monthly calls.",
     )
-    goals.check_in_create(access=editor, goal_id=agreed_goal.pk, value="150", confidence=4)
-    goals.check_in_create(access=cast.access("partner_editor"), goal_id=agreed_goal.pk, value="140", confidence=3)
+    goal_check_ins.check_in_create(access=editor, goal_id=agreed_goal.pk, value="150", confidence=4)
+    goal_check_ins.check_in_create(
+        access=cast.access("partner_editor"), goal_id=agreed_goal.pk, value="140", confidence=3
+    )
     partner_goal = f.make_goal(cast.access("partner_editor"), agreed_goal.objective, title="Certified consultants")
     goals.goal_propose(access=cast.access("partner_editor"), goal_id=partner_goal.pk)
     for days, score in ((28, 35), (21, 42), (14, 51), (7, 58), (0, 66)):

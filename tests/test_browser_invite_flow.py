@@ -5,6 +5,7 @@ partner approves, and the goal is agreed on both sides."""
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from decimal import Decimal
 
@@ -15,9 +16,8 @@ from playwright.sync_api import expect
 from alignment import invitations
 from goals import services as goals
 from goals.models import Goal, GoalStatus
-
-from . import factories as f
-from .browser_support import PHONE, browser, live_url, new_page, serious_violations  # noqa: F401
+from tests import factories as f
+from tests.browser_support import PHONE, browser, live_url, new_page, serious_violations  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -108,7 +108,7 @@ def test_invitation_and_review_pages_are_accessible_on_a_phone(new_page, cast):
     )
     pages = [
         (None, f"/invite/{raw}/"),
-        (None, f"/invite/{invitations.new_token()}/"),
+        (None, f"/invite/{secrets.token_urlsafe(32)}/"),
         (cast.vendor_admin, f"/invite/manage/{cast.partnership.pk}/"),
         (cast.partner_approver, f"/p/{cast.partnership.pk}/review/"),
         (cast.partner_approver, f"/p/{cast.partnership.pk}/review/goals/{goal.pk}/"),

@@ -9,8 +9,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from alignment import views as plan_views
-from goals import services as goals
+from goals import check_ins as goal_check_ins
+from goals import comments as goal_comments
+from plans import views as plan_views
 from tests import factories as f
 from tests.browser_support import PHONE, browser, live_url, new_page, serious_violations, tab_to  # noqa: F401
 
@@ -23,7 +24,7 @@ def agreed_goal(cast):
     goal = f.make_goal(editor, f.make_objective(editor, title="Grow the joint pipeline"), title="Pipeline this quarter")
     goal = f.agree(goal, cast.access("vendor_approver"), cast.access("partner_approver"))
     for days, value in ((14, "120"), (7, "135")):
-        goals.check_in_create(
+        goal_check_ins.check_in_create(
             access=editor,
             goal_id=goal.pk,
             value=value,
@@ -87,7 +88,7 @@ def test_a_collapsed_goal_list_loads_when_opened_and_follows_live_changes(new_pa
 
 
 def test_an_opened_card_fits_a_phone(new_page, live_url, cast, agreed_goal):
-    goals.comment_create(
+    goal_comments.comment_create(
         access=cast.access("partner_approver"), goal_id=agreed_goal.pk, body="A long remark about the pipeline " * 6
     )
     page = new_page(cast.vendor_editor, width=PHONE[0], height=PHONE[1])

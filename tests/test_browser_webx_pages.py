@@ -12,9 +12,9 @@ from playwright.sync_api import expect
 
 from accounts.models import ApiToken
 from alignment import services as plan
-from goals import services as goals
+from goals import check_ins as goal_check_ins
 from tests import factories as f
-from tests.browser_support import (  # noqa: F401
+from tests.browser_support import (  # noqa: F401 - fixtures
     PHONE,
     SCREENSHOT_DIR,
     browser,
@@ -42,7 +42,7 @@ def written_plan(cast):
     goal = f.agree(f.make_goal(editor, objective, title="Qualified pipeline this quarter"), vendor, partner)
     today = dt.date.today()
     for days_ago, side, value, confidence in [(25, vendor, "115", 4), (14, partner, "125", 3), (3, vendor, "142", 4)]:
-        goals.check_in_create(
+        goal_check_ins.check_in_create(
             access=side,
             goal_id=goal.pk,
             value=Decimal(value),

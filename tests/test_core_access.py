@@ -12,13 +12,16 @@ from django.contrib.auth.models import AnonymousUser
 from accounts.models import OrganisationMembership
 from alignment import services as plan
 from alignment.access import resolve, resolve_many, scoped, visible_partnerships
-from alignment.errors import DomainError, NotAllowed, NotFound
 from alignment.models import ChangeEvent, Objective, Partnership, PartnershipMember, Role, Side
+from cadence import services as review_services
+from core.errors import DomainError, NotAllowed, NotFound
+from goals import check_ins as goal_check_ins
+from goals import comments as goal_comments
+from goals import commitments as goal_commitments
 from goals import derive
 from goals import services as goals
 from goals.models import CheckIn, Commitment, Goal
-
-from . import factories as f
+from tests import factories as f
 
 
 @pytest.fixture
@@ -29,10 +32,10 @@ def victim(cast):
     proposed = f.make_goal(editor, objective)
     goals.goal_propose(access=editor, goal_id=proposed.pk)
     agreed = f.agree(f.make_goal(editor, objective), cast.access("vendor_approver"), cast.access("partner_approver"))
-    check_in = goals.check_in_create(access=editor, goal_id=agreed.pk, value=120, measured_on=dt.date.today())
+    check_in = goal_check_ins.check_in_create(access=editor, goal_id=agreed.pk, value=120, measured_on=dt.date.today())
     plan.vision_update(access=editor, why_together="a", what_we_hope="b", how_we_work="c")
     review = plan.review_schedule(access=editor)
-    comment = goals.comment_create(access=editor, goal_id=agreed.pk, body="Mine")
+    comment = goal_comments.comment_create(access=editor, goal_id=agreed.pk, body="Mine")
     return {
         "objective": objective,
         "proposed": proposed,
@@ -92,7 +95,9 @@ def _services(ids):
         "objective_delete": lambda x: plan.objective_delete(access=x, objective_id=o),
         "review_update": lambda x: plan.review_update(access=x, review_id=ids["review"], notes="Mine"),
         "review_skip": lambda x: plan.review_skip(access=x, review_id=ids["review"]),
-        "review_hold": lambda x: plan.review_hold(access=x, review_id=ids["review"], held_on=dt.date.today()),
+        "review_hold": lambda x: review_services.review_hold(
+            access=x, review_id=ids["review"], held_on=dt.date.today()
+        ),
         "goal_create": lambda x: goals.goal_create(
             access=x,
             objective_id=o,
@@ -110,15 +115,19 @@ def _services(ids):
         "goal_withdraw": lambda x: goals.goal_withdraw(access=x, goal_id=g),
         "goal_discard_amendment": lambda x: goals.goal_discard_amendment(access=x, goal_id=a),
         "goal_close": lambda x: goals.goal_close(access=x, goal_id=a, outcome="dropped", note="Mine"),
-        "commitment_create": lambda x: goals.commitment_create(access=x, goal_id=a, side=Side.VENDOR, text="Mine"),
-        "commitment_update": lambda x: goals.commitment_update(access=x, commitment_id=ids["commitment"], text="M"),
-        "commitment_delete": lambda x: goals.commitment_delete(access=x, commitment_id=ids["commitment"]),
-        "check_in_create": lambda x: goals.check_in_create(access=x, goal_id=a, value=1),
-        "check_in_update": lambda x: goals.check_in_update(access=x, check_in_id=ids["check_in"], value=1),
-        "check_in_delete": lambda x: goals.check_in_delete(access=x, check_in_id=ids["check_in"]),
-        "comment_create": lambda x: goals.comment_create(access=x, goal_id=a, body="Mine"),
-        "comment_update": lambda x: goals.comment_update(access=x, comment_id=ids["comment"], body="Mine"),
-        "comment_delete": lambda x: goals.comment_delete(access=x, comment_id=ids["comment"]),
+        "commitment_create": lambda x: goal_commitments.commitment_create(
+            access=x, goal_id=a, side=Side.VENDOR, text="Mine"
+        ),
+        "commitment_update": lambda x: goal_commitments.commitment_update(
+            access=x, commitment_id=ids["commitment"], text="M"
+        ),
+        "commitment_delete": lambda x: goal_commitments.commitment_delete(access=x, commitment_id=ids["commitment"]),
+        "check_in_create": lambda x: goal_check_ins.check_in_create(access=x, goal_id=a, value=1),
+        "check_in_update": lambda x: goal_check_ins.check_in_update(access=x, check_in_id=ids["check_in"], value=1),
+        "check_in_delete": lambda x: goal_check_ins.check_in_delete(access=x, check_in_id=ids["check_in"]),
+        "comment_create": lambda x: goal_comments.comment_create(access=x, goal_id=a, body="Mine"),
+        "comment_update": lambda x: goal_comments.comment_update(access=x, comment_id=ids["comment"], body="Mine"),
+        "comment_delete": lambda x: goal_comments.comment_delete(access=x, comment_id=ids["comment"]),
         "goals_derive": lambda x: derive.goals_derive(access=x, objective_id=o),
     }
 
@@ -217,13 +226,13 @@ def _actions(cast, victim):
     a, g = victim["agreed"].pk, victim["proposed"].pk
     newcomer = f.make_user("newcomer@example.test")
     return {
-        "comment": lambda x: goals.comment_create(access=x, goal_id=a, body="Nice"),
+        "comment": lambda x: goal_comments.comment_create(access=x, goal_id=a, body="Nice"),
         "edit vision": lambda x: plan.vision_update(access=x, how_we_work="Weekly"),
         "add objective": lambda x: f.make_objective(x),
         "add goal": lambda x: f.make_goal(x, victim["objective"]),
         "edit goal": lambda x: goals.goal_update(access=x, goal_id=g, target=Decimal("400")),
         "request changes": lambda x: goals.goal_request_changes(access=x, goal_id=g, comment="More"),
-        "check in": lambda x: goals.check_in_create(access=x, goal_id=a, value=130),
+        "check in": lambda x: goal_check_ins.check_in_create(access=x, goal_id=a, value=130),
         "schedule review": lambda x: plan.review_schedule(
             access=x, scheduled_for=dt.datetime(2027, 1, 5, 10, tzinfo=dt.UTC)
         ),
@@ -300,19 +309,25 @@ def test_an_admin_manages_only_their_own_sides_people(cast):
 def test_only_the_committed_side_marks_its_commitment_done(cast, victim):
     partner_commitment = Commitment.objects.get(goal=victim["agreed"], side=Side.PARTNER)
     with pytest.raises(NotAllowed):
-        goals.commitment_update(access=cast.access("vendor_approver"), commitment_id=partner_commitment.pk, done=True)
-    done = goals.commitment_update(access=cast.access("partner_editor"), commitment_id=partner_commitment.pk, done=True)
+        goal_commitments.commitment_update(
+            access=cast.access("vendor_approver"), commitment_id=partner_commitment.pk, done=True
+        )
+    done = goal_commitments.commitment_update(
+        access=cast.access("partner_editor"), commitment_id=partner_commitment.pk, done=True
+    )
     assert done.done and done.done_at is not None
 
 
 def test_a_side_corrects_only_its_own_check_ins(cast, victim):
     with pytest.raises(NotAllowed):
-        goals.check_in_update(access=cast.access("partner_editor"), check_in_id=victim["check_in"].pk, value=1)
+        goal_check_ins.check_in_update(access=cast.access("partner_editor"), check_in_id=victim["check_in"].pk, value=1)
 
 
 def test_only_the_author_edits_a_comment(cast, victim):
     with pytest.raises(NotAllowed):
-        goals.comment_update(access=cast.access("vendor_approver"), comment_id=victim["comment"].pk, body="Not mine")
+        goal_comments.comment_update(
+            access=cast.access("vendor_approver"), comment_id=victim["comment"].pk, body="Not mine"
+        )
 
 
 def test_partnerships_are_created_only_for_an_organisation_one_belongs_to(cast):
@@ -322,8 +337,8 @@ def test_partnerships_are_created_only_for_an_organisation_one_belongs_to(cast):
 
 
 def test_an_admin_cannot_rewrite_the_other_sides_business_drivers(cast):
-    from alignment.errors import NotAllowed
     from alignment.services import partnership_update
+    from core.errors import NotAllowed
 
     with pytest.raises(NotAllowed, match="partner side's are theirs"):
         partnership_update(access=cast.access("vendor_admin"), partner_drivers=["set by the vendor"])

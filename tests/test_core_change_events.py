@@ -16,22 +16,16 @@ from accounts.models import Organisation
 from alignment import services as plan
 from alignment.access import resolve
 from alignment.changes import feed_queryset
-from alignment.errors import DomainError, InvalidInput
-from alignment.models import (
-    AlignmentReview,
-    ChangeEvent,
-    Objective,
-    Partnership,
-    PartnershipMember,
-    Role,
-    Side,
-    Vision,
-)
+from alignment.models import AlignmentReview, ChangeEvent, Objective, Partnership, PartnershipMember, Role, Side, Vision
+from cadence import services as review_services
+from core.errors import DomainError, InvalidInput
+from goals import check_ins as goal_check_ins
+from goals import comments as goal_comments
+from goals import commitments as goal_commitments
 from goals import derive
 from goals import services as goals
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalStatus
-
-from . import factories as f
+from tests import factories as f
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 
@@ -79,8 +73,10 @@ def p(cast):
 
     P.draft = f.make_goal(P.editor, P.objective)
     P.agreed = f.agree(f.make_goal(P.editor, P.objective), P.vendor, P.partner)
-    P.check_in = goals.check_in_create(access=P.editor, goal_id=P.agreed.pk, value=150, measured_on=dt.date.today())
-    P.comment = goals.comment_create(access=P.editor, goal_id=P.agreed.pk, body="First!")
+    P.check_in = goal_check_ins.check_in_create(
+        access=P.editor, goal_id=P.agreed.pk, value=150, measured_on=dt.date.today()
+    )
+    P.comment = goal_comments.comment_create(access=P.editor, goal_id=P.agreed.pk, body="First!")
     P.vendor_commitment = Commitment.objects.get(goal=P.agreed, side=Side.VENDOR)
     P.partner_commitment = Commitment.objects.get(goal=P.agreed, side=Side.PARTNER)
     P.review = plan.review_schedule(access=P.editor, scheduled_for=dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC))
@@ -94,7 +90,7 @@ def _propose_draft(p):
 
 def _amend(p):
     goals.goal_update(access=p.editor, goal_id=p.agreed.pk, target=Decimal("260"))
-    goals.commitment_update(access=p.editor, commitment_id=p.vendor_commitment.pk, text="Fund one workshop")
+    goal_commitments.commitment_update(access=p.editor, commitment_id=p.vendor_commitment.pk, text="Fund one workshop")
 
 
 # (service call, the events it must write). Setup steps run before the log opens.
@@ -162,7 +158,7 @@ CASES = {
     ),
     "review_hold": (
         None,
-        lambda p: plan.review_hold(
+        lambda p: review_services.review_hold(
             access=p.editor, review_id=p.review.pk, held_on=dt.date(2026, 11, 20), attendees=[p.cast.vendor_editor]
         ),
         {("alignmentreview", UPDATE): 1, ("alignmentreview", CREATE): 1},
@@ -211,58 +207,58 @@ CASES = {
     ),
     "commitment_create": (
         None,
-        lambda p: goals.commitment_create(
+        lambda p: goal_commitments.commitment_create(
             access=p.editor, goal_id=p.draft.pk, side=Side.VENDOR, text="Co-fund an event"
         ),
         {("commitment", CREATE): 1, ("goal", UPDATE): 1},
     ),
     "commitment_update_terms": (
         None,
-        lambda p: goals.commitment_update(
+        lambda p: goal_commitments.commitment_update(
             access=p.editor, commitment_id=p.vendor_commitment.pk, text="Fund three workshops"
         ),
         {("commitment", UPDATE): 1, ("goal", UPDATE): 1},
     ),
     "commitment_update_done": (
         None,
-        lambda p: goals.commitment_update(access=p.editor, commitment_id=p.vendor_commitment.pk, done=True),
+        lambda p: goal_commitments.commitment_update(access=p.editor, commitment_id=p.vendor_commitment.pk, done=True),
         {("commitment", UPDATE): 1},
     ),
     "commitment_delete": (
         None,
-        lambda p: goals.commitment_delete(access=p.partner_editor, commitment_id=p.partner_commitment.pk),
+        lambda p: goal_commitments.commitment_delete(access=p.partner_editor, commitment_id=p.partner_commitment.pk),
         {("commitment", DELETE): 1, ("goal", UPDATE): 1},
     ),
     "check_in_create": (
         None,
-        lambda p: goals.check_in_create(
+        lambda p: goal_check_ins.check_in_create(
             access=p.partner_editor, goal_id=p.agreed.pk, value=170, measured_on=dt.date.today()
         ),
         {("checkin", CREATE): 1},
     ),
     "check_in_update": (
         None,
-        lambda p: goals.check_in_update(access=p.editor, check_in_id=p.check_in.pk, value=155),
+        lambda p: goal_check_ins.check_in_update(access=p.editor, check_in_id=p.check_in.pk, value=155),
         {("checkin", UPDATE): 1},
     ),
     "check_in_delete": (
         None,
-        lambda p: goals.check_in_delete(access=p.editor, check_in_id=p.check_in.pk),
+        lambda p: goal_check_ins.check_in_delete(access=p.editor, check_in_id=p.check_in.pk),
         {("checkin", DELETE): 1},
     ),
     "comment_create": (
         None,
-        lambda p: goals.comment_create(access=p.partner, goal_id=p.agreed.pk, body="Agreed"),
+        lambda p: goal_comments.comment_create(access=p.partner, goal_id=p.agreed.pk, body="Agreed"),
         {("comment", CREATE): 1},
     ),
     "comment_update": (
         None,
-        lambda p: goals.comment_update(access=p.editor, comment_id=p.comment.pk, body="Edit"),
+        lambda p: goal_comments.comment_update(access=p.editor, comment_id=p.comment.pk, body="Edit"),
         {("comment", UPDATE): 1},
     ),
     "comment_delete": (
         None,
-        lambda p: goals.comment_delete(access=p.editor, comment_id=p.comment.pk),
+        lambda p: goal_comments.comment_delete(access=p.editor, comment_id=p.comment.pk),
         {("comment", DELETE): 1},
     ),
     "goals_derive": (
@@ -305,7 +301,7 @@ def test_an_update_event_holds_the_state_before_and_after(p):
 
 def test_a_delete_event_keeps_the_last_state_as_a_tombstone(p):
     log = Log()
-    goals.check_in_delete(access=p.editor, check_in_id=p.check_in.pk)
+    goal_check_ins.check_in_delete(access=p.editor, check_in_id=p.check_in.pk)
     [event] = log.events
     assert (event.action, event.object_id, event.before["value"]) == (DELETE, p.check_in.pk, "150")
 
@@ -392,7 +388,7 @@ FAILURES = {
         ],
     ),
     # Refused before anything is written: the attendees are checked first.
-    "review_hold with a stranger attending": lambda p: plan.review_hold(
+    "review_hold with a stranger attending": lambda p: review_services.review_hold(
         access=p.editor, review_id=p.review.pk, held_on=dt.date(2026, 11, 20), attendees=[p.cast.outsider]
     ),
     # The goal is written before its commitment's owner turns out to be on the other side.

@@ -15,7 +15,6 @@ from django.utils import timezone
 from accounts.models import ApiToken, Organisation, OrganisationMembership, User
 from alignment.models import (
     AlignmentReview,
-    HealthSnapshot,
     Invitation,
     Partnership,
     PartnershipMember,
@@ -23,10 +22,11 @@ from alignment.models import (
     Vision,
     VisionEndorsement,
 )
-from goals import services as goals
+from cadence.models import HealthSnapshot
+from goals import check_ins as goal_check_ins
+from goals import comments as goal_comments
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
-
-from . import factories as f
+from tests import factories as f
 
 NOW = timezone.now()
 
@@ -38,8 +38,8 @@ def w(cast) -> SimpleNamespace:
     objective = f.make_objective(editor)
     agreed = f.agree(f.make_goal(editor, objective), cast.access("vendor_approver"), cast.access("partner_approver"))
     draft = f.make_goal(editor, objective)
-    check_in = goals.check_in_create(access=editor, goal_id=agreed.pk, value=150, measured_on=dt.date.today())
-    comment = goals.comment_create(access=editor, goal_id=agreed.pk, body="Looks good")
+    check_in = goal_check_ins.check_in_create(access=editor, goal_id=agreed.pk, value=150, measured_on=dt.date.today())
+    comment = goal_comments.comment_create(access=editor, goal_id=agreed.pk, body="Looks good")
     p = cast.partnership
     vision = Vision.objects.get(partnership=p)
     token, _ = ApiToken.issue(user=cast.vendor_editor, name="CRM sync")

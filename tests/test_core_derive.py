@@ -11,13 +11,13 @@ from itertools import pairwise
 
 import pytest
 
-from alignment.errors import InvalidInput, NotAllowed, RuleViolation
 from alignment.models import Objective, Side
+from core.errors import InvalidInput, NotAllowed, RuleViolation
+from goals import commitments as goal_commitments
 from goals import services as goals
 from goals.derive import Suggestion, goals_derive, suggest_interim_goals
 from goals.models import Approval, Commitment, Goal, GoalStatus
-
-from . import factories as f
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db  # suggestions look up the goals an objective already has
 
@@ -233,7 +233,7 @@ def test_a_derived_goal_cannot_be_agreed_until_both_sides_commit_for_real(cast, 
         (Side.PARTNER, "partner_editor", "Assign a pre-sales lead"),
     ]:
         slot = Commitment.objects.get(goal=goal, side=side)
-        goals.commitment_update(access=cast.access(who), commitment_id=slot.pk, text=text)
+        goal_commitments.commitment_update(access=cast.access(who), commitment_id=slot.pk, text=text)
     assert not Commitment.objects.filter(goal=goal, placeholder=True).exists()
 
     goal = f.agree(Goal.objects.get(pk=goal.pk), cast.access("vendor_approver"), cast.access("partner_approver"))

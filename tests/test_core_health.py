@@ -13,12 +13,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alignment import services as plan
-from alignment.health import WEIGHTS, HealthReport, PlanFacts, compute, health_for, partnership_health
 from alignment.models import Side
-from goals import services as goals
+from cadence import services as review_services
+from cadence.health import WEIGHTS, HealthReport, PlanFacts, compute, health_for, partnership_health
+from goals import check_ins as goal_check_ins
+from goals import commitments as goal_commitments
 from goals.models import Commitment
-
-from . import factories as f
+from tests import factories as f
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 TODAY = NOW.date()
@@ -333,14 +334,16 @@ def healthy(cast, frozen):
         editor, objective, title="Pipeline Q4", period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 12, 31)
     )
     for c in Commitment.objects.filter(goal=g):
-        goals.commitment_update(access=editor, commitment_id=c.pk, due_date=dt.date(2026, 12, 15))
+        goal_commitments.commitment_update(access=editor, commitment_id=c.pk, due_date=dt.date(2026, 12, 15))
     g = f.agree(g, vendor, partner)
-    goals.check_in_create(access=editor, goal_id=g.pk, value=Decimal(150), measured_on=TODAY, confidence=4)
-    goals.check_in_create(
+    goal_check_ins.check_in_create(access=editor, goal_id=g.pk, value=Decimal(150), measured_on=TODAY, confidence=4)
+    goal_check_ins.check_in_create(
         access=cast.access("partner_editor"), goal_id=g.pk, value=Decimal(150), measured_on=TODAY, confidence=4
     )
     held = plan.review_schedule(access=editor, scheduled_for=NOW - dt.timedelta(days=7))
-    plan.review_hold(access=editor, review_id=held.pk, held_on=TODAY - dt.timedelta(days=7), schedule_next=False)
+    review_services.review_hold(
+        access=editor, review_id=held.pk, held_on=TODAY - dt.timedelta(days=7), schedule_next=False
+    )
     plan.review_schedule(access=editor, scheduled_for=NOW + dt.timedelta(days=83))
     return cast.partnership, g
 
@@ -384,7 +387,7 @@ def test_a_commitment_marked_done_is_no_longer_overdue(cast, healthy, frozen):
     p, g = healthy
     frozen.move_to(NOW + dt.timedelta(days=33))
     done = Commitment.objects.get(goal=g, side=Side.PARTNER)
-    goals.commitment_update(access=cast.access("partner_editor"), commitment_id=done.pk, done=True)
+    goal_commitments.commitment_update(access=cast.access("partner_editor"), commitment_id=done.pk, done=True)
     timeliness = part(partnership_health(p), "timeliness")
     assert (timeliness.score, timeliness.explanation) == (0.5, "1 commitment overdue (vendor 1, partner 0).")
 
@@ -417,7 +420,7 @@ def test_a_goal_without_a_partner_commitment_shows_in_balance(cast, healthy):
             period_start=dt.date(2026, 11, 1),
             period_end=dt.date(2026, 12, 31),
         )
-        goals.commitment_create(access=editor, goal_id=lone.pk, side=Side.VENDOR, text="Pay for exams")
+        goal_commitments.commitment_create(access=editor, goal_id=lone.pk, side=Side.VENDOR, text="Pay for exams")
     balance = part(partnership_health(p), "balance")
     assert balance.explanation == "Partner has no commitment on 2 goals."
     assert balance.score == pytest.approx(1 / 3)
@@ -435,7 +438,7 @@ def _grow(cast, n: int) -> list:
         partner = f.make_user()
         f.add_member(p, partner, Side.PARTNER, "approver")
         g = f.agree(f.make_goal(admin, f.make_objective(admin)), admin, f.access(partner, p))
-        goals.check_in_create(access=admin, goal_id=g.pk, value=120, measured_on=dt.date.today())
+        goal_check_ins.check_in_create(access=admin, goal_id=g.pk, value=120, measured_on=dt.date.today())
         plan.review_schedule(access=admin)
         ps.append(p)
     return ps
@@ -468,7 +471,7 @@ def two_plans(cast):
 
 
 def test_cached_health_is_reused_until_the_plan_changes(two_plans, cast, django_assert_num_queries):
-    from alignment.health import cached_health_for
+    from cadence.health import cached_health_for
 
     first, second = two_plans
     before = cached_health_for([first, second], NOW)
@@ -491,7 +494,7 @@ def test_cached_health_is_reused_until_the_plan_changes(two_plans, cast, django_
 
 
 def test_cached_health_follows_the_clock_by_the_hour(two_plans):
-    from alignment.health import cached_health_for
+    from cadence.health import cached_health_for
 
     first, _ = two_plans
     cached_health_for([first], NOW)
@@ -501,7 +504,7 @@ def test_cached_health_follows_the_clock_by_the_hour(two_plans):
 
 
 def test_cached_health_matches_a_fresh_computation(two_plans):
-    from alignment.health import cached_health_for
+    from cadence.health import cached_health_for
 
     first, second = two_plans
     cached = cached_health_for([first, second], NOW)

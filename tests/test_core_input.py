@@ -9,14 +9,18 @@ from decimal import Decimal
 
 import pytest
 
+from accounts import services as accounts_services
 from alignment import services as plan
-from alignment.errors import InvalidInput, NotFound
 from alignment.models import ChangeEvent, Objective, Side
+from cadence import services as review_services
+from core.errors import InvalidInput, NotFound
+from goals import check_ins as goal_check_ins
+from goals import comments as goal_comments
+from goals import commitments as goal_commitments
 from goals import derive
 from goals import services as goals
 from goals.models import CheckIn, Comment, Commitment, Goal
-
-from . import factories as f
+from tests import factories as f
 
 
 @pytest.fixture
@@ -30,7 +34,7 @@ def p(cast):
     P.goal = f.make_goal(P.editor, P.objective)
     P.agreed = f.agree(f.make_goal(P.editor, P.objective), P.approver, cast.access("partner_approver"))
     P.review = plan.review_schedule(access=P.editor)
-    P.comment = goals.comment_create(access=P.editor, goal_id=P.goal.pk, body="Hello")
+    P.comment = goal_comments.comment_create(access=P.editor, goal_id=P.goal.pk, body="Hello")
     return P
 
 
@@ -50,7 +54,7 @@ NUL = "half\x00way"
 # (case, call, the field the error names)
 BAD = [
     ("NUL in a goal title", lambda p: goals.goal_update(access=p.editor, goal_id=p.goal.pk, title=NUL), "title"),
-    ("NUL in a comment", lambda p: goals.comment_create(access=p.editor, goal_id=p.goal.pk, body=NUL), "body"),
+    ("NUL in a comment", lambda p: goal_comments.comment_create(access=p.editor, goal_id=p.goal.pk, body=NUL), "body"),
     ("NUL in a withdrawal note", lambda p: goals.goal_withdraw(access=p.editor, goal_id=p.goal.pk, note=NUL), "note"),
     (
         "NUL in a business driver",
@@ -59,13 +63,13 @@ BAD = [
     ),
     (
         "NUL in a commitment",
-        lambda p: goals.commitment_create(access=p.editor, goal_id=p.goal.pk, side=Side.VENDOR, text=NUL),
+        lambda p: goal_commitments.commitment_create(access=p.editor, goal_id=p.goal.pk, side=Side.VENDOR, text=NUL),
         "text",
     ),
     ("NUL in the vision", lambda p: plan.vision_update(access=p.editor, why_together=NUL), "why_together"),
     (
         "a number as a commitment",
-        lambda p: goals.commitment_create(access=p.editor, goal_id=p.goal.pk, side=Side.VENDOR, text=5),
+        lambda p: goal_commitments.commitment_create(access=p.editor, goal_id=p.goal.pk, side=Side.VENDOR, text=5),
         "text",
     ),
     ("no withdrawal note at all", None, None),  # allowed: see test below
@@ -79,7 +83,7 @@ BAD = [
     ),
     (
         "30 February",
-        lambda p: goals.commitment_create(
+        lambda p: goal_commitments.commitment_create(
             access=p.editor, goal_id=p.goal.pk, side=Side.VENDOR, text="x", due_date="2027-02-30"
         ),
         "due_date",
@@ -132,17 +136,17 @@ BAD = [
     ),
     (
         "words as a confidence",
-        lambda p: goals.check_in_create(access=p.editor, goal_id=p.agreed.pk, value=1, confidence="high"),
+        lambda p: goal_check_ins.check_in_create(access=p.editor, goal_id=p.agreed.pk, value=1, confidence="high"),
         "confidence",
     ),
     (
         "a confidence of 6",
-        lambda p: goals.check_in_create(access=p.editor, goal_id=p.agreed.pk, value=1, confidence=6),
+        lambda p: goal_check_ins.check_in_create(access=p.editor, goal_id=p.agreed.pk, value=1, confidence=6),
         "confidence",
     ),
     (
         "a check-in in the future",
-        lambda p: goals.check_in_create(
+        lambda p: goal_check_ins.check_in_create(
             access=p.editor, goal_id=p.agreed.pk, value=1, measured_on=dt.date.today() + dt.timedelta(days=9)
         ),
         "measured_on",
@@ -159,7 +163,7 @@ BAD = [
     ),
     (
         "words as a held date",
-        lambda p: plan.review_hold(access=p.editor, review_id=p.review.pk, held_on="soon"),
+        lambda p: review_services.review_hold(access=p.editor, review_id=p.review.pk, held_on="soon"),
         "held_on",
     ),
     (
@@ -191,12 +195,12 @@ BAD = [
     ),
     (
         "a sign-up without a password",
-        lambda p: plan.workspace_create(name="X", email="x@x.test", password=None),
+        lambda p: accounts_services.workspace_create(name="X", email="x@x.test", password=None),
         "password",
     ),
     (
         "a comment too long",
-        lambda p: goals.comment_update(access=p.editor, comment_id=p.comment.pk, body="x" * 10001),
+        lambda p: goal_comments.comment_update(access=p.editor, comment_id=p.comment.pk, body="x" * 10001),
         "body",
     ),
     (
@@ -206,7 +210,7 @@ BAD = [
     ),
     (
         "NUL in an organisation name",
-        lambda p: plan.workspace_create(name=NUL, email="x@x.test", password="correct-horse-battery-9"),
+        lambda p: accounts_services.workspace_create(name=NUL, email="x@x.test", password="correct-horse-battery-9"),
         "name",
     ),
 ]
@@ -233,7 +237,7 @@ def test_a_malformed_or_unknown_id_is_not_found(p, goal_id):
     with pytest.raises(NotFound):
         goals.goal_update(access=p.editor, goal_id=goal_id, title="x")
     with pytest.raises(NotFound):
-        goals.check_in_delete(access=p.editor, check_in_id=goal_id)
+        goal_check_ins.check_in_delete(access=p.editor, check_in_id=goal_id)
 
 
 def test_dates_and_numbers_may_be_given_as_text(p):
@@ -252,8 +256,8 @@ def test_revisions_and_versions_may_be_given_as_digits(p):
 
 
 def test_too_many_or_too_long_business_drivers_are_refused_not_cut(cast):
-    from alignment.errors import InvalidInput
     from alignment.services import partnership_update
+    from core.errors import InvalidInput
 
     admin = cast.access("vendor_admin")
     for drivers in ([f"driver {i}" for i in range(21)], ["x" * 121]):

@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 
 from alignment.models import Side
+from goals import check_ins as goal_check_ins
 from goals import services as goals
 from goals.models import CheckIn
 from goals.queries import goal_status_snapshot, latest_check_ins
-
-from . import factories as f
+from tests import factories as f
 
 TODAY = dt.date.today()
 
@@ -33,7 +33,7 @@ def agreed(cast):
 
 
 def check_in(cast, who, goal, value, days_ago, confidence=3):
-    return goals.check_in_create(
+    return goal_check_ins.check_in_create(
         access=cast.access(who),
         goal_id=goal.pk,
         value=Decimal(value),

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 import pytest
 
 from alignment import services as plan
-from alignment.errors import InvalidInput, NotAllowed, RuleViolation, StaleVersion
 from alignment.models import Side, Vision, VisionEndorsement
+from core.errors import InvalidInput, NotAllowed, RuleViolation, StaleVersion
 
 TEXTS = {
     "why_together": "Customers need licences and the people to roll them out.",

@@ -12,12 +12,14 @@ import pytest
 from django.db import connection
 
 from alignment.access import resolve
-from alignment.errors import InvalidInput, NotAllowed, RuleViolation, StaleVersion
 from alignment.models import ChangeEvent, Side
+from cadence import services as review_services
+from core.errors import InvalidInput, NotAllowed, RuleViolation, StaleVersion
+from goals import check_ins as goal_check_ins
+from goals import commitments as goal_commitments
 from goals import services as goals
 from goals.models import Approval, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
-
-from . import factories as f
+from tests import factories as f
 
 
 @pytest.fixture
@@ -137,7 +139,7 @@ def test_an_edit_after_one_side_approved_makes_that_approval_not_count(plan):
 def test_a_commitment_change_on_a_proposed_goal_is_a_new_revision(plan):
     propose(plan)
     goals.goal_approve(access=plan.vendor, goal_id=plan.goal.pk, revision=1)
-    goals.commitment_create(
+    goal_commitments.commitment_create(
         access=plan.partner_editor, goal_id=plan.goal.pk, side=Side.PARTNER, text="Host a customer day"
     )
     goal = reload(plan.goal)
@@ -196,9 +198,11 @@ def test_discarding_an_amendment_restores_the_agreed_terms_and_commitments(plan)
     vendor_c = Commitment.objects.get(goal=plan.goal, side=Side.VENDOR)
     partner_c = Commitment.objects.get(goal=plan.goal, side=Side.PARTNER)
     goals.goal_update(access=plan.editor, goal_id=plan.goal.pk, target=Decimal("260"), title="Bigger")
-    goals.commitment_update(access=plan.editor, commitment_id=vendor_c.pk, text="Fund one workshop")
-    goals.commitment_delete(access=plan.partner_editor, commitment_id=partner_c.pk)
-    goals.commitment_create(access=plan.partner_editor, goal_id=plan.goal.pk, side=Side.PARTNER, text="Something new")
+    goal_commitments.commitment_update(access=plan.editor, commitment_id=vendor_c.pk, text="Fund one workshop")
+    goal_commitments.commitment_delete(access=plan.partner_editor, commitment_id=partner_c.pk)
+    goal_commitments.commitment_create(
+        access=plan.partner_editor, goal_id=plan.goal.pk, side=Side.PARTNER, text="Something new"
+    )
     propose(plan)
 
     goal = goals.goal_discard_amendment(access=plan.editor, goal_id=plan.goal.pk)
@@ -218,9 +222,9 @@ def test_discarding_an_amendment_restores_the_agreed_terms_and_commitments(plan)
 def test_discarding_an_amendment_that_removed_a_done_commitment_brings_it_back_done(plan):
     agree(plan)
     kept = Commitment.objects.get(goal=plan.goal, side=Side.PARTNER)
-    goals.commitment_update(access=plan.partner_editor, commitment_id=kept.pk, done=True)
+    goal_commitments.commitment_update(access=plan.partner_editor, commitment_id=kept.pk, done=True)
     done_at = Commitment.objects.get(pk=kept.pk).done_at
-    goals.commitment_delete(access=plan.editor, commitment_id=kept.pk)
+    goal_commitments.commitment_delete(access=plan.editor, commitment_id=kept.pk)
 
     goals.goal_discard_amendment(access=plan.editor, goal_id=plan.goal.pk)
 
@@ -267,8 +271,10 @@ def test_an_agreed_goal_can_be_dropped_before_its_period_ends(plan):
 def test_both_sides_check_in_on_an_agreed_goal(plan):
     goal = agree(plan)
     today = dt.date.today()
-    goals.check_in_create(access=plan.editor, goal_id=goal.pk, value=Decimal("150"), measured_on=today, confidence=4)
-    ci = goals.check_in_create(
+    goal_check_ins.check_in_create(
+        access=plan.editor, goal_id=goal.pk, value=Decimal("150"), measured_on=today, confidence=4
+    )
+    ci = goal_check_ins.check_in_create(
         access=plan.partner_editor, goal_id=goal.pk, value="160", measured_on=today, confidence=2
     )
     assert (ci.side, ci.value) == (Side.PARTNER, Decimal("160"))
@@ -281,7 +287,7 @@ def test_both_sides_check_in_on_an_agreed_goal(plan):
 def make_bare_goal(plan, commitments):
     goal = f.make_goal(plan.editor, plan.objective, commitments=False)
     for side, text, placeholder in commitments:
-        goals.commitment_create(access=plan.editor, goal_id=goal.pk, side=side, text=text)
+        goal_commitments.commitment_create(access=plan.editor, goal_id=goal.pk, side=side, text=text)
         if placeholder:
             Commitment.objects.filter(goal=goal, side=side).update(placeholder=True)
     propose(plan, goal)
@@ -380,7 +386,7 @@ def test_an_approver_approves_for_their_own_side_only(plan):
         lambda p: goals.goal_propose(access=p.viewer, goal_id=p.goal.pk),
         lambda p: goals.goal_withdraw(access=p.viewer, goal_id=p.goal.pk),
         lambda p: goals.goal_delete(access=p.viewer, goal_id=p.goal.pk),
-        lambda p: goals.commitment_create(access=p.viewer, goal_id=p.goal.pk, side=Side.VENDOR, text="x"),
+        lambda p: goal_commitments.commitment_create(access=p.viewer, goal_id=p.goal.pk, side=Side.VENDOR, text="x"),
         lambda p: goals.goal_create(
             access=p.viewer,
             objective_id=p.objective.pk,
@@ -459,7 +465,9 @@ def test_a_closed_goal_cannot_change(plan, closing):
         lambda: goals.goal_update(access=plan.editor, goal_id=plan.goal.pk, target=Decimal("300")),
         lambda: goals.goal_propose(access=plan.editor, goal_id=plan.goal.pk),
         lambda: goals.goal_withdraw(access=plan.editor, goal_id=plan.goal.pk),
-        lambda: goals.commitment_create(access=plan.editor, goal_id=plan.goal.pk, side=Side.VENDOR, text="x"),
+        lambda: goal_commitments.commitment_create(
+            access=plan.editor, goal_id=plan.goal.pk, side=Side.VENDOR, text="x"
+        ),
     ):
         with refused("goal.closed"):
             action()
@@ -473,7 +481,7 @@ def test_check_ins_are_recorded_on_agreed_goals_only(plan, state):
     if state == "withdrawn":
         goals.goal_withdraw(access=plan.editor, goal_id=plan.goal.pk)
     with refused("check_in.goal_not_agreed"):
-        goals.check_in_create(access=plan.editor, goal_id=plan.goal.pk, value=120, measured_on=dt.date.today())
+        goal_check_ins.check_in_create(access=plan.editor, goal_id=plan.goal.pk, value=120, measured_on=dt.date.today())
 
 
 def test_a_write_against_an_old_version_is_refused_with_the_current_state(plan):
@@ -601,7 +609,7 @@ def test_recording_a_review_with_strangers_does_not_echo_who_they_are(cast):
     editor = cast.access("vendor_editor")
     review = plan.review_schedule(access=editor)
     with pytest.raises(InvalidInput) as refused:
-        plan.review_hold(
+        review_services.review_hold(
             access=editor, review_id=review.pk, held_on=dt.date.today(), attendees=[cast.vendor_editor, cast.outsider]
         )
     assert cast.outsider.email not in str(refused.value.message) + str(refused.value.fields)

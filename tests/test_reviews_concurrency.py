@@ -11,9 +11,10 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
-from alignment import reminders
-from alignment.models import ReminderDelivery
 from alignment.services import review_schedule
+from cadence import reminders
+from core import outbox
+from core.models import OutboxMessage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -47,26 +48,31 @@ def test_concurrent_sweeps_send_each_reminder_once(cast) -> None:
     errors = run_at_once(4, reminders.run_sweeps)
 
     assert errors == []
-    assert ReminderDelivery.objects.filter(kind="review_upcoming", partnership=cast.partnership).count() == members
+    assert OutboxMessage.objects.filter(kind="review_upcoming", partnership_id=cast.partnership.pk).count() == members
     ours = [m for m in mail.outbox if m.subject.startswith("Alignment review") and cast.partnership.name in m.subject]
     everyone = cast.partnership.members.values_list("user__email", flat=True)
     assert Counter(m.to[0] for m in ours) == dict.fromkeys(everyone, 1)
 
 
 def test_concurrent_sends_of_one_row_send_it_once(cast, monkeypatch) -> None:
-    monkeypatch.setattr(reminders, "enqueue_after_commit", lambda ids: None)  # the workers below send it
+    monkeypatch.setattr(outbox.send_outbox_message, "enqueue_on_commit", lambda ids: None)  # the workers below send it
     when = timezone.now() + dt.timedelta(hours=20)
     review = review_schedule(access=cast.access("vendor_admin"), scheduled_for=when)
-    [row_id] = reminders.queue(
+    [row_id] = outbox.queue(
         [
-            reminders.Due(
-                "review_upcoming", "review", str(review.pk), when, cast.partner_approver.pk, cast.partnership.pk
+            outbox.Message(
+                "review_upcoming",
+                "review",
+                str(review.pk),
+                when,
+                recipient_id=cast.partner_approver.pk,
+                partnership_id=cast.partnership.pk,
             )
         ]
     )
     outcomes: list[str] = []
 
-    errors = run_at_once(6, lambda: outcomes.append(reminders.deliver(row_id).status))
+    errors = run_at_once(6, lambda: outcomes.append(outbox.deliver(row_id).status))
 
     assert errors == []
     assert sorted(outcomes) == ["not_claimed"] * 5 + ["sent"]

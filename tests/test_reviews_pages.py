@@ -10,11 +10,13 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from alignment.models import AlignmentReview, ReminderDelivery
+from alignment.models import AlignmentReview
 from alignment.services import review_schedule
+from core.models import OutboxMessage
+from goals import check_ins as goal_check_ins
+from goals import commitments as goal_commitments
 from goals import services as goals
-
-from . import factories as f
+from tests import factories as f
 
 
 def signed_in(client, user):  # type: ignore[no-untyped-def]
@@ -106,14 +108,14 @@ def plan_with_trouble(cast):  # type: ignore[no-untyped-def]
         target=Decimal(100),
     )
     f.agree(behind, cast.access("vendor_approver"), partner)
-    goals.check_in_create(access=partner, goal_id=behind.pk, value=10, confidence=2, measured_on=today)
+    goal_check_ins.check_in_create(access=partner, goal_id=behind.pk, value=10, confidence=2, measured_on=today)
     silent = f.make_goal(vendor, objective, title="Certified consultants")
     f.agree(silent, cast.access("vendor_approver"), partner)
     waiting = f.make_goal(vendor, objective, title="Marketing funds <b>plan</b>")
     goals.goal_propose(access=vendor, goal_id=waiting.pk)
     waiting.refresh_from_db()
     goals.goal_approve(access=cast.access("vendor_approver"), goal_id=waiting.pk, revision=waiting.revision)
-    goals.commitment_create(
+    goal_commitments.commitment_create(
         access=vendor, goal_id=silent.pk, side="vendor", text="Send the demo kit", due_date=today - dt.timedelta(days=5)
     )
     return behind, silent, waiting
@@ -134,8 +136,8 @@ def test_the_agenda_lists_goals_off_track_pending_approvals_overdue_commitments_
 
 
 def test_the_agenda_shows_the_health_trend_since_the_last_held_review(cast, review, client) -> None:  # type: ignore[no-untyped-def]
-    from alignment.health import partnership_health
-    from alignment.models import HealthSnapshot
+    from cadence.health import partnership_health
+    from cadence.models import HealthSnapshot
 
     today = timezone.localdate()
     AlignmentReview.objects.create(
@@ -166,7 +168,7 @@ def test_the_review_page_runs_a_fixed_number_of_queries(
     for _ in range(goals_count):
         g = f.make_goal(vendor, objective)
         f.agree(g, cast.access("vendor_approver"), cast.access("partner_approver"))
-        goals.commitment_create(
+        goal_commitments.commitment_create(
             access=vendor,
             goal_id=g.pk,
             side="partner",
@@ -287,20 +289,22 @@ def test_the_delivery_log_shows_sent_failed_with_reason_and_retried(cast, review
         "kind": "review_upcoming",
         "subject_type": "review",
         "subject_id": str(review.pk),
-        "partnership": cast.partnership,
+        "partnership_id": cast.partnership.pk,
     }
-    ReminderDelivery.objects.create(
+    OutboxMessage.objects.create(
         **common,
         occurrence=review.scheduled_for,
         recipient=cast.partner_viewer,
+        recipient_key=OutboxMessage.key_for(recipient_id=cast.partner_viewer.pk),
         status="sent",
         attempts=2,
         sent_at=timezone.now(),
     )
-    ReminderDelivery.objects.create(
+    OutboxMessage.objects.create(
         **common,
         occurrence=review.scheduled_for,
         recipient=cast.partner_editor,
+        recipient_key=OutboxMessage.key_for(recipient_id=cast.partner_editor.pk),
         status="failed",
         attempts=1,
         last_error="SMTPRecipientsRefused: 550 <b>no</b>",
@@ -349,7 +353,7 @@ def test_reminder_preferences_need_a_signed_in_person(client) -> None:  # type: 
 def test_the_list_shows_the_cadence_ahead_after_what_is_scheduled(db, client) -> None:  # type: ignore[no-untyped-def]
     import time_machine
 
-    from alignment.reminders import run_sweeps
+    from cadence.reminders import run_sweeps
 
     start = dt.datetime(2026, 11, 10, 12, tzinfo=dt.UTC)
     with time_machine.travel(start, tick=False):

@@ -17,13 +17,15 @@ from django.db import transaction
 from django.test import Client
 from icalendar import Calendar
 
-from alignment import reminders
-from alignment.models import AlignmentReview, ReminderDelivery
+from accounts.unsubscribe import make_token
+from alignment.models import AlignmentReview
 from alignment.services import review_schedule
-from alignment.unsubscribe import make_token
+from cadence import reminders
+from core import outbox
+from core.models import OutboxMessage
+from goals import check_ins as goal_check_ins
 from goals import services as goals
-
-from . import factories as f
+from tests import factories as f
 
 UTC = dt.UTC
 MEMBERS = 7  # the cast's partnership: vendor admin, editor, approver, viewer; partner approver, editor, viewer
@@ -66,7 +68,7 @@ def test_review_reminders_go_out_once_per_offset_to_everyone_across_a_dst_change
     while now < utc(2027, 3, 30):
         sweep(now)
         now += dt.timedelta(hours=1)
-    rows = ReminderDelivery.objects.filter(kind="review_upcoming")
+    rows = OutboxMessage.objects.filter(kind="review_upcoming")
     assert rows.count() == 2 * MEMBERS
     assert set(rows.values_list("status", flat=True)) == {"sent"}
     assert sorted({r.occurrence for r in rows}) == [utc(2027, 3, 22, 8), utc(2027, 3, 28, 8)]
@@ -99,8 +101,8 @@ def test_offsets_come_from_the_partnership_and_only_the_nearest_due_one_is_sent(
     sweep(utc(2027, 6, 16, 7))  # neither due yet
     assert mail.outbox == []
     sweep(utc(2027, 6, 29, 9))  # the sweep did not run for two weeks: both reached, only "3 days" goes out
-    assert ReminderDelivery.objects.filter(kind="review_upcoming").count() == MEMBERS
-    assert {r.occurrence for r in ReminderDelivery.objects.all()} == {utc(2027, 6, 28, 8)}
+    assert OutboxMessage.objects.filter(kind="review_upcoming").count() == MEMBERS
+    assert {r.occurrence for r in OutboxMessage.objects.all()} == {utc(2027, 6, 28, 8)}
 
 
 def test_a_held_or_skipped_review_sends_nothing_more(cast, sweep) -> None:
@@ -153,7 +155,7 @@ def test_a_waiting_approval_reminds_the_waiting_side_at_a_bounded_interval(cast,
         sweep(utc(2027, 3, 1, 10) + dt.timedelta(days=day))
     waiting = [m for m in mail.outbox if m.subject.startswith("Waiting for your approval")]
     assert Counter(m.to[0] for m in waiting) == {cast.partner_approver.email: 3}
-    assert sorted(r.occurrence for r in ReminderDelivery.objects.filter(kind="approval_waiting")) == [
+    assert sorted(r.occurrence for r in OutboxMessage.objects.filter(kind="approval_waiting")) == [
         utc(2027, 3, 4, 9),
         utc(2027, 3, 8, 9),
         utc(2027, 3, 12, 9),
@@ -166,8 +168,8 @@ def test_an_approval_given_meanwhile_stops_the_queued_reminder(cast, sweep, djan
     with time_machine.travel(utc(2027, 3, 5), tick=False):
         reminders.sweep_approvals_waiting()  # queued, but its task never ran (e.g. the broker was down)
         goals.goal_approve(access=cast.access("partner_approver"), goal_id=goal.pk, revision=goal.revision)
-    partner_row = ReminderDelivery.objects.get(recipient=cast.partner_approver)
-    assert reminders.deliver(partner_row.pk).status == "skipped"
+    partner_row = OutboxMessage.objects.get(kind="approval_waiting", recipient=cast.partner_approver)
+    assert outbox.deliver(partner_row.pk).status == "skipped"
     assert not [m for m in mail.outbox if m.to == [cast.partner_approver.email]]
 
 
@@ -195,7 +197,9 @@ def test_a_goal_without_a_check_in_reminds_its_owners_once_per_interval(cast, sw
         sweep(utc(2027, 1, 1, 10) + dt.timedelta(days=day))
         if day == 40:
             with time_machine.travel(utc(2027, 2, 10, 12), tick=False):
-                goals.check_in_create(access=partner, goal_id=goal.pk, value=2, measured_on=dt.date(2027, 2, 10))
+                goal_check_ins.check_in_create(
+                    access=partner, goal_id=goal.pk, value=2, measured_on=dt.date(2027, 2, 10)
+                )
     check_ins = [m for m in mail.outbox if m.subject.startswith("Time for a check-in")]
     # Day 30 without a check-in, then 30 days after the check-in of 10 February.
     assert Counter(m.to[0] for m in check_ins) == {cast.vendor_editor.email: 2, cast.partner_editor.email: 2}
@@ -237,7 +241,7 @@ def flaky(settings):  # type: ignore[no-untyped-def]
 
 def send_eagerly(delivery_id: Any) -> None:
     """Run the send task as a worker would, its retries included (eagerly, without the countdown)."""
-    from alignment.tasks import send_reminder
+    from core.outbox import send_outbox_message as send_reminder
 
     conf = send_reminder.app.conf
     propagates, conf.task_eager_propagates = conf.task_eager_propagates, False
@@ -247,22 +251,22 @@ def send_eagerly(delivery_id: Any) -> None:
         conf.task_eager_propagates = propagates
 
 
-def one_reminder(cast) -> ReminderDelivery:  # type: ignore[no-untyped-def]
+def one_reminder(cast) -> OutboxMessage:  # type: ignore[no-untyped-def]
     review = schedule_review(cast, utc(2027, 7, 1, 8))
     with time_machine.travel(utc(2027, 6, 30, 9), tick=False):
-        ids = reminders.queue(
+        ids = outbox.queue(
             [
-                reminders.Due(
+                outbox.Message(
                     "review_upcoming",
                     "review",
                     str(review.pk),
                     review.scheduled_for,
-                    cast.partner_approver.pk,
-                    review.partnership_id,
+                    recipient_id=cast.partner_approver.pk,
+                    partnership_id=review.partnership_id,
                 )
             ]
         )
-    return ReminderDelivery.objects.get(pk=ids[0])
+    return OutboxMessage.objects.get(pk=ids[0])
 
 
 def test_a_transient_smtp_failure_is_retried_and_then_sent_once(cast, flaky) -> None:
@@ -293,23 +297,23 @@ def test_transient_failures_stop_after_a_bounded_number_of_attempts(cast, flaky)
     flaky.failures = [ConnectionRefusedError("refused")] * 20
     send_eagerly(row.pk)
     row.refresh_from_db()
-    assert (row.status, row.attempts, flaky.calls) == ("failed", reminders.MAX_ATTEMPTS, reminders.MAX_ATTEMPTS)
+    assert (row.status, row.attempts, flaky.calls) == ("failed", outbox.MAX_ATTEMPTS, outbox.MAX_ATTEMPTS)
     assert "ConnectionRefusedError" in row.last_error
 
 
 def test_backoff_grows_and_is_capped() -> None:
-    assert [reminders.backoff(n) for n in (1, 2, 3, 4, 10)] == [60, 120, 240, 480, 3600]
+    assert [outbox.backoff(n) for n in (1, 2, 3, 4, 10)] == [60, 120, 240, 480, 3600]
 
 
 def test_a_row_claimed_by_a_live_worker_is_not_sent_again_but_a_stale_claim_is_taken_over(cast, flaky) -> None:
     row = one_reminder(cast)
     start = utc(2027, 6, 30, 9)
-    assert reminders.claim(row.pk, start) is True  # a worker took it, then died before sending
-    assert reminders.deliver(row.pk).status == "not_claimed"  # the redelivered task finds it claimed
-    with time_machine.travel(start + reminders.CLAIM_TIMEOUT + dt.timedelta(minutes=1), tick=False):
-        assert reminders.requeue_stuck() == [row.pk]
-        assert reminders.deliver(row.pk).status == "sent"
-        assert reminders.deliver(row.pk).status == "not_claimed"
+    assert outbox.claim(row.pk, start) is True  # a worker took it, then died before sending
+    assert outbox.deliver(row.pk).status == "not_claimed"  # the redelivered task finds it claimed
+    with time_machine.travel(start + outbox.CLAIM_TIMEOUT + dt.timedelta(minutes=1), tick=False):
+        assert outbox.requeue_stuck() == [row.pk]
+        assert outbox.deliver(row.pk).status == "sent"
+        assert outbox.deliver(row.pk).status == "not_claimed"
     assert len(mail.outbox) == 1
 
 
@@ -322,9 +326,9 @@ def test_a_reminder_queued_in_a_transaction_that_rolls_back_sends_nothing(cast, 
         transaction.atomic(),
     ):
         reminders.sweep_reviews_upcoming()
-        assert ReminderDelivery.objects.count() == MEMBERS
+        assert OutboxMessage.objects.count() == MEMBERS
         raise RuntimeError("the sweep's transaction fails")
-    assert (callbacks, ReminderDelivery.objects.count(), mail.outbox) == ([], 0, [])
+    assert (callbacks, OutboxMessage.objects.count(), mail.outbox) == ([], 0, [])
     assert review.pk
 
 
@@ -344,7 +348,7 @@ def test_a_kind_muted_after_queueing_is_skipped_at_send_time(cast) -> None:
     row = one_reminder(cast)
     cast.partner_approver.muted_reminder_kinds = ["review_upcoming"]
     cast.partner_approver.save()
-    assert reminders.deliver(row.pk).status == "skipped"
+    assert outbox.deliver(row.pk).status == "skipped"
     assert mail.outbox == []
 
 
@@ -354,7 +358,7 @@ def test_every_reminder_carries_a_one_click_unsubscribe_that_mutes_only_that_kin
     message = next(m for m in mail.outbox if m.to == [cast.partner_editor.email])
     url = message.extra_headers["List-Unsubscribe"].strip("<>")
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    row = ReminderDelivery.objects.get(recipient=cast.partner_editor)
+    row = OutboxMessage.objects.get(recipient=cast.partner_editor)
     assert message.extra_headers["Message-ID"] == f"<reminder-{row.pk}@testserver>"  # the same on every attempt
     assert url in message.body and url in message.alternatives[0][0]
     path = url.removeprefix("http://testserver")
@@ -412,14 +416,14 @@ def test_e_mails_read_well_as_plain_text(cast, sweep) -> None:
 def test_the_digest_can_be_turned_off_for_everyone(cast, sweep, settings) -> None:
     settings.REMINDER_WEEKLY_DIGEST = False
     sweep(utc(2027, 7, 5, 9))
-    assert not ReminderDelivery.objects.filter(kind="weekly_digest").exists()
+    assert not OutboxMessage.objects.filter(kind="weekly_digest").exists()
 
 
 def test_sweeps_run_a_fixed_number_of_queries_whatever_is_due(cast, monkeypatch) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    monkeypatch.setattr(reminders, "enqueue_after_commit", lambda ids: None)
+    monkeypatch.setattr(outbox.send_outbox_message, "enqueue_on_commit", lambda ids: None)
     vendor = cast.access("vendor_editor")
 
     def add_plan(p_access):  # type: ignore[no-untyped-def]
@@ -438,14 +442,14 @@ def test_sweeps_run_a_fixed_number_of_queries_whatever_is_due(cast, monkeypatch)
 
     add_plan(vendor)
     small = queries(19)
-    queued_for_one = ReminderDelivery.objects.count()
+    queued_for_one = OutboxMessage.objects.count()
     for _ in range(3):
         admin = f.make_user()
         other = f.make_partnership(admin)
         f.add_member(other, f.make_user(), "partner", "approver")
         add_plan(f.access(admin, other))
     assert queries(19) == small
-    assert ReminderDelivery.objects.count() > queued_for_one > 0
+    assert OutboxMessage.objects.count() > queued_for_one > 0
 
 
 def test_an_offset_of_zero_days_reminds_on_the_morning_of_the_review(cast, sweep) -> None:
@@ -455,7 +459,7 @@ def test_an_offset_of_zero_days_reminds_on_the_morning_of_the_review(cast, sweep
     assert mail.outbox == []
     sweep(utc(2027, 6, 30, 14, 5))  # 00:05 on the day
     assert len(mail.outbox) == MEMBERS
-    assert {r.occurrence for r in ReminderDelivery.objects.all()} == {utc(2027, 7, 1, 12)}
+    assert {r.occurrence for r in OutboxMessage.objects.all()} == {utc(2027, 7, 1, 12)}
 
 
 def test_a_failing_sweep_step_does_not_keep_the_others_from_running(cast, sweep, monkeypatch) -> None:
@@ -493,7 +497,7 @@ def test_moving_a_review_sends_the_updated_invitation_once(cast, sweep) -> None:
 
 
 def test_a_broker_outage_leaves_rows_pending_until_a_later_sweep_enqueues_them(cast, sweep, monkeypatch) -> None:
-    from alignment.tasks import send_reminder
+    from core.outbox import send_outbox_message as send_reminder
 
     schedule_review(cast, utc(2027, 7, 1, 8))
     real_apply_async = send_reminder.apply_async
@@ -503,10 +507,10 @@ def test_a_broker_outage_leaves_rows_pending_until_a_later_sweep_enqueues_them(c
 
     monkeypatch.setattr(send_reminder, "apply_async", broker_down)
     sweep(utc(2027, 6, 30, 9))
-    assert (ReminderDelivery.objects.filter(status="pending").count(), mail.outbox) == (MEMBERS, [])
+    assert (OutboxMessage.objects.filter(status="pending").count(), mail.outbox) == (MEMBERS, [])
     monkeypatch.setattr(send_reminder, "apply_async", real_apply_async)
     sweep(utc(2027, 6, 30, 9, 2))  # too soon to call them lost
     assert mail.outbox == []
     sweep(utc(2027, 6, 30, 9, 10))
     assert len(mail.outbox) == MEMBERS
-    assert set(ReminderDelivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}

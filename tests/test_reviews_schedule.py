@@ -9,9 +9,8 @@ import time_machine
 
 from alignment import schedule
 from alignment.models import AlignmentReview, ChangeEvent
-from alignment.reminders import run_sweeps
-
-from . import factories as f
+from cadence.reminders import run_sweeps
+from tests import factories as f
 
 UTC = dt.UTC
 
@@ -62,7 +61,7 @@ def test_sweep_schedules_each_next_review_in_utc_as_the_previous_one_is_held(zon
             scheduled.append(review.scheduled_for)
         now = review.scheduled_for + dt.timedelta(hours=2)
         with time_machine.travel(now, tick=False):
-            from alignment.services import review_hold
+            from cadence.services import review_hold
 
             review_hold(access=admin_access, review_id=review.pk, held_on=now.date(), schedule_next=False)
     assert scheduled == QUARTERLY[zone]

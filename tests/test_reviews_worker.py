@@ -16,11 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 from icalendar import Calendar
 
-from alignment import reminders
-from alignment.models import ReminderDelivery
 from alignment.services import review_schedule
-
-from .conftest import redis_url
+from cadence import reminders
+from core import outbox
+from core.models import OutboxMessage
+from tests.conftest import redis_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -99,21 +99,21 @@ def redis_worker():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def delivering_threads(monkeypatch):  # type: ignore[no-untyped-def]
-    """The threads that ran ``reminders.deliver``: proves the worker, not the test, sent the mail."""
+    """The threads that ran ``outbox.deliver``: proves the worker, not the test, sent the mail."""
     threads: list[str] = []
-    deliver = reminders.deliver
+    deliver = outbox.deliver
 
     def spy(delivery_id):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread().name)
         return deliver(delivery_id)
 
-    monkeypatch.setattr(reminders, "deliver", spy)
+    monkeypatch.setattr(outbox, "deliver", spy)
     return threads
 
 
 def wait_until_none_pending() -> None:
     deadline = time.monotonic() + 30  # the worker marks a row just after the SMTP server answered
-    while ReminderDelivery.objects.filter(status__in=["pending", "sending"]).exists() and time.monotonic() < deadline:
+    while OutboxMessage.objects.filter(status__in=["pending", "sending"]).exists() and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
@@ -138,7 +138,7 @@ def test_a_reminder_goes_through_redis_and_a_worker_to_a_real_smtp_server(
     assert event.decoded("DTSTART") == when.astimezone(dt.UTC)
     assert event.decoded("DTSTART").utcoffset() == dt.timedelta(0)
     wait_until_none_pending()
-    assert set(ReminderDelivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
     assert len(delivering_threads) == members
     assert threading.current_thread().name not in delivering_threads
 
@@ -148,17 +148,33 @@ def test_a_reminder_queued_in_a_rolled_back_transaction_never_reaches_the_worker
 ) -> None:
     soon = (timezone.now() + dt.timedelta(hours=20)).replace(second=0, microsecond=0)
     review = review_schedule(access=cast.access("vendor_admin"), scheduled_for=soon)
-    due = reminders.Due("review_upcoming", "review", str(review.pk), soon, cast.partner_viewer.pk, cast.partnership.pk)
+    due = outbox.Message(
+        "review_upcoming",
+        "review",
+        str(review.pk),
+        soon,
+        recipient_id=cast.partner_viewer.pk,
+        partnership_id=cast.partnership.pk,
+    )
     with pytest.raises(RuntimeError), transaction.atomic():
-        reminders.queue([due])
+        outbox.queue([due])
         raise RuntimeError("rolled back")
     # Then one that commits; the worker consumes in order, so once it arrived the first had its chance.
-    reminders.queue(
-        [reminders.Due("review_upcoming", "review", str(review.pk), soon, cast.partner_editor.pk, cast.partnership.pk)]
+    outbox.queue(
+        [
+            outbox.Message(
+                "review_upcoming",
+                "review",
+                str(review.pk),
+                soon,
+                recipient_id=cast.partner_editor.pk,
+                partnership_id=cast.partnership.pk,
+            )
+        ]
     )
     smtp_server.wait_for(1)
     wait_until_none_pending()
     assert [m["To"] for m in smtp_server.messages] == [cast.partner_editor.email]
-    assert list(ReminderDelivery.objects.values_list("recipient__email", "status")) == [
+    assert list(OutboxMessage.objects.values_list("recipient__email", "status")) == [
         (cast.partner_editor.email, "sent")
     ]

@@ -15,13 +15,13 @@ from django.db import connection, connections
 from django.db.models import Count, Q
 
 from accounts.models import Organisation, User
-from alignment import demo
 from alignment.access import resolve
-from alignment.demo import showcase
-from alignment.errors import InvalidInput
-from alignment.health import partnership_health
 from alignment.models import AlignmentReview, ChangeEvent, Objective, Partnership, Side, VisionEndorsement
+from cadence.health import partnership_health
+from core.errors import InvalidInput
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
+from plans import demo
+from plans.demo import showcase
 
 EVERY_STATE = {
     "draft",

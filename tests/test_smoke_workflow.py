@@ -1,6 +1,5 @@
 from goals.models import GoalStatus
-
-from . import factories as f
+from tests import factories as f
 
 
 def test_goal_is_agreed_when_both_sides_approve_the_same_revision(cast):

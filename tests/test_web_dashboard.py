@@ -8,7 +8,9 @@ import datetime as dt
 from django.utils import timezone
 
 from alignment import services
-from alignment.models import HealthSnapshot, Partnership
+from alignment.models import Partnership
+from cadence.models import HealthSnapshot
+from goals import commitments as goal_commitments
 from goals import services as goals
 from tests import factories as f
 
@@ -31,10 +33,15 @@ def test_goals_proposed_by_the_other_side_wait_for_us_until_we_approve(client, c
     client.force_login(cast.partner_approver)
     [row] = client.get("/").context["rows"]
     assert [(g["title"], g["why"]) for g in row["waiting"]] == [("Pipeline Q4", "to approve")]
+    # Proposed by our own side, but not approved by it yet: the goal is agreed only when both sides
+    # approved this revision, so it waits for our approval too (goals.rules.waits_for).
     client.force_login(cast.vendor_approver)
-    assert client.get("/").context["rows"][0]["waiting"] == []  # proposed by our own side
+    assert [g["title"] for g in client.get("/").context["rows"][0]["waiting"]] == ["Pipeline Q4"]
     goals.goal_approve(access=cast.access("partner_approver"), goal_id=goal.pk, revision=1)
     client.force_login(cast.partner_approver)
+    assert client.get("/").context["rows"][0]["waiting"] == []
+    goals.goal_approve(access=cast.access("vendor_approver"), goal_id=goal.pk, revision=1)
+    client.force_login(cast.vendor_approver)
     assert client.get("/").context["rows"][0]["waiting"] == []
 
 
@@ -58,7 +65,7 @@ def test_overdue_commitments_are_counted_for_each_side(client, cast):
     )
     past = timezone.localdate() - dt.timedelta(days=3)
     for c in goal.commitments.all():
-        goals.commitment_update(access=editor, commitment_id=c.pk, due_date=past)
+        goal_commitments.commitment_update(access=editor, commitment_id=c.pk, due_date=past)
     client.force_login(cast.partner_editor)
     row = client.get("/").context["rows"][0]
     assert (row["overdue_ours"], row["overdue_theirs"]) == (1, 1)

@@ -10,9 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from alignment import attention
-from alignment.dashboard import _waiting_goals
+from cadence import attention
+from goals import commitments as goal_commitments
 from goals import services as goals
+from plans.dashboard import _waiting_goals
 from tests import factories as f
 
 
@@ -46,23 +47,25 @@ def test_counts_follow_the_rule_the_page_lists_goals_by(cast):
     for side in ("vendor", "partner"):
         listed = _waiting_goals([p.pk], {p.pk: side})[p.pk]
         assert fact.waiting[side] == len(listed), side
-    # vendor: the partner's proposal and amendment, the proposal sent back; partner: the vendor's
-    # proposal (the other one it approved already)
-    assert fact.waiting == {"vendor": 3, "partner": 1}
+    # A proposal waits for every side that has not approved it, the proposing side included (a
+    # goal is agreed only when both approved); a revision sent back waits for the side that proposed it.
+    # vendor: both proposals, the vendor's proposal the partner approved, the amendment, the one sent
+    # back; partner: both proposals and the amendment (it approved the "partner only" one already)
+    assert fact.waiting == {"vendor": 5, "partner": 3}
 
 
 def test_cached_facts_are_recomputed_after_a_change_and_only_then(cast, client):
     theirs = pending_goals_in_every_state(cast)
     p = cast.partnership
-    assert attention.attention_for([p.pk])[p.pk].waiting["vendor"] == 3
+    assert attention.attention_for([p.pk])[p.pk].waiting["vendor"] == 5
     with CaptureQueriesContext(connection) as unchanged:
-        assert attention.attention_for([p.pk])[p.pk].waiting["vendor"] == 3
+        assert attention.attention_for([p.pk])[p.pk].waiting["vendor"] == 5
     assert len(unchanged) == 0, "nothing changed: read from the cache"
     goals.goal_approve(access=cast.access("vendor_approver"), goal_id=theirs.pk, revision=1)  # no longer ours
-    assert attention.attention_for([p.pk])[p.pk].waiting["vendor"] == 2
+    assert attention.attention_for([p.pk])[p.pk].waiting["vendor"] == 4
     client.force_login(cast.vendor_editor)
     row = client.get("/").context["rows"][0]
-    assert row["waiting_count"] == len(row["waiting"]) == 2
+    assert row["waiting_count"] == len(row["waiting"]) == 4
 
 
 def test_overdue_commitments_are_counted_for_the_day_asked(cast):
@@ -72,7 +75,7 @@ def test_overdue_commitments_are_counted_for_the_day_asked(cast):
     )
     today = timezone.localdate()
     for c in goal.commitments.all():
-        goals.commitment_update(access=editor, commitment_id=c.pk, due_date=today)
+        goal_commitments.commitment_update(access=editor, commitment_id=c.pk, due_date=today)
     p, now = cast.partnership, timezone.now()
     assert attention.attention_for([p.pk], now, today)[p.pk].overdue == {"vendor": 0, "partner": 0}
     tomorrow = attention.attention_for([p.pk], now, today + dt.timedelta(days=1))[p.pk]
@@ -108,6 +111,6 @@ def test_every_beat_entry_names_a_task_a_worker_has(settings):
 
 
 def test_the_warm_up_task_warms_through_the_worker(cast):
-    from alignment.health_snapshots import warm_health
+    from cadence.tasks import warm_health
 
     assert warm_health.apply().get() == 2  # the cast's two partnerships (eager in tests)

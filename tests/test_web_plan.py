@@ -392,7 +392,7 @@ def test_presence_shows_who_else_is_here_and_what_they_edit(client, cast, goal):
 
 
 def test_each_change_event_names_a_fragment_of_the_page(cast, goal):
-    from alignment.live import fragments_for
+    from plans.live import fragments_for
 
     kinds = {e.object_type: fragments_for(e) for e in ChangeEvent.objects.filter(partnership=cast.partnership)}
     assert f"goal-{goal.pk}" in kinds["commitment"]

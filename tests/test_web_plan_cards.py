@@ -10,8 +10,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from alignment import views as plan_views
+from goals import check_ins as goal_check_ins
+from goals import comments as goal_comments
+from goals import commitments as goal_commitments
 from goals import services as goals
+from plans import views as plan_views
 from tests import factories as f
 
 OPEN = {"HTTP_X_DETAILS_OPEN": "true"}
@@ -29,7 +32,7 @@ def url(cast, path: str) -> str:
 
 
 def check_in(cast, goal, value: str, days_ago: int = 0, role: str = "vendor_editor", note: str = "") -> None:
-    goals.check_in_create(
+    goal_check_ins.check_in_create(
         access=cast.access(role),
         goal_id=goal.pk,
         value=value,
@@ -49,7 +52,7 @@ def queries(client, path: str, **headers) -> int:
 def test_an_opened_card_shows_commitments_the_newest_check_ins_and_comments(client, cast, agreed):
     for day in range(12):
         check_in(cast, agreed, str(110 + day), days_ago=12 - day, note=f"Week {day}")
-    goals.comment_create(access=cast.access("partner_approver"), goal_id=agreed.pk, body="Fine by us")
+    goal_comments.comment_create(access=cast.access("partner_approver"), goal_id=agreed.pk, body="Fine by us")
     client.force_login(cast.partner_viewer)
     html = client.get(url(cast, f"goals/{agreed.pk}/details/")).content.decode()
     for text in (
@@ -72,7 +75,7 @@ def test_an_opened_card_shows_commitments_the_newest_check_ins_and_comments(clie
 def test_the_compact_card_shows_status_sides_progress_and_what_needs_attention(client, cast, agreed):
     check_in(cast, agreed, "150")
     check_in(cast, agreed, "140", role="partner_editor")
-    goals.comment_create(access=cast.access("partner_approver"), goal_id=agreed.pk, body="Fine by us")
+    goal_comments.comment_create(access=cast.access("partner_approver"), goal_id=agreed.pk, body="Fine by us")
     client.force_login(cast.vendor_editor)
     card = client.get(url(cast, f"fragment/goal-{agreed.pk}/")).content.decode()
     for text in (
@@ -109,8 +112,8 @@ def test_details_run_the_same_queries_whatever_the_number_of_check_ins_comments_
     small = queries(client, details), queries(client, card, **OPEN)
     for day in range(15):
         check_in(cast, agreed, str(130 + day), days_ago=day)
-        goals.comment_create(access=cast.access("vendor_editor"), goal_id=agreed.pk, body=f"Note {day}")
-    goals.commitment_create(
+        goal_comments.comment_create(access=cast.access("vendor_editor"), goal_id=agreed.pk, body=f"Note {day}")
+    goal_commitments.commitment_create(
         access=cast.access("partner_editor"), goal_id=agreed.pk, side="partner", text="Run two webinars"
     )
     assert (queries(client, details), queries(client, card, **OPEN)) == small
@@ -204,7 +207,7 @@ def test_a_goal_that_closes_redraws_its_list_so_it_moves_to_the_closed_goals(cli
 
 
 def test_the_plan_header_shows_the_health_of_the_plan_as_it_is_after_every_change(client, cast):
-    from alignment.health import health_for
+    from cadence.health import health_for
 
     editor = cast.access("vendor_editor")
     goal = f.make_goal(editor, f.make_objective(editor))

@@ -11,7 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alignment import services
-from alignment.models import HealthSnapshot
+from cadence.models import HealthSnapshot
+from goals import check_ins as goal_check_ins
+from goals import comments as goal_comments
 from goals import services as goals
 from tests import factories as f
 
@@ -25,11 +27,11 @@ def grow_plan(cast, objectives: int, goals_each: int) -> None:
             goal = f.make_goal(editor, objective)
             if i % 2 == 0:
                 goal = f.agree(goal, vendor, partner)
-                goals.check_in_create(access=editor, goal_id=goal.pk, value="150", confidence=4)
-                goals.check_in_create(access=partner, goal_id=goal.pk, value="140", confidence=2)
+                goal_check_ins.check_in_create(access=editor, goal_id=goal.pk, value="150", confidence=4)
+                goal_check_ins.check_in_create(access=partner, goal_id=goal.pk, value="140", confidence=2)
             else:
                 goals.goal_propose(access=editor, goal_id=goal.pk)
-            goals.comment_create(access=partner, goal_id=goal.pk, body="Fine by us")
+            goal_comments.comment_create(access=partner, goal_id=goal.pk, body="Fine by us")
 
 
 def grow_dashboard(cast, partnerships: int) -> None:

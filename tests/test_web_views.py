@@ -179,7 +179,7 @@ def test_user_text_is_escaped_on_the_plan_page_the_goal_page_and_the_dashboard(c
     services_objective = f.make_objective(editor, title=f"Objective {SCRIPT}", vendor_gain=SCRIPT)
     goal = f.make_goal(editor, services_objective, title=f"Goal {SCRIPT}")
     from alignment import services
-    from goals.services import comment_create
+    from goals.comments import comment_create
 
     services.vision_update(access=editor, why_together=SCRIPT)
     comment_create(access=editor, goal_id=goal.pk, body=SCRIPT)

@@ -11,6 +11,7 @@ import pytest
 from django.template import Context, Template
 
 from goals import charts
+from goals import check_ins as goal_check_ins
 
 START, END = dt.date(2026, 10, 1), dt.date(2026, 12, 31)
 
@@ -138,9 +139,8 @@ def test_the_tag_runs_no_query_with_prefetched_check_ins(cast, django_assert_num
 
     vendor, partner = cast.access("vendor_approver"), cast.access("partner_approver")
     g = f.agree(f.make_goal(cast.access("vendor_editor"), f.make_objective(vendor)), vendor, partner)
-    from goals import services
 
-    services.check_in_create(access=vendor, goal_id=g.pk, value="150", measured_on=dt.date.today())
+    goal_check_ins.check_in_create(access=vendor, goal_id=g.pk, value="150", measured_on=dt.date.today())
     loaded = Goal.objects.prefetch_related("check_ins").get(pk=g.pk)
     with django_assert_num_queries(0):
         svg = render("{% goal_progress_chart g g.check_ins.all %}{% progress_bar 0.5 %}", g=loaded)

@@ -13,8 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from goals import check_ins as goal_check_ins
 from goals import services as goals
-from goals.export_views import safe_cell
+from plans.exports import safe_cell
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -27,14 +28,14 @@ def build_plan(cast, n_goals: int, *, title: str = "Pipeline"):
     made = []
     for i in range(n_goals):
         g = f.agree(f.make_goal(editor, objective, title=f"{title} {i}"), vendor, partner)
-        goals.check_in_create(
+        goal_check_ins.check_in_create(
             access=vendor,
             goal_id=g.pk,
             value=Decimal("150"),
             confidence=4,
             measured_on=dt.date.today() - dt.timedelta(days=3),
         )
-        goals.check_in_create(
+        goal_check_ins.check_in_create(
             access=partner,
             goal_id=g.pk,
             value=Decimal("140"),
@@ -127,7 +128,7 @@ def test_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(client, 
         cast.access("vendor_approver"),
         cast.access("partner_approver"),
     )
-    goals.check_in_create(
+    goal_check_ins.check_in_create(
         access=cast.access("vendor_approver"),
         goal_id=g.pk,
         value=Decimal("-5"),

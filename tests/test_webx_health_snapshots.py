@@ -11,9 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alignment import services as plan
-from alignment.health import partnership_health
-from alignment.health_snapshots import recent_snapshots, snapshot_health, take_health_snapshots
-from alignment.models import HealthSnapshot, Partnership
+from alignment.models import Partnership
+from cadence.health import partnership_health
+from cadence.models import HealthSnapshot
+from cadence.snapshots import recent_snapshots, take_health_snapshots
+from cadence.tasks import snapshot_health
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +96,6 @@ def test_recent_snapshots_loads_many_partnerships_in_one_query(cast, django_asse
 
 
 def test_the_task_is_imported_by_workers_and_scheduled_daily():
-    assert "alignment.health_snapshots" in settings.CELERY_IMPORTS
     entry = settings.CELERY_BEAT_SCHEDULE["health-snapshots"]
     assert entry["task"] == snapshot_health.name
     assert entry["schedule"].hour == {2}

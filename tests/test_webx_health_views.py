@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from alignment.health import WEIGHTS, partnership_health
-from alignment.models import HealthSnapshot
+from cadence.health import WEIGHTS, partnership_health
+from cadence.models import HealthSnapshot
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiToken
-from alignment.models import ReminderKind
+from accounts.models import ApiToken, ReminderKind
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

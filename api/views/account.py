@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from accounts.models import ApiToken, OrganisationMembership
 from alignment.access import resolve_many, visible_partnerships
-from alignment.errors import NotFound
+from core.errors import NotFound
 
 from .. import inputs
 from .. import serializers as out

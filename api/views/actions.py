@@ -14,7 +14,8 @@ from rest_framework.serializers import Serializer
 from accounts.models import User
 from alignment import invitations
 from alignment import services as plan
-from alignment.errors import InvalidInput
+from cadence import services as review_services
+from core.errors import InvalidInput
 from goals import services as goal_services
 
 from .. import inputs
@@ -144,7 +145,7 @@ class ReviewHold(ActionView):
                 "Attendees must be members of this partnership.",
                 fields={"attendees": ["Not a member of this partnership."]},
             )
-        plan.review_hold(access=access, review_id=obj.pk, attendees=people, expected_version=version, **data)
+        review_services.review_hold(access=access, review_id=obj.pk, attendees=people, expected_version=version, **data)
         return object_response(REVIEWS, self.fresh(obj))
 
 

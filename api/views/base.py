@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from ..fields import require_all
 from ..parsers import JSONParser
 from ..problems import RequestTooLarge, handle_exception
 from ..renderers import JSONRenderer
+from ..resources import represent_current
 from ..schema import ApiSchema
 
 
@@ -28,7 +30,7 @@ class ApiView(APIView):
     schema = ApiSchema()
 
     def get_exception_handler(self) -> Any:
-        return handle_exception
+        return functools.partial(handle_exception, represent=represent_current)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         try:

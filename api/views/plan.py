@@ -15,8 +15,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from alignment.access import Access
-from alignment.health import cache_hour, health_for, plan_generations
 from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
+from cadence.health import cache_hour, health_for, plan_generations
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
 
 from .. import serializers as out

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django import template
 
-from goals import charts
+from .. import charts
 
 register = template.Library()
 
@@ -99,8 +100,6 @@ def goal_progress(goal: Any, value: Any) -> float | None:
     """``goal.progress(value)`` for templates: ``{{ goal|goal_progress:latest.value }}``."""
     if value is None or value == "":
         return None
-    from decimal import Decimal
-
     return goal.progress(Decimal(str(value)))
 
 

@@ -36,9 +36,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    # Partnerplan's apps, bottom layer first (see docs/architecture.md): each imports only those above it here.
+    "core",
     "accounts",
     "alignment",
     "goals",
+    "cadence",
+    "plans",
     "api",
 ]
 
@@ -141,7 +145,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Task modules outside the apps' tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["alignment.health_snapshots", "alignment.invitations", "goals.notifications"]
+CELERY_IMPORTS = ["core.outbox"]
 # Periodic work, in UTC. Each feature adds its own entry.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-snapshots": {"task": "alignment.snapshot_health", "schedule": crontab(hour=2, minute=15)},

@@ -1,0 +1,92 @@
+"""Services that change people and organisations: creating an account (sign-up, an invitation
+accepted by someone new), a vendor workspace, and which e-mails a person mutes.
+
+Each is one transaction and raises ``core.errors`` for anything it refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from core.errors import InvalidInput, RuleViolation
+from core.writes import text, validate
+
+from .models import Organisation, OrganisationMembership, ReminderKind, User
+
+
+def email_taken() -> RuleViolation:
+    return RuleViolation(
+        "An account with this e-mail address exists already: sign in instead.",
+        code="user.email_taken",
+        fields={"email": ["Already registered: sign in instead."]},
+    )
+
+
+@transaction.atomic
+def user_create(*, email: str, password: str, full_name: str = "") -> User:
+    """A person who signs in with ``email`` and ``password`` (checked by the password validators).
+
+    An address that has an account already is refused (``email_taken``), also when a concurrent
+    request takes it between the check and the insert."""
+    email = text(email, "email").lower()
+    full_name = text(full_name, "full_name")
+    if not isinstance(password, str):
+        raise InvalidInput("Choose a password.", fields={"password": ["Expected text."]})
+    if User.objects.filter(email__iexact=email).exists():
+        raise email_taken()
+    user = User(email=email, full_name=full_name[:150])
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), fields={"password": list(exc.messages)}) from exc
+    validate(user, exclude=["password"])
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save(force_insert=True)
+    except IntegrityError as exc:
+        raise email_taken() from exc
+    return user
+
+
+@transaction.atomic
+def workspace_create(*, name: str, email: str, password: str, full_name: str = "") -> tuple[Organisation, User]:
+    """A vendor organisation and its first admin (sign-up and ``create_workspace``)."""
+    name = text(name, "name")
+    if not name:
+        raise InvalidInput("The organisation needs a name.", fields={"name": ["This field is required."]})
+    user = user_create(email=email, password=password, full_name=full_name)
+    org = Organisation.objects.create(name=name[:200])
+    OrganisationMembership.objects.create(organisation=org, user=user, role=OrganisationMembership.Role.ADMIN)
+    return org, user
+
+
+@transaction.atomic
+def mute(user: User, kinds: Iterable[str], *, muted: bool = True) -> list[str]:
+    """Mute (or unmute) kinds of e-mail for a person; returns the muted kinds after the change."""
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    current = {k for k in (locked.muted_reminder_kinds or []) if isinstance(k, str)}
+    wanted = {k for k in kinds if k in ReminderKind.values}
+    result = sorted(current | wanted) if muted else sorted(current - wanted)
+    if result != sorted(locked.muted_reminder_kinds or []):
+        locked.muted_reminder_kinds = result
+        locked.save(update_fields=["muted_reminder_kinds"])
+    user.muted_reminder_kinds = result
+    return result
+
+
+@transaction.atomic
+def set_muted(user: User, kinds: Iterable[str]) -> list[str]:
+    """Replace a person's muted kinds (the preferences form)."""
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    # Values that are no kind (any more) are not this form's to clear.
+    others = {k for k in (locked.muted_reminder_kinds or []) if isinstance(k, str) and k not in ReminderKind.values}
+    result = sorted({k for k in kinds if k in ReminderKind.values} | others)
+    locked.muted_reminder_kinds = result
+    locked.save(update_fields=["muted_reminder_kinds"])
+    user.muted_reminder_kinds = result
+    return result

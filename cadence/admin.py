@@ -1,0 +1,9 @@
+from django.contrib import admin
+
+from .models import HealthSnapshot
+
+
+@admin.register(HealthSnapshot)
+class HealthSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["partnership", "day", "score"]
+    raw_id_fields = ["partnership"]

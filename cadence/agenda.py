@@ -1,0 +1,138 @@
+"""The agenda of an alignment review, drawn from the plan in a fixed number of queries.
+
+What needs the two sides' attention: goals off track or without a recent check-in, approvals
+pending on either side, commitments overdue, and the partnership's health with its trend since
+the last review that was held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from alignment.models import AlignmentReview, Partnership, Side
+from goals.models import Commitment, Goal, GoalStatus
+from goals.queries import latest_check_ins
+from goals.rules import NEGOTIATING, approved_sides_of, overdue_filter, waiting_reason, waiting_sides
+
+from .health import HealthReport, partnership_health
+from .models import HealthSnapshot
+from .reminders import check_in_interval
+
+OFF_TRACK_MARGIN = 0.15  # progress this far behind the straight line from start to end is off track
+LOW_CONFIDENCE = 2  # a side's confidence at or below this puts the goal on the agenda
+TREND_DAYS = 90  # how far back the health trend goes when no review was held before
+
+
+@dataclass
+class GoalItem:
+    goal: Any
+    reasons: list[str]
+    progress: float | None = None
+    expected: float | None = None
+
+
+@dataclass
+class Agenda:
+    health: HealthReport
+    previous_health: int | None
+    previous_review: AlignmentReview | None
+    off_track: list[GoalItem] = field(default_factory=list)
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    overdue: list[Any] = field(default_factory=list)
+    # Daily health since the last review (or the last 90 days), today's live score last.
+    trend: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def health_change(self) -> int | None:
+        return None if self.previous_health is None else self.health.score - self.previous_health
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.off_track or self.approvals or self.overdue)
+
+
+def expected_progress(start: dt.date, end: dt.date, today: dt.date) -> float:
+    span = (end - start).days
+    if span <= 0:
+        return 1.0
+    return max(0.0, min(1.0, (today - start).days / span))
+
+
+def build_agenda(p: Partnership, review: AlignmentReview | None = None, now: dt.datetime | None = None) -> Agenda:
+    """The agenda for ``review`` (or for the next review) of ``p``."""
+    now = now or timezone.now()
+    today = now.date()
+    before = review.scheduled_for if review is not None else now
+    previous = (
+        AlignmentReview.objects.filter(partnership=p, status=AlignmentReview.Status.HELD, scheduled_for__lt=before)
+        .exclude(pk=getattr(review, "pk", None))
+        .order_by("-scheduled_for")
+        .first()
+    )
+    agenda = Agenda(
+        health=partnership_health(p, now),
+        previous_review=previous,
+        previous_health=previous.health_score if previous else None,
+    )
+    since = previous.held_on if previous and previous.held_on else today - dt.timedelta(days=TREND_DAYS)
+    agenda.trend = [
+        {"day": day, "score": score}
+        for day, score in HealthSnapshot.objects.filter(partnership=p, day__gte=since, day__lt=today)
+        .order_by("day")
+        .values_list("day", "score")
+    ]
+    agenda.trend.append({"day": today, "score": agenda.health.score})
+
+    current = list(
+        Goal.objects.filter(
+            partnership=p, status=GoalStatus.AGREED, period_start__lte=today, period_end__gte=today
+        ).order_by("period_end", "title")
+    )
+    latest = latest_check_ins(g.pk for g in current)
+    stale_before = today - check_in_interval()
+    for g in current:
+        reasons: list[str] = []
+        values = [c for c in (latest.get((g.pk, Side.VENDOR)), latest.get((g.pk, Side.PARTNER))) if c]
+        newest = max(values, key=lambda c: (c.measured_on, c.created_at), default=None)
+        progress = g.progress(newest.value) if newest else None
+        expected = expected_progress(g.period_start, g.period_end, today)
+        if newest is None:
+            reasons.append("no check-in yet")
+        elif newest.measured_on < stale_before:
+            reasons.append(f"no check-in since {newest.measured_on:%d %b %Y}")
+        if progress is not None and progress + OFF_TRACK_MARGIN < expected:
+            reasons.append(f"{progress:.0%} of the way with {expected:.0%} of the period gone")
+        for c in values:
+            if c.confidence <= LOW_CONFIDENCE:
+                reasons.append(f"{c.side} side's confidence is {c.confidence} of 5")
+        if reasons:
+            agenda.off_track.append(GoalItem(g, reasons, progress, expected))
+
+    # What waits for each side (``goals.rules``): proposals to approve, revisions sent back to revise.
+    negotiating = list(Goal.objects.filter(NEGOTIATING, partnership=p).order_by("proposed_at", "created_at"))
+    approved = approved_sides_of(g.pk for g in negotiating)
+    for g in negotiating:
+        state = g.negotiation_state
+        waiting = waiting_sides(state, g.proposed_by_side, approved.get(g.pk, ()))
+        if not waiting:
+            continue
+        agenda.approvals.append(
+            {
+                "goal": g,
+                "waiting_for": waiting,
+                "why": waiting_reason(state),
+                "is_amendment": g.status == GoalStatus.AGREED,
+                "days": (now - g.proposed_at).days if g.proposed_at else None,
+            }
+        )
+
+    agenda.overdue = list(
+        Commitment.objects.filter(overdue_filter(today), goal__partnership=p)
+        .select_related("goal", "owner")
+        .order_by("due_date")
+    )
+    return agenda

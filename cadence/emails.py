@@ -1,0 +1,214 @@
+"""The reminder e-mails and the weekly digest: one small function per e-mail, each registered with
+the outbox (``core.outbox``) for its kind.
+
+Each function first checks the reminder is still due (a review held meanwhile, a goal approved
+meanwhile) and returns False without sending when it is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from django.conf import settings
+from django.templatetags.tz import do_timezone
+from django.urls import reverse
+from django.utils import timezone
+from icalendar import Calendar, Event
+
+from accounts.emails import send_to_person
+from accounts.models import ReminderKind, User
+from alignment.models import AlignmentReview, Partnership, PartnershipMember
+from alignment.reviews import next_reviews
+from core import outbox
+from core.models import MailKind, OutboxMessage
+from goals.models import CheckIn, Commitment, Goal, GoalStatus, RevisionState
+from goals.rules import NEGOTIATING, approved_sides_of, overdue_filter, waiting_reason, waits_for
+
+
+def _local(moment: dt.datetime, zone: str) -> dt.datetime:
+    """``moment`` in ``zone``, marked so the template ``date`` filter does not convert it back."""
+    try:
+        return do_timezone(moment, zoneinfo.ZoneInfo(zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return do_timezone(moment, dt.UTC)
+
+
+def _review_url(review: AlignmentReview) -> str:
+    return settings.SITE_URL + reverse("reviews:detail", args=[review.partnership_id, review.pk])
+
+
+def review_ics(review: AlignmentReview) -> bytes:
+    """An iCalendar invitation for a review: stable UID, start in UTC, SEQUENCE = its version."""
+    p = review.partnership
+    cal = Calendar()
+    cal.add("prodid", "-//Partnerplan//Alignment reviews//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", f"review-{review.pk}@partnerplan")
+    event.add("summary", f"{review.title or 'Alignment review'}: {p.name}")
+    event.add("dtstart", review.scheduled_for.astimezone(dt.UTC))
+    event.add("dtend", review.scheduled_for.astimezone(dt.UTC) + dt.timedelta(minutes=p.review_duration_minutes))
+    event.add("dtstamp", timezone.now().astimezone(dt.UTC))
+    event.add("sequence", review.version)
+    event.add("url", _review_url(review))
+    event.add("description", f"Alignment review of {p.name}. Agenda: {_review_url(review)}")
+    cal.add_component(event)
+    return cal.to_ical()
+
+
+def _scheduled_review(delivery: OutboxMessage) -> AlignmentReview | None:
+    return (
+        AlignmentReview.objects.select_related("partnership")
+        .filter(pk=delivery.subject_id, status=AlignmentReview.Status.SCHEDULED)
+        .first()
+    )
+
+
+@outbox.sender(MailKind.REVIEW_UPCOMING, mute_kind=ReminderKind.REVIEW_UPCOMING)
+def review_upcoming(delivery: OutboxMessage) -> bool:
+    review = _scheduled_review(delivery)
+    if review is None or review.scheduled_for <= timezone.now():
+        return False
+    p = review.partnership
+    earlier = (
+        OutboxMessage.objects.filter(
+            kind=delivery.kind,
+            subject_type="review",
+            subject_id=delivery.subject_id,
+            recipient_id=delivery.recipient_id,
+            sent_at__isnull=False,
+        )
+        .exclude(pk=delivery.pk)
+        .order_by("-sent_at")
+        .first()
+    )
+    context = {
+        "moved": earlier is not None and review.updated_at > earlier.sent_at,
+        "review": review,
+        "partnership": p,
+        "review_url": _review_url(review),
+        "local_time": _local(review.scheduled_for, p.timezone),
+        "partnership_zone": p.timezone,
+        "your_time": _local(review.scheduled_for, delivery.recipient.timezone),
+        "your_zone": delivery.recipient.timezone,
+        # Calendar days in the partnership's zone: "tomorrow" means the next local day.
+        "days_left": (_local(review.scheduled_for, p.timezone).date() - _local(timezone.now(), p.timezone).date()).days,
+    }
+    return send_to_person(
+        "review-upcoming", delivery, context, attachments=(("review.ics", review_ics(review), "text/calendar"),)
+    )
+
+
+@outbox.sender(MailKind.REVIEW_OVERDUE, mute_kind=ReminderKind.REVIEW_OVERDUE)
+def review_overdue(delivery: OutboxMessage) -> bool:
+    review = _scheduled_review(delivery)
+    if review is None:
+        return False
+    p = review.partnership
+    return send_to_person(
+        "review-overdue",
+        delivery,
+        {
+            "review": review,
+            "partnership": p,
+            "review_url": _review_url(review),
+            "local_time": _local(review.scheduled_for, p.timezone),
+            "partnership_zone": p.timezone,
+        },
+    )
+
+
+@outbox.sender(MailKind.APPROVAL_WAITING, mute_kind=ReminderKind.APPROVAL_WAITING)
+def approval_waiting(delivery: OutboxMessage) -> bool:
+    goal = Goal.objects.select_related("partnership").filter(pk=delivery.subject_id).first()
+    if goal is None or goal.negotiation_state != RevisionState.PROPOSED:
+        return False
+    member = PartnershipMember.objects.filter(partnership_id=goal.partnership_id, user=delivery.recipient).first()
+    if member is None:
+        return False
+    side = member.side
+    if not waits_for(goal, side, approved_sides_of([goal.pk]).get(goal.pk, ())):
+        return False
+    return send_to_person(
+        "approval-waiting",
+        delivery,
+        {
+            "goal": goal,
+            "partnership": goal.partnership,
+            "side": side,
+            "is_amendment": goal.status == GoalStatus.AGREED,
+            "waiting_days": (timezone.now() - goal.proposed_at).days if goal.proposed_at else 0,
+            "plan_url": settings.SITE_URL + reverse("goal-thread", args=[goal.partnership_id, goal.pk]),
+        },
+    )
+
+
+@outbox.sender(MailKind.CHECKIN_MISSING, mute_kind=ReminderKind.CHECKIN_MISSING)
+def checkin_missing(delivery: OutboxMessage) -> bool:
+    goal = Goal.objects.select_related("partnership").filter(pk=delivery.subject_id, status=GoalStatus.AGREED).first()
+    if goal is None or CheckIn.objects.filter(goal=goal, measured_on__gte=delivery.occurrence.date()).exists():
+        return False
+    last = CheckIn.objects.filter(goal=goal).order_by("-measured_on", "-created_at").first()
+    return send_to_person(
+        "checkin-missing",
+        delivery,
+        {
+            "goal": goal,
+            "partnership": goal.partnership,
+            "last_check_in": last,
+            "plan_url": settings.SITE_URL + reverse("plan", args=[goal.partnership_id]),
+        },
+    )
+
+
+@outbox.sender(MailKind.WEEKLY_DIGEST, mute_kind=ReminderKind.WEEKLY_DIGEST)
+def weekly_digest(delivery: OutboxMessage) -> bool:
+    rows = digest_rows(delivery.recipient, timezone.now())
+    if not rows:
+        return False
+    return send_to_person("digest-weekly", delivery, {"rows": rows})
+
+
+def digest_rows(user: User, now: dt.datetime) -> list[dict[str, Any]]:
+    """Per active partnership of the person: the next review, the goals waiting for their side and
+    their own overdue commitments (a fixed number of queries; the rules are ``goals.rules`` and
+    ``alignment.reviews``, as on every screen)."""
+    memberships = {
+        m.partnership_id: m
+        for m in PartnershipMember.objects.filter(
+            user=user, partnership__status=Partnership.Status.ACTIVE
+        ).select_related("partnership")
+    }
+    if not memberships:
+        return []
+    ids = list(memberships)
+    reviews = next_reviews(ids, now)
+    negotiating = list(Goal.objects.filter(NEGOTIATING, partnership_id__in=ids).order_by("proposed_at", "created_at"))
+    approved = approved_sides_of(g.pk for g in negotiating)
+    overdue = list(
+        Commitment.objects.filter(overdue_filter(now.date()), goal__partnership_id__in=ids, owner=user)
+        .select_related("goal")
+        .order_by("due_date")
+    )
+    rows = []
+    for pid, m in memberships.items():
+        waiting = [
+            {"goal": g, "why": waiting_reason(g.negotiation_state)}
+            for g in negotiating
+            if g.partnership_id == pid and waits_for(g, m.side, approved.get(g.pk, ()))
+        ]
+        review = reviews.get(pid)
+        rows.append(
+            {
+                "partnership": m.partnership,
+                "next_review": review,
+                "next_review_local": _local(review.scheduled_for, user.timezone) if review else None,
+                "waiting": waiting,
+                "overdue": [c for c in overdue if c.goal.partnership_id == pid],
+                "url": settings.SITE_URL + reverse("plan", args=[pid]),
+            }
+        )
+    return rows

@@ -1,0 +1,352 @@
+"""Alignment health (0-100) of a partnership, explainable: every component says what it measured,
+how much it contributes and why. Health decays when the plan goes stale (no check-ins, overdue
+reviews). ``health_for`` computes it for many partnerships with a fixed number of queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F, Q
+from django.utils import timezone
+
+from alignment.changes import cache_hour, plan_generations
+from alignment.models import AlignmentReview, Objective, Partnership, Side, Vision, VisionEndorsement
+from goals.models import Commitment, Goal
+from goals.queries import latest_check_ins
+from goals.rules import due_filter, is_due
+
+# Weights add up to 100.
+WEIGHTS = {
+    "vision": 15,
+    "coverage": 15,
+    "agreement": 15,
+    "balance": 10,
+    "timeliness": 10,
+    "reviews": 15,
+    "freshness": 10,
+    "confidence": 10,
+}
+FRESH_DAYS, STALE_DAYS = 30, 90
+# In the keys of cached reports: a release that changes ``HealthReport`` (or the module it is
+# pickled from) bumps it, so processes of either release never read the other's entries.
+CACHE_FORMAT = 2
+REVIEW_GRACE_DAYS, REVIEW_ZERO_DAYS = 7, 60
+
+
+@dataclass
+class Component:
+    key: str
+    label: str
+    weight: int
+    score: float  # 0..1
+    explanation: str
+
+    @property
+    def points(self) -> float:
+        return round(self.weight * self.score, 1)
+
+
+@dataclass
+class HealthReport:
+    score: int
+    components: list[Component]
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [asdict(c) | {"points": c.points} for c in self.components]
+
+
+@dataclass
+class PlanFacts:
+    """What health is computed from, loaded in bulk (see ``load_facts``)."""
+
+    endorsed_sides: set[str] = field(default_factory=set)
+    has_vision_text: bool = False
+    active_objectives: dict[Any, str] = field(default_factory=dict)  # id -> title
+    current_goals: list[dict[str, Any]] = field(default_factory=list)
+    # Of this period's goals, and those due so far of agreed goals of any period (with "goal_status").
+    commitments: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    latest_check_ins: dict[tuple[Any, str], dict[str, Any]] = field(default_factory=dict)
+
+
+def _all(n: int, word: str, singular: str, plural: str) -> str:
+    """ "The goal … is" for one, "All 3 goals … are" for more."""
+    return f"The {word} {singular}." if n == 1 else f"All {n} {word}s {plural}."
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
+    """Pure: the health of one partnership from its facts."""
+    today = now.date()
+    components: list[Component] = []
+
+    # 1. The vision, endorsed by both sides on its current revision.
+    n = len(facts.endorsed_sides)
+    if n == 2:
+        why = "Both sides endorsed the current vision."
+    elif n == 1:
+        endorsed = next(iter(facts.endorsed_sides))
+        why = f"Only the {endorsed} side endorsed the current vision; the {Side.other(endorsed)} side has not."
+    elif facts.has_vision_text:
+        why = "Neither side has endorsed the current vision."
+    else:
+        why = "The vision is not written yet."
+    components.append(Component("vision", "Shared vision endorsed", WEIGHTS["vision"], n / 2, why))
+
+    agreed_states = {"agreed", "achieved", "missed"}
+    goals = [g for g in facts.current_goals if g["status"] not in ("withdrawn", "dropped")]
+
+    # 2. Objectives covered by an agreed goal this period.
+    covered = {g["objective_id"] for g in goals if g["status"] in agreed_states}
+    objectives = facts.active_objectives
+    if objectives:
+        uncovered = [t for oid, t in objectives.items() if oid not in covered]
+        score = (len(objectives) - len(uncovered)) / len(objectives)
+        all_covered = _all(
+            len(objectives), "objective", "has an agreed goal this period", "have an agreed goal this period"
+        )
+        why = (
+            all_covered
+            if not uncovered
+            else f"{_plural(len(uncovered), 'objective')} without an agreed goal this period: "
+            + ", ".join(f"“{t}”" for t in uncovered[:3])
+            + ("…" if len(uncovered) > 3 else "")
+            + "."
+        )
+    else:
+        score, why = 0.0, "No active mutual objectives yet."
+    components.append(Component("coverage", "Objectives covered by agreed goals", WEIGHTS["coverage"], score, why))
+
+    # 3. Share of this period's goals that both sides agreed.
+    if goals:
+        agreed = [g for g in goals if g["status"] in agreed_states]
+        score = len(agreed) / len(goals)
+        pending = len(goals) - len(agreed)
+        why = (
+            _all(len(goals), "goal", "of this period is agreed", "of this period are agreed")
+            if not pending
+            else f"{len(agreed)} of {_plural(len(goals), 'goal')} of this period agreed; "
+            f"{pending} still in negotiation."
+        )
+    else:
+        score, why = 0.0, "No goals for the current period."
+    components.append(Component("agreement", "Goals agreed by both sides", WEIGHTS["agreement"], score, why))
+
+    # 4. Balance: every open goal has a real commitment from each side.
+    open_goals = [g for g in goals if g["status"] not in ("achieved", "missed")]
+    sides_by_goal: dict[Any, set[str]] = defaultdict(set)
+    for c in facts.commitments:
+        if not c["placeholder"] and c["text"].strip():
+            sides_by_goal[c["goal_id"]].add(c["side"])
+    if open_goals:
+        lacking = {s: sum(1 for g in open_goals if s not in sides_by_goal[g["id"]]) for s in Side.values}
+        balanced = sum(1 for g in open_goals if len(sides_by_goal[g["id"]]) == 2)
+        score = balanced / len(open_goals)
+        gaps = [f"{side} has no commitment on {_plural(k, 'goal')}" for side, k in lacking.items() if k]
+        why = "Both sides committed on every open goal." if not gaps else "; ".join(gaps).capitalize() + "."
+    else:
+        score, why = 0.0, "No open goals to commit to."
+    components.append(Component("balance", "Commitments from both sides", WEIGHTS["balance"], score, why))
+
+    # 5. Timeliness: commitments due so far are done. Only an agreed goal's commitments are promises
+    # that can still be kept (marked done); a draft's or a closed goal's due dates would count forever.
+    # Due and overdue are ``goals.rules``' (every screen counts the same commitments).
+    statuses = {g["id"]: g["status"] for g in facts.current_goals}
+    due = [
+        c
+        for c in facts.commitments
+        if is_due(
+            placeholder=c["placeholder"],
+            due_date=c["due_date"],
+            today=today,
+            goal_status=c.get("goal_status") or statuses.get(c["goal_id"], ""),
+        )
+    ]
+    if due:
+        overdue = [c for c in due if not c["done"]]
+        score = 1 - len(overdue) / len(due)
+        by_side = {s: sum(1 for c in overdue if c["side"] == s) for s in Side.values}
+        why = (
+            _all(len(due), "commitment", "due so far is done", "due so far are done")
+            if not overdue
+            else f"{_plural(len(overdue), 'commitment')} overdue "
+            f"(vendor {by_side['vendor']}, partner {by_side['partner']})."
+        )
+    else:
+        score, why = 1.0, "No commitment was due yet."
+    components.append(Component("timeliness", "Commitments kept on time", WEIGHTS["timeliness"], score, why))
+
+    # 6. Reviews held on schedule.
+    due_reviews = [r for r in facts.reviews if r["scheduled_for"] <= now and r["status"] != "skipped"]
+    upcoming = [r for r in facts.reviews if r["scheduled_for"] > now and r["status"] == "scheduled"]
+    if due_reviews:
+        last = max(due_reviews, key=lambda r: r["scheduled_for"])
+        if last["status"] == "held":
+            score, why = 1.0, f"The last review ({last['scheduled_for']:%d %b %Y}) was held."
+        else:
+            late = (now - last["scheduled_for"]).days
+            if late <= REVIEW_GRACE_DAYS:
+                score = 1.0
+            else:
+                score = max(0.0, 1 - (late - REVIEW_GRACE_DAYS) / (REVIEW_ZERO_DAYS - REVIEW_GRACE_DAYS))
+            why = f"The last review is {_plural(late, 'day')} overdue (due {last['scheduled_for']:%d %b %Y})."
+    elif upcoming:
+        score, why = 1.0, f"The first review is scheduled for {min(r['scheduled_for'] for r in upcoming):%d %b %Y}."
+    else:
+        score, why = 0.0, "No alignment review is scheduled."
+    components.append(Component("reviews", "Reviews held on schedule", WEIGHTS["reviews"], score, why))
+
+    # 7. Freshness of check-ins on agreed goals (decays from 30 to 90 days).
+    live = [g for g in goals if g["status"] == "agreed"]
+    if live:
+        scores, stale = [], []
+        for g in live:
+            days = [
+                facts.latest_check_ins[(g["id"], s)]["measured_on"]
+                for s in Side.values
+                if (g["id"], s) in facts.latest_check_ins
+            ]
+            since = max(days) if days else (g["agreed_at"].date() if g["agreed_at"] else g["period_start"])
+            age = max(0, (today - since).days)
+            scores.append(1.0 if age <= FRESH_DAYS else max(0.0, 1 - (age - FRESH_DAYS) / (STALE_DAYS - FRESH_DAYS)))
+            if age > FRESH_DAYS:
+                stale.append((age, g["title"], bool(days)))
+        score = sum(scores) / len(scores)
+        if stale:
+            age, title, had = max(stale)
+            weeks = age // 7
+            since_what = (
+                f"no check-in for {_plural(weeks, 'week')}."
+                if had
+                else f"no check-in since it was agreed {_plural(weeks, 'week')} ago."
+            )
+            why = f"{_plural(len(stale), 'agreed goal')} without a recent check-in; “{title}” has had {since_what}"
+        else:
+            why = f"Every agreed goal had a check-in in the last {FRESH_DAYS} days."
+    else:
+        score, why = 0.0, "No agreed goals to check in on."
+    components.append(Component("freshness", "Check-ins are fresh", WEIGHTS["freshness"], score, why))
+
+    # 8. Confidence gap between the sides' latest check-ins.
+    gaps = []
+    for g in live:
+        v, p = facts.latest_check_ins.get((g["id"], "vendor")), facts.latest_check_ins.get((g["id"], "partner"))
+        if v and p:
+            gaps.append((abs(v["confidence"] - p["confidence"]), g["title"]))
+    if gaps:
+        mean = sum(gap for gap, _ in gaps) / len(gaps)
+        score = 1 - mean / 4
+        widest = max(gaps)
+        why = (
+            f"Both sides are equally confident on {_plural(len(gaps), 'goal')}."
+            if widest[0] == 0
+            else f"Average confidence gap {mean:.1f} of 4; widest on “{widest[1]}” ({_plural(widest[0], 'point')})."
+        )
+    else:
+        score, why = 0.0, "No goal has a confidence from both sides yet."
+    components.append(Component("confidence", "Both sides equally confident", WEIGHTS["confidence"], score, why))
+
+    total = round(sum(c.weight * c.score for c in components))
+    return HealthReport(score=max(0, min(100, total)), components=components)
+
+
+def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, PlanFacts]:
+    """Facts for many partnerships in a fixed number of queries (7), whatever their size."""
+    ids = list(partnership_ids)
+    facts = {pid: PlanFacts() for pid in ids}
+    if not ids:
+        return facts
+    today = now.date()
+    for pid, a, b, c in Vision.objects.filter(partnership_id__in=ids).values_list(
+        "partnership_id", "why_together", "what_we_hope", "how_we_work"
+    ):
+        facts[pid].has_vision_text = bool(a.strip() and b.strip() and c.strip())
+    for pid, side in VisionEndorsement.objects.filter(
+        vision__partnership_id__in=ids, revision=F("vision__revision")
+    ).values_list("vision__partnership_id", "side"):
+        facts[pid].endorsed_sides.add(side)
+    for oid, pid, title in Objective.objects.filter(partnership_id__in=ids, status=Objective.Status.ACTIVE).values_list(
+        "id", "partnership_id", "title"
+    ):
+        facts[pid].active_objectives[oid] = title
+    goals = list(
+        Goal.objects.filter(partnership_id__in=ids, period_start__lte=today, period_end__gte=today).values(
+            "id", "partnership_id", "objective_id", "status", "title", "agreed_at", "period_start"
+        )
+    )
+    goal_partnership = {}
+    for g in goals:
+        facts[g["partnership_id"]].current_goals.append(g)
+        goal_partnership[g["id"]] = g["partnership_id"]
+    # One query for two needs: the commitments of this period's goals (balance), and every
+    # commitment due so far of an agreed goal, of any period (timeliness: ``goals.rules.is_due``).
+    for c in Commitment.objects.filter(
+        Q(goal_id__in=list(goal_partnership)) | (Q(goal__partnership_id__in=ids) & due_filter(today))
+    ).values("goal_id", "goal__partnership_id", "goal__status", "side", "text", "placeholder", "due_date", "done"):
+        facts[c.pop("goal__partnership_id")].commitments.append(c | {"goal_status": c.pop("goal__status")})
+    for r in AlignmentReview.objects.filter(
+        partnership_id__in=ids, scheduled_for__gte=now - dt.timedelta(days=400)
+    ).values("partnership_id", "status", "scheduled_for"):
+        facts[r["partnership_id"]].reviews.append(r)
+    agreed_ids = [g["id"] for g in goals if g["status"] == "agreed"]
+    for (gid, side), ci in latest_check_ins(agreed_ids).items():
+        facts[goal_partnership[gid]].latest_check_ins[(gid, side)] = {
+            "measured_on": ci.measured_on,
+            "confidence": ci.confidence,
+        }
+    return facts
+
+
+def health_for(partnerships: Iterable[Partnership | Any], now: dt.datetime | None = None) -> dict[Any, HealthReport]:
+    now = now or timezone.now()
+    ids = [p.pk if isinstance(p, Partnership) else p for p in partnerships]
+    return {pid: compute(f, now) for pid, f in load_facts(ids, now).items()}
+
+
+# --- Cached health (dashboards over many partnerships) -----------------------------------------
+#
+# A report is cached under (partnership, plan generation, hour). Every change to a plan goes
+# through ``record_change``, which gives the partnership a new generation token
+# (``alignment.changes.plan_generations``), so a cached report never outlives a change; the hour in
+# the key covers the decay of an unchanged plan (overdue reviews, stale check-ins), whose inputs
+# move by the day.
+
+
+def cached_health_for(
+    partnerships: Iterable[Partnership | Any],
+    now: dt.datetime | None = None,
+    *,
+    generations: dict[Any, str] | None = None,
+) -> dict[Any, HealthReport]:
+    """``health_for`` through the cache: only partnerships changed since their report was cached
+    (or whose hour has turned) are computed."""
+    now = now or timezone.now()
+    ids = [p.pk if isinstance(p, Partnership) else p for p in partnerships]
+    seconds = getattr(settings, "HEALTH_CACHE_SECONDS", 3600)
+    if seconds <= 0 or not ids:
+        return health_for(ids, now)
+    generations = generations or plan_generations(ids)
+    hour = cache_hour(now)
+    keys = {pid: f"health:{CACHE_FORMAT}:{pid}:{generations[pid]}:{hour}" for pid in ids}
+    hits = cache.get_many(list(keys.values()))
+    reports = {pid: hits[key] for pid, key in keys.items() if key in hits}
+    missing = [pid for pid in ids if pid not in reports]
+    if missing:
+        computed = health_for(missing, now)
+        cache.set_many({keys[pid]: report for pid, report in computed.items()}, seconds)
+        reports |= computed
+    return reports
+
+
+def partnership_health(partnership: Partnership | Any, now: dt.datetime | None = None) -> HealthReport:
+    pid = partnership.pk if isinstance(partnership, Partnership) else partnership
+    return health_for([pid], now)[pid]

@@ -1,0 +1,300 @@
+"""Browser pages for alignment reviews and the log of the e-mails sent for a partnership.
+
+Thin: every page resolves the person's access to the partnership first (outsiders 404, members
+without the role 403), then calls a service or a read. ``DomainError`` becomes HTTP in one place,
+``core.web.domain_errors``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.templatetags.tz import do_timezone
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import User
+from alignment import services
+from alignment.access import Access, resolve
+from alignment.models import AlignmentReview, PartnershipMember, Side
+from alignment.schedule import keep_next_review_scheduled, localize, upcoming
+from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
+from core.models import OutboxMessage
+from core.web import domain_errors
+
+from . import services as review_services
+from .agenda import build_agenda
+
+MAX_TEXT = 20000
+DELIVERY_LOG_SIZE = 200
+
+
+def _review(access: Access, review_id: Any) -> AlignmentReview:
+    review = (
+        AlignmentReview.objects.filter(partnership=access.partnership, pk=_uuid(review_id))
+        .prefetch_related("attendees")
+        .first()
+    )
+    if review is None:
+        raise NotFound("No such review.")
+    return review
+
+
+def _uuid(value: Any) -> Any:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound("No such review.") from exc
+
+
+def _zone(access: Access) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(access.partnership.timezone)
+
+
+def _text(request: HttpRequest, name: str, limit: int = MAX_TEXT) -> str:
+    value = request.POST.get(name, "")
+    if "\x00" in value:
+        raise InvalidInput("Text cannot contain NUL characters.", fields={name: ["Remove the NUL character."]})
+    if len(value) > limit:
+        raise InvalidInput(
+            f"{name.replace('_', ' ').capitalize()} is too long (at most {limit} characters).",
+            fields={name: [f"At most {limit} characters."]},
+        )
+    return value.strip()
+
+
+def _version(request: HttpRequest) -> int | None:
+    raw = request.POST.get("version", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise InvalidInput("The version must be a whole number.", fields={"version": ["Expected a number."]})
+    return int(raw)
+
+
+def _members(access: Access) -> dict[str, list[PartnershipMember]]:
+    by_side: dict[str, list[PartnershipMember]] = {Side.VENDOR: [], Side.PARTNER: []}
+    for m in (
+        PartnershipMember.objects.filter(partnership=access.partnership)
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    ):
+        by_side[m.side].append(m)
+    return by_side
+
+
+# --- Reviews --------------------------------------------------------------------------------
+
+
+@login_required
+@domain_errors
+@require_http_methods(["GET", "POST"])
+def review_list(request: HttpRequest, partnership_id: Any) -> HttpResponse:
+    """The reviews of a partnership: what is scheduled, the cadence ahead, and the past."""
+    access = resolve(request.user, partnership_id)
+    if request.method == "POST":
+        access.require_edit("schedule reviews")
+        review = services.review_schedule(access=access)
+        return redirect("reviews:detail", access.partnership.pk, review.pk)
+    reviews = list(AlignmentReview.objects.filter(partnership=access.partnership).order_by("-scheduled_for"))
+    scheduled = sorted(
+        (r for r in reviews if r.status == AlignmentReview.Status.SCHEDULED), key=lambda r: r.scheduled_for
+    )
+    past = [r for r in reviews if r.status != AlignmentReview.Status.SCHEDULED]
+    # The rhythm after what is already on the calendar (as the sweep would schedule it).
+    latest = max((r.occurrence for r in reviews if r.occurrence), default=None)
+    after = max(timezone.now(), latest) if latest else timezone.now()
+    return render(
+        request,
+        "reviews/list.html",
+        {
+            "access": access,
+            "partnership": access.partnership,
+            "scheduled": scheduled,
+            "past": past,
+            "cadence_ahead": upcoming(access.partnership, 4, after),
+            "zone": access.partnership.timezone,
+        },
+    )
+
+
+@login_required
+@domain_errors
+@require_http_methods(["GET"])
+def review_detail(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    access = resolve(request.user, partnership_id)
+    review = _review(access, review_id)
+    return _render_detail(request, access, review)
+
+
+def _render_detail(
+    request: HttpRequest,
+    access: Access,
+    review: AlignmentReview,
+    *,
+    status: int = 200,
+    error: DomainError | None = None,
+    form: dict[str, Any] | None = None,
+) -> HttpResponse:
+    zone = _zone(access)
+    agenda = build_agenda(access.partnership, review) if review.status == AlignmentReview.Status.SCHEDULED else None
+    attendee_ids = {u.pk for u in review.attendees.all()}
+    form = form or {
+        "held_on": timezone.now().astimezone(zone).date().isoformat(),
+        "attendees": attendee_ids,
+        "other_attendees": review.other_attendees,
+        "notes": review.notes,
+        "decisions": review.decisions,
+        "scheduled_for": review.scheduled_for.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+    }
+    return render(
+        request,
+        "reviews/detail.html",
+        {
+            "access": access,
+            "partnership": access.partnership,
+            "review": review,
+            "agenda": agenda,
+            "members": _members(access),
+            "form": form,
+            "error": error,
+            "zone": access.partnership.timezone,
+            "local_time": do_timezone(review.scheduled_for, zone),
+            "attendees": review.attendees.all(),
+            "is_past_due": review.scheduled_for <= timezone.now(),
+        },
+        status=status,
+    )
+
+
+@login_required
+@domain_errors
+@require_POST
+def review_hold(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    """Record the review as held (``cadence.services.review_hold`` snapshots goals and
+    schedules the next one)."""
+    access = resolve(request.user, partnership_id)
+    access.require_edit("record reviews")
+    review = _review(access, review_id)
+    form = {
+        "held_on": request.POST.get("held_on", ""),
+        "attendees": set(request.POST.getlist("attendees")),
+        "other_attendees": request.POST.get("other_attendees", "")[:MAX_TEXT],
+        "notes": request.POST.get("notes", "")[:MAX_TEXT],
+        "decisions": request.POST.get("decisions", "")[:MAX_TEXT],
+        "scheduled_for": review.scheduled_for.astimezone(_zone(access)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    try:
+        try:
+            held_on = dt.date.fromisoformat(form["held_on"])
+        except ValueError as exc:
+            raise InvalidInput(
+                "Give the day the review was held (YYYY-MM-DD).", fields={"held_on": ["Enter a valid date."]}
+            ) from exc
+        ids = [i for i in form["attendees"] if i.isdigit() and len(i) < 12]
+        if len(ids) != len(form["attendees"]):
+            raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": ["Unknown."]})
+        people = list(User.objects.filter(pk__in=ids))
+        if len(people) != len(ids):
+            raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": ["Unknown."]})
+        review_services.review_hold(
+            access=access,
+            review_id=review.pk,
+            held_on=held_on,
+            attendees=people,
+            other_attendees=_text(request, "other_attendees", 2000),
+            notes=_text(request, "notes"),
+            decisions=_text(request, "decisions"),
+            expected_version=_version(request),
+        )
+    except DomainError as exc:
+        if isinstance(exc, NotAllowed | NotFound):
+            raise
+        form["attendees"] = {int(i) for i in form["attendees"] if i.isdigit() and len(i) < 12}
+        review.refresh_from_db()
+        return _render_detail(request, access, review, status=exc.status, error=exc, form=form)
+    return redirect("reviews:detail", access.partnership.pk, review.pk)
+
+
+@login_required
+@domain_errors
+@require_POST
+def review_move(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    """Move a scheduled review to another local time (in the partnership's zone)."""
+    access = resolve(request.user, partnership_id)
+    access.require_edit("move reviews")
+    review = _review(access, review_id)
+    raw = request.POST.get("scheduled_for", "")
+    try:
+        try:
+            local = dt.datetime.fromisoformat(raw)
+        except ValueError as exc:
+            raise InvalidInput(
+                "Give the new date and time of the review.", fields={"scheduled_for": ["Enter a valid date and time."]}
+            ) from exc
+        if local.tzinfo is not None:
+            raise InvalidInput("Give a local time without a zone.", fields={"scheduled_for": ["Local time only."]})
+        services.review_update(
+            access=access,
+            review_id=review.pk,
+            expected_version=_version(request),
+            scheduled_for=localize(local, _zone(access)),
+        )
+    except DomainError as exc:
+        if isinstance(exc, NotAllowed | NotFound):
+            raise
+        return _render_detail(request, access, review, status=exc.status, error=exc)
+    return redirect("reviews:detail", access.partnership.pk, review.pk)
+
+
+@login_required
+@domain_errors
+@require_POST
+def review_skip(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    """Skip a scheduled review; the next sweep schedules the cadence's following occurrence."""
+    access = resolve(request.user, partnership_id)
+    access.require_edit("skip reviews")
+    review = _review(access, review_id)
+    try:
+        services.review_skip(access=access, review_id=review.pk, expected_version=_version(request))
+    except DomainError as exc:
+        if isinstance(exc, NotAllowed | NotFound):
+            raise
+        return _render_detail(request, access, review, status=exc.status, error=exc)
+    keep_next_review_scheduled()
+    return redirect("reviews:list", access.partnership.pk)
+
+
+# --- Delivery log ---------------------------------------------------------------------------
+
+
+@login_required
+@domain_errors
+@require_http_methods(["GET"])
+def delivery_log(request: HttpRequest, partnership_id: Any) -> HttpResponse:
+    """Reminders of this partnership: sent, failed with the reason, retried. Vendor admins only."""
+    access = resolve(request.user, partnership_id)
+    if not (access.is_org_admin and access.side == Side.VENDOR):
+        raise NotAllowed("Only admins of the vendor organisation can see the reminder delivery log.")
+    status = request.GET.get("status", "")
+    rows = OutboxMessage.objects.filter(partnership_id=access.partnership.pk).select_related("recipient")
+    if status in OutboxMessage.Status.values:
+        rows = rows.filter(status=status)
+    return render(
+        request,
+        "reviews/deliveries.html",
+        {
+            "access": access,
+            "partnership": access.partnership,
+            "rows": list(rows[:DELIVERY_LOG_SIZE]),
+            "status": status,
+            "statuses": OutboxMessage.Status.choices,
+            "limit": DELIVERY_LOG_SIZE,
+        },
+    )

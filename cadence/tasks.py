@@ -1,0 +1,28 @@
+"""What the clock runs (beat's entries): the reminder sweeps, the hourly warm-up of the health
+cache and the daily health snapshots. Thin: each calls a function of this app. The e-mails
+themselves are sent by the outbox's task (``core.outbox``). Task names are those of earlier
+releases, so the beat schedule and queued messages keep working."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import attention, reminders, snapshots
+
+
+@shared_task(name="alignment.run_reminder_sweeps", acks_late=True)
+def run_reminder_sweeps() -> dict[str, int]:
+    """The periodic sweep (beat): schedule next reviews, queue due reminders, requeue lost ones."""
+    return reminders.run_sweeps()
+
+
+@shared_task(name="alignment.warm_health_cache", ignore_result=True, expires=50 * 60)
+def warm_health() -> int:
+    """Hourly, before the hour turns: cache every plan's health and attention facts for the next hour."""
+    return attention.warm()
+
+
+@shared_task(name="alignment.snapshot_health", ignore_result=True)
+def snapshot_health() -> int:
+    """Daily: record today's alignment health of every partnership (safe to run twice)."""
+    return snapshots.take_health_snapshots()

@@ -1,0 +1,290 @@
+"""Browser pages of the joint plan: the page with its vision and objectives, and the fragments
+live updates refresh (the dashboard is in ``alignment.dashboard``).
+
+``PlanView`` is the one place where a ``DomainError`` becomes an HTTP answer: outsiders get 404,
+members without the role 403, and rule or input errors come back as errors on the form that was
+submitted (a save against a newer version shows both versions side by side).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from alignment import services
+from alignment.access import Access
+from alignment.changes import feed_queryset
+from alignment.forms import ObjectiveCreateForm, ObjectiveForm, VisionForm
+from alignment.models import ChangeEvent, Objective, Partnership, Side, Vision
+from alignment.web import InPlaceForm, PlanView
+from cadence.health import cached_health_for
+from core.errors import NotFound
+from goals.cards import goal_cards, goal_counts, goal_list_context
+from goals.fragments import goal_fragment
+
+# --- The joint plan page -----------------------------------------------------------------------
+
+
+def latest_cursor(partnership: Partnership) -> str:
+    """Where live updates of a freshly rendered page start: the newest event the feed serves now."""
+    last = feed_queryset().filter(partnership=partnership).only("txid", "seq").last()
+    return f"{last.txid}.{last.seq}" if last else "0.0"
+
+
+def vision_context(access: Access) -> dict[str, Any]:
+    vision = Vision.objects.filter(partnership=access.partnership).first()
+    endorsements = {}
+    if vision is not None:
+        for e in vision.endorsements.filter(revision=vision.revision).select_related("user"):
+            endorsements[e.side] = e
+    complete = bool(
+        vision and vision.why_together.strip() and vision.what_we_hope.strip() and vision.how_we_work.strip()
+    )
+    return {
+        "vision": vision,
+        "complete": complete,
+        "endorsements": [{"side": s, "label": Side(s).label, "endorsement": endorsements.get(s)} for s in Side.values],
+        "can_endorse": bool(vision and complete and access.can_approve and access.side not in endorsements),
+        "endorsed_by_both": len(endorsements) == 2,
+    }
+
+
+# Open goals whose cards the plan page renders at once. The goal lists of the objectives past
+# this budget start collapsed and load when opened, so a plan of hundreds of goals opens as fast
+# as a small one; a plan within the budget shows every list open.
+INLINE_GOALS = 60
+
+
+def objectives_context(access: Access) -> list[dict[str, Any]]:
+    """Objectives with their goal lists: the cards of their open goals grouped by period (for the
+    objectives within ``INLINE_GOALS``, in order) and the counts of the others (a fixed number of
+    queries)."""
+    objectives = list(Objective.objects.filter(partnership=access.partnership).order_by("position", "created_at"))
+    counts = goal_counts(access)
+    loaded, budget = [], INLINE_GOALS
+    for o in objectives:
+        n_open = counts[o.pk].open if o.pk in counts else 0
+        if loaded and n_open > budget:
+            break
+        loaded.append(o.pk)
+        budget -= n_open
+    by_objective: dict[Any, list[Any]] = defaultdict(list)
+    for card in goal_cards(access, objective_ids=loaded, open_only=True) if loaded else []:
+        by_objective[card.goal.objective_id].append(card)
+    return [
+        goal_list_context(access, o, counts.get(o.pk), by_objective.get(o.pk, []) if o.pk in loaded else None)
+        for o in objectives
+    ]
+
+
+HISTORY_SIZE = 30
+HIDDEN_KEYS = {"id", "version", "updated_at", "created_at", "partnership", "goal", "revision_open"}
+
+
+def readable_changes(event: ChangeEvent) -> list[dict[str, str]]:
+    """What changed in an update, as label: before → after (internal fields left out)."""
+    if event.action != ChangeEvent.Action.UPDATE or not event.before or not event.after:
+        return []
+    rows = []
+    for key, new in event.after.items():
+        old = event.before.get(key)
+        if key in HIDDEN_KEYS or old == new:
+            continue
+        rows.append({"field": key.replace("_", " "), "before": _short(old), "after": _short(new)})
+    return rows
+
+
+def _short(value: Any) -> str:
+    if value in (None, "", []):
+        return "—"
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+def history_context(access: Access, limit: int = HISTORY_SIZE) -> list[dict[str, Any]]:
+    events = list(ChangeEvent.objects.filter(partnership=access.partnership).order_by("-txid", "-seq")[:limit])
+    return [{"event": e, "changes": readable_changes(e)} for e in events]
+
+
+def plan_health(partnership: Partnership) -> Any:
+    """The plan's health as the dashboard shows it: computed once per change of the plan (and hour)
+    and shared by everyone who opens it, instead of loading every goal of the plan on each view."""
+    return cached_health_for([partnership.pk])[partnership.pk]
+
+
+def plan_context(request: HttpRequest, access: Access) -> dict[str, Any]:
+    p = access.partnership
+    return {
+        "access": access,
+        "partnership": p,
+        "health": plan_health(p),
+        "objectives": objectives_context(access),
+        "history": history_context(access),
+        "cursor": latest_cursor(p),
+        **vision_context(access),
+    }
+
+
+class PlanPage(PlanView):
+    def get(self, request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
+        return render(request, "plan/page.html", plan_context(request, self.access))
+
+
+FRAGMENT = re.compile(
+    r"^(?P<kind>plan-header|vision|objectives|history|objective|goals-of|goals-count|goal)"
+    r"(?:-(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?$"
+)
+
+
+def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResponse:
+    """One named piece of the plan page, as the page renders it (live updates fetch these)."""
+    match = FRAGMENT.match(name)
+    if not match:
+        raise NotFound("No such part of the plan.")
+    kind, ident = match["kind"], match["id"]
+    base = {"access": access, "partnership": access.partnership}
+    if kind == "plan-header":
+        return render(request, "plan/_header.html", base | {"health": plan_health(access.partnership)})
+    if kind == "vision":
+        return render(request, "plan/_vision.html", base | vision_context(access))
+    if kind == "objectives":
+        return render(request, "plan/_objectives.html", base | {"objectives": objectives_context(access)})
+    if kind == "history":
+        return render(request, "plan/_history.html", base | {"history": history_context(access)})
+    if kind == "objective" and ident:
+        objective = Objective.objects.filter(partnership=access.partnership, pk=ident).first()
+        if objective is None:  # gone meanwhile, or never of this plan: an empty placeholder
+            return HttpResponse(f'<div id="{name}" hidden></div>')
+        return render(request, "plan/_objective_head.html", base | {"objective": objective})
+    if kind in ("goal", "goals-of", "goals-count") and ident:
+        return goal_fragment(request, access, kind, ident)
+    raise NotFound("No such part of the plan.")
+
+
+class Fragment(PlanView):
+    def get(self, request: HttpRequest, pid: uuid.UUID, name: str) -> HttpResponse:
+        return render_fragment(request, self.access, name)
+
+
+# --- Vision -----------------------------------------------------------------------------------
+
+
+class VisionEdit(InPlaceForm):
+    form_class = VisionForm
+    title = "Edit the vision"
+
+    def get_initial(self) -> dict[str, Any]:
+        v = Vision.objects.get(partnership=self.access.partnership)
+        return {
+            "version": v.version,
+            "why_together": v.why_together,
+            "what_we_hope": v.what_we_hope,
+            "how_we_work": v.how_we_work,
+            "horizon": v.horizon,
+        }
+
+    def fragment_id(self) -> str:
+        return "vision"
+
+    def cancel_url(self) -> str:
+        return reverse("plan_fragment", args=[self.access.partnership.pk, "vision"])
+
+    def save(self) -> HttpResponse:
+        data = self.form.cleaned_data
+        services.vision_update(access=self.access, expected_version=data["version"], **self.form.service_changes())
+        return render_fragment(self.request, self.access, "vision")
+
+
+class VisionEndorse(PlanView):
+    def post(self, request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
+        try:
+            revision = int(request.POST.get("revision", ""))
+        except ValueError:
+            return HttpResponse("Which revision do you endorse?", status=400)
+        services.vision_endorse(access=self.access, revision=revision)
+        return render_fragment(request, self.access, "vision")
+
+
+# --- Objectives -------------------------------------------------------------------------------
+
+
+class ObjectiveNew(InPlaceForm):
+    form_class = ObjectiveCreateForm
+    title = "New objective"
+    submit_label = "Add objective"
+    template_name = "plan/_objective_new.html"
+
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"partnership": self.access.partnership}
+
+    def fragment_id(self) -> str:
+        return "objective-new"
+
+    def cancel_url(self) -> str:
+        return reverse("objective_new_button", args=[self.access.partnership.pk])
+
+    def save(self) -> HttpResponse:
+        changes = {k: v for k, v in self.form.service_changes().items() if v not in (None, "", [])}
+        services.objective_create(access=self.access, **changes)
+        # The new objective is part of the refreshed list (outside this form): swap both.
+        response = render_fragment(self.request, self.access, "objectives")
+        # The form closes: the add button comes back in its place (out of band).
+        response.content += render_to_string(
+            "plan/_objective_new.html",
+            {"access": self.access, "partnership": self.access.partnership, "oob": True},
+            request=self.request,
+        ).encode()
+        response["HX-Retarget"] = "#objectives"
+        response["HX-Reswap"] = "outerHTML"
+        response["HX-Trigger"] = "objective-created"
+        return response
+
+
+class ObjectiveNewButton(PlanView):
+    def get(self, request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
+        return render(
+            request, "plan/_objective_new.html", {"access": self.access, "partnership": self.access.partnership}
+        )
+
+
+class ObjectiveEdit(InPlaceForm):
+    form_class = ObjectiveForm
+    title = "Edit objective"
+
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"partnership": self.access.partnership}
+
+    def get_initial(self) -> dict[str, Any]:
+        o = self.objective()
+        return {name: getattr(o, name) for name in ObjectiveForm.base_fields if name != "version"} | {
+            "version": o.version
+        }
+
+    def objective(self) -> Objective:
+        o = Objective.objects.filter(partnership=self.access.partnership, pk=self.kwargs["oid"]).first()
+        if o is None:
+            raise NotFound("No such objective.")
+        return o
+
+    def fragment_id(self) -> str:
+        return f"objective-{self.kwargs['oid']}"
+
+    def cancel_url(self) -> str:
+        return reverse("plan_fragment", args=[self.access.partnership.pk, self.fragment_id()])
+
+    def save(self) -> HttpResponse:
+        data = self.form.cleaned_data
+        services.objective_update(
+            access=self.access,
+            objective_id=self.kwargs["oid"],
+            expected_version=data["version"],
+            **self.form.service_changes(),
+        )
+        return render_fragment(self.request, self.access, self.fragment_id())
