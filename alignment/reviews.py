@@ -19,9 +19,19 @@ from .models import AlignmentReview
 REVIEW_LOOKBACK = dt.timedelta(days=60)
 
 
+def is_next_review_candidate(status: str, scheduled_for: dt.datetime, now: dt.datetime) -> bool:
+    """Can a review with this status and time be a partnership's next one?"""
+    return status == AlignmentReview.Status.SCHEDULED and scheduled_for >= now - REVIEW_LOOKBACK
+
+
 def next_review_filter(now: dt.datetime) -> Q:
-    """Reviews that can be a partnership's next one."""
+    """``is_next_review_candidate`` as a filter on reviews."""
     return Q(status=AlignmentReview.Status.SCHEDULED, scheduled_for__gte=now - REVIEW_LOOKBACK)
+
+
+def next_review_time(reviews: Iterable[tuple[str, dt.datetime]], now: dt.datetime) -> dt.datetime | None:
+    """When the next review is, among one partnership's loaded reviews (status, time)."""
+    return min((when for status, when in reviews if is_next_review_candidate(status, when, now)), default=None)
 
 
 def next_reviews(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, AlignmentReview]:

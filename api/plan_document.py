@@ -21,11 +21,13 @@ from typing import Any
 from django.db import connection, models
 from django.db.models import CharField, F, TextField, Value
 from django.db.models.functions import Cast
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import User, display_name_of
 from alignment.access import Access
 from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
+from cadence.attention import plan_attention
 from cadence.health import cached_health_for
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus, negotiation_state_of
 
@@ -171,6 +173,10 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
         "reviews": reviews,
         "health": health_document,
     }
+    now = timezone.now()
+    document["attention"] = plan_attention(
+        goals, document["approvals"], document["commitments"], reviews, now, timezone.localdate(now)
+    )
     # Only stored JSON and the health's floats can hold a number orjson writes differently.
     exact = (
         exact_json(dict(partnership))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +24,9 @@ from django.utils import timezone
 
 from alignment.changes import cache_hour, plan_generations
 from alignment.models import Partnership, Side
-from alignment.reviews import next_review_times
-from goals.models import Commitment, Goal
-from goals.rules import NEGOTIATING, overdue_filter, waiting_filter
+from alignment.reviews import next_review_time, next_review_times
+from goals.models import Commitment, Goal, negotiation_state_of
+from goals.rules import NEGOTIATING, is_overdue, overdue_filter, waiting_filter, waiting_sides
 
 from .health import cached_health_for
 
@@ -71,6 +71,43 @@ def _overdue_counts(partnerships: QuerySet[Partnership], today: dt.date) -> dict
     ):
         counts[pid][side] += n
     return counts
+
+
+def plan_attention(
+    goals: Iterable[Mapping[str, Any]],
+    approvals: Iterable[Mapping[str, Any]],
+    commitments: Iterable[Mapping[str, Any]],
+    reviews: Iterable[Mapping[str, Any]],
+    now: dt.datetime,
+    today: dt.date,
+) -> dict[str, Any]:
+    """What needs attention in one plan, from its rows as ``/plan`` loads them (no query): the goals
+    waiting for each side, the overdue commitments of each side and the next review, by the same
+    rules as the dashboard's counts (``goals.rules``, ``alignment.reviews``)."""
+    approved: dict[tuple[str, Any], set[str]] = defaultdict(set)
+    for a in approvals:
+        approved[(str(a["goal"]), a["revision"])].add(a["side"])
+    waiting: dict[str, list[str]] = {side: [] for side in Side.values}
+    statuses: dict[str, str] = {}
+    for g in goals:
+        gid = str(g["id"])
+        statuses[gid] = g["status"]
+        state = negotiation_state_of(g["status"], g["amendment"])
+        for side in waiting_sides(state, g["proposed_by_side"], approved[(gid, g["revision"])]):
+            waiting[side].append(gid)
+    overdue = dict.fromkeys(Side.values, 0)
+    for c in commitments:
+        goal_status = statuses.get(str(c["goal"]), "")
+        if is_overdue(
+            done=c["done"], placeholder=c["placeholder"], due_date=c["due_date"], goal_status=goal_status, today=today
+        ):
+            overdue[c["side"]] += 1
+    return {
+        "waiting": {side: len(ids) for side, ids in waiting.items()},
+        "waiting_goals": waiting,
+        "overdue": overdue,
+        "next_review": next_review_time(((r["status"], r["scheduled_for"]) for r in reviews), now),
+    }
 
 
 def compute(

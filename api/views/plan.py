@@ -15,8 +15,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from alignment.access import Access
+from alignment.changes import cache_hour, plan_generations
 from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
-from cadence.health import cache_hour, health_for, plan_generations
+from cadence.attention import plan_attention
+from cadence.health import health_for
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
 
 from .. import serializers as out
@@ -25,6 +27,10 @@ from ..plan_document import public_owners, shared_document
 from ..renderers import FastJSON, JSONRenderer
 from ..resources import PARTNERSHIPS, load
 from .base import ApiView
+
+# In the cache key of the shared document: bumped whenever the document's shape changes, so a
+# release never serves a document cached by the one before it.
+DOCUMENT_FORMAT = 2
 
 
 class AccessOut(serializers.Serializer):
@@ -47,6 +53,28 @@ class HealthComponentOut(serializers.Serializer):
 class HealthOut(serializers.Serializer):
     score = serializers.IntegerField()
     components = HealthComponentOut(many=True)
+
+
+class SideCountsOut(serializers.Serializer):
+    vendor = serializers.IntegerField()
+    partner = serializers.IntegerField()
+
+
+class SideGoalsOut(serializers.Serializer):
+    vendor = serializers.ListField(child=serializers.UUIDField())
+    partner = serializers.ListField(child=serializers.UUIDField())
+
+
+class AttentionOut(serializers.Serializer):
+    waiting = SideCountsOut(
+        help_text="How many goals wait for each side: a proposal it has not approved, or a "
+        "revision it proposed that was sent back with changes requested."
+    )
+    waiting_goals = SideGoalsOut(help_text="The ids of those goals, in the order of the plan's goals.")
+    overdue = SideCountsOut(help_text="Commitments of agreed goals past their due date and not done, per side.")
+    next_review = serializers.DateTimeField(
+        allow_null=True, help_text="The earliest review still scheduled (it may be overdue by up to 60 days)."
+    )
 
 
 class AgreedRevisionOut(serializers.Serializer):
@@ -72,6 +100,7 @@ class PlanOut(serializers.Serializer):
     comments = out.CommentOut(many=True)
     reviews = out.ReviewOut(many=True)
     health = HealthOut()
+    attention = AttentionOut(help_text="What waits for whom: the numbers the dashboard and the digest show.")
 
 
 def plan_document(access: Access) -> dict[str, Any]:
@@ -92,7 +121,8 @@ def plan_document(access: Access) -> dict[str, Any]:
                 if wanted[r.goal_id] == r.number
             ]
         )
-    report = health_for([p])[p.pk]
+    now = timezone.now()
+    report = health_for([p], now)[p.pk]
     return {
         "cursor": cursor,
         "access": access_document(access),
@@ -115,6 +145,23 @@ def plan_document(access: Access) -> dict[str, Any]:
         "comments": Comment.objects.filter(goal__partnership=p).select_related("author"),
         "reviews": AlignmentReview.objects.filter(partnership=p).prefetch_related("attendees"),
         "health": {"score": report.score, "components": report.as_json()},
+        "attention": plan_attention(
+            [
+                {
+                    "id": g.pk,
+                    "status": g.status,
+                    "amendment": g.amendment,
+                    "revision": g.revision,
+                    "proposed_by_side": g.proposed_by_side,
+                }
+                for g in goals
+            ],
+            Approval.objects.filter(goal__partnership=p).values("goal", "revision", "side"),
+            Commitment.objects.filter(goal__partnership=p).values("goal", "side", "done", "placeholder", "due_date"),
+            AlignmentReview.objects.filter(partnership=p).values("status", "scheduled_for"),
+            now,
+            timezone.localdate(now),
+        ),
     }
 
 
@@ -148,7 +195,7 @@ def cached_plan(access: Access) -> tuple[bytes, str]:
     p = access.partnership
     seconds = settings.HEALTH_CACHE_SECONDS
     generation, hour = plan_generations([p.pk])[p.pk], cache_hour(timezone.now())
-    key = f"plan-document-json:{p.pk}:{generation}:{hour}"
+    key = f"plan-document-json:{DOCUMENT_FORMAT}:{p.pk}:{generation}:{hour}"
     shared = cache.get(key) if seconds > 0 else None
     if shared is None:
         shared = shared_plan(access, generation)
