@@ -15,6 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django_ratelimit.decorators import ratelimit
 
 from core.errors import DomainError
+from core.web import form_errors
 
 from .forms import EmailAuthenticationForm, SignUpForm
 from .services import workspace_create
@@ -51,7 +52,7 @@ class SignOutView(auth.LogoutView):
 
 
 @sensitive_post_parameters("password")
-@ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False)
+@ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False)  # type: ignore[untyped-decorator]
 def sign_up(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("dashboard")
@@ -75,12 +76,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
                     full_name=data["full_name"],
                 )
             except DomainError as exc:
-                for field, messages in exc.fields.items():
-                    target = "organisation" if field == "name" else field
-                    for message in messages:
-                        form.add_error(target if target in form.fields else None, message)
-                if not exc.fields:
-                    form.add_error(None, exc.message)
+                form_errors(form, exc, aliases={"name": "organisation"})
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 return redirect("dashboard")
@@ -98,7 +94,8 @@ class PasswordResetView(auth.PasswordResetView):
         if _too_many(request):
             return self.render_to_response(
                 self.get_context_data(
-                    form=self.form_class(), refusal="Too many requests from your network. Wait a minute and try again."
+                    form=self.get_form_class()(),
+                    refusal="Too many requests from your network. Wait a minute and try again.",
                 ),
                 status=429,
             )

@@ -7,6 +7,8 @@ someone else's e-mail or another kind by editing it. Following it mutes that kin
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
@@ -30,14 +32,15 @@ def read_token(token: str) -> tuple[User, str]:
         raise signing.BadSignature("Malformed unsubscribe token.") from exc
     if not isinstance(data, dict) or data.get("k") not in ReminderKind.values:
         raise signing.BadSignature("Unknown reminder kind.")
-    user = User.objects.filter(public_id=data.get("u"), is_active=True).first()
+    # Signed, so made by ``make_token``: "u" is the text of a public id.
+    user = User.objects.filter(public_id=cast(str, data.get("u")), is_active=True).first()
     if user is None:
         raise signing.BadSignature("Unknown person.")
     return user, data["k"]
 
 
 def unsubscribe_url(user: User, kind: str) -> str:
-    return settings.SITE_URL + reverse("reviews:unsubscribe", args=[make_token(user, kind)])
+    return cast(str, settings.SITE_URL) + reverse("reviews:unsubscribe", args=[make_token(user, kind)])
 
 
 def list_unsubscribe_headers(url: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -23,6 +23,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from core.web import HtmxHttpRequest
 
 from .forms import timezone_choices
 from .models import ApiToken, ReminderKind, User
@@ -41,7 +43,8 @@ class ProfileForm(forms.Form):
     )
 
     def clean_full_name(self) -> str:
-        return self.cleaned_data["full_name"].strip()
+        full_name: str = self.cleaned_data["full_name"]
+        return full_name.strip()
 
 
 class NotificationsForm(forms.Form):
@@ -69,14 +72,14 @@ class TokenForm(forms.Form):
     )
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
+        name: str = self.cleaned_data["name"].strip()
         if not name or "\x00" in name:
             raise forms.ValidationError("Give the token a name.")
         return name
 
 
 def _page(request: HttpRequest, *, status: int = 200, **forms_and_extra: Any) -> HttpResponse:
-    user = request.user
+    user = cast(User, request.user)  # every page of these settings is behind login_required
     context = {
         "profile_form": ProfileForm(initial={"full_name": user.full_name, "timezone": user.timezone}),
         "notifications_form": NotificationsForm.for_user(user),
@@ -109,7 +112,7 @@ def profile_save(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST)
     if not form.is_valid():
         return _page(request, profile_form=form, status=400)
-    user: User = request.user  # type: ignore[assignment]
+    user = cast(User, request.user)
     user.full_name = form.cleaned_data["full_name"]
     user.timezone = form.cleaned_data["timezone"]
     user.save(update_fields=["full_name", "timezone"])
@@ -123,7 +126,7 @@ def notifications_save(request: HttpRequest) -> HttpResponse:
     form = NotificationsForm(request.POST)
     if not form.is_valid():  # pragma: no cover - checkboxes cannot be invalid
         return _page(request, notifications_form=form, status=400)
-    muted = set_muted(request.user, form.muted_kinds())  # type: ignore[arg-type]
+    muted = set_muted(cast(User, request.user), form.muted_kinds())
     messages.success(
         request,
         "Notification preferences saved."
@@ -137,20 +140,21 @@ def notifications_save(request: HttpRequest) -> HttpResponse:
 @never_cache
 def token_create(request: HttpRequest) -> HttpResponse:
     """Create a token and show it in this answer only: it is never shown again."""
+    user = cast(User, request.user)
     form = TokenForm(request.POST)
     if not form.is_valid():
         return _page(request, token_form=form, status=400)
-    if ApiToken.objects.active().filter(user=request.user).count() >= MAX_ACTIVE_TOKENS:
+    if ApiToken.objects.active().filter(user=user).count() >= MAX_ACTIVE_TOKENS:
         form.add_error(None, f"You have {MAX_ACTIVE_TOKENS} active tokens. Revoke one you no longer use first.")
         return _page(request, token_form=form, status=409)
-    token, raw = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+    token, raw = ApiToken.issue(user=user, name=form.cleaned_data["name"])
     return _page(request, new_token=token, new_token_raw=raw, status=201)  # never_cache: no-store
 
 
 @require_POST
 @login_required
 def token_revoke(request: HttpRequest, token_id: uuid.UUID) -> HttpResponse:
-    token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
+    token = ApiToken.objects.filter(user=cast(User, request.user), pk=token_id).first()
     if token is None:
         raise Http404("No such token.")
     revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
@@ -164,9 +168,9 @@ def token_revoke(request: HttpRequest, token_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: HtmxHttpRequest) -> HttpResponse:
     """Which reminder kinds the signed-in person receives (a page, or a partial for htmx)."""
-    user = request.user
+    user = cast(User, request.user)
     saved = False
     if request.method == "POST":
         set_muted(user, [k for k in ReminderKind.values if k not in request.POST.getlist("receive")])

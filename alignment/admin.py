@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import (
     AlignmentReview,
@@ -12,14 +15,14 @@ from .models import (
 )
 
 
-class MemberInline(admin.TabularInline):
+class MemberInline(admin.TabularInline[PartnershipMember, Partnership]):
     model = PartnershipMember
     extra = 0
     raw_id_fields = ["user"]
 
 
 @admin.register(Partnership)
-class PartnershipAdmin(admin.ModelAdmin):
+class PartnershipAdmin(admin.ModelAdmin[Partnership]):
     list_display = ["name", "vendor", "partner", "partner_type", "status", "review_cadence", "version"]
     list_filter = ["partner_type", "status", "review_cadence"]
     search_fields = ["name", "vendor__name", "partner__name"]
@@ -28,14 +31,14 @@ class PartnershipAdmin(admin.ModelAdmin):
     inlines = [MemberInline]
 
 
-class EndorsementInline(admin.TabularInline):
+class EndorsementInline(admin.TabularInline[VisionEndorsement, Vision]):
     model = VisionEndorsement
     extra = 0
     raw_id_fields = ["user"]
 
 
 @admin.register(Vision)
-class VisionAdmin(admin.ModelAdmin):
+class VisionAdmin(admin.ModelAdmin[Vision]):
     list_display = ["partnership", "revision", "horizon", "version"]
     list_select_related = ["partnership"]
     raw_id_fields = ["partnership"]
@@ -43,7 +46,7 @@ class VisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Objective)
-class ObjectiveAdmin(admin.ModelAdmin):
+class ObjectiveAdmin(admin.ModelAdmin[Objective]):
     list_display = ["title", "partnership", "status", "metric_name", "baseline", "target", "target_date"]
     list_filter = ["status"]
     search_fields = ["title"]
@@ -52,7 +55,7 @@ class ObjectiveAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlignmentReview)
-class AlignmentReviewAdmin(admin.ModelAdmin):
+class AlignmentReviewAdmin(admin.ModelAdmin[AlignmentReview]):
     list_display = ["partnership", "scheduled_for", "status", "held_on"]
     list_filter = ["status"]
     list_select_related = ["partnership"]
@@ -60,7 +63,7 @@ class AlignmentReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(admin.ModelAdmin[Invitation]):
     list_display = ["email", "partnership", "side", "role", "expires_at", "accepted_at", "revoked_at"]
     readonly_fields = ["token_hash"]
     list_select_related = ["partnership"]
@@ -68,13 +71,13 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChangeEvent)
-class ChangeEventAdmin(admin.ModelAdmin):
+class ChangeEventAdmin(admin.ModelAdmin[ChangeEvent]):
     list_display = ["seq", "created_at", "actor_label", "action", "object_type", "summary"]
     list_filter = ["action", "object_type"]
     readonly_fields = [f.name for f in ChangeEvent._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: ChangeEvent | None = None) -> bool:
         return False

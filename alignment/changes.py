@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import cache
 from django.db import connection, models, transaction
@@ -81,7 +81,7 @@ def record_change(
         actor=user,
         actor_label=(user.display_name if user else str(actor or "system"))[:200],
         object_type=object_type_of(obj),
-        object_id=obj.pk or (before or {}).get("id"),
+        object_id=cast(uuid.UUID, obj.pk or (before or {}).get("id")),  # a deleted object's id is in ``before``
         action=action,
         summary=summary[:300],
         before=before,

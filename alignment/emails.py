@@ -8,6 +8,8 @@ sends nothing, so a late run never mails a dead link.
 
 from __future__ import annotations
 
+from typing import cast
+
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +25,7 @@ from .models import ChangeEvent, Invitation, Role
 
 
 def invitation_url(raw_token: str) -> str:
-    return settings.SITE_URL + reverse("invitation", args=[raw_token])
+    return cast(str, settings.SITE_URL) + reverse("invitation", args=[raw_token])
 
 
 @outbox.sender(MailKind.INVITATION)
@@ -55,7 +57,7 @@ def invitation_email(row: OutboxMessage) -> bool:
 # A release that sent the link from a task passed the token through the broker; such a message may
 # still be queued when this one starts. Its link is replaced by a derived one, sent through the
 # outbox (the old token was never stored, so the e-mail could not be rendered from the row).
-@shared_task(name="alignment.invitations.send_invitation_email")
+@shared_task(name="alignment.invitations.send_invitation_email")  # type: ignore[untyped-decorator]
 def send_invitation_email(invitation_id: str, raw_token: str) -> bool:
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().filter(pk=invitation_id).first()

@@ -3,7 +3,7 @@ the plan uses (``PlainForm``, ``VersionedForm``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -95,7 +95,7 @@ class ObjectiveForm(VersionedForm):
             drivers = partnership.drivers_for(side)
             name = f"{side}_drivers"
             if drivers:
-                self.fields[name].choices = [(d, d) for d in drivers]
+                cast(forms.MultipleChoiceField, self.fields[name]).choices = [(d, d) for d in drivers]
             else:
                 del self.fields[name]
 

@@ -112,7 +112,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     form = None
     try:
         if request.user.is_authenticated:
-            member = service.invitation_accept(raw_token=token, user=request.user)  # type: ignore[arg-type]
+            member = service.invitation_accept(raw_token=token, user=request.user)
         else:
             if User.objects.filter(email__iexact=invitation.email).exists():
                 return redirect(login_url(reverse("invitation", args=[token])))

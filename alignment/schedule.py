@@ -71,7 +71,7 @@ def cadence_rule(p: Partnership) -> rrule.rrule:
     dtstart = dt.datetime.combine(anchor_day.replace(day=min(anchor_day.day, 28)), p.review_time)
     if p.review_cadence == "custom":
         return parse_rrule(p.review_rrule, dtstart)
-    return rrule.rrulestr(CADENCE_RULES[p.review_cadence], dtstart=dtstart)  # type: ignore[return-value]
+    return rrule.rrulestr(CADENCE_RULES[p.review_cadence], dtstart=dtstart)
 
 
 def occurrences(p: Partnership, after: dt.datetime, count: int = 1) -> list[dt.datetime]:

@@ -37,7 +37,7 @@ class GeneralForm(VersionedForm):
 
 
 class EconomicsForm(VersionedForm):
-    percent = {
+    percent: dict[str, Any] = {
         "required": False,
         "min_value": Decimal(0),
         "max_value": Decimal(100),
@@ -107,7 +107,7 @@ class ScheduleForm(VersionedForm):
 class DriversForm(VersionedForm):
     """One side's strategic business drivers, one per line (the field is named after the side)."""
 
-    side = Side.VENDOR
+    side: str = Side.VENDOR
 
     def __init__(self, *args: Any, side: str = Side.VENDOR, **kwargs: Any):
         super().__init__(*args, **kwargs)

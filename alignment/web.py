@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.views import View
 
 from core.errors import DomainError, NotAllowed, NotFound, StaleVersion
-from core.web import flash, form_errors, refused
+from core.web import HtmxHttpRequest, flash, form_errors, refused
 
 from .access import Access, resolve
 
@@ -41,7 +41,8 @@ class PlanView(View):
             self.access = resolve(request.user, kwargs["pid"])
             return super().dispatch(request, *args, **kwargs)
         except NotFound as exc:
-            if request.htmx:  # an item deleted meanwhile: say so where messages go, keep the page
+            # An item deleted meanwhile: say so where messages go, keep the page.
+            if cast(HtmxHttpRequest, request).htmx:
                 return self.refusal(exc)
             raise Http404(exc.message) from exc
         except StaleVersion as exc:

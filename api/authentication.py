@@ -61,7 +61,7 @@ DEFAULT_RATES = {"user": "1200/minute", "anon": "120/minute", "auth_token": "10/
 
 
 def rate_for(scope: str) -> str:
-    rates = {**DEFAULT_RATES, **getattr(settings, "API_THROTTLE_RATES", {})}
+    rates: dict[str, str] = {**DEFAULT_RATES, **getattr(settings, "API_THROTTLE_RATES", {})}
     return rates[scope]
 
 

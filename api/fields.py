@@ -18,7 +18,7 @@ MAX_DATETIME = dt.datetime(2999, 12, 30, tzinfo=dt.UTC)
 MAX_INT = 2**31 - 1
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer[Any]):
     """An input serializer that refuses fields it does not know (a typo never passes silently)."""
 
     def to_internal_value(self, data: Any) -> Any:
@@ -29,7 +29,7 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-def require_all(serializer: serializers.Serializer) -> None:
+def require_all(serializer: serializers.Serializer[Any]) -> None:
     """PUT replaces: every writable field must be given (``version`` may come as If-Match)."""
     for name, field in serializer.fields.items():
         if name != "version" and not field.read_only:
@@ -77,7 +77,7 @@ def drivers(**kwargs: Any) -> serializers.ListField:
 
 
 @extend_schema_field(OpenApiTypes.UUID)
-class UserIdField(serializers.Field):
+class UserIdField(serializers.Field[Any, Any, str, Any]):
     """A person, shown by their public id (never the internal number)."""
 
     def __init__(self, **kwargs: Any) -> None:

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
+from typing import cast
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -20,6 +21,8 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from accounts.models import User
 
 from .models import IdempotencyKey
 from .problems import IdempotencyKeyReused
@@ -57,6 +60,7 @@ def idempotent(request: Request, run: Callable[[], Response]) -> Response:
     key = _key_of(request)
     if key is None:
         return run()
+    user = cast(User, request.user)  # the API answers people who are signed in only
     full_path = request.path.rstrip("/")
     body_hash = _fingerprint(request, full_path)
     path = full_path[: IdempotencyKey._meta.get_field("path").max_length]  # shown to people; the hash decides
@@ -66,7 +70,7 @@ def idempotent(request: Request, run: Callable[[], Response]) -> Response:
                 try:
                     with transaction.atomic():
                         record = IdempotencyKey.objects.create(
-                            user=request.user, key=key, method=request.method, path=path, body_hash=body_hash
+                            user=user, key=key, method=cast(str, request.method), path=path, body_hash=body_hash
                         )
                 except IntegrityError:
                     record = None
@@ -82,7 +86,7 @@ def idempotent(request: Request, run: Callable[[], Response]) -> Response:
         except _Discard as discarded:
             return discarded.response
         # The key is taken: rows are committed only together with their response.
-        stored = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+        stored = IdempotencyKey.objects.filter(user=user, key=key).first()
         if stored is None:
             continue  # the first request failed and released the key meanwhile: run this one
         if (stored.method, stored.path, stored.body_hash) != (request.method, path, body_hash):

@@ -3,6 +3,8 @@ They refuse unknown fields and bound every value; the services enforce the plan'
 
 from __future__ import annotations
 
+from typing import cast
+
 from rest_framework import serializers
 
 from accounts.models import ApiToken
@@ -23,7 +25,7 @@ class TokenCreateIn(StrictSerializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=1000, trim_whitespace=False)
     name = serializers.CharField(
-        max_length=ApiToken._meta.get_field("name").max_length, required=False, default="API token"
+        max_length=cast(int, ApiToken._meta.get_field("name").max_length), required=False, default="API token"
     )
 
 
@@ -143,7 +145,8 @@ class GoalCreateIn(GoalTermsIn):
     period_end = DateField()
     baseline = number()
     target = number()
-    commitments = CommitmentSpecIn(many=True, required=False, max_length=50)
+    # DRF hands max_length to the list (many=True); the stubs do not know that argument.
+    commitments = CommitmentSpecIn(many=True, required=False, max_length=50)  # type: ignore[call-arg]
 
 
 class GoalUpdateIn(GoalTermsIn):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions
@@ -21,11 +21,12 @@ class ApiPagination(CursorPagination):
         except exceptions.NotFound as exc:
             raise exceptions.ValidationError({"cursor": ["Not a cursor of this list."]}) from exc
         if cursor is not None and cursor.position is not None:
+            position = cast(str, cursor.position)  # text from the query string (the stubs say int)
             try:
-                valid = parse_datetime(cursor.position) is not None
+                valid = parse_datetime(position) is not None
             except ValueError:
                 valid = False
-            if not valid or "\x00" in cursor.position:
+            if not valid or "\x00" in position:
                 raise exceptions.ValidationError({"cursor": ["Not a cursor of this list."]})
         if cursor is not None and cursor.offset > 10000:
             raise exceptions.ValidationError({"cursor": ["Not a cursor of this list."]})

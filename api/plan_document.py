@@ -38,7 +38,7 @@ from .renderers import exact_json
 # (key in the document, model field it shows; None: a key filled in afterwards, in its place)
 Columns = Sequence[tuple[str, str | None]]
 
-GOAL = [(name, name) for name in out.GoalOut.Meta.fields]
+GOAL: list[tuple[str, str | None]] = [(name, name) for name in out.GoalOut.Meta.fields]
 GOAL[GOAL.index(("negotiation_state", "negotiation_state"))] = ("negotiation_state", None)
 OBJECTIVE = [(name, name) for name in out.ObjectiveOut.Meta.fields]
 ENDORSEMENT = [(name, name) for name in out.VisionEndorsementOut.Meta.fields]
@@ -102,7 +102,9 @@ def public_owners(revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return c["owner"] if isinstance(c, dict) and isinstance(c.get("owner"), int) else None
 
     ids = {owner_id(c) for r in revisions for c in r["commitments"] or []} - {None}
-    people = {pk: str(public) for pk, public in User.objects.filter(pk__in=ids).values_list("pk", "public_id")}
+    people: dict[int | None, str] = {
+        pk: str(public) for pk, public in User.objects.filter(pk__in=ids).values_list("pk", "public_id")
+    }
     for r in revisions:
         r["commitments"] = [
             c | {"owner": people.get(owner_id(c))} if owner_id(c) is not None else c for c in r["commitments"] or []
@@ -136,6 +138,8 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
         for review in reviews:
             review["attendees"] = attendees.get(review["id"], [])
     objectives = Rows(Objective.objects.filter(partnership=p), OBJECTIVE).dicts()
+    approvals = Rows(Approval.objects.filter(goal__partnership=p), APPROVAL).dicts()
+    commitments = Rows(Commitment.objects.filter(goal__partnership=p), COMMITMENT).dicts()
     health = cached_health_for([p.pk], generations={p.pk: generation} if generation else None)[p.pk]
     partnership = out.PartnershipOut(p).data
     health_document = {
@@ -165,8 +169,8 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
         "objectives": objectives,
         "goals": goals,
         "agreed_revisions": agreed_revisions,
-        "approvals": Rows(Approval.objects.filter(goal__partnership=p), APPROVAL).dicts(),
-        "commitments": Rows(Commitment.objects.filter(goal__partnership=p), COMMITMENT).dicts(),
+        "approvals": approvals,
+        "commitments": commitments,
         # By the goals' ids, not a join: the planner would scan every check-in of every plan for the join.
         "check_ins": Rows(CheckIn.objects.filter(goal_id__in=[g["id"] for g in goals]), CHECK_IN).dicts(),
         "comments": Rows(Comment.objects.filter(goal__partnership=p), COMMENT).dicts(),
@@ -174,9 +178,7 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
         "health": health_document,
     }
     now = timezone.now()
-    document["attention"] = plan_attention(
-        goals, document["approvals"], document["commitments"], reviews, now, timezone.localdate(now)
-    )
+    document["attention"] = plan_attention(goals, approvals, commitments, reviews, now, timezone.localdate(now))
     # Only stored JSON and the health's floats can hold a number orjson writes differently.
     exact = (
         exact_json(dict(partnership))

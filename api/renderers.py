@@ -7,7 +7,7 @@ A view whose document is large and made of plain JSON values (the change feed) m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from rest_framework import renderers
@@ -16,7 +16,7 @@ from rest_framework import renderers
 LINE_SEPARATORS = (("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"))
 
 
-class FastJSON(dict):
+class FastJSON(dict[str, Any]):
     """A response document that orjson writes exactly as DRF's encoder does.
 
     Whoever builds one promises it holds only dicts, lists, strings, booleans, None, integers of
@@ -39,10 +39,10 @@ class JSONRenderer(renderers.JSONRenderer):
                         body = body.replace(raw, escaped)
                 return body
         try:
-            return super().render(data, accepted_media_type, renderer_context)
+            return cast(bytes, super().render(data, accepted_media_type, renderer_context))
         except UnicodeEncodeError:
-            self.ensure_ascii = True
-            return super().render(data, accepted_media_type, renderer_context)
+            self.ensure_ascii = True  # type: ignore[misc]  # for this instance only; the stubs call it a ClassVar
+            return cast(bytes, super().render(data, accepted_media_type, renderer_context))
 
     def _fast_path(self, accepted_media_type: str | None, renderer_context: Any) -> bool:
         """orjson writes compact UTF-8 only: no indent asked for, and the settings' defaults."""

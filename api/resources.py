@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from dateutil.relativedelta import relativedelta
 from django.db.models import Model, QuerySet
@@ -44,11 +44,11 @@ class Resource:
     name: str  # URL segment, e.g. "check-ins"
     label: str  # for messages, e.g. "check-in"
     model: type[Model]
-    out: type[serializers.Serializer]
+    out: type[serializers.Serializer[Any]]
     path: str  # from the model to its partnership ("" for Partnership itself)
-    params: type[serializers.Serializer]
-    create_in: type[serializers.Serializer] | None = None
-    update_in: type[serializers.Serializer] | None = None
+    params: type[serializers.Serializer[Any]]
+    create_in: type[serializers.Serializer[Any]] | None = None
+    update_in: type[serializers.Serializer[Any]] | None = None
     create: Callable[[Access, dict[str, Any]], Any] | None = None
     create_access: Loader | None = None
     update: Callable[[Access, Any, int | None, dict[str, Any]], Any] | None = None
@@ -60,13 +60,15 @@ class Resource:
 
     def queryset(self) -> QuerySet[Any]:
         to_partnership = f"{self.path}__" if self.path else ""
-        qs = self.model.objects.select_related(f"{to_partnership}vendor", f"{to_partnership}partner", *self.select)
+        qs = self.model._default_manager.select_related(
+            f"{to_partnership}vendor", f"{to_partnership}partner", *self.select
+        )
         return qs.prefetch_related(*self.prefetch) if self.prefetch else qs
 
     def partnership_of(self, obj: Any) -> Partnership:
         for part in self.path.split("__") if self.path else ():
             obj = getattr(obj, part)
-        return obj
+        return cast(Partnership, obj)
 
 
 # --- Loading through the access resolver --------------------------------------------------------
@@ -109,7 +111,7 @@ def list_queryset(resource: Resource, user: Any, params: dict[str, Any]) -> Quer
 
 def _visible_parent(model: type[Model], what: str, path: str) -> Filter:
     def apply(qs: QuerySet[Any], pk: Any, user: Any) -> QuerySet[Any]:
-        if not scoped(user, model.objects.filter(pk=pk), path).exists():
+        if not scoped(user, model._default_manager.filter(pk=pk), path).exists():
             raise NotFound(f"No such {what}.")
         return qs.filter(**{f"{what}_id": pk})
 
@@ -192,7 +194,8 @@ def _owner(data: dict[str, Any], field_name: str = "owner") -> None:
 
 
 def _create_partnership(request: Request, data: dict[str, Any]) -> Partnership:
-    memberships = OrganisationMembership.objects.filter(user=request.user).select_related("organisation")
+    user = cast(User, request.user)  # the API answers people who are signed in only
+    memberships = OrganisationMembership.objects.filter(user=user).select_related("organisation")
     vendor_id = data.pop("vendor", None)
     if vendor_id is not None:
         membership = memberships.filter(organisation_id=vendor_id).first()
@@ -211,7 +214,7 @@ def _create_partnership(request: Request, data: dict[str, Any]) -> Partnership:
             )
         membership = mine[0]
     return plan.partnership_create(
-        actor=request.user, vendor=membership.organisation, partner_name=data.pop("partner_name"), **data
+        actor=user, vendor=membership.organisation, partner_name=data.pop("partner_name"), **data
     )
 
 

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from .problems import PROBLEM_CONTENT_TYPE, TITLES
 
 
-class ProblemSerializer(serializers.Serializer):
+class ProblemSerializer(serializers.Serializer[Any]):
     """RFC 9457 problem details."""
 
     type = serializers.CharField()
@@ -22,7 +22,8 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField(help_text="What went wrong, for people.")
     code = serializers.CharField(help_text="Stable and machine-readable, e.g. goal.commitment_missing.")
-    errors = serializers.DictField(
+    # A field, not the ``errors`` property: DRF's serializer metaclass takes fields out of the class.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Messages per field; nested fields are joined with dots.",
     )
@@ -121,7 +122,7 @@ class ApiSchema(AutoSchema):
         return params
 
 
-class BearerTokenScheme(OpenApiAuthenticationExtension):
+class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "api.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
 
@@ -129,7 +130,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "A token from POST /api/v1/auth/token."}
 
 
-class SessionScheme(OpenApiAuthenticationExtension):
+class SessionScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "api.authentication.SessionAuthentication"
     name = "sessionAuth"
 
@@ -142,10 +143,10 @@ class SessionScheme(OpenApiAuthenticationExtension):
         }
 
 
-_pages: dict[type[serializers.Serializer], type[serializers.Serializer]] = {}
+_pages: dict[type[serializers.Serializer[Any]], type[serializers.Serializer[Any]]] = {}
 
 
-def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+def paginated(item: type[serializers.Serializer[Any]]) -> type[serializers.Serializer[Any]]:
     """The OpenAPI shape of one page of a cursor-paginated list of ``item``."""
     if item not in _pages:
         name = item.__name__.removesuffix("Out")

@@ -23,7 +23,7 @@ from .fields import UserIdField
 COMMON = ("id", "version", "created_at", "updated_at")
 
 
-class Out(serializers.ModelSerializer):
+class Out(serializers.ModelSerializer[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
@@ -197,7 +197,7 @@ class InvitationOut(Out):
 
     class Meta:
         model = Invitation
-        fields = (
+        fields: tuple[str, ...] = (
             *COMMON,
             "partnership",
             "email",
@@ -225,7 +225,7 @@ class MemberOut(Out):
 class ApiTokenOut(Out):
     class Meta:
         model = ApiToken
-        fields = ("id", "name", "hint", "created_at", "last_used_at", "revoked_at")
+        fields: tuple[str, ...] = ("id", "name", "hint", "created_at", "last_used_at", "revoked_at")
 
 
 class IssuedTokenOut(ApiTokenOut):
@@ -235,7 +235,7 @@ class IssuedTokenOut(ApiTokenOut):
         fields = (*ApiTokenOut.Meta.fields, "token")
 
 
-class MembershipSummary(serializers.Serializer):
+class MembershipSummary(serializers.Serializer[Any]):
     partnership = serializers.UUIDField()
     name = serializers.CharField()
     side = serializers.CharField()
@@ -243,13 +243,13 @@ class MembershipSummary(serializers.Serializer):
     is_org_admin = serializers.BooleanField()
 
 
-class OrganisationMembershipOut(serializers.Serializer):
+class OrganisationMembershipOut(serializers.Serializer[Any]):
     id = serializers.UUIDField(source="organisation.id")
     name = serializers.CharField(source="organisation.name")
     role = serializers.CharField()
 
 
-class MeOut(serializers.Serializer):
+class MeOut(serializers.Serializer[Any]):
     id = serializers.UUIDField(source="public_id")
     email = serializers.EmailField()
     full_name = serializers.CharField()
@@ -258,17 +258,17 @@ class MeOut(serializers.Serializer):
     partnerships = MembershipSummary(many=True)
 
 
-class ApprovalResultOut(serializers.Serializer):
+class ApprovalResultOut(serializers.Serializer[Any]):
     approval = ApprovalOut()
     goal = GoalOut()
 
 
-class ChangeRequestResultOut(serializers.Serializer):
+class ChangeRequestResultOut(serializers.Serializer[Any]):
     comment = CommentOut()
     goal = GoalOut()
 
 
-class EndorsementResultOut(serializers.Serializer):
+class EndorsementResultOut(serializers.Serializer[Any]):
     endorsement = VisionEndorsementOut()
     vision = VisionOut()
 

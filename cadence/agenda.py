@@ -69,7 +69,7 @@ def build_agenda(p: Partnership, review: AlignmentReview | None = None, now: dt.
     before = review.scheduled_for if review is not None else now
     previous = (
         AlignmentReview.objects.filter(partnership=p, status=AlignmentReview.Status.HELD, scheduled_for__lt=before)
-        .exclude(pk=getattr(review, "pk", None))
+        .exclude(pk=getattr(review, "pk", None))  # type: ignore[misc]  # None (no review) excludes nothing
         .order_by("-scheduled_for")
         .first()
     )

@@ -43,7 +43,7 @@ class Attention:
     next_review: dt.datetime | None
 
 
-def _waiting_counts(partnerships: QuerySet[Partnership]) -> dict[Any, dict[str, int]]:
+def _waiting_counts(partnerships: QuerySet[Partnership, Any]) -> dict[Any, dict[str, int]]:
     """How many goals wait for each side, per partnership (``goals.rules.waiting_filter``), counted
     in the database (one query, one row per partnership with goals under negotiation)."""
     return {
@@ -59,7 +59,7 @@ def _waiting_counts(partnerships: QuerySet[Partnership]) -> dict[Any, dict[str, 
     }
 
 
-def _overdue_counts(partnerships: QuerySet[Partnership], today: dt.date) -> dict[Any, dict[str, int]]:
+def _overdue_counts(partnerships: QuerySet[Partnership, Any], today: dt.date) -> dict[Any, dict[str, int]]:
     """Overdue commitments of each side, per partnership (``goals.rules.overdue_filter``; one query)."""
     counts: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(Side.values, 0))
     for pid, side, n in (

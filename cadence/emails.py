@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.templatetags.tz import do_timezone
@@ -30,13 +30,13 @@ from goals.rules import NEGOTIATING, approved_sides_of, overdue_filter, waiting_
 def _local(moment: dt.datetime, zone: str) -> dt.datetime:
     """``moment`` in ``zone``, marked so the template ``date`` filter does not convert it back."""
     try:
-        return do_timezone(moment, zoneinfo.ZoneInfo(zone))
+        return cast(dt.datetime, do_timezone(moment, zoneinfo.ZoneInfo(zone)))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return do_timezone(moment, dt.UTC)
+        return cast(dt.datetime, do_timezone(moment, dt.UTC))
 
 
 def _review_url(review: AlignmentReview) -> str:
-    return settings.SITE_URL + reverse("reviews:detail", args=[review.partnership_id, review.pk])
+    return cast(str, settings.SITE_URL) + reverse("reviews:detail", args=[review.partnership_id, review.pk])
 
 
 def review_ics(review: AlignmentReview) -> bytes:
@@ -56,7 +56,8 @@ def review_ics(review: AlignmentReview) -> bytes:
     event.add("url", _review_url(review))
     event.add("description", f"Alignment review of {p.name}. Agenda: {_review_url(review)}")
     cal.add_component(event)
-    return cal.to_ical()
+    ics: bytes = cal.to_ical()
+    return ics
 
 
 def _scheduled_review(delivery: OutboxMessage) -> AlignmentReview | None:
@@ -85,15 +86,16 @@ def review_upcoming(delivery: OutboxMessage) -> bool:
         .order_by("-sent_at")
         .first()
     )
+    recipient = cast(User, delivery.recipient)  # a reminder goes to a person
     context = {
-        "moved": earlier is not None and review.updated_at > earlier.sent_at,
+        "moved": earlier is not None and review.updated_at > cast(dt.datetime, earlier.sent_at),  # sent ones only
         "review": review,
         "partnership": p,
         "review_url": _review_url(review),
         "local_time": _local(review.scheduled_for, p.timezone),
         "partnership_zone": p.timezone,
-        "your_time": _local(review.scheduled_for, delivery.recipient.timezone),
-        "your_zone": delivery.recipient.timezone,
+        "your_time": _local(review.scheduled_for, recipient.timezone),
+        "your_zone": recipient.timezone,
         # Calendar days in the partnership's zone: "tomorrow" means the next local day.
         "days_left": (_local(review.scheduled_for, p.timezone).date() - _local(timezone.now(), p.timezone).date()).days,
     }
@@ -166,7 +168,7 @@ def checkin_missing(delivery: OutboxMessage) -> bool:
 
 @outbox.sender(MailKind.WEEKLY_DIGEST, mute_kind=ReminderKind.WEEKLY_DIGEST)
 def weekly_digest(delivery: OutboxMessage) -> bool:
-    rows = digest_rows(delivery.recipient, timezone.now())
+    rows = digest_rows(cast(User, delivery.recipient), timezone.now())  # a digest goes to a person
     if not rows:
         return False
     return send_to_person("digest-weekly", delivery, {"rows": rows})

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -68,10 +68,10 @@ class PlanFacts:
     endorsed_sides: set[str] = field(default_factory=set)
     has_vision_text: bool = False
     active_objectives: dict[Any, str] = field(default_factory=dict)  # id -> title
-    current_goals: list[dict[str, Any]] = field(default_factory=list)
+    current_goals: list[Mapping[str, Any]] = field(default_factory=list)
     # Of this period's goals, and those due so far of agreed goals of any period (with "goal_status").
     commitments: list[dict[str, Any]] = field(default_factory=list)
-    reviews: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[Mapping[str, Any]] = field(default_factory=list)
     latest_check_ins: dict[tuple[Any, str], dict[str, Any]] = field(default_factory=dict)
 
 
@@ -151,8 +151,8 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         lacking = {s: sum(1 for g in open_goals if s not in sides_by_goal[g["id"]]) for s in Side.values}
         balanced = sum(1 for g in open_goals if len(sides_by_goal[g["id"]]) == 2)
         score = balanced / len(open_goals)
-        gaps = [f"{side} has no commitment on {_plural(k, 'goal')}" for side, k in lacking.items() if k]
-        why = "Both sides committed on every open goal." if not gaps else "; ".join(gaps).capitalize() + "."
+        shortfalls = [f"{side} has no commitment on {_plural(k, 'goal')}" for side, k in lacking.items() if k]
+        why = "Both sides committed on every open goal." if not shortfalls else "; ".join(shortfalls).capitalize() + "."
     else:
         score, why = 0.0, "No open goals to commit to."
     components.append(Component("balance", "Commitments from both sides", WEIGHTS["balance"], score, why))
@@ -289,10 +289,11 @@ def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, Pl
         goal_partnership[g["id"]] = g["partnership_id"]
     # One query for two needs: the commitments of this period's goals (balance), and every
     # commitment due so far of an agreed goal, of any period (timeliness: ``goals.rules.is_due``).
-    for c in Commitment.objects.filter(
+    rows = Commitment.objects.filter(
         Q(goal_id__in=list(goal_partnership)) | (Q(goal__partnership_id__in=ids) & due_filter(today))
-    ).values("goal_id", "goal__partnership_id", "goal__status", "side", "text", "placeholder", "due_date", "done"):
-        facts[c.pop("goal__partnership_id")].commitments.append(c | {"goal_status": c.pop("goal__status")})
+    ).values("goal_id", "goal__partnership_id", "goal__status", "side", "text", "placeholder", "due_date", "done")
+    for row in cast(Iterable[dict[str, Any]], rows):  # plain dicts, reshaped here
+        facts[row.pop("goal__partnership_id")].commitments.append(row | {"goal_status": row.pop("goal__status")})
     for r in AlignmentReview.objects.filter(
         partnership_id__in=ids, scheduled_for__gte=now - dt.timedelta(days=400)
     ).values("partnership_id", "status", "scheduled_for"):

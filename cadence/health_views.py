@@ -11,13 +11,14 @@ where ``report`` is an ``alignment.health.HealthReport`` (from ``health_for`` or
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from alignment.web import PlanView
+from core.web import HtmxHttpRequest
 
 from .health import partnership_health
 from .snapshots import recent_snapshots
@@ -40,7 +41,7 @@ class HealthPage(PlanView):
         p = self.access.partnership
         now = timezone.now()
         report = partnership_health(p, now)
-        if request.htmx:
+        if cast(HtmxHttpRequest, request).htmx:
             return render(request, "health/_explained.html", {"health": report})
         today = now.astimezone(dt.UTC).date()
         snapshots = recent_snapshots([p.pk], days=TREND_DAYS, today=today)[p.pk]

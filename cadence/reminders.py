@@ -15,7 +15,7 @@ import uuid
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import Max
@@ -72,10 +72,14 @@ class People:
             "pk", "vendor_id", "partner_id"
         ):
             orgs[p_id] = {Side.VENDOR: vendor_id, Side.PARTNER: partner_id}
-        rows = list(
-            PartnershipMember.objects.filter(partnership_id__in=ids, user__is_active=True).values(
-                "partnership_id", "user_id", "side", "role"
-            )
+        # Plain dicts, each given its "approver" flag below.
+        rows = cast(
+            list[dict[str, Any]],
+            list(
+                PartnershipMember.objects.filter(partnership_id__in=ids, user__is_active=True).values(
+                    "partnership_id", "user_id", "side", "role"
+                )
+            ),
         )
         admins = set(
             OrganisationMembership.objects.filter(
@@ -215,7 +219,9 @@ def sweep_approvals_waiting(now: dt.datetime | None = None) -> list[uuid.UUID]:
     people = People(g["partnership_id"] for g in goals)
     due: list[Message] = []
     for g in goals:
-        slot = approval_slot(g["proposed_at"], now)
+        proposed_at = g["proposed_at"]
+        assert proposed_at is not None  # filtered on it above
+        slot = approval_slot(proposed_at, now)
         if slot is None:
             continue
         for side in waiting_sides(RevisionState.PROPOSED, g["proposed_by_side"], approved.get(g["id"], ())):

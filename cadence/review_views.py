@@ -182,7 +182,7 @@ def review_hold(request: HttpRequest, partnership_id: Any, review_id: Any) -> Ht
     access = resolve(request.user, partnership_id)
     access.require_edit("record reviews")
     review = _review(access, review_id)
-    form = {
+    form: dict[str, Any] = {
         "held_on": request.POST.get("held_on", ""),
         "attendees": set(request.POST.getlist("attendees")),
         "other_attendees": request.POST.get("other_attendees", "")[:MAX_TEXT],

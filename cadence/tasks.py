@@ -10,19 +10,19 @@ from celery import shared_task
 from . import attention, reminders, snapshots
 
 
-@shared_task(name="alignment.run_reminder_sweeps", acks_late=True)
+@shared_task(name="alignment.run_reminder_sweeps", acks_late=True)  # type: ignore[untyped-decorator]
 def run_reminder_sweeps() -> dict[str, int]:
     """The periodic sweep (beat): schedule next reviews, queue due reminders, requeue lost ones."""
     return reminders.run_sweeps()
 
 
-@shared_task(name="alignment.warm_health_cache", ignore_result=True, expires=50 * 60)
+@shared_task(name="alignment.warm_health_cache", ignore_result=True, expires=50 * 60)  # type: ignore[untyped-decorator]
 def warm_health() -> int:
     """Hourly, before the hour turns: cache every plan's health and attention facts for the next hour."""
     return attention.warm()
 
 
-@shared_task(name="alignment.snapshot_health", ignore_result=True)
+@shared_task(name="alignment.snapshot_health", ignore_result=True)  # type: ignore[untyped-decorator]
 def snapshot_health() -> int:
     """Daily: record today's alignment health of every partnership (safe to run twice)."""
     return snapshots.take_health_snapshots()

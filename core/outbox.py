@@ -186,7 +186,8 @@ def queue(messages: Iterable[Message], now: dt.datetime | None = None) -> list[u
     with transaction.atomic():
         OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
         # A row whose key existed already was not inserted, so its fresh id is not in the table.
-        inserted = list(OutboxMessage.objects.filter(id__in=[r.id for r in rows]).values_list("id", flat=True))
+        found = set(OutboxMessage.objects.filter(id__in=[r.id for r in rows]).values_list("id", flat=True))
+        inserted = [r.id for r in rows if r.id in found]  # in the order given: e-mails go out in that order
         send_outbox_message.enqueue_on_commit(inserted)
     return inserted
 
@@ -284,7 +285,7 @@ def deliver(row_id: Any) -> Outcome:
 
 
 # Named as it was when only reminders used the outbox: messages already in the broker still run.
-@shared_task(
+@shared_task(  # type: ignore[untyped-decorator]
     name="alignment.send_reminder",
     bind=True,
     base=TransactionAwareTask,

@@ -10,7 +10,7 @@ from celery.contrib.django.task import DjangoTask
 from django.db import transaction
 
 
-class TransactionAwareTask(DjangoTask):
+class TransactionAwareTask(DjangoTask):  # type: ignore[misc]  # celery ships no types
     """A task enqueued when the transaction that decided it commits: a rolled-back change enqueues
     nothing, and the worker never looks for rows that are not committed yet. ``robust``: a broker
     that is down does not fail the request that committed (the outbox's sweep requeues)."""

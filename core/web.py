@@ -23,8 +23,15 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django.urls import NoReverseMatch
+from django_htmx.middleware import HtmxDetails
 
 from .errors import DomainError
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as views see it: django-htmx's middleware (in ``MIDDLEWARE``) gives every one ``htmx``."""
+
+    htmx: HtmxDetails
 
 
 def form_errors(form: forms.BaseForm, error: DomainError, *, aliases: dict[str, str] | None = None) -> None:

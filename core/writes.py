@@ -26,7 +26,7 @@ def find(queryset: models.QuerySet[M], pk: Any) -> M | None:
         return None
 
 
-def lock(queryset: models.QuerySet[M], pk: Any, what: str = "object") -> M:
+def lock(queryset: models.QuerySet[M] | models.Manager[M], pk: Any, what: str = "object") -> M:
     """Reload a row with a row lock for the rest of the transaction (``NotFound`` if gone)."""
     obj = find(queryset.select_for_update(of=("self",)), pk)
     if obj is None:

@@ -225,7 +225,8 @@ def goal_cards(
     for a in Approval.objects.filter(goal_id__in=ids, revision=F("goal__revision")).select_related("user"):
         approvals[a.goal_id][a.side] = a
     latest = latest_check_ins(ids)
-    agreed = {
+    # Looked up by a goal's agreed revision, which is None until a revision is agreed.
+    agreed: dict[tuple[uuid.UUID, int | None], Any] = {
         (r.goal_id, r.number): r.terms
         for r in GoalRevision.objects.filter(goal_id__in=ids)
         .only("goal_id", "number", "terms")
@@ -245,15 +246,15 @@ def goal_cards(
         # Details open one card at a time: the newest check-ins of that goal (one more than shown,
         # to know whether there are older ones), in one query.
         rows = CheckIn.objects.filter(goal_id__in=ids).select_related("author").order_by("-measured_on", "-created_at")
-        for c in rows[: check_ins + 1] if check_ins is not None and len(ids) == 1 else rows:
-            listed[c.goal_id].append(c)
+        for check_in in rows[: check_ins + 1] if check_ins is not None and len(ids) == 1 else rows:
+            listed[check_in.goal_id].append(check_in)
     url = _goal_url(access.partnership.pk)
     placeholder, today = str(_PLACEHOLDER), timezone.localdate()
     cards = []
     for g in goals:
         by_side: dict[str, list[Commitment]] = {s: [] for s in Side.values}
-        for c in g.commitments.all():
-            by_side[c.side].append(c)
+        for commitment in g.commitments.all():
+            by_side[commitment.side].append(commitment)
         shown = listed.get(g.pk, [])
         cards.append(
             GoalCard(

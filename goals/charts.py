@@ -564,4 +564,5 @@ def expected_share(goal: Any, today: dt.date | None = None) -> float | None:
     total = (goal.period_end - goal.period_start).days
     if total <= 0:
         return 1.0 if today >= goal.period_end else 0.0
-    return max(0.0, min(1.0, (today - goal.period_start).days / total))
+    share: float = (today - goal.period_start).days / total
+    return max(0.0, min(1.0, share))

@@ -66,7 +66,7 @@ def coming_periods(start: dt.date, length: str, count: int) -> list[tuple[dt.dat
 
 
 def _precision(*values: Decimal) -> Decimal:
-    exponent = min(v.normalize().as_tuple().exponent for v in values)  # type: ignore[type-var]
+    exponent = min(v.normalize().as_tuple().exponent for v in values)
     return Decimal(1).scaleb(max(-2, min(0, int(exponent))))
 
 
@@ -103,7 +103,7 @@ def _step_precision(objective: Objective, start_day: dt.date, days: list[dt.date
 
 def _as_periods(periods: Any) -> list[tuple[dt.date, dt.date]]:
     """Explicit periods as (start, end) dates; ISO date texts are accepted."""
-    day = models.DateField()
+    day: models.DateField[Any, Any] = models.DateField()
     try:
         pairs = [(convert(day, start, "periods"), convert(day, end, "periods")) for start, end in periods]
     except (TypeError, ValueError) as exc:

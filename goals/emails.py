@@ -175,7 +175,7 @@ def _legacy_messages(
     )
 
 
-@shared_task(name="goals.notifications.notify_goal_event")
+@shared_task(name="goals.notifications.notify_goal_event")  # type: ignore[untyped-decorator]
 def notify_goal_event(
     kind: str,
     goal_id: str,
@@ -188,7 +188,7 @@ def notify_goal_event(
     return _legacy_messages(kind, goal_id, revision, actor_id, actor_side, comment_id, None)
 
 
-@shared_task(name="goals.notifications.send_goal_email")
+@shared_task(name="goals.notifications.send_goal_email")  # type: ignore[untyped-decorator]
 def send_goal_email(
     kind: str,
     goal_id: str,

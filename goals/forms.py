@@ -4,7 +4,8 @@ deriving interim goals from an objective."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -15,7 +16,7 @@ from alignment.models import Side
 from .models import Direction
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-NUMBER = {"max_digits": 18, "decimal_places": 4}
+NUMBER: dict[str, Any] = {"max_digits": 18, "decimal_places": 4}
 
 
 class GoalTermsForm(VersionedForm):
@@ -44,6 +45,7 @@ class GoalTermsForm(VersionedForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns the cleaned data
         start, end = data.get("period_start"), data.get("period_end")
         if start and end and end < start:
             self.add_error("period_end", "The period must end on or after its start.")
@@ -76,9 +78,9 @@ class CommitmentForm(VersionedForm):
     due_date = forms.DateField(label="Due", required=False, widget=DATE)
     conflict_fields = ("text", "due_date")
 
-    def __init__(self, *args: Any, members: list[Any] = (), **kwargs: Any) -> None:  # type: ignore[assignment]
+    def __init__(self, *args: Any, members: Sequence[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].choices = [("", "Nobody yet")] + [
+        cast(forms.ChoiceField, self.fields["owner"]).choices = [("", "Nobody yet")] + [
             (str(m.user_id), f"{m.user.display_name} ({m.side})") for m in members
         ]
 
@@ -151,6 +153,7 @@ class SuggestionForm(PlainForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns the cleaned data
         start, end = data.get("period_start"), data.get("period_end")
         if isinstance(start, dt.date) and isinstance(end, dt.date) and end < start:
             self.add_error("period_end", "Must be on or after the start.")

@@ -36,8 +36,8 @@ def goal_fragment(request: HttpRequest, access: Access, kind: str, ident: Any) -
     counts = goal_counts(access, objective).get(objective.pk)
     if kind == "goals-count":
         return render(request, "goals/_goal_counts.html", base | {"objective": objective, "counts": counts})
-    cards = goal_cards(access, objective=objective, open_only=True) if is_open else None
-    return render(request, "goals/_goal_list.html", base | goal_list_context(access, objective, counts, cards))
+    open_cards = goal_cards(access, objective=objective, open_only=True) if is_open else None
+    return render(request, "goals/_goal_list.html", base | goal_list_context(access, objective, counts, open_cards))
 
 
 def card_response(request: HttpRequest, access: Access, gid: Any) -> HttpResponse:

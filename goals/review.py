@@ -266,7 +266,8 @@ def review_queue(access: Access, *, now: dt.datetime | None = None) -> ReviewQue
         "proposed_at", "created_at"
     )
     people = member_names(access)
-    mine, theirs = [], []
+    mine: list[ReviewItem] = []
+    theirs: list[ReviewItem] = []
     for goal in goals:
         item = review_item(goal, side, people)
         (mine if waits_for(goal, side, item.approved_sides) else theirs).append(item)

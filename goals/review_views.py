@@ -188,7 +188,7 @@ def _action(view: Any) -> Any:
         key = str(goal_id) if goal_id else "page"
         try:
             with transaction.atomic():
-                result = view(request, access, goal_id)
+                result: HttpResponse = view(request, access, goal_id)
         except DomainError as error:
             if error.status == 404 or error.status == 403:
                 return refused(request, error)

@@ -69,7 +69,9 @@ def waiting_reason(state: str) -> str:
 def waiting_filter(side: str) -> Q:
     """``waits_for`` as a filter on goals, to select or count them in the database."""
     approved = Approval.objects.filter(goal=OuterRef("pk"), revision=OuterRef("revision"), side=side)
-    return (PROPOSED_NOW & ~Exists(approved)) | (CHANGES_REQUESTED_NOW & Q(proposed_by_side=side))
+    # A revision sent back whose proposing side is not known (only edited by hand) waits for both.
+    sent_back_to = Q(proposed_by_side=side) | Q(proposed_by_side="")
+    return (PROPOSED_NOW & ~Exists(approved)) | (CHANGES_REQUESTED_NOW & sent_back_to)
 
 
 # --- Overdue commitments ------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from alignment.access import Access
@@ -309,10 +309,11 @@ def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: in
     check_version(goal, expected_version)
     if not goal.has_pending_amendment:
         raise RuleViolation("This goal has no pending amendment.", code="goal.no_amendment")
+    assert goal.agreed_revision is not None  # an agreed goal has its agreed revision (a constraint)
     agreed = GoalRevision.objects.get(goal=goal, number=goal.agreed_revision)
     before = goal.to_record()
     for name in TERM_FIELDS:
-        field = Goal._meta.get_field(name)
+        field = cast("models.Field[Any, Any]", Goal._meta.get_field(name))  # the terms are concrete fields
         setattr(goal, name, field.to_python(agreed.terms[name]))
     kept = {c["id"]: c for c in agreed.commitments}
     for c in goal.commitments.all():

@@ -410,12 +410,15 @@ def trajectory_chart(objective: Objective, suggestions: list[Suggestion]) -> dic
     last = max([end] + [s.period_end for s in suggestions])
     span_days = max(1, (last - first).days)
     values = [
-        objective.baseline,
-        objective.target,
-        *(s.target for s in suggestions),
-        *(s.baseline for s in suggestions),
+        v
+        for v in (
+            objective.baseline,
+            objective.target,
+            *(s.target for s in suggestions),
+            *(s.baseline for s in suggestions),
+        )
+        if v is not None
     ]
-    values = [v for v in values if v is not None]
     low, high = min(values), max(values)
     if high == low:
         high = low + 1
@@ -430,6 +433,8 @@ def trajectory_chart(objective: Objective, suggestions: list[Suggestion]) -> dic
         {"x": x(s.period_end), "y": y(s.target), "label": f"{s.target.normalize():f}", "date": s.period_end}
         for s in suggestions
     ]
+    # Goals are derived only from an objective with a baseline and a target (``suggest_interim_goals``).
+    assert objective.baseline is not None and objective.target is not None
     return {
         "width": CHART_W,
         "height": CHART_H,
@@ -454,7 +459,7 @@ class Derive(PlanView):
             raise NotFound("No such objective.")
         return o
 
-    def ids(self) -> dict[str, str]:
+    def ids(self) -> dict[str, Any]:
         """Field ids unique on the page (several objectives may derive at once)."""
         return {"auto_id": f"derive-{self.kwargs['oid']}-%s"}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from alignment.models import AlignmentReview, Objective, PartnershipMember, Side, Vision, VisionEndorsement
+from alignment.reviews import is_next_review_candidate
 from alignment.web import PlanView
 from cadence.health import partnership_health
 from goals.charts import expected_share
@@ -303,7 +305,9 @@ def load_printed_plan(access: Any) -> dict[str, Any]:
     )
     approvals = set(Approval.objects.filter(goal__partnership=p).values_list("goal_id", "revision", "side"))
     amended = [g.pk for g in goals if g.has_pending_amendment]
-    in_force = {(r.goal_id, r.number): r for r in GoalRevision.objects.filter(goal_id__in=amended)} if amended else {}
+    in_force: dict[tuple[uuid.UUID, int | None], GoalRevision] = (
+        {(r.goal_id, r.number): r for r in GoalRevision.objects.filter(goal_id__in=amended)} if amended else {}
+    )
     by_objective: dict[Any, dict[tuple[dt.date, dt.date], list[PrintedGoal]]] = defaultdict(lambda: defaultdict(list))
     for g in goals:
         check_ins = list(g.check_ins.all())
@@ -311,8 +315,8 @@ def load_printed_plan(access: Any) -> dict[str, Any]:
         for c in check_ins:
             latest[c.side] = c  # ordered oldest first: the last one wins
         commitments: dict[str, list[Commitment]] = {"vendor": [], "partner": []}
-        for c in g.commitments.all():
-            commitments[c.side].append(c)
+        for commitment in g.commitments.all():
+            commitments[commitment.side].append(commitment)
         by_objective[g.objective_id][(g.period_start, g.period_end)].append(
             PrintedGoal(
                 goal=g,
@@ -342,9 +346,7 @@ def load_printed_plan(access: Any) -> dict[str, Any]:
         "objectives": printed,
         "members": members,
         "held_reviews": [r for r in reviews if r.status == AlignmentReview.Status.HELD][-3:],
-        "next_review": next(
-            (r for r in reviews if r.status == AlignmentReview.Status.SCHEDULED and r.scheduled_for >= now), None
-        ),
+        "next_review": next((r for r in reviews if is_next_review_candidate(r.status, r.scheduled_for, now)), None),
         "health": partnership_health(p, now),
         "printed_at": now,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -40,7 +40,7 @@ class PartnershipCreateForm(PlainForm):
     def __init__(self, *args: Any, organisations: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.organisations = {str(o.pk): o for o in organisations}
-        self.fields["vendor"].choices = [(str(o.pk), o.name) for o in organisations]
+        cast(forms.ChoiceField, self.fields["vendor"]).choices = [(str(o.pk), o.name) for o in organisations]
         if len(organisations) == 1:
             self.fields["vendor"].widget = forms.HiddenInput()
             self.fields["vendor"].initial = str(organisations[0].pk)

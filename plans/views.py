@@ -68,7 +68,8 @@ def objectives_context(access: Access) -> list[dict[str, Any]]:
     queries)."""
     objectives = list(Objective.objects.filter(partnership=access.partnership).order_by("position", "created_at"))
     counts = goal_counts(access)
-    loaded, budget = [], INLINE_GOALS
+    loaded: list[uuid.UUID] = []
+    budget = INLINE_GOALS
     for o in objectives:
         n_open = counts[o.pk].open if o.pk in counts else 0
         if loaded and n_open > budget:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib.auth import authenticate
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -10,7 +12,7 @@ from rest_framework import exceptions, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import ApiToken, OrganisationMembership
+from accounts.models import ApiToken, OrganisationMembership, User
 from alignment.access import resolve_many, visible_partnerships
 from core.errors import NotFound
 
@@ -64,7 +66,7 @@ class TokenList(ApiView):
     )
     def get(self, request: Request) -> Response:
         query(request, inputs.TokenParams)
-        qs = ApiToken.objects.filter(user=request.user)
+        qs = ApiToken.objects.filter(user=cast(User, request.user))
         paginator = ApiPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(out.ApiTokenOut(page, many=True).data)
@@ -84,7 +86,7 @@ class TokenRevoke(ApiView):
         return idempotent(request, lambda: self._revoke(request, pk))
 
     def _revoke(self, request: Request, pk: str) -> Response:
-        token = ApiToken.objects.filter(user=request.user, pk=parse_uuid(pk, "token")).first()
+        token = ApiToken.objects.filter(user=cast(User, request.user), pk=parse_uuid(pk, "token")).first()
         if token is None:
             raise NotFound("No such token.")
         if token.revoked_at is None:
@@ -96,7 +98,7 @@ class TokenRevoke(ApiView):
 class Me(ApiView):
     @extend_schema(tags=["me"], responses=out.MeOut, summary="Who you are and what you may see")
     def get(self, request: Request) -> Response:
-        user = request.user
+        user = cast(User, request.user)  # signed in (the API's default permission)
         partnerships = list(visible_partnerships(user).order_by("name"))
         accesses = resolve_many(user, partnerships)
         body = {

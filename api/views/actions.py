@@ -31,7 +31,7 @@ class ActionView(ApiView):
     """POST /<resource>/<id>/<action>: validate, call the service, show the object afterwards."""
 
     resource: Resource
-    input: type[Serializer]
+    input: type[Serializer[Any]]
     accepts_if_match = True
 
     def post(self, request: Request, pk: str) -> Response:
@@ -53,7 +53,7 @@ def _version(request: Request, data: dict[str, Any]) -> int | None:
     return expected_version(request, data, required=False)
 
 
-def action(resource: Resource, input_: type[Serializer], response: Any, summary: str, code: int = 200) -> Any:
+def action(resource: Resource, input_: type[Serializer[Any]], response: Any, summary: str, code: int = 200) -> Any:
     def decorate(cls: type[ActionView]) -> type[ActionView]:
         cls.resource, cls.input = resource, input_
         return extend_schema(

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils.cache import patch_vary_headers
 from rest_framework import permissions
 from rest_framework.request import Request
+from rest_framework.schemas.inspectors import ViewInspector
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
@@ -27,7 +28,7 @@ class ApiView(APIView):
     throttle_classes = [UserThrottle, AnonThrottle]
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
-    schema = ApiSchema()
+    schema: ViewInspector | None = ApiSchema()
 
     def get_exception_handler(self) -> Any:
         return functools.partial(handle_exception, represent=represent_current)
@@ -48,7 +49,7 @@ class ApiView(APIView):
 
 
 def validated(
-    serializer_class: type[Serializer], data: Any, *, put: bool = False, context: dict[str, Any] | None = None
+    serializer_class: type[Serializer[Any]], data: Any, *, put: bool = False, context: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Validated input as a plain dict (``ValidationError`` → 400 with field errors)."""
     serializer = serializer_class(data=data, context=context or {})
@@ -58,5 +59,5 @@ def validated(
     return dict(serializer.validated_data)
 
 
-def query(request: Request, serializer_class: type[Serializer]) -> dict[str, Any]:
+def query(request: Request, serializer_class: type[Serializer[Any]]) -> dict[str, Any]:
     return validated(serializer_class, dict(request.query_params.items()))

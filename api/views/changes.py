@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -15,12 +18,12 @@ from ..renderers import FastJSON
 from .base import ApiView, query
 
 
-class ActorOut(serializers.Serializer):
+class ActorOut(serializers.Serializer[Any]):
     id = serializers.UUIDField(allow_null=True)
     name = serializers.CharField()
 
 
-class ChangeOut(serializers.Serializer):
+class ChangeOut(serializers.Serializer[Any]):
     cursor = serializers.CharField()
     partnership = serializers.UUIDField()
     type = serializers.CharField(help_text="goal, commitment, check-in, comment, objective, vision, review, ...")
@@ -30,10 +33,13 @@ class ChangeOut(serializers.Serializer):
     at = serializers.DateTimeField()
     actor = ActorOut()
     summary = serializers.CharField(allow_blank=True)
-    data = serializers.JSONField(allow_null=True, help_text="The object's state after the change; null for a delete.")
+    # A field, not the ``data`` property: DRF's serializer metaclass takes fields out of the class.
+    data = serializers.JSONField(  # type: ignore[assignment]
+        allow_null=True, help_text="The object's state after the change; null for a delete."
+    )
 
 
-class ChangesPageOut(serializers.Serializer):
+class ChangesPageOut(serializers.Serializer[Any]):
     cursor = serializers.CharField(help_text="Pass as `since` to get what comes next.")
     has_more = serializers.BooleanField()
     results = ChangeOut(many=True)
@@ -51,6 +57,7 @@ class ChangesView(ApiView):
     def get(self, request: Request) -> Response:
         params = query(request, inputs.ChangesParams)
         since = decode_cursor(params["since"]) if "since" in params else None
+        partnerships: Iterable[Any]  # ids, or a query of them
         if "partnership" in params:
             partnerships = [resolve(request.user, params["partnership"]).partnership.pk]
         else:

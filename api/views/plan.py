@@ -33,7 +33,7 @@ from .base import ApiView
 DOCUMENT_FORMAT = 2
 
 
-class AccessOut(serializers.Serializer):
+class AccessOut(serializers.Serializer[Any]):
     side = serializers.CharField()
     role = serializers.CharField()
     can_edit = serializers.BooleanField()
@@ -41,31 +41,31 @@ class AccessOut(serializers.Serializer):
     can_manage = serializers.BooleanField()
 
 
-class HealthComponentOut(serializers.Serializer):
+class HealthComponentOut(serializers.Serializer[Any]):
     key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named "label", not Field.label (DRF moves declared fields off the class)
     weight = serializers.IntegerField()
     score = serializers.FloatField()
     points = serializers.FloatField()
     explanation = serializers.CharField()
 
 
-class HealthOut(serializers.Serializer):
+class HealthOut(serializers.Serializer[Any]):
     score = serializers.IntegerField()
     components = HealthComponentOut(many=True)
 
 
-class SideCountsOut(serializers.Serializer):
+class SideCountsOut(serializers.Serializer[Any]):
     vendor = serializers.IntegerField()
     partner = serializers.IntegerField()
 
 
-class SideGoalsOut(serializers.Serializer):
+class SideGoalsOut(serializers.Serializer[Any]):
     vendor = serializers.ListField(child=serializers.UUIDField())
     partner = serializers.ListField(child=serializers.UUIDField())
 
 
-class AttentionOut(serializers.Serializer):
+class AttentionOut(serializers.Serializer[Any]):
     waiting = SideCountsOut(
         help_text="How many goals wait for each side: a proposal it has not approved, or a "
         "revision it proposed that was sent back with changes requested."
@@ -77,14 +77,14 @@ class AttentionOut(serializers.Serializer):
     )
 
 
-class AgreedRevisionOut(serializers.Serializer):
+class AgreedRevisionOut(serializers.Serializer[Any]):
     goal = serializers.UUIDField(source="goal_id")
     number = serializers.IntegerField()
     terms = serializers.JSONField()
     commitments = serializers.JSONField()
 
 
-class PlanOut(serializers.Serializer):
+class PlanOut(serializers.Serializer[Any]):
     cursor = serializers.CharField(help_text="Follow GET /api/v1/changes?since=<cursor> from here.")
     access = AccessOut()
     partnership = out.PartnershipOut()
@@ -175,6 +175,7 @@ class PlanView(ApiView):
     def get(self, request: Request, pk: str) -> HttpResponse:
         _partnership, access = load(PARTNERSHIPS, request.user, pk)
         body, tag = cached_plan(access)
+        response: HttpResponse
         if request.headers.get("If-None-Match") and _matches(request.headers["If-None-Match"], tag):
             response = HttpResponseNotModified()
         else:

@@ -20,7 +20,9 @@ register = template.Library()
 
 
 @register.inclusion_tag("charts/chart.html")
-def goal_progress_chart(goal: Any, check_ins: Iterable[Any] | None = None, today: dt.date | None = None) -> dict:
+def goal_progress_chart(
+    goal: Any, check_ins: Iterable[Any] | None = None, today: dt.date | None = None
+) -> dict[str, Any]:
     """Progress of a goal against its target over time: both sides' check-ins (vendor: solid line,
     round markers; partner: dashed line, square markers), the planned trajectory from the baseline
     at the period's start to the target at its end (dotted), the target and today as labelled lines,
@@ -41,7 +43,7 @@ def goal_progress_chart(goal: Any, check_ins: Iterable[Any] | None = None, today
 
 
 @register.inclusion_tag("charts/chart.html")
-def health_trend(snapshots: Iterable[Any] | None, size: str = "line") -> dict:
+def health_trend(snapshots: Iterable[Any] | None, size: str = "line") -> dict[str, Any]:
     """The alignment health (0-100) over time.
 
     Context it needs:
@@ -58,7 +60,7 @@ def health_trend(snapshots: Iterable[Any] | None, size: str = "line") -> dict:
 
 
 @register.inclusion_tag("charts/chart.html")
-def trajectory_chart(objective: Any, suggestions: Iterable[Any], start_day: dt.date | None = None) -> dict:
+def trajectory_chart(objective: Any, suggestions: Iterable[Any], start_day: dt.date | None = None) -> dict[str, Any]:
     """The derive-goals picture: the straight line from an objective's baseline to its long-term
     target, with each suggested interim goal's target (diamond markers) on it.
 
@@ -72,7 +74,9 @@ def trajectory_chart(objective: Any, suggestions: Iterable[Any], start_day: dt.d
 
 
 @register.inclusion_tag("charts/progress_bar.html")
-def progress_bar(value: Any, expected: Any = None, label: str = "Progress towards target", plain: bool = False) -> dict:
+def progress_bar(
+    value: Any, expected: Any = None, label: str = "Progress towards target", plain: bool = False
+) -> dict[str, Any]:
     """A progress bar with its percentage written next to it (``role="progressbar"`` with
     ``aria-valuenow`` and a spoken text). With ``expected`` it marks where the plan should be by now
     and says "on track" or "behind plan" (behind is also hatched, not only a different colour).
@@ -100,7 +104,8 @@ def goal_progress(goal: Any, value: Any) -> float | None:
     """``goal.progress(value)`` for templates: ``{{ goal|goal_progress:latest.value }}``."""
     if value is None or value == "":
         return None
-    return goal.progress(Decimal(str(value)))
+    progress: float | None = goal.progress(Decimal(str(value)))
+    return progress
 
 
 @register.filter

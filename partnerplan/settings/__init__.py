@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from celery.schedules import crontab
+
+# Django's generic classes (``admin.ModelAdmin[Model]`` and the like) take their type parameters at
+# run time as well as in django-stubs.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("PARTNERPLAN_VAR_DIR", default=str(BASE_DIR / "var")))

@@ -374,7 +374,7 @@ def _volume_partnership(
 
     rank = request.eligible_goals(0, first)
     check_ins = 0
-    people = {Side.VENDOR: manager, Side.PARTNER: partner_user}
+    people: dict[str, User] = {Side.VENDOR: manager, Side.PARTNER: partner_user}
     for j in range(goal_count):
         number = first + j
         state = STATE_CYCLE[number % len(STATE_CYCLE)]
@@ -429,6 +429,11 @@ def _volume_goal(
     direction = Direction.INCREASE if target > baseline else Direction.DECREASE
     agreed = state in CHECKED_IN
     proposed = state != GoalStatus.DRAFT
+    close_notes: dict[str, str] = {
+        GoalStatus.MISSED: "Fell short; the pipeline slipped into the next quarter.",
+        GoalStatus.DROPPED: "The campaign behind this goal was cancelled.",
+        GoalStatus.WITHDRAWN: "Replaced by a better goal.",
+    }
     goal = Goal(
         partnership=p,
         objective=objective,
@@ -450,11 +455,7 @@ def _volume_goal(
         closed_at=now
         if state in (GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED, GoalStatus.WITHDRAWN)
         else None,
-        close_note={
-            GoalStatus.MISSED: "Fell short; the pipeline slipped into the next quarter.",
-            GoalStatus.DROPPED: "The campaign behind this goal was cancelled.",
-            GoalStatus.WITHDRAWN: "Replaced by a better goal.",
-        }.get(state, ""),
+        close_note=close_notes.get(state, ""),
     )
     commitments = [
         Commitment(
@@ -509,7 +510,9 @@ def _volume_goal(
                 proposed_by_side=Side.VENDOR,
             )
         )
-    approvals = [(1, Side.VENDOR), (1, Side.PARTNER)] if agreed else [(1, Side.VENDOR)] if state == "proposed" else []
+    approvals: list[tuple[int, str]] = (
+        [(1, Side.VENDOR), (1, Side.PARTNER)] if agreed else [(1, Side.VENDOR)] if state == "proposed" else []
+    )
     if state == "amended":
         batch.add(
             GoalRevision(
