@@ -21,6 +21,7 @@ from core.errors import DomainError, NotAllowed, NotFound, StaleVersion
 from core.web import HtmxHttpRequest, flash, form_errors, refused
 
 from .access import Access, resolve
+from .models import ChangeEvent
 
 
 class PlanView(View):
@@ -55,14 +56,26 @@ class PlanView(View):
             return self.refusal(exc)
 
     def refusal(self, exc: DomainError) -> HttpResponse:
-        """An error that belongs to no form: a message in the page's status area (or a page)."""
+        """An error that belongs to no form: shown beside the control that caused it when the view
+        knows where that is (``refusal_fragment``), else in the page's status area (or a page)."""
         if not hasattr(self, "access"):
             return flash(self.request, exc.message, status=exc.status)
+        if cast(HtmxHttpRequest, self.request).htmx:
+            fragment = self.refusal_fragment(exc)
+            if fragment is not None:
+                fragment.status_code = exc.status
+                return fragment
         return refused(self.request, exc, partnership=self.access.partnership)
+
+    def refusal_fragment(self, exc: DomainError) -> HttpResponse | None:
+        """The piece of the page the refused action belongs to, re-rendered with the refusal beside
+        its controls (views of one object override this; None: the status area)."""
+        return None
 
     def rejected(self, exc: DomainError) -> HttpResponse:
         form_errors(self.form, exc)
-        return self.render_form(status=exc.status)
+        # 422: the form comes back with its errors and is swapped in place, like a 2xx.
+        return self.render_form(status=FORM_ERROR if exc.status == 400 else exc.status)
 
     def conflict(self, exc: StaleVersion) -> HttpResponse:
         current = exc.current
@@ -76,7 +89,16 @@ class PlanView(View):
             theirs = getattr(current, name, None)
             if plain(mine) != plain(theirs):
                 rows.append({"label": self.form.fields[name].label, "mine": plain(mine), "theirs": plain(theirs)})
-        return self.render_form(status=409, conflict={"rows": rows, "message": exc.message, "version": current.version})
+        last = (
+            ChangeEvent.objects.filter(object_id=current.pk, action=ChangeEvent.Action.UPDATE)
+            .order_by("-txid", "-seq")
+            .values_list("actor_label", flat=True)
+            .first()
+        )
+        return self.render_form(
+            status=409,
+            conflict={"rows": rows, "message": exc.message, "version": current.version, "who": last or ""},
+        )
 
     # Form views override these.
     def form_kwargs(self) -> dict[str, Any]:
@@ -95,6 +117,8 @@ class PlanView(View):
 
 # Sent by the page with a request about a goal card or goal list that is open there.
 OPEN_HEADER = "X-Details-Open"
+# The status of a form that comes back with its errors (htmx swaps it in place, see base.html).
+FORM_ERROR = 422
 
 
 def plain(value: Any) -> str:
@@ -143,8 +167,12 @@ class InPlaceForm(PlanView):
         self.editable_check()
         self.form = self.form_class(data=request.POST, **self.form_options())
         if not self.form.is_valid():
-            return self.render_form(status=400)
+            return self.render_form(status=FORM_ERROR)
         return self.save()
+
+    def notice(self) -> str:
+        """What saving this form will do beyond the obvious (e.g. open a new revision), or ""."""
+        return ""
 
     def render_form(self, status: int = 200, conflict: dict[str, Any] | None = None) -> HttpResponse:
         context = {
@@ -152,6 +180,7 @@ class InPlaceForm(PlanView):
             "access": self.access,
             "partnership": self.access.partnership,
             "conflict": conflict,
+            "notice": self.notice(),
             "fragment_id": self.fragment_id(),
             "action": self.request.path,
             "cancel_url": self.cancel_url(),

@@ -56,6 +56,9 @@ class PartnershipFieldsIn(StrictSerializer):
     review_duration_minutes = whole(5, 24 * 60, required=False)
     timezone = serializers.CharField(max_length=64, required=False)
     reminder_offsets_days = serializers.ListField(child=whole(0, 90), max_length=10, required=False)
+    reviews_on_working_days = serializers.BooleanField(
+        required=False, help_text="Move reviews that fall on a weekend to the nearest working day (default true)."
+    )
 
 
 class PartnershipCreateIn(PartnershipFieldsIn):
@@ -159,6 +162,13 @@ class GoalVersionIn(StrictSerializer):
 
 class ApproveIn(StrictSerializer):
     revision = whole(1, help_text="The revision you read and approve.")
+
+
+class CommitAndApproveIn(StrictSerializer):
+    revision = whole(1, help_text="The revision you read and approve.")
+    text = serializers.CharField(max_length=5000, help_text="What your side will do for this goal.")
+    owner = UUIDField(required=False, allow_null=True, help_text="A person of your side who owns it.")
+    due_date = DateField(required=False, allow_null=True)
 
 
 class RequestChangesIn(StrictSerializer):

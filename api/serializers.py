@@ -60,6 +60,7 @@ class PartnershipOut(Out):
             "review_duration_minutes",
             "timezone",
             "reminder_offsets_days",
+            "reviews_on_working_days",
         )
 
 
@@ -259,6 +260,12 @@ class MeOut(serializers.Serializer[Any]):
 
 
 class ApprovalResultOut(serializers.Serializer[Any]):
+    approval = ApprovalOut()
+    goal = GoalOut()
+
+
+class CommitAndApproveResultOut(serializers.Serializer[Any]):
+    commitment = CommitmentOut()
     approval = ApprovalOut()
     goal = GoalOut()
 

@@ -49,6 +49,7 @@ class GoalCard:
     latest: dict[str, Any] = field(default_factory=dict)
     comments: list[Comment] = field(default_factory=list)
     comment_count: int = 0
+    refusal: str = ""  # why the action just tried on this card was refused, shown beside its buttons
     agreed_terms: dict[str, Any] | None = None
     detailed: bool = False
     check_ins: list[CheckIn] = field(default_factory=list)
@@ -116,15 +117,47 @@ class GoalCard:
     @property
     def approval_refusal(self) -> DomainError | None:
         """Why this person may not approve the goal now (``goals.rules.approval_refusal``)."""
-        every = [c for cs in self.commitments.values() for c in cs]
-        return approval_refusal(self.access, self.goal, approved_sides=self.approved, committed=committed_sides(every))
+        return approval_refusal(self.access, self.goal, approved_sides=self.approved, committed=self._committed())
 
     @property
     def can_approve(self) -> bool:
-        # Offered while the revision is open to this person's approval; a missing commitment is
-        # said on the card ("Cannot be agreed yet") and refused by the service.
+        return self.approval_refusal is None
+
+    @property
+    def can_commit_and_approve(self) -> bool:
+        """This person's side is the one whose commitment the proposed revision lacks: it adds
+        what it will do and approves in one step (``goal_commit_and_approve``)."""
         refusal = self.approval_refusal
-        return refusal is None or refusal.code == "goal.commitment_missing"
+        return refusal is not None and refusal.code == "goal.commitment_missing"
+
+    @property
+    def approve_label(self) -> str:
+        other = Side.other(self.access.side)
+        if self.access.side in self.approved or other in self._committed():
+            return f"Approve revision {self.goal.revision}"
+        return f"Approve revision {self.goal.revision}, subject to the {other}'s commitment"
+
+    @property
+    def commit_label(self) -> str:
+        return f"Add the {self.access.side}'s commitment and approve"
+
+    def _committed(self) -> set[str]:
+        return committed_sides([c for cs in self.commitments.values() for c in cs])
+
+    @property
+    def waiting_note(self) -> str:
+        """What the goal waits for, in words, for a proposed revision ("" otherwise)."""
+        if self.state != RevisionState.PROPOSED:
+            return ""
+        committed = self._committed()
+        missing = [s for s in Side.values if s not in committed]
+        waiting = [s for s in Side.values if s not in self.approved]
+        parts = []
+        if missing:
+            parts.append(f"a commitment from the {' and the '.join(missing)} side")
+        if waiting:
+            parts.append(f"the approval of the {' and the '.join(waiting)} side")
+        return "Waiting for " + " and ".join(parts) + "." if parts else ""
 
     @property
     def can_request_changes(self) -> bool:
@@ -152,8 +185,7 @@ class GoalCard:
 
     @property
     def missing_sides(self) -> list[str]:
-        every = [c for cs in self.commitments.values() for c in cs]
-        committed = committed_sides(every)
+        committed = self._committed()
         return [Side(s).label for s in Side.values if s not in committed]
 
     @property

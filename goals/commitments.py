@@ -1,5 +1,7 @@
 """What each side commits to for a goal. Commitments are terms: changing one on a proposed or
-agreed goal opens a new revision (or an amendment), like any other term."""
+agreed goal opens a new revision (or an amendment), like any other term, with one exception: the
+first commitment of a side that has none, on a proposed revision, completes that revision (the
+other side may have approved it subject to this commitment; ``goals.rules.completes_revision``)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from core.writes import check_version, lock, model_update, validate
 from core.writes import text as text_input
 
 from .models import Commitment, GoalStatus
+from .rules import committed_sides, completes_revision
 from .workflow import (
     DELETE,
     UPDATE,
     commitment_insert,
+    complete_revision,
     lock_goal,
     owner_for,
     record,
@@ -45,9 +49,13 @@ def commitment_create(
     access.require_edit("add commitments")
     goal = lock_goal(access, goal_id)
     refuse_if_closed(goal)
+    completing = completes_revision(goal, side, committed_sides(goal.commitments.all()))
     position = goal.commitments.filter(side=side).count() + 1
     c = commitment_insert(access, goal, side=side, text=text, owner=owner, due_date=due_date, id=id, position=position)
-    touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
+    if completing:
+        complete_revision(goal)
+    else:
+        touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
     return c
 
 
@@ -67,6 +75,8 @@ def commitment_update(
         changes["text"] = text_input(changes["text"], "text")
         if not changes["text"]:
             raise InvalidInput("Say what this side will do.", fields={"text": ["This field is required."]})
+    # Writing the placeholder of a side that has no commitment completes a proposed revision.
+    completing = c.placeholder and completes_revision(goal, c.side, committed_sides(goal.commitments.all()))
     if "done" in changes and changes["done"] is not None:
         changes["done"] = bool(changes["done"])
     else:
@@ -87,7 +97,10 @@ def commitment_update(
 
     def log(c: Commitment, before: dict[str, Any], changed: dict[str, Any]) -> None:
         record(access, c, UPDATE, before, summary=f"updated a {c.side} commitment of “{goal.title}”")
-        if set(changed) - {"done"}:
+        terms = set(changed) - {"done"}
+        if terms and completing and "side" not in terms and not c.placeholder:
+            complete_revision(goal)
+        elif terms:
             touch_goal_terms(access, goal, f"changed the commitments of “{goal.title}”")
 
     return model_update(c, changes=changes, allowed=(*COMMITMENT_TERMS, "done"), clean=clean, record=log).obj

@@ -23,7 +23,7 @@ from alignment.models import PartnershipMember, Role, Side
 from core import outbox
 from core.models import MailKind, OutboxMessage
 
-from .models import Approval, Comment, Goal, GoalStatus
+from .models import Approval, Comment, Commitment, Goal, GoalStatus
 
 PROPOSED, APPROVED, CHANGES_REQUESTED = MailKind.GOAL_PROPOSED, MailKind.GOAL_APPROVED, MailKind.GOAL_CHANGES_REQUESTED
 # People mute all three with this kind in ``User.muted_reminder_kinds``.
@@ -54,9 +54,16 @@ def _event(kind: str, goal: Goal, approval: Approval | None, comment: Comment | 
 
 
 def announce(
-    *, access: Access, goal: Goal, kind: str, approval: Approval | None = None, comment: Comment | None = None
+    *,
+    access: Access,
+    goal: Goal,
+    kind: str,
+    approval: Approval | None = None,
+    comment: Comment | None = None,
+    commitment: Commitment | None = None,
 ) -> None:
-    """Queue the e-mails to the other side; they go out once the current transaction commits."""
+    """Queue the e-mails to the other side; they go out once the current transaction commits.
+    ``commitment``: what the approving side committed to as it approved (it completed the revision)."""
     subject_type, subject_id, occurrence = _event(kind, goal, approval, comment)
     context = {
         "goal": str(goal.pk),
@@ -64,6 +71,7 @@ def announce(
         "actor": access.user.pk,
         "actor_side": access.side,
         "comment": str(comment.pk) if comment else None,
+        "commitment": str(commitment.pk) if commitment else None,
     }
     outbox.queue(
         outbox.Message(
@@ -91,6 +99,7 @@ def _send(name: str, row: OutboxMessage) -> bool:
     revision, actor_side = ctx["revision"], ctx["actor_side"]
     actor = User.objects.filter(pk=ctx.get("actor")).first()
     comment = Comment.objects.filter(pk=ctx["comment"], goal=goal).first() if ctx.get("comment") else None
+    commitment = Commitment.objects.filter(pk=ctx["commitment"], goal=goal).first() if ctx.get("commitment") else None
     return send_to_person(
         name,
         row,
@@ -101,6 +110,7 @@ def _send(name: str, row: OutboxMessage) -> bool:
             "actor_name": actor.display_name if actor else "Someone",
             "actor_organisation": p.organisation_for(actor_side).name,
             "comment": comment,
+            "commitment": commitment,
             "agreed": goal.status == GoalStatus.AGREED and goal.agreed_revision == revision and not goal.amendment,
             "url": settings.SITE_URL + reverse("goal-review-queue", args=[p.pk]),
             "thread_url": settings.SITE_URL + reverse("goal-thread", args=[p.pk, goal.pk]),

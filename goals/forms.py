@@ -13,6 +13,7 @@ from django.utils import timezone
 from alignment.forms import PlainForm, VersionedForm
 from alignment.models import Side
 
+from .derive import MAX_PERIODS
 from .models import Direction
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -140,7 +141,14 @@ class DeriveOptionsForm(PlainForm):
         initial="quarter",
         choices=[("month", "Month"), ("quarter", "Quarter"), ("half", "Half-year"), ("year", "Year")],
     )
-    count = forms.IntegerField(label="How many periods", min_value=1, max_value=12, initial=4)
+    count = forms.IntegerField(
+        label="How many periods",
+        required=False,
+        min_value=1,
+        max_value=MAX_PERIODS,
+        widget=forms.NumberInput(attrs={"placeholder": "up to the target date"}),
+        help_text="Leave empty for as many as reach the objective's target date.",
+    )
 
 
 class SuggestionForm(PlainForm):
@@ -160,4 +168,36 @@ class SuggestionForm(PlainForm):
         return data
 
 
-SuggestionFormSet = forms.formset_factory(SuggestionForm, extra=0, max_num=12, absolute_max=12, validate_max=True)
+SuggestionFormSet = forms.formset_factory(
+    SuggestionForm, extra=0, max_num=MAX_PERIODS, absolute_max=MAX_PERIODS, validate_max=True
+)
+
+
+class CommitAndApproveForm(PlainForm):
+    """What the side whose commitment a proposed goal lacks will do, given as it approves."""
+
+    revision = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    text = forms.CharField(
+        label="What our side will do",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="A concrete action your side takes towards this goal, e.g. “Two certified consultants "
+        "run three joint workshops”.",
+    )
+    owner = forms.ChoiceField(label="Who owns it", required=False, choices=())
+    due_date = forms.DateField(label="Done by", required=False, widget=DATE)
+
+    def __init__(self, *args: Any, members: Sequence[Any] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["owner"]).choices = [("", "Nobody in particular")] + [
+            (str(m.user_id), m.user.display_name) for m in members
+        ]
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "revision": data["revision"],
+            "text": data["text"],
+            "owner": int(data["owner"]) if data.get("owner") else None,
+            "due_date": data.get("due_date"),
+        }

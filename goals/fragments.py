@@ -16,7 +16,7 @@ from alignment.web import OPEN_HEADER
 from .cards import goal_cards, goal_counts, goal_list_context
 
 
-def goal_fragment(request: HttpRequest, access: Access, kind: str, ident: Any) -> HttpResponse:
+def goal_fragment(request: HttpRequest, access: Access, kind: str, ident: Any, *, refusal: str = "") -> HttpResponse:
     """A goal piece of the plan page, as the page renders it: a goal's card (``goal``), an
     objective's goal list (``goals-of``) or its summary counts (``goals-count``). A card or list
     that is open on the page comes back open, with its contents (see static/js/live.js)."""
@@ -27,6 +27,7 @@ def goal_fragment(request: HttpRequest, access: Access, kind: str, ident: Any) -
         cards = goal_cards(access, goal_ids=[ident], detailed=is_open)
         if not cards:  # gone meanwhile: an empty placeholder
             return HttpResponse(f'<div id="{name}" hidden></div>')
+        cards[0].refusal = refusal
         return render(request, "goals/_goal_card.html", base | {"card": cards[0]})
     objective = Objective.objects.filter(partnership=access.partnership, pk=ident).first()
     if objective is None:  # gone meanwhile, or never of this plan: an empty placeholder
@@ -40,8 +41,8 @@ def goal_fragment(request: HttpRequest, access: Access, kind: str, ident: Any) -
     return render(request, "goals/_goal_list.html", base | goal_list_context(access, objective, counts, open_cards))
 
 
-def card_response(request: HttpRequest, access: Access, gid: Any) -> HttpResponse:
-    return goal_fragment(request, access, "goal", gid)
+def card_response(request: HttpRequest, access: Access, gid: Any, *, refusal: str = "") -> HttpResponse:
+    return goal_fragment(request, access, "goal", gid, refusal=refusal)
 
 
 def goal_list_response(request: HttpRequest, access: Access, objective_id: Any) -> HttpResponse:

@@ -21,10 +21,11 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from alignment.access import Access
-from alignment.models import PartnershipMember, Side, Vision
+from alignment.models import PartnershipMember, Side, Vision, VisionEndorsement
+from core.errors import DomainError
 
 from .models import TERM_FIELDS, Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
-from .rules import NEGOTIATING, waits_for
+from .rules import NEGOTIATING, approval_refusal, committed_sides, waits_for
 
 TERM_LABELS = {
     "title": "Title",
@@ -145,10 +146,44 @@ class ReviewItem:
     commitments: dict[str, list[Commitment]]
     thread: list[ThreadEntry] = field(default_factory=list)
     change_requests: list[Comment] = field(default_factory=list)
+    access: Access | None = None  # whose queue the item is in
 
     @property
     def commitment_groups(self) -> list[tuple[str, list[Commitment]]]:
         return [(Side(side).label, self.commitments.get(side, [])) for side in Side.values]
+
+    @property
+    def committed(self) -> set[str]:
+        return committed_sides([c for cs in self.commitments.values() for c in cs])
+
+    @property
+    def approval_refusal(self) -> DomainError | None:
+        """Why the person may not approve this revision now (``goals.rules.approval_refusal``)."""
+        if self.access is None:
+            return None
+        return approval_refusal(self.access, self.goal, approved_sides=self.approved_sides, committed=self.committed)
+
+    @property
+    def can_approve(self) -> bool:
+        return self.access is not None and self.approval_refusal is None
+
+    @property
+    def can_commit_and_approve(self) -> bool:
+        refusal = self.approval_refusal
+        return refusal is not None and refusal.code == "goal.commitment_missing"
+
+    @property
+    def approve_label(self) -> str:
+        assert self.access is not None
+        other = Side.other(self.access.side)
+        if other in self.committed:
+            return f"Approve revision {self.goal.revision}"
+        return f"Approve revision {self.goal.revision}, subject to the {other}'s commitment"
+
+    @property
+    def requested_by_side(self) -> str:
+        """The side that asked for the changes now requested ("" when none were)."""
+        return self.change_requests[-1].side if self.change_requests else ""
 
     @property
     def is_amendment(self) -> bool:
@@ -212,7 +247,7 @@ def _baseline_revision(goal: Goal, side: str) -> GoalRevision | None:
     return (known or earlier)[-1]
 
 
-def review_item(goal: Goal, side: str, people: dict[Any, str]) -> ReviewItem:
+def review_item(goal: Goal, side: str, people: dict[Any, str], access: Access | None = None) -> ReviewItem:
     current_terms = goal.terms()
     current_commitments = [c.terms() for c in goal.commitments.all()]
     base = _baseline_revision(goal, side)
@@ -234,6 +269,7 @@ def review_item(goal: Goal, side: str, people: dict[Any, str]) -> ReviewItem:
         commitments=by_side,
         thread=negotiation_thread(goal),
         change_requests=requests,
+        access=access,
     )
 
 
@@ -251,6 +287,17 @@ class ReviewQueue:
     items: list[ReviewItem]  # waiting for the caller's side
     theirs: list[ReviewItem]  # waiting for the other side
     recently_agreed: list[Goal]
+    endorsed_sides: set[str] = field(default_factory=set)  # of the vision's current revision
+
+    @property
+    def vision_complete(self) -> bool:
+        v = self.vision
+        return bool(v and v.why_together.strip() and v.what_we_hope.strip() and v.how_we_work.strip())
+
+    @property
+    def can_endorse_vision(self) -> bool:
+        """Offered where the partner lands: the vision is written and this side has not endorsed it."""
+        return self.vision_complete and self.access.can_approve and self.access.side not in self.endorsed_sides
 
 
 RECENT_DAYS = 14
@@ -269,7 +316,7 @@ def review_queue(access: Access, *, now: dt.datetime | None = None) -> ReviewQue
     mine: list[ReviewItem] = []
     theirs: list[ReviewItem] = []
     for goal in goals:
-        item = review_item(goal, side, people)
+        item = review_item(goal, side, people, access)
         (mine if waits_for(goal, side, item.approved_sides) else theirs).append(item)
     since = (now or timezone.now()) - dt.timedelta(days=RECENT_DAYS)
     recent = list(
@@ -280,7 +327,14 @@ def review_queue(access: Access, *, now: dt.datetime | None = None) -> ReviewQue
         .order_by("-agreed_at")
     )
     vision = Vision.objects.filter(partnership=access.partnership).first()
-    return ReviewQueue(access=access, vision=vision, items=mine, theirs=theirs, recently_agreed=recent)
+    endorsed = (
+        set(VisionEndorsement.objects.filter(vision=vision, revision=vision.revision).values_list("side", flat=True))
+        if vision
+        else set()
+    )
+    return ReviewQueue(
+        access=access, vision=vision, items=mine, theirs=theirs, recently_agreed=recent, endorsed_sides=endorsed
+    )
 
 
 def goal_thread(access: Access, goal_id: Any) -> ReviewItem | None:
@@ -288,4 +342,4 @@ def goal_thread(access: Access, goal_id: Any) -> ReviewItem | None:
     goal = goals_with_negotiation(Goal.objects.filter(partnership=access.partnership, pk=goal_id)).first()
     if goal is None:
         return None
-    return review_item(goal, access.side, member_names(access))
+    return review_item(goal, access.side, member_names(access), access)

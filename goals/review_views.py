@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from alignment.access import Access, resolve
 from alignment.models import Objective, Side
+from alignment.services import vision_endorse
 from core.errors import DomainError, InvalidInput, NotFound
 from core.web import domain_errors, login_url, refused
 
@@ -30,6 +31,20 @@ def _queue_url(access: Access) -> str:
 
 
 class ApproveForm(forms.Form):
+    revision = forms.IntegerField(min_value=1, max_value=1_000_000)
+
+
+class CommitAndApproveForm(forms.Form):
+    """The side a proposed goal lacks a commitment from: what it will do, given as it approves."""
+
+    revision = forms.IntegerField(min_value=1, max_value=1_000_000)
+    text = forms.CharField(label="What your side will do", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    due_date = forms.DateField(
+        label="Done by (optional)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class EndorseForm(forms.Form):
     revision = forms.IntegerField(min_value=1, max_value=1_000_000)
 
 
@@ -110,12 +125,17 @@ def _render_queue(
     status: int = 200,
     errors: dict[str, str] | None = None,
     forms_by_goal: dict[str, Any] | None = None,
+    commit_forms: dict[str, CommitAndApproveForm] | None = None,
     propose_form: ProposeGoalForm | None = None,
 ) -> HttpResponse:
     queue = review_queue(access)
     forms_by_goal = forms_by_goal or {}
+    commit_forms = commit_forms or {}
     for item in queue.items + queue.theirs:
         key = str(item.goal.pk)
+        item.commit_form = commit_forms.get(key) or CommitAndApproveForm(  # type: ignore[attr-defined]
+            initial={"revision": item.goal.revision}, auto_id=f"commit-{key}-%s"
+        )
         item.counter_form = forms_by_goal.get(key) or CounterForm(  # type: ignore[attr-defined]
             goal=item.goal,
             initial={
@@ -222,6 +242,42 @@ def approve_goal(request: HttpRequest, access: Access, goal_id: Any) -> HttpResp
         if agreed
         else f"You approved “{goal.title}” for the {access.side} side; it now waits for the other side.",
     )
+    return redirect(_queue_url(access))
+
+
+@_action
+def commit_and_approve(request: HttpRequest, access: Access, goal_id: Any) -> HttpResponse:
+    """The partner's (or the vendor's) one step: what our side will do, and our approval."""
+    form = CommitAndApproveForm(request.POST, auto_id=f"commit-{goal_id}-%s")
+    if not form.is_valid():
+        raise _invalid(form, commit_forms={str(goal_id): form})
+    data = form.cleaned_data
+    try:
+        goals.goal_commit_and_approve(
+            access=access, goal_id=goal_id, revision=data["revision"], text=data["text"], due_date=data["due_date"]
+        )
+    except InvalidInput as error:
+        error.render_kwargs = {"commit_forms": {str(goal_id): form}}  # type: ignore[attr-defined]
+        raise
+    goal = Goal.objects.get(pk=goal_id)
+    agreed = goal.agreed_revision == data["revision"] and not goal.amendment
+    messages.success(
+        request,
+        f"You committed and approved: “{goal.title}” is agreed by both sides."
+        if agreed
+        else f"You committed and approved “{goal.title}” for the {access.side} side; it now waits for the "
+        f"{access.other_side} side.",
+    )
+    return redirect(_queue_url(access))
+
+
+@_action
+def endorse_vision(request: HttpRequest, access: Access, goal_id: Any = None) -> HttpResponse:
+    form = EndorseForm(request.POST)
+    if not form.is_valid():
+        raise _invalid(form)
+    vision_endorse(access=access, revision=form.cleaned_data["revision"])
+    messages.success(request, f"You endorsed the shared vision for the {access.side} side.")
     return redirect(_queue_url(access))
 
 

@@ -13,7 +13,10 @@ never disagree about the same plan.
   period over or not). A draft's due dates are not promises yet; a closed goal's can no longer be
   kept.
 - **May approve** (``approval_refusal``): why a person may not approve a goal's revision now, or
-  None when they may.
+  None when they may. A side approves only with a commitment of its own (no quotas); it may
+  approve while the other side's commitment is still missing: its approval is then *subject to
+  the other side's commitment*, which that side adds as it approves (``completes_revision``), and
+  the goal is agreed when both sides approved the same revision.
 - **Editable now** (``edit_refusal``): why a person may not change a goal's terms now, or None.
 
 The next review is ``alignment.reviews``'s rule; what health is computed from is
@@ -167,11 +170,10 @@ def approval_refusal(
             "Review the current terms and approve them.",
             code="goal.stale_revision",
         )
-    missing = [s for s in Side.values if s not in set(committed)]
-    if missing:
+    if access.side not in set(committed):
         return RuleViolation(
-            f"This goal cannot be agreed: the {' and the '.join(missing)} side has no commitment yet. "
-            "Each side must commit to at least one action (no quotas).",
+            f"The {access.side} side has no commitment yet: add what your side will do for this goal, then "
+            "approve (no quotas: each side commits to at least one action).",
             code="goal.commitment_missing",
         )
     if access.side in set(approved_sides):
@@ -179,6 +181,16 @@ def approval_refusal(
             f"The {access.side} side has approved revision {goal.revision} already.", code="goal.already_approved"
         )
     return None
+
+
+def completes_revision(goal: Goal, side: str, committed: Iterable[str]) -> bool:
+    """Is a commitment of ``side`` written now the one a proposed revision was still waiting for?
+
+    On a proposed revision, the first real commitment of a side that has none completes the
+    revision instead of changing it: the other side may have approved it subject to this
+    commitment, and that approval stands. Any other change of commitments is a change of terms
+    (a new revision, or an amendment)."""
+    return goal.negotiation_state == RevisionState.PROPOSED and side not in set(committed)
 
 
 def approved_sides_of(goal_ids: Iterable[Any]) -> dict[Any, set[str]]:

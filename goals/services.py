@@ -28,6 +28,7 @@ from core.errors import InvalidInput, RuleViolation
 from core.writes import apply_changes, check_version, find, free_id, insert, integer, model_update, validate
 from core.writes import text as text_input
 
+from . import commitments as goal_commitments
 from . import emails
 from .models import TERM_FIELDS, Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 from .rules import approval_refusal, committed_sides
@@ -194,10 +195,57 @@ def goal_propose(*, access: Access, goal_id: Any, expected_version: int | None =
 def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
     """Approve one revision for the caller's side. The second side's approval of the same
     revision agrees the goal (or puts the amendment in force). Who may approve what, when, is
-    ``goals.rules.approval_refusal``."""
+    ``goals.rules.approval_refusal``: a side approves only with a commitment of its own, and may
+    approve while the other side's is missing (subject to it: see ``goal_commit_and_approve``)."""
     access.require_approve("approve goals")
     revision = integer(revision, "revision")
     goal = lock_goal(access, goal_id)
+    return _approve(access, goal, revision)
+
+
+@transaction.atomic
+def goal_commit_and_approve(
+    *,
+    access: Access,
+    goal_id: Any,
+    revision: int,
+    text: str,
+    owner: Any = None,
+    due_date: dt.date | None = None,
+) -> Approval:
+    """One step for the side a proposed revision still lacks a commitment from: write what this side
+    will do and approve. The commitment completes the revision (no new revision), so an approval
+    the other side gave subject to it stands, and the goal is agreed when both approved."""
+    access.require_approve("approve goals")
+    revision = integer(revision, "revision")
+    goal = lock_goal(access, goal_id)
+    committed = committed_sides(goal.commitments.all())
+    if access.side in committed:
+        raise RuleViolation(
+            f"The {access.side} side has committed to this goal already: approve the revision as it is.",
+            code="goal.already_committed",
+        )
+    approved = set(Approval.objects.filter(goal=goal, revision=goal.revision).values_list("side", flat=True))
+    refusal = approval_refusal(
+        access, goal, approved_sides=approved, committed=committed | {access.side}, revision=revision
+    )
+    if refusal is not None:
+        raise refusal
+    slot = goal.commitments.filter(side=access.side, placeholder=True).order_by("position", "created_at").first()
+    if slot is not None:
+        commitment = goal_commitments.commitment_update(
+            access=access, commitment_id=slot.pk, text=text, owner=owner, due_date=due_date
+        )
+    else:
+        commitment = goal_commitments.commitment_create(
+            access=access, goal_id=goal.pk, side=access.side, text=text, owner=owner, due_date=due_date
+        )
+    goal.refresh_from_db()
+    return _approve(access, goal, revision, commitment=commitment)
+
+
+def _approve(access: Access, goal: Goal, revision: int, commitment: Commitment | None = None) -> Approval:
+    """Record the caller's side's approval of ``goal`` (locked) and agree it when both approved."""
     approved = set(Approval.objects.filter(goal=goal, revision=goal.revision).values_list("side", flat=True))
     refusal = approval_refusal(
         access, goal, approved_sides=approved, committed=committed_sides(goal.commitments.all()), revision=revision
@@ -232,9 +280,10 @@ def goal_approve(*, access: Access, goal_id: Any, revision: int) -> Approval:
         record(
             access, goal, UPDATE, before, summary=f"both sides agreed {what} “{goal.title}” (revision {goal.revision})"
         )
-    # The proposing side approving its own proposal tells the other side nothing new, unless it agrees the goal.
-    if access.side != goal.proposed_by_side or goal.agreed_revision == goal.revision:
-        emails.announce(access=access, goal=goal, kind=emails.APPROVED, approval=approval)
+    # The proposing side approving its own proposal tells the other side nothing new, unless it
+    # agrees the goal or completes it with a commitment of its own.
+    if access.side != goal.proposed_by_side or goal.agreed_revision == goal.revision or commitment is not None:
+        emails.announce(access=access, goal=goal, kind=emails.APPROVED, approval=approval, commitment=commitment)
     return approval
 
 

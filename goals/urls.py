@@ -18,6 +18,7 @@ urlpatterns = [
     path(G + "check-in/", views.CheckInNew.as_view(), name="goal_check_in"),
     path(G + "comment/", views.CommentNew.as_view(), name="goal_comment"),
     path(G + "close/", views.GoalClose.as_view(), name="goal_close"),
+    path(G + "commit-and-approve/", views.CommitAndApprove.as_view(), name="goal_commit_approve"),
     path(G + "commitments/new/", views.CommitmentNew.as_view(), name="commitment_new"),
     path(G + "commitments/<uuid:cid>/edit/", views.CommitmentEdit.as_view(), name="commitment_edit"),
     path(G + "commitments/<uuid:cid>/done/", views.CommitmentDone.as_view(), name="commitment_done"),

@@ -20,7 +20,7 @@ from django.utils import timezone
 from alignment.access import Access
 from alignment.models import Objective, PartnershipMember, Side
 from alignment.web import OPEN_HEADER, InPlaceForm, PlanView
-from core.errors import InvalidInput, NotFound
+from core.errors import DomainError, InvalidInput, NotFound
 
 from . import check_ins as goal_check_ins
 from . import comments as goal_comments
@@ -32,6 +32,7 @@ from .forms import (
     CheckInForm,
     CloseForm,
     CommentForm,
+    CommitAndApproveForm,
     CommitmentCreateForm,
     CommitmentForm,
     DeriveOptionsForm,
@@ -41,7 +42,8 @@ from .forms import (
     SuggestionFormSet,
 )
 from .fragments import card_response, goal_list_response
-from .models import Approval, Comment, Commitment, Goal, GoalRevision
+from .models import Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
+from .rules import committed_sides, completes_revision
 
 
 def _goal(access: Access, gid: Any) -> Goal:
@@ -113,6 +115,9 @@ class GoalEdit(InPlaceForm):
     def cancel_url(self) -> str:
         return reverse("plan_fragment", args=[self.access.partnership.pk, self.fragment_id()])
 
+    def notice(self) -> str:
+        return terms_notice(_goal(self.access, self.kwargs["gid"]))
+
     def save(self) -> HttpResponse:
         services.goal_update(
             access=self.access,
@@ -142,6 +147,27 @@ class GoalAction(PlanView):
         else:
             raise NotFound("No such action.")
         return card_response(request, self.access, gid)
+
+    def refusal_fragment(self, exc: DomainError) -> HttpResponse | None:
+        # The card the button is on, with the reason beside its buttons.
+        return card_response(self.request, self.access, self.kwargs["gid"], refusal=exc.message)
+
+
+def terms_notice(goal: Goal) -> str:
+    """What a change of a goal's terms (commitments included) does to its negotiation."""
+    state = goal.negotiation_state
+    if goal.status == GoalStatus.AGREED and not state:
+        return (
+            f"This goal is agreed: saving a change opens an amendment (revision {goal.revision + 1}); the agreed "
+            "terms stay in force until both sides approve it."
+        )
+    if state == RevisionState.PROPOSED:
+        return (
+            f"Revision {goal.revision} is proposed: saving a change makes revision {goal.revision + 1}, a draft to "
+            "propose again, and approvals given to revision "
+            f"{goal.revision} no longer count."
+        )
+    return ""
 
 
 def _int(value: Any) -> int | None:
@@ -273,6 +299,13 @@ class CommitmentEdit(GoalPanel):
     def form_kwargs(self) -> dict[str, Any]:
         return {"members": _members(self.access)}
 
+    def notice(self) -> str:
+        c = self.commitment()
+        goal = c.goal
+        if c.placeholder and completes_revision(goal, c.side, committed_sides(goal.commitments.all())):
+            return ""  # writing a missing commitment completes the proposed revision
+        return terms_notice(goal)
+
     def get_initial(self) -> dict[str, Any]:
         c = self.commitment()
         return {
@@ -292,6 +325,28 @@ class CommitmentEdit(GoalPanel):
         return card_response(self.request, self.access, self.kwargs["gid"])
 
 
+class CommitAndApprove(GoalPanel):
+    """The one step of the side a proposed goal still lacks a commitment from: say what this side
+    will do, and approve (``goals.services.goal_commit_and_approve``)."""
+
+    form_class = CommitAndApproveForm
+    title = "Add our commitment and approve"
+    submit_label = "Commit and approve"
+
+    def editable_check(self) -> None:
+        self.access.require_approve("approve goals")
+
+    def form_kwargs(self) -> dict[str, Any]:
+        return {"members": [m for m in _members(self.access) if m.side == self.access.side]}
+
+    def get_initial(self) -> dict[str, Any]:
+        return {"revision": _goal(self.access, self.kwargs["gid"]).revision}
+
+    def save(self) -> HttpResponse:
+        services.goal_commit_and_approve(access=self.access, goal_id=self.kwargs["gid"], **self.form.service_kwargs())
+        return card_response(self.request, self.access, self.kwargs["gid"])
+
+
 class CommitmentDone(PlanView):
     def post(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID, cid: uuid.UUID) -> HttpResponse:
         c = Commitment.objects.filter(goal__partnership=self.access.partnership, goal_id=gid, pk=cid).first()
@@ -304,6 +359,9 @@ class CommitmentDone(PlanView):
             done=request.POST.get("done") == "1",
         )
         return card_response(request, self.access, gid)
+
+    def refusal_fragment(self, exc: DomainError) -> HttpResponse | None:
+        return card_response(self.request, self.access, self.kwargs["gid"], refusal=exc.message)
 
 
 class PanelClose(PlanView):
@@ -491,11 +549,12 @@ class Derive(PlanView):
         objective = self.objective()
         ids = self.ids()
         options = DeriveOptionsForm(request.GET if "length" in request.GET else None, **ids)
-        length, count = "quarter", 4
+        # Without a count, the periods reach the objective's target date (``suggest_interim_goals``).
+        length, count = "quarter", None
         if options.is_bound and options.is_valid():
             length, count = options.cleaned_data["length"], options.cleaned_data["count"]
         elif not options.is_bound:
-            options = DeriveOptionsForm(initial={"length": length, "count": count}, **ids)
+            options = DeriveOptionsForm(initial={"length": length}, **ids)
         suggestions = [s for s in suggest_interim_goals(objective, length=length, count=count) if s.is_new]
         formset = SuggestionFormSet(
             **ids,
@@ -517,7 +576,7 @@ class Derive(PlanView):
     def post(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
         self.access.require_edit("derive goals")
         objective = self.objective()
-        options = DeriveOptionsForm(initial={"length": "quarter", "count": 4}, **self.ids())
+        options = DeriveOptionsForm(initial={"length": "quarter"}, **self.ids())
         formset = SuggestionFormSet(data=request.POST, **self.ids())
         if not formset.is_valid():
             return self.render_derive(options, formset, self._from_forms(formset), status=400)

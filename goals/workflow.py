@@ -16,7 +16,7 @@ from core.errors import InvalidInput
 from core.writes import free_id, insert, lock, validate
 from core.writes import text as text_input
 
-from .models import Commitment, Goal, GoalStatus, RevisionState
+from .models import Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 from .rules import closed_refusal
 
 CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
@@ -71,6 +71,14 @@ def touch_goal_terms(access: Access, goal: Goal, summary: str) -> None:
     goal.bump()
     goal.save()
     record(access, goal, UPDATE, before, summary=summary)
+
+
+def complete_revision(goal: Goal) -> None:
+    """A commitment the proposed revision was waiting for was written (``rules.completes_revision``):
+    it becomes part of the revision as proposed, and the approvals given stand."""
+    GoalRevision.objects.filter(goal=goal, number=goal.revision).update(
+        commitments=[c.terms() for c in goal.commitments.all()]
+    )
 
 
 def owner_for(access: Access, side: str, owner: Any) -> User | None:

@@ -168,6 +168,8 @@ class LiveUpdates(PlanView):
                         "seq": e.seq,
                         "fragments": sorted(fragments_for(e)),
                         "announce": f"{e.actor_label} {e.summary}".strip() if e.actor_id != request.user.pk else "",
+                        # Who changed it, for the note on a form being edited here (not for one's own changes).
+                        "actor": e.actor_label if e.actor_id != request.user.pk else "",
                     }
                     for e in events
                 ],

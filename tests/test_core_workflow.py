@@ -294,14 +294,36 @@ def make_bare_goal(plan, commitments):
     return reload(goal)
 
 
+def approver_of(plan, side):
+    return plan.vendor if side == Side.VENDOR else plan.partner
+
+
+@pytest.mark.parametrize("missing", [Side.PARTNER, Side.VENDOR])
+def test_a_side_without_a_commitment_of_its_own_cannot_approve(plan, missing):
+    """No quotas: a side approves a goal only with something it will do itself."""
+    goal = make_bare_goal(plan, [(Side.other(missing), "We do our part", False)])
+    with refused("goal.commitment_missing") as exc:
+        goals.goal_approve(access=approver_of(plan, missing), goal_id=goal.pk, revision=goal.revision)
+    assert f"{missing} side has no commitment" in exc.value.message
+    assert not Approval.objects.filter(goal=goal).exists()
+
+
 @pytest.mark.parametrize("missing", [Side.PARTNER, Side.VENDOR])
 def test_a_goal_cannot_be_agreed_without_a_commitment_from_each_side(plan, missing):
+    """One side may approve subject to the other side's commitment; the goal is agreed only when the
+    other side has committed too, which it does as it approves, on the same revision."""
     present = Side.other(missing)
     goal = make_bare_goal(plan, [(present, "We do our part", False)])
-    with refused("goal.commitment_missing") as exc:
-        goals.goal_approve(access=plan.vendor, goal_id=goal.pk, revision=goal.revision)
-    assert f"the {missing} side has no commitment" in exc.value.message
-    assert not Approval.objects.filter(goal=goal).exists()
+    goals.goal_approve(access=approver_of(plan, present), goal_id=goal.pk, revision=goal.revision)
+    assert reload(goal).status == GoalStatus.PROPOSED, "approved by one side only, subject to the other's commitment"
+    goals.goal_commit_and_approve(
+        access=approver_of(plan, missing), goal_id=goal.pk, revision=goal.revision, text="We bring two consultants"
+    )
+    agreed = reload(goal)
+    assert (agreed.status, agreed.revision, agreed.agreed_revision) == (GoalStatus.AGREED, 1, 1)
+    assert commitment_texts(agreed) == {(present, "We do our part"), (missing, "We bring two consultants")}
+    [snapshot] = GoalRevision.objects.filter(goal=goal, number=1)
+    assert {(c["side"], c["text"]) for c in snapshot.commitments} == commitment_texts(agreed)
 
 
 def test_a_placeholder_commitment_does_not_count(plan):

@@ -448,8 +448,8 @@ APPROVAL_CASES: dict[str, tuple[str, Any, Any, str | None]] = {
         2,
         "goal.stale_revision",
     ),
-    "a side without a real commitment blocks agreement": (
-        "vendor_approver",
+    "a side without a real commitment of its own may not approve": (
+        "partner_approver",
         lambda p: p.propose(only_vendor_commits(p, "g")),
         None,
         "goal.commitment_missing",

@@ -139,9 +139,19 @@ def test_viewers_may_comment(client, cast, plan):
     assert "Looks realistic to us." in response.content.decode()
 
 
-def test_a_refusal_in_place_is_shown_in_the_status_area(client, cast, plan):
+def test_a_refusal_in_place_is_shown_beside_the_control_that_caused_it(client, cast, plan):
+    """A refused step of a goal comes back in that goal's card, next to its buttons (issue 12)."""
     login(client, cast.vendor_viewer)
     response = client.post(f"/p/{plan['p']}/goals/{plan['g']}/propose/", {"version": 1}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 403
+    assert "HX-Retarget" not in response
+    page = response.content.decode()
+    assert f'id="goal-{plan["g"]}"' in page and 'class="refusal error" role="alert"' in page
+
+
+def test_a_refusal_that_belongs_to_no_card_is_shown_in_the_status_area(client, cast, plan):
+    login(client, cast.vendor_viewer)
+    response = client.post(f"/p/{plan['p']}/vision/endorse/", {"revision": 1}, HTTP_HX_REQUEST="true")
     assert response.status_code == 403
     assert response["HX-Retarget"] == "#flash"
 

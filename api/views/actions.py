@@ -22,7 +22,7 @@ from .. import inputs
 from .. import serializers as out
 from ..conditional import etag, expected_version
 from ..idempotency import idempotent
-from ..resources import GOALS, INVITATIONS, REVIEWS, VISIONS, Resource, load
+from ..resources import GOALS, INVITATIONS, REVIEWS, VISIONS, Resource, load, user_pk
 from .base import ApiView, validated
 from .resources import ID_PARAM, object_response
 
@@ -89,6 +89,34 @@ class GoalApprove(ActionView):
         approval = goal_services.goal_approve(access=access, goal_id=obj.pk, revision=data["revision"])
         goal = self.fresh(obj)
         body = {"approval": out.ApprovalOut(approval).data, "goal": out.GoalOut(goal).data}
+        return Response(body, status=status.HTTP_201_CREATED, headers={"ETag": etag(goal.version)})
+
+
+@action(
+    GOALS,
+    inputs.CommitAndApproveIn,
+    out.CommitAndApproveResultOut,
+    "Add your side's missing commitment and approve, in one step",
+    201,
+)
+class GoalCommitAndApprove(ActionView):
+    """For the side a proposed revision still lacks a commitment from. The commitment completes the
+    revision (no new revision), so an approval the other side gave subject to it stands, and the
+    goal is agreed when both sides approved."""
+
+    accepts_if_match = False
+
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        if data.get("owner") is not None:
+            data["owner"] = user_pk(data["owner"], "owner", f"Not a member of the {access.side} side.")
+        approval = goal_services.goal_commit_and_approve(access=access, goal_id=obj.pk, **data)
+        goal = self.fresh(obj)
+        commitment = goal.commitments.filter(side=access.side).order_by("-updated_at").first()
+        body = {
+            "commitment": out.CommitmentOut(commitment).data,
+            "approval": out.ApprovalOut(approval).data,
+            "goal": out.GoalOut(goal).data,
+        }
         return Response(body, status=status.HTTP_201_CREATED, headers={"ETag": etag(goal.version)})
 
 
@@ -162,6 +190,7 @@ ACTIONS = {
     ("visions", "endorse"): VisionEndorse,
     ("goals", "propose"): GoalPropose,
     ("goals", "approve"): GoalApprove,
+    ("goals", "commit-and-approve"): GoalCommitAndApprove,
     ("goals", "request-changes"): GoalRequestChanges,
     ("goals", "withdraw"): GoalWithdraw,
     ("goals", "close"): GoalClose,

@@ -10,6 +10,7 @@
   var fragmentUrl = plan.dataset.fragmentUrl;
   var cursor = plan.dataset.cursor;
   var pending = new Set();
+  var changedBy = new Map();  // fragment → who changed it last, for the note on a form open here
   var applied = new Set();  // events past the safe cursor come again until it passes them
   var busy = false;
   var status = document.getElementById("live-status");
@@ -110,11 +111,17 @@
   }
 
   function markChangedElsewhere(el) {
+    // A draft of something new (a comment, a check-in) cannot conflict: it is refreshed around once
+    // it is saved or closed, and needs no warning.
+    var form = el.matches("[data-editing]") ? el : el.querySelector("[data-editing]");
+    if (form && form.hasAttribute("data-draft")) { return; }
     if (el.classList.contains("changed-elsewhere")) { return; }
     el.classList.add("changed-elsewhere");
+    var who = changedBy.get(el.id) || "Someone else";
     var note = document.createElement("p");
     note.className = "changed-note";
-    note.textContent = "Someone else changed this while you are editing. Saving shows both versions to choose from.";
+    note.setAttribute("role", "status");
+    note.textContent = who + " changed this while you are editing. Saving shows both versions to choose from.";
     el.insertBefore(note, el.firstChild);
   }
 
@@ -177,7 +184,10 @@
       data.events.forEach(function (event) {
         seen.add(event.seq);
         if (applied.has(event.seq)) { return; }
-        event.fragments.forEach(function (name) { pending.add(name); });
+        event.fragments.forEach(function (name) {
+          pending.add(name);
+          if (event.actor) { changedBy.set(name, event.actor); }
+        });
         if (event.announce) { lines.push(event.announce); }
       });
       applied = seen;
