@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import uuid
 import zoneinfo
+from functools import cached_property
 from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -83,6 +84,26 @@ class User(AbstractUser):
     def display_name(self) -> str:
         return display_name_of(self.full_name, self.first_name, self.last_name, self.email)
 
+    def vendor_organisations(self) -> models.QuerySet[Organisation]:
+        """The rule "acts as a vendor", in one place: the organisations of this person that may
+        start partnerships as the vendor. An organisation acts as a vendor when it is the vendor of
+        a partnership, or when it is nobody's partner (a workspace made by sign-up, before its
+        first partnership). An organisation that is only ever a partner (made when a vendor
+        started a partnership with it) does not: its people see their vendors, never the vendor's
+        actions ("Start a new partnership")."""
+        as_vendor = Organisation.objects.filter(partnerships_as_vendor__isnull=False).values("pk")
+        as_partner = Organisation.objects.filter(partnerships_as_partner__isnull=False).values("pk")
+        return (
+            Organisation.objects.filter(memberships__user=self)
+            .filter(models.Q(pk__in=as_vendor) | ~models.Q(pk__in=as_partner))
+            .order_by("name")
+        )
+
+    @cached_property
+    def acts_as_vendor(self) -> bool:
+        """Does this person belong to an organisation that acts as a vendor (``vendor_organisations``)?"""
+        return self.vendor_organisations().exists()
+
     def save(self, *args: object, **kwargs: object) -> None:
         self.email = (self.email or "").strip().lower()
         super().save(*args, **kwargs)  # type: ignore[arg-type]
@@ -95,6 +116,12 @@ class Organisation(models.Model):
     name = models.CharField(max_length=200)
     website = models.URLField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When a vendor invites one of our colleagues to a partnership, one of our admins confirms before
+    # the link goes out, unless the organisation lets its vendors invite its people directly.
+    vendors_invite_directly = models.BooleanField(
+        default=False,
+        help_text="Vendors may invite our colleagues to a partnership without one of our admins confirming.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -8,7 +8,9 @@ members without the right role get ``NotAllowed`` (HTTP 403).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -16,9 +18,36 @@ from django.db.models import Q, QuerySet
 from accounts.models import OrganisationMembership, User
 from core.errors import NotAllowed, NotFound
 
-from .models import Partnership, PartnershipMember, Role, Side
+from .models import Invitation, Partnership, PartnershipMember, Role, Side
 
 ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.APPROVER: 3}
+
+# The review schedule of a partnership: approvers change it too, not only organisation admins.
+SCHEDULE_FIELDS = frozenset(
+    {
+        "review_cadence",
+        "review_rrule",
+        "review_time",
+        "review_duration_minutes",
+        "timezone",
+        "reminder_offsets_days",
+        "reviews_on_working_days",
+    }
+)
+
+
+@dataclass(frozen=True)
+class InviteRule:
+    """Whether a person may invite someone to one side, and how: ``reason`` says why not (for the
+    refusal and for the explanation beside the side they may not choose); ``needs_confirmation``
+    means an admin of that side's organisation confirms before the link goes out; ``note`` says
+    what will happen, in words for the invitation form."""
+
+    side: str
+    allowed: bool
+    needs_confirmation: bool = False
+    reason: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +76,125 @@ class Access:
     @property
     def other_side(self) -> str:
         return Side.other(self.side)
+
+    # --- People and invitations -------------------------------------------------------------
+
+    @property
+    def can_invite_own_side(self) -> bool:
+        """Organisation admins and the partnership's approvers bring in their own side's people."""
+        return self.is_org_admin or self.role == Role.APPROVER
+
+    @property
+    def can_manage_invitations(self) -> bool:
+        """Open the invitations page: whoever invites for their side (admins confirm there too)."""
+        return self.can_invite_own_side
+
+    @cached_property
+    def partner_has_admin(self) -> bool:
+        """Whether the partner organisation has an admin on Partnerplan yet (one query, once)."""
+        return OrganisationMembership.objects.filter(
+            organisation_id=self.partnership.partner_id, role=OrganisationMembership.Role.ADMIN
+        ).exists()
+
+    def invite_rule(self, side: str) -> InviteRule:
+        """May this person invite someone to ``side``, and does an admin of that side confirm first?
+
+        - Their own side: organisation admins and the side's approvers, directly.
+        - The partner side, for the vendor side's inviters: while the partner organisation has no
+          admin, a vendor admin brings in its first people directly (nobody could confirm); after
+          that, one of the partner's admins confirms each invitation, unless the partner lets its
+          vendors invite its people directly (``Organisation.vendors_invite_directly``).
+        - The vendor side, for the partner side: never; the vendor's people invite their own.
+        """
+        p = self.partnership
+        org, own_org = p.organisation_for(side).name, p.organisation_for(self.side).name
+        if side == self.side:
+            if self.can_invite_own_side:
+                return InviteRule(side, True)
+            return InviteRule(
+                side,
+                False,
+                reason=f"Only {org}'s admins and this partnership's approvers invite {org}'s people; "
+                f"your role is {self.role}.",
+            )
+        if side == Side.VENDOR:
+            return InviteRule(side, False, reason=f"{org}'s admins and approvers invite {org}'s people.")
+        if not self.can_invite_own_side:
+            return InviteRule(
+                side,
+                False,
+                reason=f"Only {own_org}'s admins and this partnership's approvers invite people; "
+                f"your role is {self.role}.",
+            )
+        if not self.partner_has_admin:
+            if self.is_org_admin:
+                return InviteRule(
+                    side,
+                    True,
+                    note=f"{org} has no admin on Partnerplan yet: the first approver who joins becomes its admin.",
+                )
+            return InviteRule(
+                side,
+                False,
+                reason=f"{org} has no admin on Partnerplan yet: an admin of {own_org} brings in its first people.",
+            )
+        if p.partner.vendors_invite_directly:
+            return InviteRule(side, True, note=f"{org} lets its vendors invite its people directly.")
+        return InviteRule(
+            side,
+            True,
+            needs_confirmation=True,
+            note=f"One of {org}'s admins confirms first; the link goes out when they do.",
+        )
+
+    def can_invite(self, side: str) -> bool:
+        return self.invite_rule(side).allowed
+
+    def can_confirm_invitations_to(self, side: str) -> bool:
+        """Confirm or decline the other side's invitation of a colleague: the side's organisation admins."""
+        return self.is_org_admin and side == self.side
+
+    @property
+    def can_confirm_invitations(self) -> bool:
+        return self.can_confirm_invitations_to(self.side)
+
+    def can_revoke(self, invitation: Invitation) -> bool:
+        """Withdraw an invitation: its side's inviters, and whoever sent it."""
+        return self.can_invite_own_side and (invitation.side == self.side or invitation.invited_by_id == self.user.pk)
+
+    @property
+    def can_set_vendor_invitations(self) -> bool:
+        """Let vendors invite the partner's people without confirmation: the partner's admins."""
+        return self.is_org_admin and self.side == Side.PARTNER
+
+    # --- Settings ---------------------------------------------------------------------------
+
+    @property
+    def can_change_schedule(self) -> bool:
+        """The review cadence and schedule: organisation admins and the partnership's approvers."""
+        return self.is_org_admin or self.role == Role.APPROVER
+
+    def require_change_schedule(self) -> None:
+        if not self.can_change_schedule:
+            raise NotAllowed(f"Only approvers and admins may change the review schedule; your role is {self.role}.")
+
+    def can_change_partnership(self, fields: Iterable[str]) -> bool:
+        """Change these partnership settings: the review schedule (``SCHEDULE_FIELDS``) for approvers
+        and admins, anything else for organisation admins only."""
+        return self.can_change_schedule if set(fields) <= SCHEDULE_FIELDS else self.can_manage
+
+    def require_change_partnership(self, fields: Iterable[str]) -> None:
+        fields = set(fields)
+        if fields <= SCHEDULE_FIELDS:
+            self.require_change_schedule()
+        else:
+            self.require_manage("change the partnership settings")
+
+    def require_invite(self, side: str) -> InviteRule:
+        rule = self.invite_rule(side)
+        if not rule.allowed:
+            raise NotAllowed(rule.reason)
+        return rule
 
     def require_edit(self, what: str = "change this plan") -> None:
         if not self.can_edit:

@@ -1,17 +1,26 @@
-"""Invitations: how people join a partnership by e-mail (the e-mail itself is ``alignment.emails``).
+"""Invitations: how people join a partnership by e-mail (the e-mails themselves are ``alignment.emails``).
 
-Who may invite whom:
+Who may invite whom is one rule, ``Access.invite_rule(side)``, which the form, the page and these
+services all ask:
 
-- An admin of an organisation invites people to *their own side* of its partnerships.
-- A vendor admin may also invite the *partner side* as long as the partner organisation has no
-  admin yet (a new partner has nobody on Partnerplan; someone has to bring its first people in).
-  The first person who accepts such an *approver* invitation becomes the partner organisation's
-  admin, so from then on the partner manages its own people.
+- Organisation admins and the partnership's approvers invite people to *their own side*.
+- The vendor side's inviters may also invite a *partner* colleague. While the partner organisation
+  has no admin, a vendor admin brings in its first people directly (nobody could confirm); the
+  first person who accepts such an *approver* invitation becomes the partner organisation's admin.
+  From then on one of the partner's admins confirms each such invitation before any link exists
+  (``invitation_confirm`` / ``invitation_decline``), unless the partner organisation lets its
+  vendors invite its people directly (``Organisation.vendors_invite_directly``).
+
+The side is checked against the address (``alignment.invitation_sides``): an address that looks like
+the *other* side's is refused (``invitation.side_mismatch``) unless the inviter confirms that exact
+address for that exact side, so a partner's address is never made a vendor approver by a slip.
 
 The link carries a 256-bit token (``Invitation.issue_link``); only its SHA-256 is stored. It expires after
 ``settings.INVITATION_TTL_DAYS``, works once, can be revoked, and is bound to the invited address
-(case-insensitive). Resending issues a new token: the old link stops working. Unknown, expired,
-revoked and used tokens all raise the same neutral ``NotFound`` so a link reveals nothing.
+(case-insensitive). Resending issues a new token: the old link stops working. Unknown, revoked,
+declined and replaced tokens all raise the same neutral ``NotFound`` so a link reveals nothing; the
+link page treats a used link (to the plan, or to sign-in) and an expired one ("ask for a new link")
+more helpfully (``alignment.invitation_links``), since only the invitee can hold a 256-bit token.
 """
 
 from __future__ import annotations
@@ -21,18 +30,20 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import OrganisationMembership, User, hash_token
+from accounts.models import Organisation, OrganisationMembership, User, hash_token
 from accounts.services import user_create
 from core import outbox
 from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from core.models import MailKind
 from core.writes import lock, validate
 
-from .access import Access
+from .access import Access, InviteRule
 from .changes import record_change
-from .models import ChangeEvent, Invitation, PartnershipMember, Role, Side
+from .invitation_sides import confirmation_key, side_mismatch
+from .models import ChangeEvent, Invitation, Partnership, PartnershipMember, Role, Side
 
 CREATE, UPDATE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE
 
@@ -78,31 +89,26 @@ def _clean_message(message: str) -> str:
 
 
 def partner_has_admin(access: Access) -> bool:
-    return OrganisationMembership.objects.filter(
-        organisation_id=access.partnership.partner_id, role=OrganisationMembership.Role.ADMIN
-    ).exists()
+    return access.partner_has_admin
+
+
+def side_rules(access: Access) -> list[InviteRule]:
+    """Both sides, the person's own first, each with whether and how they may invite to it."""
+    return [access.invite_rule(access.side), access.invite_rule(access.other_side)]
 
 
 def invitable_sides(access: Access) -> list[str]:
-    """The sides this person may invite people to (empty when they manage nothing)."""
-    if not access.can_manage:
-        return []
-    sides = [access.side]
-    if access.side == Side.VENDOR and not partner_has_admin(access):
-        sides.append(Side.PARTNER)
-    return sides
+    """The sides this person may invite people to (empty when they invite nobody)."""
+    return [rule.side for rule in side_rules(access) if rule.allowed]
 
 
-def _require_may_invite(access: Access, side: str) -> None:
-    access.require_manage("invite people")
-    if side not in Side.values:
-        raise InvalidInput(
-            "Invite people to the vendor or the partner side.", fields={"side": ["Choose vendor or partner."]}
-        )
-    if side not in invitable_sides(access):
-        raise NotAllowed(
-            f"You manage the {access.side} side's people; the {side} side's admins invite their own colleagues."
-        )
+def side_label(partnership: Partnership, side: str, own_side: str | None = None) -> str:
+    """A side in words that name the company: "Acme Cloud (vendor, your side)"."""
+    yours = ", your side" if side == own_side else ""
+    return f"{partnership.organisation_for(side).name} ({Side(side).label.lower()}{yours})"
+
+
+# --- E-mails --------------------------------------------------------------------------------------
 
 
 def queue_email(invitation: Invitation) -> None:
@@ -123,38 +129,108 @@ def queue_email(invitation: Invitation) -> None:
     )
 
 
+def side_admins(partnership: Partnership, side: str) -> list[User]:
+    """The active admins of a side's organisation."""
+    return list(
+        User.objects.filter(
+            is_active=True,
+            org_memberships__organisation_id=partnership.organisation_for(side).pk,
+            org_memberships__role=OrganisationMembership.Role.ADMIN,
+        ).order_by("full_name", "email")
+    )
+
+
+def queue_confirmation_request(invitation: Invitation) -> None:
+    """Ask the invited side's admins to confirm (no link exists yet)."""
+    outbox.queue(
+        [
+            outbox.Message(
+                MailKind.INVITATION_CONFIRM,
+                "invitation",
+                str(invitation.pk),
+                invitation.created_at,
+                recipient_id=admin.pk,
+                partnership_id=invitation.partnership_id,
+            )
+            for admin in side_admins(invitation.partnership, invitation.side)
+        ]
+    )
+
+
+# --- Inviting -------------------------------------------------------------------------------------
+
+
+def _open_invitations(partnership: Partnership, email: str) -> Any:
+    """Invitations of this address that still lead somewhere: a live link, or waiting for confirmation."""
+    return Invitation.objects.filter(
+        partnership=partnership,
+        email__iexact=email,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        declined_at__isnull=True,
+    ).filter(Q(expires_at__gt=timezone.now()) | Q(needs_confirmation=True, confirmed_at__isnull=True))
+
+
 @transaction.atomic
-def invitation_create(*, access: Access, email: str, side: str, role: str, message: str = "") -> tuple[Invitation, str]:
+def invitation_create(
+    *, access: Access, email: str, side: str, role: str, message: str = "", confirm_side: str = ""
+) -> tuple[Invitation, str]:
     """Invite an e-mail address to one side of the partnership with a role.
 
-    Returns the invitation and the raw token (never stored; it only travels in the e-mail, which
-    goes out after commit)."""
-    _require_may_invite(access, side)
+    ``confirm_side`` is the inviter's confirmation after a side mismatch: it must be
+    ``confirmation_key(side, email)`` of this very address and side. When the invited side's admins
+    confirm first, no link exists yet and the raw token returned is empty; otherwise it is the link's
+    token (never stored; it only travels in the e-mail, which goes out after commit)."""
+    if side not in Side.values:
+        raise InvalidInput(
+            "Invite people to the vendor or the partner side.", fields={"side": ["Choose vendor or partner."]}
+        )
+    rule = access.require_invite(side)
     email = _normalise_email(email)
     if role not in Role.values:
         raise InvalidInput(f"Unknown role '{role}'.", fields={"role": [f"Choose one of {', '.join(Role.values)}."]})
     p = access.partnership
     if PartnershipMember.objects.filter(partnership=p, user__email__iexact=email).exists():
         raise RuleViolation(f"{email} is a member of this partnership already.", code="invitation.already_member")
-    pending = Invitation.objects.filter(
-        partnership=p,
-        email__iexact=email,
-        accepted_at__isnull=True,
-        revoked_at__isnull=True,
-        expires_at__gt=timezone.now(),
-    )
-    if pending.exists():
+    waiting = _open_invitations(p, email).first()
+    if waiting is not None:
+        if waiting.awaits_confirmation:
+            org = p.organisation_for(waiting.side).name
+            raise RuleViolation(
+                f"{email} has an invitation waiting for {org}'s admins to confirm already.",
+                code="invitation.pending",
+            )
         raise RuleViolation(f"{email} has a pending invitation already: resend it instead.", code="invitation.pending")
+    mismatch = side_mismatch(p, email, side)
+    if mismatch is not None and confirm_side != confirmation_key(side, email):
+        text = mismatch.message(email, side, p)
+        raise RuleViolation(text, code="invitation.side_mismatch", fields={"side": [text]})
     invitation = Invitation(
-        partnership=p, email=email, side=side, role=role, message=_clean_message(message), invited_by=access.user
+        partnership=p,
+        email=email,
+        side=side,
+        role=role,
+        message=_clean_message(message),
+        invited_by=access.user,
+        needs_confirmation=rule.needs_confirmation,
     )
-    raw = invitation.issue_link()
-    validate(invitation, exclude=["partnership", "invited_by", "accepted_by"])
+    if rule.needs_confirmation:
+        invitation.withhold_link()
+        raw = ""
+    else:
+        raw = invitation.issue_link()
+    validate(invitation, exclude=["partnership", "invited_by", "accepted_by", "confirmed_by", "declined_by"])
     invitation.save(force_insert=True)
-    record_change(
-        actor=access.user, partnership=p, obj=invitation, action=CREATE, summary=f"invited {email} as {side} {role}"
-    )
-    queue_email(invitation)
+    summary = f"invited {email} as {side} {role}"
+    if rule.needs_confirmation:
+        summary += f", to be confirmed by {p.organisation_for(side).name}'s admins"
+    if mismatch is not None:
+        summary += f" (confirmed although the address looks like {mismatch.organisation.name}'s)"
+    record_change(actor=access.user, partnership=p, obj=invitation, action=CREATE, summary=summary)
+    if rule.needs_confirmation:
+        queue_confirmation_request(invitation)
+    else:
+        queue_email(invitation)
     return invitation, raw
 
 
@@ -165,15 +241,29 @@ def _lock_invitation(access: Access, invitation_id: Any) -> Invitation:
         raise NotFound("No such invitation.") from exc
 
 
-@transaction.atomic
-def invitation_resend(*, access: Access, invitation_id: Any) -> tuple[Invitation, str]:
-    """Send a new link (with a fresh expiry). The previous link stops working at once."""
-    invitation = _lock_invitation(access, invitation_id)
-    _require_may_invite(access, invitation.side)
+def _refuse_closed(invitation: Invitation) -> None:
+    """The clear reason why nothing more can happen to an accepted, revoked or declined invitation."""
     if invitation.accepted_at:
         raise RuleViolation("This invitation was accepted already.", code="invitation.accepted")
     if invitation.revoked_at:
         raise RuleViolation("This invitation was revoked; invite the person again instead.", code="invitation.revoked")
+    if invitation.declined_at:
+        org = invitation.partnership.organisation_for(invitation.side).name
+        raise RuleViolation(f"{org}'s admins declined this invitation.", code="invitation.declined")
+
+
+@transaction.atomic
+def invitation_resend(*, access: Access, invitation_id: Any) -> tuple[Invitation, str]:
+    """Send a new link (with a fresh expiry). The previous link stops working at once."""
+    invitation = _lock_invitation(access, invitation_id)
+    access.require_invite(invitation.side)
+    _refuse_closed(invitation)
+    if invitation.awaits_confirmation:
+        org = access.partnership.organisation_for(invitation.side).name
+        raise RuleViolation(
+            f"This invitation waits for {org}'s admins to confirm it; no link has been sent yet.",
+            code="invitation.awaiting",
+        )
     before = invitation.to_record()
     raw = invitation.issue_link()
     invitation.bump()
@@ -194,9 +284,11 @@ def invitation_resend(*, access: Access, invitation_id: Any) -> tuple[Invitation
 def invitation_revoke(*, access: Access, invitation_id: Any) -> Invitation:
     """Withdraw an invitation so its link stops working (revoking twice changes nothing)."""
     invitation = _lock_invitation(access, invitation_id)
-    access.require_manage("revoke invitations")
-    if invitation.side != access.side and invitation.invited_by_id != access.user.pk:
-        raise NotAllowed(f"The {invitation.side} side's admins manage that invitation.")
+    if not access.can_revoke(invitation):
+        if not access.can_invite_own_side:
+            raise NotAllowed(f"Only admins and approvers may revoke invitations; your role is {access.role}.")
+        org = access.partnership.organisation_for(invitation.side).name
+        raise NotAllowed(f"{org}'s admins and approvers manage that invitation.")
     if invitation.accepted_at:
         raise RuleViolation(
             "This invitation was accepted already; remove the member instead.", code="invitation.accepted"
@@ -218,15 +310,112 @@ def invitation_revoke(*, access: Access, invitation_id: Any) -> Invitation:
     return invitation
 
 
-def find_usable(raw_token: str) -> Invitation:
-    """The invitation a link stands for, for showing it; the neutral ``NotFound`` otherwise."""
-    if not isinstance(raw_token, str) or not raw_token or len(raw_token) > 200:
-        raise invalid_link()
-    invitation = (
-        Invitation.objects.select_related("partnership__vendor", "partnership__partner", "invited_by")
+# --- Confirming the other side's invitation of a colleague --------------------------------------
+
+
+def _lock_for_decision(access: Access, invitation_id: Any) -> Invitation:
+    invitation = _lock_invitation(access, invitation_id)
+    if not access.can_confirm_invitations_to(invitation.side):
+        org = access.partnership.organisation_for(invitation.side).name
+        raise NotAllowed(f"Only {org}'s admins confirm who joins its side.")
+    if not invitation.needs_confirmation:
+        raise RuleViolation("This invitation needs no confirmation.", code="invitation.no_confirmation")
+    return invitation
+
+
+@transaction.atomic
+def invitation_confirm(*, access: Access, invitation_id: Any) -> Invitation:
+    """An admin of the invited side confirms the other side's invitation of a colleague: the link is
+    issued now (its expiry counts from now) and e-mailed. Confirming twice changes nothing."""
+    invitation = _lock_for_decision(access, invitation_id)
+    if invitation.confirmed_at is not None and invitation.revoked_at is None:
+        return invitation
+    _refuse_closed(invitation)
+    before = invitation.to_record()
+    invitation.confirmed_at = timezone.now()
+    invitation.confirmed_by = access.user
+    invitation.issue_link()
+    invitation.bump()
+    invitation.save()
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=invitation,
+        action=UPDATE,
+        before=before,
+        summary=f"confirmed the invitation of {invitation.email} as {invitation.side} {invitation.role}",
+    )
+    queue_email(invitation)
+    return invitation
+
+
+@transaction.atomic
+def invitation_decline(*, access: Access, invitation_id: Any) -> Invitation:
+    """An admin of the invited side declines the other side's invitation of a colleague: no link is
+    ever sent. Declining twice changes nothing."""
+    invitation = _lock_for_decision(access, invitation_id)
+    if invitation.declined_at is not None:
+        return invitation
+    if invitation.confirmed_at is not None and invitation.revoked_at is None and invitation.accepted_at is None:
+        raise RuleViolation(
+            "This invitation was confirmed already and its link sent; revoke it instead.",
+            code="invitation.confirmed",
+        )
+    _refuse_closed(invitation)
+    before = invitation.to_record()
+    invitation.declined_at = timezone.now()
+    invitation.declined_by = access.user
+    invitation.bump()
+    invitation.save()
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=invitation,
+        action=UPDATE,
+        before=before,
+        summary=f"declined the invitation of {invitation.email}",
+    )
+    return invitation
+
+
+@transaction.atomic
+def organisation_set_vendors_invite_directly(*, access: Access, allowed: bool) -> Organisation:
+    """The partner organisation's admins decide whether its vendors' invitations of its people go
+    straight out (``allowed``) or wait for one of them to confirm (the default). It is the
+    organisation's setting, so it holds in all of its partnerships; invitations already waiting
+    still wait."""
+    if not access.can_set_vendor_invitations:
+        name = access.partnership.partner.name
+        raise NotAllowed(f"Only {name}'s admins decide how vendors invite its people.")
+    org = Organisation.objects.select_for_update().get(pk=access.partnership.partner_id)
+    if org.vendors_invite_directly != bool(allowed):
+        org.vendors_invite_directly = bool(allowed)
+        org.save(update_fields=["vendors_invite_directly"])
+    return org
+
+
+# --- The link ---------------------------------------------------------------------------------
+
+
+def valid_token(raw_token: Any) -> bool:
+    return isinstance(raw_token, str) and bool(raw_token) and len(raw_token) <= 200
+
+
+def find_by_link(raw_token: str) -> Invitation | None:
+    """The invitation a link stands for in whatever state, or None (for the link page to choose
+    what to show; acting on it goes through the services below)."""
+    if not valid_token(raw_token):
+        return None
+    return (
+        Invitation.objects.select_related("partnership__vendor", "partnership__partner", "invited_by", "confirmed_by")
         .filter(token_hash=hash_token(raw_token))
         .first()
     )
+
+
+def find_usable(raw_token: str) -> Invitation:
+    """The invitation a link stands for, for showing it; the neutral ``NotFound`` otherwise."""
+    invitation = find_by_link(raw_token)
     if invitation is None or not invitation.is_usable:
         raise invalid_link()
     return invitation
@@ -234,7 +423,7 @@ def find_usable(raw_token: str) -> Invitation:
 
 def _claim(raw_token: str) -> Invitation:
     """Lock the invitation row for this transaction, or raise the neutral error."""
-    if not isinstance(raw_token, str) or not raw_token or len(raw_token) > 200:
+    if not valid_token(raw_token):
         raise invalid_link()
     invitation = Invitation.objects.select_for_update().filter(token_hash=hash_token(raw_token)).first()
     if invitation is None or not invitation.is_usable:
@@ -263,13 +452,18 @@ def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
     if PartnershipMember.objects.filter(partnership=p, user=user).exists():
         raise RuleViolation("You are a member of this partnership already.", code="invitation.already_member")
     now = timezone.now()
-    claimed = Invitation.objects.filter(
-        pk=invitation.pk,
-        accepted_at__isnull=True,
-        revoked_at__isnull=True,
-        expires_at__gt=now,
-        token_hash=invitation.token_hash,
-    ).update(accepted_at=now, accepted_by=user, version=invitation.version + 1, updated_at=now)
+    claimed = (
+        Invitation.objects.filter(
+            pk=invitation.pk,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            declined_at__isnull=True,
+            expires_at__gt=now,
+            token_hash=invitation.token_hash,
+        )
+        .filter(Q(needs_confirmation=False) | Q(confirmed_at__isnull=False))
+        .update(accepted_at=now, accepted_by=user, version=invitation.version + 1, updated_at=now)
+    )
     if claimed != 1:
         raise invalid_link()
     before = invitation.to_record()

@@ -1,8 +1,14 @@
-"""Browser pages for invitations: the link a person receives, and the admins' management page.
+"""Browser pages for invitations: the link a person receives, and the invitations page of a partnership.
 
 The link page (GET) only shows the invitation: mail scanners prefetch links, so nothing changes
-until the person POSTs. Every state of a bad link (unknown, expired, revoked, used) gets the same
-neutral page and status, and both the page and the accept are rate-limited per IP address.
+until the person POSTs. A used link takes a signed-in member of the partnership to the plan and
+everyone else to the sign-in page; an expired one offers "Ask for a new link" (a POST, limited per
+address and per invitation). Unknown, revoked, declined and replaced links all get the same neutral
+page and status. The link pages are rate-limited per IP address.
+
+The invitations page is for whoever invites people for their side (``Access.can_manage_invitations``):
+the form with an explicit side (both companies named, a side one may not invite to shown with the
+reason), the invitations waiting for one's confirmation, and the list of invitations.
 """
 
 from __future__ import annotations
@@ -20,15 +26,25 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_ratelimit.core import is_ratelimited
 
 from accounts.models import User
-from core.errors import DomainError, NotFound, RateLimited
+from core.errors import DomainError, NotAllowed, NotFound, RateLimited
 from core.web import domain_errors, form_errors, login_url, refused
 
+from . import invitation_links as links
+from . import invitation_sides as sides
 from . import invitations as service
-from .access import resolve
+from .access import Access, InviteRule, resolve
 from .models import Invitation, Role, Side
 
 # Guesses per IP address and minute on the link pages (GET and POST share the budget).
 LINK_RATE = getattr(settings, "INVITATION_LINK_RATE", "20/m")
+# "Ask for a new link" per IP address (each invitation also asks at most once a day).
+NEW_LINK_RATE = getattr(settings, "INVITATION_NEW_LINK_RATE", "10/h")
+
+USED_LINK = "This invitation link has been used already. Sign in to open your plans."
+USED_LINK_SIGNED_IN = (
+    "This invitation link has been used already. If it was sent to another of your e-mail addresses, "
+    "sign out and sign in with that one."
+)
 
 
 def _rate_limited(request: HttpRequest) -> HttpResponse | None:
@@ -40,6 +56,38 @@ def _rate_limited(request: HttpRequest) -> HttpResponse | None:
 
 def _invalid_link(request: HttpRequest) -> HttpResponse:
     return render(request, "invitations/invalid.html", {"message": service.INVALID_LINK}, status=404)
+
+
+def _link(token: str) -> str:
+    return reverse("invitation", args=[token])
+
+
+def _used_link(request: HttpRequest, invitation: Invitation, token: str) -> HttpResponse:
+    """A used link: members go to the plan; everyone else to sign in, told only that it was used."""
+    user = request.user
+    if user.is_authenticated:
+        if links.is_member(user, invitation.partnership):
+            return redirect("plan", pid=invitation.partnership_id)
+        messages.info(request, USED_LINK_SIGNED_IN)
+        # The sign-in page sends a signed-in person on to their dashboard (a `next` back here would loop).
+        return redirect(reverse("login"))
+    messages.info(request, USED_LINK)
+    return redirect(login_url(_link(token)))
+
+
+def _expired_link(request: HttpRequest, invitation: Invitation, token: str) -> HttpResponse:
+    """An expired link: say so, and offer to ask for a new one (or say that it was asked)."""
+    p = invitation.partnership
+    _recipients, who = links.link_request_recipients(invitation)
+    context = {
+        "invitation": invitation,
+        "partnership": p,
+        "token": token,
+        "who": who,
+        "asked": links.link_recently_requested(invitation),
+        "side_organisation": p.organisation_for(invitation.side).name,
+    }
+    return render(request, "invitations/expired.html", context, status=410)
 
 
 class NewPersonForm(forms.Form):
@@ -74,12 +122,13 @@ def _page_context(request: HttpRequest, invitation: Invitation, token: str) -> d
         "inviter_name": invitation.invited_by.display_name
         if invitation.invited_by
         else p.organisation_for(invitation.side).name,
+        "inviter_organisation": links.inviter_organisation(invitation),
         "side_organisation": p.organisation_for(invitation.side).name,
         "abilities": service.ROLE_ABILITIES[Role(invitation.role)],
         "signed_in": signed_in,
         "matches": matches,
         "has_account": has_account,
-        "login_url": login_url(reverse("invitation", args=[token])),
+        "login_url": login_url(_link(token)),
     }
 
 
@@ -89,9 +138,15 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
     limited = _rate_limited(request)
     if limited:
         return limited
-    try:
-        invitation = service.find_usable(token)
-    except NotFound:
+    invitation = service.find_by_link(token)
+    if invitation is None:
+        return _invalid_link(request)
+    state = invitation.state
+    if state == "accepted":
+        return _used_link(request, invitation, token)
+    if state == "expired":
+        return _expired_link(request, invitation, token)
+    if not invitation.is_usable:
         return _invalid_link(request)
     context = _page_context(request, invitation, token)
     context["form"] = NewPersonForm()
@@ -105,9 +160,12 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     limited = _rate_limited(request)
     if limited:
         return limited
-    try:
-        invitation = service.find_usable(token)
-    except NotFound:
+    invitation = service.find_by_link(token)
+    if invitation is not None and invitation.state == "accepted":
+        return _used_link(request, invitation, token)  # sent twice, or again after the back button
+    if invitation is not None and invitation.state == "expired":
+        return _expired_link(request, invitation, token)
+    if invitation is None or not invitation.is_usable:
         return _invalid_link(request)
     form = None
     try:
@@ -115,7 +173,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             member = service.invitation_accept(raw_token=token, user=request.user)
         else:
             if User.objects.filter(email__iexact=invitation.email).exists():
-                return redirect(login_url(reverse("invitation", args=[token])))
+                return redirect(login_url(_link(token)))
             form = NewPersonForm(request.POST)
             if not form.is_valid():
                 context = _page_context(request, invitation, token) | {"form": form}
@@ -136,69 +194,181 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("goal-review-queue", partnership_id=member.partnership_id)
 
 
-# --- Management (organisation admins) ---------------------------------------------------------
+@require_POST
+def invitation_request_link(request: HttpRequest, token: str) -> HttpResponse:
+    """ "Ask for a new link" on an expired link: the inviter (or the side's admins) get an e-mail.
+    Answers with the link page again, which now says that it was asked."""
+    limited = _rate_limited(request)
+    if limited:
+        return limited
+    if is_ratelimited(request, group="invitation-new-link", key="ip", rate=NEW_LINK_RATE, increment=True):
+        error = RateLimited("Too many requests for new links from your network. Try again in an hour.")
+        return refused(request, error, title="Slow down")
+    try:
+        links.invitation_request_link(raw_token=token)
+    except NotFound:
+        return _invalid_link(request)
+    return redirect(_link(token))
+
+
+# --- The invitations page ----------------------------------------------------------------------
 
 
 class InviteForm(forms.Form):
+    """Invite someone. The side is an explicit choice between the two companies (no default);
+    ``confirm_side`` carries the inviter's "yes, this side anyway" after a side mismatch."""
+
     email = forms.EmailField(label="E-mail address", max_length=254)
-    side = forms.ChoiceField(label="Side", choices=Side.choices)
+    side = forms.ChoiceField(
+        label="Which company do they work for?",
+        choices=Side.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the company this person works for."},
+    )
     role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.APPROVER)
     message = forms.CharField(
         label="Personal message (optional)", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
     )
+    confirm_side = forms.CharField(required=False, max_length=300)
 
-    def __init__(self, *args: Any, sides: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, rules: list[InviteRule], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["side"].choices = [(s, Side(s).label) for s in sides]  # type: ignore[attr-defined]
-        self.fields["side"].initial = sides[-1] if sides else None
+        self.rules = {rule.side: rule for rule in rules}
+
+    def clean_side(self) -> str:
+        side: str = self.cleaned_data["side"]
+        rule = self.rules.get(side)
+        if rule is not None and not rule.allowed:
+            raise forms.ValidationError(rule.reason)
+        return side
 
 
-def _manage_url(partnership_id: Any) -> str:
-    return reverse("invitations-manage", args=[partnership_id])
+def _manage_url(partnership_id: Any, anchor: str = "") -> str:
+    url = reverse("invitations-manage", args=[partnership_id])
+    return f"{url}#{anchor}" if anchor else url
 
 
-@domain_errors
-@require_http_methods(["GET", "POST"])
-def invitations_manage(request: HttpRequest, partnership_id: Any) -> HttpResponse:
-    """The invitations of a partnership with their state, and the form to invite someone."""
-    if not request.user.is_authenticated:
-        return redirect(login_url(request.get_full_path()))
-    access = resolve(request.user, partnership_id)
-    access.require_manage("manage invitations")
-    sides = service.invitable_sides(access)
-    status = 200
-    if request.method == "POST":
-        form = InviteForm(request.POST, sides=sides)
-        if form.is_valid():
-            try:
-                invitation, _raw = service.invitation_create(access=access, **form.cleaned_data)
-            except DomainError as error:
-                if error.status in (403, 404):
-                    raise
-                form_errors(form, error)
-                status = error.status
-            else:
-                messages.success(request, f"Invitation sent to {invitation.email}.")
-                return redirect(_manage_url(access.partnership.pk))
-        else:
-            status = 400
-    else:
-        form = InviteForm(sides=sides)
+def _side_options(access: Access, rules: list[InviteRule], form: InviteForm) -> list[dict[str, Any]]:
+    chosen = form["side"].value()
+    return [
+        {
+            "value": rule.side,
+            "label": service.side_label(access.partnership, rule.side, access.side),
+            "allowed": rule.allowed,
+            "explanation": rule.note if rule.allowed else rule.reason,
+            "needs_confirmation": rule.needs_confirmation,
+            "checked": rule.allowed and chosen == rule.side,
+        }
+        for rule in rules
+    ]
+
+
+def _rows(access: Access, invitations: list[Invitation]) -> list[dict[str, Any]]:
+    """Each invitation with what this person may do with it (one rule each, from ``Access``)."""
+    may_invite = {side: access.can_invite(side) for side in Side.values}
+    return [
+        {
+            "invitation": inv,
+            "company": access.partnership.organisation_for(inv.side).name,
+            "can_resend": inv.state in ("pending", "expired") and may_invite[inv.side],
+            "can_revoke": inv.state in ("pending", "awaiting") and access.can_revoke(inv),
+            "asked_for_link": inv.state == "expired"
+            and inv.link_requested_at is not None
+            and (inv.link_issued_at is None or inv.link_requested_at > inv.link_issued_at),
+        }
+        for inv in invitations
+    ]
+
+
+def _render_manage(
+    request: HttpRequest,
+    access: Access,
+    form: InviteForm,
+    rules: list[InviteRule],
+    *,
+    mismatch: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    p = access.partnership
     invitations = list(
-        Invitation.objects.filter(partnership=access.partnership).select_related("invited_by", "accepted_by")
+        Invitation.objects.filter(partnership=p).select_related(
+            "invited_by", "accepted_by", "confirmed_by", "declined_by"
+        )
+    )
+    awaiting = (
+        [inv for inv in invitations if inv.awaits_confirmation and access.can_confirm_invitations_to(inv.side)]
+        if access.can_confirm_invitations
+        else []
     )
     return render(
         request,
         "invitations/manage.html",
         {
             "access": access,
-            "partnership": access.partnership,
+            "partnership": p,
             "form": form,
-            "invitations": invitations,
+            "side_options": _side_options(access, rules, form),
+            "may_invite": any(rule.allowed for rule in rules),
+            "mismatch": mismatch,
+            "awaiting": awaiting,
+            "inviter_organisation": p.organisation_for(access.other_side).name,
+            "own_organisation": p.organisation_for(access.side).name,
+            "rows": _rows(access, invitations),
             "ttl_days": settings.INVITATION_TTL_DAYS,
         },
         status=status,
     )
+
+
+def _manage_access(request: HttpRequest, partnership_id: Any) -> Access:
+    access = resolve(request.user, partnership_id)
+    if not access.can_manage_invitations:
+        raise NotAllowed(
+            f"Only admins and approvers invite people to this partnership; your role is {access.role}.",
+        )
+    return access
+
+
+@domain_errors
+@require_http_methods(["GET", "POST"])
+def invitations_manage(request: HttpRequest, partnership_id: Any) -> HttpResponse:
+    """The invitations of a partnership with their state, the ones waiting for this person's
+    confirmation, and the form to invite someone."""
+    if not request.user.is_authenticated:
+        return redirect(login_url(request.get_full_path()))
+    access = _manage_access(request, partnership_id)
+    rules = service.side_rules(access)
+    if request.method != "POST":
+        return _render_manage(request, access, InviteForm(rules=rules), rules)
+    form = InviteForm(request.POST, rules=rules)
+    if not form.is_valid():
+        return _render_manage(request, access, form, rules, status=400)
+    data = dict(form.cleaned_data)  # form_errors takes a field with errors out of cleaned_data
+    try:
+        invitation, _raw = service.invitation_create(access=access, **data)
+    except NotFound:
+        raise
+    except DomainError as error:
+        form_errors(form, error)
+        mismatch = None
+        if error.code == "invitation.side_mismatch":
+            side, email = data["side"], data["email"].strip().lower()
+            mismatch = {
+                "key": sides.confirmation_key(side, email),
+                "label": f"Yes, invite {email} to the {side} side ({access.partnership.organisation_for(side).name}) "
+                "anyway",
+            }
+        return _render_manage(request, access, form, rules, mismatch=mismatch, status=error.status)
+    if invitation.awaits_confirmation:
+        org = access.partnership.organisation_for(invitation.side).name
+        messages.success(
+            request,
+            f"{org}'s admins were asked to confirm the invitation of {invitation.email}. "
+            "The link goes out as soon as one of them confirms.",
+        )
+    else:
+        messages.success(request, f"Invitation sent to {invitation.email}.")
+    return redirect(_manage_url(access.partnership.pk))
 
 
 @domain_errors
@@ -217,3 +387,35 @@ def invitation_revoke(request: HttpRequest, partnership_id: Any, invitation_id: 
     invitation = service.invitation_revoke(access=access, invitation_id=invitation_id)
     messages.success(request, f"The invitation of {invitation.email} was revoked.")
     return redirect(_manage_url(access.partnership.pk))
+
+
+@domain_errors
+@require_POST
+def invitation_confirm(request: HttpRequest, partnership_id: Any, invitation_id: Any) -> HttpResponse:
+    access = resolve(request.user, partnership_id)
+    invitation = service.invitation_confirm(access=access, invitation_id=invitation_id)
+    messages.success(request, f"Confirmed: the invitation link is on its way to {invitation.email}.")
+    return redirect(_manage_url(access.partnership.pk))
+
+
+@domain_errors
+@require_POST
+def invitation_decline(request: HttpRequest, partnership_id: Any, invitation_id: Any) -> HttpResponse:
+    access = resolve(request.user, partnership_id)
+    invitation = service.invitation_decline(access=access, invitation_id=invitation_id)
+    messages.success(request, f"Declined: {invitation.email} gets no invitation.")
+    return redirect(_manage_url(access.partnership.pk))
+
+
+@domain_errors
+@require_POST
+def vendor_invitations_setting(request: HttpRequest, partnership_id: Any) -> HttpResponse:
+    """The partner organisation's admins decide whether vendors' invitations of its people need them."""
+    access = resolve(request.user, partnership_id)
+    allowed = request.POST.get("vendors_invite_directly") == "on"
+    org = service.organisation_set_vendors_invite_directly(access=access, allowed=allowed)
+    if org.vendors_invite_directly:
+        messages.success(request, f"Vendors may now invite {org.name}'s people directly.")
+    else:
+        messages.success(request, f"An admin of {org.name} now confirms each vendor's invitation of its people.")
+    return redirect(_manage_url(access.partnership.pk, "vendor-invitations"))

@@ -89,6 +89,10 @@ class Partnership(PlanObject):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # Days before a review when reminders go out.
     reminder_offsets_days = models.JSONField(default=list, blank=True)
+    # Reviews the cadence puts on a Saturday or Sunday (local) move to the nearest working day.
+    reviews_on_working_days = models.BooleanField(
+        default=True, help_text="Move reviews that fall on a weekend to the nearest working day."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -174,6 +178,19 @@ class Invitation(PlanObject):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Made by the other side (a vendor inviting a partner colleague): no link exists until an admin
+    # of the invited side's organisation confirms; they may decline instead.
+    needs_confirmation = models.BooleanField(default=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    declined_at = models.DateTimeField(null=True, blank=True)
+    declined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The invitee asked for a new link after theirs expired (the inviter was e-mailed).
+    link_requested_at = models.DateTimeField(null=True, blank=True)
 
     record_exclude = ("token_hash", "link_nonce")
 
@@ -182,14 +199,39 @@ class Invitation(PlanObject):
         constraints = [
             models.CheckConstraint(condition=Q(side__in=Side.values), name="invitation_side"),
             models.CheckConstraint(condition=Q(role__in=Role.values), name="invitation_role"),
+            models.CheckConstraint(
+                condition=Q(confirmed_at__isnull=True) | Q(declined_at__isnull=True),
+                name="invitation_confirmed_or_declined",
+            ),
+            models.CheckConstraint(
+                condition=Q(needs_confirmation=True) | Q(confirmed_at__isnull=True, declined_at__isnull=True),
+                name="invitation_decided_only_if_asked",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Invitation of {self.email} to {self.partnership}"
 
     @property
+    def awaits_confirmation(self) -> bool:
+        """Waits for an admin of the invited side to confirm (no link has been sent)."""
+        return (
+            self.needs_confirmation
+            and self.confirmed_at is None
+            and self.declined_at is None
+            and self.revoked_at is None
+            and self.accepted_at is None
+        )
+
+    @property
     def is_usable(self) -> bool:
-        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.declined_at is None
+            and not self.awaits_confirmation
+            and self.expires_at > timezone.now()
+        )
 
     def issue_link(self) -> str:
         """Draw a new link (the previous one stops working) valid for ``INVITATION_TTL_DAYS``;
@@ -202,6 +244,14 @@ class Invitation(PlanObject):
         self.token_hash = hash_token(token)
         return token
 
+    def withhold_link(self) -> None:
+        """No link yet (the invitation waits for confirmation): the stored hash is of a random token
+        that is thrown away at once, so no link works until ``issue_link``. The caller saves."""
+        self.link_nonce = ""
+        self.link_issued_at = None
+        self.expires_at = timezone.now() + dt.timedelta(days=settings.INVITATION_TTL_DAYS)
+        self.token_hash = hash_token(secrets.token_urlsafe(32))
+
     def link_token(self) -> str:
         """The token of the current link, derived from the nonce under the secret key."""
         digest = salted_hmac(LINK_SALT, f"{self.pk}:{self.link_nonce}", algorithm="sha256").digest()
@@ -209,10 +259,15 @@ class Invitation(PlanObject):
 
     @property
     def state(self) -> str:
+        """accepted, revoked, declined, awaiting (the invited side's admins confirm), expired or pending."""
         if self.accepted_at:
             return "accepted"
         if self.revoked_at:
             return "revoked"
+        if self.declined_at:
+            return "declined"
+        if self.awaits_confirmation:
+            return "awaiting"
         if self.expires_at <= timezone.now():
             return "expired"
         return "pending"

@@ -42,7 +42,7 @@ from .models import (
     Vision,
     VisionEndorsement,
 )
-from .schedule import next_occurrence, parse_rrule
+from .schedule import next_slot, parse_rrule
 
 CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
 
@@ -64,6 +64,7 @@ PARTNERSHIP_FIELDS = (
     "review_duration_minutes",
     "timezone",
     "reminder_offsets_days",
+    "reviews_on_working_days",
 )
 
 
@@ -142,7 +143,8 @@ def partnership_create(
 
 @transaction.atomic
 def partnership_update(*, access: Access, expected_version: int | None = None, **changes: Any) -> Partnership:
-    access.require_manage("change the partnership settings")
+    # The review schedule is the approvers' too; everything else is the organisation admins'.
+    access.require_change_partnership(changes)
 
     def clean(p: Partnership, changed: dict[str, Any]) -> None:
         if f"{access.other_side}_drivers" in changed:
@@ -434,15 +436,15 @@ REVIEW_FIELDS = ("title", "scheduled_for", "notes", "decisions", "other_attendee
 def review_schedule(
     *, access: Access, scheduled_for: dt.datetime | None = None, title: str = "", id: uuid.UUID | None = None
 ) -> AlignmentReview:
-    """Schedule a review: at a given time, or at the cadence's next occurrence after the last one."""
+    """Schedule a review: at a given time, or at the cadence's next occurrence after the last one
+    (on the nearest working day if it falls on a weekend and the partnership asks for that)."""
     access.require_edit("schedule reviews")
     p = access.partnership
     occurrence = None
     if scheduled_for is None:
         last = p.reviews.exclude(occurrence__isnull=True).order_by("-occurrence").first()
-        after = max(timezone.now(), last.occurrence) if last and last.occurrence else timezone.now()
-        occurrence = next_occurrence(p, after)
-        scheduled_for = occurrence
+        slot = next_slot(p, now=timezone.now(), last=last.occurrence if last else None)
+        occurrence, scheduled_for = slot.occurrence, slot.scheduled_for
     scheduled_for = convert(AlignmentReview._meta.get_field("scheduled_for"), scheduled_for, "scheduled_for")
     if scheduled_for is None:
         raise InvalidInput("Say when the review is.", fields={"scheduled_for": ["This field is required."]})

@@ -2,7 +2,8 @@
 business drivers, and the people of each side with their roles.
 
 Everyone in the partnership may read the settings; only admins of an organisation change them
-(``Access.can_manage``), each for their own side's drivers and people. Every change goes through
+(``Access.can_manage``), each for their own side's drivers and people, except the review schedule,
+which the partnership's approvers change too (``Access.can_change_schedule``). Every change goes through
 ``partnership_update`` (version-checked), ``member_update`` or ``member_remove``; errors are turned
 into answers by ``PlanView`` (outsiders 404, non-admins 403, bad input back on the form).
 """
@@ -75,6 +76,12 @@ class ScheduleForm(VersionedForm):
         max_length=100,
         help_text="Whole numbers from 0 to 90, separated by commas, e.g. 7, 1.",
     )
+    reviews_on_working_days = forms.BooleanField(
+        label="Keep reviews off weekends",
+        required=False,
+        help_text="A review that falls on a Saturday moves to the Friday before, one on a Sunday to the Monday "
+        "after (in the time zone of reviews). A custom rule that names weekend days is kept as written.",
+    )
     conflict_fields = (
         "review_cadence",
         "review_rrule",
@@ -82,6 +89,7 @@ class ScheduleForm(VersionedForm):
         "review_duration_minutes",
         "timezone",
         "reminder_offsets_days",
+        "reviews_on_working_days",
     )
 
     def clean_reminder_offsets_days(self) -> list[int]:
@@ -224,7 +232,10 @@ class PartnershipSettingsSection(PlanView):
         self.section = kwargs["section"]
         if self.section not in SECTIONS:
             raise Http404("No such settings section.")
-        self.access.require_manage("change the partnership settings")
+        if self.section == "schedule":
+            self.access.require_change_schedule()  # approvers too
+        else:
+            self.access.require_manage("change the partnership settings")
         self.form = _form(self.section, self.access, data=request.POST)
         if not self.form.is_valid():
             return self.render_form(status=400)

@@ -63,6 +63,8 @@ class MailKind(models.TextChoices):
     """Every e-mail Partnerplan sends. Each has one sender, registered with ``core.outbox``."""
 
     INVITATION = "invitation", "Invitation to a partnership"
+    INVITATION_CONFIRM = "invitation_confirm", "An invitation of a colleague waits for confirmation"
+    INVITATION_LINK_REQUEST = "invitation_link_request", "An invitee asked for a new link"
     GOAL_PROPOSED = "goal_proposed", "A goal was proposed"
     GOAL_APPROVED = "goal_approved", "A goal was approved"
     GOAL_CHANGES_REQUESTED = "goal_changes_requested", "Changes to a goal were requested"

@@ -94,5 +94,5 @@ class World:
         self.comment = goal_comments.comment_create(access=editor, goal_id=self.draft.pk, body="First thoughts")
         self.review = plan.review_schedule(access=editor)
         self.invitation, _raw = invitations.invitation_create(
-            access=admin, email="new@partner.test", side="vendor", role="viewer"
+            access=admin, email="new@vendor.test", side="vendor", role="viewer"
         )

@@ -207,7 +207,7 @@ TABLE = [
         None,
         "200 200 200 200 404 401 200",
     ),
-    # Only organisation admins invite people.
+    # Organisation admins and the partnership's approvers invite people to their own side.
     (
         "invite",
         "post",
@@ -218,10 +218,10 @@ TABLE = [
             "side": "vendor",
             "role": "editor",
         },
-        "403 403 403 403 404 401 201",
+        "403 201 403 403 404 401 201",
     ),
     ("read invitation", "get", lambda w: f"invitations/{w.invitation.pk}", None, "200 200 200 200 404 401 200"),
-    ("revoke invitation", "post", lambda w: f"invitations/{w.invitation.pk}/revoke", {}, "403 403 403 403 404 401 200"),
+    ("revoke invitation", "post", lambda w: f"invitations/{w.invitation.pk}/revoke", {}, "403 200 403 403 404 401 200"),
     (
         "follow the feed",
         "get",

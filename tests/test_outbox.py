@@ -16,9 +16,9 @@ from django.conf import settings
 from django.core import mail
 from django.core.cache import cache
 
-from accounts.models import User
+from accounts.models import OrganisationMembership, User
 from accounts.services import mute
-from alignment import invitations
+from alignment import invitation_links, invitations
 from alignment.models import ChangeEvent, Invitation, Role, Side
 from alignment.services import review_schedule
 from cadence import reminders
@@ -110,6 +110,44 @@ def invitation(p: Producer) -> Produced:
         {"newbie@partner.test"},
         "invited you to the joint plan",
         lambda: invitations.queue_email(invited),
+    )
+
+
+def invitation_confirm(p: Producer) -> Produced:
+    when = utc(2027, 3, 1, 9)
+    boss = f.make_user("boss@partner.test", full_name="Bo Boss")
+    OrganisationMembership.objects.create(organisation=p.cast.partnership.partner, user=boss, role="admin")
+    vendor_admin = p.access("vendor_admin")  # the partner has an admin now: they confirm first
+    (invited, raw), callbacks = p.step(
+        when,
+        lambda: invitations.invitation_create(
+            access=vendor_admin, email="colleague@partner.test", side=Side.PARTNER, role=Role.EDITOR
+        ),
+    )
+    assert raw == ""  # no link exists until an admin of the partner confirms
+    return Produced(
+        when,
+        callbacks,
+        {"boss@partner.test"},
+        "Confirm or decline",
+        lambda: invitations.queue_confirmation_request(invited),
+    )
+
+
+def invitation_link_request(p: Producer) -> Produced:
+    sent = utc(2027, 3, 1, 9)
+    with time_machine.travel(sent, tick=False):
+        _invited, raw = invitations.invitation_create(
+            access=p.access("vendor_admin"), email="newbie@partner.test", side=Side.PARTNER, role=Role.APPROVER
+        )
+    when = sent + dt.timedelta(days=15)  # the link expired yesterday
+    _, callbacks = p.step(when, lambda: invitation_links.invitation_request_link(raw_token=raw))
+    return Produced(
+        when,
+        callbacks,
+        {"admin@vendor.test"},
+        "newbie@partner.test asked for a new link",
+        lambda: invitation_links.invitation_request_link(raw_token=raw),
     )
 
 
@@ -217,6 +255,8 @@ def weekly_digest(p: Producer) -> Produced:
 
 PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.INVITATION: invitation,
+    MailKind.INVITATION_CONFIRM: invitation_confirm,
+    MailKind.INVITATION_LINK_REQUEST: invitation_link_request,
     MailKind.GOAL_PROPOSED: goal_proposed,
     MailKind.GOAL_APPROVED: goal_approved,
     MailKind.GOAL_CHANGES_REQUESTED: goal_changes_requested,
