@@ -27,7 +27,8 @@ from .models import Direction, Goal, GoalStatus
 from .services import goal_create
 
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "half": 6, "year": 12}
-MAX_PERIODS = 12
+# Two years of months, six years of quarters: enough for the objectives of a joint plan.
+MAX_PERIODS = 24
 
 
 @dataclass
@@ -63,6 +64,15 @@ def coming_periods(start: dt.date, length: str, count: int) -> list[tuple[dt.dat
         )
         for i in range(count)
     ]
+
+
+def periods_until(target_date: dt.date, length: str, today: dt.date) -> int:
+    """How many calendar periods, from the one containing ``today``, reach the one containing
+    ``target_date`` (at least 1, at most ``MAX_PERIODS``)."""
+    first, _ = period_containing(today, length)
+    last, _ = period_containing(target_date, length)
+    months = (last.year - first.year) * 12 + last.month - first.month
+    return max(1, min(MAX_PERIODS, months // PERIOD_MONTHS[length] + 1))
 
 
 def _precision(*values: Decimal) -> Decimal:
@@ -121,11 +131,15 @@ def suggest_interim_goals(
     objective: Objective,
     *,
     length: str = "quarter",
-    count: int = 4,
+    count: int | None = None,
     today: dt.date | None = None,
     periods: list[tuple[dt.date, dt.date]] | None = None,
 ) -> list[Suggestion]:
-    """Interim goals for the coming periods (or the given, possibly uneven, periods). Saves nothing."""
+    """Interim goals for the coming periods (or the given, possibly uneven, periods). Saves nothing.
+
+    Without a ``count``, the periods reach the objective's target date (up to ``MAX_PERIODS``), so
+    the last one's target is the long-term target itself.
+    """
     if not objective.is_measurable or objective.baseline is None:
         raise RuleViolation(
             f"“{objective.title}” has no measurable long-term target: give it a metric, a baseline, a numeric "
@@ -140,7 +154,8 @@ def suggest_interim_goals(
     if periods is None:
         if not isinstance(length, str) or length not in PERIOD_MONTHS:
             raise InvalidInput(f"Period length is one of {', '.join(PERIOD_MONTHS)}.", fields={"length": ["Unknown."]})
-        count = integer(count, "count")
+        assert objective.target_date is not None  # measurable
+        count = periods_until(objective.target_date, length, today) if count is None else integer(count, "count")
         if not 1 <= count <= MAX_PERIODS:
             raise InvalidInput(f"Derive 1 to {MAX_PERIODS} periods.", fields={"count": ["Out of range."]})
         periods = coming_periods(today, length, count)

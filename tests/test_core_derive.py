@@ -4,18 +4,20 @@ long-term target, cut into periods, created as drafts both sides must still fill
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from itertools import pairwise
 
 import pytest
+import time_machine
 
 from alignment.models import Objective, Side
 from core.errors import InvalidInput, NotAllowed, RuleViolation
 from goals import commitments as goal_commitments
 from goals import services as goals
-from goals.derive import Suggestion, goals_derive, suggest_interim_goals
+from goals.derive import MAX_PERIODS, Suggestion, goals_derive, periods_until, suggest_interim_goals
 from goals.models import Approval, Commitment, Goal, GoalStatus
 from tests import factories as f
 
@@ -108,7 +110,9 @@ def test_periods_are_taken_in_date_order_whatever_order_they_are_given_in():
 def test_without_a_baseline_date_the_line_starts_today_in_the_period_containing_today():
     today = dt.date(2026, 11, 27)
     suggestions = suggest_interim_goals(
-        objective(baseline=D(100), target=D(500), baseline_date=None, target_date=dt.date(2027, 6, 30)), today=today
+        objective(baseline=D(100), target=D(500), baseline_date=None, target_date=dt.date(2027, 6, 30)),
+        today=today,
+        count=4,
     )
     # Four quarters asked for; the last one starts after the target date and is left out.
     assert steps(suggestions) == [
@@ -123,6 +127,60 @@ def test_a_small_way_to_go_still_gives_every_period_a_step():
     assert all(s.target != s.baseline for s in suggestions), steps(suggestions)
     assert suggestions[-1].target == D(102)
     assert all(a.target < b.target for a, b in pairwise(suggestions))
+
+
+# --- How many periods by default --------------------------------------------------------------
+
+
+def test_by_default_the_periods_reach_the_objectives_target_date():
+    # Ten quarters away: the default used to stop at four, 8/10 of the way from the baseline.
+    far = objective(baseline=D(0), target=D(1000), target_date=dt.date(2029, 6, 30))
+    suggestions = suggest_interim_goals(far, today=JAN_1)
+    assert len(suggestions) == 10
+    assert (suggestions[0].period_start, suggestions[-1].period_end) == (JAN_1, dt.date(2029, 6, 30))
+    assert suggestions[-1].target == D(1000)
+    assert all(a.target < b.target for a, b in pairwise(suggestions))
+
+
+def test_a_target_date_inside_a_period_ends_the_periods_with_that_one():
+    mid = objective(baseline=D(10), target=D(40), target_date=dt.date(2028, 2, 15))
+    suggestions = suggest_interim_goals(mid, length="half", today=dt.date(2027, 3, 10))
+    assert [(s.period_start, s.period_end) for s in suggestions] == [
+        (dt.date(2027, 1, 1), dt.date(2027, 6, 30)),
+        (dt.date(2027, 7, 1), dt.date(2027, 12, 31)),
+        (dt.date(2028, 1, 1), dt.date(2028, 6, 30)),
+    ]
+    assert suggestions[-1].target == D(40)
+
+
+@pytest.mark.parametrize(
+    ("length", "target_date", "expected"),
+    [
+        ("quarter", dt.date(2027, 3, 31), 1),
+        ("quarter", dt.date(2027, 4, 1), 2),
+        ("quarter", dt.date(2029, 6, 30), 10),
+        ("month", dt.date(2027, 12, 31), 12),
+        ("year", dt.date(2030, 1, 1), 4),
+        ("quarter", dt.date(2026, 6, 30), 1),  # already passed: deriving refuses it
+        ("month", dt.date(2031, 1, 1), MAX_PERIODS),
+        ("quarter", dt.date(2040, 1, 1), MAX_PERIODS),
+    ],
+)
+def test_periods_until_counts_calendar_periods_up_to_the_target_date(length, target_date, expected):
+    assert periods_until(target_date, length, JAN_1) == expected
+
+
+def test_a_target_date_beyond_the_maximum_is_approached_as_far_as_the_maximum_goes():
+    distant = objective(baseline=D(0), target=D(480), target_date=dt.date(2030, 12, 31))
+    suggestions = suggest_interim_goals(distant, length="month", today=JAN_1)
+    assert len(suggestions) == MAX_PERIODS
+    assert suggestions[-1].period_end == dt.date(2028, 12, 31)
+    assert D(0) < suggestions[-1].target < D(480)
+
+
+def test_an_explicit_count_is_taken_as_given():
+    far = objective(baseline=D(0), target=D(1000), target_date=dt.date(2029, 6, 30))
+    assert len(suggest_interim_goals(far, count=2, today=JAN_1)) == 2
 
 
 # --- Refusals ---------------------------------------------------------------------------------
@@ -161,7 +219,7 @@ def test_periods_after_the_target_date_are_refused():
         ({"periods": [(dt.date(2027, 3, 31), dt.date(2027, 1, 1))]}, "periods"),
         ({"length": "fortnight"}, "length"),
         ({"count": 0}, "count"),
-        ({"count": 13}, "count"),
+        ({"count": MAX_PERIODS + 1}, "count"),
     ],
     ids=["overlapping", "backwards", "unknown length", "no periods", "too many periods"],
 )
@@ -226,7 +284,7 @@ def test_a_derived_goal_cannot_be_agreed_until_both_sides_commit_for_real(cast, 
     goals.goal_propose(access=editor, goal_id=goal.pk)
     with refused("goal.commitment_missing") as exc:
         goals.goal_approve(access=cast.access("vendor_approver"), goal_id=goal.pk, revision=1)
-    assert "vendor and the partner side" in exc.value.message
+    assert "vendor side has no commitment" in exc.value.message
 
     for side, who, text in [
         (Side.VENDOR, "vendor_editor", "Run two pipeline workshops"),
@@ -236,8 +294,11 @@ def test_a_derived_goal_cannot_be_agreed_until_both_sides_commit_for_real(cast, 
         goal_commitments.commitment_update(access=cast.access(who), commitment_id=slot.pk, text=text)
     assert not Commitment.objects.filter(goal=goal, placeholder=True).exists()
 
-    goal = f.agree(Goal.objects.get(pk=goal.pk), cast.access("vendor_approver"), cast.access("partner_approver"))
-    assert (goal.status, goal.agreed_revision) == (GoalStatus.AGREED, 2)
+    # Writing the empty slots completed the proposed revision rather than changing it: both approve it.
+    for who in ("vendor_approver", "partner_approver"):
+        goals.goal_approve(access=cast.access(who), goal_id=goal.pk, revision=1)
+    goal = Goal.objects.get(pk=goal.pk)
+    assert (goal.status, goal.agreed_revision) == (GoalStatus.AGREED, 1)
 
 
 def test_re_deriving_never_duplicates_a_goal(editor, measurable):
@@ -325,3 +386,52 @@ def test_an_objective_with_a_short_way_to_go_derives_a_goal_for_every_period(edi
     )
     created = derive(editor, nps)
     assert [g.target for g in created] == [D("40.5"), D("41.0"), D("41.5"), D("42")]
+
+
+# --- The Derive form --------------------------------------------------------------------------
+
+
+def derive_page(client, cast, objective, **params):
+    client.force_login(cast.vendor_editor)
+    return client.get(f"/p/{cast.partnership.pk}/objectives/{objective.pk}/derive/", params)
+
+
+def suggested_ends(html: str) -> list[str]:
+    return re.findall(r'name="form-\d+-period_end" value="([\d-]+)"', html)
+
+
+@time_machine.travel(dt.datetime(2027, 1, 1, 9, tzinfo=dt.UTC), tick=False)
+def test_the_derive_form_suggests_periods_up_to_the_target_date_by_default(client, cast, editor):
+    far = f.make_objective(editor, baseline=D(0), target=D(1000), baseline_date=JAN_1, target_date=dt.date(2029, 6, 30))
+    html = derive_page(client, cast, far).content.decode()
+    ends = suggested_ends(html)
+    assert len(ends) == 10 and ends[-1] == "2029-06-30"
+    assert re.search(r'name="form-9-target" value="1000(\.0*)?"', html)
+    # The count is left empty: it means "up to the target date" whatever period length is chosen.
+    assert re.search(r'<input type="number" name="count"[^>]*placeholder="up to the target date"', html)
+    assert 'name="count" value=' not in html
+
+    months = suggested_ends(derive_page(client, cast, far, length="month", count="").content.decode())
+    assert len(months) == MAX_PERIODS and months[-1] == "2028-12-31"
+    assert len(suggested_ends(derive_page(client, cast, far, length="year", count="").content.decode())) == 3
+    assert len(suggested_ends(derive_page(client, cast, far, length="quarter", count="2").content.decode())) == 2
+
+
+@time_machine.travel(dt.datetime(2027, 1, 1, 9, tzinfo=dt.UTC), tick=False)
+def test_all_suggested_periods_up_to_the_maximum_can_be_created_from_the_form(client, cast, editor):
+    far = f.make_objective(editor, baseline=D(0), target=D(24), baseline_date=JAN_1, target_date=dt.date(2028, 12, 31))
+    data = {"form-TOTAL_FORMS": str(MAX_PERIODS), "form-INITIAL_FORMS": "0"}
+    for i, s in enumerate(suggest_interim_goals(far, length="month", today=JAN_1)):
+        data |= {
+            f"form-{i}-include": "on",
+            f"form-{i}-title": s.title,
+            f"form-{i}-period_start": s.period_start.isoformat(),
+            f"form-{i}-period_end": s.period_end.isoformat(),
+            f"form-{i}-baseline": str(s.baseline),
+            f"form-{i}-target": str(s.target),
+        }
+    client.force_login(cast.vendor_editor)
+    response = client.post(f"/p/{cast.partnership.pk}/objectives/{far.pk}/derive/", data)
+    assert response.status_code == 200, response.content[:500]
+    assert Goal.objects.filter(objective=far).count() == MAX_PERIODS
+    assert Goal.objects.filter(objective=far).order_by("period_end").last().target == D(24)  # type: ignore[union-attr]

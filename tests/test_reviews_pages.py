@@ -4,9 +4,12 @@ reminder preferences, each behind the access resolver."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zoneinfo
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core import mail
 from django.utils import timezone
 
@@ -275,6 +278,45 @@ def test_moving_a_review_takes_local_time_in_the_partnership_zone(cast, review, 
     assert review.scheduled_for == dt.datetime(2031, 7, 1, 13, 30, tzinfo=dt.UTC)  # EDT, UTC-4
 
 
+def held_on_default(client, user, review: AlignmentReview) -> str:  # type: ignore[no-untyped-def]
+    page = signed_in(client, user).get(detail_url(review)).content.decode()
+    found = re.search(r'<input type="date" id="held_on" name="held_on" value="([^"]*)"', page)
+    assert found, "no Held on field"
+    return found.group(1)
+
+
+def test_held_on_defaults_to_the_day_of_a_review_recorded_late_in_the_partnership_zone(cast, client) -> None:  # type: ignore[no-untyped-def]
+    type(cast.partnership).objects.filter(pk=cast.partnership.pk).update(timezone="Pacific/Auckland")
+    cast.partnership.refresh_from_db()
+    # 10 February 22:00 UTC is 11 February 11:00 in Auckland (NZDT, UTC+13).
+    with time_machine.travel(dt.datetime(2027, 2, 1, tzinfo=dt.UTC), tick=False):
+        february = review_schedule(
+            access=cast.access("vendor_admin"), scheduled_for=dt.datetime(2027, 2, 10, 22, tzinfo=dt.UTC)
+        )
+    with time_machine.travel(dt.datetime(2027, 4, 20, 3, tzinfo=dt.UTC), tick=False):
+        assert held_on_default(client, cast.vendor_editor, february) == "2027-02-11"
+
+
+@pytest.mark.parametrize(
+    ("scheduled_for", "expected"),
+    [
+        # Later today (local) and in the future: recorded today.
+        (dt.datetime(2027, 4, 20, 22, tzinfo=dt.UTC), "2027-04-21"),
+        (dt.datetime(2027, 5, 3, 9, tzinfo=dt.UTC), "2027-04-21"),
+        # Earlier today in Auckland, though yesterday in UTC: still today.
+        (dt.datetime(2027, 4, 20, 13, tzinfo=dt.UTC), "2027-04-21"),
+    ],
+    ids=["later today", "in the future", "earlier today"],
+)
+def test_held_on_defaults_to_today_for_a_review_due_today_or_later(cast, client, scheduled_for, expected) -> None:  # type: ignore[no-untyped-def]
+    type(cast.partnership).objects.filter(pk=cast.partnership.pk).update(timezone="Pacific/Auckland")
+    cast.partnership.refresh_from_db()
+    now = dt.datetime(2027, 4, 20, 15, tzinfo=dt.UTC)  # 21 April 03:00 in Auckland (NZST, UTC+12)
+    with time_machine.travel(now, tick=False):
+        review = review_schedule(access=cast.access("vendor_admin"), scheduled_for=scheduled_for)
+        assert held_on_default(client, cast.vendor_editor, review) == expected
+
+
 def test_skipping_a_review_schedules_the_following_occurrence(cast, review, client) -> None:  # type: ignore[no-untyped-def]
     assert signed_in(client, cast.vendor_editor).post(detail_url(review) + "skip").status_code == 302
     statuses = list(AlignmentReview.objects.filter(partnership=cast.partnership).values_list("status", flat=True))
@@ -376,4 +418,7 @@ def test_an_editor_can_schedule_the_next_review_from_the_list_and_a_viewer_canno
     response = signed_in(client, cast.partner_editor).post(list_url(cast.partnership))
     review = AlignmentReview.objects.get(partnership=cast.partnership)
     assert response.status_code == 302 and response["Location"] == detail_url(review)
-    assert review.occurrence == review.scheduled_for > timezone.now()
+    # The cadence's next occurrence, held on a working day (today's date decides whether it moves).
+    assert review.occurrence is not None and review.scheduled_for > timezone.now()
+    assert abs(review.scheduled_for - review.occurrence) <= dt.timedelta(days=1)
+    assert review.scheduled_for.astimezone(zoneinfo.ZoneInfo(cast.partnership.timezone)).weekday() < 5

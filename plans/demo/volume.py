@@ -29,7 +29,7 @@ from alignment.models import (
     Vision,
     VisionEndorsement,
 )
-from alignment.schedule import next_occurrence
+from alignment.schedule import next_slot
 from goals.models import (
     Approval,
     CheckIn,
@@ -397,11 +397,16 @@ def _volume_partnership(
         pid,
         "recorded a review",
     )
-    upcoming = next_occurrence(p, now)
+    upcoming = next_slot(p, now=now, last=None)
     batch.add(
-        AlignmentReview(partnership=p, title="Alignment review", scheduled_for=upcoming, occurrence=upcoming),
+        AlignmentReview(
+            partnership=p,
+            title="Alignment review",
+            scheduled_for=upcoming.scheduled_for,
+            occurrence=upcoming.occurrence,
+        ),
         pid,
-        f"scheduled a review for {upcoming:%Y-%m-%d %H:%M} UTC",
+        f"scheduled a review for {upcoming.scheduled_for:%Y-%m-%d %H:%M} UTC",
     )
     return {"partnerships": 1, "goals": goal_count, "check_ins": check_ins}
 
