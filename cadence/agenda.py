@@ -62,6 +62,28 @@ def expected_progress(start: dt.date, end: dt.date, today: dt.date) -> float:
     return max(0.0, min(1.0, (today - start).days / span))
 
 
+def off_track(goal: Goal, latest: dict[tuple[Any, str], Any], today: dt.date) -> GoalItem:
+    """The rule "off track", in one place: why a current agreed goal needs the two sides' attention
+    (no check-in yet or none lately, progress behind the straight line from its start to its end,
+    a side's low confidence), with its progress and the progress expected by today. A goal with
+    no reason is on track (the dashboard counts those). ``latest``: ``goals.queries.latest_check_ins``."""
+    reasons: list[str] = []
+    values = [c for c in (latest.get((goal.pk, Side.VENDOR)), latest.get((goal.pk, Side.PARTNER))) if c]
+    newest = max(values, key=lambda c: (c.measured_on, c.created_at), default=None)
+    progress = goal.progress(newest.value) if newest else None
+    expected = expected_progress(goal.period_start, goal.period_end, today)
+    if newest is None:
+        reasons.append("no check-in yet")
+    elif newest.measured_on < today - check_in_interval():
+        reasons.append(f"no check-in since {newest.measured_on:%d %b %Y}")
+    if progress is not None and progress + OFF_TRACK_MARGIN < expected:
+        reasons.append(f"{progress:.0%} of the way with {expected:.0%} of the period gone")
+    for c in values:
+        if c.confidence <= LOW_CONFIDENCE:
+            reasons.append(f"{c.side} side's confidence is {c.confidence} of 5")
+    return GoalItem(goal, reasons, progress, expected)
+
+
 def build_agenda(p: Partnership, review: AlignmentReview | None = None, now: dt.datetime | None = None) -> Agenda:
     """The agenda for ``review`` (or for the next review) of ``p``."""
     now = now or timezone.now()
@@ -93,24 +115,10 @@ def build_agenda(p: Partnership, review: AlignmentReview | None = None, now: dt.
         ).order_by("period_end", "title")
     )
     latest = latest_check_ins(g.pk for g in current)
-    stale_before = today - check_in_interval()
     for g in current:
-        reasons: list[str] = []
-        values = [c for c in (latest.get((g.pk, Side.VENDOR)), latest.get((g.pk, Side.PARTNER))) if c]
-        newest = max(values, key=lambda c: (c.measured_on, c.created_at), default=None)
-        progress = g.progress(newest.value) if newest else None
-        expected = expected_progress(g.period_start, g.period_end, today)
-        if newest is None:
-            reasons.append("no check-in yet")
-        elif newest.measured_on < stale_before:
-            reasons.append(f"no check-in since {newest.measured_on:%d %b %Y}")
-        if progress is not None and progress + OFF_TRACK_MARGIN < expected:
-            reasons.append(f"{progress:.0%} of the way with {expected:.0%} of the period gone")
-        for c in values:
-            if c.confidence <= LOW_CONFIDENCE:
-                reasons.append(f"{c.side} side's confidence is {c.confidence} of 5")
-        if reasons:
-            agenda.off_track.append(GoalItem(g, reasons, progress, expected))
+        item = off_track(g, latest, today)
+        if item.reasons:
+            agenda.off_track.append(item)
 
     # What waits for each side (``goals.rules``): proposals to approve, revisions sent back to revise.
     negotiating = list(Goal.objects.filter(NEGOTIATING, partnership=p).order_by("proposed_at", "created_at"))

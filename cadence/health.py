@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from alignment.changes import cache_hour, plan_generations
@@ -35,7 +35,7 @@ WEIGHTS = {
 FRESH_DAYS, STALE_DAYS = 30, 90
 # In the keys of cached reports: a release that changes ``HealthReport`` (or the module it is
 # pickled from) bumps it, so processes of either release never read the other's entries.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 REVIEW_GRACE_DAYS, REVIEW_ZERO_DAYS = 7, 60
 
 
@@ -56,6 +56,9 @@ class Component:
 class HealthReport:
     score: int
     components: list[Component]
+    # Whether the plan has started (``has_started``): before, screens say "Getting started"
+    # instead of a score that would only count what is not written yet.
+    started: bool = True
 
     def as_json(self) -> list[dict[str, Any]]:
         return [asdict(c) | {"points": c.points} for c in self.components]
@@ -73,6 +76,19 @@ class PlanFacts:
     commitments: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[Mapping[str, Any]] = field(default_factory=list)
     latest_check_ins: dict[tuple[Any, str], dict[str, Any]] = field(default_factory=dict)
+    # Both sides agreed a goal at some time (any period; in force, closed or amended since).
+    agreed_a_goal: bool = False
+
+
+def has_started(facts: PlanFacts) -> bool:
+    """The rule "the plan has started": both sides have agreed its first goal.
+
+    Until then the plan is being written (the vision, objectives, first goals, the partner's
+    invitation), and its health score would only count what is not there yet: a new plan would
+    open at 10 of 100 in red. Every screen that shows the score (plan header, dashboard, health
+    page) shows "Getting started" instead while this is False; the score is still computed,
+    explained and stored, so its trend begins on the plan's first day."""
+    return facts.agreed_a_goal
 
 
 def _all(n: int, word: str, singular: str, plural: str) -> str:
@@ -256,7 +272,7 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     components.append(Component("confidence", "Both sides equally confident", WEIGHTS["confidence"], score, why))
 
     total = round(sum(c.weight * c.score for c in components))
-    return HealthReport(score=max(0, min(100, total)), components=components)
+    return HealthReport(score=max(0, min(100, total)), components=components, started=has_started(facts))
 
 
 def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, PlanFacts]:
@@ -266,10 +282,15 @@ def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, Pl
     if not ids:
         return facts
     today = now.date()
-    for pid, a, b, c in Vision.objects.filter(partnership_id__in=ids).values_list(
-        "partnership_id", "why_together", "what_we_hope", "how_we_work"
+    # Every partnership has its vision (made with it): its row also says whether a goal was agreed.
+    agreed_goal = Goal.objects.filter(partnership_id=OuterRef("partnership_id"), agreed_revision__isnull=False)
+    for pid, a, b, c, agreed in (
+        Vision.objects.filter(partnership_id__in=ids)
+        .annotate(agreed_a_goal=Exists(agreed_goal))
+        .values_list("partnership_id", "why_together", "what_we_hope", "how_we_work", "agreed_a_goal")
     ):
         facts[pid].has_vision_text = bool(a.strip() and b.strip() and c.strip())
+        facts[pid].agreed_a_goal = agreed
     for pid, side in VisionEndorsement.objects.filter(
         vision__partnership_id__in=ids, revision=F("vision__revision")
     ).values_list("vision__partnership_id", "side"):

@@ -25,7 +25,7 @@ from alignment.access import Access, resolve
 from alignment.models import AlignmentReview, PartnershipMember, Side
 from alignment.schedule import keep_next_review_scheduled, localize, upcoming
 from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
-from core.models import OutboxMessage
+from core.models import MailKind, OutboxMessage
 from core.web import domain_errors
 
 from . import services as review_services
@@ -145,8 +145,10 @@ def _render_detail(
     zone = _zone(access)
     agenda = build_agenda(access.partnership, review) if review.status == AlignmentReview.Status.SCHEDULED else None
     attendee_ids = {u.pk for u in review.attendees.all()}
+    # A review recorded late was most likely held on its own day; one not yet due is recorded today.
+    today = timezone.now().astimezone(zone).date()
     form = form or {
-        "held_on": timezone.now().astimezone(zone).date().isoformat(),
+        "held_on": min(review.scheduled_for.astimezone(zone).date(), today).isoformat(),
         "attendees": attendee_ids,
         "other_attendees": review.other_attendees,
         "notes": review.notes,
@@ -278,23 +280,38 @@ def review_skip(request: HttpRequest, partnership_id: Any, review_id: Any) -> Ht
 @domain_errors
 @require_http_methods(["GET"])
 def delivery_log(request: HttpRequest, partnership_id: Any) -> HttpResponse:
-    """Reminders of this partnership: sent, failed with the reason, retried. Vendor admins only."""
+    """Every e-mail the product queued for this partnership — invitations (also to addresses
+    without an account), negotiation e-mails, reminders — with its recipient, status, attempts and
+    the last error; filtered by status and kind. Vendor admins only."""
     access = resolve(request.user, partnership_id)
     if not (access.is_org_admin and access.side == Side.VENDOR):
-        raise NotAllowed("Only admins of the vendor organisation can see the reminder delivery log.")
+        raise NotAllowed("Only admins of the vendor organisation can see the e-mail log.")
     status = request.GET.get("status", "")
-    rows = OutboxMessage.objects.filter(partnership_id=access.partnership.pk).select_related("recipient")
+    kind = request.GET.get("kind", "")
+    everything = OutboxMessage.objects.filter(partnership_id=access.partnership.pk)
+    rows = everything.select_related("recipient")
     if status in OutboxMessage.Status.values:
         rows = rows.filter(status=status)
+    else:
+        status = ""
+    if kind in MailKind.values:
+        rows = rows.filter(kind=kind)
+    else:
+        kind = ""
+    shown = list(rows.order_by("-created_at")[:DELIVERY_LOG_SIZE])
     return render(
         request,
         "reviews/deliveries.html",
         {
             "access": access,
             "partnership": access.partnership,
-            "rows": list(rows[:DELIVERY_LOG_SIZE]),
+            "rows": shown,
             "status": status,
+            "kind": kind,
             "statuses": OutboxMessage.Status.choices,
+            "kinds": MailKind.choices,
             "limit": DELIVERY_LOG_SIZE,
+            # Whether anything was ever queued: an empty filter says "none match", not "none sent".
+            "any_sent": bool(shown) or (bool(status or kind) and everything.exists()),
         },
     )

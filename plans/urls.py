@@ -7,9 +7,11 @@ from . import dashboard, live, views
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("partnerships/new/", dashboard.partnership_new, name="partnership_new"),
+    path("lists/<slug:name>/", dashboard.dashboard_list, name="dashboard_list"),
     path("p/<uuid:pid>/", views.PlanPage.as_view(), name="plan"),
     path("p/<uuid:pid>/fragment/<str:name>/", views.Fragment.as_view(), name="plan_fragment"),
     path("p/<uuid:pid>/live/", live.LiveUpdates.as_view(), name="plan_live"),
+    path("p/<uuid:pid>/getting-started/dismiss/", views.ChecklistDismiss.as_view(), name="checklist_dismiss"),
     path("p/<uuid:pid>/vision/edit/", views.VisionEdit.as_view(), name="vision_edit"),
     path("p/<uuid:pid>/vision/endorse/", views.VisionEndorse.as_view(), name="vision_endorse"),
     path("p/<uuid:pid>/objectives/new/", views.ObjectiveNew.as_view(), name="objective_new"),

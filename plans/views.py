@@ -1,5 +1,5 @@
-"""Browser pages of the joint plan: the page with its vision and objectives, and the fragments
-live updates refresh (the dashboard is in ``alignment.dashboard``).
+"""Browser pages of the joint plan: the page with its vision, objectives, getting-started checklist
+and history, and the fragments live updates refresh (the dashboard is in ``plans.dashboard``).
 
 ``PlanView`` is the one place where a ``DomainError`` becomes an HTTP answer: outsiders get 404,
 members without the role 403, and rule or input errors come back as errors on the form that was
@@ -11,23 +11,31 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from alignment import services
 from alignment.access import Access
 from alignment.changes import feed_queryset
 from alignment.forms import ObjectiveCreateForm, ObjectiveForm, VisionForm
-from alignment.models import ChangeEvent, Objective, Partnership, Side, Vision
+from alignment.models import Invitation, Objective, Partnership, PartnershipMember, Side, Vision
 from alignment.web import InPlaceForm, PlanView
+from cadence.attention import attention_for
 from cadence.health import cached_health_for
 from core.errors import NotFound
+from core.web import HtmxHttpRequest
 from goals.cards import goal_cards, goal_counts, goal_list_context
 from goals.fragments import goal_fragment
+from goals.models import Goal
+
+from .history import HistoryPage, history_page, parse_cursor
 
 # --- The joint plan page -----------------------------------------------------------------------
 
@@ -85,33 +93,117 @@ def objectives_context(access: Access) -> list[dict[str, Any]]:
     ]
 
 
-HISTORY_SIZE = 30
-HIDDEN_KEYS = {"id", "version", "updated_at", "created_at", "partnership", "goal", "revision_open"}
+def history_context(access: Access, before: str | None = None) -> HistoryPage:
+    """A page of the plan's history as readable sentences (``plans.history``): the newest, or the
+    one before the cursor ``before`` ("Show older")."""
+    return history_page(access, parse_cursor(before))
 
 
-def readable_changes(event: ChangeEvent) -> list[dict[str, str]]:
-    """What changed in an update, as label: before → after (internal fields left out)."""
-    if event.action != ChangeEvent.Action.UPDATE or not event.before or not event.after:
-        return []
-    rows = []
-    for key, new in event.after.items():
-        old = event.before.get(key)
-        if key in HIDDEN_KEYS or old == new:
-            continue
-        rows.append({"field": key.replace("_", " "), "before": _short(old), "after": _short(new)})
-    return rows
+# --- Getting started ------------------------------------------------------------------------------
 
 
-def _short(value: Any) -> str:
-    if value in (None, "", []):
-        return "—"
-    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return text if len(text) <= 160 else text[:157] + "…"
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    done: bool
+    example: str
 
 
-def history_context(access: Access, limit: int = HISTORY_SIZE) -> list[dict[str, Any]]:
-    events = list(ChangeEvent.objects.filter(partnership=access.partnership).order_by("-txid", "-seq")[:limit])
-    return [{"event": e, "changes": readable_changes(e)} for e in events]
+@dataclass(frozen=True)
+class Checklist:
+    steps: list[Step]
+    first_objective: Objective | None
+
+    @property
+    def done(self) -> int:
+        return sum(1 for s in self.steps if s.done)
+
+    @property
+    def complete(self) -> bool:
+        return all(s.done for s in self.steps)
+
+    @property
+    def next(self) -> Step | None:
+        """The first step not done: its action is the checklist's one primary action."""
+        return next((s for s in self.steps if not s.done), None)
+
+
+DISMISSED = "checklists_dismissed"
+
+
+def checklist_dismissed(request: HttpRequest, partnership: Partnership) -> bool:
+    return str(partnership.pk) in request.session.get(DISMISSED, [])
+
+
+def getting_started(access: Access) -> Checklist:
+    """The four steps of a first plan (the vision, an objective, goals derived from it, the
+    partner invited), each ticked by what the plan holds (two queries)."""
+    p = access.partnership
+    now = timezone.now()
+    partner_invited = Invitation.objects.filter(partnership=OuterRef("pk"), side=Side.PARTNER).filter(
+        Q(accepted_at__isnull=False) | Q(revoked_at__isnull=True, declined_at__isnull=True, expires_at__gt=now)
+    )
+    row = (
+        Partnership.objects.filter(pk=p.pk)
+        .annotate(
+            vision_written=Exists(
+                Vision.objects.filter(partnership=OuterRef("pk"))
+                .exclude(why_together="")
+                .exclude(what_we_hope="")
+                .exclude(how_we_work="")
+            ),
+            has_goal=Exists(Goal.objects.filter(partnership=OuterRef("pk"))),
+            partner_here=Exists(PartnershipMember.objects.filter(partnership=OuterRef("pk"), side=Side.PARTNER)),
+            partner_invited=Exists(partner_invited),
+        )
+        .values("vision_written", "has_goal", "partner_here", "partner_invited")
+        .first()
+    ) or {}
+    first = Objective.objects.filter(partnership=p).order_by("position", "created_at").first()
+    partner = p.partner.name
+    return Checklist(
+        steps=[
+            Step(
+                "vision",
+                "Write the shared vision",
+                bool(row.get("vision_written")),
+                "Why we are in business together: “Mid-market manufacturers need our platform and "
+                f"{partner}'s implementation know-how.”",
+            ),
+            Step(
+                "objective",
+                "Add a mutual objective",
+                first is not None,
+                "“Build a certified migration practice” — for the vendor: more licences in the mid-market; "
+                "for the partner: billable implementation days. Give it a target, e.g. 30 certified "
+                "consultants by December.",
+            ),
+            Step(
+                "goals",
+                "Derive this quarter's goals",
+                bool(row.get("has_goal")),
+                "From “30 certified consultants by December”, Partnerplan proposes quarterly steps "
+                "(10 by March, 20 by June …) as drafts with a commitment from each side.",
+            ),
+            Step(
+                "invite",
+                f"Invite {partner}",
+                bool(row.get("partner_here") or row.get("partner_invited")),
+                f"Invite your counterpart at {partner} as an approver: they review the goals, add what "
+                f"{partner} commits to, and approve.",
+            ),
+        ],
+        first_objective=first,
+    )
+
+
+def header_context(request: HttpRequest, access: Access) -> dict[str, Any]:
+    """The plan header: the partnership, its health (or "Getting started") and, while the plan has
+    not started, the getting-started checklist for the people who write it."""
+    health = plan_health(access.partnership)
+    show = access.can_edit and not health.started and not checklist_dismissed(request, access.partnership)
+    return {"health": health, "checklist": getting_started(access) if show else None}
 
 
 def plan_health(partnership: Partnership) -> Any:
@@ -125,7 +217,7 @@ def plan_context(request: HttpRequest, access: Access) -> dict[str, Any]:
     return {
         "access": access,
         "partnership": p,
-        "health": plan_health(p),
+        **header_context(request, access),
         "objectives": objectives_context(access),
         "history": history_context(access),
         "cursor": latest_cursor(p),
@@ -139,7 +231,7 @@ class PlanPage(PlanView):
 
 
 FRAGMENT = re.compile(
-    r"^(?P<kind>plan-header|vision|objectives|history|objective|goals-of|goals-count|goal)"
+    r"^(?P<kind>plan-header|vision|objectives|history|queue-count|objective|goals-of|goals-count|goal)"
     r"(?:-(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?$"
 )
 
@@ -152,12 +244,20 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
     kind, ident = match["kind"], match["id"]
     base = {"access": access, "partnership": access.partnership}
     if kind == "plan-header":
-        return render(request, "plan/_header.html", base | {"health": plan_health(access.partnership)})
+        return render(request, "plan/_header.html", base | header_context(request, access))
     if kind == "vision":
         return render(request, "plan/_vision.html", base | vision_context(access))
     if kind == "objectives":
         return render(request, "plan/_objectives.html", base | {"objectives": objectives_context(access)})
+    if kind == "queue-count":  # the count on the "Review queue" tab (plans.templatetags.partnership_nav)
+        pid = access.partnership.pk
+        waiting = attention_for([pid])[pid].waiting[access.side]
+        return render(request, "plan/_queue_count.html", {"waiting": waiting})
     if kind == "history":
+        before = request.GET.get("before")
+        if before and parse_cursor(before):  # "Show older": the next page of events, as list items
+            page = history_context(access, before)
+            return render(request, "plan/_history_items.html", base | {"history": page, "page_start": before})
         return render(request, "plan/_history.html", base | {"history": history_context(access)})
     if kind == "objective" and ident:
         objective = Objective.objects.filter(partnership=access.partnership, pk=ident).first()
@@ -172,6 +272,18 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
 class Fragment(PlanView):
     def get(self, request: HttpRequest, pid: uuid.UUID, name: str) -> HttpResponse:
         return render_fragment(request, self.access, name)
+
+
+class ChecklistDismiss(PlanView):
+    """Hide the getting-started checklist of this plan for this person (once every step is done)."""
+
+    def post(self, request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
+        if getting_started(self.access).complete:
+            dismissed = [d for d in request.session.get(DISMISSED, []) if d != str(pid)][-49:]
+            request.session[DISMISSED] = [*dismissed, str(pid)]
+        if cast(HtmxHttpRequest, request).htmx:
+            return render_fragment(request, self.access, "plan-header")
+        return redirect("plan", pid=pid)
 
 
 # --- Vision -----------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
     vendor.get_by_label("Password").fill("a-long-and-unusual-passphrase")
     vendor.get_by_role("button", name="Create workspace").click()
     vendor.wait_for_load_state()
-    expect(vendor.get_by_role("heading", name="Your partnerships")).to_be_visible()
+    # A new workspace has no partnership yet: the dashboard says what to do first.
+    expect(vendor.get_by_text("Start your first partnership")).to_be_visible()
+    vendor.get_by_role("link", name="Start a partnership").click()
 
     vendor.get_by_label("Partner company").fill("Northwind Consulting")
     vendor.get_by_label("Kind of partner").select_option("consulting")
@@ -56,7 +58,7 @@ def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
     vendor.get_by_role("button", name="Save").click()
     expect(vendor.locator("#vision")).to_contain_text("Be the first choice in DACH.")
 
-    vendor.get_by_role("button", name="Add objective").click()
+    vendor.get_by_role("button", name="Add the first objective").click()
     vendor.get_by_label("Objective", exact=True).fill("Grow joint services revenue")
     vendor.get_by_label("What it gives the vendor").fill("Licence revenue")
     vendor.get_by_label("What it gives the partner").fill("Billable implementation work")
@@ -237,6 +239,7 @@ def test_sign_in_through_the_form_and_sign_out(new_page, live_url, cast):
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     sign_in(page, "Editor@Vendor.test")
     expect(page.get_by_role("heading", name="Acme × Northwind")).to_be_visible()  # back where they wanted to go
+    page.locator("details.menu > summary").click()  # the person's menu holds "Sign out"
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.goto(f"/p/{cast.partnership.pk}/")

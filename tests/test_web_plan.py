@@ -55,8 +55,8 @@ def test_the_plan_page_shows_vision_objectives_goals_by_period_approvals_commitm
         "added the goal",
         f'id="goal-{goal.pk}"',
         f'id="goals-of-{goal.objective_id}"',
-        f"{goal.period_start:%d %b %Y}",
-        "Alignment health",
+        f"{goal.period_start.day} {goal.period_start:%b %Y}",  # dates as people write them: "1 Jul 2026"
+        "Getting started",  # no goal agreed by both sides yet: no score to show
         f'hx-get="/p/{cast.partnership.pk}/goals/{goal.pk}/details/"',
     ):
         assert text in html, text
@@ -69,11 +69,14 @@ def test_the_plan_page_shows_vision_objectives_goals_by_period_approvals_commitm
 def test_the_plan_page_leads_to_the_review_queue_reviews_health_and_exports(client, cast):
     client.force_login(cast.partner_viewer)
     html = client.get(url(cast, "")).content.decode()
-    for path in ("review/", "reviews/", "health/", "settings/", "print/", "export/goals.csv"):
+    for path in ("review/", "reviews/", "health/", "settings/", "print/"):
         assert f'href="/p/{cast.partnership.pk}/{path}' in html, path
-    assert "Invite people" not in html
+    assert f'href="/invite/manage/{cast.partnership.pk}/"' not in html  # a viewer invites nobody
+    printed = client.get(url(cast, "print/")).content.decode()
+    for path in ("export/goals.csv", "export/check-ins.csv"):
+        assert f'href="/p/{cast.partnership.pk}/{path}' in printed, path
     client.force_login(cast.vendor_admin)
-    assert "Invite people" in client.get(url(cast, "")).content.decode()
+    assert f'href="/invite/manage/{cast.partnership.pk}/"' in client.get(url(cast, "")).content.decode()
 
 
 def test_editing_a_goal_in_place_saves_with_the_version_and_answers_with_the_card(client, cast, goal):
@@ -94,7 +97,8 @@ def test_a_save_against_a_newer_version_shows_both_versions_and_keeps_the_typed_
     response = client.post(url(cast, f"goals/{goal.pk}/edit/"), stale)
     html = response.content.decode()
     assert response.status_code == 409
-    assert "Someone else saved a change" in html and "Keep mine" in html and "Take theirs" in html
+    # The conflict names who saved meanwhile (the change log knows).
+    assert "Pat Partner saved a change" in html and "Keep mine" in html and "Take theirs" in html
     assert "<td data-theirs>300</td><td data-mine>275</td>" in html
     assert 'value="275' in html and "Our reasoning" in html
     current = Goal.objects.get(pk=goal.pk)
@@ -102,13 +106,14 @@ def test_a_save_against_a_newer_version_shows_both_versions_and_keeps_the_typed_
     assert current.target == Decimal("300")
 
 
-def test_an_invalid_edit_is_a_400_with_the_field_error_and_changes_nothing(client, cast, goal):
+def test_an_invalid_edit_is_a_422_with_the_field_error_and_changes_nothing(client, cast, goal):
+    # 422: the form comes back with its errors and htmx swaps it in place (alignment.web.FORM_ERROR).
     client.force_login(cast.vendor_editor)
     response = client.post(url(cast, f"goals/{goal.pk}/edit/"), goal_terms(goal, target="50"))
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Does not match baseline and target." in response.content.decode()
     response = client.post(url(cast, f"goals/{goal.pk}/edit/"), goal_terms(goal, baseline="a lot", version="x"))
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert Goal.objects.get(pk=goal.pk).version == goal.version
 
 
@@ -139,7 +144,7 @@ def test_request_changes_sends_the_goal_back_with_the_comment(client, cast, goal
     goals.goal_propose(access=cast.access("vendor_editor"), goal_id=goal.pk)
     client.force_login(cast.partner_editor)
     empty = client.post(url(cast, f"goals/{goal.pk}/request-changes/"), {"comment": "  "})
-    assert empty.status_code == 400
+    assert empty.status_code == 422
     response = client.post(url(cast, f"goals/{goal.pk}/request-changes/"), {"comment": "Target too high"})
     assert response.status_code == 200 and response["HX-Retarget"] == f"#goal-{goal.pk}"
     assert Goal.objects.get(pk=goal.pk).status == GoalStatus.CHANGES_REQUESTED
@@ -193,7 +198,7 @@ def test_an_owner_from_the_wrong_side_is_a_form_error(client, cast, goal):
         url(cast, f"goals/{goal.pk}/commitments/new/"),
         {"side": "partner", "text": "Webinars", "owner": str(cast.vendor_editor.pk)},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Not a member of the partner side." in response.content.decode()
 
 
@@ -269,7 +274,7 @@ def test_objectives_are_added_and_edited_in_place(client, cast):
     unknown = client.post(
         url(cast, "objectives/new/"), {"title": "X", "status": "active", "partner_drivers": ["world domination"]}
     )
-    assert unknown.status_code == 400 and "not one of the available choices" in unknown.content.decode()
+    assert unknown.status_code == 422 and "not one of the available choices" in unknown.content.decode()
     response = client.post(
         url(cast, f"objectives/{objective.pk}/edit/"),
         {
@@ -336,8 +341,8 @@ def test_history_shows_who_changed_what_with_before_and_after(client, cast, goal
     goals.goal_update(access=cast.access("partner_editor"), goal_id=goal.pk, target="275")
     client.force_login(cast.vendor_viewer)
     html = client.get(url(cast, "fragment/history/")).content.decode()
-    assert "Pete Editor" in html and "edited the terms of" in html
-    assert '<th scope="row">target</th><td><del>200</del></td><td><ins>275</ins></td>' in html
+    assert "<strong>Pete Editor</strong> edited the terms of “Pipeline Q4”" in html
+    assert '<th scope="row">Target</th><td><del>200 EUR k</del></td><td><ins>275 EUR k</ins></td>' in html
 
 
 def test_goal_detail_shows_the_negotiation_thread(client, cast, goal):
@@ -408,7 +413,7 @@ def test_an_approver_closes_an_agreed_goal_with_an_outcome_and_a_note(client, ca
     early = client.post(url(cast, f"goals/{goal.pk}/close/"), {"outcome": "achieved", "version": goal.version})
     assert early.status_code == 409 and "a goal is marked achieved at or after its end" in early.content.decode()
     no_note = client.post(url(cast, f"goals/{goal.pk}/close/"), {"outcome": "dropped", "version": goal.version})
-    assert no_note.status_code == 400 and "A note is required." in no_note.content.decode()
+    assert no_note.status_code == 422 and "A note is required." in no_note.content.decode()
     response = client.post(
         url(cast, f"goals/{goal.pk}/close/"), {"outcome": "dropped", "note": "Market moved", "version": goal.version}
     )
