@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check bench install clean-var
+.PHONY: run test lint check bench screenshots install clean-var
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ check: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+## Screenshots of every page at 1280 and 390 px into artifacts/screenshots/, with axe and a sideways-scroll
+## check per page (report.md); fails on a serious/critical violation. A fresh demo in a temporary var dir;
+## needs Debian's Chromium (/usr/bin/chromium). SCREENSHOTS_ARGS="--only plan" or "--docs" (docs/screens/).
+screenshots: install
+	$(BIN)/python scripts/screenshots.py $(SCREENSHOTS_ARGS)
 
 clean-var:
 	rm -rf var

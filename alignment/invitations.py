@@ -490,7 +490,7 @@ def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
         obj=invitation,
         action=UPDATE,
         before=before,
-        summary=f"{invitation.email} accepted the invitation",
+        summary="accepted the invitation",
     )
     record_change(
         actor=user,
@@ -498,7 +498,7 @@ def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
         obj=member,
         action=CREATE,
         after=member.to_record(),
-        summary=f"{user.display_name} joined as {member.side} {member.role}",
+        summary=f"joined as {member.side} {member.role}",
     )
     return member
 

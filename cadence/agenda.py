@@ -75,7 +75,7 @@ def off_track(goal: Goal, latest: dict[tuple[Any, str], Any], today: dt.date) ->
     if newest is None:
         reasons.append("no check-in yet")
     elif newest.measured_on < today - check_in_interval():
-        reasons.append(f"no check-in since {newest.measured_on:%d %b %Y}")
+        reasons.append(f"no check-in since {newest.measured_on:%-d %b %Y}")
     if progress is not None and progress + OFF_TRACK_MARGIN < expected:
         reasons.append(f"{progress:.0%} of the way with {expected:.0%} of the period gone")
     for c in values:

@@ -207,16 +207,16 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     if due_reviews:
         last = max(due_reviews, key=lambda r: r["scheduled_for"])
         if last["status"] == "held":
-            score, why = 1.0, f"The last review ({last['scheduled_for']:%d %b %Y}) was held."
+            score, why = 1.0, f"The last review ({last['scheduled_for']:%-d %b %Y}) was held."
         else:
             late = (now - last["scheduled_for"]).days
             if late <= REVIEW_GRACE_DAYS:
                 score = 1.0
             else:
                 score = max(0.0, 1 - (late - REVIEW_GRACE_DAYS) / (REVIEW_ZERO_DAYS - REVIEW_GRACE_DAYS))
-            why = f"The last review is {_plural(late, 'day')} overdue (due {last['scheduled_for']:%d %b %Y})."
+            why = f"The last review is {_plural(late, 'day')} overdue (due {last['scheduled_for']:%-d %b %Y})."
     elif upcoming:
-        score, why = 1.0, f"The first review is scheduled for {min(r['scheduled_for'] for r in upcoming):%d %b %Y}."
+        score, why = 1.0, f"The first review is scheduled for {min(r['scheduled_for'] for r in upcoming):%-d %b %Y}."
     else:
         score, why = 0.0, "No alignment review is scheduled."
     components.append(Component("reviews", "Reviews held on schedule", WEIGHTS["reviews"], score, why))

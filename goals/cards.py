@@ -59,7 +59,7 @@ class GoalCard:
     @property
     def period_label(self) -> str:
         g = self.goal
-        return f"{g.period_start:%d %b %Y} – {g.period_end:%d %b %Y}"
+        return f"{g.period_start:%-d %b %Y} – {g.period_end:%-d %b %Y}"
 
     @property
     def sides(self) -> list[dict[str, Any]]:
@@ -246,7 +246,7 @@ def goal_cards(
         qs = qs.filter(status__in=CLOSED)
     commitments = Commitment.objects.order_by("position", "created_at")
     if detailed:
-        commitments = commitments.select_related("owner")
+        commitments = commitments.select_related("owner", "drafted_by")
     # By period (start, then end, so goals of one period stay together under its heading).
     qs = qs.order_by("period_start", "period_end", "created_at")
     goals = list(qs.prefetch_related(Prefetch("commitments", commitments)))

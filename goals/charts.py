@@ -210,7 +210,7 @@ def _get(obj: Any, name: str) -> Any:
 
 
 def _date_label(day: dt.date, span_days: int) -> str:
-    return f"{day:%d %b %Y}" if span_days > 300 else f"{day:%d %b}"
+    return f"{day:%-d %b %Y}" if span_days > 300 else f"{day:%-d %b}"
 
 
 def _date_ticks(first: dt.date, last: dt.date, scale: Scale, count: int = 5) -> list[Tick]:
@@ -255,12 +255,12 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
         Point(
             x(goal.period_start.toordinal()),
             y(float(goal.baseline)),
-            f"Baseline {_with_unit(goal.baseline, unit)} on {goal.period_start:%d %b %Y}",
+            f"Baseline {_with_unit(goal.baseline, unit)} on {goal.period_start:%-d %b %Y}",
         ),
         Point(
             x(goal.period_end.toordinal()),
             y(float(goal.target)),
-            f"Target {_with_unit(goal.target, unit)} by {goal.period_end:%d %b %Y}",
+            f"Target {_with_unit(goal.target, unit)} by {goal.period_end:%-d %b %Y}",
         ),
     ]
     chart = Chart(
@@ -313,7 +313,7 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
                 Point(
                     x(day.toordinal()),
                     y(float(value)),
-                    f"{side.capitalize()} on {day:%d %b %Y}: {_with_unit(value, unit)} ({pct} of the way to target), "
+                    f"{side.capitalize()} on {day:%-d %b %Y}: {_with_unit(value, unit)} ({pct} of the way to target), "
                     f"confidence {_get(c, 'confidence')} of 5",
                 )
             )
@@ -322,7 +322,7 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
         share = progress_between(goal.baseline, goal.target, Decimal(str(_get(c, "value"))))
         chart.table_rows.append(
             [
-                f"{_get(c, 'measured_on'):%d %b %Y}",
+                f"{_get(c, 'measured_on'):%-d %b %Y}",
                 str(_get(c, "side")).capitalize(),
                 _with_unit(_get(c, "value"), unit),
                 f"{round(share * 100)}%" if share is not None else "–",
@@ -333,15 +333,15 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
     better = "higher" if goal.direction == Direction.INCREASE else "lower"
     description = (
         f"{goal.metric_name or 'Value'} from a baseline of {_with_unit(goal.baseline, unit)} on "
-        f"{goal.period_start:%d %b %Y} to a target of {_with_unit(goal.target, unit)} by "
-        f"{goal.period_end:%d %b %Y} ({better} is better)."
+        f"{goal.period_start:%-d %b %Y} to a target of {_with_unit(goal.target, unit)} by "
+        f"{goal.period_end:%-d %b %Y} ({better} is better)."
     )
     if items:
         latest = items[-1]
         share = progress_between(goal.baseline, goal.target, Decimal(str(_get(latest, "value"))))
         description += (
             f" {len(items)} check-in{'s' if len(items) != 1 else ''}; the latest, on "
-            f"{_get(latest, 'measured_on'):%d %b %Y}, measured {_with_unit(_get(latest, 'value'), unit)}"
+            f"{_get(latest, 'measured_on'):%-d %b %Y}, measured {_with_unit(_get(latest, 'value'), unit)}"
             f" ({round((share or 0) * 100)}% of the way to target)."
         )
     else:
@@ -388,8 +388,8 @@ def health_trend(snapshots: Iterable[Any], *, size: str = "line") -> Chart:
     y = Scale(0, 100, bottom, top)
     for s in items:
         day, score = _get(s, "day"), int(_get(s, "score"))
-        series.points.append(Point(x(day.toordinal()), y(score), f"{day:%d %b %Y}: health {score}"))
-        chart.table_rows.append([f"{day:%d %b %Y}", str(score)])
+        series.points.append(Point(x(day.toordinal()), y(score), f"{day:%-d %b %Y}: health {score}"))
+        chart.table_rows.append([f"{day:%-d %b %Y}", str(score)])
     if size == "spark":
         latest = series.points[-1]
         chart.series.append(Series("latest", "Latest score", HEALTH_COLOUR, "", "circle", [latest]))
@@ -398,13 +398,13 @@ def health_trend(snapshots: Iterable[Any], *, size: str = "line") -> Chart:
         chart.y_ticks = [Tick(y(v), str(v)) for v in (0, 25, 50, 75, 100)]
     start, end = int(_get(items[0], "score")), int(_get(items[-1], "score"))
     if len(items) == 1:
-        chart.description = f"Health {end} on {last:%d %b %Y}; no earlier history."
+        chart.description = f"Health {end} on {last:%-d %b %Y}; no earlier history."
     else:
         trend = "rose" if end > start else "fell" if end < start else "held steady"
         low = min(int(_get(s, "score")) for s in items)
         high = max(int(_get(s, "score")) for s in items)
         chart.description = (
-            f"Health {trend} from {start} on {first:%d %b %Y} to {end} on {last:%d %b %Y} "
+            f"Health {trend} from {start} on {first:%-d %b %Y} to {end} on {last:%-d %b %Y} "
             f"(lowest {low}, highest {high})."
         )
     return chart
@@ -433,12 +433,12 @@ def derive_trajectory(objective: Any, suggestions: Sequence[Any], *, start_day: 
         Point(
             x(start.toordinal()),
             y(float(objective.baseline or 0)),
-            f"Baseline {_with_unit(objective.baseline, unit)} on {start:%d %b %Y}",
+            f"Baseline {_with_unit(objective.baseline, unit)} on {start:%-d %b %Y}",
         ),
         Point(
             x(end.toordinal()),
             y(float(objective.target or 0)),
-            f"Long-term target {_with_unit(objective.target, unit)} by {end:%d %b %Y}",
+            f"Long-term target {_with_unit(objective.target, unit)} by {end:%-d %b %Y}",
         ),
     ]
     steps = Series("interim", "Interim goal targets", "#0b5cad", "", "diamond")
@@ -461,13 +461,13 @@ def derive_trajectory(objective: Any, suggestions: Sequence[Any], *, start_day: 
             Point(
                 x(s.period_end.toordinal()),
                 y(float(s.target)),
-                f"{s.period_start:%d %b %Y} – {s.period_end:%d %b %Y}: {_with_unit(s.target, unit)}"
+                f"{s.period_start:%-d %b %Y} – {s.period_end:%-d %b %Y}: {_with_unit(s.target, unit)}"
                 + ("" if getattr(s, "is_new", True) else " (a goal exists already)"),
             )
         )
         chart.table_rows.append(
             [
-                f"{s.period_start:%d %b %Y} – {s.period_end:%d %b %Y}",
+                f"{s.period_start:%-d %b %Y} – {s.period_end:%-d %b %Y}",
                 _with_unit(s.baseline, unit),
                 _with_unit(s.target, unit),
                 "yes" if getattr(s, "is_new", True) else "exists",
@@ -489,8 +489,8 @@ def derive_trajectory(objective: Any, suggestions: Sequence[Any], *, start_day: 
         )
     chart.description = (
         f"{len(suggestions)} interim goal{'s' if len(suggestions) != 1 else ''} on the way from "
-        f"{_with_unit(objective.baseline, unit)} on {start:%d %b %Y} to {_with_unit(objective.target, unit)} by "
-        f"{end:%d %b %Y}" + (": " + "; ".join(p.title for p in steps.points) if steps.points else "") + "."
+        f"{_with_unit(objective.baseline, unit)} on {start:%-d %b %Y} to {_with_unit(objective.target, unit)} by "
+        f"{end:%-d %b %Y}" + (": " + "; ".join(p.title for p in steps.points) if steps.points else "") + "."
     )
     if not suggestions:
         chart.empty_message = "No periods to suggest"

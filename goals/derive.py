@@ -200,7 +200,7 @@ def suggest_interim_goals(
                 baseline=base,
                 target=target,
                 existing_goal=overlap,
-                title=f"{objective.metric_name or objective.title}: {target.normalize():f}{unit} by {end:%d %b %Y}",
+                title=f"{objective.metric_name or objective.title}: {target.normalize():f}{unit} by {end:%-d %b %Y}",
                 commitments=[
                     {
                         "side": Side.VENDOR,

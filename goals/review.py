@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import Prefetch
@@ -23,6 +22,7 @@ from django.utils import timezone
 from alignment.access import Access
 from alignment.models import PartnershipMember, Side, Vision, VisionEndorsement
 from core.errors import DomainError
+from core.templatetags.formatting import as_decimal, format_number
 
 from .models import TERM_FIELDS, Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 from .rules import NEGOTIATING, approval_refusal, committed_sides, waits_for
@@ -44,11 +44,7 @@ def _show(name: str, value: Any) -> str:
     if value in (None, ""):
         return "—"
     if name in ("baseline", "target"):
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            return str(value)
-        return format(number.normalize(), "f") if number == number.to_integral() else str(number.normalize())
+        return format_number(value) if as_decimal(value) is not None else str(value)
     if name in ("period_start", "period_end"):
         try:
             return dt.date.fromisoformat(str(value)).strftime("%-d %b %Y")

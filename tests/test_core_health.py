@@ -204,13 +204,13 @@ def test_timeliness_ignores_commitments_of_goals_not_in_force():
     ("reviews", "score", "explanation"),
     [
         ([], 0.0, "No alignment review is scheduled."),
-        ([review("scheduled", 10)], 1.0, "The first review is scheduled for 07 Dec 2026."),
+        ([review("scheduled", 10)], 1.0, "The first review is scheduled for 7 Dec 2026."),
         ([review("held", -30), review("scheduled", 60)], 1.0, "The last review (28 Oct 2026) was held."),
         ([review("held", -100), review("scheduled", -5)], 1.0, "The last review is 5 days overdue (due 22 Nov 2026)."),
         (
             [review("held", -100), review("scheduled", -20)],
             pytest.approx(1 - 13 / 53),
-            "The last review is 20 days overdue (due 07 Nov 2026).",
+            "The last review is 20 days overdue (due 7 Nov 2026).",
         ),
         ([review("scheduled", -61)], 0.0, "The last review is 61 days overdue (due 27 Sep 2026)."),
         ([review("held", -30), review("skipped", -2)], 1.0, "The last review (28 Oct 2026) was held."),

@@ -72,7 +72,7 @@ def test_rendered_svg_draws_each_sides_points_with_its_own_marker_and_a_title():
     )
     assert points_of(svg, "vendor") == [(149.5, 188.0), (369.5, 125.0)]
     assert points_of(svg, "partner") == [(253.4, 165.9)]
-    assert "Partner on 01 Nov 2026: 130.5 EUR k (30% of the way to target), confidence 2 of 5" in svg
+    assert "Partner on 1 Nov 2026: 130.5 EUR k (30% of the way to target), confidence 2 of 5" in svg
     # Told apart without colour: a solid line with round markers against a dashed one with squares.
     assert 'stroke-dasharray="8 4"' in svg
     assert re.search(r'pp-chart__series--partner">.*?d="M249\.4,161\.9h8\.0v8\.0h-8\.0Z"', svg, re.S)
@@ -158,12 +158,12 @@ def test_health_trend_plots_scores_from_0_to_100():
     chart = charts.health_trend(snapshots((1, 0), (11, 50), (21, 100)))
     # x: 1..21 Nov onto 44..620; y: 0..100 onto 196..16.
     assert [(p.x, p.y) for p in chart.series[0].points] == [(44.0, 196.0), (332.0, 106.0), (620.0, 16.0)]
-    assert chart.description == "Health rose from 0 on 01 Nov 2026 to 100 on 21 Nov 2026 (lowest 0, highest 100)."
+    assert chart.description == "Health rose from 0 on 1 Nov 2026 to 100 on 21 Nov 2026 (lowest 0, highest 100)."
 
 
 def test_health_trend_in_any_order_and_falling():
     chart = charts.health_trend(snapshots((20, 40), (1, 70)))
-    assert [p.title for p in chart.series[0].points] == ["01 Nov 2026: health 70", "20 Nov 2026: health 40"]
+    assert [p.title for p in chart.series[0].points] == ["1 Nov 2026: health 70", "20 Nov 2026: health 40"]
     assert chart.description.startswith("Health fell from 70")
 
 
@@ -179,7 +179,7 @@ def test_health_trend_without_history_and_with_one_day():
     assert "No health history yet" in render("{% health_trend snaps %}", snaps=[])
     assert "No health history yet" in render("{% health_trend snaps %}", snaps=None)
     chart = charts.health_trend(snapshots((5, 64)))
-    assert chart.description == "Health 64 on 05 Nov 2026; no earlier history."
+    assert chart.description == "Health 64 on 5 Nov 2026; no earlier history."
     assert len(chart.series[0].markers) == 1
 
 
@@ -249,7 +249,7 @@ def test_derive_trajectory_marks_each_interim_target_on_the_long_term_line():
     assert [p.y for p in steps.points] == [126.0, 20.0]
     assert "(a goal exists already)" in steps.points[1].title
     svg = render("{% trajectory_chart o s %}", o=objective, s=suggestions)
-    assert "2 interim goals on the way from 100 EUR k on 01 Jan 2027 to 500 EUR k by 31 Dec 2027" in svg
+    assert "2 interim goals on the way from 100 EUR k on 1 Jan 2027 to 500 EUR k by 31 Dec 2027" in svg
 
 
 def test_numbers_are_written_as_people_write_them():

@@ -442,7 +442,7 @@ def _volume_goal(
     goal = Goal(
         partnership=p,
         objective=objective,
-        title=f"{objective.metric_name}: {target.normalize():f} by {end:%d %b %Y}",
+        title=f"{objective.metric_name}: {target.normalize():f} by {end:%-d %b %Y}",
         period_start=start,
         period_end=end,
         metric_name=objective.metric_name,
