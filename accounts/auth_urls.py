@@ -8,7 +8,10 @@ from . import auth_views
 urlpatterns = [
     path("login/", auth_views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.SignOutView.as_view(), name="logout"),
+    path("login/two-factor/", auth_views.sign_in_code, name="login_two_factor"),
     path("signup/", auth_views.sign_up, name="signup"),
+    path("signup/sent/", auth_views.sign_up_sent, name="signup_sent"),
+    path("signup/confirm/<str:token>/", auth_views.sign_up_confirm, name="signup_confirm"),
     path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password-reset/sent/",

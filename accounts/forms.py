@@ -9,6 +9,8 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from core.writes import refuse_control_characters
+
 
 @cache
 def timezone_choices() -> list[tuple[str, str]]:
@@ -31,7 +33,7 @@ class EmailAuthenticationForm(AuthenticationForm):
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "That e-mail address and password do not match an account. Both are case-sensitive "
-        "except the e-mail address.",
+        "except the e-mail address. Signed up a moment ago? Open the link we e-mailed you first.",
     }
 
 
@@ -43,10 +45,16 @@ class SignUpForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     organisation = forms.CharField(
-        label="Your company", max_length=200, widget=forms.TextInput(attrs={"autocomplete": "organization"})
+        label="Your company",
+        max_length=200,
+        validators=[refuse_control_characters],
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
     )
     full_name = forms.CharField(
-        label="Your name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+        label="Your name",
+        max_length=150,
+        validators=[refuse_control_characters],
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     email = forms.EmailField(label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password = forms.CharField(

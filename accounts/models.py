@@ -1,19 +1,25 @@
-"""People, the organisations they belong to, and their API tokens."""
+"""People, the organisations they belong to, and their API tokens; sign-ups waiting for their
+address to be confirmed, the second factor of a person's sign-in, and their signed-in browsers."""
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import hashlib
 import secrets
 import uuid
 import zoneinfo
+from collections.abc import Iterator
 from functools import cached_property
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 def validate_timezone(value: str) -> None:
@@ -68,6 +74,9 @@ class User(AbstractUser):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # Kinds of e-mail this person does not want (``ReminderKind`` values).
     muted_reminder_kinds = models.JSONField(default=list, blank=True)
+    # Raised by "sign out everywhere": every session signed in before no longer matches
+    # ``get_session_auth_hash`` and is signed out on its next request, whatever the session store.
+    sessions_epoch = models.PositiveIntegerField(default=0)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -108,6 +117,23 @@ class User(AbstractUser):
         self.email = (self.email or "").strip().lower()
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
+    # Django signs a session out when the hash stored at sign-in no longer matches (it changes with
+    # the password). Mixing in ``sessions_epoch`` lets "sign out everywhere" do the same. At epoch 0
+    # the hash is Django's own, so sessions signed in before this existed stay valid.
+    def _with_epoch(self, base: str, secret: str | bytes | None = None) -> str:
+        if not self.sessions_epoch:
+            return base
+        return salted_hmac(
+            SESSION_EPOCH_SALT, f"{base}:{self.sessions_epoch}", secret=secret, algorithm="sha256"
+        ).hexdigest()
+
+    def get_session_auth_hash(self) -> str:
+        return self._with_epoch(super().get_session_auth_hash())
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        for secret, base in zip(settings.SECRET_KEY_FALLBACKS, super().get_session_auth_fallback_hash(), strict=False):
+            yield self._with_epoch(base, secret)
+
 
 class Organisation(models.Model):
     """A company: a vendor, or a channel partner of one."""
@@ -121,6 +147,10 @@ class Organisation(models.Model):
     vendors_invite_directly = models.BooleanField(
         default=False,
         help_text="Vendors may invite our colleagues to a partnership without one of our admins confirming.",
+    )
+    # Members who sign in with a password set up a second factor before they can use Partnerplan.
+    require_two_factor = models.BooleanField(
+        default=False, help_text="Members must sign in with a code from an authenticator app as well."
     )
 
     class Meta:
@@ -150,6 +180,9 @@ class OrganisationMembership(models.Model):
         return f"{self.user} in {self.organisation} ({self.role})"
 
 
+SESSION_EPOCH_SALT = "partnerplan.accounts.User.sessions_epoch"
+
+
 def hash_token(raw: str) -> str:
     """SHA-256 of a high-entropy token. Tokens have 256 bits, so a fast hash is enough."""
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -157,11 +190,24 @@ def hash_token(raw: str) -> str:
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> ApiTokenQuerySet:
-        return self.filter(revoked_at__isnull=True)
+        """Not revoked and not expired."""
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
+
+
+SERVICE_EMAIL_DOMAIN = "service.partnerplan.invalid"
 
 
 class ApiToken(models.Model):
-    """A named bearer token for the REST API. Only its hash is stored; the token is shown once."""
+    """A named bearer token for the REST API. Only its hash is stored; the token is shown once.
+
+    A person's token acts with that person's rights, narrowed by its scope: ``read_only``, a list of
+    ``partnerships`` (empty: every partnership the person may see) and ``expires_at``. A *service*
+    token belongs to an ``organisation``, not to a person: it acts as a service account of its own
+    (``user``, made with the token, never able to sign in), on the organisation's side of each of its
+    partnerships, as an editor (or a viewer when read-only). It keeps working when the person who
+    created it (``created_by``) leaves, and an admin of the organisation revokes it."""
 
     PREFIX = "pp_"
 
@@ -173,6 +219,14 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    read_only = models.BooleanField(default=False, help_text="Reads only: every write is refused.")
+    # Partnership ids (text); empty: every partnership the token's holder may see.
+    partnerships = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, null=True, blank=True, related_name="service_tokens"
+    )
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -183,11 +237,59 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.hint}…)"
 
     @classmethod
-    def issue(cls, *, user: User, name: str) -> tuple[ApiToken, str]:
+    def issue(
+        cls,
+        *,
+        user: User,
+        name: str,
+        read_only: bool = False,
+        partnerships: list[str] | None = None,
+        expires_at: dt.datetime | None = None,
+        organisation: Organisation | None = None,
+        created_by: User | None = None,
+    ) -> tuple[ApiToken, str]:
         """Create a token and return it with its plaintext, which is never stored."""
         raw = cls.PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, token_hash=hash_token(raw), hint=raw[:10])
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            token_hash=hash_token(raw),
+            hint=raw[:10],
+            read_only=read_only,
+            partnerships=sorted(str(p) for p in partnerships or []),
+            expires_at=expires_at,
+            organisation=organisation,
+            created_by=created_by or (None if organisation else user),
+        )
         return token, raw
+
+    @classmethod
+    def issue_service(
+        cls,
+        *,
+        organisation: Organisation,
+        name: str,
+        created_by: User,
+        read_only: bool = False,
+        partnerships: list[str] | None = None,
+        expires_at: dt.datetime | None = None,
+    ) -> tuple[ApiToken, str]:
+        """An organisation's service token, with a service account of its own that cannot sign in."""
+        account = User.objects.create_user(
+            f"token-{uuid.uuid4().hex}@{SERVICE_EMAIL_DOMAIN}",
+            None,  # an unusable password
+            full_name=f"{name} (service)"[:150],
+            muted_reminder_kinds=list(ReminderKind.values),
+        )
+        return cls.issue(
+            user=account,
+            name=name,
+            read_only=read_only,
+            partnerships=partnerships,
+            expires_at=expires_at,
+            organisation=organisation,
+            created_by=created_by,
+        )
 
     @classmethod
     def find_active(cls, raw: str) -> ApiToken | None:
@@ -195,4 +297,102 @@ class ApiToken(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_service(self) -> bool:
+        return self.organisation_id is not None
+
+
+SIGNUP_LINK_SALT = "partnerplan.accounts.SignupRequest.link"
+
+
+class SignupRequest(models.Model):
+    """A sign-up waiting for its address to be confirmed: nothing usable exists until the link in
+    the e-mail is followed. Only the link token's hash is stored; the token is derived from a random
+    nonce under the ``SECRET_KEY`` (like an invitation's), so the e-mail is rendered from the row."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField(max_length=254)
+    organisation_name = models.CharField(max_length=200)
+    full_name = models.CharField(max_length=150, blank=True)
+    password = models.CharField(max_length=128)  # the password's hash, never the password
+    link_nonce = models.CharField(max_length=64, default="")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["email", "created_at"], name="signup_request_recent")]
+
+    def __str__(self) -> str:
+        return f"Sign-up of {self.email}"
+
+    def new_link(self) -> str:
+        """Draw a new link (a previous one stops working); returns its token. The caller saves."""
+        self.link_nonce = secrets.token_urlsafe(32)
+        token = self.link_token()
+        self.token_hash = hash_token(token)
+        return token
+
+    def link_token(self) -> str:
+        digest = salted_hmac(SIGNUP_LINK_SALT, f"{self.pk}:{self.link_nonce}", algorithm="sha256").digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    @property
+    def is_open(self) -> bool:
+        return self.confirmed_at is None and self.expires_at > timezone.now()
+
+
+class TwoFactorDevice(models.Model):
+    """A person's authenticator app (TOTP): the shared secret, confirmed once a code matched, and the
+    last time step used (a code is accepted once)."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="two_factor_device")
+    secret = models.CharField(max_length=64)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_used_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Authenticator of {self.user}"
+
+
+class RecoveryCode(models.Model):
+    """A one-time recovery code of a person's second factor (only its hash is stored)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique")]
+
+    def __str__(self) -> str:
+        return f"Recovery code of {self.user}"
+
+
+class UserSession(models.Model):
+    """A browser a person signed in with (its session key's hash), for "where you are signed in"."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="browser_sessions")
+    key_hash = models.CharField(max_length=64, unique=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    auth_digest = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "ended_at", "created_at"], name="user_session_open")]
+
+    def __str__(self) -> str:
+        return f"Session of {self.user}"

@@ -55,14 +55,20 @@ def user_create(*, email: str, password: str, full_name: str = "") -> User:
 
 @transaction.atomic
 def workspace_create(*, name: str, email: str, password: str, full_name: str = "") -> tuple[Organisation, User]:
-    """A vendor organisation and its first admin (sign-up and ``create_workspace``)."""
+    """A vendor organisation and its first admin, at once (``create_workspace`` and the demo: whoever
+    runs them vouches for the address; the sign-up page confirms it first, ``accounts.signup``)."""
     name = text(name, "name")
     if not name:
         raise InvalidInput("The organisation needs a name.", fields={"name": ["This field is required."]})
     user = user_create(email=email, password=password, full_name=full_name)
+    return workspace_for(user, name=name), user
+
+
+def workspace_for(user: User, *, name: str) -> Organisation:
+    """A new vendor organisation with ``user`` as its first admin (inside the caller's transaction)."""
     org = Organisation.objects.create(name=name[:200])
     OrganisationMembership.objects.create(organisation=org, user=user, role=OrganisationMembership.Role.ADMIN)
-    return org, user
+    return org
 
 
 @transaction.atomic

@@ -3,10 +3,16 @@
 A link names a person and one kind of e-mail, signed with ``django.core.signing``: nobody can mute
 someone else's e-mail or another kind by editing it. Following it mutes that kind only
 (``accounts.services.mute``).
+
+A link lives long (``UNSUBSCRIBE_LINK_MAX_AGE_DAYS``, 180 days by default: an old reminder found in
+an archive still works) but not for ever: a link that leaked once does not mute someone's e-mail
+years later. An expired link says so and leads to the preferences page (``read_token`` raises
+``signing.SignatureExpired``, a ``BadSignature`` of its own).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import cast
 
 from django.conf import settings
@@ -18,15 +24,20 @@ from .models import ReminderKind, User
 SALT = "partnerplan.reminders.unsubscribe"
 
 
+def max_age() -> dt.timedelta:
+    return dt.timedelta(days=int(getattr(settings, "UNSUBSCRIBE_LINK_MAX_AGE_DAYS", 180)))
+
+
 def make_token(user: User, kind: str) -> str:
     return signing.dumps({"u": str(user.public_id), "k": kind}, salt=SALT)
 
 
 def read_token(token: str) -> tuple[User, str]:
-    """The person and kind a token names; ``signing.BadSignature`` for anything tampered or stale."""
+    """The person and kind a token names; ``signing.SignatureExpired`` for a link older than
+    ``max_age()``, ``signing.BadSignature`` for anything else tampered or stale."""
     try:
-        data = signing.loads(token, salt=SALT)
-    except signing.BadSignature:
+        data = signing.loads(token, salt=SALT, max_age=max_age())
+    except signing.BadSignature:  # SignatureExpired included
         raise
     except Exception as exc:  # a token that verifies but does not decode is just as bad
         raise signing.BadSignature("Malformed unsubscribe token.") from exc

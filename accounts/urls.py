@@ -12,4 +12,15 @@ urlpatterns = [
     path("notifications/", views.notifications_save, name="user_notifications_save"),
     path("tokens/", views.token_create, name="api_token_create"),
     path("tokens/<uuid:token_id>/revoke/", views.token_revoke, name="api_token_revoke"),
+    path("two-factor/", views.two_factor_setup, name="two_factor_setup"),
+    path("two-factor/start/", views.two_factor_start, name="two_factor_start"),
+    path("two-factor/confirm/", views.two_factor_confirm, name="two_factor_confirm"),
+    path("two-factor/recovery-codes/", views.recovery_codes_renew, name="two_factor_recovery_codes"),
+    path("two-factor/disable/", views.two_factor_disable, name="two_factor_disable"),
+    path("sessions/sign-out-others/", views.sessions_sign_out_others, name="sessions_sign_out_others"),
+    path(
+        "organisations/<uuid:organisation_id>/two-factor/",
+        views.organisation_two_factor,
+        name="organisation_two_factor",
+    ),
 ]

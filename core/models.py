@@ -73,6 +73,8 @@ class MailKind(models.TextChoices):
     APPROVAL_WAITING = "approval_waiting", "A goal is waiting for approval"
     CHECKIN_MISSING = "checkin_missing", "A goal has no recent check-in"
     WEEKLY_DIGEST = "weekly_digest", "Weekly digest"
+    SIGNUP_CONFIRM = "signup_confirm", "Confirm the address of a sign-up"
+    SIGNUP_EXISTING = "signup_existing", "Someone tried to sign up with a registered address"
 
 
 class OutboxMessage(models.Model):

@@ -3,6 +3,7 @@ one way a service changes an existing object."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,14 +58,44 @@ def insert(obj: models.Model, what: str) -> None:
         raise
 
 
-def text(value: Any, name: str) -> str:
-    """A text input, trimmed; None is empty. Anything else, or text with NUL characters, is refused."""
+# C0 control characters (U+0000 to U+001F) other than tab and line feed: invisible, or terminal
+# escapes (U+001B) that rewrite what a log or a shell shows. A carriage return belongs to a line
+# break in multi-line text (browsers send CRLF), never to a name.
+_CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x08\x0b-\x1f]")
+_CONTROL_MULTI_LINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+CONTROL_CHARACTERS_MESSAGE = "Contains a control character (such as U+0001 or U+001B); remove it."
+
+
+def control_character(value: str, *, multiline: bool = False) -> str | None:
+    """The first control character ``value`` may not contain, as ``U+XXXX``, or None.
+
+    Names, titles and other single-line text refuse every C0 control character but tab and line
+    feed; multi-line text also keeps carriage returns. NUL is reported by its own message."""
+    found = (_CONTROL_MULTI_LINE if multiline else _CONTROL_SINGLE_LINE).search(value)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def refuse_control_characters(value: Any) -> None:
+    """A validator for forms' single-line fields (the services check the same in ``text`` and ``validate``)."""
+    if isinstance(value, str) and control_character(value):
+        raise ValidationError(CONTROL_CHARACTERS_MESSAGE, code="control_character")
+
+
+def text(value: Any, name: str, *, multiline: bool = False) -> str:
+    """A text input, trimmed; None is empty. Anything else, text with NUL characters, or text with
+    control characters (``control_character``) is refused."""
     if value is None:
         return ""
     if not isinstance(value, str):
         raise InvalidInput(f"{_label(name)} must be text.", fields={name: ["Expected text."]})
     if "\x00" in value:
         raise InvalidInput(f"{_label(name)} contains a NUL character.", fields={name: ["Contains a NUL character."]})
+    found = control_character(value, multiline=multiline)
+    if found:
+        raise InvalidInput(
+            f"{_label(name)} contains a control character ({found}); remove it.",
+            fields={name: [CONTROL_CHARACTERS_MESSAGE]},
+        )
     return value.strip()
 
 
@@ -148,6 +179,21 @@ def validate(obj: models.Model, exclude: list[str] | None = None) -> None:
     if nul:
         raise InvalidInput(
             "Text may not contain NUL characters.", fields={name: ["Contains a NUL character."] for name in nul}
+        )
+    # Single-line text (CharField: names, titles) and multi-line text (TextField) refuse control characters.
+    controls = {
+        f.name: found
+        for f in obj._meta.concrete_fields
+        if isinstance(f, models.CharField | models.TextField)
+        and isinstance(value := getattr(obj, f.attname, None), str)
+        and (found := control_character(value, multiline=isinstance(f, models.TextField)))
+    }
+    if controls:
+        raise InvalidInput(
+            "Text may not contain control characters: "
+            + ", ".join(f"{name} ({found})" for name, found in controls.items())
+            + ".",
+            fields={name: [CONTROL_CHARACTERS_MESSAGE] for name in controls},
         )
     # Django checks a TextField's max_length in forms only; the services are the API's and the forms' gate.
     long = {

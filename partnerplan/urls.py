@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from accounts import reminder_urls as accounts_reminder_urls
 from cadence import review_urls as cadence_review_urls
+from core import csp
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -12,12 +13,14 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("csp-report/", csp.csp_report, name="csp_report"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("", include("cadence.health_urls")),
     path("", include("plans.export_urls")),
     path("", include("alignment.settings_urls")),
     path("settings/", include("accounts.urls")),
+    path("audit/", include("plans.audit_urls")),
     path("accounts/", include("accounts.auth_urls")),
     path("", include("plans.urls")),
     path("", include("goals.urls")),

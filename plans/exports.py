@@ -14,7 +14,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch
@@ -31,29 +30,7 @@ from goals.charts import expected_share
 from goals.models import Approval, CheckIn, Commitment, Goal, GoalRevision, progress_between
 from goals.queries import latest_check_ins
 
-# Characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
-
-
-def safe_cell(value: Any) -> str:
-    """A CSV cell: numbers written plainly, dates in ISO form, text that a spreadsheet would run as a
-    formula prefixed with an apostrophe (shown as text, not evaluated)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value)
-    if text.lstrip(" ")[:1] in FORMULA_TRIGGERS:
-        return "'" + text
-    return text
+from .cells import FORMULA_TRIGGERS, safe_cell  # noqa: F401 - FORMULA_TRIGGERS is part of this module's face
 
 
 class _Echo:

@@ -18,6 +18,7 @@ heartbeats talk to other workers; the embedded default has none, so they are off
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -142,9 +143,36 @@ def watch(children: dict[str, subprocess.Popen[bytes]], signals: Signals) -> int
     return 0
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def debug_refusal(host: str) -> str | None:
+    """DEBUG is on for this machine only: on by default on a loopback address, off elsewhere, and a
+    DEBUG asked for on an address other hosts reach is refused (a debug page lists every URL
+    pattern and setting). Returns why it refuses, or None (``DEBUG`` set for the children)."""
+    asked = os.environ.get("DEBUG", "").strip().lower()
+    if is_loopback(host):
+        os.environ.setdefault("DEBUG", "1")
+        return None
+    if asked in ("1", "true", "yes", "on"):
+        return f"DEBUG is for this machine only: unset DEBUG to serve on {host}, or use HOST=127.0.0.1."
+    os.environ["DEBUG"] = "0"
+    return None
+
+
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
+    refusal = debug_refusal(host)
+    if refusal:
+        say(refusal)
+        return 2
     os.environ.setdefault("SITE_URL", f"http://{host}:{port}")
     signals = Signals()
     signals.install()

@@ -105,6 +105,8 @@ def session_cookie_for(user: Any) -> str:
 @pytest.fixture
 def new_page(browser: Any, live_url: str) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
+    # Chromium reports every Content Security Policy violation on the console: any one fails the test.
+    csp_violations: list[str] = []
 
     def make(user: Any = None, *, width: int = DESKTOP[0], height: int = DESKTOP[1]) -> Any:
         context = browser.new_context(viewport={"width": width, "height": height}, base_url=live_url)
@@ -123,11 +125,19 @@ def new_page(browser: Any, live_url: str) -> Iterator[Callable[..., Any]]:
         page = context.new_page()
         page.errors = []  # uncaught script errors, for tests that want to assert there were none
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        page.on("console", lambda msg: _note_csp_violation(csp_violations, page, msg))
         return page
 
     yield make
     for context in contexts:
         context.close()
+    if csp_violations:
+        pytest.fail("Content Security Policy violations in Chromium:\n" + "\n".join(csp_violations), pytrace=False)
+
+
+def _note_csp_violation(found: list[str], page: Any, message: Any) -> None:
+    if "Content Security Policy" in message.text:
+        found.append(f"{page.url}: {message.text}")
 
 
 def sign_in(page: Any, email: str, password: str = f.PASSWORD) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -39,6 +40,12 @@ def test_sign_up_to_an_agreed_goal_with_progress(new_page, live_url):
     vendor.get_by_label("E-mail").fill("ada@acme.test")
     vendor.get_by_label("Password").fill("a-long-and-unusual-passphrase")
     vendor.get_by_role("button", name="Create workspace").click()
+    # Changed for issue 15 (item 8): the workspace opens once the address is confirmed by e-mail.
+    expect(vendor.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    [message] = mail.outbox
+    link = re.search(r"https?://\S+(/accounts/signup/confirm/\S+/)", message.body)[1]
+    vendor.goto(link)
+    vendor.get_by_role("button", name="Confirm and open the workspace").click()
     vendor.wait_for_load_state()
     # A new workspace has no partnership yet: the dashboard says what to do first.
     expect(vendor.get_by_text("Start your first partnership")).to_be_visible()

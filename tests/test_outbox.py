@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core import mail
 from django.core.cache import cache
 
-from accounts.models import OrganisationMembership, User
+from accounts import signup as signups
+from accounts.models import OrganisationMembership, SignupRequest, User
 from accounts.services import mute
 from alignment import invitation_links, invitations
 from alignment.models import ChangeEvent, Invitation, Role, Side
@@ -253,6 +254,24 @@ def weekly_digest(p: Producer) -> Produced:
     )
 
 
+def signup_confirm(p: Producer) -> Produced:
+    when = utc(2027, 3, 1, 9)
+    data = {"organisation": "Newco", "email": "Founder@Newco.test", "password": "a-long-and-unusual-passphrase"}
+    _proof, callbacks = p.step(when, lambda: signups.signup_request(**data))
+    signup = SignupRequest.objects.get(email="founder@newco.test")
+    return Produced(
+        when, callbacks, {"founder@newco.test"}, "Confirm your address", lambda: signups.queue_confirmation(signup)
+    )
+
+
+def signup_existing(p: Producer) -> Produced:
+    when = utc(2027, 3, 1, 9)
+    data = {"organisation": "Again", "email": "editor@vendor.test", "password": "a-long-and-unusual-passphrase"}
+    _proof, callbacks = p.step(when, lambda: signups.signup_request(**data))
+    # The same attempt again within the hour queues nothing new.
+    return Produced(when, callbacks, {"editor@vendor.test"}, "tried to sign up", lambda: signups.signup_request(**data))
+
+
 PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.INVITATION: invitation,
     MailKind.INVITATION_CONFIRM: invitation_confirm,
@@ -265,6 +284,8 @@ PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.APPROVAL_WAITING: approval_waiting,
     MailKind.CHECKIN_MISSING: checkin_missing,
     MailKind.WEEKLY_DIGEST: weekly_digest,
+    MailKind.SIGNUP_CONFIRM: signup_confirm,
+    MailKind.SIGNUP_EXISTING: signup_existing,
 }
 KINDS = [str(kind) for kind in PRODUCERS]
 MUTABLE_KINDS = [kind for kind in KINDS if outbox.SENDERS[kind].mute_kind is not None]

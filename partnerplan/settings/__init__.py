@@ -13,6 +13,8 @@ from pathlib import Path
 import django_stubs_ext
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 # Django's generic classes (``admin.ModelAdmin[Model]`` and the like) take their type parameters at
 # run time as well as in django-stubs.
@@ -23,9 +25,18 @@ VAR_DIR = Path(environ.Env().str("PARTNERPLAN_VAR_DIR", default=str(BASE_DIR / "
 
 env = environ.Env()
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: ``make run`` (scripts/run.py) turns it on for the embedded default on a loopback
+# address only. A debug page lists every URL pattern and setting, so DEBUG refuses to start when the
+# app answers to any host name but this machine's, and the production settings switch it off.
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-only-for-the-embedded-default")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=LOCAL_HOSTS)
+if DEBUG and (set(ALLOWED_HOSTS) - set(LOCAL_HOSTS)):
+    raise ImproperlyConfigured(
+        f"DEBUG is for this machine only, but ALLOWED_HOSTS names {sorted(set(ALLOWED_HOSTS) - set(LOCAL_HOSTS))}: "
+        "unset DEBUG (a debug page shows every URL pattern and setting to whoever reaches the app)."
+    )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -41,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
     # Partnerplan's apps, bottom layer first (see docs/architecture.md): each imports only those above it here.
     "core",
     "accounts",
@@ -53,6 +65,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header with a nonce per response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Sessions of people who set up (or must set up) two-factor sign-in (after auth and messages).
+    "accounts.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -78,6 +94,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.csp.nonce",
             ],
         },
     },
@@ -94,6 +111,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# Loads a session's person with their two-factor standing (accounts/backends.py); ModelBackend stays
+# for sessions signed in with it.
+AUTHENTICATION_BACKENDS = ["accounts.backends.AccountBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -113,9 +133,18 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# Audit exports (plans/audit.py) are files the worker writes and the web process serves: on several
+# machines, point AUDIT_EXPORT_DIR at a shared volume (or this alias at an object store).
+AUDIT_EXPORT_DIR = env.str("AUDIT_EXPORT_DIR", default=str(VAR_DIR / "audit-exports"))
+AUDIT_EXPORT_TTL_HOURS = env.int("AUDIT_EXPORT_TTL_HOURS", default=72)
+AUDIT_EXPORT_STORAGE = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": AUDIT_EXPORT_DIR, "base_url": None, "file_permissions_mode": 0o600},
+}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "audit_exports": AUDIT_EXPORT_STORAGE,
 }
 
 # --- Redis, cache and Celery -------------------------------------------------------------------
@@ -151,7 +180,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Task modules outside the apps' tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["core.outbox"]
+CELERY_IMPORTS = ["core.outbox", "plans.audit"]
 # Periodic work, in UTC. Each feature adds its own entry.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-snapshots": {"task": "alignment.snapshot_health", "schedule": crontab(hour=2, minute=15)},
@@ -162,6 +191,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # The REST API forgets idempotency keys after 48 h and prunes the change log past its retention.
     "api-housekeeping-keys": {"task": "api.prune_idempotency_keys", "schedule": crontab(minute=40)},
     "api-housekeeping-feed": {"task": "api.prune_change_events", "schedule": crontab(hour=3, minute=30)},
+    # Expired audit exports and their files; sign-ups whose link expired or was used.
+    "audit-exports-prune": {"task": "plans.prune_audit_exports", "schedule": crontab(minute=25)},
+    "signup-requests-prune": {"task": "accounts.prune_signup_requests", "schedule": crontab(hour=4, minute=10)},
 }
 
 # --- E-mail ------------------------------------------------------------------------------------
@@ -201,13 +233,48 @@ SPECTACULAR_SETTINGS = {
 
 # --- Partnerplan -------------------------------------------------------------------------------
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=14)
+# One-click unsubscribe links in e-mails work this long (then the page leads to the preferences).
+UNSUBSCRIBE_LINK_MAX_AGE_DAYS = env.int("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", default=180)
 CHANGE_EVENT_RETENTION_DAYS = env.int("CHANGE_EVENT_RETENTION_DAYS", default=90)
 # How long a computed alignment health may be reused on dashboards (it is invalidated by every
 # change to the plan anyway); 0 computes it on every request.
 HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=3600)
-# Behind a load balancer, rate limits must key on the client's address the proxy reports
-# (e.g. HTTP_X_FORWARDED_FOR set by your proxy); the default is the socket's peer.
-RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+
+# --- The client's address (every rate limit keys on it; core/clientip.py, docs/deployment.md) ---
+# With neither set, the client is the socket's peer (REMOTE_ADDR) and X-Forwarded-For is ignored.
+# Behind N reverse proxies that append to X-Forwarded-For, set TRUSTED_PROXY_COUNT=N; behind a
+# proxy that sets a header of its own, name it in RATELIMIT_IP_META_KEY (X-Real-IP or HTTP_X_REAL_IP).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+CLIENT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="").strip()
+if CLIENT_IP_META_KEY and CLIENT_IP_META_KEY != "REMOTE_ADDR" and not CLIENT_IP_META_KEY.startswith("HTTP_"):
+    CLIENT_IP_META_KEY = "HTTP_" + CLIENT_IP_META_KEY.upper().replace("-", "_")
+if TRUSTED_PROXY_COUNT < 0 or (TRUSTED_PROXY_COUNT and CLIENT_IP_META_KEY):
+    raise ImproperlyConfigured(
+        "Set either TRUSTED_PROXY_COUNT (a count, at least 1) or RATELIMIT_IP_META_KEY, not both."
+    )
+# django-ratelimit's key="ip" and the API throttles all ask core.clientip.
+RATELIMIT_IP_META_KEY = "core.clientip.client_ip"
+# DRF's own get_ident() (any throttle not ours) trusts X-Forwarded-For only through this many proxies.
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+
+# --- Content Security Policy (django-csp; core/csp.py) -------------------------------------------
+# Scripts and styles only from this origin or with the response's nonce: no inline script, no inline
+# style attribute, no eval. Browsers report violations to /csp-report/, which logs them.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": ["/csp-report/"],
+    },
+}
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True  # pages send the token from the template (hx-headers), never from the cookie
@@ -215,11 +282,31 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# Every handler rewrites the secrets of links (invitations, unsubscribe, password reset, sign-up
+# confirmation, any long token) in what it writes (core/redact.py). Django's own loggers are set
+# here in full, so no handler of Django's defaults writes a path unredacted; gunicorn's access log
+# gets the same through gunicorn.conf.py.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "core.redact.RedactSecrets"}},
+    "formatters": {
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_secrets"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Django's own handlers (console, mail_admins) are dropped: its records reach the root's.
+        "django": {"handlers": [], "level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ Requires ``SECRET_KEY``, ``ALLOWED_HOSTS`` and ``DATABASE_URL``; ``manage.py che
 from __future__ import annotations
 
 from . import *  # noqa: F403
-from . import env
+from . import AUDIT_EXPORT_STORAGE, env
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")
@@ -24,4 +24,5 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "audit_exports": AUDIT_EXPORT_STORAGE,
 }

@@ -1,0 +1,303 @@
+"""Every page of Partnerplan, as the people who see it: the one list that both
+``scripts/screenshots.py`` (screenshots and an axe report of the demo, ``make screenshots``) and
+``tests/test_browser_every_page.py`` (the same checks in CI, on the test cast) walk.
+
+A page is a name, the person who sees it (``WHO``), a path with ``{placeholders}`` filled from the
+ids that ``prepare`` returns, the HTTP status it answers with, and what to do on it before the
+screenshot (open the history, …). ``prepare`` adds to a plan that is already written (a vision,
+objectives, agreed goals, reviews) what the remaining pages need: a goal waiting for the partner's
+commitment, a new partnership still getting started, invitation links (fresh, used, expired), an
+invitation waiting for the partner admins' confirmation, unsubscribe links (fresh and expired), a
+password-reset link, a sign-up's confirmation link and a two-factor set-up begun. It goes through
+the services, as the product would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from accounts import signup as signups
+from accounts import two_factor
+from accounts.models import ReminderKind, SignupRequest, User
+from accounts.unsubscribe import SALT as UNSUBSCRIBE_SALT
+from accounts.unsubscribe import make_token
+from accounts.unsubscribe import max_age as unsubscribe_max_age
+from alignment import invitations
+from alignment import services as plan
+from alignment.access import resolve
+from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Role, Side
+from goals import services as goals
+from goals.derive import period_containing
+from goals.models import Goal, GoalStatus
+
+WIDTHS = ((1280, 900), (390, 844))
+
+# Who sees the pages, in the order the report lists them.
+WHO = {
+    "admin": "the vendor's admin",
+    "manager": "the vendor's partner manager (approver)",
+    "partner": "the partner's approver",
+    "viewer": "a partner viewer",
+    "anonymous": "someone signed out",
+}
+
+# What the goal that waits for the partner's commitment is called (the review queue shows it).
+COMMITMENT_GOAL = "Co-marketing webinar leads"
+NEW_PARTNER = "Contoso Services"
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    who: str
+    path: str
+    status: int = 200
+    action: str = ""  # "history": open the plan's history before looking
+
+    @property
+    def key(self) -> str:
+        return f"{self.who}-{self.name}"
+
+    def url(self, ids: dict[str, str]) -> str:
+        return self.path.format(**ids)
+
+
+LISTS = ("waiting", "agreed", "on-track", "off-track", "overdue-ours", "overdue-theirs", "reviews")
+P = "/p/{pid}"
+
+
+def _signed_in_pages() -> list[Page]:
+    pages: list[Page] = []
+    # The vendor's admin sees everything of the vendor.
+    pages += [Page("dashboard", "admin", "/")]
+    pages += [Page(f"list-{name}", "admin", f"/lists/{name}/") for name in LISTS]
+    pages += [
+        Page("new-partnership", "admin", "/partnerships/new/"),
+        Page("new-plan", "admin", "/p/{new_pid}/"),
+        Page("plan", "admin", P + "/", action="history"),
+        Page("goal", "admin", P + "/goals/{goal}/"),
+        Page("review-queue", "admin", P + "/review/"),
+        Page("thread", "admin", P + "/review/goals/{commitment_goal}/"),
+        Page("reviews", "admin", P + "/reviews/"),
+        Page("review", "admin", P + "/reviews/{review}/"),
+        Page("review-held", "admin", P + "/reviews/{held_review}/"),
+        Page("email-log", "admin", P + "/reviews/deliveries/"),
+        Page("health", "admin", P + "/health/"),
+        Page("print", "admin", P + "/print/"),
+        Page("settings", "admin", P + "/settings/"),
+        Page("invitations", "admin", "/invite/manage/{pid}/"),
+        Page("user-settings", "admin", "/settings/"),
+        Page("reminders", "admin", "/settings/reminders/"),
+        Page("audit-exports", "admin", "/audit/"),
+    ]
+    # The partner manager: an approver of the partnership, not an admin of the organisation.
+    pages += [
+        Page("dashboard", "manager", "/"),
+        Page("plan", "manager", P + "/"),
+        Page("review-queue", "manager", P + "/review/"),
+        Page("invitations", "manager", "/invite/manage/{pid}/"),
+        Page("settings", "manager", P + "/settings/"),
+        # Setting up two-factor sign-in: the QR code and the first code's form.
+        Page("two-factor-setup", "manager", "/settings/two-factor/"),
+    ]
+    # The partner's approver (and admin of the partner organisation, in the demo).
+    pages += [Page("dashboard", "partner", "/")]
+    pages += [Page(f"list-{name}", "partner", f"/lists/{name}/") for name in LISTS]
+    pages += [
+        Page("plan", "partner", P + "/", action="history"),
+        Page("goal", "partner", P + "/goals/{goal}/"),
+        Page("review-queue", "partner", P + "/review/"),
+        Page("thread", "partner", P + "/review/goals/{commitment_goal}/"),
+        Page("reviews", "partner", P + "/reviews/"),
+        Page("review", "partner", P + "/reviews/{review}/"),
+        Page("review-held", "partner", P + "/reviews/{held_review}/"),
+        Page("health", "partner", P + "/health/"),
+        Page("print", "partner", P + "/print/"),
+        Page("settings", "partner", P + "/settings/"),
+        Page("invitations", "partner", "/invite/manage/{pid}/"),
+        Page("user-settings", "partner", "/settings/"),
+        Page("reminders", "partner", "/settings/reminders/"),
+    ]
+    # A viewer reads, where the pages differ (no actions), and is refused what is not theirs.
+    pages += [
+        Page("dashboard", "viewer", "/"),
+        Page("plan", "viewer", P + "/"),
+        Page("goal", "viewer", P + "/goals/{goal}/"),
+        Page("review-queue", "viewer", P + "/review/"),
+        Page("thread", "viewer", P + "/review/goals/{commitment_goal}/"),
+        Page("review", "viewer", P + "/reviews/{review}/"),
+        Page("settings", "viewer", P + "/settings/"),
+        Page("refused", "viewer", P + "/reviews/deliveries/", status=403),
+    ]
+    return pages
+
+
+ANONYMOUS_PAGES = [
+    Page("sign-in", "anonymous", "/accounts/login/"),
+    Page("sign-up", "anonymous", "/accounts/signup/"),
+    Page("sign-up-sent", "anonymous", "/accounts/signup/sent/"),
+    # The e-mailed confirmation link, opened in another browser: it asks for the password again.
+    Page("sign-up-confirm", "anonymous", "/accounts/signup/confirm/{signup}/"),
+    Page("sign-up-invalid", "anonymous", "/accounts/signup/confirm/not-a-real-link/", status=404),
+    Page("password-reset", "anonymous", "/accounts/password-reset/"),
+    Page("password-reset-sent", "anonymous", "/accounts/password-reset/sent/"),
+    # The e-mailed link moves its token into the session and shows the new-password form.
+    Page("password-reset-link", "anonymous", "/accounts/reset/{reset_uid}/{reset_token}/"),
+    Page("password-reset-done", "anonymous", "/accounts/reset/done/"),
+    Page("invitation", "anonymous", "/invite/{invitation}/"),
+    # A used link sends someone signed out to sign in, saying so.
+    Page("invitation-used", "anonymous", "/invite/{invitation_used}/"),
+    Page("invitation-expired", "anonymous", "/invite/{invitation_expired}/", status=410),
+    Page("invitation-invalid", "anonymous", "/invite/not-a-real-link/", status=404),
+    Page("unsubscribe", "anonymous", "/reminders/unsubscribe/{unsubscribe}/"),
+    Page("unsubscribe-invalid", "anonymous", "/reminders/unsubscribe/not-a-real-link/", status=400),
+    Page("unsubscribe-expired", "anonymous", "/reminders/unsubscribe/{unsubscribe_expired}/", status=410),
+]
+
+PAGES: list[Page] = _signed_in_pages() + ANONYMOUS_PAGES
+
+
+def prepare(*, partnership: Partnership, admin: User, manager: User, partner: User) -> dict[str, str]:
+    """Add what the pages need to a written plan (see the module's docstring); the ids for ``PAGES``.
+
+    The plan needs an objective, an agreed goal, a scheduled and a held review already."""
+    p = partnership
+    vendor, partner_access = resolve(manager, p.pk), resolve(partner, p.pk)
+    today = timezone.localdate()
+    start, end = period_containing(today, "quarter")
+    objective = Objective.objects.filter(partnership=p, status=Objective.Status.ACTIVE).order_by("created_at").first()
+    assert objective is not None, "the plan needs an objective"
+    # The vendor proposes and approves a goal with its own commitment only: it waits for the
+    # partner's "Add our commitment and approve".
+    goal = goals.goal_create(
+        access=vendor,
+        objective_id=objective.pk,
+        title=COMMITMENT_GOAL,
+        period_start=start,
+        period_end=end,
+        metric_name="Webinar leads",
+        metric_unit="leads",
+        baseline=Decimal("0"),
+        target=Decimal("120"),
+        commitments=[
+            {"side": Side.VENDOR, "text": "Produce and promote three webinars", "due_date": end - dt.timedelta(14)}
+        ],
+    )
+    goals.goal_propose(access=vendor, goal_id=goal.pk)
+    goals.goal_approve(access=vendor, goal_id=goal.pk, revision=1)
+
+    # A partnership that has just started: its plan shows the getting-started checklist.
+    organisation = admin.vendor_organisations().first()
+    assert organisation is not None, "the admin's organisation must act as a vendor"
+    fresh = plan.partnership_create(actor=admin, vendor=organisation, partner_name=NEW_PARTNER)
+
+    # Invitation links to the partner side, by the partner's approver: one to open, one used, one expired.
+    domain = partner.email.rsplit("@", 1)[1]
+
+    def invite(local: str, role: str = Role.VIEWER) -> str:
+        _invitation, raw = invitations.invitation_create(
+            access=partner_access, email=f"{local}@{domain}", side=Side.PARTNER, role=role
+        )
+        return raw
+
+    fresh_link = invite("new.colleague", Role.EDITOR)
+    used_link = invite("joined.colleague")
+    joined = invitations.invitation_accept_as_new_person(
+        raw_token=used_link, full_name="Jo Joined", password="a-long-demo-password-1"
+    ).user
+    expired_link = invite("late.colleague")
+    Invitation.objects.filter(email=f"late.colleague@{domain}", partnership=p).update(
+        expires_at=timezone.now() - dt.timedelta(days=2)
+    )
+    # The vendor invites a partner colleague: where the partner has admins, they confirm it first.
+    invitations.invitation_create(
+        access=resolve(admin, p.pk), email=f"sales.lead@{domain}", side=Side.PARTNER, role=Role.APPROVER
+    )
+
+    # Someone signing up a new vendor workspace: the confirmation link of the e-mail.
+    signup = SignupRequest.objects.get(
+        pk=signups.signup_request(
+            organisation="Fabrikam Software",
+            email="fay@fabrikam.test",
+            password="a-long-demo-password-1",
+            full_name="Fay Fabrikam",
+        )
+    )
+    # The manager has begun setting up two-factor sign-in (the code is not confirmed yet).
+    two_factor.setup_begin(manager)
+
+    agreed = Goal.objects.filter(partnership=p, status=GoalStatus.AGREED).order_by("created_at").first()
+    upcoming = AlignmentReview.objects.filter(partnership=p, status=AlignmentReview.Status.SCHEDULED).first()
+    held = (
+        AlignmentReview.objects.filter(partnership=p, status=AlignmentReview.Status.HELD)
+        .order_by("-scheduled_for")
+        .first()
+    )
+    assert agreed is not None and upcoming is not None and held is not None, "the plan needs goals and reviews"
+    return {
+        "pid": str(p.pk),
+        "new_pid": str(fresh.pk),
+        "goal": str(agreed.pk),
+        "commitment_goal": str(goal.pk),
+        "review": str(upcoming.pk),
+        "held_review": str(held.pk),
+        "invitation": fresh_link,
+        "invitation_used": used_link,
+        "invitation_expired": expired_link,
+        "unsubscribe": make_token(partner, ReminderKind.APPROVAL_WAITING),
+        "unsubscribe_expired": _expired_unsubscribe_token(partner),
+        "signup": signup.link_token(),
+        # For someone who never signs in here: signing in changes the person's reset tokens.
+        "reset_uid": urlsafe_base64_encode(force_bytes(joined.pk)),
+        "reset_token": default_token_generator.make_token(joined),
+    }
+
+
+class _SignedLongAgo(signing.TimestampSigner):
+    """Signs as if a day past the unsubscribe links' lifetime ago."""
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(time.time() - (unsubscribe_max_age() + dt.timedelta(days=1)).total_seconds()))
+
+
+def _expired_unsubscribe_token(user: User) -> str:
+    payload = {"u": str(user.public_id), "k": ReminderKind.APPROVAL_WAITING}
+    return str(_SignedLongAgo(salt=UNSUBSCRIBE_SALT).sign_object(payload))
+
+
+# --- Looking at a page ------------------------------------------------------------------------------
+
+
+def open_page(page: Any, spec: Page, ids: dict[str, str]) -> int:
+    """Go to the page, do its action, wait until it is settled; its HTTP status."""
+    response = page.goto(spec.url(ids))
+    status = response.status if response is not None else 0
+    if spec.action == "history":
+        page.locator("#history summary").click()
+        page.locator("#history .events").wait_for(state="visible")
+    page.wait_for_load_state("networkidle")
+    return int(status)
+
+
+def sideways(page: Any) -> int:
+    """How many pixels the page scrolls sideways (0 when it fits its width)."""
+    return int(page.evaluate("Math.max(0, document.documentElement.scrollWidth - window.innerWidth)"))
+
+
+def serious(results: Any) -> list[str]:
+    """The serious and critical violations of an axe run, one line each."""
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
