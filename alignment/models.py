@@ -8,6 +8,7 @@ import datetime as dt
 import secrets
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from accounts.models import Organisation, hash_token, validate_timezone
-from core.models import PlanObject
+from core.models import PlanObject, json_value
 
 LINK_SALT = "partnerplan.invitation.link"
 
@@ -313,6 +314,7 @@ class VisionEndorsement(models.Model):
             "revision": self.revision,
             "side": self.side,
             "user": self.user_id,
+            "created_at": json_value(self.created_at),
         }
 
 
@@ -403,6 +405,12 @@ class AlignmentReview(PlanObject):
 
     def __str__(self) -> str:
         return self.title or f"Review of {self.partnership} on {self.scheduled_for:%Y-%m-%d}"
+
+    def to_record(self) -> dict[str, Any]:
+        """The review's fields and its attendees (internal user ids, in the order of their ids)."""
+        record = super().to_record()
+        record["attendees"] = sorted(self.attendees.values_list("pk", flat=True)) if self.pk else []
+        return record
 
 
 class ChangeEvent(models.Model):

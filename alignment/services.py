@@ -265,15 +265,32 @@ def vision_update(*, access: Access, expected_version: int | None = None, **text
         allowed=VISION_TEXTS,
         expected_version=expected_version,
         clean=clean,
-        record=lambda vision, before, changed: record_change(
+        record=lambda vision, before, changed: _record_vision_edit(access, vision, before),
+    ).obj
+
+
+def _record_vision_edit(access: Access, vision: Vision, before: dict[str, Any]) -> None:
+    """The edit, and for a new revision a tombstone for each endorsement it voids: endorsements
+    count for the revision they endorsed, so the plan (and any copy of it) no longer shows them."""
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=vision,
+        action=UPDATE,
+        before=before,
+        summary="edited the vision",
+    )
+    if before.get("revision") == vision.revision:
+        return
+    for endorsement in vision.endorsements.filter(revision=int(before.get("revision") or 0)):
+        record_change(
             actor=access.user,
             partnership=access.partnership,
-            obj=vision,
-            action=UPDATE,
-            before=before,
-            summary="edited the vision",
-        ),
-    ).obj
+            obj=endorsement,
+            action=DELETE,
+            before=endorsement.to_record(),
+            summary=f"the {endorsement.side} side's endorsement lapsed with the new revision",
+        )
 
 
 def _lock_vision(access: Access) -> Vision:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +16,10 @@ from rest_framework import authentication, exceptions, throttling
 from rest_framework.request import Request
 
 from accounts.models import ApiToken
+from core.clientip import client_ip
+
+from . import scope
+from .problems import CsrfFailed
 
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -34,8 +41,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The token is not valid.") from exc
         token = ApiToken.find_active(raw) if raw.isprintable() and len(raw) <= 200 else None
         if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("The token is not valid (unknown or revoked).")
+            raise exceptions.AuthenticationFailed("The token is not valid (unknown, revoked or expired).")
         self._touch(token)
+        scope.attach(token.user, token)
         return token.user, token
 
     @staticmethod
@@ -56,6 +64,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 class SessionAuthentication(authentication.SessionAuthentication):
     """The browser's session; DRF enforces CSRF for it on unsafe methods."""
 
+    def enforce_csrf(self, request: Request) -> None:
+        """A failed CSRF check has its own code (``csrf_failed``), never a role's ``permission_denied``."""
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as exc:
+            raise CsrfFailed(f"{exc.detail} Send the X-CSRFToken header (or use a bearer token).") from exc
+
 
 DEFAULT_RATES = {"user": "1200/minute", "anon": "120/minute", "auth_token": "10/minute"}
 
@@ -75,10 +90,12 @@ class UserThrottle(throttling.BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
             return True
-        usage = get_usage(request, group="api-user", key=_user_key, rate=rate_for("user"), increment=True)
+        rate = rate_for("user")
+        usage = get_usage(request, group="api-user", key=_user_key, rate=rate, increment=True)
         if usage is None:  # rate limiting switched off (RATELIMIT_ENABLE)
             return True
         self.time_left = usage["time_left"]
+        remember(request, "user", usage["limit"], usage["limit"] - usage["count"], usage["time_left"], _window(rate))
         return not usage["should_limit"]
 
     def wait(self) -> float | None:
@@ -89,12 +106,82 @@ def _user_key(group: str, request: Request) -> str:
     return str(request.user.pk)
 
 
-class AnonThrottle(throttling.AnonRateThrottle):
+def _window(rate: str) -> int:
+    """The seconds of a rate's window ("1200/minute" → 60, "40/2s" → 2), as django-ratelimit reads it."""
+    match = re.match(r"(\d+)/(\d*)([smhd])?", rate)
+    if match is None:
+        return 60
+    multiplier = int(match.group(2) or 1)
+    return multiplier * {"s": 1, "m": 60, "h": 3600, "d": 86400}[(match.group(3) or "s").lower()]
+
+
+@dataclass(frozen=True)
+class RateState:
+    """Where the caller stands with the limit that counted this request (for the RateLimit headers)."""
+
+    policy: str
+    limit: int
+    remaining: int
+    reset: int  # seconds until the window ends
+    window: int  # seconds
+
+
+RATE_ATTRIBUTE = "_api_rate_state"
+
+
+def remember(request: Request, policy: str, limit: int, remaining: int, reset: float, window: int) -> None:
+    state = RateState(policy, int(limit), max(0, int(remaining)), max(0, math.ceil(reset)), int(window))
+    setattr(request._request, RATE_ATTRIBUTE, state)
+
+
+def rate_state(request: Any) -> RateState | None:
+    state = getattr(getattr(request, "_request", request), RATE_ATTRIBUTE, None)
+    return state if isinstance(state, RateState) else None
+
+
+def rate_limit_headers(request: Any) -> dict[str, str]:
+    """``RateLimit-Policy`` and ``RateLimit`` (draft-ietf-httpapi-ratelimit-headers) and the common
+    ``X-RateLimit-*`` for the limit this request counted against (the person's, or the address's
+    for anonymous calls)."""
+    state = rate_state(request)
+    if state is None:
+        return {}
+    return {
+        "RateLimit-Policy": f'"{state.policy}";q={state.limit};w={state.window}',
+        "RateLimit": f'"{state.policy}";r={state.remaining};t={state.reset}',
+        "X-RateLimit-Limit": str(state.limit),
+        "X-RateLimit-Remaining": str(state.remaining),
+        "X-RateLimit-Reset": str(state.reset),
+    }
+
+
+class SlidingWindowState(throttling.SimpleRateThrottle):
+    """DRF's sliding-window throttles, remembering where the caller stands for the headers."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        allowed = super().allow_request(request, view)
+        limit, window = getattr(self, "num_requests", None), getattr(self, "duration", None)
+        if getattr(self, "key", None) is not None and limit is not None and window is not None:
+            history = getattr(self, "history", [])
+            reset = window - (self.now - history[-1]) if history else window
+            remember(request, str(self.scope), limit, limit - len(history), reset, window)
+        return allowed
+
+
+class ClientAddressIdent:
+    """Throttles keyed by the client's address take it from ``core.clientip`` (the one configured
+    source), never from a header the client could choose (DRF's ``get_ident`` default)."""
+
+    def get_ident(self, request: Request) -> str:
+        return client_ip(request)
+
+
+class AnonThrottle(ClientAddressIdent, SlidingWindowState, throttling.AnonRateThrottle):
     def get_rate(self) -> str:
         return rate_for("anon")
 
 
-class TokenRequestThrottle(throttling.SimpleRateThrottle):
+class TokenRequestThrottle(ClientAddressIdent, SlidingWindowState):
     """Attempts to obtain a token, per client address (slows down password guessing)."""
 
     scope = "auth_token"

@@ -20,30 +20,26 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, TextField
+from django.db.models import Case, F, TextField, When
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
 from rest_framework import exceptions
 
-from accounts.models import User
+from accounts.models import Organisation, User
 from alignment.changes import FEED_BOUNDS, feed_queryset
 from alignment.models import ChangeEvent
 
 from .models import FeedWatermark
-from .problems import CursorExpired
+from .problems import CursorExpired, CursorUnknown
 from .renderers import exact_json
+from .representation import PROJECTIONS, TYPE_NAMES, VERSIONED, Pending, Person, fill, person_of, project
 
 CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,80}")
 MAX_POSITION = 2**63 - 1
 START = (0, 0)
-# How the change log names objects → how the API names them.
-TYPE_NAMES = {
-    "alignmentreview": "review",
-    "checkin": "check-in",
-    "visionendorsement": "endorsement",
-    "partnershipmember": "member",
-}
-USER_KEYS = ("user", "owner", "author", "created_by", "invited_by", "accepted_by", "proposed_by")
+# People keys of a record of a type the API does not know (an event written by a newer release).
+USER_KEYS = ("user", "owner", "author", "created_by", "invited_by", "accepted_by", "proposed_by", "drafted_by")
 
 
 def encode_cursor(position: tuple[int, int]) -> str:
@@ -70,17 +66,25 @@ def watermark() -> tuple[int, int] | None:
     return row.position if row else None
 
 
-def _bounds_and_watermark() -> tuple[tuple[int, int | None] | None, tuple[int, int] | None]:
-    """The feed's ``FEED_BOUNDS`` (PostgreSQL) and the watermark, in one query."""
+def _bounds_and_watermark(
+    since: tuple[int, int] | None,
+) -> tuple[tuple[int, int | None] | None, tuple[int, int] | None, bool]:
+    """The feed's ``FEED_BOUNDS`` (PostgreSQL), the watermark, and whether the event a cursor names
+    exists (every cursor this server issues names an event, the start, or the watermark), in one query."""
+    position = since or START
     if connection.vendor != "postgresql":
-        return None, watermark()
+        exists = ChangeEvent.objects.filter(txid=position[0], seq=position[1]).exists()
+        return None, watermark(), exists
+    table = ChangeEvent._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT bounds.horizon, bounds.own, mark.txid, mark.seq FROM ({FEED_BOUNDS}) bounds "  # noqa: S608
-            f"LEFT JOIN {FeedWatermark._meta.db_table} mark ON mark.id = 1"
+            f"SELECT bounds.horizon, bounds.own, mark.txid, mark.seq, "  # noqa: S608 - constant SQL
+            f"EXISTS (SELECT 1 FROM {table} WHERE seq = %s AND txid = %s) FROM ({FEED_BOUNDS}) bounds "
+            f"LEFT JOIN {FeedWatermark._meta.db_table} mark ON mark.id = 1",
+            [position[1], position[0]],
         )
-        horizon, own, txid, seq = cursor.fetchone()
-    return (horizon, own), (None if txid is None else (txid, seq))
+        horizon, own, txid, seq, exists = cursor.fetchone()
+    return (horizon, own), (None if txid is None else (txid, seq)), bool(exists)
 
 
 @contextlib.contextmanager
@@ -118,18 +122,29 @@ EVENT_FIELDS = (
     "action",
     "summary",
     "after_text",
+    "deleted_version",
     "created_at",
 )
 
 
 def feed_page(*, partnership_ids: Any, since: tuple[int, int] | None, limit: int) -> tuple[list[Any], bool]:
     """Up to ``limit`` events after ``since`` of the given partnerships (a queryset or list of ids), as
-    rows with the attributes of ``EVENT_FIELDS``, and whether more follow."""
-    bounds, mark = _bounds_and_watermark()
+    rows with the attributes of ``EVENT_FIELDS``, and whether more follow.
+
+    A cursor older than the pruned history is ``CursorExpired``; one that names no event (not issued
+    by this server: another installation's, one from before a restore from backup, one made up) is
+    ``CursorUnknown``. Both are 410: the client re-reads ``/plan`` and follows the feed from its cursor."""
+    bounds, mark, exists = _bounds_and_watermark(since)
     if mark is not None and (since or START) < mark:
         raise CursorExpired(
             "Changes before this cursor were pruned (history is kept for "
             f"{settings.CHANGE_EVENT_RETENTION_DAYS} days). Fetch GET /api/v1/partnerships/<id>/plan again and "
+            "follow the feed from the cursor it returns."
+        )
+    if since is not None and since not in (START, mark) and not exists:
+        raise CursorUnknown(
+            "This server never issued this cursor (it names no change here: another installation's, one from "
+            "before a restore from backup, or one made up). Fetch GET /api/v1/partnerships/<id>/plan again and "
             "follow the feed from the cursor it returns."
         )
     uuid_text = (lambda name: Cast(name, output_field=TextField())) if connection.vendor == "postgresql" else F
@@ -138,6 +153,10 @@ def feed_page(*, partnership_ids: Any, since: tuple[int, int] | None, limit: int
         .filter(partnership_id__in=partnership_ids)
         .annotate(
             after_text=Cast("after", output_field=TextField()),
+            # A tombstone carries the deleted object's last version (read only for deletes).
+            deleted_version=Case(
+                When(action=ChangeEvent.Action.DELETE, then=KT("before__version")), output_field=TextField()
+            ),
             partnership_key=uuid_text("partnership_id"),
             object_key=uuid_text("object_id"),
         )
@@ -169,60 +188,93 @@ def _decode(text: str) -> tuple[Any, bool]:
 
 
 def represent(events: list[Any]) -> tuple[list[dict[str, Any]], bool]:
-    """Rows of ``feed_page`` as the feed shows them, people by their public id (one query for all),
-    and whether orjson may write them exactly as the standard encoder would (``renderers.FastJSON``).
+    """Rows of ``feed_page`` as the feed shows them, and whether orjson may write them exactly as the
+    standard encoder would (``renderers.FastJSON``).
 
-    The hot path of a full sync: one pass decodes each record and notes where it names a person,
-    one query finds the people, then the noted places are filled in.
+    The hot path of a full sync: one pass decodes each record and projects it to its type's
+    representation (``api.representation``), noting the people and organisations it names; one
+    query finds the people, one the organisations (only if a partnership changed); then the noted
+    places are filled in.
     """
     delete = ChangeEvent.Action.DELETE
     exact = True
-    records: list[Any] = []
-    ids: set[int] = set()
-    named: list[tuple[dict[str, Any], str, int]] = []  # (record, key, internal user id)
-    listed: list[dict[str, Any]] = []  # records with attendees
+    pending = Pending()
+    now = timezone.now()
+    datas: list[Any] = []
+    types: list[str] = []
     for e in events:
-        record = None
+        api_type = TYPE_NAMES.get(e.object_type, e.object_type)
+        types.append(api_type)
+        data = None
         if e.action != delete and e.after_text is not None:
             record, safe = _decode(e.after_text)
             exact = exact and safe
             if isinstance(record, dict):
-                for key in USER_KEYS:
-                    value = record.get(key)
-                    if isinstance(value, int):
-                        named.append((record, key, value))
-                        ids.add(value)
-                if isinstance(record.get("attendees"), list):
-                    listed.append(record)
-                    ids.update(u for u in record["attendees"] if isinstance(u, int))
+                if api_type in PROJECTIONS:
+                    data = project(api_type, record, e.created_at, pending, now)
+                else:
+                    data = _unknown(record, pending)
+            else:
+                data = record
         if e.actor_id:
-            ids.add(e.actor_id)
-        records.append(record)
-    people: dict[int, str] = {}
-    if ids:
-        people = {pk: str(public) for pk, public in User.objects.filter(pk__in=ids).values_list("pk", "public_id")}
-    for record, key, value in named:
-        record[key] = people.get(value)
-    for record in listed:
-        record["attendees"] = [people.get(u) for u in record["attendees"] if isinstance(u, int)]
+            pending.people.add(e.actor_id)
+        datas.append(data)
+    people: dict[int, Person] = {}
+    if pending.people:
+        people = {
+            row[0]: person_of(*row[1:])
+            for row in User.objects.filter(pk__in=pending.people).values_list(
+                "pk", "public_id", "email", "full_name", "first_name", "last_name"
+            )
+        }
+    organisations: dict[str, str] = {}
+    if pending.organisations:
+        organisations = {
+            str(pk): name
+            for pk, name in Organisation.objects.filter(pk__in=pending.organisations).values_list("pk", "name")
+        }
+    fill(pending, people, organisations)
     out = []
-    for e, data in zip(events, records, strict=True):
-        version = data.get("version") if isinstance(data, dict) else None
+    for e, api_type, data in zip(events, types, datas, strict=True):
+        version: Any = None
+        if api_type in VERSIONED or api_type not in PROJECTIONS:
+            if e.action == delete:
+                version = _whole(e.deleted_version)
+            elif isinstance(data, dict):
+                version = data.get("version")
+        actor = people.get(e.actor_id) if e.actor_id else None
         out.append(
             {
                 "cursor": encode_cursor((e.txid, e.seq)),
                 "partnership": str(e.partnership_key),
-                "type": TYPE_NAMES.get(e.object_type, e.object_type),
+                "type": api_type,
                 "id": str(e.object_key),
                 "action": e.action,
-                "version": version if isinstance(version, int) else None,
+                "version": version if isinstance(version, int) and not isinstance(version, bool) else None,
                 "at": e.created_at,
-                "actor": {"id": people.get(e.actor_id) if e.actor_id else None, "name": e.actor_label},
+                "actor": {"id": actor.public_id if actor else None, "name": e.actor_label},
                 "summary": e.summary,
                 "data": data,
             }
         )
     return out, exact
+
+
+def _whole(value: Any) -> int | None:
+    """A version read from JSON as text (PostgreSQL) or a number (SQLite)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def _unknown(record: dict[str, Any], pending: Pending) -> dict[str, Any]:
+    """A record of a type this release does not know: as recorded, people by public id."""
+    for key in USER_KEYS:
+        value = record.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            pending.persons.append((record, key, value))
+            pending.people.add(value)
+    return record
 
 
 @transaction.atomic

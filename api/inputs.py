@@ -13,6 +13,7 @@ from goals.models import Comment, Direction, GoalStatus
 from goals.services import OUTCOMES
 
 from .fields import DateField, DateTimeField, StrictSerializer, UUIDField, drivers, number, text, version_field, whole
+from .schema import LocalTimeField
 
 SIDES = Side.choices
 ROLES = Role.choices
@@ -27,6 +28,18 @@ class TokenCreateIn(StrictSerializer):
     name = serializers.CharField(
         max_length=cast(int, ApiToken._meta.get_field("name").max_length), required=False, default="API token"
     )
+    # A field named like Field.read_only (DRF moves declared fields off the class).
+    read_only = serializers.BooleanField(  # type: ignore[assignment]
+        required=False, default=False, help_text="Reads only; writes answer 403."
+    )
+    partnerships = serializers.ListField(
+        child=UUIDField(),
+        max_length=100,
+        required=False,
+        default=list,
+        help_text="Only these partnerships (others answer 404); leave out for every partnership of yours.",
+    )
+    expires_in_days = whole(1, 3650, required=False, help_text="The token stops working after this many days.")
 
 
 class TokenParams(StrictSerializer):
@@ -52,7 +65,7 @@ class PartnershipFieldsIn(StrictSerializer):
     partner_drivers = drivers()
     review_cadence = serializers.ChoiceField(Partnership.Cadence.choices, required=False)
     review_rrule = text(500)
-    review_time = serializers.TimeField(required=False)
+    review_time = LocalTimeField(required=False, help_text="Local time of reviews in the partnership's `timezone`.")
     review_duration_minutes = whole(5, 24 * 60, required=False)
     timezone = serializers.CharField(max_length=64, required=False)
     reminder_offsets_days = serializers.ListField(child=whole(0, 90), max_length=10, required=False)

@@ -34,6 +34,7 @@ from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevis
 from . import serializers as out
 from .feed import current_position, encode_cursor
 from .renderers import exact_json
+from .representation import agreed_commitment, agreed_terms
 
 # (key in the document, model field it shows; None: a key filled in afterwards, in its place)
 Columns = Sequence[tuple[str, str | None]]
@@ -47,7 +48,13 @@ COMMITMENT = [(name, name) for name in out.CommitmentOut.Meta.fields]
 CHECK_IN = [(name, name) for name in out.CheckInOut.Meta.fields]
 COMMENT = [(name, name) for name in out.CommentOut.Meta.fields]
 REVIEW = [(name, None if name == "attendees" else name) for name in out.ReviewOut.Meta.fields]
-AGREED_REVISION = [("goal", "goal"), ("number", "number"), ("terms", "terms"), ("commitments", "commitments")]
+AGREED_REVISION = [
+    ("id", "id"),
+    ("goal", "goal"),
+    ("number", "number"),
+    ("terms", "terms"),
+    ("commitments", "commitments"),
+]
 
 
 class Rows:
@@ -132,6 +139,9 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
     if amended:
         revisions = Rows(GoalRevision.objects.filter(goal_id__in=list(amended)), AGREED_REVISION).dicts()
         agreed_revisions = public_owners([r for r in revisions if amended[r["goal"]] == r["number"]])
+        for r in agreed_revisions:
+            r["terms"] = agreed_terms(r["terms"])
+            r["commitments"] = [agreed_commitment(c) for c in r["commitments"]]
     reviews = Rows(AlignmentReview.objects.filter(partnership=p), REVIEW).dicts()
     if reviews:
         attendees = _attendees([r["id"] for r in reviews])
@@ -231,4 +241,6 @@ def _attendees(review_ids: list[Any]) -> dict[Any, list[str]]:
     found: dict[Any, list[str]] = {}
     for review, person in rows:
         found.setdefault(review, []).append(str(person))
+    for people in found.values():
+        people.sort()  # ``ReviewOut.get_attendees``'s order
     return found

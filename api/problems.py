@@ -51,6 +51,31 @@ class CursorExpired(exceptions.APIException):
     default_code = "cursor_expired"
 
 
+class CursorUnknown(exceptions.APIException):
+    status_code = status.HTTP_410_GONE
+    default_detail = "This cursor was not issued by this server; re-sync from the plan."
+    default_code = "cursor_unknown"
+
+
+class IdTaken(DomainError):
+    """A client-chosen id that an object has already (409, not 400: the input is well-formed)."""
+
+    status = 409
+    code = "id_taken"
+
+
+class CsrfFailed(exceptions.APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "The CSRF check failed: send the X-CSRFToken header with a browser session (or use a token)."
+    default_code = "csrf_failed"
+
+
+class TokenScopeDenied(exceptions.APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "This token may not do this."
+    default_code = "token_scope"
+
+
 class IdempotencyKeyReused(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "This Idempotency-Key was used for a different request."
@@ -119,6 +144,8 @@ def handle_exception(
     """The API's exception handler (see ``ApiView.get_exception_handler``). ``represent`` gives the
     current state of the object a stale write was made against, and its ETag, for the 412 body."""
     if isinstance(exc, StaleVersion):
+        # A stale version (If-Match) or a stale revision (approving or endorsing what has changed
+        # since it was read): 412 either way, with the object as it is now.
         current, etag = represent(exc.current, context.get("request")) if represent else (None, None)
         return problem(
             412, exc.code, exc.message, exc.fields, headers={"ETag": etag} if etag else None, current=current

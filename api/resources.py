@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from accounts.models import OrganisationMembership, User
 from alignment import invitations
 from alignment import services as plan
-from alignment.access import Access, access_for, resolve, scoped, visible_partnerships
+from alignment.access import Access
 from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Vision
 from core.errors import InvalidInput, NotAllowed, NotFound
 from goals import check_ins as goal_check_ins
@@ -34,6 +34,8 @@ from goals.models import CheckIn, Comment, Commitment, Goal
 from . import inputs
 from . import serializers as out
 from .conditional import etag
+from .problems import TokenScopeDenied
+from .scope import access_for, may_start_partnerships, resolve, scoped, visible_partnerships
 
 Loader = Callable[[Request, dict[str, Any]], Access]
 Filter = Callable[[QuerySet[Any], Any, Any], QuerySet[Any]]  # (queryset, value, user)
@@ -57,6 +59,8 @@ class Resource:
     prefetch: tuple[str, ...] = ()
     filters: dict[str, Filter] = field(default_factory=dict)
     create_root: Callable[[Request, dict[str, Any]], Any] | None = None  # creates without a parent
+    # A write of this resource may change its parent (a commitment its goal): (parent resource, field)
+    parent: tuple[Resource, str] | None = None
 
     def queryset(self) -> QuerySet[Any]:
         to_partnership = f"{self.path}__" if self.path else ""
@@ -195,6 +199,8 @@ def _owner(data: dict[str, Any], field_name: str = "owner") -> None:
 
 def _create_partnership(request: Request, data: dict[str, Any]) -> Partnership:
     user = cast(User, request.user)  # the API answers people who are signed in only
+    if not may_start_partnerships(user):
+        raise TokenScopeDenied("A token limited to some partnerships (or a service token) may not start one.")
     memberships = OrganisationMembership.objects.filter(user=user).select_related("organisation")
     vendor_id = data.pop("vendor", None)
     if vendor_id is not None:
@@ -310,7 +316,7 @@ COMMITMENTS = Resource(
     create=_create_commitment,
     update=_update_commitment,
     delete=lambda a, o, v: goal_commitments.commitment_delete(access=a, commitment_id=o.pk, expected_version=v),
-    select=("owner",),
+    select=("owner", "drafted_by"),
     filters={"side": _equals("side"), "goal": _visible_parent(Goal, "goal", "partnership")},
 )
 CHECK_INS = Resource(
@@ -373,6 +379,8 @@ INVITATIONS = Resource(
     create=lambda a, d: invitations.invitation_create(access=a, **d)[0],
     select=("invited_by",),
 )
+
+COMMITMENTS.parent = (GOALS, "goal")
 
 ALL = (PARTNERSHIPS, VISIONS, OBJECTIVES, GOALS, COMMITMENTS, CHECK_INS, COMMENTS, REVIEWS, INVITATIONS)
 BY_MODEL = {r.model: r for r in ALL}

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
 from .problems import PROBLEM_CONTENT_TYPE, TITLES
@@ -33,17 +35,60 @@ class ProblemSerializer(serializers.Serializer[Any]):
         ref_name = "Problem"
 
 
+_stale: dict[type[serializers.Serializer[Any]], type[serializers.Serializer[Any]]] = {}
+
+
+def stale_problem(out: type[serializers.Serializer[Any]]) -> type[serializers.Serializer[Any]]:
+    """The 412 body of an operation on ``out``'s objects: a problem whose ``current`` is typed."""
+    if out not in _stale:
+        name = out.__name__.removesuffix("Out")
+        _stale[out] = type(
+            f"Stale{name}Problem",
+            (ProblemSerializer,),
+            {
+                "current": out(help_text="The object as it is now: re-read it, decide, retry with its ETag."),
+                "Meta": type("Meta", (), {"ref_name": f"Stale{name}Problem"}),
+            },
+        )
+    return _stale[out]
+
+
+def header(description: str, schema_type: str = "string") -> dict[str, Any]:
+    return {"description": description, "schema": {"type": schema_type}}
+
+
+# Described once under components/headers and referenced by every answer.
+HEADER_COMPONENTS = {
+    "RateLimit-Policy": header('The limit this request counted against, e.g. `"user";q=1200;w=60`.'),
+    "RateLimit": header('Where you stand: requests left and seconds until the window ends, e.g. `"user";r=1187;t=42`.'),
+    "X-RateLimit-Limit": header("Requests allowed in the window.", "integer"),
+    "X-RateLimit-Remaining": header("Requests left in the window.", "integer"),
+    "X-RateLimit-Reset": header("Seconds until the window ends.", "integer"),
+}
+RATE_LIMIT_HEADERS = {name: {"$ref": f"#/components/headers/{name}"} for name in HEADER_COMPONENTS}
+ETAG_HEADER = {
+    "ETag": header('The object\'s version as a strong tag, e.g. `"4"`: send it as If-Match or If-None-Match.')
+}
+PARENT_HEADERS = {
+    "Link": header('The goal the commitment belongs to: `</api/v1/goals/<id>>; rel="up"`.'),
+    "Goal-ETag": header("The goal's ETag after this write (a commitment is part of its terms)."),
+    "Goal-Revision": header("The goal's revision after this write.", "integer"),
+}
+
 READ_ERRORS = (400, 401, 404, 406, 429)
 WRITE_ERRORS = (400, 401, 403, 404, 406, 409, 413, 415, 429)
 DESCRIPTIONS = {
     400: "Invalid input (field errors in `errors`).",
     401: "No or invalid credentials.",
-    403: "Your role may not do this (or the CSRF check failed for a browser session).",
+    403: "Not allowed: `permission_denied` (your role), `token_read_only` or `token_scope` (your token), "
+    "`csrf_failed` (a browser session without the X-CSRFToken header).",
     404: "Not there, or not visible to you.",
     406: "Only JSON is offered.",
-    409: "A rule of the plan forbids this now; `code` names the rule.",
-    410: "The cursor is older than the history kept: re-sync from /plan.",
-    412: "Stale: someone changed the object; `current` holds its state now.",
+    409: "A rule of the plan forbids this now (`code` names the rule), or `id_taken`: the id you chose is used.",
+    410: "`cursor_expired` (older than the history kept) or `cursor_unknown` (not issued by this server): "
+    "re-sync from /plan.",
+    412: "Stale: `stale_version` (If-Match) or `<type>.stale_revision` (the revision you acted on is no longer "
+    "current); `current` holds the object as it is now.",
     413: "The request body is too large.",
     415: "Send JSON (Content-Type: application/json).",
     422: "The Idempotency-Key was used for a different request.",
@@ -70,20 +115,82 @@ class ApiSchema(AutoSchema):
         if direction != "response":
             return responses
         problem_ref = self.resolve_serializer(ProblemSerializer, direction).ref
+        resource = getattr(self.view, "resource", None)
         for code in self._error_codes():
+            ref = problem_ref
+            if code == 412 and resource is not None:
+                ref = self.resolve_serializer(stale_problem(resource.out), direction).ref
             responses.setdefault(
                 str(code),
                 {
                     "description": DESCRIPTIONS.get(code, TITLES.get(code, "")),
-                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref}},
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": ref}},
                 },
             )
         return responses
 
+    def get_operation(self, *args: Any, **kwargs: Any) -> Any:
+        """The operation, with the headers every answer carries (rate limits; ETag and Location where
+        they apply), conditional GET (If-None-Match → 304) where an answer has an ETag, and
+        Retry-After on 429."""
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        method = self.method.upper()
+        conditional = method == "GET" and getattr(self.view, "conditional_get", False)
+        resource = getattr(self.view, "resource", None)
+        for code, response in operation.get("responses", {}).items():
+            headers = response.setdefault("headers", {})
+            headers.update(RATE_LIMIT_HEADERS)
+            answers_etag = method != "GET" and getattr(self.view, "answers_etag", False)
+            if code.startswith("2") and (conditional or answers_etag):
+                headers.update(ETAG_HEADER)
+            if code == "201" and getattr(self.view, "is_list", False):
+                headers["Location"] = header("The new object's URL.")
+                if resource is not None:
+                    response["links"] = self._links(resource)
+            if code.startswith("2") and method != "GET" and resource is not None and resource.parent is not None:
+                headers.update(PARENT_HEADERS)
+            if code == "429":
+                headers["Retry-After"] = header("Seconds to wait before the next request.", "integer")
+        if conditional:
+            operation.setdefault("parameters", []).append(
+                {
+                    "in": "header",
+                    "name": "If-None-Match",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "The ETag you hold: 304 Not Modified (no body) while it is still current.",
+                }
+            )
+            operation["responses"]["304"] = {
+                "description": "Not modified: what you hold is current.",
+                "headers": {**ETAG_HEADER, **RATE_LIMIT_HEADERS},
+            }
+        return operation
+
+    @staticmethod
+    def _links(resource: Any) -> dict[str, Any]:
+        """OpenAPI links from a created object to what can be done with it (for stateful testing and
+        for tools that follow them): read it, change it, delete it."""
+        name = resource.name.replace("-", "_")
+        by_id = {"id": "$response.body#/id"}
+        links = {"Read": {"operationId": f"{name}_retrieve", "parameters": by_id, "description": "Read it back."}}
+        if resource.update is not None:
+            links["Change"] = {"operationId": f"{name}_partial_update", "parameters": by_id}
+        if resource.delete is not None:
+            links["Delete"] = {"operationId": f"{name}_destroy", "parameters": by_id}
+        return links
+
     def get_operation_id(self) -> str:
-        operation_id = super().get_operation_id()
+        """Readable ids for generated clients: ``goals_list``, ``goals_retrieve``, ``goals_approve``,
+        ``partnerships_plan``, ``changes_list`` (not ``v1_goals_approve_create``)."""
+        operation_id = str(super().get_operation_id()).removeprefix("v1_")
         if getattr(self.view, "is_list", False) and self.method.upper() == "GET":
             operation_id = operation_id.removesuffix("_retrieve") + "_list"
+        after_id = self.path.rstrip("/").split("{id}")
+        if len(after_id) == 2 and after_id[1]:  # an action or a view of one object: /goals/{id}/approve
+            operation_id = operation_id.removesuffix("_create").removesuffix("_retrieve")
         return operation_id
 
     def get_override_parameters(self) -> list[Any]:
@@ -155,9 +262,37 @@ def paginated(item: type[serializers.Serializer[Any]]) -> type[serializers.Seria
             (serializers.Serializer,),
             {
                 "next": serializers.URLField(allow_null=True, help_text="The next page, or null at the end."),
+                "next_cursor": serializers.CharField(
+                    allow_null=True, help_text="Pass as ?cursor= for the next page (null at the end)."
+                ),
                 "previous": serializers.URLField(allow_null=True),
+                "previous_cursor": serializers.CharField(allow_null=True),
                 "results": item(many=True),
                 "Meta": type("Meta", (), {"ref_name": f"{name}Page"}),
             },
         )
     return _pages[item]
+
+
+class ApiSchemaGenerator(SchemaGenerator):
+    """The schema with ``servers``: the API's own origin, as the request for the schema reached it."""
+
+    def get_schema(self, request: Any = None, public: bool = False) -> Any:
+        schema = super().get_schema(request=request, public=public)  # type: ignore[no-untyped-call]
+        url = request.build_absolute_uri("/").rstrip("/") if request is not None else settings.SITE_URL.rstrip("/")
+        schema["servers"] = [{"url": url, "description": "This Partnerplan (paths start with /api/v1/)."}]
+        schema.setdefault("components", {})["headers"] = HEADER_COMPONENTS
+        return schema
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+        "example": "10:00:00",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A time of day without an offset (``10:00:00``), local to a time zone named elsewhere. Not
+    ``format: time``: OpenAPI takes that from RFC 3339, whose times carry an offset, and strict
+    validators refuse ``10:00:00`` against it."""

@@ -19,6 +19,7 @@ from alignment.models import (
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal
 
 from .fields import UserIdField
+from .schema import LocalTimeField
 
 COMMON = ("id", "version", "created_at", "updated_at")
 
@@ -39,6 +40,9 @@ class OrganisationOut(Out):
 class PartnershipOut(Out):
     vendor = OrganisationOut()
     partner = OrganisationOut()
+    review_time = LocalTimeField(
+        help_text="The local time of reviews, without an offset (e.g. 10:00:00), in the partnership's `timezone`."
+    )
 
     class Meta:
         model = Partnership
@@ -135,6 +139,43 @@ class GoalOut(Out):
         )
 
 
+class AgreedTermsOut(serializers.Serializer[Any]):
+    """The terms of a goal's agreed revision (the snapshot both sides approved)."""
+
+    title = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    metric_name = serializers.CharField()
+    metric_unit = serializers.CharField(allow_blank=True)
+    baseline = serializers.DecimalField(max_digits=18, decimal_places=4)
+    target = serializers.DecimalField(max_digits=18, decimal_places=4)
+    direction = serializers.CharField()
+
+
+class AgreedCommitmentOut(serializers.Serializer[Any]):
+    """A commitment as it stood in the agreed revision."""
+
+    id = serializers.UUIDField()
+    side = serializers.CharField()
+    text = serializers.CharField()
+    owner = serializers.UUIDField(allow_null=True, help_text="A person, by public id.")
+    due_date = serializers.DateField(allow_null=True)
+    placeholder = serializers.BooleanField()
+
+
+class AgreedRevisionOut(serializers.Serializer[Any]):
+    """The agreed revision of a goal that stays in force while an amendment is negotiated. It is in
+    ``/plan`` and in the feed (type ``agreed-revision``) from the moment an amendment opens until it
+    is agreed or discarded (then a tombstone)."""
+
+    id = serializers.UUIDField(help_text="The revision's own id.")
+    goal = serializers.UUIDField(source="goal_id")
+    number = serializers.IntegerField()
+    terms = AgreedTermsOut()
+    commitments = AgreedCommitmentOut(many=True)
+
+
 class ApprovalOut(Out):
     user = UserIdField()
 
@@ -145,10 +186,33 @@ class ApprovalOut(Out):
 
 class CommitmentOut(Out):
     owner = UserIdField()
+    drafted_by = UserIdField(help_text="Who wrote the commitment's current terms (either side may draft it).")
+    drafted_by_side = serializers.CharField(
+        read_only=True, help_text="The side of the person who drafted it ('' when unknown)."
+    )
+    own_side_approved = serializers.BooleanField(
+        read_only=True,
+        help_text="Whether the commitment's own side has approved the revision it belongs to (or the goal is "
+        "in force on it). A commitment the other side drafted is consented to by this approval.",
+    )
 
     class Meta:
         model = Commitment
-        fields = (*COMMON, "goal", "side", "text", "owner", "due_date", "done", "done_at", "placeholder", "position")
+        fields = (
+            *COMMON,
+            "goal",
+            "side",
+            "text",
+            "owner",
+            "due_date",
+            "done",
+            "done_at",
+            "placeholder",
+            "position",
+            "drafted_by",
+            "drafted_by_side",
+            "own_side_approved",
+        )
 
 
 class CheckInOut(Out):
@@ -189,7 +253,8 @@ class ReviewOut(Out):
         )
 
     def get_attendees(self, review: AlignmentReview) -> list[str]:
-        return [str(u.public_id) for u in review.attendees.all()]
+        """The attendees' public ids, sorted (the same order in the resource, ``/plan`` and the feed)."""
+        return sorted(str(u.public_id) for u in review.attendees.all())
 
 
 class InvitationOut(Out):
@@ -224,9 +289,27 @@ class MemberOut(Out):
 
 
 class ApiTokenOut(Out):
+    partnerships = serializers.ListField(
+        child=serializers.UUIDField(), read_only=True, help_text="The partnerships it reaches; empty: all of yours."
+    )
+    organisation = serializers.UUIDField(
+        source="organisation_id", allow_null=True, read_only=True, help_text="A service token's organisation."
+    )
+
     class Meta:
         model = ApiToken
-        fields: tuple[str, ...] = ("id", "name", "hint", "created_at", "last_used_at", "revoked_at")
+        fields: tuple[str, ...] = (
+            "id",
+            "name",
+            "hint",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "read_only",
+            "partnerships",
+            "expires_at",
+            "organisation",
+        )
 
 
 class IssuedTokenOut(ApiTokenOut):

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from core.errors import NotFound
 
 from .resources import ALL
+from .schema import ApiSchemaGenerator
 from .views.account import Me, TokenCreate, TokenList, TokenRevoke
 from .views.actions import ACTIONS
 from .views.base import ApiView
@@ -38,7 +39,7 @@ class NoSuchEndpoint(ApiView):
 
 
 urlpatterns = [
-    route("schema", SpectacularAPIView, "api-schema"),
+    re_path(r"^schema/?$", SpectacularAPIView.as_view(generator_class=ApiSchemaGenerator), name="api-schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     route("v1/auth/token", TokenCreate, "api-token"),
     route("v1/auth/tokens", TokenList, "api-tokens"),

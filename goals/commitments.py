@@ -93,6 +93,11 @@ def commitment_update(
             refuse_if_closed(goal)
             if "text" in changed:
                 c.placeholder = False
+            if set(changed) - {"done", "position"}:
+                c.drafted_by, c.drafted_by_side = access.user, access.side
+                # New terms (a new revision, or completing one its side has not approved): not
+                # approved yet; set here so the commitment changes once, not twice.
+                c.own_side_approved = False
         validate(c, exclude=["goal", "owner"])
 
     def log(c: Commitment, before: dict[str, Any], changed: dict[str, Any]) -> None:

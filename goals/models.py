@@ -182,6 +182,17 @@ class GoalRevision(models.Model):
     def __str__(self) -> str:
         return f"{self.goal} r{self.number}"
 
+    def to_record(self) -> dict[str, Any]:
+        """The revision as the change log records it while it is the agreed revision in force
+        beside a pending amendment (an ``agreed-revision`` of the API). Owners by internal id."""
+        return {
+            "id": str(self.id),
+            "goal": str(self.goal_id),
+            "number": self.number,
+            "terms": self.terms,
+            "commitments": self.commitments,
+        }
+
 
 class Commitment(PlanObject):
     """What one side will do for a goal. A goal is agreed only with at least one real commitment
@@ -199,6 +210,13 @@ class Commitment(PlanObject):
     done_at = models.DateTimeField(null=True, blank=True)
     placeholder = models.BooleanField(default=False)
     position = models.PositiveIntegerField(default=0)
+    # Who wrote the commitment's current terms (either side may draft the other side's commitment
+    # as part of proposing terms; that side's approval of the revision is its consent).
+    drafted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    drafted_by_side = models.CharField(max_length=8, choices=Side.choices, blank=True)
+    # Whether the commitment's own side has approved the revision it belongs to (or the goal is in
+    # force on it). Kept current by the goal services (``goals.workflow.sync_commitment_approvals``).
+    own_side_approved = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["side", "position", "created_at"]
@@ -206,6 +224,9 @@ class Commitment(PlanObject):
         constraints = [
             models.CheckConstraint(condition=Q(side__in=Side.values), name="commitment_side"),
             models.CheckConstraint(condition=Q(done=False) | Q(done_at__isnull=False), name="commitment_done_at"),
+            models.CheckConstraint(
+                condition=Q(drafted_by_side__in=[*Side.values, ""]), name="commitment_drafted_by_side"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -249,6 +270,7 @@ class Approval(models.Model):
             "revision": self.revision,
             "side": self.side,
             "user": self.user_id,
+            "created_at": json_value(self.created_at),
         }
 
 

@@ -32,7 +32,17 @@ from . import commitments as goal_commitments
 from . import emails
 from .models import TERM_FIELDS, Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 from .rules import approval_refusal, committed_sides
-from .workflow import CREATE, DELETE, UPDATE, commitment_insert, lock_goal, open_revision, record, refuse_if_closed
+from .workflow import (
+    CREATE,
+    DELETE,
+    UPDATE,
+    commitment_insert,
+    lock_goal,
+    open_revision,
+    record,
+    refuse_if_closed,
+    sync_commitment_approvals,
+)
 
 COMMITMENT_SPEC = {"side", "text", "owner", "due_date", "placeholder", "id", "position"}
 
@@ -145,6 +155,11 @@ def goal_delete(*, access: Access, goal_id: Any, expected_version: int | None = 
         c_before = c.to_record()
         c.delete()
         record(access, c, DELETE, c_before, summary="deleted a commitment with its goal")
+    # Comments and check-ins go with the goal: each gets its tombstone in the change log too.
+    for child in [*goal.comments.all(), *goal.check_ins.all()]:
+        child_before = child.to_record()
+        child.delete()
+        record(access, child, DELETE, child_before, summary="deleted with its goal")
     goal.delete()
     record(access, goal, DELETE, before, summary=f"deleted the draft goal “{before['title']}”")
 
@@ -259,6 +274,7 @@ def _approve(access: Access, goal: Goal, revision: int, commitment: Commitment |
         raise RuleViolation(
             f"The {access.side} side has approved revision {goal.revision} already.", code="goal.already_approved"
         ) from exc
+    sync_commitment_approvals(access, goal)  # this side's commitments are approved now
     record(
         access,
         approval,
@@ -375,6 +391,7 @@ def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: in
         if c.terms() != spec:
             c.text, c.owner_id, c.side, c.placeholder = spec["text"], spec["owner"], spec["side"], spec["placeholder"]
             c.due_date = dt.date.fromisoformat(spec["due_date"]) if spec["due_date"] else None
+            c.own_side_approved = True  # the agreed revision is in force again
             c.bump()
             c.save()
             record(access, c, UPDATE, c_before, summary="restored a commitment to the agreed revision")
@@ -400,6 +417,9 @@ def goal_discard_amendment(*, access: Access, goal_id: Any, expected_version: in
             done=bool(last.get("done") and done_at),
             position=last.get("position") or 0,
             done_at=dt.datetime.fromisoformat(done_at) if last.get("done") and done_at else None,
+            drafted_by_id=last.get("drafted_by") if isinstance(last.get("drafted_by"), int) else None,
+            drafted_by_side=last.get("drafted_by_side") or "",
+            own_side_approved=True,  # the agreed revision is in force again
         )
         record(access, c, CREATE, summary="restored a commitment of the agreed revision")
     goal.revision = goal.revision + 1

@@ -16,7 +16,7 @@ from core.errors import InvalidInput
 from core.writes import free_id, insert, lock, validate
 from core.writes import text as text_input
 
-from .models import Commitment, Goal, GoalRevision, GoalStatus, RevisionState
+from .models import Approval, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 from .rules import closed_refusal
 
 CREATE, UPDATE, DELETE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE, ChangeEvent.Action.DELETE
@@ -34,6 +34,9 @@ def record(
     summary: str = "",
     after: dict[str, Any] | None = None,
 ) -> None:
+    """Record a change. A goal's update also records what follows from it for everyone who keeps a
+    copy of the plan (``after_goal_change``): the agreed revision that is in force beside a pending
+    amendment, and which commitments their own side has approved."""
     record_change(
         actor=access.user,
         partnership=access.partnership,
@@ -43,6 +46,78 @@ def record(
         after=after,
         summary=summary,
     )
+    if isinstance(obj, Goal) and action == UPDATE and before is not None:
+        after_goal_change(access, obj, before)
+
+
+IN_FORCE = {GoalStatus.AGREED, GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED}
+
+
+def _pending_amendment(status: Any, amendment: Any) -> bool:
+    return status == GoalStatus.AGREED and bool(amendment)  # Goal.has_pending_amendment
+
+
+def after_goal_change(access: Access, goal: Goal, before: dict[str, Any]) -> None:
+    """What a change of a goal (saved, ``before`` its record) means for the other objects of the plan.
+
+    - The agreed revision stays in force while an amendment is negotiated: it appears in the plan
+      when an amendment opens and leaves it when the amendment is agreed or discarded. Both are
+      recorded (as a create and a delete of the ``GoalRevision``), so a copy of the plan kept from
+      the change log holds exactly what ``/plan`` holds.
+    - Each commitment says whether its own side approved the revision it belongs to.
+    """
+    was = _pending_amendment(before.get("status"), before.get("amendment"))
+    now = goal.has_pending_amendment
+    if was != now:
+        number = goal.agreed_revision if now else before.get("agreed_revision")
+        revision = GoalRevision.objects.filter(goal=goal, number=int(number)).first() if number else None
+        if revision is not None:
+            record_change(
+                actor=access.user,
+                partnership=access.partnership,
+                obj=revision,
+                action=CREATE if now else DELETE,
+                before=None if now else revision.to_record(),
+                after=revision.to_record() if now else None,
+                summary=f"{'opened an amendment of' if now else 'settled the amendment of'} “{goal.title}”",
+            )
+    sync_commitment_approvals(access, goal)
+
+
+def own_side_approved(goal: Goal, side: str, approved_sides: set[str]) -> bool:
+    """Whether a commitment of ``side`` is approved by its own side: the goal is in force on its
+    current revision (agreed, or closed after agreement, with no amendment pending), or that side
+    approved the goal's current revision."""
+    in_force = goal.status in IN_FORCE and goal.agreed_revision is not None and not goal.amendment
+    return in_force or side in approved_sides
+
+
+def approved_sides(goal: Goal) -> set[str]:
+    return set(Approval.objects.filter(goal=goal, revision=goal.revision).values_list("side", flat=True))
+
+
+def sync_commitment_approvals(access: Access, goal: Goal) -> None:
+    """Bring every commitment's ``own_side_approved`` up to date with the goal (locked) and its
+    approvals, recording each commitment that changes (its version grows: its representation did)."""
+    sides = approved_sides(goal)
+    for c in Commitment.objects.filter(goal=goal).select_for_update(of=("self",)):
+        wanted = own_side_approved(goal, c.side, sides)
+        if c.own_side_approved != wanted:
+            before = c.to_record()
+            c.own_side_approved = wanted
+            c.bump()
+            c.save(update_fields=["own_side_approved", "version", "updated_at"])
+            record(
+                access,
+                c,
+                UPDATE,
+                before,
+                summary=(
+                    f"approved the {c.side} side's commitment to “{goal.title}”"
+                    if wanted
+                    else f"reopened the {c.side} side's commitment to “{goal.title}” for approval"
+                ),
+            )
 
 
 def refuse_if_closed(goal: Goal) -> None:
@@ -126,6 +201,11 @@ def commitment_insert(
         due_date=due_date,
         placeholder=placeholder,
         position=position or 0,
+        drafted_by=access.user,
+        drafted_by_side=access.side,
+        # A new commitment changes the terms (a new revision) or completes a revision its side has
+        # not approved yet (a side approves only with a commitment of its own): not approved.
+        own_side_approved=False,
     )
     if id is not None:
         c.id = free_id(Commitment, id, "commitment")

@@ -33,7 +33,7 @@ WIDE, LONG = (
     if connection.vendor == "postgresql"
     else ("-99999999999.9999", "12345678901.5678")
 )
-ODD_TEXT = 'Zürich → 東京 🚀 «quoted» "escaped" back\\slash\ttab\nline \u2028sep\u2029para \x01 \x7f end'
+ODD_TEXT = 'Zürich → 東京 🚀 «quoted» "escaped" back\\slash\ttab\nline \u2028sep\u2029para \x7f end'
 
 
 def by_serializers(access) -> bytes:  # type: ignore[no-untyped-def]

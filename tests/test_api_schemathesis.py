@@ -13,6 +13,7 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -51,8 +52,16 @@ def wsgi_app():
     (Django's test client does the same)."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
+    app = get_wsgi_application()
+
+    def with_peer(environ, start_response):
+        environ.setdefault(
+            "REMOTE_ADDR", "127.0.0.1"
+        )  # a server always knows its peer; werkzeug's test client does not
+        return app(environ, start_response)
+
     try:
-        yield get_wsgi_application()
+        yield with_peer
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
@@ -88,3 +97,31 @@ def test_the_api_keeps_its_schema_for_any_input(cast, wsgi_app):
 
             run()
     assert len(set(calls)) == len(operations) and len(calls) > 10 * len(operations)
+
+
+def test_stateful_sequences_through_the_schemas_links_keep_the_schema(cast, wsgi_app):
+    """Schemathesis follows the schema's links (create, then read, change and delete what was made)
+    in random sequences: no server error, and every answer as documented."""
+    World(cast)
+    _token, raw = ApiToken.issue(user=cast.vendor_admin, name="schemathesis stateful")
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_app)
+    machine = schema.as_state_machine()
+
+    class Authenticated(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Bearer {raw}"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS)
+
+    run_state_machine_as_test(
+        Authenticated,
+        settings=settings(
+            max_examples=10 * SCALE,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )

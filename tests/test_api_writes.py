@@ -167,7 +167,8 @@ def test_a_client_may_choose_the_id_of_what_it_creates(world, editor):
     assert response["Location"] == f"/api/v1/goals/{goal_id}"
     assert Goal.objects.get(pk=goal_id).commitments.get().pk == commitment_id
     again = editor.post("goals", body)
-    assert again.status_code == 400 and again.json()["errors"] == {"id": ["Already used."]}
+    assert again.status_code == 409 and again.json()["errors"] == {"id": ["Already used."]}
+    assert again.json()["code"] == "id_taken"
 
 
 # --- Idempotency-Key -----------------------------------------------------------------------------

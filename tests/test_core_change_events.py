@@ -182,12 +182,12 @@ CASES = {
     "goal_approve_first": (
         _propose_draft,
         lambda p: goals.goal_approve(access=p.vendor, goal_id=p.draft.pk, revision=1),
-        {("approval", CREATE): 1},
+        {("approval", CREATE): 1, ("commitment", UPDATE): 1},  # the vendor commitment is approved by its side
     ),
     "goal_approve_second": (
         lambda p: (_propose_draft(p), goals.goal_approve(access=p.vendor, goal_id=p.draft.pk, revision=1)),
         lambda p: goals.goal_approve(access=p.partner, goal_id=p.draft.pk, revision=1),
-        {("approval", CREATE): 1, ("goal", UPDATE): 1},
+        {("approval", CREATE): 1, ("goal", UPDATE): 1, ("commitment", UPDATE): 1},
     ),
     "goal_request_changes": (
         _propose_draft,
@@ -198,7 +198,8 @@ CASES = {
     "goal_discard_amendment": (
         _amend,
         lambda p: goals.goal_discard_amendment(access=p.editor, goal_id=p.agreed.pk),
-        {("goal", UPDATE): 1, ("commitment", UPDATE): 1},
+        # the restored commitment, the other one approved again, the agreed revision leaves the plan
+        {("goal", UPDATE): 1, ("commitment", UPDATE): 2, ("goalrevision", DELETE): 1},
     ),
     "goal_close": (
         None,
@@ -217,7 +218,9 @@ CASES = {
         lambda p: goal_commitments.commitment_update(
             access=p.editor, commitment_id=p.vendor_commitment.pk, text="Fund three workshops"
         ),
-        {("commitment", UPDATE): 1, ("goal", UPDATE): 1},
+        # on an agreed goal: an amendment (its agreed revision stays in force, and the other
+        # side's commitment is no longer approved on the new revision)
+        {("commitment", UPDATE): 2, ("goal", UPDATE): 1, ("goalrevision", CREATE): 1},
     ),
     "commitment_update_done": (
         None,
@@ -227,7 +230,7 @@ CASES = {
     "commitment_delete": (
         None,
         lambda p: goal_commitments.commitment_delete(access=p.partner_editor, commitment_id=p.partner_commitment.pk),
-        {("commitment", DELETE): 1, ("goal", UPDATE): 1},
+        {("commitment", DELETE): 1, ("goal", UPDATE): 1, ("goalrevision", CREATE): 1, ("commitment", UPDATE): 1},
     ),
     "check_in_create": (
         None,

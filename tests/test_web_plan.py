@@ -179,6 +179,7 @@ def test_commitments_are_added_edited_and_marked_done_by_their_side(client, cast
     created.refresh_from_db()
     assert created.text == "Run three webinars" and created.owner is None
     goal = f.agree(Goal.objects.get(pk=goal.pk), cast.access("vendor_approver"), cast.access("partner_approver"))
+    created.refresh_from_db()  # approving made it a commitment its side approved: a new version
     response = client.post(
         url(cast, f"goals/{goal.pk}/commitments/{created.pk}/done/"), {"version": created.version, "done": "1"}
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import cast
 
 from django.contrib.auth import authenticate
@@ -12,8 +13,8 @@ from rest_framework import exceptions, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import two_factor
 from accounts.models import ApiToken, OrganisationMembership, User
-from alignment.access import resolve_many, visible_partnerships
 from core.errors import NotFound
 
 from .. import inputs
@@ -23,6 +24,7 @@ from ..idempotency import idempotent
 from ..pagination import ApiPagination
 from ..resources import parse_uuid
 from ..schema import paginated
+from ..scope import resolve_many, visible_partnerships
 from .base import ApiView, query, validated
 
 
@@ -33,7 +35,7 @@ class TokenCreate(ApiView):
     authentication_classes: list[type] = []
     throttle_classes = [TokenRequestThrottle]
     idempotent = False
-    extra_error_codes = (429,)
+    extra_error_codes = (403, 429)
 
     @extend_schema(
         tags=["auth"],
@@ -47,7 +49,22 @@ class TokenCreate(ApiView):
         user = authenticate(request._request, username=data["email"], password=data["password"])
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("E-mail address or password is wrong.")
-        token, raw = ApiToken.issue(user=user, name=data["name"])
+        # A password alone is not enough for someone who signs in with a second factor.
+        refusal = two_factor.password_alone_refusal(user)
+        if refusal is not None:
+            raise exceptions.PermissionDenied(refusal)
+        mine = set(visible_partnerships(user).filter(pk__in=data["partnerships"]).values_list("pk", flat=True))
+        unknown = [str(p) for p in data["partnerships"] if p not in mine]
+        if unknown:
+            raise exceptions.ValidationError({"partnerships": [f"Not a partnership of yours: {', '.join(unknown)}."]})
+        days = data.get("expires_in_days")
+        token, raw = ApiToken.issue(
+            user=user,
+            name=data["name"],
+            read_only=data["read_only"],
+            partnerships=[str(p) for p in data["partnerships"]],
+            expires_at=timezone.now() + dt.timedelta(days=days) if days else None,
+        )
         body = out.ApiTokenOut(token).data | {"token": raw}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -74,6 +91,7 @@ class TokenList(ApiView):
 
 class TokenRevoke(ApiView):
     post_has_body = False
+    read_only_tokens_may = True
 
     @extend_schema(
         tags=["auth"],

@@ -15,7 +15,7 @@ from accounts.models import User
 from alignment import invitations
 from alignment import services as plan
 from cadence import services as review_services
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput, StaleVersion
 from goals import services as goal_services
 
 from .. import inputs
@@ -33,6 +33,7 @@ class ActionView(ApiView):
     resource: Resource
     input: type[Serializer[Any]]
     accepts_if_match = True
+    answers_etag = True
 
     def post(self, request: Request, pk: str) -> Response:
         return idempotent(request, lambda: self._run(request, pk))
@@ -40,7 +41,16 @@ class ActionView(ApiView):
     def _run(self, request: Request, pk: str) -> Response:
         obj, access = load(self.resource, request.user, pk)
         data = validated(self.input, request.data)
-        return self.act(request, access, obj, data)
+        try:
+            return self.act(request, access, obj, data)
+        except DomainError as exc:
+            if not exc.code.endswith(".stale_revision"):
+                raise
+            # Approving (or endorsing) a revision that is no longer current: like a stale If-Match,
+            # a 412 with the object as it is now, so a client handles both alike (re-read, decide).
+            stale = StaleVersion(exc.message, current=self.fresh(obj))
+            stale.code, stale.fields = exc.code, exc.fields
+            raise stale from exc
 
     def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
         raise NotImplementedError
@@ -66,6 +76,7 @@ def action(resource: Resource, input_: type[Serializer[Any]], response: Any, sum
 @action(VISIONS, inputs.EndorseIn, out.EndorsementResultOut, "Endorse the current revision for your side", 201)
 class VisionEndorse(ActionView):
     accepts_if_match = False
+    answers_etag = False
 
     def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
         endorsement = plan.vision_endorse(access=access, revision=data["revision"])

@@ -7,19 +7,26 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.cache import patch_vary_headers
-from rest_framework import permissions
+from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.schemas.inspectors import ViewInspector
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
-from ..authentication import AnonThrottle, BearerTokenAuthentication, SessionAuthentication, UserThrottle
+from ..authentication import (
+    AnonThrottle,
+    BearerTokenAuthentication,
+    SessionAuthentication,
+    UserThrottle,
+    rate_limit_headers,
+)
 from ..fields import require_all
 from ..parsers import JSONParser
-from ..problems import RequestTooLarge, handle_exception
+from ..problems import RequestTooLarge, TokenScopeDenied, handle_exception
 from ..renderers import JSONRenderer
 from ..resources import represent_current
 from ..schema import ApiSchema
+from ..scope import is_read_only
 
 
 class ApiView(APIView):
@@ -40,11 +47,30 @@ class ApiView(APIView):
             length = 0
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             raise RequestTooLarge()
-        super().initial(request, *args, **kwargs)
+        # DRF's ``initial``, with the throttles before the permissions: every answer, a 401 or 403
+        # included, counts against a limit and says so in its RateLimit headers (a refused caller is
+        # counted against its address's limit: probing for tokens is throttled too).
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(request)
+        request.version, request.versioning_scheme = self.determine_version(request, *args, **kwargs)
+        try:
+            self.perform_authentication(request)
+        except exceptions.AuthenticationFailed:
+            self.check_throttles(request)  # as an anonymous caller (DRF has unset the user)
+            raise
+        self.check_throttles(request)
+        self.check_permissions(request)
+        if request.method not in permissions.SAFE_METHODS and not self.read_only_tokens_may and is_read_only(request):
+            raise TokenScopeDenied("This token is read-only: it may not change anything.", code="token_read_only")
+
+    # A read-only token may still do this unsafe request (revoke itself).
+    read_only_tokens_may = False
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
         patch_vary_headers(response, ("Authorization",))  # answers differ per caller: never share a cache
+        for name, value in rate_limit_headers(request).items():
+            response[name] = value
         return response
 
 

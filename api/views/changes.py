@@ -5,48 +5,73 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-
-from alignment.access import resolve, visible_partnerships
+from rest_framework.serializers import Serializer
 
 from .. import inputs
 from ..feed import START, collector_paused, decode_cursor, encode_cursor, feed_page, represent
 from ..renderers import FastJSON
+from ..representation import SERIALIZERS, VERSIONED
+from ..scope import resolve, visible_partnerships
 from .base import ApiView, query
 
 
 class ActorOut(serializers.Serializer[Any]):
-    id = serializers.UUIDField(allow_null=True)
+    id = serializers.UUIDField(allow_null=True, help_text="The person, by public id (null for the system).")
     name = serializers.CharField()
 
 
-class ChangeOut(serializers.Serializer[Any]):
-    cursor = serializers.CharField()
-    partnership = serializers.UUIDField()
-    type = serializers.CharField(help_text="goal, commitment, check-in, comment, objective, vision, review, ...")
-    id = serializers.UUIDField()
-    action = serializers.ChoiceField(["create", "update", "delete"])
-    version = serializers.IntegerField(allow_null=True)
-    at = serializers.DateTimeField()
-    actor = ActorOut()
-    summary = serializers.CharField(allow_blank=True)
-    # A field, not the ``data`` property: DRF's serializer metaclass takes fields out of the class.
-    data = serializers.JSONField(  # type: ignore[assignment]
-        allow_null=True, help_text="The object's state after the change; null for a delete."
-    )
+def change_of(api_type: str, out: type[serializers.Serializer[Any]]) -> type[serializers.Serializer[Any]]:
+    """The event of one type: the envelope, and ``data`` typed as the type's representation."""
+    name = "".join(part.title() for part in api_type.split("-"))
+    versioned = api_type in VERSIONED
+    fields: dict[str, Any] = {
+        "cursor": serializers.CharField(help_text="This event's position; pass as `since` to resume after it."),
+        "partnership": serializers.UUIDField(),
+        "type": serializers.ChoiceField([api_type]),
+        "id": serializers.UUIDField(),
+        "action": serializers.ChoiceField(["create", "update", "delete"]),
+        "version": serializers.IntegerField(
+            allow_null=not versioned,
+            help_text="The object's version after the change (a tombstone: its last version)."
+            if versioned
+            else "Always null: objects of this type have no version (apply events in feed order).",
+        ),
+        "at": serializers.DateTimeField(),
+        "actor": ActorOut(),
+        "summary": serializers.CharField(allow_blank=True),
+        "data": out(
+            allow_null=True,
+            help_text=f"The {api_type} as its resource and /plan show it, after the change; null for a delete.",
+        ),
+        "Meta": type("Meta", (), {"ref_name": f"{name}Change"}),
+    }
+    return type(f"{name}Change", (serializers.Serializer,), fields)
+
+
+CHANGE_TYPES: dict[str, Serializer[Any] | type[Serializer[Any]]] = {
+    api_type: change_of(api_type, out) for api_type, out in SERIALIZERS.items()
+}
 
 
 class ChangesPageOut(serializers.Serializer[Any]):
     cursor = serializers.CharField(help_text="Pass as `since` to get what comes next.")
-    has_more = serializers.BooleanField()
-    results = ChangeOut(many=True)
+    has_more = serializers.BooleanField(help_text="Ask again at once if true; otherwise poll later.")
+    results = PolymorphicProxySerializer(
+        component_name="Change",
+        serializers=CHANGE_TYPES,
+        resource_type_field_name="type",
+        many=True,
+        help_text="Oldest first. A client ignores a type it does not know (a later release may add some).",
+    )
 
 
 class ChangesView(ApiView):
     extra_error_codes = (410,)
+    is_list = True
 
     @extend_schema(
         tags=["changes"],

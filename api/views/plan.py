@@ -77,13 +77,6 @@ class AttentionOut(serializers.Serializer[Any]):
     )
 
 
-class AgreedRevisionOut(serializers.Serializer[Any]):
-    goal = serializers.UUIDField(source="goal_id")
-    number = serializers.IntegerField()
-    terms = serializers.JSONField()
-    commitments = serializers.JSONField()
-
-
 class PlanOut(serializers.Serializer[Any]):
     cursor = serializers.CharField(help_text="Follow GET /api/v1/changes?since=<cursor> from here.")
     access = AccessOut()
@@ -93,7 +86,7 @@ class PlanOut(serializers.Serializer[Any]):
     members = out.MemberOut(many=True)
     objectives = out.ObjectiveOut(many=True)
     goals = out.GoalOut(many=True)
-    agreed_revisions = AgreedRevisionOut(many=True, help_text="Terms in force of goals with a pending amendment.")
+    agreed_revisions = out.AgreedRevisionOut(many=True, help_text="Terms in force of goals with a pending amendment.")
     approvals = out.ApprovalOut(many=True)
     commitments = out.CommitmentOut(many=True)
     check_ins = out.CheckInOut(many=True)
@@ -116,7 +109,7 @@ def plan_document(access: Access) -> dict[str, Any]:
         wanted = dict(amended)
         agreed_revisions = public_owners(
             [
-                {"goal_id": r.goal_id, "number": r.number, "terms": r.terms, "commitments": r.commitments}
+                {"id": r.id, "goal_id": r.goal_id, "number": r.number, "terms": r.terms, "commitments": r.commitments}
                 for r in GoalRevision.objects.filter(goal_id__in=wanted)
                 if wanted[r.goal_id] == r.number
             ]
@@ -166,6 +159,8 @@ def plan_document(access: Access) -> dict[str, Any]:
 
 
 class PlanView(ApiView):
+    conditional_get = True
+
     @extend_schema(
         tags=["partnerships"],
         responses=PlanOut,

@@ -10,9 +10,12 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.errors import InvalidInput
+
 from ..conditional import etag, expected_version, not_modified
 from ..idempotency import idempotent
 from ..pagination import ApiPagination
+from ..problems import IdTaken
 from ..resources import Resource, list_queryset, load
 from ..schema import paginated
 from .base import ApiView, query, validated
@@ -24,12 +27,30 @@ def object_response(resource: Resource, obj: Any, code: int = status.HTTP_200_OK
     headers = {"ETag": etag(obj.version)}
     if code == status.HTTP_201_CREATED:
         headers["Location"] = f"/api/v1/{resource.name}/{obj.pk}"
-    return Response(resource.out(obj).data, status=code, headers=headers)
+    return Response(resource.out(obj).data, status=code, headers=headers | parent_headers(resource, obj))
+
+
+def parent_headers(resource: Resource, obj: Any) -> dict[str, str]:
+    """What a write of a commitment did to its goal: commitments are terms, so adding, changing or
+    removing one may open a new revision (or an amendment) of the goal. The answer links the goal
+    and gives its ETag and revision after the write; a client that holds an older one re-reads it."""
+    if resource.parent is None:
+        return {}
+    parent_resource, field = resource.parent
+    parent: Any = parent_resource.model._default_manager.filter(pk=getattr(obj, f"{field}_id")).first()
+    if parent is None:
+        return {}
+    return {
+        "Link": f'</api/v1/{parent_resource.name}/{parent.pk}>; rel="up"',
+        "Goal-ETag": etag(parent.version),
+        "Goal-Revision": str(parent.revision),
+    }
 
 
 class ListCreateView(ApiView):
     resource: Resource
     is_list = True
+    answers_etag = True
 
     def get(self, request: Request) -> Response:
         params = query(request, self.resource.params)
@@ -44,17 +65,28 @@ class ListCreateView(ApiView):
     def _create(self, request: Request) -> Response:
         resource = self.resource
         data = validated(resource.create_in, request.data)  # type: ignore[arg-type]
-        if resource.create_root is not None:
-            obj = resource.create_root(request, data)
-        else:
-            access = resource.create_access(request, data)  # type: ignore[misc]
-            obj = resource.create(access, data)  # type: ignore[misc]
+        try:
+            if resource.create_root is not None:
+                obj = resource.create_root(request, data)
+            else:
+                access = resource.create_access(request, data)  # type: ignore[misc]
+                obj = resource.create(access, data)  # type: ignore[misc]
+        except InvalidInput as exc:
+            if exc.fields.get("id") == ["Already used."]:
+                raise IdTaken(
+                    f"A {resource.label} with this id exists already: choose another id, or read the one you "
+                    "created (a retry of your own create is better sent with an Idempotency-Key).",
+                    fields=exc.fields,
+                ) from exc
+            raise
         obj = resource.queryset().get(pk=obj.pk)
         return object_response(resource, obj, status.HTTP_201_CREATED)
 
 
 class DetailView(ApiView):
     resource: Resource
+    conditional_get = True
+    answers_etag = True
 
     def get(self, request: Request, pk: str) -> Response:
         obj, _access = load(self.resource, request.user, pk)
@@ -80,7 +112,7 @@ class DetailView(ApiView):
         obj, access = load(self.resource, request.user, pk)
         version = expected_version(request, None)
         self.resource.delete(access, obj, version)  # type: ignore[misc]
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(status=status.HTTP_204_NO_CONTENT, headers=parent_headers(self.resource, obj))
 
 
 def views_for(resource: Resource) -> tuple[type[ListCreateView], type[DetailView]]:

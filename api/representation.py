@@ -1,0 +1,307 @@
+"""One representation per object type: the change feed's ``data`` is the object exactly as its REST
+resource and ``/plan`` show it.
+
+The change log keeps each object's state in its own format (``to_record``: people by internal id,
+numbers and times as Python writes them, a few internal fields), because the history, live updates
+and the audit trail read it. The feed projects each record to the representation of the type's
+output serializer (``api.serializers``), key for key and in the same formats:
+
+- decimals with the column's decimal places (``"8.0000"``, never ``"8"``), as DRF's ``DecimalField``;
+- date-times in UTC with ``Z``, as DRF's ``DateTimeField``;
+- people by their public id, a partnership's organisations as ``{id, name}``, a member's ``name``
+  and ``email`` as they are now;
+- computed fields (a goal's ``negotiation_state``, an invitation's ``state``) computed alike.
+
+A projection is derived from the serializer's fields, so a field added to a serializer is in the
+feed too, or ``tests/test_api_representation.py`` fails. The work is a few dictionary operations
+per event: a full sync of 300,000 events stays a matter of seconds (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts.models import display_name_of
+from goals.models import negotiation_state_of
+
+from . import serializers as out
+from .fields import UserIdField
+
+# How the change log names objects (``object_type``) → the API's ``type``.
+TYPE_NAMES = {
+    "partnership": "partnership",
+    "vision": "vision",
+    "visionendorsement": "endorsement",
+    "partnershipmember": "member",
+    "objective": "objective",
+    "goal": "goal",
+    "goalrevision": "agreed-revision",
+    "approval": "approval",
+    "commitment": "commitment",
+    "checkin": "check-in",
+    "comment": "comment",
+    "alignmentreview": "review",
+    "invitation": "invitation",
+}
+
+PLAIN, DATETIME, DECIMAL, PERSON, ORGANISATION, PEOPLE, COMPUTED, OWNERS, NESTED = range(9)
+
+
+def utc_text(value: Any) -> Any:
+    """A recorded date-time as DRF writes it: ISO 8601 in UTC with ``Z``."""
+    if not isinstance(value, str):
+        return value
+    if value.endswith("+00:00"):
+        return value[:-6] + "Z"
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        return value
+    text = parsed.astimezone(dt.UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def decimal_text(value: Any, field: serializers.DecimalField) -> Any:
+    """A recorded decimal as DRF's ``DecimalField`` writes it (``"8"`` → ``"8.0000"``). Zero has no
+    sign in the database, so ``-0`` is written as the column gives it back."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isascii():
+        # The common cases without ``Decimal``: "150", "1.5", "-2.25" → padded to the column's places.
+        head, dot, tail = value.partition(".")
+        digits = head[1:] if head.startswith("-") else head
+        places = field.decimal_places or 0
+        canonical = digits.isdigit() and (digits == "0" or not digits.startswith("0"))
+        if canonical and (not dot or tail.isdigit()) and len(tail) <= places:
+            if head.startswith("-") and not digits.strip("0") and not tail.strip("0"):
+                head = digits  # -0 is 0
+            return f"{head}.{tail}{'0' * (places - len(tail))}" if places else head
+    try:
+        number = decimal.Decimal(str(value))
+    except decimal.InvalidOperation:
+        return value
+    if number.is_zero():
+        number = abs(number)
+    return field.to_representation(number)
+
+
+def _invitation_state(record: dict[str, Any], now: dt.datetime) -> str:
+    """``Invitation.state`` from a record (accepted, revoked, declined, awaiting, expired, pending)."""
+    if record.get("accepted_at"):
+        return "accepted"
+    if record.get("revoked_at"):
+        return "revoked"
+    if record.get("declined_at"):
+        return "declined"
+    if record.get("needs_confirmation") and not record.get("confirmed_at"):
+        return "awaiting"
+    expires = record.get("expires_at")
+    try:
+        if expires and dt.datetime.fromisoformat(expires) <= now:
+            return "expired"
+    except (TypeError, ValueError):
+        pass
+    return "pending"
+
+
+def _negotiation_state(record: dict[str, Any], now: dt.datetime) -> str:
+    return negotiation_state_of(str(record.get("status") or ""), str(record.get("amendment") or ""))
+
+
+@dataclass
+class Projection:
+    """How the records of one object type become its representation: one step per output field."""
+
+    type: str
+    steps: list[tuple[str, int, Any]] = field(default_factory=list)
+    has_version: bool = False
+
+
+COMPUTED_FIELDS: dict[tuple[str, str], Callable[[dict[str, Any], dt.datetime], Any]] = {
+    ("goal", "negotiation_state"): _negotiation_state,
+    ("invitation", "state"): _invitation_state,
+}
+
+
+def projection_of(api_type: str, serializer_class: type[serializers.Serializer[Any]]) -> Projection:
+    """The steps that turn a record into ``serializer_class``'s representation, in its order of keys."""
+    projection = Projection(api_type)
+    for name, f in serializer_class().fields.items():
+        if (api_type, name) in COMPUTED_FIELDS:
+            projection.steps.append((name, COMPUTED, COMPUTED_FIELDS[(api_type, name)]))
+        elif api_type == "member" and name in ("email", "name"):
+            projection.steps.append((name, PLAIN, None))  # filled in with the people
+        elif name == "attendees":
+            projection.steps.append((name, PEOPLE, None))
+        elif api_type == "agreed-revision" and name == "commitments":
+            projection.steps.append((name, OWNERS, None))
+        elif isinstance(f, UserIdField):
+            projection.steps.append((name, PERSON, None))
+        elif isinstance(f, out.OrganisationOut):
+            projection.steps.append((name, ORGANISATION, None))
+        elif isinstance(f, serializers.Serializer):
+            projection.steps.append((name, NESTED, projection_of(f"{api_type}.{name}", type(f))))
+        elif isinstance(f, serializers.DateTimeField):
+            projection.steps.append((name, DATETIME, None))
+        elif isinstance(f, serializers.DecimalField):
+            projection.steps.append((name, DECIMAL, f))
+        else:
+            projection.steps.append((name, PLAIN, None))
+        if name == "version":
+            projection.has_version = True
+    return projection
+
+
+def nested(projection: Projection, value: Any) -> Any:
+    """A nested document without people or computed fields (an agreed revision's terms)."""
+    if not isinstance(value, dict):
+        return value
+    data: dict[str, Any] = {}
+    for name, kind, arg in projection.steps:
+        item = value.get(name)
+        if kind == DECIMAL:
+            item = decimal_text(item, arg)
+        elif kind == DATETIME:
+            item = utc_text(item)
+        data[name] = item
+    return data
+
+
+AGREED_TERMS = projection_of("agreed-revision.terms", out.AgreedTermsOut)
+AGREED_COMMITMENT = projection_of("agreed-revision.commitment", out.AgreedCommitmentOut)
+
+
+def agreed_terms(terms: Any) -> Any:
+    """An agreed revision's stored terms as ``AgreedTermsOut`` writes them (``"100"`` → ``"100.0000"``)."""
+    return nested(AGREED_TERMS, terms)
+
+
+def agreed_commitment(commitment: Any) -> Any:
+    """A commitment of an agreed revision's snapshot, in ``AgreedCommitmentOut``'s keys and order."""
+    return nested(AGREED_COMMITMENT, commitment)
+
+
+SERIALIZERS: dict[str, type[serializers.Serializer[Any]]] = {
+    "partnership": out.PartnershipOut,
+    "vision": out.VisionOut,
+    "endorsement": out.VisionEndorsementOut,
+    "member": out.MemberOut,
+    "objective": out.ObjectiveOut,
+    "goal": out.GoalOut,
+    "agreed-revision": out.AgreedRevisionOut,
+    "approval": out.ApprovalOut,
+    "commitment": out.CommitmentOut,
+    "check-in": out.CheckInOut,
+    "comment": out.CommentOut,
+    "review": out.ReviewOut,
+    "invitation": out.InvitationOut,
+}
+PROJECTIONS = {api_type: projection_of(api_type, s) for api_type, s in SERIALIZERS.items()}
+VERSIONED = frozenset(t for t, p in PROJECTIONS.items() if p.has_version)
+
+
+@dataclass
+class Pending:
+    """What a page's projections still need from the database: people and organisations."""
+
+    people: set[int] = field(default_factory=set)
+    organisations: set[str] = field(default_factory=set)
+    persons: list[tuple[dict[str, Any], str, int]] = field(default_factory=list)  # (data, key, user id)
+    lists: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (data, key) of people lists
+    owners: list[list[Any]] = field(default_factory=list)  # commitments of agreed revisions
+    orgs: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)  # (data, key, organisation id)
+    members: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # (data, user id)
+
+
+def project(
+    api_type: str, record: dict[str, Any], at: Any, pending: Pending, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The representation of one recorded state (people and organisations are noted in ``pending``
+    and filled in by ``fill`` with one query each for a whole page)."""
+    projection = PROJECTIONS[api_type]
+    data: dict[str, Any] = {}
+    get = record.get
+    for name, kind, arg in projection.steps:
+        if kind == PLAIN:
+            data[name] = get(name)
+        elif kind == DATETIME:
+            value = get(name)
+            if value is None and name == "created_at" and name not in record:
+                value = at  # recorded before the record kept it: the event's own time
+            data[name] = utc_text(value)
+        elif kind == DECIMAL:
+            data[name] = decimal_text(get(name), arg)
+        elif kind == PERSON:
+            value = get(name)
+            data[name] = None
+            if isinstance(value, int) and not isinstance(value, bool):
+                pending.persons.append((data, name, value))
+                pending.people.add(value)
+        elif kind == PEOPLE:
+            value = get(name)
+            people = [u for u in value if isinstance(u, int)] if isinstance(value, list) else []
+            data[name] = people
+            pending.people.update(people)
+            pending.lists.append((data, name))
+        elif kind == ORGANISATION:
+            value = get(name)
+            data[name] = None
+            if isinstance(value, str):
+                pending.orgs.append((data, name, value))
+                pending.organisations.add(value)
+        elif kind == NESTED:
+            data[name] = nested(arg, get(name))
+        elif kind == OWNERS:
+            value = get(name)
+            commitments = [agreed_commitment(c) for c in value] if isinstance(value, list) else []
+            data[name] = commitments
+            for c in commitments:
+                if isinstance(c, dict) and isinstance(c.get("owner"), int):
+                    pending.people.add(c["owner"])
+            pending.owners.append(commitments)
+        else:  # COMPUTED
+            data[name] = arg(record, now or timezone.now())
+    user = get("user")
+    if api_type == "member" and isinstance(user, int):
+        pending.members.append((data, user))
+    return data
+
+
+@dataclass
+class Person:
+    public_id: str
+    email: str
+    name: str
+
+
+def fill(pending: Pending, people: dict[int, Person], organisations: dict[str, str]) -> None:
+    """Put the people and organisations a page's projections need in their places."""
+    for data, key, pk in pending.persons:
+        person = people.get(pk)
+        data[key] = person.public_id if person else None
+    for data, key in pending.lists:
+        data[key] = sorted(people[u].public_id for u in data[key] if u in people)
+    for commitments in pending.owners:
+        for c in commitments:
+            if isinstance(c, dict) and isinstance(c.get("owner"), int):
+                person = people.get(c["owner"])
+                c["owner"] = person.public_id if person else None
+    for data, key, org in pending.orgs:
+        data[key] = {"id": org, "name": organisations.get(org, "")}
+    for data, pk in pending.members:
+        person = people.get(pk)
+        if person is not None:
+            data["email"], data["name"] = person.email, person.name
+
+
+def person_of(public_id: Any, email: str, full_name: str, first_name: str, last_name: str) -> Person:
+    return Person(str(public_id), email, display_name_of(full_name, first_name, last_name, email))

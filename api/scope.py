@@ -1,0 +1,139 @@
+"""What an API token may reach: the access resolver (``alignment.access``) narrowed by the token.
+
+A person's token acts with the person's access, narrowed by its scope: a read-only token reads
+only (its access in every partnership is a viewer's, and every write is refused with
+``token_read_only``), a token for some partnerships sees only those (the others answer 404, as
+to an outsider), and an expired token is no token at all (401).
+
+A service token belongs to an organisation and acts as its own service account: in every
+partnership of the organisation it stands on the organisation's side as an editor (a viewer
+when read-only). It never approves, endorses or manages people: consent stays with people.
+
+Every loader of the API goes through here, never through ``alignment.access`` directly, so a
+token's scope holds for every resource, the change feed and ``/plan`` alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from rest_framework.request import Request
+
+from accounts.models import ApiToken
+from alignment import access as resolver
+from alignment.access import Access
+from alignment.models import Partnership, Role, Side
+from core.errors import NotFound
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenScope:
+    read_only: bool
+    partnerships: frozenset[uuid.UUID] | None  # None: every partnership the holder may see
+    organisation_id: uuid.UUID | None  # a service token's organisation
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenScope | None:
+        ids = frozenset(uuid.UUID(str(p)) for p in token.partnerships or [])
+        if not token.read_only and not ids and token.organisation_id is None:
+            return None  # a person's token without limits: the person's access
+        return cls(token.read_only, ids or None, token.organisation_id)
+
+
+SCOPE_ATTRIBUTE = "_api_token_scope"
+
+
+def attach(user: Any, token: ApiToken) -> None:
+    """Remember the token's scope on the request's user (a fresh instance per request)."""
+    setattr(user, SCOPE_ATTRIBUTE, TokenScope.of(token))
+
+
+def scope_of(user: Any) -> TokenScope | None:
+    scope = getattr(user, SCOPE_ATTRIBUTE, None)
+    return scope if isinstance(scope, TokenScope) else None
+
+
+def is_read_only(request: Request) -> bool:
+    scope = scope_of(request.user)
+    return scope is not None and scope.read_only
+
+
+def may_start_partnerships(user: Any) -> bool:
+    """Starting a partnership needs a person's token for every partnership (or the browser)."""
+    scope = scope_of(user)
+    return scope is None or (scope.partnerships is None and scope.organisation_id is None and not scope.read_only)
+
+
+def visible_partnerships(user: Any) -> QuerySet[Partnership]:
+    scope = scope_of(user)
+    if scope is not None and scope.organisation_id is not None:
+        org = scope.organisation_id
+        qs = (
+            Partnership.objects.filter(Q(vendor_id=org) | Q(partner_id=org))
+            if user.is_active
+            else Partnership.objects.none()
+        )
+    else:
+        qs = resolver.visible_partnerships(user)
+    if scope is not None and scope.partnerships is not None:
+        qs = qs.filter(pk__in=scope.partnerships)
+    return qs
+
+
+def _narrowed(scope: TokenScope | None, access: Access | None) -> Access | None:
+    if access is None or scope is None:
+        return access
+    if scope.partnerships is not None and access.partnership.pk not in scope.partnerships:
+        return None
+    if scope.read_only:
+        return dataclasses.replace(access, role=Role.VIEWER, is_org_admin=False)
+    return access
+
+
+def _service_access(user: Any, scope: TokenScope, partnership: Partnership) -> Access | None:
+    if not user.is_active:
+        return None
+    if partnership.vendor_id == scope.organisation_id:
+        side = Side.VENDOR
+    elif partnership.partner_id == scope.organisation_id:
+        side = Side.PARTNER
+    else:
+        return None
+    return Access(partnership, user, side, Role.EDITOR, False)
+
+
+def access_for(user: Any, partnership: Partnership) -> Access | None:
+    scope = scope_of(user)
+    if scope is not None and scope.organisation_id is not None:
+        return _narrowed(scope, _service_access(user, scope, partnership))
+    return _narrowed(scope, resolver.access_for(user, partnership))
+
+
+def resolve(user: Any, partnership_id: Any) -> Access:
+    """Load a partnership for the caller, or ``NotFound`` (outsiders and what the token may not reach)."""
+    try:
+        pk = partnership_id if isinstance(partnership_id, uuid.UUID) else uuid.UUID(str(partnership_id))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise NotFound("No such partnership.") from exc
+    partnership = Partnership.objects.select_related("vendor", "partner").filter(pk=pk).first()
+    access = access_for(user, partnership) if partnership is not None else None
+    if access is None:
+        raise NotFound("No such partnership.")
+    return access
+
+
+def resolve_many(user: Any, partnerships: list[Partnership]) -> dict[Any, Access]:
+    scope = scope_of(user)
+    if scope is not None and scope.organisation_id is not None:
+        found = {p.pk: _narrowed(scope, _service_access(user, scope, p)) for p in partnerships}
+        return {pk: a for pk, a in found.items() if a is not None}
+    accesses = resolver.resolve_many(user, partnerships)
+    narrowed = {pk: _narrowed(scope, a) for pk, a in accesses.items()}
+    return {pk: a for pk, a in narrowed.items() if a is not None}
+
+
+def scoped(user: Any, queryset: QuerySet[Any], path: str = "partnership") -> QuerySet[Any]:
+    return queryset.filter(**{f"{path}__in": visible_partnerships(user)})
