@@ -46,6 +46,8 @@ RECOVERY_SALT = "partnerplan.accounts.RecoveryCode"
 # A code from the app is good for this step, the one before and the one after (30 s each).
 VALID_WINDOW = 1
 WRONG_CODE = "That code is not right. Enter the 6-digit code your authenticator app shows now, or a recovery code."
+# Where only the app's code counts (setting up, renewing the recovery codes).
+WRONG_APP_CODE = "That code is not right. Enter the 6-digit code your authenticator app shows now."
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def setup_confirm(*, user: User, code: Any, now: dt.datetime | None = None) -> l
         raise NotFound("There is no two-factor set-up waiting for a code. Start again.")
     step = _matching_step(device, _digits(code), now)
     if step is None:
-        raise InvalidInput(WRONG_CODE, code="two_factor.wrong_code", fields={"code": [WRONG_CODE]})
+        raise InvalidInput(WRONG_APP_CODE, code="two_factor.wrong_code", fields={"code": [WRONG_APP_CODE]})
     device.confirmed_at = now
     device.last_used_step = step
     device.save(update_fields=["confirmed_at", "last_used_step"])
@@ -158,7 +160,7 @@ def recovery_codes_renew(*, user: User, code: Any, now: dt.datetime | None = Non
     """Replace all recovery codes (a current app code proves it is the person)."""
     now = now or timezone.now()
     if not verify_app_code(user, code, now=now):
-        raise InvalidInput(WRONG_CODE, code="two_factor.wrong_code", fields={"code": [WRONG_CODE]})
+        raise InvalidInput(WRONG_APP_CODE, code="two_factor.wrong_code", fields={"code": [WRONG_APP_CODE]})
     return _issue_recovery_codes(user, now)
 
 

@@ -66,7 +66,10 @@ def test_set_up_shows_a_qr_code_and_turns_on_only_with_a_code_from_the_app(perso
         assert "<svg" in page and "Turn on two-factor sign-in" in page
         secret = TwoFactorDevice.objects.get(user=person).secret
         assert " ".join(secret[i : i + 4] for i in range(0, 32, 4)) in page
-        assert client.post("/settings/two-factor/confirm/", {"code": "123456"}).status_code == 400
+        wrong = client.post("/settings/two-factor/confirm/", {"code": "123456"})
+        # No recovery codes exist yet: the message asks for the app's code only.
+        assert wrong.status_code == 400 and "shows now.</" in wrong.content.decode()
+        assert "recovery code" not in wrong.content.decode().split("Code from your app")[1].split("</form>")[0]
         assert not two_factor.is_enrolled(person)
         response = client.post("/settings/two-factor/confirm/", {"code": pyotp.TOTP(secret).now()})
     assert response.status_code == 201 and response["Cache-Control"].startswith("max-age=0")
