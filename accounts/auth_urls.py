@@ -3,12 +3,14 @@ from __future__ import annotations
 from django.contrib.auth import views as auth
 from django.urls import path
 
-from . import auth_views
+from . import auth_views, sso_views
 
 urlpatterns = [
     path("login/", auth_views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.SignOutView.as_view(), name="logout"),
     path("login/two-factor/", auth_views.sign_in_code, name="login_two_factor"),
+    path("login/sso/", sso_views.sso_start, name="sso_start"),
+    path("login/sso/callback/", sso_views.sso_callback, name="sso_callback"),
     path("signup/", auth_views.sign_up, name="signup"),
     path("signup/sent/", auth_views.sign_up_sent, name="signup_sent"),
     path("signup/confirm/<str:token>/", auth_views.sign_up_confirm, name="signup_confirm"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from csp.decorators import csp_update
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
@@ -50,6 +51,8 @@ def _too_many(request: HttpRequest) -> bool:
 
 
 @method_decorator(ratelimit(key="ip", rate=AUTH_RATE, method="POST", block=False), name="post")
+# Its second button starts single sign-on: the answer to that form goes on to the provider (sso_views).
+@method_decorator(csp_update({"form-action": ["https:"]}), name="dispatch")
 class SignInView(auth.LoginView):
     form_class = EmailAuthenticationForm
     template_name = "registration/login.html"

@@ -11,6 +11,8 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from core.writes import refuse_control_characters
 
+from . import sso
+
 
 @cache
 def timezone_choices() -> list[tuple[str, str]]:
@@ -30,6 +32,14 @@ class EmailAuthenticationForm(AuthenticationForm):
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
+
+    def clean(self) -> dict[str, Any]:
+        # An organisation that requires single sign-on refuses passwords to its addresses (accounts.sso).
+        refusal = sso.password_refusal(str(self.cleaned_data.get("username") or ""))
+        if refusal:
+            raise forms.ValidationError(refusal, code="sso_required")
+        return super().clean()
+
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "That e-mail address and password do not match an account. Both are case-sensitive "

@@ -396,3 +396,65 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session of {self.user}"
+
+
+class IdentityProvider(models.Model):
+    """An organisation's own OpenID Connect provider: its people sign in there (``accounts.sso``).
+
+    The client secret is stored encrypted under the ``SECRET_KEY`` (``accounts.sso.encrypt_secret``)
+    and never shown again once saved. ``require_sso`` refuses password sign-in to addresses at the
+    organisation's domains; it holds only while the provider is on."""
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, primary_key=True, related_name="identity_provider"
+    )
+    issuer = models.URLField("issuer URL", max_length=300)
+    client_id = models.CharField("client ID", max_length=200)
+    client_secret_encrypted = models.TextField(blank=True)
+    enabled = models.BooleanField(default=False)
+    require_sso = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(enabled=True) | models.Q(require_sso=False),
+                name="identity_provider_required_only_when_on",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Identity provider of {self.organisation}"
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.client_secret_encrypted)
+
+
+class OrganisationDomain(models.Model):
+    """An e-mail domain an organisation owns: its identity provider vouches for addresses there, and
+    only there. A domain belongs to one organisation at most (``accounts.sso`` says who may add one)."""
+
+    class Verification(models.TextChoices):
+        ADMIN_ADDRESS = "admin_address", "The domain of the admin's own address"
+        OPERATOR = "operator", "Confirmed by the operator"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253, unique=True)
+    verified_by = models.CharField(max_length=16, choices=Verification.choices)
+    added_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(domain=Lower("domain")), name="organisation_domain_lowercase"),
+            models.CheckConstraint(
+                condition=models.Q(verified_by__in=["admin_address", "operator"]),
+                name="organisation_domain_verification",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.domain

@@ -27,24 +27,26 @@ def email_taken() -> RuleViolation:
 
 
 @transaction.atomic
-def user_create(*, email: str, password: str, full_name: str = "") -> User:
-    """A person who signs in with ``email`` and ``password`` (checked by the password validators).
+def user_create(*, email: str, password: str | None, full_name: str = "") -> User:
+    """A person who signs in with ``email`` and ``password`` (checked by the password validators);
+    ``password=None`` for a person their organisation's identity provider signs in (no password).
 
     An address that has an account already is refused (``email_taken``), also when a concurrent
     request takes it between the check and the insert."""
     email = text(email, "email").lower()
     full_name = text(full_name, "full_name")
-    if not isinstance(password, str):
+    if password is not None and not isinstance(password, str):
         raise InvalidInput("Choose a password.", fields={"password": ["Expected text."]})
     if User.objects.filter(email__iexact=email).exists():
         raise email_taken()
     user = User(email=email, full_name=full_name[:150])
-    try:
-        validate_password(password, user)
-    except ValidationError as exc:
-        raise InvalidInput(" ".join(exc.messages), fields={"password": list(exc.messages)}) from exc
+    if password is not None:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages), fields={"password": list(exc.messages)}) from exc
     validate(user, exclude=["password"])
-    user.set_password(password)
+    user.set_password(password)  # None: an unusable password
     try:
         with transaction.atomic():
             user.save(force_insert=True)

@@ -2,7 +2,7 @@
 
 Each sign-in records a ``UserSession`` (Django's ``user_logged_in`` signal is the one place every
 sign-in passes: the sign-in page, the second-factor step, a confirmed sign-up, an accepted
-invitation); signing out ends it. The record names the session by a hash of its key, and keeps
+invitation, single sign-on); signing out ends it. The record names the session by a hash of its key, and keeps
 a digest of the session's authentication hash: when the password changes or the person signs out
 everywhere, that hash changes and the record no longer counts as signed in, whatever the
 session store (database, cache or Redis) did with the session itself.

@@ -7,6 +7,9 @@
   followed: the workspace and its admin are created by ``signup_confirm``.
 - A registered address gets a note that someone tried to sign up with it, with links to sign in
   and to reset the password. Nothing changes.
+- An address at the domain of an organisation that requires single sign-on is refused on the
+  form (``accounts.sso``): its people never get a password account. This says only what the
+  sign-in page says of the domain, nothing of the address.
 
 Both paths hash the password (the slow step), so the answer takes as long either way. The e-mails
 are bounded per address: one note an hour to a registered address, ``MAX_REQUESTS_PER_HOUR``
@@ -37,6 +40,7 @@ from core.errors import InvalidInput, NotFound, RuleViolation
 from core.models import MailKind
 from core.writes import text
 
+from . import sso
 from .models import SignupRequest, User, hash_token
 from .services import workspace_for
 
@@ -84,6 +88,10 @@ def signup_request(
     name, email, full_name, password_hash = _checked(
         organisation=organisation, email=email, password=password, full_name=full_name
     )
+    required_by = sso.requiring_organisation(email)
+    if required_by is not None:  # its people sign in with its provider, never with a password
+        message = f"{required_by.name} signs its people in with its own identity provider: sign in there instead."
+        raise RuleViolation(message, code="signup.sso_required", fields={"email": [message]})
     existing = User.objects.filter(email__iexact=email).first()
     if existing is not None:
         if existing.is_active:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import sso_views, views
 
 urlpatterns = [
     path("", views.user_settings, name="user_settings"),
@@ -22,5 +22,16 @@ urlpatterns = [
         "organisations/<uuid:organisation_id>/two-factor/",
         views.organisation_two_factor,
         name="organisation_two_factor",
+    ),
+    path("organisations/<uuid:organisation_id>/sso/", sso_views.sso_settings, name="organisation_sso"),
+    path(
+        "organisations/<uuid:organisation_id>/sso/domains/",
+        sso_views.sso_domain_add,
+        name="organisation_sso_domain_add",
+    ),
+    path(
+        "organisations/<uuid:organisation_id>/sso/domains/<int:domain_id>/remove/",
+        sso_views.sso_domain_remove,
+        name="organisation_sso_domain_remove",
     ),
 ]

@@ -33,6 +33,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import sso
 from accounts.models import Organisation, OrganisationMembership, User, hash_token
 from accounts.services import user_create
 from core import outbox
@@ -509,6 +510,11 @@ def invitation_accept_as_new_person(*, raw_token: str, full_name: str, password:
 
     The invitation row is locked first, so concurrent sign-ups with one link create one account."""
     invitation = _claim(raw_token)
+    # Where the address's organisation signs its people in with its own identity provider, the
+    # account comes from signing in there (then the invitee accepts signed in), never a password.
+    refusal = sso.password_refusal(invitation.email)
+    if refusal is not None:
+        raise NotAllowed(refusal, code="invitation.sso_required")
     full_name = (full_name or "").strip()
     if not full_name:
         raise InvalidInput("Tell us your name.", fields={"full_name": ["This field is required."]})

@@ -22,9 +22,11 @@ from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
+from accounts import sso
 from accounts.models import User
 from core.errors import DomainError, NotAllowed, NotFound, RateLimited
 from core.web import domain_errors, form_errors, login_url, refused
@@ -129,6 +131,9 @@ def _page_context(request: HttpRequest, invitation: Invitation, token: str) -> d
         "matches": matches,
         "has_account": has_account,
         "login_url": login_url(_link(token)),
+        # The organisation that signs the invited address in with its own identity provider, if any.
+        "sso_organisation": None if has_account else sso.requiring_organisation(invitation.email),
+        "sso_url": reverse("sso_start") + "?" + urlencode({"email": invitation.email, "next": _link(token)}),
     }
 
 

@@ -99,6 +99,8 @@ def _signed_in_pages() -> list[Page]:
         Page("user-settings", "admin", "/settings/"),
         Page("reminders", "admin", "/settings/reminders/"),
         Page("audit-exports", "admin", "/audit/"),
+        # Single sign-on of the admin's organisation: its provider, domains and rule.
+        Page("organisation-sso", "admin", "/settings/organisations/{vendor_org}/sso/"),
     ]
     # The partner manager: an approver of the partnership, not an admin of the organisation.
     pages += [
@@ -149,6 +151,9 @@ ANONYMOUS_PAGES = [
     # The e-mailed confirmation link, opened in another browser: it asks for the password again.
     Page("sign-up-confirm", "anonymous", "/accounts/signup/confirm/{signup}/"),
     Page("sign-up-invalid", "anonymous", "/accounts/signup/confirm/not-a-real-link/", status=404),
+    # Single sign-on: the e-mail form, and the page of a callback that did not start here.
+    Page("sso-start", "anonymous", "/accounts/login/sso/"),
+    Page("sso-refused", "anonymous", "/accounts/login/sso/callback/?state=not-a-real-state", status=403),
     Page("password-reset", "anonymous", "/accounts/password-reset/"),
     Page("password-reset-sent", "anonymous", "/accounts/password-reset/sent/"),
     # The e-mailed link moves its token into the session and shows the new-password form.
@@ -246,6 +251,7 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
     assert agreed is not None and upcoming is not None and held is not None, "the plan needs goals and reviews"
     return {
         "pid": str(p.pk),
+        "vendor_org": str(organisation.pk),
         "new_pid": str(fresh.pk),
         "goal": str(agreed.pk),
         "commitment_goal": str(goal.pk),

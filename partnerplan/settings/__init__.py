@@ -30,6 +30,8 @@ env = environ.Env()
 # app answers to any host name but this machine's, and the production settings switch it off.
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-only-for-the-embedded-default")
+# Old keys still accepted while rotating (sessions, signed links, SSO client secrets: accounts/sso.py).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=LOCAL_HOSTS)
 if DEBUG and (set(ALLOWED_HOSTS) - set(LOCAL_HOSTS)):
