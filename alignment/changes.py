@@ -89,6 +89,44 @@ def record_change(
     )
 
 
+def record_creations(
+    *, actor: Any, partnership: Partnership | Any, created: list[tuple[models.Model, str]]
+) -> list[ChangeEvent]:
+    """``record_change(action=CREATE)`` for many new objects of one plan at once (an import of
+    actuals): one event per object, each with the object's record and its own summary, in a fixed
+    number of queries. Call inside the service's transaction, after the inserts. The events carry
+    the transaction's id like every other event, so the feed serves them only once it committed."""
+    if not created:
+        return []
+    partnership_id = partnership.pk if isinstance(partnership, Partnership) else partnership
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    plan_changed(partnership_id)
+    transaction.on_commit(lambda: plan_changed(partnership_id))
+    txid = 0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {PG_TXID}")
+            txid = int(cursor.fetchone()[0])
+    label = (user.display_name if user else str(actor or "system"))[:200]
+    return ChangeEvent.objects.bulk_create(
+        [
+            ChangeEvent(
+                txid=txid,
+                partnership_id=partnership_id,
+                actor=user,
+                actor_label=label,
+                object_type=object_type_of(obj),
+                object_id=cast(uuid.UUID, obj.pk),
+                action=ChangeEvent.Action.CREATE,
+                summary=summary[:300],
+                after=obj.to_record(),  # type: ignore[attr-defined]
+            )
+            for obj, summary in created
+        ],
+        batch_size=2000,
+    )
+
+
 # The horizon and the reader's own transaction id (NULL until it writes), as one row. Read first,
 # they let ``feed_queryset(bounds=...)`` compare with plain numbers, whose selectivity the planner
 # knows: with the subquery it guessed a third of the log and, near the log's end, bitmap-scanned and

@@ -143,6 +143,9 @@ class GoalTermsIn(StrictSerializer):
     baseline = number(required=False)
     target = number(required=False)
     direction = serializers.ChoiceField(Direction.choices, required=False)
+    external_key = text(
+        100, help_text="The goal's id in your own system (a CRM); unique in the partnership. Not part of the terms."
+    )
 
 
 class CommitmentSpecIn(StrictSerializer):

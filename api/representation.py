@@ -206,6 +206,9 @@ SERIALIZERS: dict[str, type[serializers.Serializer[Any]]] = {
     "invitation": out.InvitationOut,
 }
 PROJECTIONS = {api_type: projection_of(api_type, s) for api_type, s in SERIALIZERS.items()}
+# Fields added after events were recorded: a record written before lacks them and stands for the
+# value the migration gave the rows that existed (a check-in made in the browser, a goal without a key).
+ADDED_LATER: dict[tuple[str, str], Any] = {("check-in", "source"): "web", ("goal", "external_key"): ""}
 VERSIONED = frozenset(t for t, p in PROJECTIONS.items() if p.has_version)
 
 
@@ -232,7 +235,7 @@ def project(
     get = record.get
     for name, kind, arg in projection.steps:
         if kind == PLAIN:
-            data[name] = get(name)
+            data[name] = get(name) if name in record else ADDED_LATER.get((api_type, name))
         elif kind == DATETIME:
             value = get(name)
             if value is None and name == "created_at" and name not in record:

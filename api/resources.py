@@ -29,7 +29,7 @@ from goals import check_ins as goal_check_ins
 from goals import comments as goal_comments
 from goals import commitments as goal_commitments
 from goals import services as goal_services
-from goals.models import CheckIn, Comment, Commitment, Goal
+from goals.models import CheckIn, CheckInSource, Comment, Commitment, Goal
 
 from . import inputs
 from . import serializers as out
@@ -329,7 +329,7 @@ CHECK_INS = Resource(
     create_in=inputs.CheckInCreateIn,
     update_in=inputs.CheckInUpdateIn,
     create_access=_goal_access,
-    create=lambda a, d: goal_check_ins.check_in_create(access=a, goal_id=d.pop("goal"), **d),
+    create=lambda a, d: goal_check_ins.check_in_create(access=a, goal_id=d.pop("goal"), source=CheckInSource.API, **d),
     update=lambda a, o, v, d: goal_check_ins.check_in_update(access=a, check_in_id=o.pk, expected_version=v, **d),
     delete=lambda a, o, v: goal_check_ins.check_in_delete(access=a, check_in_id=o.pk, expected_version=v),
     select=("author",),

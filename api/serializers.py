@@ -136,6 +136,7 @@ class GoalOut(Out):
             "closed_at",
             "close_note",
             "created_by",
+            "external_key",
         )
 
 
@@ -220,7 +221,7 @@ class CheckInOut(Out):
 
     class Meta:
         model = CheckIn
-        fields = (*COMMON, "goal", "side", "author", "measured_on", "value", "confidence", "note")
+        fields = (*COMMON, "goal", "side", "author", "measured_on", "value", "confidence", "note", "source")
 
 
 class CommentOut(Out):

@@ -16,6 +16,7 @@ from .views.account import Me, TokenCreate, TokenList, TokenRevoke
 from .views.actions import ACTIONS
 from .views.base import ApiView
 from .views.changes import ChangesView
+from .views.imports import CheckInsBulk
 from .views.plan import PlanView
 from .views.resources import views_for
 
@@ -47,6 +48,7 @@ urlpatterns = [
     route("v1/me", Me, "api-me"),
     route("v1/changes", ChangesView, "api-changes"),
     route(f"v1/partnerships/{ID}/plan", PlanView, "api-plan"),
+    route(f"v1/partnerships/{ID}/check-ins/bulk", CheckInsBulk, "api-check-ins-bulk"),
 ]
 for resource in ALL:
     list_view, detail_view = views_for(resource)

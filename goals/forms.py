@@ -32,6 +32,13 @@ class GoalTermsForm(VersionedForm):
     baseline = forms.DecimalField(label="Baseline", **NUMBER)
     target = forms.DecimalField(label="Target", **NUMBER)
     direction = forms.ChoiceField(label="Direction", choices=Direction.choices)
+    external_key = forms.CharField(
+        label="External key",
+        required=False,
+        max_length=100,
+        help_text="The goal's id in your CRM or spreadsheet, so imports and API clients can name it. "
+        "Optional; unique in this plan; not part of the terms.",
+    )
     conflict_fields = (
         "title",
         "description",
@@ -42,6 +49,7 @@ class GoalTermsForm(VersionedForm):
         "baseline",
         "target",
         "direction",
+        "external_key",
     )
 
     def clean(self) -> dict[str, Any]:

@@ -106,6 +106,9 @@ class Goal(PlanObject):
     closed_at = models.DateTimeField(null=True, blank=True)
     close_note = models.TextField(blank=True, max_length=5000)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # The goal's id in a partner's or the vendor's own system (a CRM), so imports and API clients can
+    # address it by that id. Not part of the terms: setting it opens no new revision.
+    external_key = models.CharField(max_length=100, blank=True, default="")
 
     objects = GoalQuerySet.as_manager()
 
@@ -130,6 +133,11 @@ class Goal(PlanObject):
             ),
             models.CheckConstraint(
                 condition=Q(status="agreed") | Q(amendment=""), name="goal_amendment_only_when_agreed"
+            ),
+            models.UniqueConstraint(
+                fields=["partnership", "external_key"],
+                condition=~Q(external_key=""),
+                name="goal_external_key_unique",
             ),
         ]
 
@@ -274,6 +282,14 @@ class Approval(models.Model):
         }
 
 
+class CheckInSource(models.TextChoices):
+    """Where a check-in came from: the check-in form, the REST API, or an import of actuals."""
+
+    WEB = "web", "Web"
+    API = "api", "API"
+    IMPORT = "import", "Imported"
+
+
 class CheckIn(PlanObject):
     """A measured value of a goal's metric on a day, with one side's confidence (1-5)."""
 
@@ -284,6 +300,7 @@ class CheckIn(PlanObject):
     value = models.DecimalField(max_digits=18, decimal_places=4)
     confidence = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
     note = models.TextField(blank=True, max_length=5000)
+    source = models.CharField(max_length=8, choices=CheckInSource.choices, default=CheckInSource.WEB)
 
     class Meta:
         ordering = ["measured_on", "created_at"]
@@ -291,6 +308,7 @@ class CheckIn(PlanObject):
         constraints = [
             models.CheckConstraint(condition=Q(confidence__gte=1, confidence__lte=5), name="check_in_confidence"),
             models.CheckConstraint(condition=Q(side__in=Side.values), name="check_in_side"),
+            models.CheckConstraint(condition=Q(source__in=CheckInSource.values), name="check_in_source"),
         ]
 
     def __str__(self) -> str:
@@ -318,3 +336,68 @@ class Comment(PlanObject):
 
     def __str__(self) -> str:
         return self.body[:60]
+
+
+class ActualsImport(models.Model):
+    """One uploaded file of actuals (check-ins) for a plan: parsed and checked at upload (the
+    preview), then committed by ``goals.imports`` in the request or in one background job.
+
+    ``rows`` holds the rows that passed the checks at upload, as plain JSON, so the commit needs no
+    stored file; ``errors`` the per-row errors (row number, column, message), those of the commit
+    once it ran. ``file_sha256`` tells a person that the same file was imported before."""
+
+    class Status(models.TextChoices):
+        PREVIEW = "preview", "Checked, not imported yet"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="actuals_imports")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    side = models.CharField(max_length=8, choices=Side.choices)
+    file_name = models.CharField(max_length=200, blank=True)
+    file_sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=4, choices=Format.choices)
+    row_count = models.PositiveIntegerField(default=0)
+    rows = models.JSONField(default=list)
+    errors = models.JSONField(default=list)
+    ignored_columns = models.JSONField(default=list)
+    # The header text of each column (column → header), so messages name columns as the file does.
+    labels = models.JSONField(default=dict)
+    to_create = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PREVIEW)
+    created_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    failure = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["partnership", "created_at"], name="actuals_import_plan"),
+            models.Index(fields=["partnership", "file_sha256"], name="actuals_import_file"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["preview", "queued", "running", "done", "failed"]),
+                name="actuals_import_status",
+            ),
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="actuals_import_side"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name or 'import'} ({self.status})"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

@@ -23,7 +23,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from alignment.access import Access
-from alignment.models import ChangeEvent, Objective, Side
+from alignment.models import ChangeEvent, Objective, Partnership, Side
 from core.errors import InvalidInput, RuleViolation
 from core.writes import apply_changes, check_version, find, free_id, insert, integer, model_update, validate
 from core.writes import text as text_input
@@ -63,6 +63,25 @@ def _validate_goal(goal: Goal) -> None:
         )
 
 
+def _external_key(access: Access, value: Any, goal_id: Any = None) -> str:
+    """A goal's external key: text of at most 100 characters, unique among the plan's goals ('' is none)."""
+    key = text_input(value, "external_key")
+    if len(key) > 100:
+        raise InvalidInput(
+            "An external key has at most 100 characters.", fields={"external_key": ["At most 100 characters."]}
+        )
+    if key:
+        # One writer of keys per plan at a time (the caller's transaction holds the lock): two
+        # requests giving the same key get a clear refusal, not the unique constraint's error.
+        list(Partnership.objects.select_for_update().filter(pk=access.partnership.pk).values_list("pk"))
+    if key and Goal.objects.filter(partnership=access.partnership, external_key=key).exclude(pk=goal_id).exists():
+        raise InvalidInput(
+            f"Another goal of this plan has the external key “{key}”.",
+            fields={"external_key": ["Another goal of this plan has this key."]},
+        )
+    return key
+
+
 def _snapshot(goal: Goal) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return goal.terms(), [c.terms() for c in goal.commitments.all()]
 
@@ -77,6 +96,7 @@ def goal_create(
     objective_id: Any,
     id: uuid.UUID | None = None,
     commitments: list[dict[str, Any]] | None = None,
+    external_key: Any = "",
     **terms: Any,
 ) -> Goal:
     """A new draft goal under one of the partnership's objectives, optionally with commitments."""
@@ -101,6 +121,7 @@ def goal_create(
                 f"A goal needs {required.replace('_', ' ')}.", fields={required: ["This field is required."]}
             )
     _validate_goal(goal)
+    goal.external_key = _external_key(access, external_key)
     insert(goal, "goal")
     record(access, goal, CREATE, summary=f"added the goal “{goal.title}”")
     if not isinstance(commitments or [], list):
@@ -118,21 +139,28 @@ def goal_create(
 
 @transaction.atomic
 def goal_update(*, access: Access, goal_id: Any, expected_version: int | None = None, **changes: Any) -> Goal:
-    """Change a goal's terms. On a proposed revision this opens a new one; on an agreed goal, an amendment."""
+    """Change a goal's terms. On a proposed revision this opens a new one; on an agreed goal, an amendment.
+    The external key is no term: changing only the key opens no revision (and works on closed goals too)."""
     access.require_edit("edit goals")
 
     def clean(goal: Goal, changed: dict[str, Any]) -> None:
-        open_revision(goal)
+        if set(changed) - {"external_key"}:
+            open_revision(goal)
+        if "external_key" in changed:
+            goal.external_key = _external_key(access, goal.external_key, goal.pk)
         _validate_goal(goal)
 
     def log(goal: Goal, before: dict[str, Any], changed: dict[str, Any]) -> None:
+        if set(changed) == {"external_key"}:
+            record(access, goal, UPDATE, before, summary=f"set the external key of “{goal.title}”")
+            return
         what = "an amendment of" if goal.has_pending_amendment else "the terms of"
         record(access, goal, UPDATE, before, summary=f"edited {what} “{goal.title}” ({', '.join(changed)})")
 
     return model_update(
         lock_goal(access, goal_id),
         changes=changes,
-        allowed=TERM_FIELDS,
+        allowed=(*TERM_FIELDS, "external_key"),
         expected_version=expected_version,
         clean=clean,
         record=log,

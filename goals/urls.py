@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import import_views, views
 
 G = "p/<uuid:pid>/goals/<uuid:gid>/"
 urlpatterns = [
+    path("p/<uuid:pid>/imports/", import_views.ImportsPage.as_view(), name="goal_imports"),
+    path("p/<uuid:pid>/imports/<uuid:iid>/", import_views.ImportPage.as_view(), name="goal_import"),
+    path("p/<uuid:pid>/imports/<uuid:iid>/commit/", import_views.ImportCommit.as_view(), name="goal_import_commit"),
     path("p/<uuid:pid>/objectives/<uuid:oid>/goals/new/", views.GoalNew.as_view(), name="goal_new"),
     path("p/<uuid:pid>/objectives/<uuid:oid>/goals/new/button/", views.GoalNewButton.as_view(), name="goal_new_button"),
     path("p/<uuid:pid>/objectives/<uuid:oid>/goals/closed/", views.ClosedGoals.as_view(), name="goals_closed"),

@@ -15,6 +15,7 @@ the services, as the product would.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,6 +37,7 @@ from alignment import invitations
 from alignment import services as plan
 from alignment.access import resolve
 from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Role, Side
+from goals import imports as actuals_imports
 from goals import services as goals
 from goals.derive import period_containing
 from goals.models import Goal, GoalStatus
@@ -109,6 +111,9 @@ def _signed_in_pages() -> list[Page]:
         Page("review-queue", "manager", P + "/review/"),
         Page("invitations", "manager", "/invite/manage/{pid}/"),
         Page("settings", "manager", P + "/settings/"),
+        # Importing check-ins from a file: the upload page and an import's preview with row errors.
+        Page("imports", "manager", P + "/imports/"),
+        Page("import", "manager", P + "/imports/{actuals_import}/"),
         # Setting up two-factor sign-in: the QR code and the first code's form.
         Page("two-factor-setup", "manager", "/settings/two-factor/"),
     ]
@@ -249,6 +254,14 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
         .first()
     )
     assert agreed is not None and upcoming is not None and held is not None, "the plan needs goals and reviews"
+    # An uploaded file of actuals, checked but not imported yet: one good row and one with an error.
+    actuals = (
+        f"Goal,Date,Value,Confidence,Note\n{agreed.pk},{today.isoformat()},42,4,From the CRM\n"
+        f"{agreed.pk},31/12/2025,1.5,3,\n"
+    ).encode()
+    actuals_import = actuals_imports.actuals_import_preview(
+        access=vendor, file_name="crm-actuals.csv", stream=io.BytesIO(actuals)
+    )
     return {
         "pid": str(p.pk),
         "vendor_org": str(organisation.pk),
@@ -257,6 +270,7 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
         "commitment_goal": str(goal.pk),
         "review": str(upcoming.pk),
         "held_review": str(held.pk),
+        "actuals_import": str(actuals_import.pk),
         "invitation": fresh_link,
         "invitation_used": used_link,
         "invitation_expired": expired_link,

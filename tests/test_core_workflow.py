@@ -625,6 +625,25 @@ def test_concurrent_creates_with_one_client_chosen_id_make_one_object_and_clear_
     assert Objective.objects.filter(pk=chosen).count() == 1
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_goals_given_one_external_key_at_the_same_moment_keep_it_once_with_a_clear_refusal(cast):
+    editor = cast.access("vendor_editor")
+    objective = f.make_objective(editor)
+    first, second = (f.make_goal(editor, objective, title=t) for t in ("First", "Second"))
+    pid = cast.partnership.pk
+
+    def key(goal):  # type: ignore[no-untyped-def]
+        return lambda: goals.goal_update(access=resolve(cast.vendor_editor, pid), goal_id=goal.pk, external_key="CRM-1")
+
+    results = _race(key(first), key(second))
+    kept = [r for r in results if isinstance(r, Goal)]
+    refused = [r for r in results if isinstance(r, InvalidInput)]
+    assert len(kept) == 1 and len(refused) == 1, results
+    assert refused[0].fields == {"external_key": ["Another goal of this plan has this key."]}
+    assert Goal.objects.filter(partnership_id=pid, external_key="CRM-1").count() == 1
+
+
 def test_recording_a_review_with_strangers_does_not_echo_who_they_are(cast):
     from alignment import services as plan
 

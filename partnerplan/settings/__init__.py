@@ -241,6 +241,12 @@ CHANGE_EVENT_RETENTION_DAYS = env.int("CHANGE_EVENT_RETENTION_DAYS", default=90)
 # How long a computed alignment health may be reused on dashboards (it is invalidated by every
 # change to the plan anyway); 0 computes it on every request.
 HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=3600)
+# Actuals import (CSV/XLSX of check-ins): the largest file and the most rows accepted, and up to how
+# many rows a file commits in the request (bigger files commit in one background job).
+ACTUALS_IMPORT_MAX_BYTES = env.int("ACTUALS_IMPORT_MAX_BYTES", default=5 * 1024 * 1024)
+ACTUALS_IMPORT_MAX_ROWS = env.int("ACTUALS_IMPORT_MAX_ROWS", default=20000)
+ACTUALS_IMPORT_SYNC_ROWS = env.int("ACTUALS_IMPORT_SYNC_ROWS", default=500)
+
 
 # --- The client's address (every rate limit keys on it; core/clientip.py, docs/deployment.md) ---
 # With neither set, the client is the socket's peer (REMOTE_ADDR) and X-Forwarded-For is ignored.

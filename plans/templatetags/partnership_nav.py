@@ -37,6 +37,8 @@ class Tab:
 SECTION_OF = {
     "plan": "plan",
     "goal_detail": "plan",
+    "goal_imports": "plan",
+    "goal_import": "plan",
     "goal-review-queue": "queue",
     "goal-thread": "queue",
     "reviews:list": "reviews",
