@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.core.cache import cache
@@ -54,6 +55,17 @@ def object_type_of(obj: models.Model) -> str:
     return obj._meta.model_name or type(obj).__name__.lower()
 
 
+# Told, with the partnership's id, when a transaction that recorded changes has committed: hooks of
+# the layers above, registered in their ``AppConfig.ready`` (the webhooks' sweep is nudged this way).
+# Each must be cheap and never raise; the periodic sweeps stay the guarantee.
+commit_listeners: list[Callable[[Any], None]] = []
+
+
+def _announce(partnership_id: Any) -> None:
+    for listener in commit_listeners:
+        listener(partnership_id)
+
+
 def record_change(
     *,
     actor: Any,
@@ -75,6 +87,8 @@ def record_change(
     # commit: a value computed by another request between this write and the commit saw the old data.
     plan_changed(partnership_id)
     transaction.on_commit(lambda: plan_changed(partnership_id))
+    if commit_listeners:
+        transaction.on_commit(lambda: _announce(partnership_id), robust=True)
     return ChangeEvent.objects.create(
         txid=_txid_expression(),
         partnership_id=partnership_id,
@@ -102,6 +116,8 @@ def record_creations(
     user = actor if getattr(actor, "is_authenticated", False) else None
     plan_changed(partnership_id)
     transaction.on_commit(lambda: plan_changed(partnership_id))
+    if commit_listeners:
+        transaction.on_commit(lambda: _announce(partnership_id), robust=True)
     txid = 0
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("cadence.health_urls")),
     path("", include("plans.export_urls")),
     path("", include("alignment.settings_urls")),
+    path("settings/organisations/<uuid:organisation_id>/webhooks/", include("plans.webhook_urls")),
     path("settings/", include("accounts.urls")),
     path("audit/", include("plans.audit_urls")),
     path("accounts/", include("accounts.auth_urls")),

@@ -1,5 +1,6 @@
 """What the joint-plan web layer keeps of its own: audit exports being built or waiting to be
-downloaded (``plans.audit``)."""
+downloaded (``plans.audit``), and organisations' outbound webhooks with their deliveries
+(``plans.webhooks``)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,120 @@ class AuditExport(models.Model):
     @property
     def is_downloadable(self) -> bool:
         return self.status == self.Status.READY and not self.is_expired and bool(self.file_name)
+
+
+class WebhookSubscription(models.Model):
+    """An organisation's outbound webhook (``plans.webhooks``): where the events of the partnerships
+    the organisation is a side of are sent, signed per the Standard Webhooks specification.
+
+    The signing secret is kept as it was issued (``whsec_`` + base64): an HMAC needs the secret
+    itself, so it cannot be stored as a one-way hash the way API tokens are. It is shown once, at
+    creation and on rotation; during a rotation window the previous secret signs too.
+    ``after_txid``/``after_seq`` is the sweep's high-water mark in the change log's feed order."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="webhook_subscriptions"
+    )
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    # The event types sent (``plans.webhooks.EVENT_TYPES``); empty: every event.
+    event_types = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    after_txid = models.BigIntegerField(default=0)
+    after_seq = models.BigIntegerField(default=0)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["organisation", "created_at"], name="webhook_sub_org"),
+            models.Index(fields=["is_active"], name="webhook_sub_active"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(url__startswith="https://") | Q(url__startswith="http://"), name="webhook_sub_http_url"
+            ),
+            models.CheckConstraint(condition=Q(secret__startswith="whsec_"), name="webhook_sub_secret_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} → {self.url}"
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.after_txid, self.after_seq)
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: the exact body sent on every attempt and redelivery, under
+    one ``webhook-id`` (this row's id). Unique per (subscription, event), so a sweep that runs twice,
+    or two at once, enqueue each event once between them."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event_seq = models.BigIntegerField()  # the change event's ``seq`` (the log is pruned: no foreign key)
+    event_type = models.CharField(max_length=60)
+    payload = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)  # since it was created or last redelivered
+    manual = models.BooleanField(default=False)  # the next attempt is an admin's redelivery
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
+            models.Index(fields=["subscription", "created_at"], name="webhook_delivery_log"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "event_seq"], name="webhook_delivery_once"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed"]), name="webhook_delivery_status"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.event_seq} for {self.subscription_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP request of a delivery, as the delivery log shows it (excerpts are capped at 1 kB)."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveSmallIntegerField()
+    redelivery = models.BooleanField(default=False)
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    succeeded = models.BooleanField(default=False)
+    error = models.CharField(max_length=300, blank=True)
+    request_excerpt = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)  # when the next try was scheduled for
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["subscription", "started_at"], name="webhook_attempt_log")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"

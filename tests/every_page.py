@@ -8,7 +8,8 @@ screenshot (open the history, …). ``prepare`` adds to a plan that is already w
 objectives, agreed goals, reviews) what the remaining pages need: a goal waiting for the partner's
 commitment, a new partnership still getting started, invitation links (fresh, used, expired), an
 invitation waiting for the partner admins' confirmation, unsubscribe links (fresh and expired), a
-password-reset link, a sign-up's confirmation link and a two-factor set-up begun. It goes through
+password-reset link, a sign-up's confirmation link, a two-factor set-up begun and a webhook with
+its delivery log. It goes through
 the services, as the product would.
 """
 
@@ -37,10 +38,14 @@ from alignment import invitations
 from alignment import services as plan
 from alignment.access import resolve
 from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Role, Side
+from api.webhook_feed import load_events
 from goals import imports as actuals_imports
 from goals import services as goals
 from goals.derive import period_containing
 from goals.models import Goal, GoalStatus
+from plans import webhook_delivery, webhooks
+from plans.models import WebhookDelivery
+from plans.webhook_http import Outcome
 
 WIDTHS = ((1280, 900), (390, 844))
 
@@ -101,6 +106,9 @@ def _signed_in_pages() -> list[Page]:
         Page("user-settings", "admin", "/settings/"),
         Page("reminders", "admin", "/settings/reminders/"),
         Page("audit-exports", "admin", "/audit/"),
+        # The organisation's webhooks, and one webhook's settings and delivery log.
+        Page("webhooks", "admin", "/settings/organisations/{webhook_org}/webhooks/"),
+        Page("webhook", "admin", "/settings/organisations/{webhook_org}/webhooks/{webhook}/"),
         # Single sign-on of the admin's organisation: its provider, domains and rule.
         Page("organisation-sso", "admin", "/settings/organisations/{vendor_org}/sso/"),
     ]
@@ -183,6 +191,14 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
     The plan needs an objective, an agreed goal, a scheduled and a held review already."""
     p = partnership
     vendor, partner_access = resolve(manager, p.pk), resolve(partner, p.pk)
+    # A webhook of the vendor organisation: it hears of the changes below (its delivery log is filled at the end).
+    webhook, _secret = webhooks.webhook_create(
+        user=admin,
+        organisation_id=p.vendor_id,
+        url="https://93.184.216.34/partnerplan/webhooks",
+        description="CRM sync",
+        event_types=["goal.proposed", "goal.approved", "goal.agreed", "invitation.created"],
+    )
     today = timezone.localdate()
     start, end = period_containing(today, "quarter")
     objective = Objective.objects.filter(partnership=p, status=Objective.Status.ACTIVE).order_by("created_at").first()
@@ -246,6 +262,8 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
     # The manager has begun setting up two-factor sign-in (the code is not confirmed yet).
     two_factor.setup_begin(manager)
 
+    _webhook_log(webhook.pk)
+
     agreed = Goal.objects.filter(partnership=p, status=GoalStatus.AGREED).order_by("created_at").first()
     upcoming = AlignmentReview.objects.filter(partnership=p, status=AlignmentReview.Status.SCHEDULED).first()
     held = (
@@ -264,6 +282,8 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
     )
     return {
         "pid": str(p.pk),
+        "webhook_org": str(p.vendor_id),
+        "webhook": str(webhook.pk),
         "vendor_org": str(organisation.pk),
         "new_pid": str(fresh.pk),
         "goal": str(agreed.pk),
@@ -281,6 +301,20 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
         "reset_uid": urlsafe_base64_encode(force_bytes(joined.pk)),
         "reset_token": default_token_generator.make_token(joined),
     }
+
+
+def _webhook_log(subscription_id: Any) -> None:
+    """The webhook's deliveries of the changes made since it was added, with attempts answered as a
+    receiver might (no request leaves the machine): one delivered, one refused, one timed out."""
+    webhooks.webhooks_sweep(load=load_events, send=False)
+    answers = [
+        Outcome(status=200, body='{"received": true}', duration_ms=84),
+        Outcome(status=500, body="Internal Server Error", duration_ms=212),
+        Outcome(error="Timed out (no complete answer within 10 s).", duration_ms=10003),
+    ]
+    deliveries = WebhookDelivery.objects.filter(subscription_id=subscription_id).select_related("subscription")
+    for delivery, outcome in zip(deliveries.order_by("event_seq"), answers, strict=False):
+        webhook_delivery.record_outcome(delivery, outcome, now=timezone.now())
 
 
 class _SignedLongAgo(signing.TimestampSigner):

@@ -27,6 +27,7 @@ from core import outbox
 from core.models import MailKind, OutboxMessage
 from goals import emails as goal_emails
 from goals import services as goals
+from plans import webhook_delivery, webhooks
 from tests import factories as f
 
 UTC = dt.UTC
@@ -272,6 +273,27 @@ def signup_existing(p: Producer) -> Produced:
     return Produced(when, callbacks, {"editor@vendor.test"}, "tried to sign up", lambda: signups.signup_request(**data))
 
 
+def webhook_disabled(p: Producer) -> Produced:
+    when = utc(2027, 3, 1, 9)
+    org = p.cast.partnership.vendor
+    second = f.make_user("second.admin@vendor.test")
+    OrganisationMembership.objects.create(organisation=org, user=second, role="admin")
+    with time_machine.travel(when - dt.timedelta(days=1), tick=False):
+        subscription, _secret = webhooks.webhook_create(
+            user=p.cast.vendor_admin, organisation_id=org.pk, url="https://93.184.216.34/hooks"
+        )
+    _won, callbacks = p.step(
+        when, lambda: webhook_delivery.disable(subscription.pk, reason="20 deliveries in a row failed.", now=when)
+    )
+    return Produced(
+        when,
+        callbacks,
+        {"admin@vendor.test", "second.admin@vendor.test"},
+        "was turned off",
+        lambda: webhook_delivery.queue_disabled_email(subscription.pk),
+    )
+
+
 PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.INVITATION: invitation,
     MailKind.INVITATION_CONFIRM: invitation_confirm,
@@ -286,6 +308,7 @@ PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.WEEKLY_DIGEST: weekly_digest,
     MailKind.SIGNUP_CONFIRM: signup_confirm,
     MailKind.SIGNUP_EXISTING: signup_existing,
+    MailKind.WEBHOOK_DISABLED: webhook_disabled,
 }
 KINDS = [str(kind) for kind in PRODUCERS]
 MUTABLE_KINDS = [kind for kind in KINDS if outbox.SENDERS[kind].mute_kind is not None]

@@ -182,7 +182,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Task modules outside the apps' tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["core.outbox", "plans.audit"]
+CELERY_IMPORTS = ["core.outbox", "plans.audit", "plans.webhook_delivery"]
 # Periodic work, in UTC. Each feature adds its own entry.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-snapshots": {"task": "alignment.snapshot_health", "schedule": crontab(hour=2, minute=15)},
@@ -196,6 +196,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Expired audit exports and their files; sign-ups whose link expired or was used.
     "audit-exports-prune": {"task": "plans.prune_audit_exports", "schedule": crontab(minute=25)},
     "signup-requests-prune": {"task": "accounts.prune_signup_requests", "schedule": crontab(hour=4, minute=10)},
+    # Outbound webhooks: new change events become deliveries; failed attempts whose retry is due go again.
+    "webhooks-sweep": {"task": "api.webhooks_sweep", "schedule": 10.0},
+    "webhooks-retry": {"task": "plans.webhooks_retry_due", "schedule": 30.0},
+    "webhooks-prune": {"task": "plans.prune_webhook_deliveries", "schedule": crontab(hour=3, minute=50)},
 }
 
 # --- E-mail ------------------------------------------------------------------------------------
@@ -247,6 +251,25 @@ ACTUALS_IMPORT_MAX_BYTES = env.int("ACTUALS_IMPORT_MAX_BYTES", default=5 * 1024 
 ACTUALS_IMPORT_MAX_ROWS = env.int("ACTUALS_IMPORT_MAX_ROWS", default=20000)
 ACTUALS_IMPORT_SYNC_ROWS = env.int("ACTUALS_IMPORT_SYNC_ROWS", default=500)
 
+# --- Outbound webhooks (plans/webhooks.py, docs/api.md "Webhooks") ------------------------------
+# CIDRs a webhook may reach although they are not on the public internet (an internal receiver).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.list("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=[])
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+# Seconds before each retry of a failed attempt (1 min, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), each
+# spread by up to WEBHOOK_RETRY_JITTER of itself either way; then the delivery has failed.
+WEBHOOK_RETRY_SCHEDULE = [
+    int(seconds) for seconds in env.list("WEBHOOK_RETRY_SCHEDULE", default=[60, 300, 1800, 7200, 18000, 36000, 36000])
+]
+WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.1)
+# A webhook is turned off (and its organisation's admins told) after this many failed attempts in a
+# row, or when it has failed for this many days without a success.
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=3)
+# After a secret is rotated the previous one signs too, this many hours.
+WEBHOOK_SECRET_ROTATION_HOURS = env.int("WEBHOOK_SECRET_ROTATION_HOURS", default=24)
+# Delivered and failed deliveries, with their delivery log, are kept this long.
+WEBHOOK_LOG_RETENTION_DAYS = env.int("WEBHOOK_LOG_RETENTION_DAYS", default=30)
 
 # --- The client's address (every rate limit keys on it; core/clientip.py, docs/deployment.md) ---
 # With neither set, the client is the socket's peer (REMOTE_ADDR) and X-Forwarded-For is ignored.

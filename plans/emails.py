@@ -1,0 +1,29 @@
+"""The e-mails of the joint-plan layer: a webhook turned off after failing deliveries
+(``plans.webhook_delivery.disable``), to each admin of its organisation."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import reverse
+
+from accounts.emails import send_to_person
+from core import outbox
+from core.models import MailKind, OutboxMessage
+
+from .models import WebhookSubscription
+
+
+@outbox.sender(MailKind.WEBHOOK_DISABLED)
+def webhook_disabled_email(row: OutboxMessage) -> bool:
+    """Tell an admin which webhook was turned off and why; nothing if it is on again or gone."""
+    subscription = (
+        WebhookSubscription.objects.select_related("organisation").filter(pk=row.subject_id, is_active=False).first()
+    )
+    if subscription is None or row.recipient is None:
+        return False
+    url = settings.SITE_URL + reverse("webhook_detail", args=[subscription.organisation_id, subscription.pk])
+    return send_to_person(
+        "webhook-disabled",
+        row,
+        {"subscription": subscription, "organisation": subscription.organisation, "url": url},
+    )
