@@ -140,8 +140,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     today = timezone.localdate(now)
     totals = inbox.portfolio_totals(names, all_accesses, all_facts, inbox.goal_totals(list(all_facts), now, today), now)
-    waiting_ids = [pid for pid, f in all_facts.items() if f.waiting[all_accesses[pid].side]]
-    waiting_accesses = {pid: all_accesses[pid] for pid in waiting_ids}
+    waiting, overdue = inbox.inbox_items(user.pk, all_accesses, all_facts, today, overdue_ours=totals.overdue_ours)
     context = {
         "filters": filters,
         "filtered": bool(params.get("q") or params.get("status") or params.get("waiting")),
@@ -150,12 +149,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "total": len(keys),
         "query": query.urlencode(),
         "totals": totals,
-        "waiting": inbox.with_reason(inbox.waiting_goals(waiting_accesses)[: inbox.INBOX_SIZE]) if waiting_ids else [],
-        "overdue": (
-            list(inbox.overdue_commitments(all_accesses, today, ours=True)[: inbox.INBOX_SIZE])
-            if totals.overdue_ours
-            else []
-        ),
+        "waiting": waiting,
+        "overdue": overdue,
         "reviews_overdue": sorted(
             (
                 {"pid": pid, "name": names[pid], "at": f.next_review}

@@ -15,10 +15,11 @@ partnerships and waits for the partner). Every function runs a fixed number of q
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -83,6 +84,38 @@ def overdue_commitments(accesses: Mapping[Any, Access], today: dt.date, *, ours:
         .select_related("goal", "goal__partnership", "owner")
         .order_by("due_date", "pk")
     )
+
+
+INBOX_FORMAT = 1
+
+
+def inbox_items(
+    user_id: Any, accesses: Mapping[Any, Access], facts: Mapping[Any, Attention], today: dt.date, *, overdue_ours: int
+) -> tuple[list[dict[str, Any]], list[Commitment]]:
+    """The first goals waiting for the person's side and their side's first overdue commitments,
+    across every partnership they see (two queries), through the cache: keyed by the person, each
+    plan's generation and side (renewed by every change, membership changes included) and the day
+    (what is overdue changes at midnight). A dashboard opened again with nothing changed runs none."""
+    waiting_ids = [pid for pid, f in facts.items() if f.waiting[accesses[pid].side]]
+
+    def compute() -> tuple[list[dict[str, Any]], list[Commitment]]:
+        waiting_accesses = {pid: accesses[pid] for pid in waiting_ids}
+        waiting = with_reason(waiting_goals(waiting_accesses)[:INBOX_SIZE]) if waiting_ids else []
+        overdue = list(overdue_commitments(accesses, today, ours=True)[:INBOX_SIZE]) if overdue_ours else []
+        return waiting, overdue
+
+    seconds = getattr(settings, "HEALTH_CACHE_SECONDS", 3600)
+    if seconds <= 0 or not accesses:
+        return compute()
+    generations = plan_generations(list(accesses))
+    state = sorted((str(pid), str(generations[pid]), accesses[pid].side) for pid in accesses)
+    digest = hashlib.sha256(repr(state).encode()).hexdigest()[:32]
+    key = f"inbox:{INBOX_FORMAT}:{user_id}:{digest}:{today.isoformat()}"
+    found = cache.get(key)
+    if found is None:
+        found = compute()
+        cache.set(key, found, seconds)
+    return cast(tuple[list[dict[str, Any]], list[Commitment]], found)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from core.models import MailKind, OutboxMessage
 from goals import check_ins as goal_check_ins
 from goals import commitments as goal_commitments
 from goals import services as goals
+from plans import inbox
 from tests import factories as f
 
 
@@ -71,6 +72,24 @@ def test_the_inbox_lists_what_waits_for_my_side_in_every_partnership_first(clien
     assert html.index("Waiting for you") < html.index("At a glance") < html.index("Your partnerships")
     assert [c.text for c in response.context["overdue"]] == ["Certify three consultants"]
     assert "Overdue since" in html and "your side's commitment for “Behind goal”" in html
+
+
+def test_the_inbox_is_cached_until_a_plan_changes_and_then_shows_the_change(client, cast, portfolio, monkeypatch):
+    client.force_login(cast.partner_approver)
+    cache.clear()
+    client.get("/")
+    warm = _count(client, "/")
+    # Only the inbox missing from the cache (a new format of its key): its two queries run again.
+    monkeypatch.setattr(inbox, "INBOX_FORMAT", inbox.INBOX_FORMAT + 1)
+    assert _count(client, "/") == warm + 2
+    assert _count(client, "/") == warm
+    # A change to one of the plans renews its generation: the next dashboard shows it.
+    editor, vendor = cast.access("vendor_editor"), cast.access("vendor_approver")
+    fresh = f.make_goal(editor, f.make_objective(editor), title="Proposed a moment ago")
+    goals.goal_propose(access=editor, goal_id=fresh.pk)
+    goals.goal_approve(access=vendor, goal_id=fresh.pk, revision=1)
+    titles = [w["goal"].title for w in client.get("/").context["waiting"]]
+    assert "Proposed a moment ago" in titles
 
 
 def test_the_totals_add_up_the_rules_and_link_to_what_they_count(client, cast, portfolio):
