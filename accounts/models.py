@@ -16,7 +16,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -458,3 +458,58 @@ class OrganisationDomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class CalendarFeed(models.Model):
+    """A person's secret calendar subscription link (``/calendar/<token>.ics``): their alignment
+    reviews and goal period ends as an iCalendar feed (``cadence.calendar_feed``). Only the token's
+    hash is stored; the link is shown once. A person has one active link at most: replacing it
+    revokes the old one, and a revoked link answers 404."""
+
+    PREFIX = "cal_"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="calendar_feeds")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(revoked_at__isnull=True), name="calendar_feed_one_active"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user}"
+
+    @classmethod
+    def active_of(cls, user: User) -> CalendarFeed | None:
+        return cls.objects.filter(user=user, revoked_at__isnull=True).first()
+
+    @classmethod
+    def revoke_all(cls, user: User) -> int:
+        """Revoke the person's active link (if any); returns how many were revoked."""
+        return cls.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+    @classmethod
+    def issue(cls, user: User) -> tuple[CalendarFeed, str]:
+        """A new link for the person, replacing (revoking) the one they had; returns it with its
+        token, which is never stored. Concurrent requests of one person are serialised on their row."""
+        with transaction.atomic():
+            User.objects.select_for_update().filter(pk=user.pk).first()
+            cls.revoke_all(user)
+            raw = cls.PREFIX + secrets.token_urlsafe(32)
+            return cls.objects.create(user=user, token_hash=hash_token(raw)), raw
+
+    @classmethod
+    def find_active(cls, raw: str) -> CalendarFeed | None:
+        """The active feed of a token, with its person (an unknown or revoked token: None)."""
+        return (
+            cls.objects.select_related("user")
+            .filter(token_hash=hash_token(raw), revoked_at__isnull=True, user__is_active=True)
+            .first()
+        )

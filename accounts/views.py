@@ -36,7 +36,7 @@ from core.writes import refuse_control_characters
 
 from . import sessions, two_factor
 from .forms import timezone_choices
-from .models import ApiToken, Organisation, OrganisationMembership, ReminderKind, User
+from .models import ApiToken, CalendarFeed, Organisation, OrganisationMembership, ReminderKind, User
 from .services import mute, set_muted
 from .unsubscribe import max_age, read_token
 
@@ -164,6 +164,7 @@ def _page(request: HttpRequest, *, status: int = 200, **forms_and_extra: Any) ->
                 .distinct()
             ),
             "max_tokens": MAX_ACTIVE_TOKENS,
+            "calendar_feed": CalendarFeed.active_of(user),
         }
         | _security_context(request, user)
         | forms_and_extra
@@ -268,6 +269,33 @@ def token_revoke(request: HttpRequest, token_id: uuid.UUID) -> HttpResponse:
     if revoked:
         messages.success(request, f"The token “{token.name}” is revoked: programs using it are refused from now on.")
     return _back("tokens")
+
+
+# --- Calendar subscription ---------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+@never_cache
+def calendar_feed_create(request: HttpRequest) -> HttpResponse:
+    """A new calendar link (replacing the old one, which stops working), shown in this answer only."""
+    feed, raw = CalendarFeed.issue(cast(User, request.user))
+    url = settings.SITE_URL + reverse("calendar_feed", args=[raw])
+    return _page(
+        request,
+        calendar_feed=feed,
+        new_calendar_url=url,
+        new_calendar_webcal="webcal://" + url.split("://", 1)[-1],
+        status=201,
+    )
+
+
+@require_POST
+@login_required
+def calendar_feed_revoke(request: HttpRequest) -> HttpResponse:
+    if CalendarFeed.revoke_all(cast(User, request.user)):
+        messages.success(request, "Your calendar link is turned off: calendars subscribed to it stop updating.")
+    return _back("calendar")
 
 
 # --- Two-factor sign-in, sessions and the organisation's sign-in rule ------------------------------

@@ -21,6 +21,7 @@ from accounts.emails import send_to_person
 from accounts.models import ReminderKind, User
 from alignment.models import AlignmentReview, Partnership, PartnershipMember
 from alignment.reviews import next_reviews
+from cadence.calendar_feed import review_uid
 from core import outbox
 from core.models import MailKind, OutboxMessage
 from goals.models import CheckIn, Commitment, Goal, GoalStatus, RevisionState
@@ -47,7 +48,7 @@ def review_ics(review: AlignmentReview) -> bytes:
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
     event = Event()
-    event.add("uid", f"review-{review.pk}@partnerplan")
+    event.add("uid", review_uid(review.pk))  # the same UID as in calendar feeds
     event.add("summary", f"{review.title or 'Alignment review'}: {p.name}")
     event.add("dtstart", review.scheduled_for.astimezone(dt.UTC))
     event.add("dtend", review.scheduled_for.astimezone(dt.UTC) + dt.timedelta(minutes=p.review_duration_minutes))

@@ -3,6 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
 from accounts import reminder_urls as accounts_reminder_urls
+from cadence import calendar_views
 from cadence import review_urls as cadence_review_urls
 from core import csp
 
@@ -14,6 +15,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("csp-report/", csp.csp_report, name="csp_report"),
+    # A person's calendar subscription: the token in the path is the authority (no session).
+    path("calendar/<str:token>.ics", calendar_views.calendar_feed, name="calendar_feed"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("", include("cadence.health_urls")),

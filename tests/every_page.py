@@ -30,7 +30,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts import signup as signups
 from accounts import two_factor
-from accounts.models import ReminderKind, SignupRequest, User
+from accounts.models import CalendarFeed, ReminderKind, SignupRequest, User, hash_token
 from accounts.unsubscribe import SALT as UNSUBSCRIBE_SALT
 from accounts.unsubscribe import make_token
 from accounts.unsubscribe import max_age as unsubscribe_max_age
@@ -191,6 +191,8 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
     The plan needs an objective, an agreed goal, a scheduled and a held review already."""
     p = partnership
     vendor, partner_access = resolve(manager, p.pk), resolve(partner, p.pk)
+    # The partner's settings show a calendar link that is on (the admin's: none yet).
+    CalendarFeed.issue(partner)
     # A webhook of the vendor organisation: it hears of the changes below (its delivery log is filled at the end).
     webhook, _secret = webhooks.webhook_create(
         user=admin,
