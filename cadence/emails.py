@@ -24,6 +24,7 @@ from alignment.reviews import next_reviews
 from cadence.calendar_feed import review_uid
 from core import outbox
 from core.models import MailKind, OutboxMessage
+from goals import actions as goal_actions
 from goals.models import CheckIn, Commitment, Goal, GoalStatus, RevisionState
 from goals.rules import NEGOTIATING, approved_sides_of, overdue_filter, waiting_reason, waits_for
 
@@ -145,6 +146,9 @@ def approval_waiting(delivery: OutboxMessage) -> bool:
             "is_amendment": goal.status == GoalStatus.AGREED,
             "waiting_days": (timezone.now() - goal.proposed_at).days if goal.proposed_at else 0,
             "plan_url": settings.SITE_URL + reverse("goal-thread", args=[goal.partnership_id, goal.pk]),
+            # Made now, for this recipient: what they may do on the goal now, from the e-mail.
+            "actions": goal_actions.offered_links(delivery.recipient, goal),
+            "action_days": goal_actions.max_age().days,
         },
     )
 

@@ -33,6 +33,7 @@ SECRET_PATHS: tuple[tuple[str, int], ...] = (
     ("reminders" + _SEP + "unsubscribe", 1),  # /reminders/unsubscribe/<signed token>/
     ("accounts" + _SEP + "reset", 2),  # /accounts/reset/<uidb64>/<token>/
     ("accounts" + _SEP + "signup" + _SEP + "confirm", 1),  # /accounts/signup/confirm/<token>/
+    ("a", 1),  # action links of e-mails: /a/<token>/, /a/<token>/done/
     ("calendar", 1),  # /calendar/<token>.ics, a calendar subscription
 )
 

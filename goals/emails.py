@@ -23,6 +23,7 @@ from alignment.models import PartnershipMember, Role, Side
 from core import outbox
 from core.models import MailKind, OutboxMessage
 
+from . import actions
 from .models import Approval, Comment, Commitment, Goal, GoalStatus
 
 PROPOSED, APPROVED, CHANGES_REQUESTED = MailKind.GOAL_PROPOSED, MailKind.GOAL_APPROVED, MailKind.GOAL_CHANGES_REQUESTED
@@ -114,6 +115,9 @@ def _send(name: str, row: OutboxMessage) -> bool:
             "agreed": goal.status == GoalStatus.AGREED and goal.agreed_revision == revision and not goal.amendment,
             "url": settings.SITE_URL + reverse("goal-review-queue", args=[p.pk]),
             "thread_url": settings.SITE_URL + reverse("goal-thread", args=[p.pk, goal.pk]),
+            # Made now, for this recipient: what they may do on the goal now, from the e-mail.
+            "actions": actions.offered_links(row.recipient, goal),
+            "action_days": actions.max_age().days,
         },
     )
 

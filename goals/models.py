@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from alignment.models import Objective, Partnership, Side
+from alignment.models import Objective, Partnership, Side, Vision
 from core.models import PlanObject, json_value
 
 
@@ -401,3 +401,47 @@ class ActualsImport(models.Model):
     @property
     def in_progress(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class ActionLink(models.Model):
+    """A link in an e-mail that lets one person take one action on one revision of a goal (or of
+    the vision) without signing in: single use, expiring, stored as the SHA-256 of its random
+    token (the raw token is only ever in the e-mail). See ``goals.actions``."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve", "Approve this revision"
+        REQUEST_CHANGES = "request_changes", "Request changes"
+        COMMIT_AND_APPROVE = "commit_approve", "Add our commitment and approve"
+        ENDORSE = "endorse", "Endorse the vision"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    vision = models.ForeignKey(Vision, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    revision = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    # What the use of the link did, in words, for its done page (empty until used).
+    outcome = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "action", "revision"], name="action_link_person")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=["approve", "request_changes", "commit_approve", "endorse"]),
+                name="action_link_action",
+            ),
+            models.CheckConstraint(
+                condition=(Q(action="endorse") & Q(goal__isnull=True) & Q(vision__isnull=False))
+                | (~Q(action="endorse") & Q(goal__isnull=False) & Q(vision__isnull=True)),
+                name="action_link_object",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} link r{self.revision}"

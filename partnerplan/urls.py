@@ -6,6 +6,7 @@ from accounts import reminder_urls as accounts_reminder_urls
 from cadence import calendar_views
 from cadence import review_urls as cadence_review_urls
 from core import csp
+from goals import action_views as goal_action_views
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -29,6 +30,9 @@ urlpatterns = [
     path("", include("plans.urls")),
     path("", include("goals.urls")),
     path("invite/", include("alignment.invite_urls")),
+    # Action links in e-mails (goals.actions): short, and their token is redacted from logs.
+    path("a/<str:token>/", goal_action_views.action_page, name="action-link"),
+    path("a/<str:token>/done/", goal_action_views.action_done, name="action-link-done"),
     path("p/<uuid:partnership_id>/review/", include("goals.review_urls")),
     # One namespace, "reviews", for the review pages and the reminder preferences and unsubscribe
     # pages that e-mails link to (their names and paths predate the split into apps).

@@ -37,14 +37,15 @@ from accounts.unsubscribe import max_age as unsubscribe_max_age
 from alignment import invitations
 from alignment import services as plan
 from alignment.access import resolve
-from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Role, Side
+from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Role, Side, Vision
 from api.webhook_feed import load_events
+from goals import actions as action_links
 from goals import imports as actuals_imports
 from goals import services as goals
 from goals.derive import period_containing
-from goals.models import Goal, GoalStatus
 from plans import webhook_delivery, webhooks
 from plans.models import WebhookDelivery
+from goals.models import ActionLink, Goal, GoalStatus
 from plans.webhook_http import Outcome
 
 WIDTHS = ((1280, 900), (390, 844))
@@ -180,6 +181,15 @@ ANONYMOUS_PAGES = [
     Page("unsubscribe", "anonymous", "/reminders/unsubscribe/{unsubscribe}/"),
     Page("unsubscribe-invalid", "anonymous", "/reminders/unsubscribe/not-a-real-link/", status=400),
     Page("unsubscribe-expired", "anonymous", "/reminders/unsubscribe/{unsubscribe_expired}/", status=410),
+    # Action links of e-mails: the exact terms and the button, what a used link did, and the refusals.
+    Page("action-approve", "anonymous", "/a/{action_approve}/"),
+    Page("action-request-changes", "anonymous", "/a/{action_changes}/"),
+    Page("action-commit-and-approve", "anonymous", "/a/{action_commit}/"),
+    Page("action-endorse", "anonymous", "/a/{action_endorse}/"),
+    Page("action-done", "anonymous", "/a/{action_used}/done/"),
+    Page("action-used", "anonymous", "/a/{action_used}/", status=410),
+    Page("action-expired", "anonymous", "/a/{action_expired}/", status=410),
+    Page("action-invalid", "anonymous", "/a/not-a-real-link/", status=404),
 ]
 
 PAGES: list[Page] = _signed_in_pages() + ANONYMOUS_PAGES
@@ -282,7 +292,8 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
     actuals_import = actuals_imports.actuals_import_preview(
         access=vendor, file_name="crm-actuals.csv", stream=io.BytesIO(actuals)
     )
-    return {
+    links = _action_links(p, fresh, objective, admin=admin, manager=manager, partner=partner, waiting=goal)
+    return links | {
         "pid": str(p.pk),
         "webhook_org": str(p.vendor_id),
         "webhook": str(webhook.pk),
@@ -302,6 +313,61 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
         # For someone who never signs in here: signing in changes the person's reset tokens.
         "reset_uid": urlsafe_base64_encode(force_bytes(joined.pk)),
         "reset_token": default_token_generator.make_token(joined),
+    }
+
+
+def _action_links(
+    p: Partnership,
+    fresh: Partnership,
+    objective: Objective,
+    *,
+    admin: User,
+    manager: User,
+    partner: User,
+    waiting: Goal,
+) -> dict[str, str]:
+    """Action links of e-mails (``goals.actions``): to approve (a goal the partner proposed and
+    approved through a link, now the used one), to request changes and to commit and approve (the
+    goal waiting for the partner's commitment), one expired, and one to endorse the vision of the
+    new partnership (its vision written for it)."""
+    partner_access = resolve(partner, p.pk)
+    proposed = goals.goal_create(
+        access=partner_access,
+        objective_id=objective.pk,
+        title="Joint case study",
+        period_start=waiting.period_start,
+        period_end=waiting.period_end,
+        metric_name="Published case studies",
+        baseline=Decimal("0"),
+        target=Decimal("2"),
+        commitments=[
+            {"side": Side.PARTNER, "text": "Interview two joint customers"},
+            {"side": Side.VENDOR, "text": "Design and publish the case studies"},
+        ],
+    )
+    goals.goal_propose(access=partner_access, goal_id=proposed.pk)
+    used = action_links.create_link(user=partner, action=ActionLink.Action.APPROVE, goal=proposed)
+    action_links.act(used)
+    expired = action_links.create_link(user=partner, action=ActionLink.Action.REQUEST_CHANGES, goal=waiting)
+    ActionLink.objects.filter(token_hash=hash_token(expired)).update(expires_at=timezone.now() - dt.timedelta(days=1))
+    plan.vision_update(
+        access=resolve(admin, fresh.pk),
+        why_together="Our platform and their services win together.",
+        what_we_hope="Ten joint customers in the first year.",
+        how_we_work="A monthly call and a quarterly review.",
+    )
+    vision = Vision.objects.get(partnership=fresh)
+    return {
+        "action_approve": action_links.create_link(user=manager, action=ActionLink.Action.APPROVE, goal=proposed),
+        "action_changes": action_links.create_link(
+            user=partner, action=ActionLink.Action.REQUEST_CHANGES, goal=waiting
+        ),
+        "action_commit": action_links.create_link(
+            user=partner, action=ActionLink.Action.COMMIT_AND_APPROVE, goal=waiting
+        ),
+        "action_endorse": action_links.create_link(user=admin, action=ActionLink.Action.ENDORSE, vision=vision),
+        "action_used": used,
+        "action_expired": expired,
     }
 
 

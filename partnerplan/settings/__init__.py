@@ -241,6 +241,8 @@ SPECTACULAR_SETTINGS = {
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=14)
 # One-click unsubscribe links in e-mails work this long (then the page leads to the preferences).
 UNSUBSCRIBE_LINK_MAX_AGE_DAYS = env.int("UNSUBSCRIBE_LINK_MAX_AGE_DAYS", default=180)
+# Action links in e-mails (approve, request changes, commit and approve, endorse) work this long, once.
+ACTION_LINK_MAX_AGE_DAYS = env.int("ACTION_LINK_MAX_AGE_DAYS", default=7)
 CHANGE_EVENT_RETENTION_DAYS = env.int("CHANGE_EVENT_RETENTION_DAYS", default=90)
 # How long a computed alignment health may be reused on dashboards (it is invalidated by every
 # change to the plan anyway); 0 computes it on every request.
