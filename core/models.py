@@ -76,6 +76,7 @@ class MailKind(models.TextChoices):
     SIGNUP_CONFIRM = "signup_confirm", "Confirm the address of a sign-up"
     SIGNUP_EXISTING = "signup_existing", "Someone tried to sign up with a registered address"
     WEBHOOK_DISABLED = "webhook_disabled", "A webhook was turned off after failing deliveries"
+    CHAT_CHANNEL_DISABLED = "chat_channel_disabled", "A chat channel was turned off after failing deliveries"
 
 
 class OutboxMessage(models.Model):

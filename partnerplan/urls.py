@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("plans.export_urls")),
     path("", include("alignment.settings_urls")),
     path("settings/organisations/<uuid:organisation_id>/webhooks/", include("plans.webhook_urls")),
+    path("p/<uuid:pid>/chat/", include("plans.chat_urls")),
     path("settings/", include("accounts.urls")),
     path("audit/", include("plans.audit_urls")),
     path("accounts/", include("accounts.auth_urls")),

@@ -1,5 +1,6 @@
 """The e-mails of the joint-plan layer: a webhook turned off after failing deliveries
-(``plans.webhook_delivery.disable``), to each admin of its organisation."""
+(``plans.webhook_delivery.disable``), to each admin of its organisation; and a chat channel turned
+off (``plans.chat.disable``), to its owner."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from accounts.emails import send_to_person
 from core import outbox
 from core.models import MailKind, OutboxMessage
 
-from .models import WebhookSubscription
+from .models import ChatChannel, WebhookSubscription
 
 
 @outbox.sender(MailKind.WEBHOOK_DISABLED)
@@ -26,4 +27,18 @@ def webhook_disabled_email(row: OutboxMessage) -> bool:
         "webhook-disabled",
         row,
         {"subscription": subscription, "organisation": subscription.organisation, "url": url},
+    )
+
+
+@outbox.sender(MailKind.CHAT_CHANNEL_DISABLED)
+def chat_channel_disabled_email(row: OutboxMessage) -> bool:
+    """Tell a chat channel's owner it was turned off and why; nothing if it is on again or gone."""
+    channel = ChatChannel.objects.select_related("partnership").filter(pk=row.subject_id, is_active=False).first()
+    if channel is None or row.recipient is None:
+        return False
+    url = settings.SITE_URL + reverse("chat_channel", args=[channel.partnership_id, channel.pk])
+    return send_to_person(
+        "chat-channel-disabled",
+        row,
+        {"channel": channel, "partnership": channel.partnership, "url": url},
     )

@@ -1,6 +1,6 @@
 """What the joint-plan web layer keeps of its own: audit exports being built or waiting to be
-downloaded (``plans.audit``), and organisations' outbound webhooks with their deliveries
-(``plans.webhooks``)."""
+downloaded (``plans.audit``), organisations' outbound webhooks with their deliveries
+(``plans.webhooks``), and partnerships' chat channels with theirs (``plans.chat``)."""
 
 from __future__ import annotations
 
@@ -177,6 +177,119 @@ class WebhookAttempt(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["subscription", "started_at"], name="webhook_attempt_log")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"
+
+
+class ChatChannel(models.Model):
+    """A Slack or Microsoft Teams incoming webhook that hears chosen workflow events of one
+    partnership (``plans.chat``), added by a person of one side (its owner, told when it is turned
+    off). The incoming-webhook URL is the secret that lets anyone post to the chat: it is kept as
+    entered (the request needs it) and pages show only its host and last four characters.
+    ``after_txid``/``after_seq`` is the sweep's high-water mark in the change log's feed order."""
+
+    class Kind(models.TextChoices):
+        SLACK = "slack", "Slack"
+        TEAMS = "teams", "Microsoft Teams"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    partnership = models.ForeignKey("alignment.Partnership", on_delete=models.CASCADE, related_name="chat_channels")
+    side = models.CharField(max_length=8)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=2000)
+    # The event kinds sent (``plans.chat.EVENT_KINDS``); at least one.
+    event_kinds = models.JSONField(default=list)
+    is_active = models.BooleanField(default=True)
+    after_txid = models.BigIntegerField(default=0)
+    after_seq = models.BigIntegerField(default=0)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["partnership", "created_at"], name="chat_channel_partnership"),
+            models.Index(fields=["is_active"], name="chat_channel_active"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(url__startswith="https://") | Q(url__startswith="http://"), name="chat_channel_http_url"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=["slack", "teams"]), name="chat_channel_kind"),
+            models.CheckConstraint(condition=Q(side__in=["vendor", "partner"]), name="chat_channel_side"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} channel {self.name}"
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.after_txid, self.after_seq)
+
+
+class ChatDelivery(models.Model):
+    """One event for one chat channel: the message sent on every attempt. Unique per (channel,
+    event): a change event is ``change:<seq>``, a coming review ``review:<id>:<occurrence>``."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.ForeignKey(ChatChannel, on_delete=models.CASCADE, related_name="deliveries")
+    event_key = models.CharField(max_length=120)
+    event_kind = models.CharField(max_length=40)
+    payload = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    manual = models.BooleanField(default=False)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="chat_delivery_due")]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "event_key"], name="chat_delivery_once"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed"]), name="chat_delivery_status"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_kind} {self.event_key} for {self.channel_id} ({self.status})"
+
+
+class ChatAttempt(models.Model):
+    """One HTTP request of a chat delivery, as the channel's delivery log shows it."""
+
+    delivery = models.ForeignKey(ChatDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    channel = models.ForeignKey(ChatChannel, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveSmallIntegerField()
+    redelivery = models.BooleanField(default=False)
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    succeeded = models.BooleanField(default=False)
+    error = models.CharField(max_length=300, blank=True)
+    request_excerpt = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["channel", "started_at"], name="chat_attempt_log")]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}"

@@ -8,8 +8,8 @@ screenshot (open the history, …). ``prepare`` adds to a plan that is already w
 objectives, agreed goals, reviews) what the remaining pages need: a goal waiting for the partner's
 commitment, a new partnership still getting started, invitation links (fresh, used, expired), an
 invitation waiting for the partner admins' confirmation, unsubscribe links (fresh and expired), a
-password-reset link, a sign-up's confirmation link, a two-factor set-up begun and a webhook with
-its delivery log. It goes through
+password-reset link, a sign-up's confirmation link, a two-factor set-up begun, and a webhook and a
+chat channel with their delivery logs. It goes through
 the services, as the product would.
 """
 
@@ -43,9 +43,9 @@ from goals import actions as action_links
 from goals import imports as actuals_imports
 from goals import services as goals
 from goals.derive import period_containing
-from plans import webhook_delivery, webhooks
-from plans.models import WebhookDelivery
 from goals.models import ActionLink, Goal, GoalStatus
+from plans import chat, webhook_delivery, webhooks
+from plans.models import ChatChannel, ChatDelivery, WebhookDelivery
 from plans.webhook_http import Outcome
 
 WIDTHS = ((1280, 900), (390, 844))
@@ -110,6 +110,9 @@ def _signed_in_pages() -> list[Page]:
         # The organisation's webhooks, and one webhook's settings and delivery log.
         Page("webhooks", "admin", "/settings/organisations/{webhook_org}/webhooks/"),
         Page("webhook", "admin", "/settings/organisations/{webhook_org}/webhooks/{webhook}/"),
+        # The vendor side's chat channels of the partnership, and one channel's settings and log.
+        Page("chat-channels", "admin", P + "/chat/"),
+        Page("chat-channel", "admin", P + "/chat/{chat_channel}/"),
         # Single sign-on of the admin's organisation: its provider, domains and rule.
         Page("organisation-sso", "admin", "/settings/organisations/{vendor_org}/sso/"),
     ]
@@ -153,6 +156,7 @@ def _signed_in_pages() -> list[Page]:
         Page("thread", "viewer", P + "/review/goals/{commitment_goal}/"),
         Page("review", "viewer", P + "/reviews/{review}/"),
         Page("settings", "viewer", P + "/settings/"),
+        Page("chat-channels", "viewer", P + "/chat/"),
         Page("refused", "viewer", P + "/reviews/deliveries/", status=403),
     ]
     return pages
@@ -210,6 +214,20 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
         url="https://93.184.216.34/partnerplan/webhooks",
         description="CRM sync",
         event_types=["goal.proposed", "goal.approved", "goal.agreed", "invitation.created"],
+    )
+    # A Slack channel of the vendor side: it hears the goal steps below. Made directly rather than
+    # through ``chat.channel_create``, whose check resolves hooks.slack.com (no network here).
+    txid, seq = chat.feed_end()
+    chat_channel = ChatChannel.objects.create(
+        partnership=p,
+        side=Side.VENDOR,
+        kind=ChatChannel.Kind.SLACK,
+        name="#partner-plan",
+        url="https://hooks.slack.com/services/T0000/B0000/demo1234",
+        event_kinds=["goal.proposed", "goal.approved", "goal.changes_requested", "review.upcoming"],
+        after_txid=txid,
+        after_seq=seq,
+        owner=admin,
     )
     today = timezone.localdate()
     start, end = period_containing(today, "quarter")
@@ -275,6 +293,7 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
     two_factor.setup_begin(manager)
 
     _webhook_log(webhook.pk)
+    _chat_log(chat_channel.pk)
 
     agreed = Goal.objects.filter(partnership=p, status=GoalStatus.AGREED).order_by("created_at").first()
     upcoming = AlignmentReview.objects.filter(partnership=p, status=AlignmentReview.Status.SCHEDULED).first()
@@ -297,6 +316,7 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
         "pid": str(p.pk),
         "webhook_org": str(p.vendor_id),
         "webhook": str(webhook.pk),
+        "chat_channel": str(chat_channel.pk),
         "vendor_org": str(organisation.pk),
         "new_pid": str(fresh.pk),
         "goal": str(agreed.pk),
@@ -383,6 +403,15 @@ def _webhook_log(subscription_id: Any) -> None:
     deliveries = WebhookDelivery.objects.filter(subscription_id=subscription_id).select_related("subscription")
     for delivery, outcome in zip(deliveries.order_by("event_seq"), answers, strict=False):
         webhook_delivery.record_outcome(delivery, outcome, now=timezone.now())
+
+
+def _chat_log(channel_id: Any) -> None:
+    """The chat channel's messages of the goal steps since it was added, answered as Slack might."""
+    chat.chat_sweep(send=False)
+    answers = [Outcome(status=200, body="ok", duration_ms=95), Outcome(status=500, body="", duration_ms=310)]
+    deliveries = ChatDelivery.objects.filter(channel_id=channel_id).select_related("channel").order_by("event_key")
+    for delivery, outcome in zip(deliveries, answers, strict=False):
+        chat.record_outcome(delivery, outcome, now=timezone.now())
 
 
 class _SignedLongAgo(signing.TimestampSigner):

@@ -27,7 +27,8 @@ from core import outbox
 from core.models import MailKind, OutboxMessage
 from goals import emails as goal_emails
 from goals import services as goals
-from plans import webhook_delivery, webhooks
+from plans import chat, webhook_delivery, webhooks
+from plans.models import ChatChannel
 from tests import factories as f
 
 UTC = dt.UTC
@@ -294,6 +295,25 @@ def webhook_disabled(p: Producer) -> Produced:
     )
 
 
+def chat_channel_disabled(p: Producer) -> Produced:
+    when = utc(2027, 3, 1, 9)
+    channel = ChatChannel.objects.create(
+        partnership=p.cast.partnership,
+        side=Side.VENDOR,
+        kind=ChatChannel.Kind.SLACK,
+        name="#partner-plan",
+        url="https://hooks.slack.com/services/T0000/B0000/outbox1234",
+        event_kinds=["goal.proposed"],
+        owner=p.cast.vendor_approver,
+    )
+    _won, callbacks = p.step(
+        when, lambda: chat.disable(channel.pk, reason="20 messages in a row could not be delivered.", now=when)
+    )
+    return Produced(
+        when, callbacks, {"approver@vendor.test"}, "was turned off", lambda: chat.queue_disabled_email(channel.pk)
+    )
+
+
 PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.INVITATION: invitation,
     MailKind.INVITATION_CONFIRM: invitation_confirm,
@@ -309,6 +329,7 @@ PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.SIGNUP_CONFIRM: signup_confirm,
     MailKind.SIGNUP_EXISTING: signup_existing,
     MailKind.WEBHOOK_DISABLED: webhook_disabled,
+    MailKind.CHAT_CHANNEL_DISABLED: chat_channel_disabled,
 }
 KINDS = [str(kind) for kind in PRODUCERS]
 MUTABLE_KINDS = [kind for kind in KINDS if outbox.SENDERS[kind].mute_kind is not None]

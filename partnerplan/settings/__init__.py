@@ -182,7 +182,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Task modules outside the apps' tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["core.outbox", "plans.audit", "plans.webhook_delivery"]
+CELERY_IMPORTS = ["core.outbox", "plans.audit", "plans.webhook_delivery", "plans.chat"]
 # Periodic work, in UTC. Each feature adds its own entry.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-snapshots": {"task": "alignment.snapshot_health", "schedule": crontab(hour=2, minute=15)},
@@ -200,6 +200,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "webhooks-sweep": {"task": "api.webhooks_sweep", "schedule": 10.0},
     "webhooks-retry": {"task": "plans.webhooks_retry_due", "schedule": 30.0},
     "webhooks-prune": {"task": "plans.prune_webhook_deliveries", "schedule": crontab(hour=3, minute=50)},
+    # Chat notifications (plans/chat.py): workflow events and coming reviews become messages; retries.
+    "chat-sweep": {"task": "plans.chat_sweep", "schedule": 15.0},
+    "chat-reviews": {"task": "plans.chat_reviews_upcoming", "schedule": crontab(minute="*/10")},
+    "chat-retry": {"task": "plans.chat_retry_due", "schedule": 30.0},
+    "chat-prune": {"task": "plans.prune_chat_deliveries", "schedule": crontab(hour=3, minute=55)},
 }
 
 # --- E-mail ------------------------------------------------------------------------------------

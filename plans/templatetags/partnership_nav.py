@@ -47,6 +47,8 @@ SECTION_OF = {
     "partnership_health": "health",
     "partnership_settings": "settings",
     "partnership_settings_section": "settings",
+    "chat_channels": "settings",
+    "chat_channel": "settings",
     "invitations-manage": "invitations",
     "plan_print": "print",
 }
