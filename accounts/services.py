@@ -7,6 +7,7 @@ Each is one transaction and raises ``core.errors`` for anything it refuses.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -27,15 +28,18 @@ def email_taken() -> RuleViolation:
 
 
 @transaction.atomic
-def user_create(*, email: str, password: str | None, full_name: str = "") -> User:
+def user_create(*, email: str, password: Any, full_name: str = "", without_password: bool = False) -> User:
     """A person who signs in with ``email`` and ``password`` (checked by the password validators);
-    ``password=None`` for a person their organisation's identity provider signs in (no password).
+    ``without_password=True`` (and no password) for a person their organisation's identity provider
+    signs in: the account gets an unusable password. A missing password is refused otherwise.
 
     An address that has an account already is refused (``email_taken``), also when a concurrent
     request takes it between the check and the insert."""
     email = text(email, "email").lower()
     full_name = text(full_name, "full_name")
-    if password is not None and not isinstance(password, str):
+    if without_password:
+        password = None
+    elif not isinstance(password, str):
         raise InvalidInput("Choose a password.", fields={"password": ["Expected text."]})
     if User.objects.filter(email__iexact=email).exists():
         raise email_taken()

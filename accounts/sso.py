@@ -588,7 +588,7 @@ def _member_of(organisation: Organisation, *, email: str, full_name: str) -> tup
     created = False
     if user is None:
         try:
-            user = user_create(email=email, password=None, full_name=full_name)
+            user = user_create(email=email, password=None, full_name=full_name, without_password=True)
             created = True
         except RuleViolation:  # made a moment ago by a concurrent sign-in (email_taken)
             user = User.objects.get(email__iexact=email)

@@ -145,7 +145,7 @@ def sign_in(page: Any, email: str, password: str = f.PASSWORD) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(lambda url: "/accounts/login" not in url)
 
 

@@ -229,10 +229,10 @@ def test_a_used_link_takes_the_signed_in_member_to_the_plan(new_page, cast):
     stranger.goto(f"/invite/{raw}/")
     expect(stranger).to_have_url(re.compile(r"/accounts/login/\?next="))
     expect(stranger.get_by_text("This invitation link has been used already.")).to_be_visible()
-    sign_in_form = stranger.locator("form", has=stranger.get_by_role("button", name="Sign in"))
+    sign_in_form = stranger.locator("form", has=stranger.get_by_role("button", name="Sign in", exact=True))
     sign_in_form.get_by_label("E-mail").fill("nina@partner.test")
     sign_in_form.get_by_label("Password").fill(f.PASSWORD)
-    sign_in_form.get_by_role("button", name="Sign in").click()
+    sign_in_form.get_by_role("button", name="Sign in", exact=True).click()
     expect(stranger).to_have_url(re.compile(rf"/p/{cast.partnership.pk}/$"))
 
 

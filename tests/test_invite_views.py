@@ -315,5 +315,5 @@ def test_link_page_runs_a_constant_number_of_queries(client, cast, django_assert
         inv.invitation_create(access=vendor, email=f"p{n}@partner.test", side=Side.PARTNER, role=Role.VIEWER)[1]
         for n in range(count)
     ]
-    with django_assert_num_queries(4):  # the invitation, whether an account exists, the inviter's side
+    with django_assert_num_queries(5):  # the invitation, an account?, the inviter's side, SSO required?
         assert client.get(link(raws[-1])).status_code == 200
