@@ -33,14 +33,13 @@ import uuid
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from celery import shared_task
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -56,8 +55,8 @@ from core.writes import text
 from goals.models import Goal
 
 from .models import ChatAttempt, ChatChannel, ChatDelivery
-from .webhook_delivery import CLAIM, retry_delay
-from .webhook_http import Outcome, allowed_networks, excerpt, post, resolve_target
+from .webhook_delivery import CLAIM, Outlet, settle
+from .webhook_http import Outcome, allowed_networks, post, resolve_target
 from .webhooks import _goal_step
 
 log = logging.getLogger(__name__)
@@ -622,78 +621,9 @@ def deliver(delivery_id: Any, *, now: dt.datetime | None = None) -> Outcome | No
     return outcome
 
 
-@transaction.atomic
 def record_outcome(delivery: ChatDelivery, outcome: Outcome, *, now: dt.datetime) -> ChatAttempt | None:
-    """Log the attempt, schedule the next one or settle the delivery, and count it against (or for)
-    the channel, turning it off when it has failed too long."""
-    if not ChatDelivery.objects.select_for_update().filter(pk=delivery.pk).exists():
-        return None
-    channel = delivery.channel
-    number = delivery.attempts + 1
-    next_at = None
-    if outcome.succeeded:
-        ChatDelivery.objects.filter(pk=delivery.pk).update(
-            status=Status.DELIVERED,
-            attempts=number,
-            next_attempt_at=None,
-            delivered_at=now,
-            last_status_code=outcome.status,
-            last_error="",
-            manual=False,
-        )
-        ChatChannel.objects.filter(pk=channel.pk).exclude(consecutive_failures=0).update(
-            consecutive_failures=0, failing_since=None
-        )
-    else:
-        delay = retry_delay(number, status=outcome.status, retry_after=outcome.retry_after, now=now)
-        next_at = now + delay if delay is not None else None
-        error = outcome.error or f"The chat service answered {outcome.status}."
-        ChatDelivery.objects.filter(pk=delivery.pk).update(
-            status=Status.PENDING if next_at else Status.FAILED,
-            attempts=number,
-            next_attempt_at=next_at,
-            last_status_code=outcome.status,
-            last_error=error[:300],
-            manual=False,
-        )
-        ChatChannel.objects.filter(pk=channel.pk).update(
-            consecutive_failures=F("consecutive_failures") + 1, failing_since=Coalesce("failing_since", now)
-        )
-        _disable_if_failing(channel.pk, now)
-    return ChatAttempt.objects.create(
-        delivery=delivery,
-        channel=channel,
-        number=number,
-        redelivery=delivery.manual,
-        started_at=now,
-        duration_ms=outcome.duration_ms,
-        status_code=outcome.status,
-        succeeded=outcome.succeeded,
-        error=outcome.error[:300],
-        request_excerpt=excerpt(delivery.payload),
-        response_excerpt=outcome.body,
-        next_attempt_at=next_at,
-    )
-
-
-def _disable_if_failing(channel_id: Any, now: dt.datetime) -> None:
-    counts = (
-        ChatChannel.objects.filter(pk=channel_id, is_active=True)
-        .values_list("consecutive_failures", "failing_since")
-        .first()
-    )
-    if counts is None:
-        return
-    failures, since = counts
-    limit = int(settings.WEBHOOK_DISABLE_AFTER_FAILURES)
-    days = int(settings.WEBHOOK_DISABLE_AFTER_DAYS)
-    if failures >= limit:
-        reason = f"{failures} messages in a row could not be delivered."
-    elif since is not None and since <= now - dt.timedelta(days=days):
-        reason = f"Messages have failed for {days} days without a success."
-    else:
-        return
-    disable(channel_id, reason=reason, now=now)
+    """``webhook_delivery.settle`` a chat delivery's attempt: the same log, retries and turning off."""
+    return cast(ChatAttempt | None, settle(CHANNELS, delivery, outcome, now=now))
 
 
 def disable(channel_id: Any, *, reason: str, now: dt.datetime) -> bool:
@@ -707,6 +637,18 @@ def disable(channel_id: Any, *, reason: str, now: dt.datetime) -> bool:
     queue_disabled_email(channel_id)
     log.warning("chat channel %s turned off: %s", channel_id, reason)
     return True
+
+
+CHANNELS = Outlet(
+    delivery=ChatDelivery,
+    target=ChatChannel,
+    attempt=ChatAttempt,
+    field="channel",
+    answered="The chat service answered {status}.",
+    in_a_row="{failures} messages in a row could not be delivered.",
+    for_days="Messages have failed for {days} days without a success.",
+    disable=disable,
+)
 
 
 def queue_disabled_email(channel_id: Any) -> None:

@@ -34,7 +34,8 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from celery import shared_task
 from django.conf import settings
@@ -157,18 +158,34 @@ def deliver(delivery_id: Any, *, now: dt.datetime | None = None) -> Outcome | No
     return outcome
 
 
+@dataclass(frozen=True)
+class Outlet:
+    """Where deliveries go, for the code both kinds share (a webhook subscription here, a chat
+    channel in ``plans.chat``): its models, the delivery's and attempt's field naming it, the words
+    of its failures, and how it is turned off."""
+
+    delivery: Any  # the model of one event's delivery (status, attempts, next_attempt_at, ...)
+    target: Any  # the model deliveries go to (consecutive_failures, failing_since, is_active)
+    attempt: Any  # the model of one attempt's log line
+    field: str  # the delivery's and the attempt's foreign key to the target
+    answered: str  # "... answered {status}."
+    in_a_row: str  # "{failures} ... in a row ..."
+    for_days: str  # "... for {days} days ..."
+    disable: Callable[..., bool]
+
+
 @transaction.atomic
-def record_outcome(delivery: WebhookDelivery, outcome: Outcome, *, now: dt.datetime) -> WebhookAttempt | None:
+def settle(outlet: Outlet, delivery: Any, outcome: Outcome, *, now: dt.datetime) -> Any:
     """Log the attempt, schedule the next one or settle the delivery, and count it against (or for)
-    the subscription, turning it off when it has failed too long. Nothing if the webhook was deleted
-    while the request was under way."""
-    if not WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk).exists():
+    its target, turning the target off when it has failed too long. Nothing if the target was
+    deleted while the request was under way."""
+    if not outlet.delivery.objects.select_for_update().filter(pk=delivery.pk).exists():
         return None
-    subscription = delivery.subscription
+    target = getattr(delivery, outlet.field)
     number = delivery.attempts + 1
     next_at = None
     if outcome.succeeded:
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        outlet.delivery.objects.filter(pk=delivery.pk).update(
             status=Status.DELIVERED,
             attempts=number,
             next_attempt_at=None,
@@ -177,14 +194,14 @@ def record_outcome(delivery: WebhookDelivery, outcome: Outcome, *, now: dt.datet
             last_error="",
             manual=False,
         )
-        WebhookSubscription.objects.filter(pk=subscription.pk).exclude(consecutive_failures=0).update(
+        outlet.target.objects.filter(pk=target.pk).exclude(consecutive_failures=0).update(
             consecutive_failures=0, failing_since=None
         )
     else:
         delay = retry_delay(number, status=outcome.status, retry_after=outcome.retry_after, now=now)
         next_at = now + delay if delay is not None else None
-        error = outcome.error or f"The receiver answered {outcome.status}."
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        error = outcome.error or outlet.answered.format(status=outcome.status)
+        outlet.delivery.objects.filter(pk=delivery.pk).update(
             status=Status.PENDING if next_at else Status.FAILED,
             attempts=number,
             next_attempt_at=next_at,
@@ -192,13 +209,12 @@ def record_outcome(delivery: WebhookDelivery, outcome: Outcome, *, now: dt.datet
             last_error=error[:300],
             manual=False,
         )
-        WebhookSubscription.objects.filter(pk=subscription.pk).update(
+        outlet.target.objects.filter(pk=target.pk).update(
             consecutive_failures=F("consecutive_failures") + 1, failing_since=Coalesce("failing_since", now)
         )
-        _disable_if_failing(subscription.pk, now)
-    return WebhookAttempt.objects.create(
+        _disable_if_failing(outlet, target.pk, now)
+    return outlet.attempt.objects.create(
         delivery=delivery,
-        subscription=subscription,
         number=number,
         redelivery=delivery.manual,
         started_at=now,
@@ -209,12 +225,13 @@ def record_outcome(delivery: WebhookDelivery, outcome: Outcome, *, now: dt.datet
         request_excerpt=excerpt(delivery.payload),
         response_excerpt=outcome.body,
         next_attempt_at=next_at,
+        **{outlet.field: target},
     )
 
 
-def _disable_if_failing(subscription_id: Any, now: dt.datetime) -> None:
+def _disable_if_failing(outlet: Outlet, target_id: Any, now: dt.datetime) -> None:
     counts = (
-        WebhookSubscription.objects.filter(pk=subscription_id, is_active=True)
+        outlet.target.objects.filter(pk=target_id, is_active=True)
         .values_list("consecutive_failures", "failing_since")
         .first()
     )
@@ -224,12 +241,17 @@ def _disable_if_failing(subscription_id: Any, now: dt.datetime) -> None:
     limit = int(settings.WEBHOOK_DISABLE_AFTER_FAILURES)
     days = int(settings.WEBHOOK_DISABLE_AFTER_DAYS)
     if failures >= limit:
-        reason = f"{failures} deliveries in a row failed."
+        reason = outlet.in_a_row.format(failures=failures)
     elif since is not None and since <= now - dt.timedelta(days=days):
-        reason = f"Deliveries have failed for {days} days without a success."
+        reason = outlet.for_days.format(days=days)
     else:
         return
-    disable(subscription_id, reason=reason, now=now)
+    outlet.disable(target_id, reason=reason, now=now)
+
+
+def record_outcome(delivery: WebhookDelivery, outcome: Outcome, *, now: dt.datetime) -> WebhookAttempt | None:
+    """``settle`` a webhook delivery's attempt."""
+    return cast(WebhookAttempt | None, settle(WEBHOOKS, delivery, outcome, now=now))
 
 
 def disable(subscription_id: Any, *, reason: str, now: dt.datetime) -> bool:
@@ -243,6 +265,18 @@ def disable(subscription_id: Any, *, reason: str, now: dt.datetime) -> bool:
     queue_disabled_email(subscription_id)
     log.warning("webhook %s turned off: %s", subscription_id, reason)
     return True
+
+
+WEBHOOKS = Outlet(
+    delivery=WebhookDelivery,
+    target=WebhookSubscription,
+    attempt=WebhookAttempt,
+    field="subscription",
+    answered="The receiver answered {status}.",
+    in_a_row="{failures} deliveries in a row failed.",
+    for_days="Deliveries have failed for {days} days without a success.",
+    disable=disable,
+)
 
 
 def queue_disabled_email(subscription_id: Any) -> None:
