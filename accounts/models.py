@@ -64,6 +64,14 @@ class ReminderKind(models.TextChoices):
     GOAL_NEGOTIATION = "goal_negotiation", "The other side approved, sent back or proposed a goal"
 
 
+class DigestFrequency(models.TextChoices):
+    """How often a person gets their digest, at 08:00 in their own time zone (muting
+    ``ReminderKind.WEEKLY_DIGEST`` stops it altogether)."""
+
+    WEEKLY = "weekly", "Weekly, on Monday"
+    DAILY = "daily", "Daily, on working days"
+
+
 class User(AbstractUser):
     """A person. Signs in with an e-mail address (unique, case-insensitive)."""
 
@@ -72,6 +80,10 @@ class User(AbstractUser):
     email = models.EmailField("e-mail address", max_length=254, unique=True)
     full_name = models.CharField(max_length=150, blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # The language of their pages and e-mails (a code of ``settings.LANGUAGES``); blank: their
+    # browser's for pages, English for e-mails.
+    language = models.CharField(max_length=8, blank=True, default="", choices=settings.LANGUAGES)
+    digest_frequency = models.CharField(max_length=8, choices=DigestFrequency.choices, default=DigestFrequency.WEEKLY)
     # Kinds of e-mail this person does not want (``ReminderKind`` values).
     muted_reminder_kinds = models.JSONField(default=list, blank=True)
     # Raised by "sign out everywhere": every session signed in before no longer matches
