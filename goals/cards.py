@@ -31,6 +31,7 @@ from .rules import approval_refusal, commitment_overdue, committed_sides, edit_r
 # Check-ins an opened card lists (the goal's own page lists them all).
 CHECK_INS_SHOWN = 10
 _PLACEHOLDER = uuid.UUID(int=0)
+SIDES = tuple(Side.values)  # read per card: ``Side.values`` builds its list on every access
 
 
 @dataclass
@@ -55,6 +56,9 @@ class GoalCard:
     check_ins: list[CheckIn] = field(default_factory=list)
     more_check_ins: bool = False
     today: dt.date | None = None
+    # The rendered card from the cache, or the key to store it under (``goals.card_cache``).
+    html: str = ""
+    cache_key: str = ""
 
     @property
     def period_label(self) -> str:
@@ -72,7 +76,7 @@ class GoalCard:
                 "approval": self.approved.get(s),
                 "latest": self.latest.get(s),
             }
-            for s in Side.values
+            for s in SIDES
         ]
 
     def _real(self, side: str) -> list[Commitment]:
@@ -150,8 +154,8 @@ class GoalCard:
         if self.state != RevisionState.PROPOSED:
             return ""
         committed = self._committed()
-        missing = [s for s in Side.values if s not in committed]
-        waiting = [s for s in Side.values if s not in self.approved]
+        missing = [s for s in SIDES if s not in committed]
+        waiting = [s for s in SIDES if s not in self.approved]
         parts = []
         if missing:
             parts.append(f"a commitment from the {' and the '.join(missing)} side")
@@ -186,7 +190,7 @@ class GoalCard:
     @property
     def missing_sides(self) -> list[str]:
         committed = self._committed()
-        return [Side(s).label for s in Side.values if s not in committed]
+        return [Side(s).label for s in SIDES if s not in committed]
 
     @property
     def overdue_commitments(self) -> int:
@@ -284,7 +288,7 @@ def goal_cards(
     placeholder, today = str(_PLACEHOLDER), timezone.localdate()
     cards = []
     for g in goals:
-        by_side: dict[str, list[Commitment]] = {s: [] for s in Side.values}
+        by_side: dict[str, list[Commitment]] = {s: [] for s in SIDES}
         for commitment in g.commitments.all():
             by_side[commitment.side].append(commitment)
         shown = listed.get(g.pk, [])
@@ -295,7 +299,7 @@ def goal_cards(
                 url=url.replace(placeholder, str(g.pk)),
                 commitments=by_side,
                 approved=approvals.get(g.pk, {}),
-                latest={s: latest.get((g.pk, s)) for s in Side.values},
+                latest={s: latest.get((g.pk, s)) for s in SIDES},
                 comments=comments.get(g.pk, []),
                 comment_count=comment_counts.get(g.pk, 0),
                 agreed_terms=agreed.get((g.pk, g.agreed_revision)) if g.has_pending_amendment else None,

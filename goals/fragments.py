@@ -13,6 +13,7 @@ from alignment.access import Access
 from alignment.models import Objective
 from alignment.web import OPEN_HEADER
 
+from .card_cache import cached_goal_cards
 from .cards import goal_cards, goal_counts, goal_list_context
 
 
@@ -37,7 +38,7 @@ def goal_fragment(request: HttpRequest, access: Access, kind: str, ident: Any, *
     counts = goal_counts(access, objective).get(objective.pk)
     if kind == "goals-count":
         return render(request, "goals/_goal_counts.html", base | {"objective": objective, "counts": counts})
-    open_cards = goal_cards(access, objective=objective, open_only=True) if is_open else None
+    open_cards = cached_goal_cards(access, objective=objective, open_only=True) if is_open else None
     return render(request, "goals/_goal_list.html", base | goal_list_context(access, objective, counts, open_cards))
 
 

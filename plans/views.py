@@ -31,7 +31,8 @@ from cadence.attention import attention_for
 from cadence.health import cached_health_for
 from core.errors import NotFound
 from core.web import HtmxHttpRequest
-from goals.cards import goal_cards, goal_counts, goal_list_context
+from goals.card_cache import cached_goal_cards
+from goals.cards import goal_counts, goal_list_context
 from goals.fragments import goal_fragment
 from goals.models import Goal
 
@@ -85,7 +86,7 @@ def objectives_context(access: Access) -> list[dict[str, Any]]:
         loaded.append(o.pk)
         budget -= n_open
     by_objective: dict[Any, list[Any]] = defaultdict(list)
-    for card in goal_cards(access, objective_ids=loaded, open_only=True) if loaded else []:
+    for card in cached_goal_cards(access, objective_ids=loaded, open_only=True) if loaded else []:
         by_objective[card.goal.objective_id].append(card)
     return [
         goal_list_context(access, o, counts.get(o.pk), by_objective.get(o.pk, []) if o.pk in loaded else None)

@@ -98,6 +98,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.csp.nonce",
             ],
+            # ``{% url %}`` remembers its reversals (core/templatetags/url_memo.py).
+            "builtins": ["core.templatetags.url_memo"],
         },
     },
 ]
