@@ -31,7 +31,7 @@ from goals.models import Goal, GoalStatus, negotiation_state_of
 from goals.queries import latest_check_ins
 from goals.rules import NEGOTIATING, approved_sides_of, waiting_reason, waiting_sides
 
-from . import inbox
+from . import dashboard_rows, inbox
 from .forms import DashboardFilterForm, PartnershipCreateForm
 
 PAGE_SIZE = 20
@@ -136,6 +136,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     keys.sort(key=_sort_key(params.get("sort") or "attention", now + dt.timedelta(days=36500)))
     page = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = _page_rows(list(page.object_list), accesses)
+    dashboard_rows.attach_html(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     today = timezone.localdate(now)

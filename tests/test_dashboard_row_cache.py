@@ -1,0 +1,82 @@
+"""The dashboard's partnership rows from the cache (plans.dashboard_rows, core.fragment_cache): read
+again when nothing they show changed, rendered again the moment something did."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test.signals import template_rendered
+
+from core import fragment_cache
+from goals import services as goals
+from tests import factories as f
+
+ROW = "dashboard/_row.html"
+
+
+@pytest.fixture
+def row_renders():
+    seen: list[str] = []
+
+    def listen(sender, template, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if template.name == ROW:
+            seen.append(template.name)
+
+    template_rendered.connect(listen)
+    yield seen
+    template_rendered.disconnect(listen)
+
+
+def row_of(html: str, partnership) -> str:  # type: ignore[no-untyped-def]
+    match = re.search(rf'<li class="partnership-row card">(?:(?!</li>).)*?/p/{partnership.pk}/.*?</dl>', html, re.S)
+    assert match, "the partnership's row is not on the dashboard"
+    return match.group(0)
+
+
+def dashboard(client) -> str:  # type: ignore[no-untyped-def]
+    response = client.get("/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_second_dashboard_reads_its_rows_and_shows_the_same(client, cast, row_renders):
+    client.force_login(cast.vendor_admin)
+    first = dashboard(client)
+    rendered = len(row_renders)
+    assert rendered >= 1
+    second = dashboard(client)
+    assert len(row_renders) == rendered  # every row from the cache
+    assert row_of(first, cast.partnership) == row_of(second, cast.partnership)
+
+
+def test_a_goal_waiting_for_my_side_shows_at_once(client, cast):
+    client.force_login(cast.partner_approver)
+    assert "Pipeline Q4" not in row_of(dashboard(client), cast.partnership)
+    editor = cast.access("vendor_editor")
+    goal = f.make_goal(editor, f.make_objective(editor, title="Grow the joint pipeline"), title="Pipeline Q4")
+    goals.goal_propose(access=editor, goal_id=goal.pk)
+    assert "Pipeline Q4" in row_of(dashboard(client), cast.partnership)
+
+
+def test_a_renamed_partner_organisation_shows_at_once(client, cast):
+    client.force_login(cast.vendor_admin)
+    dashboard(client)
+    partner = cast.partnership.partner
+    partner.name = "Renamed Partner Ltd"
+    partner.save(update_fields=["name"])
+    assert "Renamed Partner Ltd" in row_of(dashboard(client), cast.partnership)
+
+
+def test_rows_are_rendered_every_time_with_the_cache_off(client, cast, row_renders, settings):
+    settings.HEALTH_CACHE_SECONDS = 0
+    client.force_login(cast.vendor_admin)
+    dashboard(client)
+    once = len(row_renders)
+    dashboard(client)
+    assert len(row_renders) == 2 * once
+
+
+def test_a_key_refuses_what_is_not_plain_data(cast):
+    with pytest.raises(TypeError):
+        fragment_cache.key("x", ROW, {"partnership": cast.partnership})
