@@ -16,6 +16,7 @@ from core import outbox
 from core.models import MailKind, OutboxMessage
 
 from .models import ReminderKind, SignupRequest
+from .reply_address import reply_address
 from .unsubscribe import list_unsubscribe_headers, unsubscribe_url
 
 
@@ -25,13 +26,24 @@ def send_to_person(
     context: dict[str, Any],
     *,
     attachments: tuple[tuple[str, bytes | str, str], ...] = (),
+    reply_about: tuple[str, Any] | None = None,
 ) -> bool:
-    """Send the outbox row ``row`` (to a person) from the templates ``emails/<name>-…``."""
+    """Send the outbox row ``row`` (to a person) from the templates ``emails/<name>-…``.
+
+    ``reply_about`` (``("goal", id)`` or ``("review", id)``): a reply to the e-mail becomes the
+    person's comment on that object; the e-mail then carries their own signed ``Reply-To``
+    (``accounts.reply_address``) and says so, when ``REPLY_DOMAIN`` is set."""
     user = row.recipient
     if user is None:
         raise ValueError("send_to_person needs a row with a recipient")
     mute_kind = outbox.SENDERS[row.kind].mute_kind
     headers: dict[str, str] = {}
+    reply: dict[str, Any] = {}
+    if reply_about is not None:
+        address = reply_address(user.pk, *reply_about)
+        if address is not None:
+            reply = {"Reply-To": address}
+            context = context | {"reply_address": address, "reply_kind": reply_about[0]}
     extra: dict[str, Any] = {
         "user": user,
         "recipient": user,
@@ -41,7 +53,7 @@ def send_to_person(
         link = unsubscribe_url(user, mute_kind)
         headers = list_unsubscribe_headers(link)
         extra |= {"unsubscribe_url": link, "kind_label": ReminderKind(mute_kind).label}
-    return outbox.send_row(name, row, extra | context, headers=headers, attachments=attachments)
+    return outbox.send_row(name, row, extra | context, headers=headers | reply, attachments=attachments)
 
 
 # --- Sign-up (accounts.signup) -----------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The relationship and the long-term plan: partnerships, their members, the shared vision,
-mutual objectives, alignment reviews, invitations and the change log."""
+mutual objectives, alignment reviews and their comments, invitations and the change log."""
 
 from __future__ import annotations
 
@@ -411,6 +411,24 @@ class AlignmentReview(PlanObject):
         record = super().to_record()
         record["attendees"] = sorted(self.attendees.values_list("pk", flat=True)) if self.pk else []
         return record
+
+
+class ReviewComment(PlanObject):
+    """A comment on an alignment review, by any member (written on the review's page, through the
+    API, or as a reply to a review e-mail)."""
+
+    review = models.ForeignKey(AlignmentReview, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    side = models.CharField(max_length=8, choices=Side.choices)
+    body = models.TextField(max_length=10000)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["review", "created_at"])]
+        constraints = [models.CheckConstraint(condition=Q(side__in=Side.values), name="review_comment_side")]
+
+    def __str__(self) -> str:
+        return self.body[:60]
 
 
 class ChangeEvent(models.Model):

@@ -256,6 +256,12 @@ class CommentUpdateIn(StrictSerializer):
 # --- Reviews ----------------------------------------------------------------------------------
 
 
+class ReviewCommentCreateIn(StrictSerializer):
+    id = UUIDField(required=False)
+    review = UUIDField()
+    body = serializers.CharField(max_length=10000)
+
+
 class ReviewCreateIn(StrictSerializer):
     id = UUIDField(required=False)
     partnership = UUIDField()
@@ -338,6 +344,11 @@ class GoalChildParams(ListParams):
 
 class CommentParams(GoalChildParams):
     kind = serializers.ChoiceField(Comment.Kind.choices, required=False)
+
+
+class ReviewCommentParams(ListParams):
+    review = UUIDField(required=False)
+    side = serializers.ChoiceField(SIDES, required=False)
 
 
 class ReviewParams(ListParams):

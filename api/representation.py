@@ -48,6 +48,7 @@ TYPE_NAMES = {
     "checkin": "check-in",
     "comment": "comment",
     "alignmentreview": "review",
+    "reviewcomment": "review-comment",
     "invitation": "invitation",
 }
 
@@ -203,6 +204,7 @@ SERIALIZERS: dict[str, type[serializers.Serializer[Any]]] = {
     "check-in": out.CheckInOut,
     "comment": out.CommentOut,
     "review": out.ReviewOut,
+    "review-comment": out.ReviewCommentOut,
     "invitation": out.InvitationOut,
 }
 PROJECTIONS = {api_type: projection_of(api_type, s) for api_type, s in SERIALIZERS.items()}

@@ -20,10 +20,10 @@ from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 
 from accounts.models import OrganisationMembership, User
-from alignment import invitations
+from alignment import invitations, review_comments
 from alignment import services as plan
 from alignment.access import Access
-from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Vision
+from alignment.models import AlignmentReview, Invitation, Objective, Partnership, ReviewComment, Vision
 from core.errors import InvalidInput, NotAllowed, NotFound
 from goals import check_ins as goal_check_ins
 from goals import comments as goal_comments
@@ -366,6 +366,27 @@ REVIEWS = Resource(
     prefetch=("attendees",),
     filters={"status": _equals("status"), "period": _review_period},
 )
+
+
+def _review_access(request: Request, data: dict[str, Any]) -> Access:
+    _review, access = load(REVIEWS, request.user, data["review"])
+    return access
+
+
+REVIEW_COMMENTS = Resource(
+    name="review-comments",
+    label="review comment",
+    model=ReviewComment,
+    out=out.ReviewCommentOut,
+    path="review__partnership",
+    params=inputs.ReviewCommentParams,
+    create_in=inputs.ReviewCommentCreateIn,
+    create_access=_review_access,
+    create=lambda a, d: review_comments.review_comment_create(access=a, review_id=d.pop("review"), **d),
+    delete=lambda a, o, v: review_comments.review_comment_delete(access=a, comment_id=o.pk, expected_version=v),
+    select=("author",),
+    filters={"side": _equals("side"), "review": _visible_parent(AlignmentReview, "review", "partnership")},
+)
 INVITATIONS = Resource(
     name="invitations",
     label="invitation",
@@ -382,7 +403,18 @@ INVITATIONS = Resource(
 
 COMMITMENTS.parent = (GOALS, "goal")
 
-ALL = (PARTNERSHIPS, VISIONS, OBJECTIVES, GOALS, COMMITMENTS, CHECK_INS, COMMENTS, REVIEWS, INVITATIONS)
+ALL = (
+    PARTNERSHIPS,
+    VISIONS,
+    OBJECTIVES,
+    GOALS,
+    COMMITMENTS,
+    CHECK_INS,
+    COMMENTS,
+    REVIEWS,
+    REVIEW_COMMENTS,
+    INVITATIONS,
+)
 BY_MODEL = {r.model: r for r in ALL}
 
 

@@ -13,6 +13,7 @@ from alignment.models import (
     Objective,
     Partnership,
     PartnershipMember,
+    ReviewComment,
     Vision,
     VisionEndorsement,
 )
@@ -230,6 +231,14 @@ class CommentOut(Out):
     class Meta:
         model = Comment
         fields = (*COMMON, "goal", "author", "side", "kind", "revision", "body")
+
+
+class ReviewCommentOut(Out):
+    author = UserIdField()
+
+    class Meta:
+        model = ReviewComment
+        fields = (*COMMON, "review", "author", "side", "body")
 
 
 class ReviewOut(Out):

@@ -102,7 +102,11 @@ def review_upcoming(delivery: OutboxMessage) -> bool:
         "days_left": (_local(review.scheduled_for, p.timezone).date() - _local(timezone.now(), p.timezone).date()).days,
     }
     return send_to_person(
-        "review-upcoming", delivery, context, attachments=(("review.ics", review_ics(review), "text/calendar"),)
+        "review-upcoming",
+        delivery,
+        context,
+        attachments=(("review.ics", review_ics(review), "text/calendar"),),
+        reply_about=("review", review.pk),
     )
 
 
@@ -122,6 +126,7 @@ def review_overdue(delivery: OutboxMessage) -> bool:
             "local_time": _local(review.scheduled_for, p.timezone),
             "partnership_zone": p.timezone,
         },
+        reply_about=("review", review.pk),
     )
 
 
@@ -150,6 +155,7 @@ def approval_waiting(delivery: OutboxMessage) -> bool:
             "actions": goal_actions.offered_links(delivery.recipient, goal),
             "action_days": goal_actions.max_age().days,
         },
+        reply_about=("goal", goal.pk),
     )
 
 
@@ -168,6 +174,7 @@ def checkin_missing(delivery: OutboxMessage) -> bool:
             "last_check_in": last,
             "plan_url": settings.SITE_URL + reverse("plan", args=[goal.partnership_id]),
         },
+        reply_about=("goal", goal.pk),
     )
 
 

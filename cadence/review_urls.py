@@ -14,4 +14,5 @@ urlpatterns = [
     path("p/<uuid:partnership_id>/reviews/<uuid:review_id>/hold", views.review_hold, name="hold"),
     path("p/<uuid:partnership_id>/reviews/<uuid:review_id>/move", views.review_move, name="move"),
     path("p/<uuid:partnership_id>/reviews/<uuid:review_id>/skip", views.review_skip, name="skip"),
+    path("p/<uuid:partnership_id>/reviews/<uuid:review_id>/comment", views.review_comment, name="comment"),
 ]

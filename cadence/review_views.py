@@ -16,13 +16,15 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.tz import do_timezone
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
 from alignment import services
 from alignment.access import Access, resolve
-from alignment.models import AlignmentReview, PartnershipMember, Side
+from alignment.models import AlignmentReview, PartnershipMember, ReviewComment, Side
+from alignment.review_comments import review_comment_create
 from alignment.schedule import keep_next_review_scheduled, localize, upcoming
 from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from core.models import MailKind, OutboxMessage
@@ -170,6 +172,7 @@ def _render_detail(
             "local_time": do_timezone(review.scheduled_for, zone),
             "attendees": review.attendees.all(),
             "is_past_due": review.scheduled_for <= timezone.now(),
+            "comments": ReviewComment.objects.filter(review=review).select_related("author").order_by("created_at"),
         },
         status=status,
     )
@@ -271,6 +274,22 @@ def review_skip(request: HttpRequest, partnership_id: Any, review_id: Any) -> Ht
         return _render_detail(request, access, review, status=exc.status, error=exc)
     keep_next_review_scheduled()
     return redirect("reviews:list", access.partnership.pk)
+
+
+@login_required
+@domain_errors
+@require_POST
+def review_comment(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    """Comment on a review: any member, viewers included (as on goals)."""
+    access = resolve(request.user, partnership_id)
+    review = _review(access, review_id)
+    try:
+        review_comment_create(access=access, review_id=review.pk, body=_text(request, "body", 10000))
+    except DomainError as exc:
+        if isinstance(exc, NotAllowed | NotFound):
+            raise
+        return _render_detail(request, access, review, status=exc.status, error=exc)
+    return redirect(reverse("reviews:detail", args=[access.partnership.pk, review.pk]) + "#comments-h")
 
 
 # --- Delivery log ---------------------------------------------------------------------------

@@ -77,6 +77,7 @@ class MailKind(models.TextChoices):
     SIGNUP_EXISTING = "signup_existing", "Someone tried to sign up with a registered address"
     WEBHOOK_DISABLED = "webhook_disabled", "A webhook was turned off after failing deliveries"
     CHAT_CHANNEL_DISABLED = "chat_channel_disabled", "A chat channel was turned off after failing deliveries"
+    REPLY_REFUSED = "reply_refused", "A reply by e-mail could not become a comment"
 
 
 class OutboxMessage(models.Model):

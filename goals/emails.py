@@ -119,6 +119,7 @@ def _send(name: str, row: OutboxMessage) -> bool:
             "actions": actions.offered_links(row.recipient, goal),
             "action_days": actions.max_age().days,
         },
+        reply_about=("goal", goal.pk),
     )
 
 

@@ -35,6 +35,8 @@ urlpatterns = [
     path("a/<str:token>/", goal_action_views.action_page, name="action-link"),
     path("a/<str:token>/done/", goal_action_views.action_done, name="action-link-done"),
     path("p/<uuid:partnership_id>/review/", include("goals.review_urls")),
+    # Replies by e-mail from hosted providers (django-anymail's inbound webhooks, each provider's proof checked).
+    path("inbound/anymail/", include("plans.reply_inbound")),
     # One namespace, "reviews", for the review pages and the reminder preferences and unsubscribe
     # pages that e-mails link to (their names and paths predate the split into apps).
     path("", include((cadence_review_urls.urlpatterns + accounts_reminder_urls.urlpatterns, "reviews"))),

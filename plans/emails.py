@@ -1,6 +1,7 @@
 """The e-mails of the joint-plan layer: a webhook turned off after failing deliveries
-(``plans.webhook_delivery.disable``), to each admin of its organisation; and a chat channel turned
-off (``plans.chat.disable``), to its owner."""
+(``plans.webhook_delivery.disable``), to each admin of its organisation; a chat channel turned
+off (``plans.chat.disable``), to its owner; and the notice that a reply by e-mail was not posted
+(``plans.replies``), to the address it came from."""
 
 from __future__ import annotations
 
@@ -41,4 +42,16 @@ def chat_channel_disabled_email(row: OutboxMessage) -> bool:
         "chat-channel-disabled",
         row,
         {"channel": channel, "partnership": channel.partnership, "url": url},
+    )
+
+
+@outbox.sender(MailKind.REPLY_REFUSED)
+def reply_refused_email(row: OutboxMessage) -> bool:
+    """Tell the sender of a reply by e-mail that it was not posted, and why, in one line. Marked as
+    an automatic answer, so their mail system does not answer it in turn."""
+    return outbox.send_row(
+        "reply-refused",
+        row,
+        {"reason": row.context.get("reason", ""), "site_url": settings.SITE_URL},
+        headers={"Auto-Submitted": "auto-replied"},
     )

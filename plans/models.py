@@ -1,6 +1,7 @@
 """What the joint-plan web layer keeps of its own: audit exports being built or waiting to be
 downloaded (``plans.audit``), organisations' outbound webhooks with their deliveries
-(``plans.webhooks``), and partnerships' chat channels with theirs (``plans.chat``)."""
+(``plans.webhooks``), partnerships' chat channels with theirs (``plans.chat``), and the replies by
+e-mail received (``plans.replies``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AuditExport(models.Model):
@@ -293,3 +295,31 @@ class ChatAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}"
+
+
+class InboundReply(models.Model):
+    """A reply by e-mail that reached a reply address (``plans.replies``), once per message: the
+    unique key (a hash of its Message-ID) makes a provider's retried webhook, or the same mail
+    received twice, post one comment."""
+
+    class Outcome(models.TextChoices):
+        POSTED = "posted", _("Posted as a comment")
+        EMPTY = "empty", _("Nothing left after quoted text and signatures were cut")
+        REFUSED = "refused", _("Refused (unknown address, another sender, or no access)")
+
+    message_key = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    # What the reply became, when it was posted ("goal" or "review", and the comment's id).
+    kind = models.CharField(max_length=8, blank=True)
+    comment_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=["posted", "empty", "refused"]), name="inbound_reply_outcome"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} {self.message_key[:12]}"

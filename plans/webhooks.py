@@ -79,6 +79,7 @@ FEED_TYPES = (
     "check-in",
     "comment",
     "review",
+    "review-comment",
     "invitation",
 )
 ACTIONS = {"create": "created", "update": "updated", "delete": "deleted"}

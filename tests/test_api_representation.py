@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
 
+from alignment import review_comments
 from alignment import services as plan
 from alignment.models import Partnership
 from api.representation import PROJECTIONS, SERIALIZERS, VERSIONED, decimal_text, utc_text
@@ -44,6 +45,7 @@ RESOURCES = {
     "check-in": "check-ins",
     "comment": "comments",
     "review": "reviews",
+    "review-comment": "review-comments",
     "invitation": "invitations",
 }
 
@@ -88,6 +90,7 @@ def busy_plan(cast):
         schedule_next=False,
     )
     plan.review_update(access=editor, review_id=review.pk, notes="Follow-up")
+    review_comments.review_comment_create(access=partner, review_id=review.pk, body="Good meeting")
     f.add_member(cast.partnership, f.make_user(), "partner", "viewer")  # not recorded: the plan has it anyway
     goal_services.goal_approve(access=partner, goal_id=world.proposed.pk, revision=world.proposed.revision)
     return world
@@ -164,6 +167,7 @@ def test_every_versioned_object_carries_its_version_tombstones_too(cast):
         "check-in",
         "comment",
         "review",
+        "review-comment",
         "invitation",
     } == VERSIONED
     assert set(PROJECTIONS) - VERSIONED == {"endorsement", "member", "approval", "agreed-revision"}

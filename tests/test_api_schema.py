@@ -8,6 +8,7 @@ import re
 from django.db import transaction
 from django.test import Client
 
+from alignment import review_comments
 from tests.api_support import ApiClient, World
 
 PROBLEM = "application/problem+json"
@@ -79,6 +80,9 @@ def test_every_documented_path_answers_the_same_with_and_without_a_trailing_slas
         "comments": world.comment.pk,
         "reviews": world.review.pk,
         "invitations": world.invitation.pk,
+        "review-comments": review_comments.review_comment_create(
+            access=cast.access("vendor_editor"), review_id=world.review.pk, body="Agenda point"
+        ).pk,
     }
     client = ApiClient(cast.vendor_admin)
     ids["tokens"] = client.get("auth/tokens").json()["results"][0]["id"]

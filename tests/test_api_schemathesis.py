@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import ApiToken
+from alignment import review_comments
 from tests.api_support import World
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -43,6 +44,9 @@ def real_ids(world, token):
         "/api/v1/reviews/": world.review.pk,
         "/api/v1/invitations/": world.invitation.pk,
         "/api/v1/auth/tokens/": token.pk,
+        "/api/v1/review-comments/": review_comments.review_comment_create(
+            access=world.cast.access("vendor_admin"), review_id=world.review.pk, body="Agenda point"
+        ).pk,
     }
 
 

@@ -27,7 +27,7 @@ from core import outbox
 from core.models import MailKind, OutboxMessage
 from goals import emails as goal_emails
 from goals import services as goals
-from plans import chat, webhook_delivery, webhooks
+from plans import chat, replies, webhook_delivery, webhooks
 from plans.models import ChatChannel
 from tests import factories as f
 
@@ -314,6 +314,17 @@ def chat_channel_disabled(p: Producer) -> Produced:
     )
 
 
+def reply_refused(p: Producer) -> Produced:
+    when = utc(2027, 3, 1, 9, 20)
+
+    def refuse() -> None:
+        replies.queue_refusal("stranger@elsewhere.test", replies.Refusal.SENDER, now=when)
+
+    _, callbacks = p.step(when, refuse)
+    # A second refused reply from the same address within the hour queues nothing new.
+    return Produced(when, callbacks, {"stranger@elsewhere.test"}, "Your reply was not posted", refuse)
+
+
 PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.INVITATION: invitation,
     MailKind.INVITATION_CONFIRM: invitation_confirm,
@@ -330,6 +341,7 @@ PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.SIGNUP_EXISTING: signup_existing,
     MailKind.WEBHOOK_DISABLED: webhook_disabled,
     MailKind.CHAT_CHANNEL_DISABLED: chat_channel_disabled,
+    MailKind.REPLY_REFUSED: reply_refused,
 }
 KINDS = [str(kind) for kind in PRODUCERS]
 MUTABLE_KINDS = [kind for kind in KINDS if outbox.SENDERS[kind].mute_kind is not None]

@@ -13,6 +13,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from alignment import review_comments
 from alignment.models import AlignmentReview
 from alignment.services import review_schedule
 from core.models import OutboxMessage
@@ -178,13 +179,14 @@ def test_the_review_page_runs_a_fixed_number_of_queries(
             text="Overdue thing",
             due_date=timezone.localdate() - dt.timedelta(days=1),
         )
+        review_comments.review_comment_create(access=vendor, review_id=review.pk, body="On the agenda")
     c = signed_in(client, cast.vendor_editor)
     c.get(detail_url(review))  # warm the session
     with django_assert_num_queries(QUERIES_DETAIL):
         assert c.get(detail_url(review)).status_code == 200
 
 
-QUERIES_DETAIL = 21
+QUERIES_DETAIL = 22
 
 
 @pytest.mark.parametrize("reviews_count", [1, 5])

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "csp",
+    "anymail",
     # Partnerplan's apps, bottom layer first (see docs/architecture.md): each imports only those above it here.
     "core",
     "accounts",
@@ -188,7 +189,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Task modules outside the apps' tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["core.outbox", "plans.audit", "plans.webhook_delivery", "plans.chat"]
+CELERY_IMPORTS = ["core.outbox", "plans.audit", "plans.webhook_delivery", "plans.chat", "plans.replies"]
 # Periodic work, in UTC. Each feature adds its own entry.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-snapshots": {"task": "alignment.snapshot_health", "schedule": crontab(hour=2, minute=15)},
@@ -201,6 +202,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "api-housekeeping-feed": {"task": "api.prune_change_events", "schedule": crontab(hour=3, minute=30)},
     # Expired audit exports and their files; sign-ups whose link expired or was used.
     "audit-exports-prune": {"task": "plans.prune_audit_exports", "schedule": crontab(minute=25)},
+    # Replies by e-mail are remembered 30 days (plans.replies: a message is taken once).
+    "inbound-replies-prune": {"task": "plans.prune_inbound_replies", "schedule": crontab(hour=4, minute=20)},
     "signup-requests-prune": {"task": "accounts.prune_signup_requests", "schedule": crontab(hour=4, minute=10)},
     # Outbound webhooks: new change events become deliveries; failed attempts whose retry is due go again.
     "webhooks-sweep": {"task": "api.webhooks_sweep", "schedule": 10.0},
@@ -221,6 +224,23 @@ if env.str("EMAIL_URL", default=""):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
+
+# Replies by e-mail (plans.replies): goal, negotiation and review e-mails carry a signed
+# ``Reply-To: reply+<token>@REPLY_DOMAIN``; a reply becomes the person's comment. Blank: off.
+REPLY_DOMAIN = env.str("REPLY_DOMAIN", default="").strip().lower()
+# Larger inbound mails are refused (SMTP 552, HTTP 413): a comment needs no attachments.
+REPLY_MAX_BYTES = env.int("REPLY_MAX_BYTES", default=5 * 1024 * 1024)
+# Inbound mail from hosted providers through django-anymail's webhooks (/inbound/anymail/<provider>/inbound/):
+# Mailgun signs each post with its webhook signing key; Postmark and SendGrid post with the basic-auth
+# user:password given in their webhook URL (ANYMAIL_WEBHOOK_SECRET). A provider without its secret is not mounted.
+ANYMAIL = {
+    name: value
+    for name, value in {
+        "MAILGUN_WEBHOOK_SIGNING_KEY": env.str("ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
+        "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
+    }.items()
+    if value
+}
 
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
