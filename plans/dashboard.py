@@ -106,7 +106,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     everything = list(
         visible_partnerships(user)
         .select_related("vendor", "partner")
-        .only("id", "name", "status", "vendor_id", "partner_id", "vendor__name", "partner__name")
+        .only("id", "name", "status", "partner_type", "vendor_id", "partner_id", "vendor__name", "partner__name")
         .order_by("name")
     )
     all_accesses = resolve_many(user, everything)
@@ -135,8 +135,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         keys = [k for k in keys if k["waiting_count"]]
     keys.sort(key=_sort_key(params.get("sort") or "attention", now + dt.timedelta(days=36500)))
     page = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = _page_rows(list(page.object_list), accesses)
-    dashboard_rows.attach_html(page.object_list)
+    by_id = {p.pk: p for p in light}
+    page.object_list = dashboard_rows.page_rows(list(page.object_list), by_id, accesses, now, _page_rows)
     query = request.GET.copy()
     query.pop("page", None)
     today = timezone.localdate(now)

@@ -80,3 +80,39 @@ def test_rows_are_rendered_every_time_with_the_cache_off(client, cast, row_rende
 def test_a_key_refuses_what_is_not_plain_data(cast):
     with pytest.raises(TypeError):
         fragment_cache.key("x", ROW, {"partnership": cast.partnership})
+
+
+def test_a_full_page_from_the_cache_loads_none_of_its_rows(client, cast):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(cast.vendor_admin)
+    with CaptureQueriesContext(connection) as cold:
+        dashboard(client)
+    with CaptureQueriesContext(connection) as warm:
+        dashboard(client)
+    tables = " ".join(q["sql"] for q in warm.captured_queries)
+    assert "alignment_healthsnapshot" not in tables and "goals_goal" not in tables
+    assert len(warm.captured_queries) < len(cold.captured_queries)
+
+
+def test_a_new_snapshot_shows_in_the_trend_within_the_hour(client, cast):
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    from cadence.models import HealthSnapshot
+
+    start = timezone.now().replace(minute=5, second=0, microsecond=0)
+    client.force_login(cast.vendor_admin)
+    with time_machine.travel(start, tick=False):
+        assert "spark" not in row_of(dashboard(client), cast.partnership)
+        today = timezone.localdate()
+        for days, score in ((2, 40), (1, 55)):
+            HealthSnapshot.objects.create(
+                partnership=cast.partnership, day=today - dt.timedelta(days=days), score=score
+            )
+        assert "spark" not in row_of(dashboard(client), cast.partnership)  # the same hour: from the cache
+    with time_machine.travel(start + dt.timedelta(hours=1), tick=False):
+        assert "spark" in row_of(dashboard(client), cast.partnership)
