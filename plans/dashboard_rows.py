@@ -53,7 +53,8 @@ def page_rows(
     load: Rows,
 ) -> list[dict[str, Any]]:
     """The page's rows in the order of ``keys`` (the sort values of each partnership): from the
-    cache (``{"html": …}``), or loaded with ``load`` and carrying the key to store them under."""
+    cache (the sort values, the partnership as listed, and ``html``), or loaded with ``load`` and
+    carrying the key to store them under."""
     if fragment_cache.seconds() <= 0 or not keys:
         return load(keys, accesses)
     generations = plan_generations([k["pk"] for k in keys])  # before any of the rows' data is read
@@ -61,7 +62,12 @@ def page_rows(
     found = fragment_cache.lookup(list(wanted.values()))
     missing = [k for k in keys if wanted[k["pk"]] not in found]
     loaded = {r["pk"]: r | {"cache_key": wanted[r["pk"]]} for r in load(missing, accesses)} if missing else {}
-    return [loaded[k["pk"]] if k["pk"] in loaded else {"html": found[wanted[k["pk"]]]} for k in keys]
+    return [
+        loaded[k["pk"]]
+        if k["pk"] in loaded
+        else k | {"partnership": partnerships[k["pk"]], "html": found[wanted[k["pk"]]]}
+        for k in keys
+    ]
 
 
 def render_row(row: dict[str, Any]) -> SafeString:
