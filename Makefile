@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check bench screenshots install clean-var
+.PHONY: run test lint check bench screenshots install clean-var messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ bench: install
 ## needs Debian's Chromium (/usr/bin/chromium). SCREENSHOTS_ARGS="--only plan" or "--docs" (docs/screens/).
 screenshots: install
 	$(BIN)/python scripts/screenshots.py $(SCREENSHOTS_ARGS)
+
+## Re-extract every marked string into locale/<de|fr|es>/LC_MESSAGES/django.po (translations kept, strings gone
+## from the code dropped) and compile the .mo files beside them; commit both (docs/languages.md). Needs GNU gettext.
+## tests/test_translations.py runs the same extraction and fails when a catalogue is behind the code.
+MAKEMESSAGES_ARGS := -l de -l fr -l es --no-obsolete --add-location file \
+	--ignore=.venv --ignore=var --ignore=artifacts --ignore=tests --ignore=benchmarks --ignore=clients
+messages: install
+	$(BIN)/python manage.py makemessages $(MAKEMESSAGES_ARGS)
+	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=var
 
 clean-var:
 	rm -rf var

@@ -24,6 +24,8 @@ from django.contrib.auth import views as auth
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -64,7 +66,7 @@ class SignInView(auth.LoginView):
             return self.render_to_response(
                 self.get_context_data(
                     form=self.form_class(request),
-                    refusal="Too many attempts from your network. Wait a minute and try again.",
+                    refusal=gettext("Too many attempts from your network. Wait a minute and try again."),
                 ),
                 status=429,
             )
@@ -87,13 +89,13 @@ class SignInView(auth.LoginView):
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code",
+        label=_("Code"),
         max_length=40,
         strip=True,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True, "spellcheck": "false"}
         ),
-        help_text="The 6-digit code your authenticator app shows now, or one of your recovery codes.",
+        help_text=_("The 6-digit code your authenticator app shows now, or one of your recovery codes."),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -131,7 +133,7 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
     found = _pending_user(request)
     if found is None:
         request.session.pop(two_factor.PENDING, None)
-        messages.info(request, "Sign in again: the code page waits five minutes after the password.")
+        messages.info(request, gettext("Sign in again: the code page waits five minutes after the password."))
         return redirect("login")
     user, pending = found
     form = CodeForm(request.POST or None)
@@ -141,7 +143,7 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
             return render(
                 request,
                 "registration/two_factor.html",
-                {"form": CodeForm(), "refusal": "Too many attempts. Wait a few minutes and try again."},
+                {"form": CodeForm(), "refusal": gettext("Too many attempts. Wait a few minutes and try again.")},
                 status=429,
             )
         if form.is_valid():
@@ -154,8 +156,14 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
                     left = two_factor.unused_recovery_codes(user)
                     messages.warning(
                         request,
-                        f"You signed in with a recovery code; {left} unused left. Make new ones in your settings "
-                        "if you lost your authenticator app.",
+                        ngettext(
+                            "You signed in with a recovery code; %(left)d unused left. Make new ones in your settings "
+                            "if you lost your authenticator app.",
+                            "You signed in with a recovery code; %(left)d unused left. Make new ones in your settings "
+                            "if you lost your authenticator app.",
+                            left,
+                        )
+                        % {"left": left},
                     )
                 return redirect(str(pending.get("next") or "dashboard"))
             form.add_error("code", two_factor.WRONG_CODE)
@@ -183,7 +191,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             return render(
                 request,
                 "registration/signup.html",
-                {"form": form, "refusal": "Too many sign-ups from your network. Wait a minute and try again."},
+                {"form": form, "refusal": gettext("Too many sign-ups from your network. Wait a minute and try again.")},
                 status=429,
             )
         if form.is_valid():
@@ -194,6 +202,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
                     email=data["email"],
                     password=data["password"],
                     full_name=data["full_name"],
+                    language=request.LANGUAGE_CODE,
                 )
             except DomainError as exc:
                 form_errors(form, exc, aliases={"name": "organisation"})
@@ -212,7 +221,7 @@ def sign_up_sent(request: HttpRequest) -> HttpResponse:
 
 class ConfirmForm(forms.Form):
     password = forms.CharField(
-        label="The password you chose",
+        label=_("The password you chose"),
         strip=False,
         max_length=128,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
@@ -237,7 +246,7 @@ def sign_up_confirm(request: HttpRequest, token: str) -> HttpResponse:
         return render(
             request,
             "registration/signup_invalid.html",
-            {"message": "Too many attempts from your network. Wait a minute and open the link again."},
+            {"message": gettext("Too many attempts from your network. Wait a minute and open the link again.")},
             status=429,
         )
     try:
@@ -254,6 +263,7 @@ def sign_up_confirm(request: HttpRequest, token: str) -> HttpResponse:
                     raw_token=token,
                     password=form.cleaned_data["password"] if form is not None else None,
                     same_browser=same_browser,
+                    language=request.LANGUAGE_CODE,
                 )
             except NotFound:
                 return _invalid_confirmation(request)
@@ -265,7 +275,11 @@ def sign_up_confirm(request: HttpRequest, token: str) -> HttpResponse:
             else:
                 request.session.pop(signups.SESSION_KEY, None)
                 login(request, user, backend="accounts.backends.AccountBackend")
-                messages.success(request, f"Your address is confirmed: welcome to {signup.organisation_name}.")
+                messages.success(
+                    request,
+                    gettext("Your address is confirmed: welcome to %(organisation)s.")
+                    % {"organisation": signup.organisation_name},
+                )
                 return redirect("dashboard")
         status = 400
     return render(request, "registration/signup_confirm.html", {"signup": signup, "form": form}, status=status)
@@ -282,7 +296,7 @@ class PasswordResetView(auth.PasswordResetView):
             return self.render_to_response(
                 self.get_context_data(
                     form=self.get_form_class()(),
-                    refusal="Too many requests from your network. Wait a minute and try again.",
+                    refusal=gettext("Too many requests from your network. Wait a minute and try again."),
                 ),
                 status=429,
             )

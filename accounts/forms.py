@@ -7,7 +7,9 @@ from functools import cache
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
 
 from core.writes import refuse_control_characters
 
@@ -20,6 +22,11 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(z, z.replace("_", " ")) for z in sorted(zoneinfo.available_timezones()) if "/" in z or z == "UTC"]
 
 
+def language_choices() -> list[tuple[str, Any]]:
+    """The languages people pick from, each named in itself ("Deutsch"), after the browser's."""
+    return [("", _("Use my browser's language")), *settings.LANGUAGES]
+
+
 class EmailAuthenticationForm(AuthenticationForm):
     """Sign in with an e-mail address (the user model's login field)."""
 
@@ -28,7 +35,7 @@ class EmailAuthenticationForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
 
     username = forms.EmailField(
-        label="E-mail",
+        label=_("E-mail"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
@@ -42,8 +49,10 @@ class EmailAuthenticationForm(AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "That e-mail address and password do not match an account. Both are case-sensitive "
-        "except the e-mail address. Signed up a moment ago? Open the link we e-mailed you first.",
+        "invalid_login": _(
+            "That e-mail address and password do not match an account. Both are case-sensitive "
+            "except the e-mail address. Signed up a moment ago? Open the link we e-mailed you first."
+        ),
     }
 
 
@@ -55,22 +64,24 @@ class SignUpForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     organisation = forms.CharField(
-        label="Your company",
+        label=_("Your company"),
         max_length=200,
         validators=[refuse_control_characters],
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
     )
     full_name = forms.CharField(
-        label="Your name",
+        label=_("Your name"),
         max_length=150,
         validators=[refuse_control_characters],
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
-    email = forms.EmailField(label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    email = forms.EmailField(
+        label=_("E-mail"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
     password = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         max_length=128,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 10 characters; not a common password and not only digits.",
+        help_text=_("At least 10 characters; not a common password and not only digits."),
     )

@@ -1,4 +1,4 @@
-"""Two middlewares of a person's session.
+"""The middlewares of a person's session.
 
 Times in the person's own time zone: every page a signed-in person opens renders its times in
 ``User.timezone`` (Django converts aware datetimes to the active zone in templates, ``|date`` and
@@ -7,6 +7,10 @@ Times in the person's own time zone: every page a signed-in person opens renders
 Where the partnership's zone matters more than the reader's (a review is held at 10:00 in the
 partnership's zone), templates say so and convert explicitly with ``{% load tz %}|timezone:zone``.
 The REST API answers in UTC whoever asks, so its datetimes never depend on the session.
+
+The person's language: ``UserLanguageMiddleware`` serves a signed-in person in ``User.language``
+when they chose one, anyone else in their browser's (``Accept-Language``, Django's
+``LocaleMiddleware``). The REST API answers in English whoever asks, like its times in UTC.
 
 The second factor: ``TwoFactorMiddleware`` (below) holds every session to its person's two-factor
 standing.
@@ -18,16 +22,19 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from . import two_factor
 
 API_PREFIX = "/api/"
+ENGLISH = "en"
 
 
 def zone_of(user: object) -> zoneinfo.ZoneInfo | None:
@@ -56,6 +63,43 @@ class UserTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+def language_of(user: object) -> str:
+    """The language the person chose (a code of ``settings.LANGUAGES``), or "" (anonymous, not
+    chosen, or a code no longer offered)."""
+    if not getattr(user, "is_authenticated", False):
+        return ""
+    code = str(getattr(user, "language", "") or "")
+    return code if code in dict(settings.LANGUAGES) else ""
+
+
+class UserLanguageMiddleware(LocaleMiddleware):
+    """Activates the request's language (after ``AuthenticationMiddleware``): the signed-in person's
+    own, else the browser's. The person is loaded already (``UserTimezoneMiddleware`` reads them),
+    so this costs no query. ``Content-Language`` names the language served; ``Vary:
+    Accept-Language`` tells caches that a page without a session differs by the browser's.
+
+    The language stays active until the response is closed (``language_finished``), so a streamed
+    answer (the CSV exports) is written in it too."""
+
+    sync_capable = True
+    async_capable = False
+
+    def process_request(self, request: HttpRequest) -> None:
+        api = request.path_info.startswith(API_PREFIX)
+        code = ENGLISH if api else language_of(getattr(request, "user", None))
+        if not code:
+            super().process_request(request)
+            return
+        translation.activate(code)
+        request.LANGUAGE_CODE = translation.get_language()
+
+
+def language_finished(sender: object, **kwargs: Any) -> None:
+    """``request_finished``: the next request (or the test that made this one) starts in the default
+    language, as Django's ``LocaleMiddleware`` alone would leave it active on the thread."""
+    translation.deactivate()
 
 
 class TwoFactorMiddleware:

@@ -20,6 +20,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 
 def validate_timezone(value: str) -> None:
@@ -56,20 +57,20 @@ class ReminderKind(models.TextChoices):
     """The kinds of e-mail a person can mute (``User.muted_reminder_kinds``); every e-mail they get
     carries a one-click unsubscribe link for its kind."""
 
-    REVIEW_UPCOMING = "review_upcoming", "An alignment review is coming up"
-    REVIEW_OVERDUE = "review_overdue", "A review was due and has not been recorded"
-    APPROVAL_WAITING = "approval_waiting", "A goal is waiting for my side's approval"
-    CHECKIN_MISSING = "checkin_missing", "A goal I own has no recent check-in"
-    WEEKLY_DIGEST = "weekly_digest", "A weekly digest of my partnerships"
-    GOAL_NEGOTIATION = "goal_negotiation", "The other side approved, sent back or proposed a goal"
+    REVIEW_UPCOMING = "review_upcoming", _("An alignment review is coming up")
+    REVIEW_OVERDUE = "review_overdue", _("A review was due and has not been recorded")
+    APPROVAL_WAITING = "approval_waiting", _("A goal is waiting for my side's approval")
+    CHECKIN_MISSING = "checkin_missing", _("A goal I own has no recent check-in")
+    WEEKLY_DIGEST = "weekly_digest", _("A digest of my partnerships, weekly or daily")
+    GOAL_NEGOTIATION = "goal_negotiation", _("The other side approved, sent back or proposed a goal")
 
 
 class DigestFrequency(models.TextChoices):
     """How often a person gets their digest, at 08:00 in their own time zone (muting
     ``ReminderKind.WEEKLY_DIGEST`` stops it altogether)."""
 
-    WEEKLY = "weekly", "Weekly, on Monday"
-    DAILY = "daily", "Daily, on working days"
+    WEEKLY = "weekly", _("Weekly, on Monday")
+    DAILY = "daily", _("Daily, on working days")
 
 
 class User(AbstractUser):
@@ -77,7 +78,7 @@ class User(AbstractUser):
 
     username = None  # type: ignore[assignment]
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    email = models.EmailField("e-mail address", max_length=254, unique=True)
+    email = models.EmailField(_("e-mail address"), max_length=254, unique=True)
     full_name = models.CharField(max_length=150, blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # The language of their pages and e-mails (a code of ``settings.LANGUAGES``); blank: their
@@ -104,6 +105,16 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return display_name_of(self.full_name, self.first_name, self.last_name, self.email)
+
+    def keep_language(self, code: str) -> bool:
+        """A person who has not chosen a language keeps ``code``, the one they were just served in
+        (signing up, accepting an invitation), for their pages and e-mails. True when it changed."""
+        if self.language or code not in dict(settings.LANGUAGES):
+            return False
+        self.language = code
+        if self.pk is not None:
+            self.save(update_fields=["language"])
+        return True
 
     def vendor_organisations(self) -> models.QuerySet[Organisation]:
         """The rule "acts as a vendor", in one place: the organisations of this person that may
@@ -158,11 +169,11 @@ class Organisation(models.Model):
     # the link goes out, unless the organisation lets its vendors invite its people directly.
     vendors_invite_directly = models.BooleanField(
         default=False,
-        help_text="Vendors may invite our colleagues to a partnership without one of our admins confirming.",
+        help_text=_("Vendors may invite our colleagues to a partnership without one of our admins confirming."),
     )
     # Members who sign in with a password set up a second factor before they can use Partnerplan.
     require_two_factor = models.BooleanField(
-        default=False, help_text="Members must sign in with a code from an authenticator app as well."
+        default=False, help_text=_("Members must sign in with a code from an authenticator app as well.")
     )
 
     class Meta:
@@ -174,8 +185,8 @@ class Organisation(models.Model):
 
 class OrganisationMembership(models.Model):
     class Role(models.TextChoices):
-        ADMIN = "admin", "Admin"
-        MEMBER = "member", "Member"
+        ADMIN = "admin", _("Admin")
+        MEMBER = "member", _("Member")
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="org_memberships")
@@ -227,11 +238,11 @@ class ApiToken(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     token_hash = models.CharField(max_length=64, unique=True)
-    hint = models.CharField(max_length=12, help_text="The first characters, to recognise a token.")
+    hint = models.CharField(max_length=12, help_text=_("The first characters, to recognise a token."))
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    read_only = models.BooleanField(default=False, help_text="Reads only: every write is refused.")
+    read_only = models.BooleanField(default=False, help_text=_("Reads only: every write is refused."))
     # Partnership ids (text); empty: every partnership the token's holder may see.
     partnerships = models.JSONField(default=list, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -420,8 +431,8 @@ class IdentityProvider(models.Model):
     organisation = models.OneToOneField(
         Organisation, on_delete=models.CASCADE, primary_key=True, related_name="identity_provider"
     )
-    issuer = models.URLField("issuer URL", max_length=300)
-    client_id = models.CharField("client ID", max_length=200)
+    issuer = models.URLField(_("issuer URL"), max_length=300)
+    client_id = models.CharField(_("client ID"), max_length=200)
     client_secret_encrypted = models.TextField(blank=True)
     enabled = models.BooleanField(default=False)
     require_sso = models.BooleanField(default=False)
@@ -449,8 +460,8 @@ class OrganisationDomain(models.Model):
     only there. A domain belongs to one organisation at most (``accounts.sso`` says who may add one)."""
 
     class Verification(models.TextChoices):
-        ADMIN_ADDRESS = "admin_address", "The domain of the admin's own address"
-        OPERATOR = "operator", "Confirmed by the operator"
+        ADMIN_ADDRESS = "admin_address", _("The domain of the admin's own address")
+        OPERATOR = "operator", _("Confirmed by the operator")
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="domains")
     domain = models.CharField(max_length=253, unique=True)

@@ -1,5 +1,5 @@
 """Services that change people and organisations: creating an account (sign-up, an invitation
-accepted by someone new), a vendor workspace, and which e-mails a person mutes.
+accepted by someone new), a vendor workspace, which e-mails a person mutes and how often they get their digest.
 
 Each is one transaction and raises ``core.errors`` for anything it refuses.
 """
@@ -12,11 +12,12 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from core.errors import InvalidInput, RuleViolation
 from core.writes import text, validate
 
-from .models import Organisation, OrganisationMembership, ReminderKind, User
+from .models import DigestFrequency, Organisation, OrganisationMembership, ReminderKind, User
 
 
 def email_taken() -> RuleViolation:
@@ -89,6 +90,19 @@ def mute(user: User, kinds: Iterable[str], *, muted: bool = True) -> list[str]:
         locked.save(update_fields=["muted_reminder_kinds"])
     user.muted_reminder_kinds = result
     return result
+
+
+def set_digest_frequency(user: User, frequency: str) -> None:
+    """How often the person gets their digest (``DigestFrequency``): weekly on Mondays or daily on
+    working days. A period whose digest went out already gets no second one (``cadence.digest``)."""
+    if frequency not in DigestFrequency.values:
+        raise InvalidInput(
+            gettext("Choose a weekly or a daily digest."),
+            fields={"digest_frequency": [gettext("Choose weekly or daily.")]},
+        )
+    if user.digest_frequency != frequency:
+        user.digest_frequency = frequency
+        user.save(update_fields=["digest_frequency"])
 
 
 @transaction.atomic

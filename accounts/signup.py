@@ -34,6 +34,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core import outbox
 from core.errors import InvalidInput, NotFound, RuleViolation
@@ -49,7 +51,7 @@ SESSION_KEY = "accounts.signup"
 SESSION_EMAIL = "accounts.signup_email"
 LINK_TTL = dt.timedelta(days=3)
 MAX_REQUESTS_PER_HOUR = 3
-INVALID_LINK = (
+INVALID_LINK = _(
     "This confirmation link is not valid: it was used already, it expired (links work for three days), or it "
     "was changed. Sign up again to get a new one, or sign in if your workspace exists."
 )
@@ -59,15 +61,17 @@ def _checked(*, organisation: Any, email: Any, password: Any, full_name: Any) ->
     """The sign-up's fields checked as the form shows them, whatever the address (no lookup here)."""
     name = text(organisation, "name")
     if not name:
-        raise InvalidInput("The organisation needs a name.", fields={"name": ["This field is required."]})
+        raise InvalidInput(
+            gettext("The organisation needs a name."), fields={"name": [gettext("This field is required.")]}
+        )
     full_name = text(full_name, "full_name")
     email = text(email, "email").lower()
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise InvalidInput("Enter a valid e-mail address.", fields={"email": list(exc.messages)}) from exc
+        raise InvalidInput(gettext("Enter a valid e-mail address."), fields={"email": list(exc.messages)}) from exc
     if not isinstance(password, str):
-        raise InvalidInput("Choose a password.", fields={"password": ["Expected text."]})
+        raise InvalidInput(gettext("Choose a password."), fields={"password": [gettext("Expected text.")]})
     try:
         validate_password(password, User(email=email, full_name=full_name))
     except ValidationError as exc:
@@ -77,9 +81,16 @@ def _checked(*, organisation: Any, email: Any, password: Any, full_name: Any) ->
 
 @transaction.atomic
 def signup_request(
-    *, organisation: Any, email: Any, password: Any, full_name: Any = "", now: dt.datetime | None = None
+    *,
+    organisation: Any,
+    email: Any,
+    password: Any,
+    full_name: Any = "",
+    language: str = "",
+    now: dt.datetime | None = None,
 ) -> str:
-    """Record a sign-up and queue the e-mail that fits the address (see the module).
+    """Record a sign-up and queue the e-mail that fits the address (see the module). The confirmation
+    link goes out in ``language`` (the sign-up page's); a registered address gets its person's own.
 
     Returns a value for the browser session to keep (``is_same_request`` later recognises the
     sign-up of this browser by it). It looks alike whatever happened (a fresh random id for a
@@ -90,7 +101,9 @@ def signup_request(
     )
     required_by = sso.requiring_organisation(email)
     if required_by is not None:  # its people sign in with its provider, never with a password
-        message = f"{required_by.name} signs its people in with its own identity provider: sign in there instead."
+        message = gettext(
+            "%(organisation)s signs its people in with its own identity provider: sign in there instead."
+        ) % {"organisation": required_by.name}
         raise RuleViolation(message, code="signup.sso_required", fields={"email": [message]})
     existing = User.objects.filter(email__iexact=email).first()
     if existing is not None:
@@ -119,14 +132,14 @@ def signup_request(
     )
     signup.new_link()
     signup.save(force_insert=True)
-    queue_confirmation(signup, now=now)
+    queue_confirmation(signup, now=now, language=language)
     return str(signup.pk)
 
 
-def queue_confirmation(signup: SignupRequest, *, now: dt.datetime | None = None) -> None:
-    """The e-mail with the link (once per sign-up: its creation is the occurrence)."""
+def queue_confirmation(signup: SignupRequest, *, now: dt.datetime | None = None, language: str = "") -> None:
+    """The e-mail with the link (once per sign-up: its creation is the occurrence), in ``language``."""
     message = outbox.Message(
-        MailKind.SIGNUP_CONFIRM, "signup", str(signup.pk), signup.created_at, to_email=signup.email
+        MailKind.SIGNUP_CONFIRM, "signup", str(signup.pk), signup.created_at, to_email=signup.email, language=language
     )
     outbox.queue([message], now=now)
 
@@ -135,16 +148,19 @@ def open_request(raw_token: str) -> SignupRequest:
     """The sign-up a link names, while it can still be confirmed; ``NotFound`` otherwise (one neutral
     answer for unknown, used and expired links)."""
     if not isinstance(raw_token, str) or not raw_token.isascii() or len(raw_token) > 200:
-        raise NotFound(INVALID_LINK)
+        raise NotFound(str(INVALID_LINK))
     signup = SignupRequest.objects.filter(token_hash=hash_token(raw_token)).first()
     if signup is None or not signup.is_open:
-        raise NotFound(INVALID_LINK)
+        raise NotFound(str(INVALID_LINK))
     return signup
 
 
 @transaction.atomic
-def signup_confirm(*, raw_token: str, password: str | None = None, same_browser: bool = False) -> User:
-    """Create the workspace and its admin from the sign-up the link names, once.
+def signup_confirm(
+    *, raw_token: str, password: str | None = None, same_browser: bool = False, language: str = ""
+) -> User:
+    """Create the workspace and its admin from the sign-up the link names, once. ``language`` (the
+    one the confirming page was served in) becomes the new person's.
 
     ``same_browser``: the link is opened in the browser session that signed up, which is proof
     enough; otherwise ``password`` must be the one chosen at sign-up. Concurrent confirmations of
@@ -152,22 +168,20 @@ def signup_confirm(*, raw_token: str, password: str | None = None, same_browser:
     signup = open_request(raw_token)
     signup = SignupRequest.objects.select_for_update().get(pk=signup.pk)
     if not signup.is_open:
-        raise NotFound(INVALID_LINK)
+        raise NotFound(str(INVALID_LINK))
     if not same_browser and not (isinstance(password, str) and check_password(password, signup.password)):
-        raise InvalidInput(
-            "That is not the password you chose when you signed up.",
-            code="signup.password_mismatch",
-            fields={"password": ["That is not the password you chose when you signed up."]},
-        )
+        message = gettext("That is not the password you chose when you signed up.")
+        raise InvalidInput(message, code="signup.password_mismatch", fields={"password": [message]})
     signup.confirmed_at = timezone.now()
     signup.save(update_fields=["confirmed_at"])
     if User.objects.filter(email__iexact=signup.email).exists():
         # Another of this address's links was followed first: that account is theirs already.
         raise RuleViolation(
-            "This address has an account already (another confirmation link was followed first). Sign in.",
+            gettext("This address has an account already (another confirmation link was followed first). Sign in."),
             code="signup.already_confirmed",
         )
     user = User(email=signup.email, full_name=signup.full_name, password=signup.password)
+    user.keep_language(language)
     user.save(force_insert=True)
     workspace_for(user, name=signup.organisation_name)
     return user

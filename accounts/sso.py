@@ -55,6 +55,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -133,7 +134,8 @@ def normalise_domain(value: str) -> str:
         text = ""
     if not _DOMAIN.match(text):
         raise InvalidInput(
-            "Enter a domain name such as example.com.", fields={"domain": ["Enter a domain name such as example.com."]}
+            gettext("Enter a domain name such as example.com."),
+            fields={"domain": [gettext("Enter a domain name such as example.com.")]},
         )
     return text
 
@@ -172,10 +174,10 @@ def password_refusal(email: str) -> str | None:
     organisation = requiring_organisation(email)
     if organisation is None:
         return None
-    return (
-        f"{organisation.name} signs its people in with its own identity provider. "
+    return gettext(
+        "%(organisation)s signs its people in with its own identity provider. "
         "Use “Sign in with your company's identity provider” below."
-    )
+    ) % {"organisation": organisation.name}
 
 
 # --- The client secret ----------------------------------------------------------------------------
@@ -200,8 +202,10 @@ def decrypt_secret(token: str) -> str:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
         raise SignInRefused(
-            "Your organisation's single sign-on needs its client secret entered again (Partnerplan's key changed). "
-            "Ask an admin of your organisation.",
+            gettext(
+                "Your organisation's single sign-on needs its client secret entered again (Partnerplan's key "
+                "changed). Ask an admin of your organisation."
+            ),
             code="sso.secret_unreadable",
         ) from exc
 
@@ -227,7 +231,7 @@ def check_issuer_url(value: str) -> str:
     secure = parts.scheme == "https" or (parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK)
     if secure and parts.hostname and not parts.query and not parts.fragment:
         return url
-    message = "Enter the issuer as an https:// address, such as https://login.example.com."
+    message = gettext("Enter the issuer as an https:// address, such as https://login.example.com.")
     raise InvalidInput(message, fields={"issuer": [message]})
 
 
@@ -256,16 +260,22 @@ def discover(issuer: str, *, fresh: bool = False) -> Metadata:
         except (requests.RequestException, ValueError) as exc:
             log.warning("sso discovery failed for %s: %s", issuer, type(exc).__name__)
             raise ProviderUnreachable(
-                f"The identity provider at {issuer} did not answer its discovery address "
-                "(/.well-known/openid-configuration). Check the issuer URL, or try again in a minute."
+                gettext(
+                    "The identity provider at %(issuer)s did not answer its discovery address "
+                    "(/.well-known/openid-configuration). Check the issuer URL, or try again in a minute."
+                )
+                % {"issuer": issuer}
             ) from exc
         cache.set(key, data, DISCOVERY_CACHE_SECONDS)
     missing = [k for k in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri") if not data.get(k)]
     if missing:
-        raise ProviderUnreachable(f"The identity provider's discovery document lacks {', '.join(missing)}.")
+        raise ProviderUnreachable(
+            gettext("The identity provider's discovery document lacks %(fields)s.") % {"fields": ", ".join(missing)}
+        )
     if not _same_issuer(str(data["issuer"]), issuer):
         raise ProviderUnreachable(
-            f"The identity provider calls itself {data['issuer']}, not {issuer}: enter the issuer it names."
+            gettext("The identity provider calls itself %(named)s, not %(issuer)s: enter the issuer it names.")
+            % {"named": data["issuer"], "issuer": issuer}
         )
     methods = data.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
     return Metadata(
@@ -290,14 +300,17 @@ def administered(*, user: User, organisation_id: Any) -> Organisation:
     try:
         org_id = uuid.UUID(str(organisation_id))
     except ValueError:
-        raise NotFound("No such organisation.") from None
+        raise NotFound(gettext("No such organisation.")) from None
     membership = (
         OrganisationMembership.objects.select_related("organisation").filter(user=user, organisation_id=org_id).first()
     )
     if membership is None:
-        raise NotFound("No such organisation.")
+        raise NotFound(gettext("No such organisation."))
     if membership.role != OrganisationMembership.Role.ADMIN:
-        raise NotAllowed(f"Only admins of {membership.organisation.name} change its sign-in rules.")
+        raise NotAllowed(
+            gettext("Only admins of %(organisation)s change its sign-in rules.")
+            % {"organisation": membership.organisation.name}
+        )
     return membership.organisation
 
 
@@ -318,7 +331,7 @@ def provider_save(
     issuer = check_issuer_url(issuer)
     client_id = client_id.strip()
     if not client_id:
-        raise InvalidInput("Enter the client ID.", fields={"client_id": ["Enter the client ID."]})
+        raise InvalidInput(gettext("Enter the client ID."), fields={"client_id": [gettext("Enter the client ID.")]})
     provider = IdentityProvider.objects.select_for_update().filter(organisation=organisation).first()
     if provider is None:
         provider = IdentityProvider(organisation=organisation)
@@ -326,15 +339,17 @@ def provider_save(
         provider.client_secret_encrypted = encrypt_secret(client_secret)
     if require_sso and not enabled:
         raise InvalidInput(
-            "Switch single sign-on on to require it.",
-            fields={"require_sso": ["Switch single sign-on on to require it."]},
+            gettext("Switch single sign-on on to require it."),
+            fields={"require_sso": [gettext("Switch single sign-on on to require it.")]},
         )
     if enabled:
         if not provider.client_secret_encrypted:
-            raise InvalidInput("Enter the client secret.", fields={"client_secret": ["Enter the client secret."]})
+            raise InvalidInput(
+                gettext("Enter the client secret."), fields={"client_secret": [gettext("Enter the client secret.")]}
+            )
         if not OrganisationDomain.objects.filter(organisation=organisation).exists():
             raise RuleViolation(
-                "Add a domain your organisation owns first: single sign-on is for addresses at your domains.",
+                gettext("Add a domain your organisation owns first: single sign-on is for addresses at your domains."),
                 code="sso.no_domain",
             )
         try:
@@ -351,15 +366,26 @@ def provider_save(
 def _claimable(domain: str) -> None:
     if domain in PUBLIC_MAIL_DOMAINS:
         raise RuleViolation(
-            f"{domain} is a shared mail provider's domain: it cannot belong to one organisation.",
+            gettext("%(domain)s is a shared mail provider's domain: it cannot belong to one organisation.")
+            % {"domain": domain},
             code="sso.public_domain",
-            fields={"domain": [f"{domain} is a shared mail provider's domain: it cannot belong to one organisation."]},
+            fields={
+                "domain": [
+                    gettext("%(domain)s is a shared mail provider's domain: it cannot belong to one organisation.")
+                    % {"domain": domain}
+                ]
+            },
         )
     if OrganisationDomain.objects.filter(domain=domain).exists():
         raise RuleViolation(
-            f"{domain} already belongs to an organisation in Partnerplan. Ask the operator if it is yours.",
+            gettext("%(domain)s already belongs to an organisation in Partnerplan. Ask the operator if it is yours.")
+            % {"domain": domain},
             code="sso.domain_taken",
-            fields={"domain": [f"{domain} already belongs to an organisation in Partnerplan."]},
+            fields={
+                "domain": [
+                    gettext("%(domain)s already belongs to an organisation in Partnerplan.") % {"domain": domain}
+                ]
+            },
         )
 
 
@@ -372,7 +398,8 @@ def _add_domain(*, organisation: Organisation, domain: str, verified_by: str, us
             )
     except IntegrityError:  # added a moment ago by someone else
         raise RuleViolation(
-            f"{domain} already belongs to an organisation in Partnerplan.", code="sso.domain_taken"
+            gettext("%(domain)s already belongs to an organisation in Partnerplan.") % {"domain": domain},
+            code="sso.domain_taken",
         ) from None
 
 
@@ -381,10 +408,10 @@ def domain_add(*, user: User, organisation_id: Any, domain: str) -> Organisation
     organisation = administered(user=user, organisation_id=organisation_id)
     domain = normalise_domain(domain)
     if domain != domain_of(user.email):
-        message = (
-            f"You may add {domain_of(user.email)}, the domain of your own address. "
+        message = gettext(
+            "You may add %(domain)s, the domain of your own address. "
             "For another domain, ask the operator to confirm it."
-        )
+        ) % {"domain": domain_of(user.email)}
         raise RuleViolation(message, code="sso.domain_not_yours", fields={"domain": [message]})
     return _add_domain(
         organisation=organisation, domain=domain, verified_by=OrganisationDomain.Verification.ADMIN_ADDRESS, user=user
@@ -412,10 +439,12 @@ def domain_remove(*, user: User, organisation_id: Any, domain_id: Any) -> Organi
         else OrganisationDomain.objects.filter(organisation=organisation, pk=domain_pk).first()
     )
     if domain is None:
-        raise NotFound("No such domain.")
+        raise NotFound(gettext("No such domain."))
     provider = IdentityProvider.objects.select_for_update().filter(organisation=organisation, enabled=True).first()
     if provider is not None and OrganisationDomain.objects.filter(organisation=organisation).count() == 1:
-        raise RuleViolation("Switch single sign-on off before removing its last domain.", code="sso.last_domain")
+        raise RuleViolation(
+            gettext("Switch single sign-on off before removing its last domain."), code="sso.last_domain"
+        )
     domain.delete()
     return domain
 
@@ -447,12 +476,20 @@ def begin(*, session: MutableMapping[str, Any], email: str, next_url: str) -> st
     them to. Refused when no organisation signs in that domain with its own provider."""
     provider = provider_for_email(email)
     if provider is None:
-        domain = domain_of(email) or "that address"
+        domain = domain_of(email) or gettext("that address")
         raise SignInRefused(
-            f"No organisation signs in addresses at {domain} with its own identity provider. "
-            "Sign in with your password instead.",
+            gettext(
+                "No organisation signs in addresses at %(domain)s with its own identity provider. "
+                "Sign in with your password instead."
+            )
+            % {"domain": domain},
             code="sso.no_provider",
-            fields={"email": [f"No organisation signs in addresses at {domain} with its own identity provider."]},
+            fields={
+                "email": [
+                    gettext("No organisation signs in addresses at %(domain)s with its own identity provider.")
+                    % {"domain": domain}
+                ]
+            },
         )
     metadata = discover(provider.issuer)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
@@ -494,7 +531,7 @@ def _take_flow(session: MutableMapping[str, Any], state: str) -> dict[str, Any]:
     session[PENDING] = pending
     if not isinstance(flow, dict) or time.time() - float(flow.get("at", 0)) > PENDING_SECONDS:
         raise SignInRefused(
-            "This sign-in did not start in this browser, was already used or took too long. Start again.",
+            gettext("This sign-in did not start in this browser, was already used or took too long. Start again."),
             code="sso.state",
         )
     return flow
@@ -506,32 +543,51 @@ def complete(*, session: MutableMapping[str, Any], params: Mapping[str, str]) ->
     flow = _take_flow(session, str(params.get("state") or ""))
     if params.get("error"):
         detail = str(params.get("error_description") or params.get("error"))[:200]
-        raise SignInRefused(f"Your identity provider did not sign you in: {detail}", code="sso.provider_error")
+        raise SignInRefused(
+            gettext("Your identity provider did not sign you in: %(detail)s") % {"detail": detail},
+            code="sso.provider_error",
+        )
     provider = (
         IdentityProvider.objects.select_related("organisation")
         .filter(organisation_id=flow["org"], enabled=True)
         .first()
     )
     if provider is None or provider.client_id != flow["client_id"] or not _same_issuer(provider.issuer, flow["issuer"]):
-        raise SignInRefused("Your organisation's single sign-on changed meanwhile. Start again.", code="sso.changed")
+        raise SignInRefused(
+            gettext("Your organisation's single sign-on changed meanwhile. Start again."), code="sso.changed"
+        )
     code = str(params.get("code") or "")
     if not code:
-        raise SignInRefused("Your identity provider sent no authorization code. Start again.", code="sso.no_code")
+        raise SignInRefused(
+            gettext("Your identity provider sent no authorization code. Start again."), code="sso.no_code"
+        )
     metadata = discover(provider.issuer)
     claims = _verified_claims(provider, metadata, code=code, flow=flow)
     email = str(claims.get("email") or "").strip().lower()
     verified = claims.get("email_verified")
     if not (verified is True or verified == "true"):
         raise SignInRefused(
-            "Your identity provider has not verified your e-mail address, so Partnerplan cannot sign you in with it. "
-            "Ask your IT team to verify it.",
+            gettext(
+                "Your identity provider has not verified your e-mail address, so Partnerplan cannot sign you in "
+                "with it. Ask your IT team to verify it."
+            ),
             code="sso.email_unverified",
         )
     domain = domain_of(email) if len(email) <= MAX_EMAIL else None
     if domain is None or not OrganisationDomain.objects.filter(organisation=provider.organisation, domain=domain):
         raise SignInRefused(
-            f"{email or 'Your address'} is not at a domain of {provider.organisation.name}, so its identity provider "
-            "cannot sign you in to Partnerplan.",
+            (
+                gettext(
+                    "%(email)s is not at a domain of %(organisation)s, so its identity provider cannot sign you in "
+                    "to Partnerplan."
+                )
+                if email
+                else gettext(
+                    "Your address is not at a domain of %(organisation)s, so its identity provider cannot sign you "
+                    "in to Partnerplan."
+                )
+            )
+            % {"email": email, "organisation": provider.organisation.name},
             code="sso.domain",
         )
     name = str(claims.get("name") or "").strip()[:150]
@@ -552,14 +608,16 @@ def _verified_claims(
     except AuthlibBaseError as exc:
         log.warning("sso token request refused by %s: %s", provider.issuer, getattr(exc, "error", type(exc).__name__))
         raise SignInRefused(
-            "Your identity provider refused to complete the sign-in. Start again.", code="sso.token"
+            gettext("Your identity provider refused to complete the sign-in. Start again."), code="sso.token"
         ) from exc
     except (requests.RequestException, ValueError) as exc:
         log.warning("sso token or keys failed for %s: %s", provider.issuer, type(exc).__name__)
-        raise ProviderUnreachable("Your identity provider did not answer in time. Try again in a minute.") from exc
+        raise ProviderUnreachable(
+            gettext("Your identity provider did not answer in time. Try again in a minute.")
+        ) from exc
     id_token = token.get("id_token")
     if not isinstance(id_token, str):
-        raise SignInRefused("Your identity provider sent no ID token. Start again.", code="sso.id_token")
+        raise SignInRefused(gettext("Your identity provider sent no ID token. Start again."), code="sso.id_token")
     try:
         decoded = jwt.decode(id_token, keys, registry=JWSRegistry(algorithms=list(SIGNING_ALGORITHMS)))
         claims = CodeIDToken(
@@ -575,7 +633,7 @@ def _verified_claims(
     except (JoseError, ValueError) as exc:
         log.warning("sso ID token from %s refused: %s", provider.issuer, type(exc).__name__)
         raise SignInRefused(
-            "The answer from your identity provider did not pass Partnerplan's checks. Start again.",
+            gettext("The answer from your identity provider did not pass Partnerplan's checks. Start again."),
             code="sso.id_token",
         ) from exc
     return cast(Mapping[str, Any], claims)
@@ -593,10 +651,12 @@ def _member_of(organisation: Organisation, *, email: str, full_name: str) -> tup
         except RuleViolation:  # made a moment ago by a concurrent sign-in (email_taken)
             user = User.objects.get(email__iexact=email)
     if not user.is_active:
-        raise SignInRefused("This account is switched off. Ask the operator of Partnerplan.", code="sso.inactive")
+        raise SignInRefused(
+            gettext("This account is switched off. Ask the operator of Partnerplan."), code="sso.inactive"
+        )
     if user.is_staff or user.is_superuser:
         # An organisation's provider vouches for its people, not for the people who run Partnerplan.
-        raise SignInRefused("Operators of Partnerplan sign in with their password.", code="sso.operator")
+        raise SignInRefused(gettext("Operators of Partnerplan sign in with their password."), code="sso.operator")
     OrganisationMembership.objects.get_or_create(
         organisation=organisation, user=user, defaults={"role": OrganisationMembership.Role.MEMBER}
     )

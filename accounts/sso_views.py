@@ -25,6 +25,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -49,10 +51,10 @@ class _Form(forms.Form):
 
 class SsoEmailForm(_Form):
     email = forms.EmailField(
-        label="Your work e-mail",
+        label=_("Your work e-mail"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
-        help_text="We send you to your company's identity provider to sign in.",
+        help_text=_("We send you to your company's identity provider to sign in."),
     )
 
 
@@ -73,7 +75,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and email:
         if is_ratelimited(request, group="sso-start", key="ip", rate=START_RATE, increment=True):
-            form.add_error(None, "Too many attempts from your network. Wait a minute and try again.")
+            form.add_error(None, gettext("Too many attempts from your network. Wait a minute and try again."))
             return _start_page(request, form, next_url, status=429)
         if form.is_valid():
             try:
@@ -107,7 +109,11 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     request.session[two_factor.VERIFIED] = True
     request.session[sso.SIGNED_IN_WITH] = str(signed_in.organisation.pk)
     if signed_in.created:
-        messages.success(request, f"Welcome to Partnerplan: you signed in with {signed_in.organisation.name}.")
+        messages.success(
+            request,
+            gettext("Welcome to Partnerplan: you signed in with %(organisation)s.")
+            % {"organisation": signed_in.organisation.name},
+        )
     return redirect(signed_in.next_url or "dashboard")
 
 
@@ -116,40 +122,42 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
 
 class ProviderForm(_Form):
     issuer = forms.CharField(
-        label="Issuer URL",
+        label=_("Issuer URL"),
         max_length=300,
         widget=forms.URLInput(attrs={"placeholder": "https://login.example.com", "spellcheck": "false"}),
-        help_text="Partnerplan reads the provider's settings from /.well-known/openid-configuration under it.",
+        help_text=_("Partnerplan reads the provider's settings from /.well-known/openid-configuration under it."),
     )
     client_id = forms.CharField(
-        label="Client ID", max_length=200, widget=forms.TextInput(attrs={"spellcheck": "false"})
+        label=_("Client ID"), max_length=200, widget=forms.TextInput(attrs={"spellcheck": "false"})
     )
     client_secret = forms.CharField(
-        label="Client secret",
+        label=_("Client secret"),
         max_length=500,
         required=False,
         strip=True,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
     )
-    enabled = forms.BooleanField(label="Sign in with this provider", required=False)
+    enabled = forms.BooleanField(label=_("Sign in with this provider"), required=False)
     require_sso = forms.BooleanField(
-        label="Require single sign-on for addresses at our domains",
+        label=_("Require single sign-on for addresses at our domains"),
         required=False,
-        help_text="Password sign-in is refused to them; they sign in with the provider only.",
+        help_text=_("Password sign-in is refused to them; they sign in with the provider only."),
     )
 
     def __init__(self, *args: Any, has_secret: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["client_secret"].help_text = (
-            "A secret is set. Leave this blank to keep it, or enter a new one to replace it."
+            _("A secret is set. Leave this blank to keep it, or enter a new one to replace it.")
             if has_secret
-            else "Shown by your provider when you registered Partnerplan. It is stored encrypted and never shown again."
+            else _(
+                "Shown by your provider when you registered Partnerplan. It is stored encrypted and never shown again."
+            )
         )
 
 
 class DomainForm(_Form):
     domain = forms.CharField(
-        label="Domain",
+        label=_("Domain"),
         max_length=253,
         widget=forms.TextInput(attrs={"placeholder": "example.com", "spellcheck": "false", "autocomplete": "off"}),
     )
@@ -227,12 +235,16 @@ def sso_settings(request: HttpRequest, organisation_id: uuid.UUID) -> HttpRespon
         return _settings_page(request, organisation, form=form, status=exc.status)
     messages.success(
         request,
-        f"Single sign-on of {organisation.name} is "
-        + (
-            "on" + (", and required for addresses at your domains." if saved.require_sso else ".")
+        (
+            (
+                gettext("Single sign-on of %(organisation)s is on, and required for addresses at your domains.")
+                if saved.require_sso
+                else gettext("Single sign-on of %(organisation)s is on.")
+            )
             if saved.enabled
-            else "off."
-        ),
+            else gettext("Single sign-on of %(organisation)s is off.")
+        )
+        % {"organisation": organisation.name},
     )
     return redirect(reverse("organisation_sso", args=[organisation.pk]))
 
@@ -251,7 +263,11 @@ def sso_domain_add(request: HttpRequest, organisation_id: uuid.UUID) -> HttpResp
     except DomainError as exc:
         form_errors(form, exc)
         return _settings_page(request, organisation, domain_form=form, status=exc.status)
-    messages.success(request, f"{added.domain} is a domain of {organisation.name}.")
+    messages.success(
+        request,
+        gettext("%(domain)s is a domain of %(organisation)s.")
+        % {"domain": added.domain, "organisation": organisation.name},
+    )
     return redirect(reverse("organisation_sso", args=[organisation.pk]) + "#domains")
 
 
@@ -264,5 +280,9 @@ def sso_domain_remove(request: HttpRequest, organisation_id: uuid.UUID, domain_i
     except RuleViolation as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{removed.domain} is no longer a domain of {removed.organisation.name}.")
+        messages.success(
+            request,
+            gettext("%(domain)s is no longer a domain of %(organisation)s.")
+            % {"domain": removed.domain, "organisation": removed.organisation.name},
+        )
     return redirect(reverse("organisation_sso", args=[organisation_id]) + "#domains")

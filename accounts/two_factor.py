@@ -32,6 +32,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 
@@ -45,9 +47,9 @@ RECOVERY_CODE_COUNT = 10
 RECOVERY_SALT = "partnerplan.accounts.RecoveryCode"
 # A code from the app is good for this step, the one before and the one after (30 s each).
 VALID_WINDOW = 1
-WRONG_CODE = "That code is not right. Enter the 6-digit code your authenticator app shows now, or a recovery code."
+WRONG_CODE = _("That code is not right. Enter the 6-digit code your authenticator app shows now, or a recovery code.")
 # Where only the app's code counts (setting up, renewing the recovery codes).
-WRONG_APP_CODE = "That code is not right. Enter the 6-digit code your authenticator app shows now."
+WRONG_APP_CODE = _("That code is not right. Enter the 6-digit code your authenticator app shows now.")
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,11 @@ def password_alone_refusal(user: User) -> str | None:
     endpoint), or None. For the callers outside the sign-in pages."""
     now = standing(user)
     if now.enrolled:
-        return "Your account signs in with a second factor: create API tokens in your settings."
+        return gettext("Your account signs in with a second factor: create API tokens in your settings.")
     if now.required:
-        return "Your organisation requires two-factor sign-in: set it up, then create API tokens in your settings."
+        return gettext(
+            "Your organisation requires two-factor sign-in: set it up, then create API tokens in your settings."
+        )
     return None
 
 
@@ -106,7 +110,7 @@ def setup_begin(user: User) -> TwoFactorDevice:
     """A new secret for ``user`` to scan, not in force until ``setup_confirm``."""
     device = TwoFactorDevice.objects.select_for_update().filter(user=user).first()
     if device is not None and device.confirmed_at is not None:
-        raise RuleViolation("Two-factor sign-in is on already.", code="two_factor.enrolled")
+        raise RuleViolation(gettext("Two-factor sign-in is on already."), code="two_factor.enrolled")
     if device is None:
         device = TwoFactorDevice(user=user)
     device.secret = pyotp.random_base32(length=32)  # 160 bits, as RFC 4226 recommends
@@ -143,10 +147,11 @@ def setup_confirm(*, user: User, code: Any, now: dt.datetime | None = None) -> l
     now = now or timezone.now()
     device = TwoFactorDevice.objects.select_for_update().filter(user=user).first()
     if device is None or device.confirmed_at is not None:
-        raise NotFound("There is no two-factor set-up waiting for a code. Start again.")
+        raise NotFound(gettext("There is no two-factor set-up waiting for a code. Start again."))
     step = _matching_step(device, _digits(code), now)
     if step is None:
-        raise InvalidInput(WRONG_APP_CODE, code="two_factor.wrong_code", fields={"code": [WRONG_APP_CODE]})
+        message = str(WRONG_APP_CODE)
+        raise InvalidInput(message, code="two_factor.wrong_code", fields={"code": [message]})
     device.confirmed_at = now
     device.last_used_step = step
     device.save(update_fields=["confirmed_at", "last_used_step"])
@@ -160,7 +165,8 @@ def recovery_codes_renew(*, user: User, code: Any, now: dt.datetime | None = Non
     """Replace all recovery codes (a current app code proves it is the person)."""
     now = now or timezone.now()
     if not verify_app_code(user, code, now=now):
-        raise InvalidInput(WRONG_APP_CODE, code="two_factor.wrong_code", fields={"code": [WRONG_APP_CODE]})
+        message = str(WRONG_APP_CODE)
+        raise InvalidInput(message, code="two_factor.wrong_code", fields={"code": [message]})
     return _issue_recovery_codes(user, now)
 
 
@@ -172,10 +178,13 @@ def disable(*, user: User, password: Any) -> None:
     if required:
         names = ", ".join(o.name for o in required)
         raise NotAllowed(
-            f"{names} requires two-factor sign-in for its members: it stays on.", code="two_factor.required"
+            gettext("%(organisations)s requires two-factor sign-in for its members: it stays on.")
+            % {"organisations": names},
+            code="two_factor.required",
         )
     if not isinstance(password, str) or not user.check_password(password):
-        raise InvalidInput("That is not your password.", fields={"password": ["That is not your password."]})
+        message = gettext("That is not your password.")
+        raise InvalidInput(message, fields={"password": [message]})
     TwoFactorDevice.objects.filter(user=user).delete()
     RecoveryCode.objects.filter(user=user).delete()
 
@@ -283,12 +292,15 @@ def organisation_require_two_factor(*, user: User, organisation_id: Any, require
             .first()
         )
     if membership is None:
-        raise NotFound("No such organisation.")
+        raise NotFound(gettext("No such organisation."))
     if membership.role != OrganisationMembership.Role.ADMIN:
-        raise NotAllowed(f"Only admins of {membership.organisation.name} change its sign-in rules.")
+        raise NotAllowed(
+            gettext("Only admins of %(organisation)s change its sign-in rules.")
+            % {"organisation": membership.organisation.name}
+        )
     if required and not is_enrolled(user):
         raise RuleViolation(
-            "Set up two-factor sign-in for yourself first: then require it of your colleagues.",
+            gettext("Set up two-factor sign-in for yourself first: then require it of your colleagues."),
             code="two_factor.admin_not_enrolled",
         )
     org = Organisation.objects.select_for_update().get(pk=membership.organisation_id)

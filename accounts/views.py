@@ -22,8 +22,10 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
@@ -35,9 +37,9 @@ from core.web import HtmxHttpRequest, domain_errors, form_errors
 from core.writes import refuse_control_characters
 
 from . import sessions, two_factor
-from .forms import timezone_choices
-from .models import ApiToken, CalendarFeed, Organisation, OrganisationMembership, ReminderKind, User
-from .services import mute, set_muted
+from .forms import language_choices, timezone_choices
+from .models import ApiToken, CalendarFeed, DigestFrequency, Organisation, OrganisationMembership, ReminderKind, User
+from .services import mute, set_digest_frequency, set_muted
 from .unsubscribe import max_age, read_token
 
 MAX_ACTIVE_TOKENS = getattr(settings, "MAX_ACTIVE_API_TOKENS", 25)
@@ -45,14 +47,22 @@ MAX_ACTIVE_TOKENS = getattr(settings, "MAX_ACTIVE_API_TOKENS", 25)
 
 class ProfileForm(forms.Form):
     full_name = forms.CharField(
-        label="Your name",
+        label=_("Your name"),
         max_length=150,
         required=False,
         validators=[refuse_control_characters],
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     timezone = forms.ChoiceField(
-        label="Your time zone", choices=timezone_choices, help_text="Dates and reminder times are shown in this zone."
+        label=_("Your time zone"),
+        choices=timezone_choices,
+        help_text=_("Dates and reminder times are shown in this zone."),
+    )
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=language_choices,
+        required=False,
+        help_text=_("Your pages and e-mails are written in this language."),
     )
 
     def clean_full_name(self) -> str:
@@ -60,18 +70,33 @@ class ProfileForm(forms.Form):
         return full_name.strip()
 
 
+DIGEST_HELP = _("In the morning in your time zone: what waits for you, what changed and what is due.")
+
+
 class NotificationsForm(forms.Form):
-    """One checkbox per reminder kind: ticked means "send me these"."""
+    """One checkbox per reminder kind: ticked means "send me these"; and how often the digest comes
+    (left out: unchanged)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         for value, label in ReminderKind.choices:
             self.fields[value] = forms.BooleanField(label=label, required=False)
+        self.fields["digest_frequency"] = forms.ChoiceField(
+            label=_("Digest"),
+            choices=DigestFrequency.choices,
+            required=False,
+            widget=forms.RadioSelect,
+            help_text=DIGEST_HELP,
+        )
 
     @classmethod
     def for_user(cls, user: User) -> NotificationsForm:
         muted = set(user.muted_reminder_kinds or [])
-        return cls(initial={value: value not in muted for value in ReminderKind.values})
+        initial: dict[str, Any] = {value: value not in muted for value in ReminderKind.values}
+        return cls(initial=initial | {"digest_frequency": user.digest_frequency})
+
+    def kind_fields(self) -> list[forms.BoundField]:
+        return [self[value] for value in ReminderKind.values]
 
     def muted_kinds(self) -> list[str]:
         return [value for value in ReminderKind.values if not self.cleaned_data.get(value)]
@@ -79,7 +104,7 @@ class NotificationsForm(forms.Form):
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code from your app",
+        label=_("Code from your app"),
         max_length=12,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"}),
     )
@@ -87,37 +112,42 @@ class CodeForm(forms.Form):
 
 class PasswordForm(forms.Form):
     password = forms.CharField(
-        label="Your password",
+        label=_("Your password"),
         strip=False,
         max_length=128,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
 
-EXPIRY_CHOICES = [("", "Never"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
+EXPIRY_CHOICES = [("", _("Never")), ("30", _("In 30 days")), ("90", _("In 90 days")), ("365", _("In a year"))]
 PERSONAL = "personal"
 
 
 class TokenForm(forms.Form):
     name = forms.CharField(
-        label="Token name",
+        label=_("Token name"),
         max_length=100,
-        help_text="Say where it is used, e.g. “CRM sync” or “Quarterly report script”.",
+        help_text=_("Say where it is used, e.g. “CRM sync” or “Quarterly report script”."),
     )
     owner = forms.ChoiceField(
-        label="Whose token",
+        label=_("Whose token"),
         required=False,
-        help_text="A service token belongs to your organisation: it keeps working when you leave, acts as an "
-        "editor (never approves) and any admin of the organisation can revoke it.",
+        help_text=_(
+            "A service token belongs to your organisation: it keeps working when you leave, acts as an "
+            "editor (never approves) and any admin of the organisation can revoke it."
+        ),
     )
-    read_only = forms.BooleanField(label="Read-only (it can read plans but change nothing)", required=False)
-    expires_in_days = forms.ChoiceField(label="Expires", choices=EXPIRY_CHOICES, required=False)
+    read_only = forms.BooleanField(label=_("Read-only (it can read plans but change nothing)"), required=False)
+    expires_in_days = forms.ChoiceField(label=_("Expires"), choices=EXPIRY_CHOICES, required=False)
 
     def __init__(self, *args: Any, organisations: list[Organisation] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.organisations = {str(o.pk): o for o in organisations or []}
-        choices = [(PERSONAL, "Mine (acts with my rights)")]
-        choices += [(pk, f"A service token of {o.name}") for pk, o in self.organisations.items()]
+        choices = [(PERSONAL, gettext("Mine (acts with my rights)"))]
+        choices += [
+            (pk, gettext("A service token of %(organisation)s") % {"organisation": o.name})
+            for pk, o in self.organisations.items()
+        ]
         owner = self.fields["owner"]
         assert isinstance(owner, forms.ChoiceField)
         owner.choices = choices
@@ -127,7 +157,7 @@ class TokenForm(forms.Form):
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
         if not name or "\x00" in name:
-            raise forms.ValidationError("Give the token a name.")
+            raise forms.ValidationError(gettext("Give the token a name."))
         return name
 
     def organisation(self) -> Organisation | None:
@@ -154,7 +184,9 @@ def _page(request: HttpRequest, *, status: int = 200, **forms_and_extra: Any) ->
     user = cast(User, request.user)  # every page of these settings is behind login_required
     context = (
         {
-            "profile_form": ProfileForm(initial={"full_name": user.full_name, "timezone": user.timezone}),
+            "profile_form": ProfileForm(
+                initial={"full_name": user.full_name, "timezone": user.timezone, "language": user.language}
+            ),
             "notifications_form": NotificationsForm.for_user(user),
             "token_form": TokenForm(organisations=_administered(user)),
             "tokens": list(
@@ -214,8 +246,11 @@ def profile_save(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     user.full_name = form.cleaned_data["full_name"]
     user.timezone = form.cleaned_data["timezone"]
-    user.save(update_fields=["full_name", "timezone"])
-    messages.success(request, "Profile saved.")
+    user.language = form.cleaned_data["language"]
+    user.save(update_fields=["full_name", "timezone", "language"])
+    # Said in the language just chosen, as the page it leads back to will be.
+    translation.activate(user.language or translation.get_language_from_request(request))
+    messages.success(request, gettext("Profile saved."))
     return _back("profile")
 
 
@@ -223,13 +258,17 @@ def profile_save(request: HttpRequest) -> HttpResponse:
 @login_required
 def notifications_save(request: HttpRequest) -> HttpResponse:
     form = NotificationsForm(request.POST)
-    if not form.is_valid():  # pragma: no cover - checkboxes cannot be invalid
+    if not form.is_valid():  # an unknown digest frequency: nothing is saved
         return _page(request, notifications_form=form, status=400)
-    muted = set_muted(cast(User, request.user), form.muted_kinds())
+    user = cast(User, request.user)
+    muted = set_muted(user, form.muted_kinds())
+    if form.cleaned_data["digest_frequency"]:
+        set_digest_frequency(user, form.cleaned_data["digest_frequency"])
     messages.success(
         request,
-        "Notification preferences saved."
-        + (" You will get no reminders by e-mail." if len(muted) == len(ReminderKind.values) else ""),
+        gettext("Notification preferences saved. You will get no reminders by e-mail.")
+        if len(muted) == len(ReminderKind.values)
+        else gettext("Notification preferences saved."),
     )
     return _back("notifications")
 
@@ -247,7 +286,15 @@ def token_create(request: HttpRequest) -> HttpResponse:
     mine = ApiToken.objects.active().filter(organisation=organisation) if organisation else None
     active = mine if mine is not None else ApiToken.objects.active().filter(user=user, organisation__isnull=True)
     if active.count() >= MAX_ACTIVE_TOKENS:
-        form.add_error(None, f"You have {MAX_ACTIVE_TOKENS} active tokens. Revoke one you no longer use first.")
+        form.add_error(
+            None,
+            ngettext(
+                "You have %(count)d active token. Revoke one you no longer use first.",
+                "You have %(count)d active tokens. Revoke one you no longer use first.",
+                MAX_ACTIVE_TOKENS,
+            )
+            % {"count": MAX_ACTIVE_TOKENS},
+        )
         return _page(request, token_form=form, status=409)
     scope = {"read_only": form.cleaned_data["read_only"], "expires_at": form.expires_at()}
     if organisation is not None:
@@ -267,7 +314,11 @@ def token_revoke(request: HttpRequest, token_id: uuid.UUID) -> HttpResponse:
         raise Http404("No such token.")
     revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if revoked:
-        messages.success(request, f"The token “{token.name}” is revoked: programs using it are refused from now on.")
+        messages.success(
+            request,
+            gettext("The token “%(name)s” is revoked: programs using it are refused from now on.")
+            % {"name": token.name},
+        )
     return _back("tokens")
 
 
@@ -294,7 +345,9 @@ def calendar_feed_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def calendar_feed_revoke(request: HttpRequest) -> HttpResponse:
     if CalendarFeed.revoke_all(cast(User, request.user)):
-        messages.success(request, "Your calendar link is turned off: calendars subscribed to it stop updating.")
+        messages.success(
+            request, gettext("Your calendar link is turned off: calendars subscribed to it stop updating.")
+        )
     return _back("calendar")
 
 
@@ -359,7 +412,7 @@ def two_factor_confirm(request: HttpRequest) -> HttpResponse:
         return _back("two-factor")
     form = CodeForm(request.POST)
     if _guessing(request):
-        form.add_error(None, "Too many attempts. Wait a minute and try again.")
+        form.add_error(None, gettext("Too many attempts. Wait a minute and try again."))
         return _setup_page(request, device, form, status=429)
     if form.is_valid():
         try:
@@ -382,7 +435,7 @@ def recovery_codes_renew(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     form = CodeForm(request.POST)
     if _guessing(request):
-        form.add_error(None, "Too many attempts. Wait a minute and try again.")
+        form.add_error(None, gettext("Too many attempts. Wait a minute and try again."))
         return _page(request, recovery_form=form, status=429)
     if form.is_valid():
         try:
@@ -401,7 +454,7 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     form = PasswordForm(request.POST)
     if _guessing(request):
-        form.add_error(None, "Too many attempts. Wait a minute and try again.")
+        form.add_error(None, gettext("Too many attempts. Wait a minute and try again."))
         return _page(request, disable_form=form, status=429)
     if form.is_valid():
         try:
@@ -410,7 +463,7 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
             form_errors(form, exc)
             return _page(request, disable_form=form, status=exc.status)
         request.session.pop(two_factor.VERIFIED, None)
-        messages.success(request, "Two-factor sign-in is off. You sign in with your password alone.")
+        messages.success(request, gettext("Two-factor sign-in is off. You sign in with your password alone."))
         return _back("two-factor")
     return _page(request, disable_form=form, status=400)
 
@@ -422,9 +475,14 @@ def sessions_sign_out_others(request: HttpRequest) -> HttpResponse:
     count = sessions.sign_out_everywhere_else(request, cast(User, request.user))
     messages.success(
         request,
-        "You are signed out everywhere else"
-        + (f" ({count} other session{'s' if count != 1 else ''})." if count else ".")
-        + " This browser stays signed in.",
+        ngettext(
+            "You are signed out everywhere else (%(count)d other session). This browser stays signed in.",
+            "You are signed out everywhere else (%(count)d other sessions). This browser stays signed in.",
+            count,
+        )
+        % {"count": count}
+        if count
+        else gettext("You are signed out everywhere else. This browser stays signed in."),
     )
     return _back("sessions")
 
@@ -439,9 +497,12 @@ def organisation_two_factor(request: HttpRequest, organisation_id: uuid.UUID) ->
     )
     messages.success(
         request,
-        f"{org.name} now requires two-factor sign-in of its members."
-        if org.require_two_factor
-        else f"{org.name} no longer requires two-factor sign-in.",
+        (
+            gettext("%(organisation)s now requires two-factor sign-in of its members.")
+            if org.require_two_factor
+            else gettext("%(organisation)s no longer requires two-factor sign-in.")
+        )
+        % {"organisation": org.name},
     )
     return _back("organisations")
 
@@ -452,16 +513,28 @@ def organisation_two_factor(request: HttpRequest, organisation_id: uuid.UUID) ->
 @login_required
 @require_http_methods(["GET", "POST"])
 def preferences(request: HtmxHttpRequest) -> HttpResponse:
-    """Which reminder kinds the signed-in person receives (a page, or a partial for htmx)."""
+    """Which reminder kinds the signed-in person receives and how often their digest comes (a
+    page, or a partial for htmx). An unknown frequency is refused and nothing is saved."""
     user = cast(User, request.user)
-    saved = False
+    saved, error, status = False, "", 200
     if request.method == "POST":
-        set_muted(user, [k for k in ReminderKind.values if k not in request.POST.getlist("receive")])
-        saved = True
+        frequency = request.POST.get("digest_frequency", "")
+        if frequency and frequency not in DigestFrequency.values:
+            error, status = gettext("Choose a weekly or a daily digest; nothing was saved."), 400
+        else:
+            set_muted(user, [k for k in ReminderKind.values if k not in request.POST.getlist("receive")])
+            if frequency:
+                set_digest_frequency(user, frequency)
+            saved = True
     muted = set(user.muted_reminder_kinds or [])
     kinds = [{"value": value, "label": label, "on": value not in muted} for value, label in ReminderKind.choices]
+    frequencies = [
+        {"value": value, "label": label, "on": value == user.digest_frequency}
+        for value, label in DigestFrequency.choices
+    ]
     template = "reminders/_preferences_form.html" if request.htmx else "reminders/preferences.html"
-    return render(request, template, {"kinds": kinds, "saved": saved})
+    context = {"kinds": kinds, "frequencies": frequencies, "digest_help": DIGEST_HELP, "saved": saved, "error": error}
+    return render(request, template, context, status=status)
 
 
 @csrf_exempt  # RFC 8058: the mail client POSTs without a session; the signed token is the authority

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .models import Objective, Partnership
 
@@ -34,44 +35,47 @@ class VersionedForm(PlainForm):
 
 class VisionForm(VersionedForm):
     why_together = forms.CharField(
-        label="Why we are in business together", required=False, max_length=10000, widget=forms.Textarea(attrs=TEXTAREA)
+        label=_("Why we are in business together"),
+        required=False,
+        max_length=10000,
+        widget=forms.Textarea(attrs=TEXTAREA),
     )
     what_we_hope = forms.CharField(
-        label="What we hope to accomplish together",
+        label=_("What we hope to accomplish together"),
         required=False,
         max_length=10000,
         widget=forms.Textarea(attrs=TEXTAREA),
     )
     how_we_work = forms.CharField(
-        label="How we best work together", required=False, max_length=10000, widget=forms.Textarea(attrs=TEXTAREA)
+        label=_("How we best work together"), required=False, max_length=10000, widget=forms.Textarea(attrs=TEXTAREA)
     )
-    horizon = forms.DateField(label="Looking ahead to", required=False, widget=DATE)
+    horizon = forms.DateField(label=_("Looking ahead to"), required=False, widget=DATE)
     conflict_fields = ("why_together", "what_we_hope", "how_we_work", "horizon")
 
 
 class ObjectiveForm(VersionedForm):
-    title = forms.CharField(label="Objective", max_length=200)
+    title = forms.CharField(label=_("Objective"), max_length=200)
     description = forms.CharField(
-        label="Description", required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Description"), required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 2})
     )
     vendor_gain = forms.CharField(
-        label="What it gives the vendor", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("What it gives the vendor"), required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
     partner_gain = forms.CharField(
-        label="What it gives the partner", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("What it gives the partner"), required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
-    success_measure = forms.CharField(label="How success is measured", required=False, max_length=5000)
-    metric_name = forms.CharField(label="Metric", required=False, max_length=120)
-    metric_unit = forms.CharField(label="Unit", required=False, max_length=40)
-    baseline = forms.DecimalField(label="Baseline", required=False, max_digits=18, decimal_places=4)
-    target = forms.DecimalField(label="Long-term target", required=False, max_digits=18, decimal_places=4)
-    target_date = forms.DateField(label="Target date", required=False, widget=DATE)
-    status = forms.ChoiceField(label="Status", choices=Objective.Status.choices, initial=Objective.Status.ACTIVE)
+    success_measure = forms.CharField(label=_("How success is measured"), required=False, max_length=5000)
+    metric_name = forms.CharField(label=_("Metric"), required=False, max_length=120)
+    metric_unit = forms.CharField(label=_("Unit"), required=False, max_length=40)
+    baseline = forms.DecimalField(label=_("Baseline"), required=False, max_digits=18, decimal_places=4)
+    target = forms.DecimalField(label=_("Long-term target"), required=False, max_digits=18, decimal_places=4)
+    target_date = forms.DateField(label=_("Target date"), required=False, widget=DATE)
+    status = forms.ChoiceField(label=_("Status"), choices=Objective.Status.choices, initial=Objective.Status.ACTIVE)
     vendor_drivers = forms.MultipleChoiceField(
-        label="Vendor's business drivers it serves", required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Vendor's business drivers it serves"), required=False, widget=forms.CheckboxSelectMultiple
     )
     partner_drivers = forms.MultipleChoiceField(
-        label="Partner's business drivers it serves", required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Partner's business drivers it serves"), required=False, widget=forms.CheckboxSelectMultiple
     )
     conflict_fields = (
         "title",

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User, hash_token
 from core import outbox
@@ -55,12 +56,15 @@ def link_request_recipients(invitation: Invitation) -> tuple[list[User], str]:
     if inviter is not None and inviter.is_active:
         access = access_for(inviter, p)
         if access is not None and access.can_invite(invitation.side):
-            return [inviter], f"{inviter.display_name} ({p.organisation_for(access.side).name})"
+            return [inviter], gettext("%(name)s (%(organisation)s)") % {
+                "name": inviter.display_name,
+                "organisation": p.organisation_for(access.side).name,
+            }
     for side in (invitation.side, Side.VENDOR):
         admins = side_admins(p, side)
         if admins:
-            return admins, f"the admins of {p.organisation_for(side).name}"
-    return [], "the people who manage this partnership"
+            return admins, gettext("the admins of %(organisation)s") % {"organisation": p.organisation_for(side).name}
+    return [], gettext("the people who manage this partnership")
 
 
 def link_recently_requested(invitation: Invitation) -> bool:

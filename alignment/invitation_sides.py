@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from accounts.models import Organisation, User
+from core.templatetags.formatting import side_word
 
 from .models import Partnership, Side
 
@@ -57,10 +59,17 @@ class SideMismatch:
     def message(self, email: str, chosen_side: str, partnership: Partnership) -> str:
         org = self.organisation.name
         chosen = partnership.organisation_for(chosen_side).name
-        return (
-            f"{email} looks like an address of {org}, the {self.side}: {self.why}. Invite them to the "
-            f"{self.side} side, or confirm that they join {chosen}, the {chosen_side} side, anyway."
-        )
+        return gettext(
+            "%(email)s looks like an address of %(organisation)s, the %(side)s: %(why)s. Invite them to the "
+            "%(side)s side, or confirm that they join %(chosen)s, the %(chosen_side)s side, anyway."
+        ) % {
+            "email": email,
+            "organisation": org,
+            "side": side_word(self.side),
+            "why": self.why,
+            "chosen": chosen,
+            "chosen_side": side_word(chosen_side),
+        }
 
 
 def confirmation_key(side: str, email: str) -> str:
@@ -90,7 +99,7 @@ def side_mismatch(partnership: Partnership, email: str, side: str) -> SideMismat
     own, theirs = _people_of(partnership, side), _people_of(partnership, other)
     person = User.objects.filter(theirs, email__iexact=email)
     if person.exists() and not User.objects.filter(own, email__iexact=email).exists():
-        return SideMismatch(other_org, other, "someone there has this very address")
+        return SideMismatch(other_org, other, gettext("someone there has this very address"))
     domain = email.rsplit("@", 1)[-1].lower()
     if not domain or domain in PUBLIC_MAIL_DOMAINS:
         return None
@@ -102,5 +111,5 @@ def side_mismatch(partnership: Partnership, email: str, side: str) -> SideMismat
     if own_domain:
         return None
     if _website_domain(other_org) == domain or User.objects.filter(theirs, email__iendswith=at).exists():
-        return SideMismatch(other_org, other, f"its people use {domain}")
+        return SideMismatch(other_org, other, gettext("its people use %(domain)s") % {"domain": domain})
     return None

@@ -32,6 +32,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts import sso
 from accounts.models import Organisation, OrganisationMembership, User, hash_token
@@ -39,6 +41,7 @@ from accounts.services import user_create
 from core import outbox
 from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from core.models import MailKind
+from core.templatetags.formatting import role_word
 from core.writes import lock, validate
 
 from .access import Access, InviteRule
@@ -48,20 +51,20 @@ from .models import ChangeEvent, Invitation, Partnership, PartnershipMember, Rol
 
 CREATE, UPDATE = ChangeEvent.Action.CREATE, ChangeEvent.Action.UPDATE
 
-INVALID_LINK = (
+INVALID_LINK = _(
     "This invitation link is not valid any more: it may have expired, been replaced by a newer one, been "
     "withdrawn or been used already. Ask the person who invited you for a new link."
 )
 
 ROLE_ABILITIES = {
-    Role.VIEWER: "read the joint plan and comment on goals",
-    Role.EDITOR: "edit the joint plan, propose goals and request changes",
-    Role.APPROVER: "edit the joint plan and approve goals for your side",
+    Role.VIEWER: _("read the joint plan and comment on goals"),
+    Role.EDITOR: _("edit the joint plan, propose goals and request changes"),
+    Role.APPROVER: _("edit the joint plan and approve goals for your side"),
 }
 
 
 def invalid_link() -> NotFound:
-    return NotFound(INVALID_LINK, code="invitation.invalid")
+    return NotFound(str(INVALID_LINK), code="invitation.invalid")
 
 
 def _normalise_email(email: str) -> str:
@@ -69,7 +72,7 @@ def _normalise_email(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError as exc:
-        message = "Enter a valid e-mail address."
+        message = gettext("Enter a valid e-mail address.")
         raise InvalidInput(message, fields={"email": [message]}) from exc
     return email
 
@@ -81,11 +84,13 @@ def _clean_message(message: str) -> str:
     message = (message or "").strip()
     if len(message) > MESSAGE_MAX:
         raise InvalidInput(
-            f"Keep the message under {MESSAGE_MAX} characters.",
-            fields={"message": [f"At most {MESSAGE_MAX} characters."]},
+            gettext("Keep the message under %(max)d characters.") % {"max": MESSAGE_MAX},
+            fields={"message": [gettext("At most %(max)d characters.") % {"max": MESSAGE_MAX}]},
         )
     if "\x00" in message:
-        raise InvalidInput("The message contains a NUL character.", fields={"message": ["Remove the NUL character."]})
+        raise InvalidInput(
+            gettext("The message contains a NUL character."), fields={"message": [gettext("Remove the NUL character.")]}
+        )
     return message
 
 
@@ -105,8 +110,10 @@ def invitable_sides(access: Access) -> list[str]:
 
 def side_label(partnership: Partnership, side: str, own_side: str | None = None) -> str:
     """A side in words that name the company: "Acme Cloud (vendor, your side)"."""
-    yours = ", your side" if side == own_side else ""
-    return f"{partnership.organisation_for(side).name} ({Side(side).label.lower()}{yours})"
+    words = {"organisation": partnership.organisation_for(side).name, "side": Side(side).label.lower()}
+    if side == own_side:
+        return gettext("%(organisation)s (%(side)s, your side)") % words
+    return gettext("%(organisation)s (%(side)s)") % words
 
 
 # --- E-mails --------------------------------------------------------------------------------------
@@ -114,8 +121,10 @@ def side_label(partnership: Partnership, side: str, own_side: str | None = None)
 
 def queue_email(invitation: Invitation) -> None:
     """The e-mail with the current link, through the outbox: sent once the transaction commits,
-    once per link (a resent link is a new message; a replaced one is no longer sent)."""
+    once per link (a resent link is a new message; a replaced one is no longer sent). Written in
+    the inviting person's language: the address has no account, so no language of its own."""
     assert invitation.link_issued_at is not None
+    inviter = invitation.invited_by
     outbox.queue(
         [
             outbox.Message(
@@ -125,6 +134,7 @@ def queue_email(invitation: Invitation) -> None:
                 invitation.link_issued_at,
                 to_email=invitation.email,
                 partnership_id=invitation.partnership_id,
+                language=inviter.language if inviter is not None else "",
             )
         ]
     )
@@ -184,24 +194,35 @@ def invitation_create(
     token (never stored; it only travels in the e-mail, which goes out after commit)."""
     if side not in Side.values:
         raise InvalidInput(
-            "Invite people to the vendor or the partner side.", fields={"side": ["Choose vendor or partner."]}
+            gettext("Invite people to the vendor or the partner side."),
+            fields={"side": [gettext("Choose vendor or partner.")]},
         )
     rule = access.require_invite(side)
     email = _normalise_email(email)
     if role not in Role.values:
-        raise InvalidInput(f"Unknown role '{role}'.", fields={"role": [f"Choose one of {', '.join(Role.values)}."]})
+        raise InvalidInput(
+            gettext("Unknown role '%(role)s'.") % {"role": role},
+            fields={"role": [gettext("Choose one of %(roles)s.") % {"roles": ", ".join(Role.values)}]},
+        )
     p = access.partnership
     if PartnershipMember.objects.filter(partnership=p, user__email__iexact=email).exists():
-        raise RuleViolation(f"{email} is a member of this partnership already.", code="invitation.already_member")
+        raise RuleViolation(
+            gettext("%(email)s is a member of this partnership already.") % {"email": email},
+            code="invitation.already_member",
+        )
     waiting = _open_invitations(p, email).first()
     if waiting is not None:
         if waiting.awaits_confirmation:
             org = p.organisation_for(waiting.side).name
             raise RuleViolation(
-                f"{email} has an invitation waiting for {org}'s admins to confirm already.",
+                gettext("%(email)s has an invitation waiting for %(organisation)s's admins to confirm already.")
+                % {"email": email, "organisation": org},
                 code="invitation.pending",
             )
-        raise RuleViolation(f"{email} has a pending invitation already: resend it instead.", code="invitation.pending")
+        raise RuleViolation(
+            gettext("%(email)s has a pending invitation already: resend it instead.") % {"email": email},
+            code="invitation.pending",
+        )
     mismatch = side_mismatch(p, email, side)
     if mismatch is not None and confirm_side != confirmation_key(side, email):
         text = mismatch.message(email, side, p)
@@ -239,18 +260,23 @@ def _lock_invitation(access: Access, invitation_id: Any) -> Invitation:
     try:
         return lock(Invitation.objects.filter(partnership=access.partnership), invitation_id, "invitation")
     except (ValueError, ValidationError) as exc:
-        raise NotFound("No such invitation.") from exc
+        raise NotFound(gettext("No such invitation.")) from exc
 
 
 def _refuse_closed(invitation: Invitation) -> None:
     """The clear reason why nothing more can happen to an accepted, revoked or declined invitation."""
     if invitation.accepted_at:
-        raise RuleViolation("This invitation was accepted already.", code="invitation.accepted")
+        raise RuleViolation(gettext("This invitation was accepted already."), code="invitation.accepted")
     if invitation.revoked_at:
-        raise RuleViolation("This invitation was revoked; invite the person again instead.", code="invitation.revoked")
+        raise RuleViolation(
+            gettext("This invitation was revoked; invite the person again instead."), code="invitation.revoked"
+        )
     if invitation.declined_at:
         org = invitation.partnership.organisation_for(invitation.side).name
-        raise RuleViolation(f"{org}'s admins declined this invitation.", code="invitation.declined")
+        raise RuleViolation(
+            gettext("%(organisation)s's admins declined this invitation.") % {"organisation": org},
+            code="invitation.declined",
+        )
 
 
 @transaction.atomic
@@ -262,7 +288,8 @@ def invitation_resend(*, access: Access, invitation_id: Any) -> tuple[Invitation
     if invitation.awaits_confirmation:
         org = access.partnership.organisation_for(invitation.side).name
         raise RuleViolation(
-            f"This invitation waits for {org}'s admins to confirm it; no link has been sent yet.",
+            gettext("This invitation waits for %(organisation)s's admins to confirm it; no link has been sent yet.")
+            % {"organisation": org},
             code="invitation.awaiting",
         )
     before = invitation.to_record()
@@ -287,12 +314,17 @@ def invitation_revoke(*, access: Access, invitation_id: Any) -> Invitation:
     invitation = _lock_invitation(access, invitation_id)
     if not access.can_revoke(invitation):
         if not access.can_invite_own_side:
-            raise NotAllowed(f"Only admins and approvers may revoke invitations; your role is {access.role}.")
+            raise NotAllowed(
+                gettext("Only admins and approvers may revoke invitations; your role is %(role)s.")
+                % {"role": role_word(access.role)}
+            )
         org = access.partnership.organisation_for(invitation.side).name
-        raise NotAllowed(f"{org}'s admins and approvers manage that invitation.")
+        raise NotAllowed(
+            gettext("%(organisation)s's admins and approvers manage that invitation.") % {"organisation": org}
+        )
     if invitation.accepted_at:
         raise RuleViolation(
-            "This invitation was accepted already; remove the member instead.", code="invitation.accepted"
+            gettext("This invitation was accepted already; remove the member instead."), code="invitation.accepted"
         )
     if invitation.revoked_at:
         return invitation
@@ -318,9 +350,9 @@ def _lock_for_decision(access: Access, invitation_id: Any) -> Invitation:
     invitation = _lock_invitation(access, invitation_id)
     if not access.can_confirm_invitations_to(invitation.side):
         org = access.partnership.organisation_for(invitation.side).name
-        raise NotAllowed(f"Only {org}'s admins confirm who joins its side.")
+        raise NotAllowed(gettext("Only %(organisation)s's admins confirm who joins its side.") % {"organisation": org})
     if not invitation.needs_confirmation:
-        raise RuleViolation("This invitation needs no confirmation.", code="invitation.no_confirmation")
+        raise RuleViolation(gettext("This invitation needs no confirmation."), code="invitation.no_confirmation")
     return invitation
 
 
@@ -359,7 +391,7 @@ def invitation_decline(*, access: Access, invitation_id: Any) -> Invitation:
         return invitation
     if invitation.confirmed_at is not None and invitation.revoked_at is None and invitation.accepted_at is None:
         raise RuleViolation(
-            "This invitation was confirmed already and its link sent; revoke it instead.",
+            gettext("This invitation was confirmed already and its link sent; revoke it instead."),
             code="invitation.confirmed",
         )
     _refuse_closed(invitation)
@@ -387,7 +419,9 @@ def organisation_set_vendors_invite_directly(*, access: Access, allowed: bool) -
     still wait."""
     if not access.can_set_vendor_invitations:
         name = access.partnership.partner.name
-        raise NotAllowed(f"Only {name}'s admins decide how vendors invite its people.")
+        raise NotAllowed(
+            gettext("Only %(organisation)s's admins decide how vendors invite its people.") % {"organisation": name}
+        )
     org = Organisation.objects.select_for_update().get(pk=access.partnership.partner_id)
     if org.vendors_invite_directly != bool(allowed):
         org.vendors_invite_directly = bool(allowed)
@@ -433,8 +467,9 @@ def _claim(raw_token: str) -> Invitation:
 
 
 @transaction.atomic
-def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
-    """Join the partnership the link stands for, as the invited side and role.
+def invitation_accept(*, raw_token: str, user: User, language: str = "") -> PartnershipMember:
+    """Join the partnership the link stands for, as the invited side and role. A person without a
+    language of their own keeps ``language``, the one the accepting page was served in.
 
     Atomic and single-use: the invitation row is locked and claimed with a conditional UPDATE, so
     of many concurrent accepts exactly one creates the membership; the others get the neutral error.
@@ -442,16 +477,18 @@ def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
     """
     invitation = _claim(raw_token)
     if not user.is_authenticated or not user.is_active:
-        raise NotAllowed("Sign in to accept this invitation.")
+        raise NotAllowed(gettext("Sign in to accept this invitation."))
     if user.email.strip().lower() != invitation.email.strip().lower():
         raise NotAllowed(
-            "This invitation was sent to a different e-mail address than the one you are signed in with. "
-            "Sign in with the invited address, or ask for an invitation to your own address.",
+            gettext(
+                "This invitation was sent to a different e-mail address than the one you are signed in with. "
+                "Sign in with the invited address, or ask for an invitation to your own address."
+            ),
             code="invitation.wrong_account",
         )
     p = invitation.partnership
     if PartnershipMember.objects.filter(partnership=p, user=user).exists():
-        raise RuleViolation("You are a member of this partnership already.", code="invitation.already_member")
+        raise RuleViolation(gettext("You are a member of this partnership already."), code="invitation.already_member")
     now = timezone.now()
     claimed = (
         Invitation.objects.filter(
@@ -475,7 +512,9 @@ def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
                 partnership=p, user=user, side=invitation.side, role=invitation.role
             )
     except IntegrityError as exc:
-        raise RuleViolation("You are a member of this partnership already.", code="invitation.already_member") from exc
+        raise RuleViolation(
+            gettext("You are a member of this partnership already."), code="invitation.already_member"
+        ) from exc
     org = p.organisation_for(invitation.side)
     # A vendor admin brought in the partner's first approver: they administer the partner's side from now on.
     first_partner_admin = (
@@ -485,6 +524,7 @@ def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
     )
     org_role = OrganisationMembership.Role.ADMIN if first_partner_admin else OrganisationMembership.Role.MEMBER
     OrganisationMembership.objects.get_or_create(organisation=org, user=user, defaults={"role": org_role})
+    user.keep_language(language)
     record_change(
         actor=user,
         partnership=p,
@@ -505,7 +545,9 @@ def invitation_accept(*, raw_token: str, user: User) -> PartnershipMember:
 
 
 @transaction.atomic
-def invitation_accept_as_new_person(*, raw_token: str, full_name: str, password: str) -> PartnershipMember:
+def invitation_accept_as_new_person(
+    *, raw_token: str, full_name: str, password: str, language: str = ""
+) -> PartnershipMember:
     """Accept for someone without an account: create it for the invited address, then join.
 
     The invitation row is locked first, so concurrent sign-ups with one link create one account."""
@@ -517,6 +559,6 @@ def invitation_accept_as_new_person(*, raw_token: str, full_name: str, password:
         raise NotAllowed(refusal, code="invitation.sso_required")
     full_name = (full_name or "").strip()
     if not full_name:
-        raise InvalidInput("Tell us your name.", fields={"full_name": ["This field is required."]})
+        raise InvalidInput(gettext("Tell us your name."), fields={"full_name": [gettext("This field is required.")]})
     user = user_create(email=invitation.email, password=password, full_name=full_name)
-    return invitation_accept(raw_token=raw_token, user=user)
+    return invitation_accept(raw_token=raw_token, user=user, language=language)

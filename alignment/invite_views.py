@@ -23,12 +23,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts import sso
 from accounts.models import User
 from core.errors import DomainError, NotAllowed, NotFound, RateLimited
+from core.templatetags.formatting import role_word, side_word
 from core.web import domain_errors, form_errors, login_url, refused
 
 from . import invitation_links as links
@@ -42,8 +45,8 @@ LINK_RATE = getattr(settings, "INVITATION_LINK_RATE", "20/m")
 # "Ask for a new link" per IP address (each invitation also asks at most once a day).
 NEW_LINK_RATE = getattr(settings, "INVITATION_NEW_LINK_RATE", "10/h")
 
-USED_LINK = "This invitation link has been used already. Sign in to open your plans."
-USED_LINK_SIGNED_IN = (
+USED_LINK = _("This invitation link has been used already. Sign in to open your plans.")
+USED_LINK_SIGNED_IN = _(
     "This invitation link has been used already. If it was sent to another of your e-mail addresses, "
     "sign out and sign in with that one."
 )
@@ -51,8 +54,8 @@ USED_LINK_SIGNED_IN = (
 
 def _rate_limited(request: HttpRequest) -> HttpResponse | None:
     if is_ratelimited(request, group="invitation-link", key="ip", rate=LINK_RATE, increment=True):
-        error = RateLimited("Too many attempts from your network. Wait a minute and open the link again.")
-        return refused(request, error, title="Slow down")
+        error = RateLimited(gettext("Too many attempts from your network. Wait a minute and open the link again."))
+        return refused(request, error, title=gettext("Slow down"))
     return None
 
 
@@ -93,21 +96,21 @@ def _expired_link(request: HttpRequest, invitation: Invitation, token: str) -> H
 
 
 class NewPersonForm(forms.Form):
-    full_name = forms.CharField(label="Your name", max_length=150)
+    full_name = forms.CharField(label=_("Your name"), max_length=150)
     password = forms.CharField(
-        label="Choose a password",
+        label=_("Choose a password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         max_length=128,
-        help_text="At least 10 characters, not a common password.",
+        help_text=_("At least 10 characters, not a common password."),
     )
     password_again = forms.CharField(
-        label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128
+        label=_("Password again"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128
     )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("password") and data.get("password") != data.get("password_again"):
-            self.add_error("password_again", "The two passwords differ.")
+            self.add_error("password_again", gettext("The two passwords differ."))
         return data
 
 
@@ -175,7 +178,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     form = None
     try:
         if request.user.is_authenticated:
-            member = service.invitation_accept(raw_token=token, user=request.user)
+            member = service.invitation_accept(raw_token=token, user=request.user, language=request.LANGUAGE_CODE)
         else:
             if User.objects.filter(email__iexact=invitation.email).exists():
                 return redirect(login_url(_link(token)))
@@ -184,7 +187,10 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
                 context = _page_context(request, invitation, token) | {"form": form}
                 return render(request, "invitations/invitation.html", context, status=400)
             member = service.invitation_accept_as_new_person(
-                raw_token=token, full_name=form.cleaned_data["full_name"], password=form.cleaned_data["password"]
+                raw_token=token,
+                full_name=form.cleaned_data["full_name"],
+                password=form.cleaned_data["password"],
+                language=request.LANGUAGE_CODE,
             )
             login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
     except NotFound:
@@ -195,7 +201,11 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             context = _page_context(request, invitation, token) | {"form": form}
             return render(request, "invitations/invitation.html", context, status=error.status)
         return refused(request, error)
-    messages.success(request, f"Welcome to {member.partnership.name}. Here is what waits for your side.")
+    messages.success(
+        request,
+        gettext("Welcome to %(partnership)s. Here is what waits for your side.")
+        % {"partnership": member.partnership.name},
+    )
     return redirect("goal-review-queue", partnership_id=member.partnership_id)
 
 
@@ -207,8 +217,8 @@ def invitation_request_link(request: HttpRequest, token: str) -> HttpResponse:
     if limited:
         return limited
     if is_ratelimited(request, group="invitation-new-link", key="ip", rate=NEW_LINK_RATE, increment=True):
-        error = RateLimited("Too many requests for new links from your network. Try again in an hour.")
-        return refused(request, error, title="Slow down")
+        error = RateLimited(gettext("Too many requests for new links from your network. Try again in an hour."))
+        return refused(request, error, title=gettext("Slow down"))
     try:
         links.invitation_request_link(raw_token=token)
     except NotFound:
@@ -223,16 +233,19 @@ class InviteForm(forms.Form):
     """Invite someone. The side is an explicit choice between the two companies (no default);
     ``confirm_side`` carries the inviter's "yes, this side anyway" after a side mismatch."""
 
-    email = forms.EmailField(label="E-mail address", max_length=254)
+    email = forms.EmailField(label=_("E-mail address"), max_length=254)
     side = forms.ChoiceField(
-        label="Which company do they work for?",
+        label=_("Which company do they work for?"),
         choices=Side.choices,
         widget=forms.RadioSelect,
-        error_messages={"required": "Choose the company this person works for."},
+        error_messages={"required": _("Choose the company this person works for.")},
     )
-    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.APPROVER)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.APPROVER)
     message = forms.CharField(
-        label="Personal message (optional)", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Personal message (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
     confirm_side = forms.CharField(required=False, max_length=300)
 
@@ -329,7 +342,8 @@ def _manage_access(request: HttpRequest, partnership_id: Any) -> Access:
     access = resolve(request.user, partnership_id)
     if not access.can_manage_invitations:
         raise NotAllowed(
-            f"Only admins and approvers invite people to this partnership; your role is {access.role}.",
+            gettext("Only admins and approvers invite people to this partnership; your role is %(role)s.")
+            % {"role": role_word(access.role)},
         )
     return access
 
@@ -360,19 +374,26 @@ def invitations_manage(request: HttpRequest, partnership_id: Any) -> HttpRespons
             side, email = data["side"], data["email"].strip().lower()
             mismatch = {
                 "key": sides.confirmation_key(side, email),
-                "label": f"Yes, invite {email} to the {side} side ({access.partnership.organisation_for(side).name}) "
-                "anyway",
+                "label": gettext("Yes, invite %(email)s to the %(side)s side (%(organisation)s) anyway")
+                % {
+                    "email": email,
+                    "side": side_word(side),
+                    "organisation": access.partnership.organisation_for(side).name,
+                },
             }
         return _render_manage(request, access, form, rules, mismatch=mismatch, status=error.status)
     if invitation.awaits_confirmation:
         org = access.partnership.organisation_for(invitation.side).name
         messages.success(
             request,
-            f"{org}'s admins were asked to confirm the invitation of {invitation.email}. "
-            "The link goes out as soon as one of them confirms.",
+            gettext(
+                "%(organisation)s's admins were asked to confirm the invitation of %(email)s. "
+                "The link goes out as soon as one of them confirms."
+            )
+            % {"organisation": org, "email": invitation.email},
         )
     else:
-        messages.success(request, f"Invitation sent to {invitation.email}.")
+        messages.success(request, gettext("Invitation sent to %(email)s.") % {"email": invitation.email})
     return redirect(_manage_url(access.partnership.pk))
 
 
@@ -381,7 +402,10 @@ def invitations_manage(request: HttpRequest, partnership_id: Any) -> HttpRespons
 def invitation_resend(request: HttpRequest, partnership_id: Any, invitation_id: Any) -> HttpResponse:
     access = resolve(request.user, partnership_id)
     invitation, _raw = service.invitation_resend(access=access, invitation_id=invitation_id)
-    messages.success(request, f"A new link was sent to {invitation.email}; the previous one no longer works.")
+    messages.success(
+        request,
+        gettext("A new link was sent to %(email)s; the previous one no longer works.") % {"email": invitation.email},
+    )
     return redirect(_manage_url(access.partnership.pk))
 
 
@@ -390,7 +414,7 @@ def invitation_resend(request: HttpRequest, partnership_id: Any, invitation_id: 
 def invitation_revoke(request: HttpRequest, partnership_id: Any, invitation_id: Any) -> HttpResponse:
     access = resolve(request.user, partnership_id)
     invitation = service.invitation_revoke(access=access, invitation_id=invitation_id)
-    messages.success(request, f"The invitation of {invitation.email} was revoked.")
+    messages.success(request, gettext("The invitation of %(email)s was revoked.") % {"email": invitation.email})
     return redirect(_manage_url(access.partnership.pk))
 
 
@@ -399,7 +423,9 @@ def invitation_revoke(request: HttpRequest, partnership_id: Any, invitation_id: 
 def invitation_confirm(request: HttpRequest, partnership_id: Any, invitation_id: Any) -> HttpResponse:
     access = resolve(request.user, partnership_id)
     invitation = service.invitation_confirm(access=access, invitation_id=invitation_id)
-    messages.success(request, f"Confirmed: the invitation link is on its way to {invitation.email}.")
+    messages.success(
+        request, gettext("Confirmed: the invitation link is on its way to %(email)s.") % {"email": invitation.email}
+    )
     return redirect(_manage_url(access.partnership.pk))
 
 
@@ -408,7 +434,7 @@ def invitation_confirm(request: HttpRequest, partnership_id: Any, invitation_id:
 def invitation_decline(request: HttpRequest, partnership_id: Any, invitation_id: Any) -> HttpResponse:
     access = resolve(request.user, partnership_id)
     invitation = service.invitation_decline(access=access, invitation_id=invitation_id)
-    messages.success(request, f"Declined: {invitation.email} gets no invitation.")
+    messages.success(request, gettext("Declined: %(email)s gets no invitation.") % {"email": invitation.email})
     return redirect(_manage_url(access.partnership.pk))
 
 
@@ -420,7 +446,13 @@ def vendor_invitations_setting(request: HttpRequest, partnership_id: Any) -> Htt
     allowed = request.POST.get("vendors_invite_directly") == "on"
     org = service.organisation_set_vendors_invite_directly(access=access, allowed=allowed)
     if org.vendors_invite_directly:
-        messages.success(request, f"Vendors may now invite {org.name}'s people directly.")
+        messages.success(
+            request, gettext("Vendors may now invite %(organisation)s's people directly.") % {"organisation": org.name}
+        )
     else:
-        messages.success(request, f"An admin of {org.name} now confirms each vendor's invitation of its people.")
+        messages.success(
+            request,
+            gettext("An admin of %(organisation)s now confirms each vendor's invitation of its people.")
+            % {"organisation": org.name},
+        )
     return redirect(_manage_url(access.partnership.pk, "vendor-invitations"))

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation, hash_token, validate_timezone
 from core.models import PlanObject, json_value
@@ -24,8 +25,8 @@ LINK_SALT = "partnerplan.invitation.link"
 
 
 class Side(models.TextChoices):
-    VENDOR = "vendor", "Vendor"
-    PARTNER = "partner", "Partner"
+    VENDOR = "vendor", _("Vendor")
+    PARTNER = "partner", _("Partner")
 
     @classmethod
     def other(cls, side: str) -> str:
@@ -33,35 +34,35 @@ class Side(models.TextChoices):
 
 
 class Role(models.TextChoices):
-    VIEWER = "viewer", "Viewer"
-    EDITOR = "editor", "Editor"
-    APPROVER = "approver", "Approver"
+    VIEWER = "viewer", _("Viewer")
+    EDITOR = "editor", _("Editor")
+    APPROVER = "approver", _("Approver")
 
 
 class Partnership(PlanObject):
     class PartnerType(models.TextChoices):
-        CONSULTING = "consulting", "Consulting house"
-        RESELLER = "reseller", "Solution provider / reseller"
-        REFERRAL = "referral", "Referral partner"
-        TECHNOLOGY = "technology", "Technology / ISV"
-        OTHER = "other", "Other"
+        CONSULTING = "consulting", _("Consulting house")
+        RESELLER = "reseller", _("Solution provider / reseller")
+        REFERRAL = "referral", _("Referral partner")
+        TECHNOLOGY = "technology", _("Technology / ISV")
+        OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
-        PROSPECT = "prospect", "Prospect"
-        ACTIVE = "active", "Active"
-        PAUSED = "paused", "Paused"
-        ENDED = "ended", "Ended"
+        PROSPECT = "prospect", _("Prospect")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        ENDED = "ended", _("Ended")
 
     class Cadence(models.TextChoices):
-        MONTHLY = "monthly", "Monthly"
-        QUARTERLY = "quarterly", "Quarterly"
-        HALF_YEARLY = "half_yearly", "Half-yearly"
-        YEARLY = "yearly", "Yearly"
-        CUSTOM = "custom", "Custom (RRULE)"
+        MONTHLY = "monthly", _("Monthly")
+        QUARTERLY = "quarterly", _("Quarterly")
+        HALF_YEARLY = "half_yearly", _("Half-yearly")
+        YEARLY = "yearly", _("Yearly")
+        CUSTOM = "custom", _("Custom (RRULE)")
 
     vendor = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="partnerships_as_vendor")
     partner = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="partnerships_as_partner")
-    name = models.CharField(max_length=200, help_text="How both sides call this partnership.")
+    name = models.CharField(max_length=200, help_text=_("How both sides call this partnership."))
     partner_type = models.CharField(max_length=16, choices=PartnerType.choices, default=PartnerType.RESELLER)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     # The economic model is context for the plan, never its goal.
@@ -84,15 +85,15 @@ class Partnership(PlanObject):
     vendor_drivers = models.JSONField(default=list, blank=True)
     partner_drivers = models.JSONField(default=list, blank=True)
     review_cadence = models.CharField(max_length=16, choices=Cadence.choices, default=Cadence.QUARTERLY)
-    review_rrule = models.CharField(max_length=500, blank=True, help_text="RFC 5545 RRULE for a custom cadence.")
-    review_time = models.TimeField(default=dt.time(10, 0), help_text="Local time of reviews.")
+    review_rrule = models.CharField(max_length=500, blank=True, help_text=_("RFC 5545 RRULE for a custom cadence."))
+    review_time = models.TimeField(default=dt.time(10, 0), help_text=_("Local time of reviews."))
     review_duration_minutes = models.PositiveIntegerField(default=60)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     # Days before a review when reminders go out.
     reminder_offsets_days = models.JSONField(default=list, blank=True)
     # Reviews the cadence puts on a Saturday or Sunday (local) move to the nearest working day.
     reviews_on_working_days = models.BooleanField(
-        default=True, help_text="Move reviews that fall on a weekend to the nearest working day."
+        default=True, help_text=_("Move reviews that fall on a weekend to the nearest working day.")
     )
 
     class Meta:
@@ -283,7 +284,7 @@ class Vision(PlanObject):
     why_together = models.TextField(blank=True, max_length=10000)
     what_we_hope = models.TextField(blank=True, max_length=10000)
     how_we_work = models.TextField(blank=True, max_length=10000)
-    horizon = models.DateField(null=True, blank=True, help_text="The date this vision looks ahead to.")
+    horizon = models.DateField(null=True, blank=True, help_text=_("The date this vision looks ahead to."))
     revision = models.PositiveIntegerField(default=1)
 
     def __str__(self) -> str:
@@ -323,15 +324,15 @@ class Objective(PlanObject):
     measured (optionally a metric with a baseline and a long-term target)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        ACHIEVED = "achieved", "Achieved"
-        RETIRED = "retired", "Retired"
+        ACTIVE = "active", _("Active")
+        ACHIEVED = "achieved", _("Achieved")
+        RETIRED = "retired", _("Retired")
 
     partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="objectives")
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=10000)
-    vendor_gain = models.TextField(blank=True, max_length=5000, help_text="What this objective gives the vendor.")
-    partner_gain = models.TextField(blank=True, max_length=5000, help_text="What it gives the partner.")
+    vendor_gain = models.TextField(blank=True, max_length=5000, help_text=_("What this objective gives the vendor."))
+    partner_gain = models.TextField(blank=True, max_length=5000, help_text=_("What it gives the partner."))
     vendor_drivers = models.JSONField(default=list, blank=True)
     partner_drivers = models.JSONField(default=list, blank=True)
     success_measure = models.TextField(blank=True, max_length=5000)
@@ -369,13 +370,13 @@ class AlignmentReview(PlanObject):
     """A periodic business review of the partnership: scheduled from the cadence, then held."""
 
     class Status(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        HELD = "held", "Held"
-        SKIPPED = "skipped", "Skipped"
+        SCHEDULED = "scheduled", _("Scheduled")
+        HELD = "held", _("Held")
+        SKIPPED = "skipped", _("Skipped")
 
     partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="reviews")
     title = models.CharField(max_length=200, blank=True)
-    scheduled_for = models.DateTimeField(help_text="Start of the review, in UTC.")
+    scheduled_for = models.DateTimeField(help_text=_("Start of the review, in UTC."))
     # The occurrence of the cadence this review stands for (UTC); unchanged when the review is moved.
     occurrence = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
@@ -440,9 +441,9 @@ class ChangeEvent(models.Model):
     """
 
     class Action(models.TextChoices):
-        CREATE = "create", "Created"
-        UPDATE = "update", "Updated"
-        DELETE = "delete", "Deleted"
+        CREATE = "create", _("Created")
+        UPDATE = "update", _("Updated")
+        DELETE = "delete", _("Deleted")
 
     seq = models.BigAutoField(primary_key=True)
     # Both are the leading columns of the composite indexes below, which serve their lookups.

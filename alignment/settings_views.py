@@ -18,10 +18,13 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import timezone_choices
 from alignment.web import PlanView
 from core.errors import InvalidInput
+from core.templatetags.formatting import side_word
 
 from . import services
 from .forms import VersionedForm
@@ -31,9 +34,9 @@ TEXTAREA = {"rows": 3}
 
 
 class GeneralForm(VersionedForm):
-    name = forms.CharField(label="Partnership name", max_length=200)
-    partner_type = forms.ChoiceField(label="Partner type", choices=Partnership.PartnerType.choices)
-    status = forms.ChoiceField(label="Status", choices=Partnership.Status.choices)
+    name = forms.CharField(label=_("Partnership name"), max_length=200)
+    partner_type = forms.ChoiceField(label=_("Partner type"), choices=Partnership.PartnerType.choices)
+    status = forms.ChoiceField(label=_("Status"), choices=Partnership.Status.choices)
     conflict_fields = ("name", "partner_type", "status")
 
 
@@ -45,42 +48,44 @@ class EconomicsForm(VersionedForm):
         "max_digits": 5,
         "decimal_places": 2,
     }
-    margin_percent = forms.DecimalField(label="Partner margin (%)", **percent)
-    referral_fee_percent = forms.DecimalField(label="Referral fee (%)", **percent)
+    margin_percent = forms.DecimalField(label=_("Partner margin (%)"), **percent)
+    referral_fee_percent = forms.DecimalField(label=_("Referral fee (%)"), **percent)
     economic_notes = forms.CharField(
-        label="Notes on the economic model",
+        label=_("Notes on the economic model"),
         required=False,
         max_length=5000,
         widget=forms.Textarea(attrs=TEXTAREA),
-        help_text="Context for the plan, never its goal.",
+        help_text=_("Context for the plan, never its goal."),
     )
     conflict_fields = ("margin_percent", "referral_fee_percent", "economic_notes")
 
 
 class ScheduleForm(VersionedForm):
-    review_cadence = forms.ChoiceField(label="Review cadence", choices=Partnership.Cadence.choices)
+    review_cadence = forms.ChoiceField(label=_("Review cadence"), choices=Partnership.Cadence.choices)
     review_rrule = forms.CharField(
-        label="Custom recurrence (RRULE)",
+        label=_("Custom recurrence (RRULE)"),
         required=False,
         max_length=500,
-        help_text="Only for a custom cadence, e.g. FREQ=MONTHLY;INTERVAL=2;BYDAY=1TU.",
+        help_text=_("Only for a custom cadence, e.g. FREQ=MONTHLY;INTERVAL=2;BYDAY=1TU."),
     )
     review_time = forms.TimeField(
-        label="Local time of reviews", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+        label=_("Local time of reviews"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     )
-    review_duration_minutes = forms.IntegerField(label="Length (minutes)", min_value=15, max_value=480)
-    timezone = forms.ChoiceField(label="Time zone of reviews", choices=timezone_choices)
+    review_duration_minutes = forms.IntegerField(label=_("Length (minutes)"), min_value=15, max_value=480)
+    timezone = forms.ChoiceField(label=_("Time zone of reviews"), choices=timezone_choices)
     reminder_offsets_days = forms.CharField(
-        label="Reminders (days before a review)",
+        label=_("Reminders (days before a review)"),
         required=False,
         max_length=100,
-        help_text="Whole numbers from 0 to 90, separated by commas, e.g. 7, 1.",
+        help_text=_("Whole numbers from 0 to 90, separated by commas, e.g. 7, 1."),
     )
     reviews_on_working_days = forms.BooleanField(
-        label="Keep reviews off weekends",
+        label=_("Keep reviews off weekends"),
         required=False,
-        help_text="A review that falls on a Saturday moves to the Friday before, one on a Sunday to the Monday "
-        "after (in the time zone of reviews). A custom rule that names weekend days is kept as written.",
+        help_text=_(
+            "A review that falls on a Saturday moves to the Friday before, one on a Sunday to the Monday "
+            "after (in the time zone of reviews). A custom rule that names weekend days is kept as written."
+        ),
     )
     conflict_fields = (
         "review_cadence",
@@ -99,16 +104,16 @@ class ScheduleForm(VersionedForm):
             if not part:
                 continue
             if not part.isdigit() or not 0 <= int(part) <= 90:
-                raise forms.ValidationError(f"“{part}” is not a whole number from 0 to 90.")
+                raise forms.ValidationError(gettext("“%(part)s” is not a whole number from 0 to 90.") % {"part": part})
             days.append(int(part))
         if len(days) > 10:
-            raise forms.ValidationError("At most 10 reminders.")
+            raise forms.ValidationError(gettext("At most 10 reminders."))
         return sorted(set(days), reverse=True)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("review_cadence") == Partnership.Cadence.CUSTOM and not (data.get("review_rrule") or "").strip():
-            self.add_error("review_rrule", "A custom cadence needs a recurrence rule.")
+            self.add_error("review_rrule", gettext("A custom cadence needs a recurrence rule."))
         return data
 
 
@@ -122,11 +127,11 @@ class DriversForm(VersionedForm):
         self.side = side
         self.field_name = f"{side}_drivers"
         self.fields[self.field_name] = forms.CharField(
-            label=f"Business drivers of the {side} side",
+            label=gettext("Business drivers of the %(side)s side") % {"side": side_word(side)},
             required=False,
             max_length=3000,
             widget=forms.Textarea(attrs={"rows": 5}),
-            help_text="One per line, e.g. services revenue, utilisation, billable rate (at most 20).",
+            help_text=gettext("One per line, e.g. services revenue, utilisation, billable rate (at most 20)."),
         )
         self.conflict_fields = (self.field_name,)
 
@@ -136,9 +141,9 @@ class DriversForm(VersionedForm):
         if isinstance(raw, str):
             drivers = [line.strip() for line in raw.splitlines() if line.strip()]
             if len(drivers) > 20:
-                self.add_error(self.field_name, "At most 20 drivers.")
+                self.add_error(self.field_name, gettext("At most 20 drivers."))
             elif any(len(d) > 120 for d in drivers):
-                self.add_error(self.field_name, "Keep each driver under 120 characters.")
+                self.add_error(self.field_name, gettext("Keep each driver under 120 characters."))
             else:
                 data[self.field_name] = list(dict.fromkeys(drivers))
         return data
@@ -241,7 +246,7 @@ class PartnershipSettingsSection(PlanView):
             return self.render_form(status=400)
         changes = self.form.service_changes()
         services.partnership_update(access=self.access, expected_version=self.form.cleaned_data["version"], **changes)
-        messages.success(request, "Settings saved.")
+        messages.success(request, gettext("Settings saved."))
         return redirect(reverse("partnership_settings", args=[self.access.partnership.pk]) + f"#{self.section}")
 
     def render_form(self, status: int = 200, conflict: dict[str, Any] | None = None) -> HttpResponse:
@@ -263,9 +268,13 @@ class MemberRole(PlanView):
         self.access.require_manage("change roles")
         form = RoleForm(request.POST)
         if not form.is_valid():
-            return self.refusal(InvalidInput("Choose a role: viewer, editor or approver."))
+            return self.refusal(InvalidInput(gettext("Choose a role: viewer, editor or approver.")))
         member = services.member_update(access=self.access, member_id=kwargs["mid"], role=form.cleaned_data["role"])
-        messages.success(request, f"{member.user.display_name} is now {member.get_role_display().lower()}.")
+        messages.success(
+            request,
+            gettext("%(name)s is now %(role)s.")
+            % {"name": member.user.display_name, "role": member.get_role_display().lower()},
+        )
         return redirect(reverse("partnership_settings", args=[self.access.partnership.pk]) + "#people")
 
 
@@ -283,6 +292,11 @@ class MemberRemove(PlanView):
             .first()
         )
         services.member_remove(access=self.access, member_id=kwargs["mid"])
-        name = member.user.display_name if member else "The person"
-        messages.success(request, f"{name} no longer has access to this partnership.")
+        if member is None:
+            messages.success(request, gettext("The person no longer has access to this partnership."))
+        else:
+            messages.success(
+                request,
+                gettext("%(name)s no longer has access to this partnership.") % {"name": member.user.display_name},
+            )
         return redirect(reverse("partnership_settings", args=[self.access.partnership.pk]) + "#people")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views import View
 
 from core.errors import DomainError, NotAllowed, NotFound, StaleVersion
@@ -22,6 +23,9 @@ from core.web import HtmxHttpRequest, flash, form_errors, refused
 
 from .access import Access, resolve
 from .models import ChangeEvent
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class PlanView(View):
@@ -139,8 +143,8 @@ class InPlaceForm(PlanView):
 
     form_class: type[Any]
     template_name = "plan/_form.html"
-    title = ""
-    submit_label = "Save"
+    title: StrOrPromise = ""
+    submit_label: StrOrPromise = _("Save")
 
     def get_initial(self) -> dict[str, Any]:
         return {}
@@ -170,7 +174,7 @@ class InPlaceForm(PlanView):
             return self.render_form(status=FORM_ERROR)
         return self.save()
 
-    def notice(self) -> str:
+    def notice(self) -> StrOrPromise:
         """What saving this form will do beyond the obvious (e.g. open a new revision), or ""."""
         return ""
 

@@ -239,6 +239,26 @@ class CheckInUpdateIn(StrictSerializer):
     measured_on = DateField(required=False)
     confidence = whole(1, 5, required=False)
     note = text(5000)
+    correction = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Change a figure of a closed goal: recorded as a correction after the close (refused without).",
+    )
+    version = version_field()
+
+
+class CheckInConfirmIn(StrictSerializer):
+    version = version_field()
+
+
+class CheckInDisputeIn(StrictSerializer):
+    value = number(help_text="Your side's number for the same day.")
+    note = serializers.CharField(max_length=5000, help_text="Why your side's number differs.")
+    version = version_field()
+
+
+class CheckInSettleIn(StrictSerializer):
+    value = number(help_text="One of the two numbers: the figure as entered, or the disputed one.")
     version = version_field()
 
 

@@ -210,7 +210,12 @@ SERIALIZERS: dict[str, type[serializers.Serializer[Any]]] = {
 PROJECTIONS = {api_type: projection_of(api_type, s) for api_type, s in SERIALIZERS.items()}
 # Fields added after events were recorded: a record written before lacks them and stands for the
 # value the migration gave the rows that existed (a check-in made in the browser, a goal without a key).
-ADDED_LATER: dict[tuple[str, str], Any] = {("check-in", "source"): "web", ("goal", "external_key"): ""}
+ADDED_LATER: dict[tuple[str, str], Any] = {
+    ("check-in", "source"): "web",
+    ("check-in", "review"): "confirmed",  # figures recorded before two-key actuals were accepted as they were
+    ("check-in", "dispute_note"): "",
+    ("goal", "external_key"): "",
+}
 VERSIONED = frozenset(t for t, p in PROJECTIONS.items() if p.has_version)
 
 

@@ -332,7 +332,7 @@ CHECK_INS = Resource(
     create=lambda a, d: goal_check_ins.check_in_create(access=a, goal_id=d.pop("goal"), source=CheckInSource.API, **d),
     update=lambda a, o, v, d: goal_check_ins.check_in_update(access=a, check_in_id=o.pk, expected_version=v, **d),
     delete=lambda a, o, v: goal_check_ins.check_in_delete(access=a, check_in_id=o.pk, expected_version=v),
-    select=("author",),
+    select=("author", "reviewed_by"),
     filters={"side": _equals("side"), "goal": _visible_parent(Goal, "goal", "partnership")},
 )
 COMMENTS = Resource(

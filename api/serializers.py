@@ -219,10 +219,28 @@ class CommitmentOut(Out):
 
 class CheckInOut(Out):
     author = UserIdField()
+    reviewed_by = UserIdField(
+        help_text="Who of the other side confirmed or disputed the figure (null while unconfirmed)."
+    )
 
     class Meta:
         model = CheckIn
-        fields = (*COMMON, "goal", "side", "author", "measured_on", "value", "confidence", "note", "source")
+        fields = (
+            *COMMON,
+            "goal",
+            "side",
+            "author",
+            "measured_on",
+            "value",
+            "confidence",
+            "note",
+            "source",
+            "review",
+            "reviewed_by",
+            "reviewed_at",
+            "disputed_value",
+            "dispute_note",
+        )
 
 
 class CommentOut(Out):

@@ -12,15 +12,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from alignment.models import AlignmentReview, Partnership, Side
+from core.templatetags.formatting import side_word
 from goals.models import Commitment, Goal, GoalStatus
 from goals.queries import latest_check_ins
-from goals.rules import NEGOTIATING, approved_sides_of, overdue_filter, waiting_reason, waiting_sides
+from goals.rules import (
+    NEGOTIATING,
+    approved_sides_of,
+    check_in_interval,
+    overdue_filter,
+    waiting_reason,
+    waiting_sides,
+)
 
 from .health import HealthReport, partnership_health
 from .models import HealthSnapshot
-from .reminders import check_in_interval
 
 OFF_TRACK_MARGIN = 0.15  # progress this far behind the straight line from start to end is off track
 LOW_CONFIDENCE = 2  # a side's confidence at or below this puts the goal on the agenda
@@ -73,14 +82,20 @@ def off_track(goal: Goal, latest: dict[tuple[Any, str], Any], today: dt.date) ->
     progress = goal.progress(newest.value) if newest else None
     expected = expected_progress(goal.period_start, goal.period_end, today)
     if newest is None:
-        reasons.append("no check-in yet")
+        reasons.append(gettext("no check-in yet"))
     elif newest.measured_on < today - check_in_interval():
-        reasons.append(f"no check-in since {newest.measured_on:%-d %b %Y}")
+        reasons.append(gettext("no check-in since %(date)s") % {"date": date_format(newest.measured_on, "j M Y")})
     if progress is not None and progress + OFF_TRACK_MARGIN < expected:
-        reasons.append(f"{progress:.0%} of the way with {expected:.0%} of the period gone")
+        reasons.append(
+            gettext("%(progress)s of the way with %(expected)s of the period gone")
+            % {"progress": f"{progress:.0%}", "expected": f"{expected:.0%}"}
+        )
     for c in values:
         if c.confidence <= LOW_CONFIDENCE:
-            reasons.append(f"{c.side} side's confidence is {c.confidence} of 5")
+            reasons.append(
+                gettext("%(side)s side's confidence is %(confidence)s of 5")
+                % {"side": side_word(c.side), "confidence": c.confidence}
+            )
     return GoalItem(goal, reasons, progress, expected)
 
 

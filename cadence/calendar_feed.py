@@ -24,7 +24,8 @@ from typing import cast
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from icalendar import Calendar, Event, vDuration, vText
 
 from accounts.models import User
@@ -70,18 +71,22 @@ def review_event(review: AlignmentReview) -> Event:
     url = _url("reviews:detail", p.pk, review.pk)
     event = Event()
     _stamp(event, review_uid(review.pk), review.version, review.created_at, review.updated_at)
-    event.add("summary", f"{review.title or 'Alignment review'}: {p.name}")
+    title = review.title or gettext("Alignment review")
+    event.add("summary", gettext("%(review)s: %(partnership)s") % {"review": title, "partnership": p.name})
     event.add("dtstart", start)
     event.add("dtend", start + dt.timedelta(minutes=p.review_duration_minutes))
     if review.status == AlignmentReview.Status.SKIPPED:
         event.add("status", "CANCELLED")
-        state = "This review was skipped."
+        state = gettext("This review was skipped.")
     else:
         event.add("status", "CONFIRMED")
-        state = f"Held on {review.held_on:%Y-%m-%d}." if review.status == AlignmentReview.Status.HELD else ""
+        held = review.status == AlignmentReview.Status.HELD
+        state = gettext("Held on %(day)s.") % {"day": f"{review.held_on:%Y-%m-%d}"} if held else ""
     event.add("transp", "OPAQUE")
     event.add("url", url)
-    event.add("description", " ".join(filter(None, [f"Alignment review of {p.name}.", state, f"Agenda: {url}"])))
+    about = gettext("Alignment review of %(partnership)s.") % {"partnership": p.name}
+    agenda = gettext("Agenda: %(url)s") % {"url": url}
+    event.add("description", " ".join(filter(None, [about, state, agenda])))
     return event
 
 
@@ -90,17 +95,20 @@ def goal_end_event(goal: Goal) -> Event:
     url = _url("goal_detail", p.pk, goal.pk)
     event = Event()
     _stamp(event, goal_end_uid(goal.pk), goal.version, goal.created_at, goal.updated_at)
-    event.add("summary", f"Goal period ends: {goal.title}")
+    event.add("summary", gettext("Goal period ends: %(title)s") % {"title": goal.title})
     event.add("dtstart", goal.period_end)
     event.add("dtend", goal.period_end + dt.timedelta(days=1))
     event.add("status", "CONFIRMED" if goal.status == GoalStatus.AGREED else "TENTATIVE")
     event.add("transp", "TRANSPARENT")
     event.add("url", url)
-    state = "agreed" if goal.status == GoalStatus.AGREED else "proposed, not agreed yet"
-    event.add(
-        "description",
-        f"The period of the goal “{goal.title}” ({state}) of {p.name} ends on {goal.period_end:%Y-%m-%d}. {url}",
-    )
+    if goal.status == GoalStatus.AGREED:
+        text = gettext("The period of the goal “%(title)s” (agreed) of %(partnership)s ends on %(day)s.")
+    else:
+        text = gettext(
+            "The period of the goal “%(title)s” (proposed, not agreed yet) of %(partnership)s ends on %(day)s."
+        )
+    day = f"{goal.period_end:%Y-%m-%d}"
+    event.add("description", f"{text % {'title': goal.title, 'partnership': p.name, 'day': day}} {url}")
     return event
 
 
@@ -135,15 +143,20 @@ def calendar_name(user: User) -> str:
 
 
 def build_feed(user: User, now: dt.datetime | None = None) -> bytes:
-    """The person's feed as iCalendar bytes (two queries, whatever the number of partnerships)."""
-    now = now or timezone.now()
+    """The person's feed as iCalendar bytes (two queries, whatever the number of partnerships), in
+    their language (a calendar client fetching it says none of its own)."""
+    with translation.override(user.language or translation.get_language()):
+        return _build_feed(user, now or timezone.now())
+
+
+def _build_feed(user: User, now: dt.datetime) -> bytes:
     cal = Calendar()
     cal.add("prodid", "-//Partnerplan//Calendar feed//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", calendar_name(user))
     cal.add("name", calendar_name(user))  # RFC 7986
-    cal.add("x-wr-caldesc", vText("Alignment reviews and goal period ends of your partnerships"))
+    cal.add("x-wr-caldesc", vText(gettext("Alignment reviews and goal period ends of your partnerships")))
     cal.add("refresh-interval", vDuration(REFRESH), parameters={"VALUE": "DURATION"})  # RFC 7986
     cal.add("x-published-ttl", vDuration(REFRESH))
     for review in feed_reviews(user, now):

@@ -1,4 +1,4 @@
-"""The reminder e-mails and the weekly digest: one small function per e-mail, each registered with
+"""The reminder e-mails and the digest: one small function per e-mail, each registered with
 the outbox (``core.outbox``) for its kind.
 
 Each function first checks the reminder is still due (a review held meanwhile, a goal approved
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Any, cast
+from typing import cast
 
 from django.conf import settings
 from django.templatetags.tz import do_timezone
@@ -19,14 +19,14 @@ from icalendar import Calendar, Event
 
 from accounts.emails import send_to_person
 from accounts.models import ReminderKind, User
-from alignment.models import AlignmentReview, Partnership, PartnershipMember
-from alignment.reviews import next_reviews
+from alignment.models import AlignmentReview, PartnershipMember
+from cadence import digest
 from cadence.calendar_feed import review_uid
 from core import outbox
 from core.models import MailKind, OutboxMessage
 from goals import actions as goal_actions
-from goals.models import CheckIn, Commitment, Goal, GoalStatus, RevisionState
-from goals.rules import NEGOTIATING, approved_sides_of, overdue_filter, waiting_reason, waits_for
+from goals.models import CheckIn, Goal, GoalStatus, RevisionState
+from goals.rules import approved_sides_of, waits_for
 
 
 def _local(moment: dt.datetime, zone: str) -> dt.datetime:
@@ -179,50 +179,27 @@ def checkin_missing(delivery: OutboxMessage) -> bool:
 
 
 @outbox.sender(MailKind.WEEKLY_DIGEST, mute_kind=ReminderKind.WEEKLY_DIGEST)
-def weekly_digest(delivery: OutboxMessage) -> bool:
-    rows = digest_rows(cast(User, delivery.recipient), timezone.now())  # a digest goes to a person
+def digest_email(delivery: OutboxMessage) -> bool:
+    """The digest of the period the row names (``cadence.digest``), in the person's time zone (the
+    outbox writes it in their language); nothing when there is nothing to say."""
+    user = cast(User, delivery.recipient)  # a digest goes to a person
+    period = digest.period_of(delivery.occurrence, user)
+    rows = [row for row in digest.digest_rows(user, timezone.now(), period) if row["news"]]
     if not rows:
         return False
-    return send_to_person("digest-weekly", delivery, {"rows": rows})
-
-
-def digest_rows(user: User, now: dt.datetime) -> list[dict[str, Any]]:
-    """Per active partnership of the person: the next review, the goals waiting for their side and
-    their own overdue commitments (a fixed number of queries; the rules are ``goals.rules`` and
-    ``alignment.reviews``, as on every screen)."""
-    memberships = {
-        m.partnership_id: m
-        for m in PartnershipMember.objects.filter(
-            user=user, partnership__status=Partnership.Status.ACTIVE
-        ).select_related("partnership")
-    }
-    if not memberships:
-        return []
-    ids = list(memberships)
-    reviews = next_reviews(ids, now)
-    negotiating = list(Goal.objects.filter(NEGOTIATING, partnership_id__in=ids).order_by("proposed_at", "created_at"))
-    approved = approved_sides_of(g.pk for g in negotiating)
-    overdue = list(
-        Commitment.objects.filter(overdue_filter(now.date()), goal__partnership_id__in=ids, owner=user)
-        .select_related("goal")
-        .order_by("due_date")
+    return send_to_person(
+        "digest",
+        delivery,
+        {
+            "rows": rows,
+            "weekly": period.weekly,
+            "zone": period.zone.key,
+            "changed_since": digest.local_time(period.previous_start, period.zone),
+            "due_until": period.due_until,
+            # The links' terms are said once, under the last partnership, when any link is offered.
+            "action_days": goal_actions.max_age().days
+            if any(item["actions"] for row in rows for item in row["waiting"])
+            or any(item["link"] for row in rows for item in row["figures_to_confirm"])
+            else 0,
+        },
     )
-    rows = []
-    for pid, m in memberships.items():
-        waiting = [
-            {"goal": g, "why": waiting_reason(g.negotiation_state)}
-            for g in negotiating
-            if g.partnership_id == pid and waits_for(g, m.side, approved.get(g.pk, ()))
-        ]
-        review = reviews.get(pid)
-        rows.append(
-            {
-                "partnership": m.partnership,
-                "next_review": review,
-                "next_review_local": _local(review.scheduled_for, user.timezone) if review else None,
-                "waiting": waiting,
-                "overdue": [c for c in overdue if c.goal.partnership_id == pid],
-                "url": settings.SITE_URL + reverse("plan", args=[pid]),
-            }
-        )
-    return rows

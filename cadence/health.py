@@ -8,15 +8,19 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Exists, F, OuterRef, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext, ngettext
 
 from alignment.changes import cache_hour, plan_generations
 from alignment.models import AlignmentReview, Objective, Partnership, Side, Vision, VisionEndorsement
+from core.templatetags.formatting import side_word
 from goals.models import Commitment, Goal
 from goals.queries import latest_check_ins
 from goals.rules import due_filter, is_due
@@ -91,13 +95,9 @@ def has_started(facts: PlanFacts) -> bool:
     return facts.agreed_a_goal
 
 
-def _all(n: int, word: str, singular: str, plural: str) -> str:
-    """ "The goal … is" for one, "All 3 goals … are" for more."""
-    return f"The {word} {singular}." if n == 1 else f"All {n} {word}s {plural}."
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def _day(moment: dt.datetime | dt.date) -> str:
+    """A day as the explanations write it ("3 Mar 2026"), in the active language."""
+    return date_format(moment, "j M Y")
 
 
 def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
@@ -108,15 +108,18 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     # 1. The vision, endorsed by both sides on its current revision.
     n = len(facts.endorsed_sides)
     if n == 2:
-        why = "Both sides endorsed the current vision."
+        why = gettext("Both sides endorsed the current vision.")
     elif n == 1:
         endorsed = next(iter(facts.endorsed_sides))
-        why = f"Only the {endorsed} side endorsed the current vision; the {Side.other(endorsed)} side has not."
+        why = gettext("Only the %(side)s side endorsed the current vision; the %(other)s side has not.") % {
+            "side": side_word(endorsed),
+            "other": side_word(Side.other(endorsed)),
+        }
     elif facts.has_vision_text:
-        why = "Neither side has endorsed the current vision."
+        why = gettext("Neither side has endorsed the current vision.")
     else:
-        why = "The vision is not written yet."
-    components.append(Component("vision", "Shared vision endorsed", WEIGHTS["vision"], n / 2, why))
+        why = gettext("The vision is not written yet.")
+    components.append(Component("vision", gettext("Shared vision endorsed"), WEIGHTS["vision"], n / 2, why))
 
     agreed_states = {"agreed", "achieved", "missed"}
     goals = [g for g in facts.current_goals if g["status"] not in ("withdrawn", "dropped")]
@@ -127,35 +130,43 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     if objectives:
         uncovered = [t for oid, t in objectives.items() if oid not in covered]
         score = (len(objectives) - len(uncovered)) / len(objectives)
-        all_covered = _all(
-            len(objectives), "objective", "has an agreed goal this period", "have an agreed goal this period"
-        )
-        why = (
-            all_covered
-            if not uncovered
-            else f"{_plural(len(uncovered), 'objective')} without an agreed goal this period: "
-            + ", ".join(f"“{t}”" for t in uncovered[:3])
-            + ("…" if len(uncovered) > 3 else "")
-            + "."
-        )
+        if not uncovered:
+            why = ngettext(
+                "The objective has an agreed goal this period.",
+                "All %(n)s objectives have an agreed goal this period.",
+                len(objectives),
+            ) % {"n": len(objectives)}
+        else:
+            titles = ", ".join(f"“{t}”" for t in uncovered[:3]) + ("…" if len(uncovered) > 3 else "")
+            why = ngettext(
+                "%(n)s objective without an agreed goal this period: %(titles)s.",
+                "%(n)s objectives without an agreed goal this period: %(titles)s.",
+                len(uncovered),
+            ) % {"n": len(uncovered), "titles": titles}
     else:
-        score, why = 0.0, "No active mutual objectives yet."
-    components.append(Component("coverage", "Objectives covered by agreed goals", WEIGHTS["coverage"], score, why))
+        score, why = 0.0, gettext("No active mutual objectives yet.")
+    components.append(
+        Component("coverage", gettext("Objectives covered by agreed goals"), WEIGHTS["coverage"], score, why)
+    )
 
     # 3. Share of this period's goals that both sides agreed.
     if goals:
         agreed = [g for g in goals if g["status"] in agreed_states]
         score = len(agreed) / len(goals)
         pending = len(goals) - len(agreed)
-        why = (
-            _all(len(goals), "goal", "of this period is agreed", "of this period are agreed")
-            if not pending
-            else f"{len(agreed)} of {_plural(len(goals), 'goal')} of this period agreed; "
-            f"{pending} still in negotiation."
-        )
+        if not pending:
+            why = ngettext(
+                "The goal of this period is agreed.", "All %(n)s goals of this period are agreed.", len(goals)
+            ) % {"n": len(goals)}
+        else:
+            why = ngettext(
+                "%(agreed)s of %(n)s goal of this period agreed; %(pending)s still in negotiation.",
+                "%(agreed)s of %(n)s goals of this period agreed; %(pending)s still in negotiation.",
+                len(goals),
+            ) % {"agreed": len(agreed), "n": len(goals), "pending": pending}
     else:
-        score, why = 0.0, "No goals for the current period."
-    components.append(Component("agreement", "Goals agreed by both sides", WEIGHTS["agreement"], score, why))
+        score, why = 0.0, gettext("No goals for the current period.")
+    components.append(Component("agreement", gettext("Goals agreed by both sides"), WEIGHTS["agreement"], score, why))
 
     # 4. Balance: every open goal has a real commitment from each side.
     open_goals = [g for g in goals if g["status"] not in ("achieved", "missed")]
@@ -167,11 +178,20 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         lacking = {s: sum(1 for g in open_goals if s not in sides_by_goal[g["id"]]) for s in Side.values}
         balanced = sum(1 for g in open_goals if len(sides_by_goal[g["id"]]) == 2)
         score = balanced / len(open_goals)
-        shortfalls = [f"{side} has no commitment on {_plural(k, 'goal')}" for side, k in lacking.items() if k]
-        why = "Both sides committed on every open goal." if not shortfalls else "; ".join(shortfalls).capitalize() + "."
+        shortfalls = [
+            ngettext("%(side)s has no commitment on %(n)s goal", "%(side)s has no commitment on %(n)s goals", k)
+            % {"side": side_word(side), "n": k}
+            for side, k in lacking.items()
+            if k
+        ]
+        if shortfalls:
+            text = "; ".join(shortfalls)
+            why = text[:1].upper() + text[1:] + "."
+        else:
+            why = gettext("Both sides committed on every open goal.")
     else:
-        score, why = 0.0, "No open goals to commit to."
-    components.append(Component("balance", "Commitments from both sides", WEIGHTS["balance"], score, why))
+        score, why = 0.0, gettext("No open goals to commit to.")
+    components.append(Component("balance", gettext("Commitments from both sides"), WEIGHTS["balance"], score, why))
 
     # 5. Timeliness: commitments due so far are done. Only an agreed goal's commitments are promises
     # that can still be kept (marked done); a draft's or a closed goal's due dates would count forever.
@@ -191,15 +211,19 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         overdue = [c for c in due if not c["done"]]
         score = 1 - len(overdue) / len(due)
         by_side = {s: sum(1 for c in overdue if c["side"] == s) for s in Side.values}
-        why = (
-            _all(len(due), "commitment", "due so far is done", "due so far are done")
-            if not overdue
-            else f"{_plural(len(overdue), 'commitment')} overdue "
-            f"(vendor {by_side['vendor']}, partner {by_side['partner']})."
-        )
+        if not overdue:
+            why = ngettext(
+                "The commitment due so far is done.", "All %(n)s commitments due so far are done.", len(due)
+            ) % {"n": len(due)}
+        else:
+            why = ngettext(
+                "%(n)s commitment overdue (vendor %(vendor)s, partner %(partner)s).",
+                "%(n)s commitments overdue (vendor %(vendor)s, partner %(partner)s).",
+                len(overdue),
+            ) % {"n": len(overdue), "vendor": by_side["vendor"], "partner": by_side["partner"]}
     else:
-        score, why = 1.0, "No commitment was due yet."
-    components.append(Component("timeliness", "Commitments kept on time", WEIGHTS["timeliness"], score, why))
+        score, why = 1.0, gettext("No commitment was due yet.")
+    components.append(Component("timeliness", gettext("Commitments kept on time"), WEIGHTS["timeliness"], score, why))
 
     # 6. Reviews held on schedule.
     due_reviews = [r for r in facts.reviews if r["scheduled_for"] <= now and r["status"] != "skipped"]
@@ -207,19 +231,24 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     if due_reviews:
         last = max(due_reviews, key=lambda r: r["scheduled_for"])
         if last["status"] == "held":
-            score, why = 1.0, f"The last review ({last['scheduled_for']:%-d %b %Y}) was held."
+            score, why = 1.0, gettext("The last review (%(date)s) was held.") % {"date": _day(last["scheduled_for"])}
         else:
             late = (now - last["scheduled_for"]).days
             if late <= REVIEW_GRACE_DAYS:
                 score = 1.0
             else:
                 score = max(0.0, 1 - (late - REVIEW_GRACE_DAYS) / (REVIEW_ZERO_DAYS - REVIEW_GRACE_DAYS))
-            why = f"The last review is {_plural(late, 'day')} overdue (due {last['scheduled_for']:%-d %b %Y})."
+            why = ngettext(
+                "The last review is %(n)s day overdue (due %(date)s).",
+                "The last review is %(n)s days overdue (due %(date)s).",
+                late,
+            ) % {"n": late, "date": _day(last["scheduled_for"])}
     elif upcoming:
-        score, why = 1.0, f"The first review is scheduled for {min(r['scheduled_for'] for r in upcoming):%-d %b %Y}."
+        first = min(r["scheduled_for"] for r in upcoming)
+        score, why = 1.0, gettext("The first review is scheduled for %(date)s.") % {"date": _day(first)}
     else:
-        score, why = 0.0, "No alignment review is scheduled."
-    components.append(Component("reviews", "Reviews held on schedule", WEIGHTS["reviews"], score, why))
+        score, why = 0.0, gettext("No alignment review is scheduled.")
+    components.append(Component("reviews", gettext("Reviews held on schedule"), WEIGHTS["reviews"], score, why))
 
     # 7. Freshness of check-ins on agreed goals (decays from 30 to 90 days).
     live = [g for g in goals if g["status"] == "agreed"]
@@ -240,17 +269,33 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         if stale:
             age, title, had = max(stale)
             weeks = age // 7
-            since_what = (
-                f"no check-in for {_plural(weeks, 'week')}."
-                if had
-                else f"no check-in since it was agreed {_plural(weeks, 'week')} ago."
-            )
-            why = f"{_plural(len(stale), 'agreed goal')} without a recent check-in; “{title}” has had {since_what}"
+            how_many = ngettext(
+                "%(n)s agreed goal without a recent check-in;",
+                "%(n)s agreed goals without a recent check-in;",
+                len(stale),
+            ) % {"n": len(stale)}
+            if had:
+                worst = ngettext(
+                    "“%(title)s” has had no check-in for %(n)s week.",
+                    "“%(title)s” has had no check-in for %(n)s weeks.",
+                    weeks,
+                )
+            else:
+                worst = ngettext(
+                    "“%(title)s” has had no check-in since it was agreed %(n)s week ago.",
+                    "“%(title)s” has had no check-in since it was agreed %(n)s weeks ago.",
+                    weeks,
+                )
+            why = f"{how_many} {worst % {'title': title, 'n': weeks}}"
         else:
-            why = f"Every agreed goal had a check-in in the last {FRESH_DAYS} days."
+            why = ngettext(
+                "Every agreed goal had a check-in in the last %(n)s day.",
+                "Every agreed goal had a check-in in the last %(n)s days.",
+                FRESH_DAYS,
+            ) % {"n": FRESH_DAYS}
     else:
-        score, why = 0.0, "No agreed goals to check in on."
-    components.append(Component("freshness", "Check-ins are fresh", WEIGHTS["freshness"], score, why))
+        score, why = 0.0, gettext("No agreed goals to check in on.")
+    components.append(Component("freshness", gettext("Check-ins are fresh"), WEIGHTS["freshness"], score, why))
 
     # 8. Confidence gap between the sides' latest check-ins.
     gaps = []
@@ -262,14 +307,23 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         mean = sum(gap for gap, _ in gaps) / len(gaps)
         score = 1 - mean / 4
         widest = max(gaps)
-        why = (
-            f"Both sides are equally confident on {_plural(len(gaps), 'goal')}."
-            if widest[0] == 0
-            else f"Average confidence gap {mean:.1f} of 4; widest on “{widest[1]}” ({_plural(widest[0], 'point')})."
-        )
+        if widest[0] == 0:
+            why = ngettext(
+                "Both sides are equally confident on %(n)s goal.",
+                "Both sides are equally confident on %(n)s goals.",
+                len(gaps),
+            ) % {"n": len(gaps)}
+        else:
+            why = ngettext(
+                "Average confidence gap %(mean)s of 4; widest on “%(title)s” (%(n)s point).",
+                "Average confidence gap %(mean)s of 4; widest on “%(title)s” (%(n)s points).",
+                widest[0],
+            ) % {"mean": number_format(Decimal(f"{mean:.1f}"), decimal_pos=1), "title": widest[1], "n": widest[0]}
     else:
-        score, why = 0.0, "No goal has a confidence from both sides yet."
-    components.append(Component("confidence", "Both sides equally confident", WEIGHTS["confidence"], score, why))
+        score, why = 0.0, gettext("No goal has a confidence from both sides yet.")
+    components.append(
+        Component("confidence", gettext("Both sides equally confident"), WEIGHTS["confidence"], score, why)
+    )
 
     total = round(sum(c.weight * c.score for c in components))
     return HealthReport(score=max(0, min(100, total)), components=components, started=has_started(facts))
@@ -358,7 +412,9 @@ def cached_health_for(
         return health_for(ids, now)
     generations = generations or plan_generations(ids)
     hour = cache_hour(now)
-    keys = {pid: f"health:{CACHE_FORMAT}:{pid}:{generations[pid]}:{hour}" for pid in ids}
+    # A report explains itself in words: one per language.
+    language = translation.get_language()
+    keys = {pid: f"health:{CACHE_FORMAT}:{pid}:{generations[pid]}:{hour}:{language}" for pid in ids}
     hits = cache.get_many(list(keys.values()))
     reports = {pid: hits[key] for pid, key in keys.items() if key in hits}
     missing = [pid for pid in ids if pid not in reports]

@@ -4,7 +4,7 @@ recipient) in the outbox (``core.outbox``), which sends each exactly once.
 A sweep finds what is due with indexed queries. The unique key of the outbox makes a sweep that
 runs twice, or two sweeps running at once, queue each reminder once between them; only the rows
 really inserted are enqueued, after the sweep's transaction commits. What each reminder says is
-``cadence.emails``.
+``cadence.emails``; when each person's digest is due, and what it says, is ``cadence.digest``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from alignment.models import AlignmentReview, Partnership, PartnershipMember, Ro
 from alignment.schedule import keep_next_review_scheduled, localize
 from core.outbox import Message, queue, requeue_stuck
 from goals.models import CheckIn, Commitment, Goal, GoalStatus, RevisionState
-from goals.rules import PROPOSED_NOW, approved_sides_of, waiting_sides
+from goals.rules import PROPOSED_NOW, approved_sides_of, check_in_interval, check_in_since, waiting_sides
+
+from .digest import sweep_digest
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,6 @@ def approval_repeat() -> dt.timedelta:
 
 def approval_max_reminders() -> int:
     return _setting("REMINDER_APPROVAL_MAX", 3)
-
-
-def check_in_interval() -> dt.timedelta:
-    return dt.timedelta(days=_setting("REMINDER_CHECKIN_INTERVAL_DAYS", 30))
 
 
 # --- Who receives what ------------------------------------------------------------------------
@@ -269,8 +267,8 @@ def sweep_check_ins_missing(now: dt.datetime | None = None) -> list[uuid.UUID]:
     people = People(g["partnership_id"] for g in goals)
     due: list[Message] = []
     for g in goals:
-        since = max(
-            d for d in (last.get(g["id"]), g["period_start"], g["agreed_at"].date() if g["agreed_at"] else None) if d
+        since = check_in_since(
+            last_measured=last.get(g["id"]), period_start=g["period_start"], agreed_at=g["agreed_at"]
         )
         quiet = dt.timedelta(days=(today - since).days)
         if quiet < interval:
@@ -293,29 +291,12 @@ def sweep_check_ins_missing(now: dt.datetime | None = None) -> list[uuid.UUID]:
     return queue(due, now)
 
 
-def sweep_weekly_digest(now: dt.datetime | None = None) -> list[uuid.UUID]:
-    """On Mondays from 07:00 UTC, one digest per person who is a member of an active partnership
-    (each person can mute it; ``REMINDER_WEEKLY_DIGEST = False`` turns it off for everyone)."""
-    now = now or timezone.now()
-    if not getattr(settings, "REMINDER_WEEKLY_DIGEST", True):
-        return []
-    if now.weekday() != 0 or now.hour < _setting("REMINDER_DIGEST_HOUR_UTC", 7):
-        return []
-    week = dt.datetime.combine(now.date(), dt.time(0), tzinfo=dt.UTC)
-    users = set(
-        PartnershipMember.objects.filter(partnership__status=Partnership.Status.ACTIVE).values_list(
-            "user_id", flat=True
-        )
-    )
-    return queue([Message(ReminderKind.WEEKLY_DIGEST, "user", str(uid), week, recipient_id=uid) for uid in users], now)
-
-
 SWEEPS = (
     sweep_reviews_upcoming,
     sweep_reviews_overdue,
     sweep_approvals_waiting,
     sweep_check_ins_missing,
-    sweep_weekly_digest,
+    sweep_digest,
 )
 
 

@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.templatetags.tz import do_timezone
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
@@ -44,7 +45,7 @@ def _review(access: Access, review_id: Any) -> AlignmentReview:
         .first()
     )
     if review is None:
-        raise NotFound("No such review.")
+        raise NotFound(_("No such review."))
     return review
 
 
@@ -52,7 +53,7 @@ def _uuid(value: Any) -> Any:
     try:
         return uuid.UUID(str(value))
     except ValueError as exc:
-        raise NotFound("No such review.") from exc
+        raise NotFound(_("No such review.")) from exc
 
 
 def _zone(access: Access) -> zoneinfo.ZoneInfo:
@@ -62,11 +63,12 @@ def _zone(access: Access) -> zoneinfo.ZoneInfo:
 def _text(request: HttpRequest, name: str, limit: int = MAX_TEXT) -> str:
     value = request.POST.get(name, "")
     if "\x00" in value:
-        raise InvalidInput("Text cannot contain NUL characters.", fields={name: ["Remove the NUL character."]})
+        raise InvalidInput(_("Text cannot contain NUL characters."), fields={name: [_("Remove the NUL character.")]})
     if len(value) > limit:
         raise InvalidInput(
-            f"{name.replace('_', ' ').capitalize()} is too long (at most {limit} characters).",
-            fields={name: [f"At most {limit} characters."]},
+            _("%(field)s is too long (at most %(limit)s characters).")
+            % {"field": name.replace("_", " ").capitalize(), "limit": limit},
+            fields={name: [_("At most %(limit)s characters.") % {"limit": limit}]},
         )
     return value.strip()
 
@@ -76,7 +78,7 @@ def _version(request: HttpRequest) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or len(raw) > 9:
-        raise InvalidInput("The version must be a whole number.", fields={"version": ["Expected a number."]})
+        raise InvalidInput(_("The version must be a whole number."), fields={"version": [_("Expected a number.")]})
     return int(raw)
 
 
@@ -200,14 +202,18 @@ def review_hold(request: HttpRequest, partnership_id: Any, review_id: Any) -> Ht
             held_on = dt.date.fromisoformat(form["held_on"])
         except ValueError as exc:
             raise InvalidInput(
-                "Give the day the review was held (YYYY-MM-DD).", fields={"held_on": ["Enter a valid date."]}
+                _("Give the day the review was held (YYYY-MM-DD)."), fields={"held_on": [_("Enter a valid date.")]}
             ) from exc
         ids = [i for i in form["attendees"] if i.isdigit() and len(i) < 12]
         if len(ids) != len(form["attendees"]):
-            raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": ["Unknown."]})
+            raise InvalidInput(
+                _("Attendees must be members of this partnership."), fields={"attendees": [_("Unknown.")]}
+            )
         people = list(User.objects.filter(pk__in=ids))
         if len(people) != len(ids):
-            raise InvalidInput("Attendees must be members of this partnership.", fields={"attendees": ["Unknown."]})
+            raise InvalidInput(
+                _("Attendees must be members of this partnership."), fields={"attendees": [_("Unknown.")]}
+            )
         review_services.review_hold(
             access=access,
             review_id=review.pk,
@@ -241,10 +247,13 @@ def review_move(request: HttpRequest, partnership_id: Any, review_id: Any) -> Ht
             local = dt.datetime.fromisoformat(raw)
         except ValueError as exc:
             raise InvalidInput(
-                "Give the new date and time of the review.", fields={"scheduled_for": ["Enter a valid date and time."]}
+                _("Give the new date and time of the review."),
+                fields={"scheduled_for": [_("Enter a valid date and time.")]},
             ) from exc
         if local.tzinfo is not None:
-            raise InvalidInput("Give a local time without a zone.", fields={"scheduled_for": ["Local time only."]})
+            raise InvalidInput(
+                _("Give a local time without a zone."), fields={"scheduled_for": [_("Local time only.")]}
+            )
         services.review_update(
             access=access,
             review_id=review.pk,
@@ -304,7 +313,7 @@ def delivery_log(request: HttpRequest, partnership_id: Any) -> HttpResponse:
     the last error; filtered by status and kind. Vendor admins only."""
     access = resolve(request.user, partnership_id)
     if not (access.is_org_admin and access.side == Side.VENDOR):
-        raise NotAllowed("Only admins of the vendor organisation can see the e-mail log.")
+        raise NotAllowed(_("Only admins of the vendor organisation can see the e-mail log."))
     status = request.GET.get("status", "")
     kind = request.GET.get("kind", "")
     everything = OutboxMessage.objects.filter(partnership_id=access.partnership.pk)

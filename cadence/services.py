@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from alignment.access import Access
@@ -39,13 +40,18 @@ def review_hold(
     access.require_edit("record reviews")
     held_on = convert(AlignmentReview._meta.get_field("held_on"), held_on, "held_on")
     if held_on is None:
-        raise InvalidInput("Say when the review was held.", fields={"held_on": ["This field is required."]})
+        raise InvalidInput(
+            gettext("Say when the review was held."), fields={"held_on": [gettext("This field is required.")]}
+        )
     review = lock_review(access, review_id)
     check_version(review, expected_version)
     if review.status == AlignmentReview.Status.HELD:
-        raise RuleViolation("This review is recorded as held already.", code="review.already_held")
+        raise RuleViolation(gettext("This review is recorded as held already."), code="review.already_held")
     if held_on > timezone.localdate() + dt.timedelta(days=1):
-        raise InvalidInput("A review cannot be held in the future.", fields={"held_on": ["Must not be in the future."]})
+        raise InvalidInput(
+            gettext("A review cannot be held in the future."),
+            fields={"held_on": [gettext("Must not be in the future.")]},
+        )
     allowed_people = set(
         PartnershipMember.objects.filter(partnership=access.partnership).values_list("user_id", flat=True)
     )
@@ -53,9 +59,10 @@ def review_hold(
     strangers = [u for u in people if u.pk not in allowed_people]
     if strangers:
         # Never echo who they are: the caller may have guessed ids of people outside the partnership.
+        strangers_message = gettext("%(n)s of them are not members of this partnership.")
         raise InvalidInput(
-            "Attendees must be members of this partnership.",
-            fields={"attendees": [f"{len(strangers)} of them are not members of this partnership."]},
+            gettext("Attendees must be members of this partnership."),
+            fields={"attendees": [strangers_message % {"n": len(strangers)}]},
         )
     before = review.to_record()
     review.status = AlignmentReview.Status.HELD

@@ -72,7 +72,7 @@ class MailKind(models.TextChoices):
     REVIEW_OVERDUE = "review_overdue", "A review was due and has not been recorded"
     APPROVAL_WAITING = "approval_waiting", "A goal is waiting for approval"
     CHECKIN_MISSING = "checkin_missing", "A goal has no recent check-in"
-    WEEKLY_DIGEST = "weekly_digest", "Weekly digest"
+    WEEKLY_DIGEST = "weekly_digest", "Digest"
     SIGNUP_CONFIRM = "signup_confirm", "Confirm the address of a sign-up"
     SIGNUP_EXISTING = "signup_existing", "Someone tried to sign up with a registered address"
     WEBHOOK_DISABLED = "webhook_disabled", "A webhook was turned off after failing deliveries"

@@ -13,6 +13,9 @@
    cache is involved, so flushing the cache cannot let a message out twice.
 4. The row carries ids, never a secret: each kind's sender (registered with ``sender``) loads what
    it needs, checks the message is still due, and renders the e-mail, links included.
+5. Every sender runs in the recipient's language (``language_of``): the person's ``language``, or
+   for an address without an account the language its ``Message`` named (an invitation: the
+   inviting person's), else English. Subject, text, HTML, dates and numbers all follow it.
 
 Why a worker killed mid-send does not send twice: tasks run with ``acks_late`` and
 ``reject_on_worker_lost``, so the broker hands the message to another worker when one dies. That
@@ -41,7 +44,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from .mail import send_templated
 from .models import MailKind, OutboxMessage
@@ -117,7 +120,8 @@ def send_row(
 @dataclass(frozen=True)
 class Message:
     """One e-mail that should exist in the outbox: to a person (``recipient_id``) or, for someone
-    without an account, to an address (``to_email``)."""
+    without an account, to an address (``to_email``), then in ``language`` (a person is written to
+    in their own)."""
 
     kind: str
     subject_type: str
@@ -127,6 +131,11 @@ class Message:
     to_email: str = ""
     partnership_id: Any = None
     context: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    language: str = field(default="", compare=False, hash=False)
+
+    @property
+    def row_context(self) -> dict[str, Any]:
+        return self.context | ({LANGUAGE_KEY: self.language} if self.language else {})
 
     @property
     def recipient_key(self) -> str:
@@ -175,7 +184,7 @@ def queue(messages: Iterable[Message], now: dt.datetime | None = None) -> list[u
             to_email=m.to_email,
             recipient_key=m.recipient_key,
             partnership_id=m.partnership_id,
-            context=m.context,
+            context=m.row_context,
             created_at=now,
             next_attempt_at=now,
         )
@@ -251,6 +260,22 @@ def _muted(row: OutboxMessage) -> bool:
     return not row.recipient.is_active or (mute_kind is not None and mute_kind in muted)
 
 
+ENGLISH = "en"
+# Where a row to an address without an account keeps the language it is written in.
+LANGUAGE_KEY = "language"
+
+
+def language_of(row: OutboxMessage) -> str:
+    """The language to write the row in: its recipient's own, else the one it was queued with,
+    else English (a code no longer offered counts as none)."""
+    offered = dict(settings.LANGUAGES)
+    chosen = str(getattr(row.recipient, "language", "") or "") if row.recipient is not None else ""
+    if chosen in offered:
+        return chosen
+    queued = str((row.context or {}).get(LANGUAGE_KEY) or "") if row.recipient is None else ""
+    return queued if queued in offered else ENGLISH
+
+
 def deliver(row_id: Any) -> Outcome:
     """Send one outbox row if this caller wins it. Safe to call any number of times."""
     if not claim(row_id):
@@ -263,7 +288,8 @@ def deliver(row_id: Any) -> Outcome:
         _finish(row.pk, Status.SKIPPED, "The recipient muted this kind of e-mail.")
         return Outcome(Status.SKIPPED)
     try:
-        sent = SENDERS[row.kind].send(row)
+        with translation.override(language_of(row)):
+            sent = SENDERS[row.kind].send(row)
     except Exception as exc:  # every failure is recorded on the row
         reason = f"{type(exc).__name__}: {exc}"
         if is_transient(exc) and row.attempts < MAX_ATTEMPTS:

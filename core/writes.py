@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from .errors import InvalidInput, NotFound, StaleVersion
 from .models import PlanObject
@@ -63,7 +64,7 @@ def insert(obj: models.Model, what: str) -> None:
 # break in multi-line text (browsers send CRLF), never to a name.
 _CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x08\x0b-\x1f]")
 _CONTROL_MULTI_LINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-CONTROL_CHARACTERS_MESSAGE = "Contains a control character (such as U+0001 or U+001B); remove it."
+CONTROL_CHARACTERS_MESSAGE = gettext_lazy("Contains a control character (such as U+0001 or U+001B); remove it.")
 
 
 def control_character(value: str, *, multiline: bool = False) -> str | None:
@@ -87,14 +88,20 @@ def text(value: Any, name: str, *, multiline: bool = False) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidInput(f"{_label(name)} must be text.", fields={name: ["Expected text."]})
+        raise InvalidInput(
+            gettext("%(field)s must be text.") % {"field": _label(name)}, fields={name: [gettext("Expected text.")]}
+        )
     if "\x00" in value:
-        raise InvalidInput(f"{_label(name)} contains a NUL character.", fields={name: ["Contains a NUL character."]})
+        raise InvalidInput(
+            gettext("%(field)s contains a NUL character.") % {"field": _label(name)},
+            fields={name: [gettext("Contains a NUL character.")]},
+        )
     found = control_character(value, multiline=multiline)
     if found:
         raise InvalidInput(
-            f"{_label(name)} contains a control character ({found}); remove it.",
-            fields={name: [CONTROL_CHARACTERS_MESSAGE]},
+            gettext("%(field)s contains a control character (%(character)s); remove it.")
+            % {"field": _label(name), "character": found},
+            fields={name: [str(CONTROL_CHARACTERS_MESSAGE)]},
         )
     return value.strip()
 
@@ -132,8 +139,11 @@ def check_version(obj: PlanObject, expected: int | None) -> None:
     """Refuse a write made against an older version (None: the caller did not ask for a check)."""
     if expected is not None and integer(expected, "expected_version") != obj.version:
         raise StaleVersion(
-            f"This {obj._meta.verbose_name} was changed by someone else (you edited version {expected}, "
-            f"it is now at version {obj.version}). Review their change and save again.",
+            gettext(
+                "This %(thing)s was changed by someone else (you edited version %(expected)s, it is now at "
+                "version %(current)s). Review their change and save again."
+            )
+            % {"thing": obj._meta.verbose_name, "expected": expected, "current": obj.version},
             current=obj,
         )
 
@@ -178,7 +188,8 @@ def validate(obj: models.Model, exclude: list[str] | None = None) -> None:
     nul = [f.name for f in obj._meta.concrete_fields if _has_nul(getattr(obj, f.attname, None))]
     if nul:
         raise InvalidInput(
-            "Text may not contain NUL characters.", fields={name: ["Contains a NUL character."] for name in nul}
+            gettext("Text may not contain NUL characters."),
+            fields={name: [gettext("Contains a NUL character.")] for name in nul},
         )
     # Single-line text (CharField: names, titles) and multi-line text (TextField) refuse control characters.
     controls = {
@@ -190,10 +201,9 @@ def validate(obj: models.Model, exclude: list[str] | None = None) -> None:
     }
     if controls:
         raise InvalidInput(
-            "Text may not contain control characters: "
-            + ", ".join(f"{name} ({found})" for name, found in controls.items())
-            + ".",
-            fields={name: [CONTROL_CHARACTERS_MESSAGE] for name in controls},
+            gettext("Text may not contain control characters: %(fields)s.")
+            % {"fields": ", ".join(f"{name} ({found})" for name, found in controls.items())},
+            fields={name: [str(CONTROL_CHARACTERS_MESSAGE)] for name in controls},
         )
     # Django checks a TextField's max_length in forms only; the services are the API's and the forms' gate.
     long = {
@@ -202,9 +212,17 @@ def validate(obj: models.Model, exclude: list[str] | None = None) -> None:
         if isinstance(f, models.TextField) and f.max_length and len(str(getattr(obj, f.attname) or "")) > f.max_length
     }
     if long:
+        each = [
+            ngettext("%(field)s (at most %(n)s character)", "%(field)s (at most %(n)s characters)", n)
+            % {"field": name, "n": n}
+            for name, n in long.items()
+        ]
         raise InvalidInput(
-            "Too long: " + ", ".join(f"{name} (at most {n} characters)" for name, n in long.items()) + ".",
-            fields={name: [f"At most {n} characters."] for name, n in long.items()},
+            gettext("Too long: %(fields)s.") % {"fields": ", ".join(each)},
+            fields={
+                name: [ngettext("At most %(n)s character.", "At most %(n)s characters.", n) % {"n": n}]
+                for name, n in long.items()
+            },
         )
     try:
         obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
@@ -29,31 +31,58 @@ Action = ActionLink.Action
 RATE = getattr(settings, "ACTION_LINK_RATE", "30/m")
 
 TITLES = {
-    "action_link.used": "This link was used already",
-    "action_link.expired": "This link has expired",
-    "action_link.stale_revision": "The terms have changed since the e-mail",
-    "action_link.no_access": "You no longer have access",
-    "action_link.other_person": "This link is for someone else",
+    "action_link.used": _("This link was used already"),
+    "action_link.expired": _("This link has expired"),
+    "action_link.stale_revision": _("The terms have changed since the e-mail"),
+    "action_link.no_access": _("You no longer have access"),
+    "action_link.other_person": _("This link is for someone else"),
 }
 
 
 class RequestChangesForm(forms.Form):
-    comment = forms.CharField(label="What should change?", max_length=10000, widget=forms.Textarea(attrs={"rows": 4}))
-
-
-class CommitForm(forms.Form):
-    text = forms.CharField(label="What your side will do", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
-    due_date = forms.DateField(
-        label="Done by (optional)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    comment = forms.CharField(
+        label=_("What should change?"), max_length=10000, widget=forms.Textarea(attrs={"rows": 4})
     )
 
 
-FORMS: dict[str, type[forms.Form]] = {Action.REQUEST_CHANGES: RequestChangesForm, Action.COMMIT_AND_APPROVE: CommitForm}
+class CommitForm(forms.Form):
+    text = forms.CharField(label=_("What your side will do"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    due_date = forms.DateField(
+        label=_("Done by (optional)"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+
+class FigureForm(forms.Form):
+    """Confirm the figure, or dispute it with the person's number and why (both then required)."""
+
+    decision = forms.ChoiceField(choices=[("confirm", _("Confirm")), ("dispute", _("Dispute"))])
+    value = forms.DecimalField(label=_("Your side's number"), required=False, max_digits=18, decimal_places=4)
+    note = forms.CharField(
+        label=_("Why it differs"), required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("decision") == "dispute":
+            if data.get("value") is None and "value" not in self.errors:
+                self.add_error("value", gettext("Give your side's number."))
+            if not (data.get("note") or "").strip():
+                self.add_error("note", gettext("Say why your side's number differs."))
+        return data
+
+
+FORMS: dict[str, type[forms.Form]] = {
+    Action.REQUEST_CHANGES: RequestChangesForm,
+    Action.COMMIT_AND_APPROVE: CommitForm,
+    Action.CONFIRM_FIGURE: FigureForm,
+}
 
 
 def _rate_limited(request: HttpRequest) -> HttpResponse | None:
     if is_ratelimited(request, group="action-link", key="ip", rate=RATE, increment=True):
-        return refused(request, RateLimited("Too many attempts from your network. Wait a minute and try again."))
+        return refused(
+            request, RateLimited(gettext("Too many attempts from your network. Wait a minute and try again."))
+        )
     return None
 
 
@@ -68,15 +97,17 @@ def _invalid(request: HttpRequest) -> HttpResponse:
         request,
         "actions/problem.html",
         {
-            "title": "This link does not work",
-            "message": "The link is not one Partnerplan sent, or it was cut short. Open the plan to act there.",
+            "title": gettext("This link does not work"),
+            "message": gettext(
+                "The link is not one Partnerplan sent, or it was cut short. Open the plan to act there."
+            ),
         },
         status=404,
     )
 
 
 def _problem(request: HttpRequest, link: ActionLink, error: DomainError) -> HttpResponse:
-    title = TITLES.get(error.code or "", "This cannot be done now" if error.status == 409 else "Not allowed")
+    title = TITLES.get(error.code or "", _("This cannot be done now") if error.status == 409 else _("Not allowed"))
     context = {"title": title, "message": error.message, "plan_url": _plan_url(link), "link": link}
     return render(request, "actions/problem.html", context, status=error.status)
 
@@ -86,7 +117,7 @@ def _other_person(request: HttpRequest, link: ActionLink) -> DomainError | None:
     user = request.user
     if user.is_authenticated and user.pk != link.user_id:
         return NotAllowed(
-            "This link was sent to someone else. Each action link works only for the person it was sent to.",
+            gettext("This link was sent to someone else. Each action link works only for the person it was sent to."),
             code="action_link.other_person",
         )
     return None
@@ -96,6 +127,8 @@ def _terms(link: ActionLink) -> dict[str, Any]:
     goal = link.goal
     if goal is None:
         return {"vision": link.vision}
+    if link.check_in is not None:
+        return {"goal": goal, "check_in": link.check_in}
     commitments = [c for c in goal.commitments.all() if not c.placeholder and c.text.strip()]
     sides = [
         (Side(side).label, link.partnership.organisation_for(side).name, [c for c in commitments if c.side == side])
@@ -143,7 +176,15 @@ def action_page(request: HttpRequest, token: str) -> HttpResponse:
         return _page(request, link, access, form, status=400)
     data = form.cleaned_data if form is not None else {}
     try:
-        actions.act(token, comment=data.get("comment", ""), text=data.get("text", ""), due_date=data.get("due_date"))
+        actions.act(
+            token,
+            comment=data.get("comment", ""),
+            text=data.get("text", ""),
+            due_date=data.get("due_date"),
+            decision=data.get("decision", ""),
+            value=data.get("value"),
+            note=data.get("note", ""),
+        )
     except DomainError as error:
         if error.status == 400 and form is not None:  # the service's own check of the text
             form.add_error(None, error.message)

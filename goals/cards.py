@@ -16,15 +16,29 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, F, Prefetch, Q
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext, pgettext
 
 from alignment.access import Access
 from alignment.models import Objective, Side
 from core.errors import DomainError
+from core.templatetags.formatting import side_word
 
-from .models import CLOSED, Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
+from .check_ins import may_review, may_settle
+from .models import (
+    CLOSED,
+    Approval,
+    CheckIn,
+    CheckInReview,
+    Comment,
+    Commitment,
+    Goal,
+    GoalRevision,
+    GoalStatus,
+    RevisionState,
+)
 from .queries import latest_check_ins
 from .rules import approval_refusal, commitment_overdue, committed_sides, edit_refusal
 
@@ -32,6 +46,14 @@ from .rules import approval_refusal, commitment_overdue, committed_sides, edit_r
 CHECK_INS_SHOWN = 10
 _PLACEHOLDER = uuid.UUID(int=0)
 SIDES = tuple(Side.values)  # read per card: ``Side.values`` builds its list on every access
+
+
+def both_sides(sides: list[str]) -> str:
+    """One side, or both, as they go into "the … side": "vendor", "vendor and the partner"."""
+    words = [side_word(s) for s in sides]
+    if len(words) == 1:
+        return words[0]
+    return gettext("%(first)s and the %(second)s") % {"first": words[0], "second": words[1]}
 
 
 @dataclass
@@ -81,6 +103,14 @@ class GoalCard:
 
     def _real(self, side: str) -> list[Commitment]:
         return [c for c in self.commitments.get(side, []) if not c.placeholder and c.text.strip()]
+
+    @property
+    def check_in_rows(self) -> list[dict[str, Any]]:
+        """The listed check-ins, each with what this person may do about it (two-key actuals)."""
+        return [
+            {"check_in": c, "can_review": may_review(self.access, c), "can_settle": may_settle(self.access, c)}
+            for c in self.check_ins
+        ]
 
     @property
     def newest_check_in(self) -> Any:
@@ -138,12 +168,15 @@ class GoalCard:
     def approve_label(self) -> str:
         other = Side.other(self.access.side)
         if self.access.side in self.approved or other in self._committed():
-            return f"Approve revision {self.goal.revision}"
-        return f"Approve revision {self.goal.revision}, subject to the {other}'s commitment"
+            return gettext("Approve revision %(n)s") % {"n": self.goal.revision}
+        return gettext("Approve revision %(n)s, subject to the %(other)s's commitment") % {
+            "n": self.goal.revision,
+            "other": side_word(other),
+        }
 
     @property
     def commit_label(self) -> str:
-        return f"Add the {self.access.side}'s commitment and approve"
+        return gettext("Add the %(side)s's commitment and approve") % {"side": side_word(self.access.side)}
 
     def _committed(self) -> set[str]:
         return committed_sides([c for cs in self.commitments.values() for c in cs])
@@ -156,12 +189,15 @@ class GoalCard:
         committed = self._committed()
         missing = [s for s in SIDES if s not in committed]
         waiting = [s for s in SIDES if s not in self.approved]
-        parts = []
+        if missing and waiting:
+            return gettext(
+                "Waiting for a commitment from the %(missing)s side and the approval of the %(waiting)s side."
+            ) % {"missing": both_sides(missing), "waiting": both_sides(waiting)}
         if missing:
-            parts.append(f"a commitment from the {' and the '.join(missing)} side")
+            return gettext("Waiting for a commitment from the %(missing)s side.") % {"missing": both_sides(missing)}
         if waiting:
-            parts.append(f"the approval of the {' and the '.join(waiting)} side")
-        return "Waiting for " + " and ".join(parts) + "." if parts else ""
+            return gettext("Waiting for the approval of the %(waiting)s side.") % {"waiting": both_sides(waiting)}
+        return ""
 
     @property
     def can_request_changes(self) -> bool:
@@ -190,7 +226,7 @@ class GoalCard:
     @property
     def missing_sides(self) -> list[str]:
         committed = self._committed()
-        return [Side(s).label for s in SIDES if s not in committed]
+        return [str(Side(s).label) for s in SIDES if s not in committed]
 
     @property
     def overdue_commitments(self) -> int:
@@ -210,11 +246,17 @@ class GoalCard:
     def summary_label(self) -> str:
         """What opening the card shows (the count of comments, which compact cards load)."""
         n = self.comment_count
-        return "Commitments, check-ins and comments" + (f" · {n} comment{'s' if n != 1 else ''}" if n else "")
+        if not n:
+            return gettext("Commitments, check-ins and comments")
+        return ngettext(
+            "Commitments, check-ins and comments · %(n)s comment",
+            "Commitments, check-ins and comments · %(n)s comments",
+            n,
+        ) % {"n": n}
 
     @property
     def label(self) -> str:
-        return f"goal “{self.goal.title}”"
+        return pgettext("what someone is editing: Anna is editing …", "goal “%(title)s”") % {"title": self.goal.title}
 
 
 def _goal_url(partnership_id: Any) -> str:
@@ -253,6 +295,9 @@ def goal_cards(
         commitments = commitments.select_related("owner", "drafted_by")
     # By period (start, then end, so goals of one period stay together under its heading).
     qs = qs.order_by("period_start", "period_end", "created_at")
+    # A disputed figure counts nowhere until the sides settle: the card says one waits.
+    disputed = CheckIn.objects.filter(goal=OuterRef("pk"), review=CheckInReview.DISPUTED)
+    qs = qs.annotate(has_disputed_figure=Exists(disputed))
     goals = list(qs.prefetch_related(Prefetch("commitments", commitments)))
     if not goals:
         return []
@@ -281,7 +326,11 @@ def goal_cards(
     if detailed:
         # Details open one card at a time: the newest check-ins of that goal (one more than shown,
         # to know whether there are older ones), in one query.
-        rows = CheckIn.objects.filter(goal_id__in=ids).select_related("author").order_by("-measured_on", "-created_at")
+        rows = (
+            CheckIn.objects.filter(goal_id__in=ids)
+            .select_related("author", "reviewed_by")
+            .order_by("-measured_on", "-created_at")
+        )
         for check_in in rows[: check_ins + 1] if check_ins is not None and len(ids) == 1 else rows:
             listed[check_in.goal_id].append(check_in)
     url = _goal_url(access.partnership.pk)

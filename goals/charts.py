@@ -18,15 +18,20 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext, pgettext
+from django.utils.translation import gettext_lazy as _
+
+from core.templatetags.formatting import format_number, side_word
 
 from .models import Direction, progress_between
 
 SIDE_STYLE = {
     # side: (label, colour, dash pattern, marker)
-    "vendor": ("Vendor check-ins", "#0b5cad", "", "circle"),
-    "partner": ("Partner check-ins", "#9a3412", "8 4", "square"),
+    "vendor": (_("Vendor check-ins"), "#0b5cad", "", "circle"),
+    "partner": (_("Partner check-ins"), "#9a3412", "8 4", "square"),
 }
-TRAJECTORY_STYLE = ("Planned trajectory", "#57606a", "2 4", "none")
+TRAJECTORY_STYLE = (_("Planned trajectory"), "#57606a", "2 4", "none")
 TARGET_COLOUR = "#1a7f37"
 HEALTH_COLOUR = "#0b5cad"
 
@@ -194,11 +199,7 @@ def fmt_number(value: Any) -> str:
     """A number as people write it: no trailing zeros, no exponent, thousands separated."""
     if value is None:
         return "–"
-    d = value if isinstance(value, Decimal) else Decimal(str(value))
-    d = d.normalize()
-    if d == d.to_integral():
-        return f"{int(d):,}"
-    return f"{d:,f}"
+    return format_number(value)
 
 
 def _with_unit(value: Any, unit: str) -> str:
@@ -209,8 +210,23 @@ def _get(obj: Any, name: str) -> Any:
     return obj[name] if isinstance(obj, dict) else getattr(obj, name)
 
 
+def _review(check_in: Any) -> str:
+    """A check-in's review state; one that does not say counts as confirmed."""
+    review = check_in.get("review") if isinstance(check_in, dict) else getattr(check_in, "review", None)
+    return str(review or "confirmed")
+
+
+def _day(day: dt.date) -> str:
+    """A day as the charts write it ("3 Mar 2026"), in the active language."""
+    return date_format(day, "j M Y")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _date_label(day: dt.date, span_days: int) -> str:
-    return f"{day:%-d %b %Y}" if span_days > 300 else f"{day:%-d %b}"
+    return _day(day) if span_days > 300 else date_format(day, "j M")
 
 
 def _date_ticks(first: dt.date, last: dt.date, scale: Scale, count: int = 5) -> list[Tick]:
@@ -235,9 +251,14 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
     the period's start to the target at its end, and the target as a labelled line.
 
     ``goal`` needs ``title, metric_name, metric_unit, baseline, target, direction, period_start,
-    period_end``; ``check_ins`` are objects (or dicts) with ``measured_on, value, side, confidence``.
+    period_end``; ``check_ins`` are objects (or dicts) with ``measured_on, value, side, confidence``
+    and optionally ``review`` and ``disputed_value`` (two-key actuals).
+
+    A disputed figure is no point of the lines (it does not count until the sides settle) but is a
+    row of the table, with both numbers; an unconfirmed figure is drawn and said to be unconfirmed.
     """
-    items = sorted(check_ins, key=lambda c: (_get(c, "measured_on"), str(_get(c, "side"))))
+    listed = sorted(check_ins, key=lambda c: (_get(c, "measured_on"), str(_get(c, "side"))))
+    items = [c for c in listed if _review(c) != "disputed"]
     unit = goal.metric_unit or ""
     width, height = GOAL_SIZE
     left, top, right_margin, bottom_margin = GOAL_MARGIN
@@ -250,21 +271,24 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
     x = Scale(first.toordinal(), last.toordinal(), left, right)
     y = Scale(y_values[0], y_values[-1], bottom, top)
 
-    trajectory = Series("trajectory", *TRAJECTORY_STYLE)
+    label, colour, dash, marker = TRAJECTORY_STYLE
+    trajectory = Series("trajectory", str(label), colour, dash, marker)
     trajectory.points = [
         Point(
             x(goal.period_start.toordinal()),
             y(float(goal.baseline)),
-            f"Baseline {_with_unit(goal.baseline, unit)} on {goal.period_start:%-d %b %Y}",
+            gettext("Baseline %(value)s on %(date)s")
+            % {"value": _with_unit(goal.baseline, unit), "date": _day(goal.period_start)},
         ),
         Point(
             x(goal.period_end.toordinal()),
             y(float(goal.target)),
-            f"Target {_with_unit(goal.target, unit)} by {goal.period_end:%-d %b %Y}",
+            gettext("Target %(value)s by %(date)s")
+            % {"value": _with_unit(goal.target, unit), "date": _day(goal.period_end)},
         ),
     ]
     chart = Chart(
-        title=f"Progress of “{goal.title}”",
+        title=gettext("Progress of “%(title)s”") % {"title": goal.title},
         description="",
         width=width,
         height=height,
@@ -276,11 +300,11 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
         x_ticks=_date_ticks(first, last, x),
         y_ticks=[Tick(y(v), fmt_number(v)) for v in y_values],
         table_head=[
-            "Date",
-            "Side",
-            f"{goal.metric_name or 'Value'}{f' ({unit})' if unit else ''}",
-            "Progress",
-            "Confidence",
+            gettext("Date"),
+            pgettext("vendor or partner", "Side"),
+            f"{goal.metric_name or gettext('Value')}{f' ({unit})' if unit else ''}",
+            gettext("Progress"),
+            gettext("Confidence"),
         ],
     )
     target_y = y(float(goal.target))
@@ -290,7 +314,7 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
             target_y,
             right,
             target_y,
-            f"Target {_with_unit(goal.target, unit)}",
+            gettext("Target %(value)s") % {"value": _with_unit(goal.target, unit)},
             TARGET_COLOUR,
             right - 4,
             target_y - 6,
@@ -299,54 +323,89 @@ def goal_progress(goal: Any, check_ins: Iterable[Any], *, today: dt.date | None 
     today = today or timezone.localdate()
     if first <= today <= last:
         tx = x(today.toordinal())
-        chart.rules.append(Rule(tx, top, tx, bottom, "Today", "#57606a", tx + 4, bottom - 6, anchor="start"))
+        chart.rules.append(Rule(tx, top, tx, bottom, gettext("Today"), "#57606a", tx + 4, bottom - 6, anchor="start"))
 
     for side, (label, colour, dash, marker) in SIDE_STYLE.items():
-        series = Series(side, label, colour, dash, marker)
+        series = Series(side, str(label), colour, dash, marker)
         for c in items:
             if _get(c, "side") != side:
                 continue
             value, day = _get(c, "value"), _get(c, "measured_on")
             share = progress_between(goal.baseline, goal.target, Decimal(str(value)))
             pct = f"{round(share * 100)}%" if share is not None else "–"
-            series.points.append(
-                Point(
-                    x(day.toordinal()),
-                    y(float(value)),
-                    f"{side.capitalize()} on {day:%-d %b %Y}: {_with_unit(value, unit)} ({pct} of the way to target), "
-                    f"confidence {_get(c, 'confidence')} of 5",
-                )
-            )
+            said = gettext(
+                "%(side)s on %(date)s: %(value)s (%(progress)s of the way to target), confidence %(confidence)s of 5"
+            ) % {
+                "side": _capital(side_word(side)),
+                "date": _day(day),
+                "value": _with_unit(value, unit),
+                "progress": pct,
+                "confidence": _get(c, "confidence"),
+            }
+            if _review(c) == "unconfirmed":
+                said = gettext("%(said)s (unconfirmed)") % {"said": said}
+            series.points.append(Point(x(day.toordinal()), y(float(value)), said))
         chart.series.append(series)
-    for c in items:
+    for c in listed:
+        review = _review(c)
         share = progress_between(goal.baseline, goal.target, Decimal(str(_get(c, "value"))))
+        shown = _with_unit(_get(c, "value"), unit)
+        if review == "disputed":
+            shown = gettext("disputed: %(value)s vs %(other)s") % {
+                "value": shown,
+                "other": _with_unit(_get(c, "disputed_value"), unit),
+            }
+        elif review == "unconfirmed":
+            shown = gettext("%(value)s (unconfirmed)") % {"value": shown}
         chart.table_rows.append(
             [
-                f"{_get(c, 'measured_on'):%-d %b %Y}",
-                str(_get(c, "side")).capitalize(),
-                _with_unit(_get(c, "value"), unit),
-                f"{round(share * 100)}%" if share is not None else "–",
-                f"{_get(c, 'confidence')} of 5",
+                _day(_get(c, "measured_on")),
+                _capital(side_word(str(_get(c, "side")))),
+                shown,
+                f"{round(share * 100)}%" if share is not None and review != "disputed" else "–",
+                gettext("%(confidence)s of 5") % {"confidence": _get(c, "confidence")},
             ]
         )
 
-    better = "higher" if goal.direction == Direction.INCREASE else "lower"
-    description = (
-        f"{goal.metric_name or 'Value'} from a baseline of {_with_unit(goal.baseline, unit)} on "
-        f"{goal.period_start:%-d %b %Y} to a target of {_with_unit(goal.target, unit)} by "
-        f"{goal.period_end:%-d %b %Y} ({better} is better)."
-    )
+    terms = {
+        "metric": goal.metric_name or gettext("Value"),
+        "baseline": _with_unit(goal.baseline, unit),
+        "start": _day(goal.period_start),
+        "target": _with_unit(goal.target, unit),
+        "end": _day(goal.period_end),
+    }
+    if goal.direction == Direction.INCREASE:
+        description = (
+            gettext(
+                "%(metric)s from a baseline of %(baseline)s on %(start)s to a target of %(target)s by %(end)s "
+                "(higher is better)."
+            )
+            % terms
+        )
+    else:
+        description = (
+            gettext(
+                "%(metric)s from a baseline of %(baseline)s on %(start)s to a target of %(target)s by %(end)s "
+                "(lower is better)."
+            )
+            % terms
+        )
     if items:
         latest = items[-1]
         share = progress_between(goal.baseline, goal.target, Decimal(str(_get(latest, "value"))))
-        description += (
-            f" {len(items)} check-in{'s' if len(items) != 1 else ''}; the latest, on "
-            f"{_get(latest, 'measured_on'):%-d %b %Y}, measured {_with_unit(_get(latest, 'value'), unit)}"
-            f" ({round((share or 0) * 100)}% of the way to target)."
-        )
+        description += " " + ngettext(
+            "%(n)s check-in; the latest, on %(date)s, measured %(value)s (%(progress)s of the way to target).",
+            "%(n)s check-ins; the latest, on %(date)s, measured %(value)s (%(progress)s of the way to target).",
+            len(items),
+        ) % {
+            "n": len(items),
+            "date": _day(_get(latest, "measured_on")),
+            "value": _with_unit(_get(latest, "value"), unit),
+            "progress": f"{round((share or 0) * 100)}%",
+        }
     else:
-        chart.empty_message = "No check-ins yet"
-        description += " No check-ins yet."
+        chart.empty_message = gettext("No check-ins yet")
+        description += " " + gettext("No check-ins yet.")
     chart.description = description
     return chart
 
@@ -367,7 +426,7 @@ def health_trend(snapshots: Iterable[Any], *, size: str = "line") -> Chart:
     left, top, right_margin, bottom_margin = HEALTH_MARGIN[size]
     right, bottom = width - right_margin, height - bottom_margin
     chart = Chart(
-        title="Alignment health trend",
+        title=gettext("Alignment health trend"),
         description="",
         width=width,
         height=height,
@@ -375,38 +434,57 @@ def health_trend(snapshots: Iterable[Any], *, size: str = "line") -> Chart:
         top=top,
         right=right,
         bottom=bottom,
-        table_head=["Day", "Health (0-100)"],
+        table_head=[gettext("Day"), gettext("Health (0-100)")],
     )
-    series = Series("health", "Health score", HEALTH_COLOUR, "", "circle" if size == "line" else "none")
+    series = Series("health", gettext("Health score"), HEALTH_COLOUR, "", "circle" if size == "line" else "none")
     chart.series.append(series)
     if not items:
-        chart.empty_message = "No health history yet"
-        chart.description = "No health history yet."
+        chart.empty_message = gettext("No health history yet")
+        chart.description = gettext("No health history yet.")
         return chart
     first, last = _get(items[0], "day"), _get(items[-1], "day")
     x = Scale(first.toordinal(), last.toordinal(), left, right)
     y = Scale(0, 100, bottom, top)
     for s in items:
         day, score = _get(s, "day"), int(_get(s, "score"))
-        series.points.append(Point(x(day.toordinal()), y(score), f"{day:%-d %b %Y}: health {score}"))
-        chart.table_rows.append([f"{day:%-d %b %Y}", str(score)])
+        point_title = gettext("%(date)s: health %(score)s") % {"date": _day(day), "score": score}
+        series.points.append(Point(x(day.toordinal()), y(score), point_title))
+        chart.table_rows.append([_day(day), str(score)])
     if size == "spark":
         latest = series.points[-1]
-        chart.series.append(Series("latest", "Latest score", HEALTH_COLOUR, "", "circle", [latest]))
+        chart.series.append(Series("latest", gettext("Latest score"), HEALTH_COLOUR, "", "circle", [latest]))
     if size == "line":
         chart.x_ticks = _date_ticks(first, last, x, count=4)
         chart.y_ticks = [Tick(y(v), str(v)) for v in (0, 25, 50, 75, 100)]
     start, end = int(_get(items[0], "score")), int(_get(items[-1], "score"))
     if len(items) == 1:
-        chart.description = f"Health {end} on {last:%-d %b %Y}; no earlier history."
+        chart.description = gettext("Health %(score)s on %(date)s; no earlier history.") % {
+            "score": end,
+            "date": _day(last),
+        }
     else:
-        trend = "rose" if end > start else "fell" if end < start else "held steady"
-        low = min(int(_get(s, "score")) for s in items)
-        high = max(int(_get(s, "score")) for s in items)
-        chart.description = (
-            f"Health {trend} from {start} on {first:%-d %b %Y} to {end} on {last:%-d %b %Y} "
-            f"(lowest {low}, highest {high})."
-        )
+        numbers = {
+            "start": start,
+            "first": _day(first),
+            "end": end,
+            "last": _day(last),
+            "low": min(int(_get(s, "score")) for s in items),
+            "high": max(int(_get(s, "score")) for s in items),
+        }
+        if end > start:
+            text = gettext(
+                "Health rose from %(start)s on %(first)s to %(end)s on %(last)s (lowest %(low)s, highest %(high)s)."
+            )
+        elif end < start:
+            text = gettext(
+                "Health fell from %(start)s on %(first)s to %(end)s on %(last)s (lowest %(low)s, highest %(high)s)."
+            )
+        else:
+            text = gettext(
+                "Health held steady from %(start)s on %(first)s to %(end)s on %(last)s "
+                "(lowest %(low)s, highest %(high)s)."
+            )
+        chart.description = text % numbers
     return chart
 
 
@@ -428,22 +506,25 @@ def derive_trajectory(objective: Any, suggestions: Sequence[Any], *, start_day: 
     y_values = nice_ticks(min(values), max(values))
     x = Scale(first.toordinal(), last.toordinal(), left, right)
     y = Scale(y_values[0], y_values[-1], bottom, top)
-    line = Series("trajectory", "Long-term trajectory", *TRAJECTORY_STYLE[1:])
+    _label, colour, dash, marker = TRAJECTORY_STYLE
+    line = Series("trajectory", gettext("Long-term trajectory"), colour, dash, marker)
     line.points = [
         Point(
             x(start.toordinal()),
             y(float(objective.baseline or 0)),
-            f"Baseline {_with_unit(objective.baseline, unit)} on {start:%-d %b %Y}",
+            gettext("Baseline %(value)s on %(date)s")
+            % {"value": _with_unit(objective.baseline, unit), "date": _day(start)},
         ),
         Point(
             x(end.toordinal()),
             y(float(objective.target or 0)),
-            f"Long-term target {_with_unit(objective.target, unit)} by {end:%-d %b %Y}",
+            gettext("Long-term target %(value)s by %(date)s")
+            % {"value": _with_unit(objective.target, unit), "date": _day(end)},
         ),
     ]
-    steps = Series("interim", "Interim goal targets", "#0b5cad", "", "diamond")
+    steps = Series("interim", gettext("Interim goal targets"), "#0b5cad", "", "diamond")
     chart = Chart(
-        title=f"Interim goals towards “{objective.title}”",
+        title=gettext("Interim goals towards “%(title)s”") % {"title": objective.title},
         description="",
         width=width,
         height=height,
@@ -454,23 +535,32 @@ def derive_trajectory(objective: Any, suggestions: Sequence[Any], *, start_day: 
         series=[line, steps],
         x_ticks=_date_ticks(first, last, x),
         y_ticks=[Tick(y(v), fmt_number(v)) for v in y_values],
-        table_head=["Period", "From", "To", "New"],
+        table_head=[
+            gettext("Period"),
+            pgettext("start of a period", "From"),
+            pgettext("end of a period", "To"),
+            gettext("New"),
+        ],
     )
     for s in suggestions:
         steps.points.append(
             Point(
                 x(s.period_end.toordinal()),
                 y(float(s.target)),
-                f"{s.period_start:%-d %b %Y} – {s.period_end:%-d %b %Y}: {_with_unit(s.target, unit)}"
-                + ("" if getattr(s, "is_new", True) else " (a goal exists already)"),
+                (
+                    gettext("%(start)s – %(end)s: %(target)s")
+                    if getattr(s, "is_new", True)
+                    else gettext("%(start)s – %(end)s: %(target)s (a goal exists already)")
+                )
+                % {"start": _day(s.period_start), "end": _day(s.period_end), "target": _with_unit(s.target, unit)},
             )
         )
         chart.table_rows.append(
             [
-                f"{s.period_start:%-d %b %Y} – {s.period_end:%-d %b %Y}",
+                f"{_day(s.period_start)} – {_day(s.period_end)}",
                 _with_unit(s.baseline, unit),
                 _with_unit(s.target, unit),
-                "yes" if getattr(s, "is_new", True) else "exists",
+                gettext("yes") if getattr(s, "is_new", True) else gettext("exists"),
             ]
         )
     if objective.target is not None:
@@ -481,19 +571,40 @@ def derive_trajectory(objective: Any, suggestions: Sequence[Any], *, start_day: 
                 ty,
                 right,
                 ty,
-                f"Long-term target {_with_unit(objective.target, unit)}",
+                gettext("Long-term target %(value)s") % {"value": _with_unit(objective.target, unit)},
                 TARGET_COLOUR,
                 right - 4,
                 ty - 6,
             )
         )
-    chart.description = (
-        f"{len(suggestions)} interim goal{'s' if len(suggestions) != 1 else ''} on the way from "
-        f"{_with_unit(objective.baseline, unit)} on {start:%-d %b %Y} to {_with_unit(objective.target, unit)} by "
-        f"{end:%-d %b %Y}" + (": " + "; ".join(p.title for p in steps.points) if steps.points else "") + "."
-    )
+    way = {
+        "n": len(suggestions),
+        "baseline": _with_unit(objective.baseline, unit),
+        "start": _day(start),
+        "target": _with_unit(objective.target, unit),
+        "end": _day(end),
+        "steps": "; ".join(p.title for p in steps.points),
+    }
+    if steps.points:
+        chart.description = (
+            ngettext(
+                "%(n)s interim goal on the way from %(baseline)s on %(start)s to %(target)s by %(end)s: %(steps)s.",
+                "%(n)s interim goals on the way from %(baseline)s on %(start)s to %(target)s by %(end)s: %(steps)s.",
+                len(suggestions),
+            )
+            % way
+        )
+    else:
+        chart.description = (
+            ngettext(
+                "%(n)s interim goal on the way from %(baseline)s on %(start)s to %(target)s by %(end)s.",
+                "%(n)s interim goals on the way from %(baseline)s on %(start)s to %(target)s by %(end)s.",
+                len(suggestions),
+            )
+            % way
+        )
     if not suggestions:
-        chart.empty_message = "No periods to suggest"
+        chart.empty_message = gettext("No periods to suggest")
     return chart
 
 
@@ -521,14 +632,17 @@ class ProgressBar:
     @property
     def text(self) -> str:
         if self.percent is None:
-            return "No check-in yet"
+            return gettext("No check-in yet")
         if self.plain:
             return f"{self.percent}%"
-        words = {"done": "target reached", "behind": "behind plan", "on_track": "on track"}[self.state]
-        if self.expected is None and self.state != "done":
+        numbers = {"percent": self.percent, "expected": self.expected}
+        if self.state == "done":
+            return gettext("%(percent)s%% · target reached") % numbers
+        if self.expected is None:
             return f"{self.percent}%"
-        expected = f" ({self.expected}% expected by now)" if self.expected is not None and self.state != "done" else ""
-        return f"{self.percent}% · {words}{expected}"
+        if self.state == "behind":
+            return gettext("%(percent)s%% · behind plan (%(expected)s%% expected by now)") % numbers
+        return gettext("%(percent)s%% · on track (%(expected)s%% expected by now)") % numbers
 
     @property
     def colour(self) -> str:
@@ -550,11 +664,11 @@ def _percent(value: Any) -> int | None:
     return max(0, min(100, round(share * 100)))
 
 
-def progress_bar(
-    value: Any, *, expected: Any = None, label: str = "Progress towards target", plain: bool = False
-) -> ProgressBar:
+def progress_bar(value: Any, *, expected: Any = None, label: str = "", plain: bool = False) -> ProgressBar:
     """A progress bar for a share of the way from baseline to target (0..1, clamped), optionally with
-    the share the plan expects by now (see ``expected_share``)."""
+    the share the plan expects by now (see ``expected_share``); ``label`` defaults to "Progress
+    towards target"."""
+    label = label or gettext("Progress towards target")
     return ProgressBar(percent=_percent(value), expected=_percent(expected), label=label, plain=plain)
 
 

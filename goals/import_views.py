@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 
 from alignment.forms import PlainForm
 from alignment.web import FORM_ERROR, PlanView
@@ -26,9 +27,11 @@ ERRORS_SHOWN = 200
 
 class UploadForm(PlainForm):
     file = forms.FileField(
-        label="File",
-        help_text="A CSV (UTF-8) or Excel (.xlsx) file. The first row names the columns: goal (its id) or "
-        "external key, date (YYYY-MM-DD or a date cell), value, and optionally confidence (1–5) and note.",
+        label=_("File"),
+        help_text=_(
+            "A CSV (UTF-8) or Excel (.xlsx) file. The first row names the columns: goal (its id) or "
+            "external key, date (YYYY-MM-DD or a date cell), value, and optionally confidence (1–5) and note."
+        ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx"}),
     )
 

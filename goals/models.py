@@ -12,34 +12,35 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from alignment.models import Objective, Partnership, Side, Vision
 from core.models import PlanObject, json_value
 
 
 class GoalStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    PROPOSED = "proposed", "Proposed"
-    CHANGES_REQUESTED = "changes_requested", "Changes requested"
-    AGREED = "agreed", "Agreed"
-    ACHIEVED = "achieved", "Achieved"
-    MISSED = "missed", "Missed"
-    DROPPED = "dropped", "Dropped"
-    WITHDRAWN = "withdrawn", "Withdrawn"
+    DRAFT = "draft", _("Draft")
+    PROPOSED = "proposed", _("Proposed")
+    CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+    AGREED = "agreed", _("Agreed")
+    ACHIEVED = "achieved", _("Achieved")
+    MISSED = "missed", _("Missed")
+    DROPPED = "dropped", _("Dropped")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
 # The state of the revision under negotiation: before first agreement it is the goal's status;
 # for an agreed goal it is the amendment's.
 class RevisionState(models.TextChoices):
-    NONE = "", "None"
-    DRAFT = "draft", "Draft"
-    PROPOSED = "proposed", "Proposed"
-    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    NONE = "", _("None")
+    DRAFT = "draft", _("Draft")
+    PROPOSED = "proposed", _("Proposed")
+    CHANGES_REQUESTED = "changes_requested", _("Changes requested")
 
 
 class Direction(models.TextChoices):
-    INCREASE = "increase", "Increase (higher is better)"
-    DECREASE = "decrease", "Decrease (lower is better)"
+    INCREASE = "increase", _("Increase (higher is better)")
+    DECREASE = "decrease", _("Decrease (lower is better)")
 
 
 NEGOTIABLE = {GoalStatus.DRAFT, GoalStatus.PROPOSED, GoalStatus.CHANGES_REQUESTED}
@@ -285,13 +286,25 @@ class Approval(models.Model):
 class CheckInSource(models.TextChoices):
     """Where a check-in came from: the check-in form, the REST API, or an import of actuals."""
 
-    WEB = "web", "Web"
+    WEB = "web", _("Web")
     API = "api", "API"
-    IMPORT = "import", "Imported"
+    IMPORT = "import", _("Imported")
+
+
+class CheckInReview(models.TextChoices):
+    """Where a figure stands with the side that did not enter it (two-key actuals)."""
+
+    UNCONFIRMED = "unconfirmed", _("Unconfirmed")
+    CONFIRMED = "confirmed", _("Confirmed")
+    DISPUTED = "disputed", _("Disputed")
 
 
 class CheckIn(PlanObject):
-    """A measured value of a goal's metric on a day, with one side's confidence (1-5)."""
+    """A measured value of a goal's metric on a day, with one side's confidence (1-5).
+
+    Two keys: the side that did not enter the figure confirms it, or disputes it with its own
+    number and a note (``review``); a disputed figure keeps both numbers until the sides settle on
+    one (``goals.check_ins``). Health and progress never count a disputed figure."""
 
     goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="check_ins")
     side = models.CharField(max_length=8, choices=Side.choices)
@@ -301,6 +314,15 @@ class CheckIn(PlanObject):
     confidence = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
     note = models.TextField(blank=True, max_length=5000)
     source = models.CharField(max_length=8, choices=CheckInSource.choices, default=CheckInSource.WEB)
+    review = models.CharField(max_length=12, choices=CheckInReview.choices, default=CheckInReview.UNCONFIRMED)
+    # Who of the other side confirmed or disputed the figure, and when (empty while unconfirmed).
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # The other side's number and why, while the figure is disputed.
+    disputed_value = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    dispute_note = models.TextField(blank=True, max_length=5000)
 
     class Meta:
         ordering = ["measured_on", "created_at"]
@@ -309,7 +331,25 @@ class CheckIn(PlanObject):
             models.CheckConstraint(condition=Q(confidence__gte=1, confidence__lte=5), name="check_in_confidence"),
             models.CheckConstraint(condition=Q(side__in=Side.values), name="check_in_side"),
             models.CheckConstraint(condition=Q(source__in=CheckInSource.values), name="check_in_source"),
+            models.CheckConstraint(condition=Q(review__in=CheckInReview.values), name="check_in_review"),
+            models.CheckConstraint(
+                condition=~Q(review=CheckInReview.DISPUTED) | Q(disputed_value__isnull=False),
+                name="check_in_dispute_has_value",
+            ),
         ]
+
+    @property
+    def disputed(self) -> bool:
+        return self.review == CheckInReview.DISPUTED
+
+    @property
+    def unconfirmed(self) -> bool:
+        return self.review == CheckInReview.UNCONFIRMED
+
+    @property
+    def settle_choices(self) -> list[Decimal]:
+        """The two numbers a disputed figure may settle on: as entered, and the other side's."""
+        return [self.value, self.disputed_value] if self.disputed_value is not None else []
 
     def __str__(self) -> str:
         return f"{self.goal}: {self.value} on {self.measured_on}"
@@ -319,8 +359,8 @@ class Comment(PlanObject):
     """A comment on a goal; a change request is a comment of kind ``change_request``."""
 
     class Kind(models.TextChoices):
-        COMMENT = "comment", "Comment"
-        CHANGE_REQUEST = "change_request", "Change request"
+        COMMENT = "comment", _("Comment")
+        CHANGE_REQUEST = "change_request", _("Change request")
 
     goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -347,11 +387,11 @@ class ActualsImport(models.Model):
     once it ran. ``file_sha256`` tells a person that the same file was imported before."""
 
     class Status(models.TextChoices):
-        PREVIEW = "preview", "Checked, not imported yet"
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        PREVIEW = "preview", _("Checked, not imported yet")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     class Format(models.TextChoices):
         CSV = "csv", "CSV"
@@ -409,10 +449,11 @@ class ActionLink(models.Model):
     token (the raw token is only ever in the e-mail). See ``goals.actions``."""
 
     class Action(models.TextChoices):
-        APPROVE = "approve", "Approve this revision"
-        REQUEST_CHANGES = "request_changes", "Request changes"
-        COMMIT_AND_APPROVE = "commit_approve", "Add our commitment and approve"
-        ENDORSE = "endorse", "Endorse the vision"
+        APPROVE = "approve", _("Approve this revision")
+        REQUEST_CHANGES = "request_changes", _("Request changes")
+        COMMIT_AND_APPROVE = "commit_approve", _("Add our commitment and approve")
+        ENDORSE = "endorse", _("Endorse the vision")
+        CONFIRM_FIGURE = "confirm_figure", _("Confirm or dispute a figure")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     token_hash = models.CharField(max_length=64, unique=True)
@@ -421,6 +462,8 @@ class ActionLink(models.Model):
     action = models.CharField(max_length=16, choices=Action.choices)
     goal = models.ForeignKey(Goal, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     vision = models.ForeignKey(Vision, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # A figure to confirm or dispute: ``goal`` is its goal and ``revision`` the figure's version.
+    check_in = models.ForeignKey(CheckIn, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     revision = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -433,13 +476,18 @@ class ActionLink(models.Model):
         indexes = [models.Index(fields=["user", "action", "revision"], name="action_link_person")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(action__in=["approve", "request_changes", "commit_approve", "endorse"]),
+                condition=Q(action__in=["approve", "request_changes", "commit_approve", "endorse", "confirm_figure"]),
                 name="action_link_action",
             ),
             models.CheckConstraint(
                 condition=(Q(action="endorse") & Q(goal__isnull=True) & Q(vision__isnull=False))
                 | (~Q(action="endorse") & Q(goal__isnull=False) & Q(vision__isnull=True)),
                 name="action_link_object",
+            ),
+            models.CheckConstraint(
+                condition=Q(action="confirm_figure", check_in__isnull=False)
+                | (~Q(action="confirm_figure") & Q(check_in__isnull=True)),
+                name="action_link_check_in",
             ),
         ]
 

@@ -10,16 +10,22 @@ from django.db.models import QuerySet
 
 from alignment.models import Partnership
 
-from .models import CLOSED, CheckIn, Goal
+from .models import CLOSED, CheckIn, CheckInReview, Goal
 
 
 def latest_check_ins(goal_ids: Iterable[Any]) -> dict[tuple[Any, str], CheckIn]:
-    """The latest check-in of each (goal, side), in one query."""
+    """The latest check-in of each (goal, side) that counts, in one query.
+
+    This is the one home of the two-key rule for what counts: confirmed and unconfirmed figures
+    do, a disputed one does not until the sides settle it (the latest undisputed figure counts
+    meanwhile). Health, progress, the dashboard and the review agenda all read figures here."""
     ids = list(goal_ids)
     if not ids:
         return {}
-    qs: QuerySet[CheckIn] = CheckIn.objects.filter(goal_id__in=ids).order_by(
-        "goal_id", "side", "-measured_on", "-created_at"
+    qs: QuerySet[CheckIn] = (
+        CheckIn.objects.filter(goal_id__in=ids)
+        .exclude(review=CheckInReview.DISPUTED)
+        .order_by("goal_id", "side", "-measured_on", "-created_at")
     )
     if connection.vendor == "postgresql":
         return {(c.goal_id, c.side): c for c in qs.distinct("goal_id", "side")}

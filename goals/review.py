@@ -18,25 +18,27 @@ from typing import Any
 
 from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from alignment.access import Access
 from alignment.models import PartnershipMember, Side, Vision, VisionEndorsement
 from core.errors import DomainError
-from core.templatetags.formatting import as_decimal, format_number
+from core.templatetags.formatting import as_decimal, format_number, format_when, side_word
 
 from .models import TERM_FIELDS, Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 from .rules import NEGOTIATING, approval_refusal, committed_sides, waits_for
 
 TERM_LABELS = {
-    "title": "Title",
-    "description": "Description",
-    "period_start": "Period start",
-    "period_end": "Period end",
-    "metric_name": "Metric",
-    "metric_unit": "Unit",
-    "baseline": "Baseline",
-    "target": "Target",
-    "direction": "Direction",
+    "title": _("Title"),
+    "description": _("Description"),
+    "period_start": _("Period start"),
+    "period_end": _("Period end"),
+    "metric_name": _("Metric"),
+    "metric_unit": _("Unit"),
+    "baseline": _("Baseline"),
+    "target": _("Target"),
+    "direction": _("Direction"),
 }
 
 
@@ -47,7 +49,7 @@ def _show(name: str, value: Any) -> str:
         return format_number(value) if as_decimal(value) is not None else str(value)
     if name in ("period_start", "period_end"):
         try:
-            return dt.date.fromisoformat(str(value)).strftime("%-d %b %Y")
+            return format_when(dt.date.fromisoformat(str(value)))
         except ValueError:
             return str(value)
     return str(value)
@@ -68,7 +70,7 @@ def diff_terms(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         before, after = old.get(name), new.get(name)
         if _show(name, before) != _show(name, after):
             if name == "description":
-                changes.append(Change("term", "Description rewritten"))
+                changes.append(Change("term", gettext("Description rewritten")))
             else:
                 changes.append(Change("term", f"{TERM_LABELS[name]} {_show(name, before)} → {_show(name, after)}"))
     return changes
@@ -83,32 +85,52 @@ def diff_commitments(
     after = {c["id"]: c for c in new}
     changes = []
     for cid, c in after.items():
-        label = Side(c["side"]).label.lower()
+        side, label = Side(c["side"]).label, side_word(c["side"])
         if cid not in before:
-            changes.append(Change("added", f"{Side(c['side']).label} commitment added: “{c['text']}”", c["side"]))
+            text = gettext("%(side)s commitment added: “%(text)s”") % {"side": side, "text": c["text"]}
+            changes.append(Change("added", text, c["side"]))
             continue
         was = before[cid]
         if was["text"] != c["text"]:
             changes.append(
-                Change("changed", f"{Side(c['side']).label} commitment “{was['text']}” → “{c['text']}”", c["side"])
+                Change(
+                    "changed",
+                    gettext("%(side)s commitment “%(before)s” → “%(after)s”")
+                    % {"side": side, "before": was["text"], "after": c["text"]},
+                    c["side"],
+                )
             )
         if was.get("due_date") != c.get("due_date"):
             was_due, now_due = _show("period_end", was.get("due_date")), _show("period_end", c.get("due_date"))
             changes.append(
-                Change("changed", f"Due date of the {label} commitment “{c['text']}” {was_due} → {now_due}", c["side"])
+                Change(
+                    "changed",
+                    gettext("Due date of the %(side)s commitment “%(text)s” %(before)s → %(after)s")
+                    % {"side": label, "text": c["text"], "before": was_due, "after": now_due},
+                    c["side"],
+                )
             )
         if was.get("owner") != c.get("owner"):
             changes.append(
                 Change(
                     "changed",
-                    f"Owner of the {label} commitment “{c['text']}” "
-                    f"{people.get(was.get('owner'), '—')} → {people.get(c.get('owner'), '—')}",
+                    gettext("Owner of the %(side)s commitment “%(text)s” %(before)s → %(after)s")
+                    % {
+                        "side": label,
+                        "text": c["text"],
+                        "before": people.get(was.get("owner"), "—"),
+                        "after": people.get(c.get("owner"), "—"),
+                    },
                     c["side"],
                 )
             )
     for cid, c in before.items():
         if cid not in after:
-            changes.append(Change("removed", f"{Side(c['side']).label} commitment removed: “{c['text']}”", c["side"]))
+            text = gettext("%(side)s commitment removed: “%(text)s”") % {
+                "side": Side(c["side"]).label,
+                "text": c["text"],
+            }
+            changes.append(Change("removed", text, c["side"]))
     return changes
 
 
@@ -146,7 +168,7 @@ class ReviewItem:
 
     @property
     def commitment_groups(self) -> list[tuple[str, list[Commitment]]]:
-        return [(Side(side).label, self.commitments.get(side, [])) for side in Side.values]
+        return [(str(Side(side).label), self.commitments.get(side, [])) for side in Side.values]
 
     @property
     def committed(self) -> set[str]:
@@ -173,8 +195,11 @@ class ReviewItem:
         assert self.access is not None
         other = Side.other(self.access.side)
         if other in self.committed:
-            return f"Approve revision {self.goal.revision}"
-        return f"Approve revision {self.goal.revision}, subject to the {other}'s commitment"
+            return gettext("Approve revision %(n)s") % {"n": self.goal.revision}
+        return gettext("Approve revision %(n)s, subject to the %(other)s's commitment") % {
+            "n": self.goal.revision,
+            "other": side_word(other),
+        }
 
     @property
     def requested_by_side(self) -> str:
@@ -187,7 +212,7 @@ class ReviewItem:
 
 
 def _name(user: Any) -> str:
-    return user.display_name if user is not None else "someone"
+    return user.display_name if user is not None else gettext("someone")
 
 
 def negotiation_thread(goal: Goal) -> list[ThreadEntry]:
@@ -199,7 +224,7 @@ def negotiation_thread(goal: Goal) -> list[ThreadEntry]:
             r.proposed_by_side,
             _name(r.proposed_by),
             r.number,
-            f"proposed revision {r.number}",
+            gettext("proposed revision %(n)s") % {"n": r.number},
         )
         for r in goal.revisions.all()
     ]
@@ -210,7 +235,7 @@ def negotiation_thread(goal: Goal) -> list[ThreadEntry]:
             a.side,
             _name(a.user),
             a.revision,
-            f"approved revision {a.revision} for the {a.side} side",
+            gettext("approved revision %(n)s for the %(side)s side") % {"n": a.revision, "side": side_word(a.side)},
         )
         for a in goal.approvals.all()
     ]

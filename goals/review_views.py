@@ -12,12 +12,15 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from alignment.access import Access, resolve
 from alignment.models import Objective, Side
 from alignment.services import vision_endorse
 from core.errors import DomainError, InvalidInput, NotFound
+from core.templatetags.formatting import side_word
 from core.web import domain_errors, login_url, refused
 
 from . import commitments as goal_commitments
@@ -38,9 +41,9 @@ class CommitAndApproveForm(forms.Form):
     """The side a proposed goal lacks a commitment from: what it will do, given as it approves."""
 
     revision = forms.IntegerField(min_value=1, max_value=1_000_000)
-    text = forms.CharField(label="What your side will do", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    text = forms.CharField(label=_("What your side will do"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
     due_date = forms.DateField(
-        label="Done by (optional)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Done by (optional)"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
 
 
@@ -50,19 +53,21 @@ class EndorseForm(forms.Form):
 
 class RequestChangesForm(forms.Form):
     revision = forms.IntegerField(min_value=1, max_value=1_000_000)
-    comment = forms.CharField(label="What should change?", max_length=10000, widget=forms.Textarea(attrs={"rows": 3}))
+    comment = forms.CharField(
+        label=_("What should change?"), max_length=10000, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
 
 class CounterForm(forms.Form):
     """Edit the target and the commitments, then propose the result as a new revision."""
 
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
-    target = forms.DecimalField(label="Target", max_digits=18, decimal_places=4)
-    new_commitment_side = forms.ChoiceField(label="Side of the new commitment", choices=Side.choices, required=False)
+    target = forms.DecimalField(label=_("Target"), max_digits=18, decimal_places=4)
+    new_commitment_side = forms.ChoiceField(label=_("Side of the new commitment"), choices=Side.choices, required=False)
     new_commitment = forms.CharField(
-        label="Add a commitment", max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Add a commitment"), max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    approve = forms.BooleanField(label="Approve it for my side too", required=False)
+    approve = forms.BooleanField(label=_("Approve it for my side too"), required=False)
 
     def __init__(self, *args: Any, goal: Goal, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -71,7 +76,7 @@ class CounterForm(forms.Form):
         for c in goal.commitments.all():
             name = f"commitment-{c.pk}"
             self.fields[name] = forms.CharField(
-                label=f"{Side(c.side).label} commitment (empty to remove)",
+                label=gettext("%(side)s commitment (empty to remove)") % {"side": Side(c.side).label},
                 max_length=5000,
                 required=False,
                 initial=c.text,
@@ -84,26 +89,32 @@ class CounterForm(forms.Form):
 
 
 class ProposeGoalForm(forms.Form):
-    objective = forms.ModelChoiceField(queryset=Objective.objects.none(), label="Objective it serves")
-    title = forms.CharField(max_length=200)
-    description = forms.CharField(max_length=10000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    period_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    period_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    metric_name = forms.CharField(label="Metric", max_length=120)
-    metric_unit = forms.CharField(label="Unit", max_length=40, required=False)
-    baseline = forms.DecimalField(max_digits=18, decimal_places=4)
-    target = forms.DecimalField(max_digits=18, decimal_places=4)
-    direction = forms.ChoiceField(choices=Direction.choices, initial=Direction.INCREASE)
+    objective = forms.ModelChoiceField(queryset=Objective.objects.none(), label=_("Objective it serves"))
+    title = forms.CharField(label=_("Title"), max_length=200)
+    description = forms.CharField(
+        label=_("Description"), max_length=10000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    period_start = forms.DateField(
+        label=_("Period start"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    period_end = forms.DateField(
+        label=_("Period end"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    metric_name = forms.CharField(label=_("Metric"), max_length=120)
+    metric_unit = forms.CharField(label=_("Unit"), max_length=40, required=False)
+    baseline = forms.DecimalField(label=_("Baseline"), max_digits=18, decimal_places=4)
+    target = forms.DecimalField(label=_("Target"), max_digits=18, decimal_places=4)
+    direction = forms.ChoiceField(label=_("Direction"), choices=Direction.choices, initial=Direction.INCREASE)
     own_commitment = forms.CharField(
-        label="What your side will do", max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("What your side will do"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
     other_commitment = forms.CharField(
-        label="What you ask of the other side (optional)",
+        label=_("What you ask of the other side (optional)"),
         max_length=5000,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
-    approve = forms.BooleanField(label="Approve it for my side too", required=False)
+    approve = forms.BooleanField(label=_("Approve it for my side too"), required=False)
 
     def __init__(self, *args: Any, access: Access, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -182,7 +193,7 @@ def goal_thread_page(request: HttpRequest, partnership_id: Any, goal_id: Any) ->
     access = resolve(request.user, partnership_id)
     item = goal_thread(access, goal_id)
     if item is None:
-        raise NotFound("No such goal.")
+        raise NotFound(gettext("No such goal."))
     return render(
         request,
         "goals/review_thread.html",
@@ -223,7 +234,7 @@ def _action(view: Any) -> Any:
 def _invalid(form: forms.Form, **render_kwargs: Any) -> InvalidInput:
     problems = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
     text = "; ".join(f"{'' if name == '__all__' else name + ': '}{' '.join(errs)}" for name, errs in problems.items())
-    error = InvalidInput(f"Please correct: {text}", fields=problems)
+    error = InvalidInput(gettext("Please correct: %(problems)s") % {"problems": text}, fields=problems)
     error.render_kwargs = render_kwargs  # type: ignore[attr-defined]
     return error
 
@@ -238,9 +249,10 @@ def approve_goal(request: HttpRequest, access: Access, goal_id: Any) -> HttpResp
     agreed = goal.agreed_revision == form.cleaned_data["revision"] and not goal.amendment
     messages.success(
         request,
-        f"“{goal.title}” is agreed by both sides."
+        gettext("“%(title)s” is agreed by both sides.") % {"title": goal.title}
         if agreed
-        else f"You approved “{goal.title}” for the {access.side} side; it now waits for the other side.",
+        else gettext("You approved “%(title)s” for the %(side)s side; it now waits for the other side.")
+        % {"title": goal.title, "side": side_word(access.side)},
     )
     return redirect(_queue_url(access))
 
@@ -263,10 +275,12 @@ def commit_and_approve(request: HttpRequest, access: Access, goal_id: Any) -> Ht
     agreed = goal.agreed_revision == data["revision"] and not goal.amendment
     messages.success(
         request,
-        f"You committed and approved: “{goal.title}” is agreed by both sides."
+        gettext("You committed and approved: “%(title)s” is agreed by both sides.") % {"title": goal.title}
         if agreed
-        else f"You committed and approved “{goal.title}” for the {access.side} side; it now waits for the "
-        f"{access.other_side} side.",
+        else gettext(
+            "You committed and approved “%(title)s” for the %(side)s side; it now waits for the %(other)s side."
+        )
+        % {"title": goal.title, "side": side_word(access.side), "other": side_word(access.other_side)},
     )
     return redirect(_queue_url(access))
 
@@ -277,7 +291,9 @@ def endorse_vision(request: HttpRequest, access: Access, goal_id: Any = None) ->
     if not form.is_valid():
         raise _invalid(form)
     vision_endorse(access=access, revision=form.cleaned_data["revision"])
-    messages.success(request, f"You endorsed the shared vision for the {access.side} side.")
+    messages.success(
+        request, gettext("You endorsed the shared vision for the %(side)s side.") % {"side": side_word(access.side)}
+    )
     return redirect(_queue_url(access))
 
 
@@ -289,7 +305,9 @@ def request_changes(request: HttpRequest, access: Access, goal_id: Any) -> HttpR
     note = goals.goal_request_changes(
         access=access, goal_id=goal_id, comment=form.cleaned_data["comment"], revision=form.cleaned_data["revision"]
     )
-    messages.success(request, f"Your change request on “{note.goal.title}” was sent to the other side.")
+    messages.success(
+        request, gettext("Your change request on “%(title)s” was sent to the other side.") % {"title": note.goal.title}
+    )
     return redirect(_queue_url(access))
 
 
@@ -297,7 +315,7 @@ def request_changes(request: HttpRequest, access: Access, goal_id: Any) -> HttpR
 def counter_propose(request: HttpRequest, access: Access, goal_id: Any) -> HttpResponse:
     goal = Goal.objects.filter(partnership=access.partnership, pk=goal_id).prefetch_related("commitments").first()
     if goal is None:
-        raise NotFound("No such goal.")
+        raise NotFound(gettext("No such goal."))
     form = CounterForm(request.POST, goal=goal)
     if not form.is_valid():
         raise _invalid(form, forms_by_goal={str(goal.pk): form})
@@ -326,13 +344,17 @@ def counter_propose(request: HttpRequest, access: Access, goal_id: Any) -> HttpR
         )
     goal.refresh_from_db()
     if not changed and goal.negotiation_state == RevisionState.PROPOSED:
-        error = InvalidInput("Change the target or a commitment to make a counter-proposal.")
+        error = InvalidInput(gettext("Change the target or a commitment to make a counter-proposal."))
         error.render_kwargs = {"forms_by_goal": {str(goal.pk): form}}  # type: ignore[attr-defined]
         raise error
     goal = goals.goal_propose(access=access, goal_id=goal.pk)
     if data.get("approve") and access.can_approve:
         goals.goal_approve(access=access, goal_id=goal.pk, revision=goal.revision)
-    messages.success(request, f"Revision {goal.revision} of “{goal.title}” was proposed to the other side.")
+    messages.success(
+        request,
+        gettext("Revision %(n)s of “%(title)s” was proposed to the other side.")
+        % {"n": goal.revision, "title": goal.title},
+    )
     return redirect(_queue_url(access))
 
 
@@ -367,5 +389,5 @@ def propose_goal(request: HttpRequest, access: Access, goal_id: Any = None) -> H
     goal = goals.goal_propose(access=access, goal_id=goal.pk)
     if data.get("approve") and access.can_approve and (data.get("other_commitment") or "").strip():
         goals.goal_approve(access=access, goal_id=goal.pk, revision=goal.revision)
-    messages.success(request, f"“{goal.title}” was proposed to the other side.")
+    messages.success(request, gettext("“%(title)s” was proposed to the other side.") % {"title": goal.title})
     return redirect(_queue_url(access))

@@ -18,6 +18,9 @@ never disagree about the same plan.
   the other side's commitment*, which that side adds as it approves (``completes_revision``), and
   the goal is agreed when both sides approved the same revision.
 - **Editable now** (``edit_refusal``): why a person may not change a goal's terms now, or None.
+- **Check-in due** (``check_in_due_on``): an agreed goal in its period needs a check-in
+  ``check_in_interval()`` after its last one, or after its period started or it was agreed when
+  that is later. The check-in reminder and the digest both ask it.
 
 The next review is ``alignment.reviews``'s rule; what health is computed from is
 ``cadence.health.load_facts``.
@@ -29,11 +32,14 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Q
+from django.utils.translation import gettext
 
 from alignment.access import Access
 from alignment.models import Side
 from core.errors import DomainError, NotAllowed, RuleViolation
+from core.templatetags.formatting import role_word, side_word
 
 from .models import CLOSED, Approval, Commitment, Goal, GoalStatus, RevisionState
 
@@ -66,7 +72,7 @@ def waits_for(goal: Goal, side: str, approved_sides: Iterable[str]) -> bool:
 
 def waiting_reason(state: str) -> str:
     """Why the waiting side is waited for: a proposal to approve, or changes requested of it."""
-    return "changes requested" if state == RevisionState.CHANGES_REQUESTED else "to approve"
+    return gettext("changes requested") if state == RevisionState.CHANGES_REQUESTED else gettext("to approve")
 
 
 def waiting_filter(side: str) -> Q:
@@ -120,7 +126,9 @@ def committed_sides(commitments: Iterable[Commitment]) -> set[str]:
 def closed_refusal(goal: Goal) -> RuleViolation | None:
     if goal.status in CLOSED:
         return RuleViolation(
-            f"This goal is {goal.get_status_display().lower()}; a closed goal cannot change.", code="goal.closed"
+            gettext("This goal is %(status)s; a closed goal cannot change.")
+            % {"status": goal.get_status_display().lower()},
+            code="goal.closed",
         )
     return None
 
@@ -128,7 +136,10 @@ def closed_refusal(goal: Goal) -> RuleViolation | None:
 def edit_refusal(access: Access, goal: Goal) -> DomainError | None:
     """Why ``access`` may not change the terms of ``goal`` now, or None when they may."""
     if not access.can_edit:
-        return NotAllowed(f"Your role ({access.role}) may not edit goals; editors and approvers may.")
+        return NotAllowed(
+            gettext("Your role (%(role)s) may not edit goals; editors and approvers may.")
+            % {"role": role_word(access.role)}
+        )
     return closed_refusal(goal)
 
 
@@ -145,40 +156,51 @@ def approval_refusal(
     ``approved_sides``: who approved the current revision; ``committed``: the sides with a real
     commitment (``committed_sides``); ``revision``: the revision the person saw, if they said."""
     if not access.can_approve:
-        return NotAllowed(f"Only approvers may approve goals; your role on the {access.side} side is {access.role}.")
+        return NotAllowed(
+            gettext("Only approvers may approve goals; your role on the %(side)s side is %(role)s.")
+            % {"side": side_word(access.side), "role": role_word(access.role)}
+        )
     refusal = closed_refusal(goal)
     if refusal is not None:
         return refusal
     state = goal.negotiation_state
     if state == RevisionState.DRAFT:
         return RuleViolation(
-            f"Revision {goal.revision} is still a draft; it must be proposed before approval.",
+            gettext("Revision %(n)s is still a draft; it must be proposed before approval.") % {"n": goal.revision},
             code="goal.not_proposed",
         )
     if state == RevisionState.CHANGES_REQUESTED:
         return RuleViolation(
-            "Changes were requested on this revision; it must be revised or proposed again first.",
+            gettext("Changes were requested on this revision; it must be revised or proposed again first."),
             code="goal.changes_requested",
         )
     if state == "":
         return RuleViolation(
-            "This goal is agreed; there is no pending revision to approve.", code="goal.nothing_to_approve"
+            gettext("This goal is agreed; there is no pending revision to approve."), code="goal.nothing_to_approve"
         )
     if revision is not None and revision != goal.revision:
         return RuleViolation(
-            f"You approved revision {revision}, but the goal is at revision {goal.revision}. "
-            "Review the current terms and approve them.",
+            gettext(
+                "You approved revision %(seen)s, but the goal is at revision %(n)s. "
+                "Review the current terms and approve them."
+            )
+            % {"seen": revision, "n": goal.revision},
             code="goal.stale_revision",
         )
     if access.side not in set(committed):
         return RuleViolation(
-            f"The {access.side} side has no commitment yet: add what your side will do for this goal, then "
-            "approve (no quotas: each side commits to at least one action).",
+            gettext(
+                "The %(side)s side has no commitment yet: add what your side will do for this goal, then "
+                "approve (no quotas: each side commits to at least one action)."
+            )
+            % {"side": side_word(access.side)},
             code="goal.commitment_missing",
         )
     if access.side in set(approved_sides):
         return RuleViolation(
-            f"The {access.side} side has approved revision {goal.revision} already.", code="goal.already_approved"
+            gettext("The %(side)s side has approved revision %(n)s already.")
+            % {"side": side_word(access.side), "n": goal.revision},
+            code="goal.already_approved",
         )
     return None
 
@@ -191,6 +213,26 @@ def completes_revision(goal: Goal, side: str, committed: Iterable[str]) -> bool:
     commitment, and that approval stands. Any other change of commitments is a change of terms
     (a new revision, or an amendment)."""
     return goal.negotiation_state == RevisionState.PROPOSED and side not in set(committed)
+
+
+# --- Check-in due -------------------------------------------------------------------------------
+
+
+def check_in_interval() -> dt.timedelta:
+    """How long an agreed goal may go without a check-in (``REMINDER_CHECKIN_INTERVAL_DAYS``)."""
+    return dt.timedelta(days=int(getattr(settings, "REMINDER_CHECKIN_INTERVAL_DAYS", 30)))
+
+
+def check_in_since(*, last_measured: dt.date | None, period_start: dt.date, agreed_at: dt.datetime | None) -> dt.date:
+    """The day an agreed goal's time without a check-in counts from."""
+    return max(d for d in (last_measured, period_start, agreed_at.date() if agreed_at else None) if d)
+
+
+def check_in_due_on(*, last_measured: dt.date | None, period_start: dt.date, agreed_at: dt.datetime | None) -> dt.date:
+    """The day an agreed goal needs its next check-in."""
+    return check_in_since(last_measured=last_measured, period_start=period_start, agreed_at=agreed_at) + (
+        check_in_interval()
+    )
 
 
 def approved_sides_of(goal_ids: Iterable[Any]) -> dict[Any, set[str]]:

@@ -25,6 +25,9 @@ urlpatterns = [
     path(G + "commitments/new/", views.CommitmentNew.as_view(), name="commitment_new"),
     path(G + "commitments/<uuid:cid>/edit/", views.CommitmentEdit.as_view(), name="commitment_edit"),
     path(G + "commitments/<uuid:cid>/done/", views.CommitmentDone.as_view(), name="commitment_done"),
+    path(G + "check-ins/<uuid:cid>/confirm/", views.CheckInConfirm.as_view(), name="check_in_confirm"),
+    path(G + "check-ins/<uuid:cid>/dispute/", views.CheckInDispute.as_view(), name="check_in_dispute"),
+    path(G + "check-ins/<uuid:cid>/settle/", views.CheckInSettle.as_view(), name="check_in_settle"),
     path(G + "panel/close/", views.PanelClose.as_view(), name="goal_panel_close"),
     path(G + "<str:action>/", views.GoalAction.as_view(), name="goal_action"),
 ]

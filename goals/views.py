@@ -16,11 +16,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from alignment.access import Access
 from alignment.models import Objective, PartnershipMember, Side
 from alignment.web import OPEN_HEADER, InPlaceForm, PlanView
 from core.errors import DomainError, InvalidInput, NotFound
+from core.templatetags.formatting import format_quantity, side_word
 
 from . import check_ins as goal_check_ins
 from . import comments as goal_comments
@@ -36,20 +40,21 @@ from .forms import (
     CommitmentCreateForm,
     CommitmentForm,
     DeriveOptionsForm,
+    DisputeForm,
     GoalCreateForm,
     GoalTermsForm,
     RequestChangesForm,
     SuggestionFormSet,
 )
 from .fragments import card_response, goal_list_response
-from .models import Approval, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
+from .models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus, RevisionState
 from .rules import committed_sides, completes_revision
 
 
 def _goal(access: Access, gid: Any) -> Goal:
     goal = Goal.objects.filter(partnership=access.partnership, pk=gid).first()
     if goal is None:
-        raise NotFound("No such goal.")
+        raise NotFound(gettext("No such goal."))
     return goal
 
 
@@ -58,13 +63,13 @@ def _goal(access: Access, gid: Any) -> Goal:
 
 class GoalNew(InPlaceForm):
     form_class = GoalCreateForm
-    title = "New goal"
-    submit_label = "Add goal"
+    title = _("New goal")
+    submit_label = _("Add goal")
 
     def objective(self) -> Objective:
         o = Objective.objects.filter(partnership=self.access.partnership, pk=self.kwargs["oid"]).first()
         if o is None:
-            raise NotFound("No such objective.")
+            raise NotFound(gettext("No such objective."))
         return o
 
     def get_initial(self) -> dict[str, Any]:
@@ -93,7 +98,7 @@ class GoalNewButton(PlanView):
     def get(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
         objective = Objective.objects.filter(partnership=self.access.partnership, pk=oid).first()
         if objective is None:
-            raise NotFound("No such objective.")
+            raise NotFound(gettext("No such objective."))
         return render(
             request,
             "goals/_goal_new_button.html",
@@ -103,7 +108,7 @@ class GoalNewButton(PlanView):
 
 class GoalEdit(InPlaceForm):
     form_class = GoalTermsForm
-    title = "Edit goal"
+    title = _("Edit goal")
 
     def get_initial(self) -> dict[str, Any]:
         g = _goal(self.access, self.kwargs["gid"])
@@ -138,14 +143,14 @@ class GoalAction(PlanView):
             services.goal_propose(access=self.access, goal_id=gid, expected_version=version)
         elif action == "approve":
             if revision is None:
-                raise InvalidInput("Say which revision you approve.")
+                raise InvalidInput(gettext("Say which revision you approve."))
             services.goal_approve(access=self.access, goal_id=gid, revision=revision)
         elif action == "withdraw":
             services.goal_withdraw(access=self.access, goal_id=gid, expected_version=version)
         elif action == "discard-amendment":
             services.goal_discard_amendment(access=self.access, goal_id=gid, expected_version=version)
         else:
-            raise NotFound("No such action.")
+            raise NotFound(gettext("No such action."))
         return card_response(request, self.access, gid)
 
     def refusal_fragment(self, exc: DomainError) -> HttpResponse | None:
@@ -157,16 +162,15 @@ def terms_notice(goal: Goal) -> str:
     """What a change of a goal's terms (commitments included) does to its negotiation."""
     state = goal.negotiation_state
     if goal.status == GoalStatus.AGREED and not state:
-        return (
-            f"This goal is agreed: saving a change opens an amendment (revision {goal.revision + 1}); the agreed "
+        return gettext(
+            "This goal is agreed: saving a change opens an amendment (revision %(next)s); the agreed "
             "terms stay in force until both sides approve it."
-        )
+        ) % {"next": goal.revision + 1}
     if state == RevisionState.PROPOSED:
-        return (
-            f"Revision {goal.revision} is proposed: saving a change makes revision {goal.revision + 1}, a draft to "
-            "propose again, and approvals given to revision "
-            f"{goal.revision} no longer count."
-        )
+        return gettext(
+            "Revision %(n)s is proposed: saving a change makes revision %(next)s, a draft to "
+            "propose again, and approvals given to revision %(n)s no longer count."
+        ) % {"n": goal.revision, "next": goal.revision + 1}
     return ""
 
 
@@ -199,8 +203,8 @@ class GoalPanel(InPlaceForm):
 
 class RequestChanges(GoalPanel):
     form_class = RequestChangesForm
-    title = "Request changes"
-    submit_label = "Send back for changes"
+    title = _("Request changes")
+    submit_label = _("Send back for changes")
 
     def save(self) -> HttpResponse:
         goal = _goal(self.access, self.kwargs["gid"])
@@ -212,18 +216,90 @@ class RequestChanges(GoalPanel):
 
 class CheckInNew(GoalPanel):
     form_class = CheckInForm
-    title = "Check in"
-    submit_label = "Save check-in"
+    title = _("Check in")
+    submit_label = _("Save check-in")
 
     def save(self) -> HttpResponse:
         goal_check_ins.check_in_create(access=self.access, goal_id=self.kwargs["gid"], **self.form.cleaned_data)
         return card_response(self.request, self.access, self.kwargs["gid"])
 
 
+def _check_in(access: Access, gid: Any, cid: Any) -> CheckIn:
+    ci = CheckIn.objects.filter(goal__partnership=access.partnership, goal_id=gid, pk=cid).first()
+    if ci is None:
+        raise NotFound(gettext("No such check-in."))
+    return ci
+
+
+class CheckInConfirm(PlanView):
+    """The other side confirms a figure (two-key actuals); answers with the refreshed card."""
+
+    def post(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID, cid: uuid.UUID) -> HttpResponse:
+        ci = _check_in(self.access, gid, cid)
+        goal_check_ins.check_in_confirm(
+            access=self.access, check_in_id=ci.pk, expected_version=_int(request.POST.get("version"))
+        )
+        return card_response(request, self.access, gid)
+
+    def refusal_fragment(self, exc: DomainError) -> HttpResponse | None:
+        return card_response(self.request, self.access, self.kwargs["gid"], refusal=exc.message)
+
+
+class CheckInDispute(GoalPanel):
+    """The other side disputes a figure: its own number and a note, in the card's panel."""
+
+    form_class = DisputeForm
+    title = _("Dispute the figure")
+    submit_label = _("Dispute")
+
+    def get_initial(self) -> dict[str, Any]:
+        ci = _check_in(self.access, self.kwargs["gid"], self.kwargs["cid"])
+        return {"version": ci.version}
+
+    def notice(self) -> str:
+        ci = _check_in(self.access, self.kwargs["gid"], self.kwargs["cid"])
+        return gettext(
+            "The %(side)s side entered %(value)s for %(date)s. Until both sides settle on one number, "
+            "health and progress leave this figure out."
+        ) % {
+            "side": side_word(ci.side),
+            "value": format_quantity(ci.value, ci.goal.metric_unit),
+            "date": date_format(ci.measured_on, "j M Y"),
+        }
+
+    def save(self) -> HttpResponse:
+        data = self.form.cleaned_data
+        goal_check_ins.check_in_dispute(
+            access=self.access,
+            check_in_id=self.kwargs["cid"],
+            value=data["value"],
+            note=data["note"],
+            expected_version=data["version"],
+        )
+        return card_response(self.request, self.access, self.kwargs["gid"])
+
+
+class CheckInSettle(PlanView):
+    """Either side settles a disputed figure on one of its two numbers."""
+
+    def post(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID, cid: uuid.UUID) -> HttpResponse:
+        ci = _check_in(self.access, gid, cid)
+        goal_check_ins.check_in_settle(
+            access=self.access,
+            check_in_id=ci.pk,
+            value=request.POST.get("value"),
+            expected_version=_int(request.POST.get("version")),
+        )
+        return card_response(request, self.access, gid)
+
+    def refusal_fragment(self, exc: DomainError) -> HttpResponse | None:
+        return card_response(self.request, self.access, self.kwargs["gid"], refusal=exc.message)
+
+
 class GoalClose(GoalPanel):
     form_class = CloseForm
-    title = "Close the goal"
-    submit_label = "Close goal"
+    title = _("Close the goal")
+    submit_label = _("Close goal")
 
     def editable_check(self) -> None:
         self.access.require_approve("close goals")
@@ -245,8 +321,8 @@ class GoalClose(GoalPanel):
 
 class CommentNew(GoalPanel):
     form_class = CommentForm
-    title = "Comment"
-    submit_label = "Post comment"
+    title = _("Comment")
+    submit_label = _("Post comment")
 
     def editable_check(self) -> None:
         """Everyone on the plan, viewers included, may comment."""
@@ -268,8 +344,8 @@ def _members(access: Access) -> list[PartnershipMember]:
 
 class CommitmentNew(GoalPanel):
     form_class = CommitmentCreateForm
-    title = "Add a commitment"
-    submit_label = "Add commitment"
+    title = _("Add a commitment")
+    submit_label = _("Add commitment")
 
     def form_kwargs(self) -> dict[str, Any]:
         return {"members": _members(self.access)}
@@ -286,14 +362,14 @@ class CommitmentNew(GoalPanel):
 
 class CommitmentEdit(GoalPanel):
     form_class = CommitmentForm
-    title = "Edit commitment"
+    title = _("Edit commitment")
 
     def commitment(self) -> Commitment:
         c = Commitment.objects.filter(
             goal__partnership=self.access.partnership, goal_id=self.kwargs["gid"], pk=self.kwargs["cid"]
         ).first()
         if c is None:
-            raise NotFound("No such commitment.")
+            raise NotFound(gettext("No such commitment."))
         return c
 
     def form_kwargs(self) -> dict[str, Any]:
@@ -330,8 +406,8 @@ class CommitAndApprove(GoalPanel):
     will do, and approve (``goals.services.goal_commit_and_approve``)."""
 
     form_class = CommitAndApproveForm
-    title = "Add our commitment and approve"
-    submit_label = "Commit and approve"
+    title = _("Add our commitment and approve")
+    submit_label = _("Commit and approve")
 
     def editable_check(self) -> None:
         self.access.require_approve("approve goals")
@@ -351,7 +427,7 @@ class CommitmentDone(PlanView):
     def post(self, request: HttpRequest, pid: uuid.UUID, gid: uuid.UUID, cid: uuid.UUID) -> HttpResponse:
         c = Commitment.objects.filter(goal__partnership=self.access.partnership, goal_id=gid, pk=cid).first()
         if c is None:
-            raise NotFound("No such commitment.")
+            raise NotFound(gettext("No such commitment."))
         goal_commitments.commitment_update(
             access=self.access,
             commitment_id=cid,
@@ -377,7 +453,7 @@ class GoalCardView(PlanView):
 def _detailed_card(access: Access, gid: Any, check_ins: int | None = CHECK_INS_SHOWN) -> GoalCard:
     cards = goal_cards(access, goal_ids=[gid], detailed=True, check_ins=check_ins)
     if not cards:
-        raise NotFound("No such goal.")
+        raise NotFound(gettext("No such goal."))
     return cards[0]
 
 
@@ -399,7 +475,7 @@ class ClosedGoals(PlanView):
     def get(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
         objective = Objective.objects.filter(partnership=self.access.partnership, pk=oid).first()
         if objective is None:
-            raise NotFound("No such objective.")
+            raise NotFound(gettext("No such objective."))
         return render(
             request,
             "goals/_closed_goals.html",
@@ -514,7 +590,7 @@ class Derive(PlanView):
     def objective(self) -> Objective:
         o = Objective.objects.filter(partnership=self.access.partnership, pk=self.kwargs["oid"]).first()
         if o is None:
-            raise NotFound("No such objective.")
+            raise NotFound(gettext("No such objective."))
         return o
 
     def ids(self) -> dict[str, Any]:
@@ -570,7 +646,7 @@ class Derive(PlanView):
                 for s in suggestions
             ],
         )
-        error = "" if suggestions else "Every one of these periods has a goal for this objective already."
+        error = "" if suggestions else gettext("Every one of these periods has a goal for this objective already.")
         return self.render_derive(options, formset, suggestions, error=error)
 
     def post(self, request: HttpRequest, pid: uuid.UUID, oid: uuid.UUID) -> HttpResponse:
@@ -583,7 +659,11 @@ class Derive(PlanView):
         chosen = [s for s, f in zip(self._from_forms(formset), formset.forms, strict=True) if f.cleaned_data["include"]]
         if not chosen:
             return self.render_derive(
-                options, formset, self._from_forms(formset), status=400, error="Tick at least one period to create."
+                options,
+                formset,
+                self._from_forms(formset),
+                status=400,
+                error=gettext("Tick at least one period to create."),
             )
         template = suggest_interim_goals(objective, length="quarter", count=1)[0]
         for s in chosen:

@@ -11,6 +11,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -25,10 +27,12 @@ from .models import AuditExport
 
 class ExportForm(forms.Form):
     partnerships = forms.MultipleChoiceField(
-        label="Partnerships", widget=forms.CheckboxSelectMultiple, error_messages={"required": "Choose at least one."}
+        label=_("Partnerships"),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose at least one.")},
     )
     format = forms.ChoiceField(
-        label="Format", choices=AuditExport.Format.choices, initial=AuditExport.Format.CSV, widget=forms.RadioSelect
+        label=_("Format"), choices=AuditExport.Format.choices, initial=AuditExport.Format.CSV, widget=forms.RadioSelect
     )
 
     def __init__(self, *args: Any, partnerships: list[Partnership], **kwargs: Any) -> None:
@@ -55,7 +59,7 @@ def audit_exports(request: HtmxHttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     partnerships = audit.exportable(user)
     if not partnerships:
-        raise NotAllowed("Only organisation admins export the change history of their partnerships.")
+        raise NotAllowed(gettext("Only organisation admins export the change history of their partnerships."))
     form = ExportForm(request.POST or None, partnerships=partnerships)
     if request.method == "POST":
         if form.is_valid():
@@ -66,7 +70,7 @@ def audit_exports(request: HtmxHttpRequest) -> HttpResponse:
             except DomainError as exc:
                 form_errors(form, exc)
                 return _render(request, form, status=exc.status)
-            messages.success(request, "Your export is being prepared. It appears below when it is ready.")
+            messages.success(request, gettext("Your export is being prepared. It appears below when it is ready."))
             return redirect("audit_exports")
         return _render(request, form, status=400)
     return _render(request, form)

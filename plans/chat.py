@@ -7,14 +7,16 @@ masked); the other side and outsiders get 404. Whoever added a channel is its ow
 when it is turned off.
 
 Event kinds (``EVENT_KINDS``): a goal (or an amendment) proposed, a side's approval, changes
-requested, and an alignment review coming up. The first three are derived from the change log the
-way ``plans.webhooks`` derives its workflow events (goal updates and approvals), by a sweep that
+requested, a figure disputed (two-key actuals), and an alignment review coming up. The first four
+are derived from the change log the way ``plans.webhooks`` derives its workflow events (goal
+updates, approvals and check-in updates that dispute a figure), by a sweep that
 keeps a high-water mark per channel in the feed's order; the last by a beat task that finds the
 reviews due within the partnership's longest reminder lead time (or ``DEFAULT_LEAD``). Both
 insert one ``ChatDelivery`` per (channel, event) under a unique constraint, so a sweep that runs
 twice, or two at once, send each event once. Messages carry only what both sides of a partnership
-see on the plan page (the partnership, the goal's title, who did what, the review's date); drafts,
-comments of one side and figures are never sent.
+see on the plan page (the partnership, the goal's title, who did what, the review's date, and for a
+disputed figure both numbers, which both sides see on the goal); drafts and comments of one side
+are never sent.
 
 Sending reuses the webhooks' machinery: the SSRF-safe request (``plans.webhook_http.post``), the
 retry schedule with jitter and ``Retry-After`` (``plans.webhook_delivery.retry_delay``, the
@@ -33,6 +35,7 @@ import uuid
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -42,6 +45,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from accounts.models import OrganisationMembership, User
 from alignment.access import Access, access_for, resolve
@@ -63,12 +67,15 @@ log = logging.getLogger(__name__)
 
 Status = ChatDelivery.Status
 EVENT_KINDS = {
-    "goal.proposed": "A goal (or an amendment to one) was proposed",
-    "goal.approved": "A side approved a goal",
-    "goal.changes_requested": "A side asked for changes to a proposed goal",
-    "review.upcoming": "An alignment review is coming up",
+    "goal.proposed": gettext_lazy("A goal (or an amendment to one) was proposed"),
+    "goal.approved": gettext_lazy("A side approved a goal"),
+    "goal.changes_requested": gettext_lazy("A side asked for changes to a proposed goal"),
+    "figure.disputed": gettext_lazy("A side disputed a figure the other side entered"),
+    "review.upcoming": gettext_lazy("An alignment review is coming up"),
 }
-CHANGE_KINDS = ("goal.proposed", "goal.approved", "goal.changes_requested")
+CHANGE_KINDS = ("goal.proposed", "goal.approved", "goal.changes_requested", "figure.disputed")
+# The change log's object types the workflow events come from.
+CHANGE_TYPES = ["goal", "approval", "checkin"]
 MAX_CHANNELS = 10  # per side of a partnership
 DEFAULT_LEAD = dt.timedelta(days=2)
 MAX_LEAD = dt.timedelta(days=60)
@@ -404,10 +411,27 @@ def _sides_of_actors(partnership: Partnership, user_ids: Iterable[Any]) -> dict[
 def _change_kind(event: ChangeEvent) -> str | None:
     if event.object_type == "approval" and event.action == ChangeEvent.Action.CREATE:
         return "goal.approved"
+    if event.object_type == "checkin" and event.action == ChangeEvent.Action.UPDATE:
+        disputed = (event.after or {}).get("review") == "disputed"
+        return "figure.disputed" if disputed and (event.before or {}).get("review") != "disputed" else None
     if event.object_type == "goal" and event.action == ChangeEvent.Action.UPDATE:
         step = _goal_step(event.after or {}, event.before or {})
         return step if step in ("goal.proposed", "goal.changes_requested") else None
     return None
+
+
+def _goal_of(event: ChangeEvent) -> Any:
+    """The goal an event is about: a goal's own id, or the goal of an approval or a check-in."""
+    return (event.after or {}).get("goal") if event.object_type in ("approval", "checkin") else event.object_id
+
+
+def _figure(value: Any, unit: str) -> str:
+    """A recorded number as a message says it: "120 k€" (no trailing zeros)."""
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    return f"{number.normalize():f} {unit}".strip()
 
 
 def change_notices(partnership: Partnership, events: list[ChangeEvent]) -> dict[int, Notice]:
@@ -417,20 +441,29 @@ def change_notices(partnership: Partnership, events: list[ChangeEvent]) -> dict[
     if not kinds:
         return {}
     chosen = [event for event in events if event.seq in kinds]
-    goal_ids = {str((e.after or {}).get("goal") if e.object_type == "approval" else e.object_id) for e in chosen}
+    goal_ids = {str(_goal_of(e)) for e in chosen}
     goals = {str(g.pk): g for g in Goal.objects.filter(partnership=partnership, pk__in=goal_ids)}
     actor_sides = _sides_of_actors(partnership, [e.actor_id for e in chosen])
     notices = {}
     for event in chosen:
         after = event.after or {}
         kind = kinds[event.seq]
-        goal_id = str(after.get("goal") if event.object_type == "approval" else event.object_id)
+        goal_id = str(_goal_of(event))
         goal = goals.get(goal_id)
         title = goal.title if goal is not None else str(after.get("title") or "a goal")
         who = event.actor_label or "someone"
         if kind == "goal.approved":
             side = str(after.get("side") or actor_sides.get(event.actor_id, ""))
             summary = f"{_side_label(partnership, side)} approved the goal “{title}” ({who})."
+        elif kind == "figure.disputed":
+            side = actor_sides.get(event.actor_id) or Side.other(str(after.get("side") or Side.VENDOR))
+            unit = goal.metric_unit if goal is not None else ""
+            entered = _figure(after.get("value"), unit)
+            other = _figure(after.get("disputed_value"), unit)
+            summary = (
+                f"{_side_label(partnership, side)} disputed the figure {entered} of the goal “{title}” "
+                f"with {other} ({who})."
+            )
         elif kind == "goal.proposed":
             side = str(after.get("proposed_by_side") or actor_sides.get(event.actor_id, ""))
             what = "an amendment to the goal" if after.get("amendment") else "the goal"
@@ -501,7 +534,7 @@ def _sweep_one(channel_id: Any, *, batch: int, send: bool) -> tuple[int, bool]:
     bounds = _bounds()
     events = list(
         feed_queryset(after=channel.position, bounds=bounds)
-        .filter(partnership_id=channel.partnership_id, object_type__in=["goal", "approval"])
+        .filter(partnership_id=channel.partnership_id, object_type__in=CHANGE_TYPES)
         .only("seq", "txid", "object_type", "object_id", "action", "actor_id", "actor_label", "before", "after")[:batch]
     )
     last = channel.position

@@ -14,6 +14,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -28,19 +30,23 @@ KIND_CHOICES = list(chat.EVENT_KINDS.items())
 
 
 class ChannelForm(forms.Form):
-    kind = forms.ChoiceField(label="Chat service", choices=ChatChannel.Kind.choices, initial=ChatChannel.Kind.SLACK)
-    name = forms.CharField(label="Name", max_length=100, widget=forms.TextInput(attrs={"placeholder": "#partner-plan"}))
+    kind = forms.ChoiceField(label=_("Chat service"), choices=ChatChannel.Kind.choices, initial=ChatChannel.Kind.SLACK)
+    name = forms.CharField(
+        label=_("Name"), max_length=100, widget=forms.TextInput(attrs={"placeholder": "#partner-plan"})
+    )
     url = forms.CharField(
-        label="Incoming-webhook URL",
+        label=_("Incoming-webhook URL"),
         max_length=2000,
-        help_text="Slack: https://hooks.slack.com/services/…; Teams: https://<tenant>.webhook.office.com/… "
-        "or a Power Automate workflow's https://….logic.azure.com/…. Kept secret: shown masked once saved.",
+        help_text=_(
+            "Slack: https://hooks.slack.com/services/…; Teams: https://<tenant>.webhook.office.com/… "
+            "or a Power Automate workflow's https://….logic.azure.com/…. Kept secret: shown masked once saved."
+        ),
         widget=forms.URLInput(attrs={"autocomplete": "off"}),
     )
     event_kinds = forms.MultipleChoiceField(
-        label="Events", choices=KIND_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Events"), choices=KIND_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
     )
-    is_active = forms.BooleanField(label="On: send notifications to this channel", required=False, initial=True)
+    is_active = forms.BooleanField(label=_("On: send notifications to this channel"), required=False, initial=True)
 
     def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -48,7 +54,7 @@ class ChannelForm(forms.Form):
         if editing:
             del self.fields["kind"]
             self.fields["url"].required = False
-            self.fields["url"].help_text = "Leave empty to keep the saved URL; enter a new one to replace it."
+            self.fields["url"].help_text = _("Leave empty to keep the saved URL; enter a new one to replace it.")
 
     @classmethod
     def of(cls, channel: ChatChannel) -> ChannelForm:
@@ -112,7 +118,7 @@ def chat_channels(request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
     except DomainError as exc:
         form_errors(form, exc)
         return _list(request, access, form, status=exc.status)
-    messages.success(request, f"The channel {channel.name} is added.")
+    messages.success(request, gettext("The channel %(name)s is added.") % {"name": channel.name})
     return redirect("chat_channel", pid, channel.pk)
 
 
@@ -143,7 +149,7 @@ def chat_channel(request: HttpRequest, pid: uuid.UUID, channel_id: uuid.UUID) ->
     except DomainError as exc:
         form_errors(form, exc)
         return _detail(request, access, channel, form, status=exc.status)
-    messages.success(request, "The channel is saved.")
+    messages.success(request, gettext("The channel is saved."))
     return redirect("chat_channel", pid, channel.pk)
 
 
@@ -153,7 +159,7 @@ def chat_channel(request: HttpRequest, pid: uuid.UUID, channel_id: uuid.UUID) ->
 def chat_channel_delete(request: HttpRequest, pid: uuid.UUID, channel_id: uuid.UUID) -> HttpResponse:
     access = resolve(request.user, pid)
     chat.channel_delete(user=access.user, partnership_id=pid, channel_id=channel_id)
-    messages.success(request, "The channel is deleted.")
+    messages.success(request, gettext("The channel is deleted."))
     return redirect("chat_channels", pid)
 
 
@@ -163,5 +169,5 @@ def chat_channel_delete(request: HttpRequest, pid: uuid.UUID, channel_id: uuid.U
 def chat_redeliver(request: HttpRequest, pid: uuid.UUID, channel_id: uuid.UUID, delivery_id: uuid.UUID) -> HttpResponse:
     access = resolve(request.user, pid)
     chat.delivery_redeliver(user=access.user, partnership_id=pid, channel_id=channel_id, delivery_id=delivery_id)
-    messages.success(request, "The message is being sent again.")
+    messages.success(request, gettext("The message is being sent again."))
     return redirect("chat_channel", pid, channel_id)

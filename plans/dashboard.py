@@ -17,6 +17,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from alignment import services
 from alignment.access import Access, resolve_many, visible_partnerships
@@ -223,7 +225,11 @@ def partnership_new(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 form_errors(form, exc)
             else:
-                messages.success(request, f"The partnership {p.name} is started. Four steps to your first joint plan:")
+                messages.success(
+                    request,
+                    gettext("The partnership %(name)s is started. Four steps to your first joint plan:")
+                    % {"name": p.name},
+                )
                 return redirect("plan", pid=p.pk)
         status = 400
     return render(request, "dashboard/new_partnership.html", {"form": form}, status=status)
@@ -232,15 +238,14 @@ def partnership_new(request: HttpRequest) -> HttpResponse:
 # --- The lists the dashboard's numbers count ------------------------------------------------------
 
 LISTS = {
-    "waiting": "Goals waiting for your side",
-    "agreed": "Agreed goals",
-    "on-track": "Goals on track this period",
-    "off-track": "Goals off track this period",
-    "overdue-ours": "Your side's overdue commitments",
-    "overdue-theirs": "The other side's overdue commitments",
-    "reviews": "Next reviews",
+    "waiting": _("Goals waiting for your side"),
+    "agreed": _("Agreed goals"),
+    "on-track": _("Goals on track this period"),
+    "off-track": _("Goals off track this period"),
+    "overdue-ours": _("Your side's overdue commitments"),
+    "overdue-theirs": _("The other side's overdue commitments"),
+    "reviews": _("Next reviews"),
 }
-NOUNS = {"overdue-ours": "overdue commitment", "overdue-theirs": "overdue commitment", "reviews": "review"}
 
 
 def dashboard_list(request: HttpRequest, name: str) -> HttpResponse:
@@ -293,7 +298,6 @@ def dashboard_list(request: HttpRequest, name: str) -> HttpResponse:
         "dashboard/list.html",
         {
             "kind": name,
-            "kind_noun": NOUNS.get(name, "goal"),
             "title": LISTS[name],
             "page": page,
             "items": shown,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from alignment.forms import PlainForm
 from alignment.models import Partnership
@@ -12,30 +13,33 @@ from alignment.models import Partnership
 
 class DashboardFilterForm(PlainForm):
     SORTS = [
-        ("attention", "Needs attention first"),
-        ("name", "Name"),
-        ("health", "Health (lowest first)"),
-        ("-health", "Health (highest first)"),
-        ("review", "Next review"),
+        ("attention", _("Needs attention first")),
+        ("name", _("Name")),
+        ("health", _("Health (lowest first)")),
+        ("-health", _("Health (highest first)")),
+        ("review", _("Next review")),
     ]
 
-    q = forms.CharField(label="Search", required=False, max_length=100)
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
     status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any status"), *Partnership.Status.choices]
+        label=_("Status"), required=False, choices=[("", _("Any status")), *Partnership.Status.choices]
     )
-    waiting = forms.BooleanField(label="Only with goals waiting for us", required=False)
-    sort = forms.ChoiceField(label="Sort by", required=False, choices=SORTS)
+    waiting = forms.BooleanField(label=_("Only with goals waiting for us"), required=False)
+    sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=SORTS)
 
 
 class PartnershipCreateForm(PlainForm):
-    partner_name = forms.CharField(label="Partner company", max_length=200)
+    partner_name = forms.CharField(label=_("Partner company"), max_length=200)
     name = forms.CharField(
-        label="Partnership name", max_length=200, required=False, help_text="Leave empty for “Your company × Partner”."
+        label=_("Partnership name"),
+        max_length=200,
+        required=False,
+        help_text=_("Leave empty for “Your company × Partner”."),
     )
     partner_type = forms.ChoiceField(
-        label="Kind of partner", choices=Partnership.PartnerType.choices, initial=Partnership.PartnerType.RESELLER
+        label=_("Kind of partner"), choices=Partnership.PartnerType.choices, initial=Partnership.PartnerType.RESELLER
     )
-    vendor = forms.ChoiceField(label="Your company", choices=())
+    vendor = forms.ChoiceField(label=_("Your company"), choices=())
 
     def __init__(self, *args: Any, organisations: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -25,11 +25,13 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from alignment.access import Access
 from alignment.models import ChangeEvent, Objective
-from core.templatetags.formatting import format_number, format_quantity, format_when
+from core.templatetags.formatting import format_number, format_quantity, format_when, role_word, side_word
 from goals.models import Goal
 
 PAGE_SIZE = 20
@@ -57,6 +59,7 @@ HIDDEN_FIELDS = {
     "amendment",
     "closed_at",
     "done_at",
+    "reviewed_at",
     "created_by",
     "revision",
     "kind",
@@ -64,68 +67,152 @@ HIDDEN_FIELDS = {
 
 # Labels as the forms and pages name the fields; a field not listed uses its model's verbose name.
 LABELS = {
-    "title": "Title",
-    "name": "Name",
-    "description": "Description",
-    "status": "Status",
-    "metric_name": "Metric",
-    "metric_unit": "Unit",
-    "baseline": "Baseline",
-    "baseline_date": "Baseline date",
-    "target": "Target",
-    "target_date": "Target date",
-    "direction": "Direction",
-    "period_start": "Period start",
-    "period_end": "Period end",
-    "success_measure": "How success is measured",
-    "vendor_gain": "What it gives the vendor",
-    "partner_gain": "What it gives the partner",
-    "vendor_drivers": "Vendor's business drivers",
-    "partner_drivers": "Partner's business drivers",
-    "why_together": "Why we are in business together",
-    "what_we_hope": "What we hope to accomplish together",
-    "how_we_work": "How we best work together",
-    "horizon": "Looking ahead to",
-    "text": "Commitment",
-    "due_date": "Due",
-    "done": "Done",
-    "owner": "Owner",
-    "side": "Side",
-    "role": "Role",
-    "value": "Value",
-    "confidence": "Confidence",
-    "measured_on": "Measured on",
-    "note": "Note",
-    "body": "Comment",
-    "scheduled_for": "Time",
-    "held_on": "Held on",
-    "attendees": "Attendees",
-    "other_attendees": "Other attendees",
-    "notes": "Notes",
-    "decisions": "Decisions",
-    "health_score": "Health when held",
-    "partner_type": "Kind of partner",
-    "margin_percent": "Margin",
-    "referral_fee_percent": "Referral fee",
-    "economic_notes": "Notes on the economics",
-    "review_cadence": "Review cadence",
-    "review_rrule": "Custom cadence",
-    "review_time": "Review time",
-    "review_duration_minutes": "Review length",
-    "timezone": "Time zone",
-    "reminder_offsets_days": "Reminders (days before a review)",
-    "reviews_on_working_days": "Reviews on working days only",
-    "close_note": "Closing note",
-    "objective": "Objective",
-    "email": "E-mail",
-    "user": "Person",
-    "author": "Author",
+    "title": _("Title"),
+    "name": _("Name"),
+    "description": _("Description"),
+    "status": _("Status"),
+    "metric_name": _("Metric"),
+    "metric_unit": _("Unit"),
+    "baseline": _("Baseline"),
+    "baseline_date": _("Baseline date"),
+    "target": _("Target"),
+    "target_date": _("Target date"),
+    "direction": _("Direction"),
+    "period_start": _("Period start"),
+    "period_end": _("Period end"),
+    "success_measure": _("How success is measured"),
+    "vendor_gain": _("What it gives the vendor"),
+    "partner_gain": _("What it gives the partner"),
+    "vendor_drivers": _("Vendor's business drivers"),
+    "partner_drivers": _("Partner's business drivers"),
+    "why_together": _("Why we are in business together"),
+    "what_we_hope": _("What we hope to accomplish together"),
+    "how_we_work": _("How we best work together"),
+    "horizon": _("Looking ahead to"),
+    "text": _("Commitment"),
+    "due_date": _("Due"),
+    "done": _("Done"),
+    "owner": _("Owner"),
+    "side": _("Side"),
+    "role": _("Role"),
+    "value": _("Value"),
+    "confidence": _("Confidence"),
+    "measured_on": _("Measured on"),
+    "note": _("Note"),
+    "body": _("Comment"),
+    "scheduled_for": _("Time"),
+    "held_on": _("Held on"),
+    "attendees": _("Attendees"),
+    "other_attendees": _("Other attendees"),
+    "notes": _("Notes"),
+    "decisions": _("Decisions"),
+    "health_score": _("Health when held"),
+    "partner_type": _("Kind of partner"),
+    "margin_percent": _("Margin"),
+    "referral_fee_percent": _("Referral fee"),
+    "economic_notes": _("Notes on the economics"),
+    "review_cadence": _("Review cadence"),
+    "review_rrule": _("Custom cadence"),
+    "review_time": _("Review time"),
+    "review_duration_minutes": _("Review length"),
+    "timezone": _("Time zone"),
+    "reminder_offsets_days": _("Reminders (days before a review)"),
+    "reviews_on_working_days": _("Reviews on working days only"),
+    "close_note": _("Closing note"),
+    "objective": _("Objective"),
+    "email": _("E-mail"),
+    "user": _("Person"),
+    "author": _("Author"),
+    "review": _("Both sides"),
+    "reviewed_by": _("Confirmed or disputed by"),
+    "disputed_value": _("The other side's number"),
+    "dispute_note": _("Why it differs"),
 }
 PERCENT_FIELDS = {"margin_percent", "referral_fee_percent"}
 # The sentences services wrote before the history formatted times itself say "… 2026-08-21 10:00 UTC".
 UTC_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}) UTC")
 # "edited the terms of “X” (target, period_end)": the rows below name the fields.
 FIELD_LIST = re.compile(r" \(([a-z_]+(?:, [a-z_]+)*)\)$")
+
+# The summaries services record with a change are stored in English: the change log is one for
+# every reader, whatever their language. The history reads the usual ones in the reader's language
+# (old events included): each pattern is a summary as the services write it, after the field list
+# is cut, and gives the same sentence marked for translation. A summary no pattern knows is shown
+# as stored.
+_TITLE, _SIDE, _ROLE = r"(?P<title>“.*”)", r"(?P<side>vendor|partner)", r"(?P<role>viewer|editor|approver)"
+_EMAIL, _REVISION = r"(?P<email>\S+@\S+)", r"\(revision (?P<revision>\d+)\)"
+SUMMARIES = [
+    (re.compile(f"^{pattern}$"), sentence)
+    for pattern, sentence in [
+        ("created the vision", _("created the vision")),
+        ("edited the vision", _("edited the vision")),
+        ("changed the partnership settings", _("changed the partnership settings")),
+        ("accepted the invitation", _("accepted the invitation")),
+        ("updated a review", _("updated a review")),
+        ("skipped a review", _("skipped a review")),
+        ("recorded a review", _("recorded a review")),
+        ("deleted a comment on a review", _("deleted a comment on a review")),
+        ("commented on a change request", _("commented on a change request")),
+        ("deleted a commitment with its goal", _("deleted a commitment with its goal")),
+        ("deleted with its goal", _("deleted with its goal")),
+        ("removed a commitment with the discarded amendment", _("removed a commitment with the discarded amendment")),
+        ("restored a commitment to the agreed revision", _("restored a commitment to the agreed revision")),
+        ("restored a commitment of the agreed revision", _("restored a commitment of the agreed revision")),
+        (f"endorsed the vision for the {_SIDE} side", _("endorsed the vision for the %(side)s side")),
+        (
+            f"the {_SIDE} side's endorsement lapsed with the new revision",
+            _("the %(side)s side's endorsement lapsed with the new revision"),
+        ),
+        (f"added the objective {_TITLE}", _("added the objective %(title)s")),
+        (f"edited the objective {_TITLE}", _("edited the objective %(title)s")),
+        (f"deleted the objective {_TITLE}", _("deleted the objective %(title)s")),
+        (f"commented on the review {_TITLE}", _("commented on the review %(title)s")),
+        (f"added the goal {_TITLE}", _("added the goal %(title)s")),
+        (f"set the external key of {_TITLE}", _("set the external key of %(title)s")),
+        (f"edited the terms of {_TITLE}", _("edited the terms of %(title)s")),
+        (f"edited an amendment of {_TITLE}", _("edited an amendment of %(title)s")),
+        (f"deleted the draft goal {_TITLE}", _("deleted the draft goal %(title)s")),
+        (f"proposed {_TITLE} {_REVISION}", _("proposed %(title)s (revision %(revision)s)")),
+        (
+            f"proposed an amendment of {_TITLE} {_REVISION}",
+            _("proposed an amendment of %(title)s (revision %(revision)s)"),
+        ),
+        (
+            f"approved {_TITLE} {_REVISION} for the {_SIDE} side",
+            _("approved %(title)s (revision %(revision)s) for the %(side)s side"),
+        ),
+        (f"both sides agreed {_TITLE} {_REVISION}", _("both sides agreed %(title)s (revision %(revision)s)")),
+        (
+            f"both sides agreed the amendment of {_TITLE} {_REVISION}",
+            _("both sides agreed the amendment of %(title)s (revision %(revision)s)"),
+        ),
+        (f"requested changes to {_TITLE}", _("requested changes to %(title)s")),
+        (f"withdrew {_TITLE}", _("withdrew %(title)s")),
+        (f"discarded the amendment of {_TITLE}", _("discarded the amendment of %(title)s")),
+        (f"opened an amendment of {_TITLE}", _("opened an amendment of %(title)s")),
+        (f"settled the amendment of {_TITLE}", _("settled the amendment of %(title)s")),
+        (f"closed {_TITLE} as achieved", _("closed %(title)s as achieved")),
+        (f"closed {_TITLE} as missed", _("closed %(title)s as missed")),
+        (f"closed {_TITLE} as dropped", _("closed %(title)s as dropped")),
+        (f"added a {_SIDE} commitment to {_TITLE}", _("added a %(side)s commitment to %(title)s")),
+        (f"updated a {_SIDE} commitment of {_TITLE}", _("updated a %(side)s commitment of %(title)s")),
+        (f"removed a {_SIDE} commitment of {_TITLE}", _("removed a %(side)s commitment of %(title)s")),
+        (
+            f"approved the {_SIDE} side's commitment to {_TITLE}",
+            _("approved the %(side)s side's commitment to %(title)s"),
+        ),
+        (f"joined as {_SIDE} {_ROLE}", _("joined as %(side)s %(role)s")),
+        (f"sent a new invitation link to {_EMAIL}", _("sent a new invitation link to %(email)s")),
+        (f"revoked the invitation of {_EMAIL}", _("revoked the invitation of %(email)s")),
+        (f"declined the invitation of {_EMAIL}", _("declined the invitation of %(email)s")),
+        (f"{_EMAIL} asked for a new invitation link", _("%(email)s asked for a new invitation link")),
+        (
+            f"confirmed the invitation of {_EMAIL} as {_SIDE} {_ROLE}",
+            _("confirmed the invitation of %(email)s as %(side)s %(role)s"),
+        ),
+        (f"invited {_EMAIL} as {_SIDE} {_ROLE}", _("invited %(email)s as %(side)s %(role)s")),
+    ]
+]
 
 
 @dataclass(frozen=True)
@@ -260,19 +347,19 @@ def show_value(
     related = _related_model(model, name)
     if related is User:
         ids = value if isinstance(value, list) else [value]
-        return ", ".join(names.people.get(i, "someone who has left") for i in ids)
+        return ", ".join(names.people.get(i) or gettext("someone who has left") for i in ids)
     if related is Goal:
         goal = names.goals.get(str(value))
-        return f"“{goal.title}”" if goal else "a deleted goal"
+        return f"“{goal.title}”" if goal else gettext("a deleted goal")
     if related is Objective:
         title = names.objectives.get(str(value))
-        return f"“{title}”" if title else "a deleted objective"
+        return f"“{title}”" if title else gettext("a deleted objective")
     if related is not None:
         return None
     if f is not None and getattr(f, "choices", None):
         return str(dict(f.choices).get(value, value))
     if isinstance(f, models.BooleanField) or isinstance(value, bool):
-        return "yes" if value else "no"
+        return gettext("yes") if value else gettext("no")
     if isinstance(f, models.DateTimeField):
         if name == "scheduled_for" and zone is not None:
             return format_when_in(value, zone)
@@ -284,7 +371,7 @@ def show_value(
     if name in PERCENT_FIELDS:
         return format_quantity(value, "%")
     if name == "confidence":
-        return f"{value} of 5"
+        return gettext("%(confidence)s of 5") % {"confidence": value}
     if name in ("baseline", "target", "value") and record is not None:
         return format_quantity(value, record.get("metric_unit", ""))
     if isinstance(f, models.DecimalField | models.FloatField):
@@ -302,7 +389,7 @@ def format_when_in(value: Any, zone: zoneinfo.ZoneInfo) -> str:
 
 def label_of(model: type[models.Model] | None, name: str) -> str:
     if name in LABELS:
-        return LABELS[name]
+        return str(LABELS[name])
     f = _field(model, name)
     if f is not None and getattr(f, "verbose_name", None):
         return str(f.verbose_name).capitalize()
@@ -340,7 +427,7 @@ def readable_changes(
 
 def _goal_title(record: dict[str, Any], names: Names) -> str:
     goal = names.goals.get(str(record.get("goal", "")))
-    return f"“{goal.title}”" if goal else "a goal"
+    return f"“{goal.title}”" if goal else gettext("a goal")
 
 
 def sentence_of(event: ChangeEvent, names: Names, zone: zoneinfo.ZoneInfo | None = None) -> tuple[str, str]:
@@ -352,43 +439,90 @@ def sentence_of(event: ChangeEvent, names: Names, zone: zoneinfo.ZoneInfo | None
     summary = " ".join((event.summary or "").split())
     if kind == "checkin":
         goal = names.goals.get(str(record.get("goal", "")))
-        title = f"“{goal.title}”" if goal else "a goal"
+        title = f"“{goal.title}”" if goal else gettext("a goal")
         if action == ChangeEvent.Action.CREATE:
             amount = format_quantity(record.get("value"), goal.metric_unit if goal else "")
-            confidence = f" (confidence {record['confidence']} of 5)" if record.get("confidence") else ""
-            return f"checked in {amount} on {title}{confidence}", _clip(str(record.get("note") or ""))
+            note = _clip(str(record.get("note") or ""))
+            if record.get("confidence"):
+                said = gettext("checked in %(amount)s on %(title)s (confidence %(confidence)s of 5)")
+                return said % {"amount": amount, "title": title, "confidence": record["confidence"]}, note
+            return gettext("checked in %(amount)s on %(title)s") % {"amount": amount, "title": title}, note
         if action == ChangeEvent.Action.DELETE:
-            return f"deleted a check-in on {title}", ""
-        return f"corrected a check-in on {title}", ""
+            return gettext("deleted a check-in on %(title)s") % {"title": title}, ""
+        return _check_in_update(event, title, goal.metric_unit if goal else "")
     if kind == "comment":
         title = _goal_title(record, names)
         if action == ChangeEvent.Action.CREATE:
+            body = _clip(str(record.get("body") or ""))
             if record.get("kind") == "change_request":
-                return f"explained the changes requested to {title}", _clip(str(record.get("body") or ""))
-            return f"commented on {title}", _clip(str(record.get("body") or ""))
+                return gettext("explained the changes requested to %(title)s") % {"title": title}, body
+            return gettext("commented on %(title)s") % {"title": title}, body
         if action == ChangeEvent.Action.DELETE:
-            return f"deleted a comment on {title}", ""
-        return f"edited a comment on {title}", ""
+            return gettext("deleted a comment on %(title)s") % {"title": title}, ""
+        return gettext("edited a comment on %(title)s") % {"title": title}, ""
     if kind == "commitment" and action == ChangeEvent.Action.CREATE and not record.get("placeholder"):
-        return summary, _clip(str(record.get("text") or ""))
+        return translated_summary(summary), _clip(str(record.get("text") or ""))
     if kind == "alignmentreview" and zone is not None:
         when = record.get("scheduled_for")
-        at = format_when_in(when, zone) if when else "a review"
+        at = format_when_in(when, zone) if when else gettext("a review")
         if action == ChangeEvent.Action.CREATE:
-            return f"scheduled a review for {at}", ""
+            return gettext("scheduled a review for %(at)s") % {"at": at}, ""
         if action == ChangeEvent.Action.UPDATE:
             after = event.after or {}
             if after.get("status") == "held" and before.get("status") != "held":
-                return f"recorded the review of {at} as held", ""
+                return gettext("recorded the review of %(at)s as held") % {"at": at}, ""
             if after.get("status") == "skipped" and before.get("status") != "skipped":
-                return f"skipped the review of {at}", ""
+                return gettext("skipped the review of %(at)s") % {"at": at}, ""
             if before.get("scheduled_for") and before.get("scheduled_for") != after.get("scheduled_for"):
-                return f"moved the review of {format_when_in(before['scheduled_for'], zone)} to {at}", ""
-            return f"updated the review of {at}", ""
+                moved = {"before": format_when_in(before["scheduled_for"], zone), "at": at}
+                return gettext("moved the review of %(before)s to %(at)s") % moved, ""
+            return gettext("updated the review of %(at)s") % {"at": at}, ""
     summary = UTC_STAMP.sub(lambda m: format_when(f"{m[1]}T{m[2]}:00+00:00"), summary)
     if action == ChangeEvent.Action.UPDATE:
         summary = FIELD_LIST.sub("", summary)
-    return summary or f"{event.get_action_display().lower()} a {kind}", ""
+    summary = translated_summary(summary)
+    return summary or pgettext("history: created, updated or deleted an object", "%(action)s a %(kind)s") % {
+        "action": event.get_action_display().lower(),
+        "kind": kind,
+    }, ""
+
+
+def _check_in_update(event: ChangeEvent, title: str, unit: str) -> tuple[str, str]:
+    """A change of a figure: confirmed, disputed or settled by the sides (two-key actuals), corrected
+    after its goal closed, or corrected while open."""
+    before, after = event.before or {}, event.after or {}
+    was, now = before.get("review"), after.get("review")
+    words = {
+        "title": title,
+        "amount": format_quantity(after.get("value"), unit),
+        "before": format_quantity(before.get("value"), unit),
+        "other": format_quantity(after.get("disputed_value") or before.get("disputed_value"), unit),
+    }
+    if now == "disputed" and was != "disputed":
+        said = gettext("disputed the figure %(amount)s of %(title)s with %(other)s")
+        return said % words, _clip(str(after.get("dispute_note") or ""))
+    if was == "disputed" and now == "confirmed":
+        said = gettext("settled the disputed figure of %(title)s on %(amount)s (%(before)s vs %(other)s)")
+        return said % words, ""
+    if was == "unconfirmed" and now == "confirmed":
+        return gettext("confirmed the figure %(amount)s of %(title)s") % words, ""
+    if "after the close" in (event.summary or ""):
+        said = gettext("corrected the figure of %(title)s after the goal closed, from %(before)s to %(amount)s")
+        return said % words, ""
+    return gettext("corrected a check-in on %(title)s") % {"title": title}, ""
+
+
+def translated_summary(summary: str) -> str:
+    """A stored summary in the active language, when it is one of ``SUMMARIES``; else as stored."""
+    for pattern, sentence in SUMMARIES:
+        if match := pattern.match(summary):
+            values = match.groupdict()
+            if "side" in values:
+                values["side"] = side_word(values["side"])
+            if "role" in values:
+                values["role"] = role_word(values["role"])
+            return str(sentence) % values
+    return summary
 
 
 def actor_of(event: ChangeEvent) -> str:

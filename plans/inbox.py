@@ -24,6 +24,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
+from django.utils import translation
 
 from alignment.access import Access
 from alignment.changes import cache_hour, plan_generations
@@ -31,7 +32,7 @@ from alignment.models import AlignmentReview, Side
 from alignment.reviews import next_reviews
 from cadence.agenda import off_track
 from cadence.attention import Attention
-from goals.models import Commitment, Goal, GoalStatus, negotiation_state_of
+from goals.models import Commitment, Goal, GoalStatus, RevisionState, negotiation_state_of
 from goals.queries import latest_check_ins
 from goals.rules import overdue_filter, waiting_filter, waiting_reason
 
@@ -75,7 +76,13 @@ def waiting_goals(accesses: Mapping[Any, Access]) -> QuerySet[Goal]:
 
 def with_reason(goals: Iterable[Goal]) -> list[dict[str, Any]]:
     """Each waiting goal with why it waits (a proposal to approve, or changes requested of us)."""
-    return [{"goal": g, "why": waiting_reason(negotiation_state_of(g.status, g.amendment))} for g in goals]
+    items = []
+    for g in goals:
+        state = negotiation_state_of(g.status, g.amendment)
+        # ``sent_back`` says which sentence and button the page shows; ``why`` is the words, in the
+        # reader's language.
+        items.append({"goal": g, "why": waiting_reason(state), "sent_back": state == RevisionState.CHANGES_REQUESTED})
+    return items
 
 
 def overdue_commitments(accesses: Mapping[Any, Access], today: dt.date, *, ours: bool) -> QuerySet[Commitment]:
@@ -86,7 +93,7 @@ def overdue_commitments(accesses: Mapping[Any, Access], today: dt.date, *, ours:
     )
 
 
-INBOX_FORMAT = 1
+INBOX_FORMAT = 2  # 2: items say whether the goal was sent back (``sent_back``)
 
 
 def inbox_items(
@@ -110,7 +117,8 @@ def inbox_items(
     generations = plan_generations(list(accesses))
     state = sorted((str(pid), str(generations[pid]), accesses[pid].side) for pid in accesses)
     digest = hashlib.sha256(repr(state).encode()).hexdigest()[:32]
-    key = f"inbox:{INBOX_FORMAT}:{user_id}:{digest}:{today.isoformat()}"
+    # Each waiting goal says why in words (``waiting_reason``): one entry per language.
+    key = f"inbox:{INBOX_FORMAT}:{user_id}:{digest}:{today.isoformat()}:{translation.get_language()}"
     found = cache.get(key)
     if found is None:
         found = compute()

@@ -19,14 +19,14 @@ class AuditExport(models.Model):
     built in the background into a stored file that only they may download until it expires."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting"
-        BUILDING = "building", "Being built"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Waiting")
+        BUILDING = "building", _("Being built")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
 
     class Format(models.TextChoices):
-        CSV = "csv", "CSV (a spreadsheet)"
-        JSON = "json", "JSON (for programs)"
+        CSV = "csv", _("CSV (a spreadsheet)")
+        JSON = "json", _("JSON (for programs)")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audit_exports")
@@ -125,9 +125,9 @@ class WebhookDelivery(models.Model):
     or two at once, enqueue each event once between them."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
@@ -241,9 +241,9 @@ class ChatDelivery(models.Model):
     event): a change event is ``change:<seq>``, a coming review ``review:<id>:<occurrence>``."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     channel = models.ForeignKey(ChatChannel, on_delete=models.CASCADE, related_name="deliveries")

@@ -20,6 +20,8 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from alignment import services
 from alignment.access import Access
@@ -167,32 +169,42 @@ def getting_started(access: Access) -> Checklist:
         steps=[
             Step(
                 "vision",
-                "Write the shared vision",
+                gettext("Write the shared vision"),
                 bool(row.get("vision_written")),
-                "Why we are in business together: “Mid-market manufacturers need our platform and "
-                f"{partner}'s implementation know-how.”",
+                gettext(
+                    "Why we are in business together: “Mid-market manufacturers need our platform and "
+                    "%(partner)s's implementation know-how.”"
+                )
+                % {"partner": partner},
             ),
             Step(
                 "objective",
-                "Add a mutual objective",
+                gettext("Add a mutual objective"),
                 first is not None,
-                "“Build a certified migration practice” — for the vendor: more licences in the mid-market; "
-                "for the partner: billable implementation days. Give it a target, e.g. 30 certified "
-                "consultants by December.",
+                gettext(
+                    "“Build a certified migration practice” — for the vendor: more licences in the mid-market; "
+                    "for the partner: billable implementation days. Give it a target, e.g. 30 certified "
+                    "consultants by December."
+                ),
             ),
             Step(
                 "goals",
-                "Derive this quarter's goals",
+                gettext("Derive this quarter's goals"),
                 bool(row.get("has_goal")),
-                "From “30 certified consultants by December”, Partnerplan proposes quarterly steps "
-                "(10 by March, 20 by June …) as drafts with a commitment from each side.",
+                gettext(
+                    "From “30 certified consultants by December”, Partnerplan proposes quarterly steps "
+                    "(10 by March, 20 by June …) as drafts with a commitment from each side."
+                ),
             ),
             Step(
                 "invite",
-                f"Invite {partner}",
+                gettext("Invite %(partner)s") % {"partner": partner},
                 bool(row.get("partner_here") or row.get("partner_invited")),
-                f"Invite your counterpart at {partner} as an approver: they review the goals, add what "
-                f"{partner} commits to, and approve.",
+                gettext(
+                    "Invite your counterpart at %(partner)s as an approver: they review the goals, add what "
+                    "%(partner)s commits to, and approve."
+                )
+                % {"partner": partner},
             ),
         ],
         first_objective=first,
@@ -241,7 +253,7 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
     """One named piece of the plan page, as the page renders it (live updates fetch these)."""
     match = FRAGMENT.match(name)
     if not match:
-        raise NotFound("No such part of the plan.")
+        raise NotFound(gettext("No such part of the plan."))
     kind, ident = match["kind"], match["id"]
     base = {"access": access, "partnership": access.partnership}
     if kind == "plan-header":
@@ -267,7 +279,7 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
         return render(request, "plan/_objective_head.html", base | {"objective": objective})
     if kind in ("goal", "goals-of", "goals-count") and ident:
         return goal_fragment(request, access, kind, ident)
-    raise NotFound("No such part of the plan.")
+    raise NotFound(gettext("No such part of the plan."))
 
 
 class Fragment(PlanView):
@@ -292,7 +304,7 @@ class ChecklistDismiss(PlanView):
 
 class VisionEdit(InPlaceForm):
     form_class = VisionForm
-    title = "Edit the vision"
+    title = _("Edit the vision")
 
     def get_initial(self) -> dict[str, Any]:
         v = Vision.objects.get(partnership=self.access.partnership)
@@ -321,7 +333,7 @@ class VisionEndorse(PlanView):
         try:
             revision = int(request.POST.get("revision", ""))
         except ValueError:
-            return HttpResponse("Which revision do you endorse?", status=400)
+            return HttpResponse(gettext("Which revision do you endorse?"), status=400)
         services.vision_endorse(access=self.access, revision=revision)
         return render_fragment(request, self.access, "vision")
 
@@ -331,8 +343,8 @@ class VisionEndorse(PlanView):
 
 class ObjectiveNew(InPlaceForm):
     form_class = ObjectiveCreateForm
-    title = "New objective"
-    submit_label = "Add objective"
+    title = _("New objective")
+    submit_label = _("Add objective")
     template_name = "plan/_objective_new.html"
 
     def form_kwargs(self) -> dict[str, Any]:
@@ -370,7 +382,7 @@ class ObjectiveNewButton(PlanView):
 
 class ObjectiveEdit(InPlaceForm):
     form_class = ObjectiveForm
-    title = "Edit objective"
+    title = _("Edit objective")
 
     def form_kwargs(self) -> dict[str, Any]:
         return {"partnership": self.access.partnership}
@@ -384,7 +396,7 @@ class ObjectiveEdit(InPlaceForm):
     def objective(self) -> Objective:
         o = Objective.objects.filter(partnership=self.access.partnership, pk=self.kwargs["oid"]).first()
         if o is None:
-            raise NotFound("No such objective.")
+            raise NotFound(gettext("No such objective."))
         return o
 
     def fragment_id(self) -> str:

@@ -13,6 +13,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -29,19 +31,19 @@ CHANGE_CHOICES = [(name, label) for name, label in webhooks.EVENT_TYPES.items() 
 
 class WebhookForm(forms.Form):
     url = forms.CharField(
-        label="URL",
+        label=_("URL"),
         max_length=2000,
-        help_text="An https address on the public internet that answers 2xx. Redirects are not followed.",
+        help_text=_("An https address on the public internet that answers 2xx. Redirects are not followed."),
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/partnerplan/webhooks"}),
     )
-    description = forms.CharField(label="Description", max_length=200, required=False)
+    description = forms.CharField(label=_("Description"), max_length=200, required=False)
     workflow_events = forms.MultipleChoiceField(
-        label="Workflow steps", choices=WORKFLOW_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Workflow steps"), choices=WORKFLOW_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
     )
     change_events = forms.MultipleChoiceField(
-        label="Changes", choices=CHANGE_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Changes"), choices=CHANGE_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
     )
-    is_active = forms.BooleanField(label="On: send events to this URL", required=False, initial=True)
+    is_active = forms.BooleanField(label=_("On: send events to this URL"), required=False, initial=True)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -146,7 +148,7 @@ def webhook_detail(request: HttpRequest, organisation_id: uuid.UUID, subscriptio
     except DomainError as exc:
         form_errors(form, exc)
         return _detail(request, organisation, subscription, form, status=exc.status)
-    messages.success(request, "The webhook is saved.")
+    messages.success(request, gettext("The webhook is saved."))
     return redirect("webhook_detail", organisation.pk, subscription.pk)
 
 
@@ -169,7 +171,7 @@ def webhook_delete(request: HttpRequest, organisation_id: uuid.UUID, subscriptio
     webhooks.webhook_delete(
         user=cast(User, request.user), organisation_id=organisation_id, subscription_id=subscription_id
     )
-    messages.success(request, "The webhook is deleted.")
+    messages.success(request, gettext("The webhook is deleted."))
     return redirect("webhooks", organisation_id)
 
 
@@ -185,5 +187,5 @@ def webhook_redeliver(
         subscription_id=subscription_id,
         delivery_id=delivery_id,
     )
-    messages.success(request, "The delivery is being sent again, with the same webhook-id.")
+    messages.success(request, gettext("The delivery is being sent again, with the same webhook-id."))
     return redirect("webhook_detail", organisation_id, subscription_id)

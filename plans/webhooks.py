@@ -45,6 +45,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation, OrganisationMembership, User
 from alignment.changes import feed_queryset
@@ -84,15 +85,16 @@ FEED_TYPES = (
 )
 ACTIONS = {"create": "created", "update": "updated", "delete": "deleted"}
 WORKFLOW_EVENTS = {
-    "goal.proposed": "A goal (or an amendment) was proposed",
-    "goal.approved": "A side approved a goal's revision",
-    "goal.agreed": "Both sides agreed a goal (or an amendment)",
-    "goal.changes_requested": "Changes to a proposed goal were requested",
-    "goal.withdrawn": "A goal was withdrawn",
-    "goal.closed": "A goal was closed as achieved, missed or dropped",
-    "vision.endorsed": "A side endorsed the vision",
+    "goal.proposed": _("A goal (or an amendment) was proposed"),
+    "goal.approved": _("A side approved a goal's revision"),
+    "goal.agreed": _("Both sides agreed a goal (or an amendment)"),
+    "goal.changes_requested": _("Changes to a proposed goal were requested"),
+    "goal.withdrawn": _("A goal was withdrawn"),
+    "goal.closed": _("A goal was closed as achieved, missed or dropped"),
+    "vision.endorsed": _("A side endorsed the vision"),
 }
-EVENT_TYPES: dict[str, str] = WORKFLOW_EVENTS | {
+# The labels name the choices of the settings form; the change events are shown by their code.
+EVENT_TYPES: dict[str, Any] = WORKFLOW_EVENTS | {
     f"{t}.{past}": f"{t.replace('-', ' ').capitalize()} {past}" for t in FEED_TYPES for past in ACTIONS.values()
 }
 CLOSED = (GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED)

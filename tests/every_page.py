@@ -40,6 +40,7 @@ from alignment.access import resolve
 from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Role, Side, Vision
 from api.webhook_feed import load_events
 from goals import actions as action_links
+from goals import check_ins as goal_check_ins
 from goals import imports as actuals_imports
 from goals import services as goals
 from goals.derive import period_containing
@@ -190,6 +191,7 @@ ANONYMOUS_PAGES = [
     Page("action-request-changes", "anonymous", "/a/{action_changes}/"),
     Page("action-commit-and-approve", "anonymous", "/a/{action_commit}/"),
     Page("action-endorse", "anonymous", "/a/{action_endorse}/"),
+    Page("action-confirm-figure", "anonymous", "/a/{action_figure}/"),
     Page("action-done", "anonymous", "/a/{action_used}/done/"),
     Page("action-used", "anonymous", "/a/{action_used}/", status=410),
     Page("action-expired", "anonymous", "/a/{action_expired}/", status=410),
@@ -311,7 +313,22 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
     actuals_import = actuals_imports.actuals_import_preview(
         access=vendor, file_name="crm-actuals.csv", stream=io.BytesIO(actuals)
     )
+    # Two-key actuals: a figure the vendor entered waits for the partner (the goal page offers
+    # Confirm and Dispute, and an e-mail's link leads to its page); another one the partner
+    # disputed shows both numbers and the buttons to settle on one.
+    waiting_figure = goal_check_ins.check_in_create(
+        access=vendor, goal_id=agreed.pk, value=Decimal("42"), note="From the CRM"
+    )
+    disputed_figure = goal_check_ins.check_in_create(
+        access=vendor, goal_id=agreed.pk, value=Decimal("40"), measured_on=today - dt.timedelta(days=7)
+    )
+    goal_check_ins.check_in_dispute(
+        access=partner_access, check_in_id=disputed_figure.pk, value=Decimal("38"), note="Two deals slipped"
+    )
     links = _action_links(p, fresh, objective, admin=admin, manager=manager, partner=partner, waiting=goal)
+    links["action_figure"] = action_links.create_link(
+        user=partner, action=ActionLink.Action.CONFIRM_FIGURE, check_in=waiting_figure
+    )
     return links | {
         "pid": str(p.pk),
         "webhook_org": str(p.vendor_id),

@@ -71,7 +71,8 @@ def test_a_page_is_exactly_what_clients_have_always_got(cast):
         },
     )
     # A check-in as the change log records it: shown as the check-in resource shows it (recorded before
-    # check-ins had a ``source``, it shows the ``web`` that the migration gave the check-ins of then).
+    # check-ins had a ``source`` and a ``review``, it shows the ``web`` and ``confirmed`` that the
+    # migrations gave the check-ins of then).
     created = event(
         cast,
         txid,
@@ -119,7 +120,8 @@ def test_a_page_is_exactly_what_clients_have_always_got(cast):
         f'"version":1,"at":"2026-03-04T05:06:08Z","actor":{{"id":null,"name":"system"}},"summary":"",'
         f'"data":{{"id":"{check_in}","version":1,"created_at":"2026-03-04T05:06:08Z",'
         f'"updated_at":"2026-03-04T05:06:08.500000Z","goal":"{goal}","side":"partner","author":"{p_id}",'
-        f'"measured_on":"2026-03-01","value":"1.5000","confidence":4,"note":"","source":"web"}}}},'
+        f'"measured_on":"2026-03-01","value":"1.5000","confidence":4,"note":"","source":"web",'
+        f'"review":"confirmed","reviewed_by":null,"reviewed_at":null,"disputed_value":null,"dispute_note":""}}}},'
         f'{{"cursor":"{third}","partnership":"{p}","type":"member","id":"{member}","action":"delete",'
         f'"version":null,"at":"2026-03-04T05:06:09.120000Z","actor":{{"id":"{e_id}","name":"Ed Editor"}},'
         f'"summary":"","data":null}}]}}'

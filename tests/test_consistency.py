@@ -23,7 +23,7 @@ from alignment import services as plan
 from alignment.models import AlignmentReview, Partnership, PartnershipMember, Role, Side
 from alignment.reviews import next_reviews
 from cadence import reminders
-from cadence.emails import digest_rows
+from cadence.digest import digest_rows
 from core.models import OutboxMessage
 from goals import commitments as goal_commitments
 from goals import services as goals
@@ -120,7 +120,7 @@ def check_every_screen(p: Partnership, now: dt.datetime) -> Truth:
         assert {str(item.goal.pk) for item in queue.items} == expected.waiting[side], ("review queue", side)
         assert {str(item.goal.pk) for item in queue.theirs} == expected.waiting[other] - expected.waiting[side]
 
-        # The weekly digest of this person.
+        # The digest of this person.
         [digest] = [r for r in digest_rows(person, now) if r["partnership"].pk == p.pk]
         assert {str(item["goal"].pk) for item in digest["waiting"]} == expected.waiting[side], ("digest", side)
         owned = {

@@ -22,7 +22,7 @@ from accounts.services import mute
 from alignment import invitation_links, invitations
 from alignment.models import ChangeEvent, Invitation, Role, Side
 from alignment.services import review_schedule
-from cadence import reminders
+from cadence import digest, reminders
 from core import outbox
 from core.models import MailKind, OutboxMessage
 from goals import emails as goal_emails
@@ -248,9 +248,12 @@ def checkin_missing(p: Producer) -> Produced:
 
 
 def weekly_digest(p: Producer) -> Produced:
+    p.review(utc(2027, 7, 8, 9))  # in the week of the digest: something to say to every member
+    with time_machine.travel(utc(2027, 6, 1), tick=False):
+        review_schedule(access=f.access(p.cast.outsider, p.cast.outsider_partnership), scheduled_for=utc(2027, 7, 9, 9))
     return p.sweep(
-        reminders.sweep_weekly_digest,
-        utc(2027, 7, 5, 8),  # a Monday, after 07:00 UTC
+        digest.sweep_digest,
+        utc(2027, 7, 5, 8),  # a Monday, at 08:00 in the zone of everyone here (UTC)
         recipients=MEMBERS | {"outsider@other.test"},
         subject="Your week in Partnerplan",
     )

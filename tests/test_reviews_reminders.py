@@ -205,14 +205,16 @@ def test_a_goal_without_a_check_in_reminds_its_owners_once_per_interval(cast, sw
     assert Counter(m.to[0] for m in check_ins) == {cast.vendor_editor.email: 2, cast.partner_editor.email: 2}
 
 
-def test_the_weekly_digest_goes_out_once_on_monday_morning(cast, sweep) -> None:
-    schedule_review(cast, utc(2027, 7, 20, 8))
-    for hour in range(0, 48, 3):  # Monday 5 July 2027 and the Tuesday after
+def test_the_weekly_digest_goes_out_once_at_eight_local_on_monday_to_those_with_something_to_say(cast, sweep) -> None:
+    schedule_review(cast, utc(2027, 7, 8, 8))  # Thursday: in the week of the digest
+    for hour in range(0, 48, 1):  # Monday 5 July 2027 and the Tuesday after
         sweep(utc(2027, 7, 5) + dt.timedelta(hours=hour))
-    digests = [m for m in mail.outbox if m.subject.startswith("Your week in Partnerplan")]
-    assert len(digests) == MEMBERS + 1  # and the outsider, for their own partnership
+    digests = [m for m in mail.outbox if m.subject == "Your week in Partnerplan"]
+    assert len(digests) == MEMBERS  # the outsider's own partnership has nothing to say this week
+    rows = OutboxMessage.objects.filter(kind="weekly_digest")
+    assert {(r.created_at, r.occurrence) for r in rows} == {(utc(2027, 7, 5, 8), utc(2027, 7, 5))}  # UTC people
     mine = next(m for m in digests if m.to == [cast.partner_viewer.email])
-    assert "Acme × Northwind" in mine.body and "Next review: Tuesday 20 July 2027, 08:00 (UTC)" in mine.body
+    assert "Acme × Northwind" in mine.body and "The next review: Thursday 8 July, 08:00" in mine.body
     assert "Other × Elsewhere" not in mine.body
 
 

@@ -65,11 +65,13 @@ def test_an_opened_card_shows_commitments_the_newest_check_ins_and_comments(clie
         "Comment</button>",
     ):
         assert text in html, text
-    assert html.count("<tr><td>") == 10 and "Week 1<" not in html  # the ten newest, newest first
+    # Each check-in's row is named by its id (its confirm, dispute and settle steps point at it).
+    assert html.count('<tr id="check-in-') == 10 and "Week 1<" not in html  # the ten newest, newest first
     assert html.index("Week 11") < html.index("Week 10")
     # The goal's own page shows the card open with every check-in.
     page = client.get(url(cast, f"goals/{agreed.pk}/")).content.decode()
-    assert page.count("<tr><td>") == 12 and f'<details id="goal-{agreed.pk}-more" class="goal-more" open>' in page
+    assert page.count('<tr id="check-in-') == 12
+    assert f'<details id="goal-{agreed.pk}-more" class="goal-more" open>' in page
 
 
 def test_the_compact_card_shows_status_sides_progress_and_what_needs_attention(client, cast, agreed):

@@ -1,5 +1,6 @@
 """Workflow actions: endorse the vision; propose, approve, request changes, withdraw, close a goal
-and discard its amendment; skip or hold a review. Each calls one service."""
+and discard its amendment; confirm, dispute or settle a figure; skip or hold a review. Each calls
+one service."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from alignment import invitations
 from alignment import services as plan
 from cadence import services as review_services
 from core.errors import DomainError, InvalidInput, StaleVersion
+from goals import check_ins as goal_check_ins
 from goals import services as goal_services
 
 from .. import inputs
 from .. import serializers as out
 from ..conditional import etag, expected_version
 from ..idempotency import idempotent
-from ..resources import GOALS, INVITATIONS, REVIEWS, VISIONS, Resource, load, user_pk
+from ..resources import CHECK_INS, GOALS, INVITATIONS, REVIEWS, VISIONS, Resource, load, user_pk
 from .base import ApiView, validated
 from .resources import ID_PARAM, object_response
 
@@ -165,6 +167,33 @@ class GoalDiscardAmendment(ActionView):
         return object_response(GOALS, self.fresh(obj))
 
 
+@action(CHECK_INS, inputs.CheckInConfirmIn, out.CheckInOut, "Confirm a figure the other side entered")
+class CheckInConfirm(ActionView):
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        goal_check_ins.check_in_confirm(access=access, check_in_id=obj.pk, expected_version=_version(request, data))
+        return object_response(CHECK_INS, self.fresh(obj))
+
+
+@action(CHECK_INS, inputs.CheckInDisputeIn, out.CheckInOut, "Dispute a figure the other side entered")
+class CheckInDispute(ActionView):
+    """Your side's number and why. Until the sides settle, health and progress leave the figure out."""
+
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        version = _version(request, data)
+        goal_check_ins.check_in_dispute(
+            access=access, check_in_id=obj.pk, value=data["value"], note=data["note"], expected_version=version
+        )
+        return object_response(CHECK_INS, self.fresh(obj))
+
+
+@action(CHECK_INS, inputs.CheckInSettleIn, out.CheckInOut, "Settle a disputed figure on one of its two numbers")
+class CheckInSettle(ActionView):
+    def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
+        version = _version(request, data)
+        goal_check_ins.check_in_settle(access=access, check_in_id=obj.pk, value=data["value"], expected_version=version)
+        return object_response(CHECK_INS, self.fresh(obj))
+
+
 @action(REVIEWS, inputs.ReviewSkipIn, out.ReviewOut, "Skip a scheduled review")
 class ReviewSkip(ActionView):
     def act(self, request: Request, access: Any, obj: Any, data: dict[str, Any]) -> Response:
@@ -206,6 +235,9 @@ ACTIONS = {
     ("goals", "withdraw"): GoalWithdraw,
     ("goals", "close"): GoalClose,
     ("goals", "discard-amendment"): GoalDiscardAmendment,
+    ("check-ins", "confirm"): CheckInConfirm,
+    ("check-ins", "dispute"): CheckInDispute,
+    ("check-ins", "settle"): CheckInSettle,
     ("reviews", "skip"): ReviewSkip,
     ("reviews", "hold"): ReviewHold,
     ("invitations", "revoke"): InvitationRevoke,

@@ -134,7 +134,7 @@ def plan_document(access: Access) -> dict[str, Any]:
         "agreed_revisions": agreed_revisions,
         "approvals": Approval.objects.filter(goal__partnership=p).select_related("user"),
         "commitments": Commitment.objects.filter(goal__partnership=p).select_related("owner"),
-        "check_ins": CheckIn.objects.filter(goal__partnership=p).select_related("author"),
+        "check_ins": CheckIn.objects.filter(goal__partnership=p).select_related("author", "reviewed_by"),
         "comments": Comment.objects.filter(goal__partnership=p).select_related("author"),
         "reviews": AlignmentReview.objects.filter(partnership=p).prefetch_related("attendees"),
         "health": {"score": report.score, "components": report.as_json()},

@@ -6,13 +6,18 @@ Load with ``{% load formatting %}``::
     {{ goal.target|quantity:goal.metric_unit }}  "1 person", "12 people", "42%", "120 EUR k"
     {{ n|counted:"migration" }}                 "1 migration", "2 migrations"
     {{ n|counted:"person,people" }}             an explicit plural where the rules would guess wrong
+    {{ offsets|days_list }}                     [7, 1] → "7 days and 1 day" (in the active language)
     {{ goal.direction|direction_words }}         "higher is better" (also from "Increase (higher is better)")
+    {{ access.side|side_word }}                 "vendor", "partner": a side in a sentence ("the vendor side")
+    {{ access.role|role_word }}                 "viewer", "editor", "approver": a role in a sentence
     {{ event.created_at|when }}                 "3 Mar 2026, 14:05" in the person's own time zone
 
 Numbers follow the active language's grouping and decimal marks (``django.utils.formats``), keep
 every significant decimal and drop trailing zeros. Units are pluralised only when they are plain
 words ("person", "deals", "qualified leads"); symbols and abbreviations ("EUR k", "%", "h", "FTE")
-stay as written. The same functions are importable for Python code that writes sentences
+stay as written. Units are what people typed, so their plurals follow English rules whatever the
+language; the words Partnerplan itself writes (directions, sides, roles, statuses) come from the
+active language's catalogue. The same functions are importable for Python code that writes sentences
 (``plans.history``), so a sentence and a template never format a number differently.
 
 Nothing here marks text safe: every filter returns plain text that the template escapes.
@@ -29,6 +34,7 @@ from django import template
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy, ngettext, pgettext_lazy
 
 register = template.Library()
 
@@ -184,6 +190,20 @@ def format_counted(count: Any, word: str) -> str:
     return f"{format_number(count)} {inflect(one)}"
 
 
+def format_days(days: Any) -> str:
+    """Numbers of days as one phrase: [7, 1] → "7 days and 1 day"."""
+    phrase = ""
+    for n in days:
+        count = ngettext("%(n)s day", "%(n)s days", int(n)) % {"n": format_number(n)}
+        phrase = count if not phrase else gettext("%(days)s and %(more)s") % {"days": phrase, "more": count}
+    return phrase
+
+
+@register.filter(is_safe=False)
+def days_list(days: Any) -> str:
+    return format_days(days)
+
+
 @register.filter(is_safe=False)
 def quantity(value: Any, unit: str = "") -> str:
     return format_quantity(value, unit)
@@ -202,7 +222,7 @@ def counted(count: Any, word: str) -> str:
 
 # --- Goal direction -------------------------------------------------------------------------------
 
-DIRECTION_WORDS = {"increase": "higher is better", "decrease": "lower is better"}
+DIRECTION_WORDS = {"increase": gettext_lazy("higher is better"), "decrease": gettext_lazy("lower is better")}
 BETTER = re.compile(r"(higher|lower) is better", re.IGNORECASE)
 
 
@@ -210,13 +230,43 @@ def direction_text(value: Any) -> str:
     """ "increase", "Increase (higher is better)" or "(increase (higher is better))" → "higher is better"."""
     text = str(value or "").strip()
     if match := BETTER.search(text):
-        return f"{match.group(1).lower()} is better"
-    return DIRECTION_WORDS.get(text.strip("() ").lower(), text)
+        return str(DIRECTION_WORDS["increase" if match.group(1).lower() == "higher" else "decrease"])
+    words = DIRECTION_WORDS.get(text.strip("() ").lower())
+    return text if words is None else str(words)
 
 
 @register.filter(is_safe=False)
 def direction_words(value: Any) -> str:
     return direction_text(value)
+
+
+# --- Sides and roles in sentences -----------------------------------------------------------------
+
+# The lower-case words for "the vendor side" or "as approver"; the choices' labels are the capitalised
+# names for lists and badges. Codes only: this layer knows no model.
+SIDE_WORDS = {
+    "vendor": pgettext_lazy("side, in a sentence", "vendor"),
+    "partner": pgettext_lazy("side, in a sentence", "partner"),
+}
+ROLE_WORDS = {
+    "viewer": pgettext_lazy("role, in a sentence", "viewer"),
+    "editor": pgettext_lazy("role, in a sentence", "editor"),
+    "approver": pgettext_lazy("role, in a sentence", "approver"),
+}
+
+
+@register.filter(is_safe=False)
+def side_word(value: Any) -> str:
+    """A side's code as the word in a sentence: "vendor" → "vendor" (in the active language)."""
+    words = SIDE_WORDS.get(str(value or ""))
+    return str(value or "") if words is None else str(words)
+
+
+@register.filter(is_safe=False)
+def role_word(value: Any) -> str:
+    """A role's code as the word in a sentence: "approver" → "approver" (in the active language)."""
+    words = ROLE_WORDS.get(str(value or ""))
+    return str(value or "") if words is None else str(words)
 
 
 # --- Times ----------------------------------------------------------------------------------------
@@ -254,5 +304,7 @@ def zone_name() -> str:
 @register.filter(is_safe=False)
 def code_words(value: Any) -> str:
     """A stored code as words, for snapshots that kept the code only: "changes_requested" →
-    "Changes requested"."""
-    return str(value or "").replace("_", " ").capitalize()
+    "Changes requested". The words are the code's choice label (``GoalStatus``), so the active
+    language's catalogue has them; a code without a label stays in English words."""
+    words = str(value or "").replace("_", " ").capitalize()
+    return gettext(words) if words else words

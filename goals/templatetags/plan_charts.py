@@ -74,9 +74,7 @@ def trajectory_chart(objective: Any, suggestions: Iterable[Any], start_day: dt.d
 
 
 @register.inclusion_tag("charts/progress_bar.html")
-def progress_bar(
-    value: Any, expected: Any = None, label: str = "Progress towards target", plain: bool = False
-) -> dict[str, Any]:
+def progress_bar(value: Any, expected: Any = None, label: str = "", plain: bool = False) -> dict[str, Any]:
     """A progress bar with its percentage written next to it (``role="progressbar"`` with
     ``aria-valuenow`` and a spoken text). With ``expected`` it marks where the plan should be by now
     and says "on track" or "behind plan" (behind is also hatched, not only a different colour).
@@ -85,7 +83,7 @@ def progress_bar(
     - ``value``: the share of the way from baseline to target, 0..1 (``goal.progress(latest.value)``),
       or None when nothing was measured yet ("No check-in yet");
     - ``expected`` (optional): 0..1, e.g. ``goal|expected_share`` (how far along the period is);
-    - ``label`` (optional): the accessible name, e.g. the goal's title;
+    - ``label`` (optional): the accessible name, e.g. the goal's title (else "Progress towards target");
     - ``plain`` (optional): only the percentage, for scores that are not progress towards a target.
 
     Usage: ``{% progress_bar progress expected=goal|expected_share label=goal.title %}``

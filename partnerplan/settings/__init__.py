@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
+    # The person's language, else the browser's (after auth: the person is loaded already).
+    "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Sessions of people who set up (or must set up) two-factor sign-in (after auth and messages).
     "accounts.middleware.TwoFactorMiddleware",
@@ -135,6 +137,9 @@ LANGUAGE_CODE = "en-gb"
 # until they do, their browser's (``Accept-Language``) is used. Catalogues live in ``locale/``.
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# English pages and e-mails keep the British dates and numbers they always had ("3 Mar 2026"):
+# ``partnerplan/formats/en`` lends "en" the formats of "en-gb".
+FORMAT_MODULE_PATH = ["partnerplan.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

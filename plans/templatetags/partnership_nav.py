@@ -19,6 +19,8 @@ from typing import Any
 
 from django import template
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from alignment.access import Access
 
@@ -57,20 +59,20 @@ SECTION_OF = {
 def tabs_for(access: Access) -> list[Tab]:
     pid = access.partnership.pk
     tabs = [
-        Tab("plan", "Plan", reverse("plan", args=[pid])),
+        Tab("plan", pgettext("tab: the joint plan", "Plan"), reverse("plan", args=[pid])),
         Tab(
             "queue",
-            "Review queue",
+            _("Review queue"),
             reverse("goal-review-queue", args=[pid]),
             reverse("plan_fragment", args=[pid, "queue-count"]),
         ),
-        Tab("reviews", "Reviews", reverse("reviews:list", args=[pid])),
-        Tab("health", "Health", reverse("partnership_health", args=[pid])),
-        Tab("settings", "Settings", reverse("partnership_settings", args=[pid])),
+        Tab("reviews", _("Reviews"), reverse("reviews:list", args=[pid])),
+        Tab("health", _("Health"), reverse("partnership_health", args=[pid])),
+        Tab("settings", _("Settings"), reverse("partnership_settings", args=[pid])),
     ]
     if access.can_manage_invitations:
-        tabs.append(Tab("invitations", "Invitations", reverse("invitations-manage", args=[pid])))
-    tabs.append(Tab("print", "Print / export", reverse("plan_print", args=[pid])))
+        tabs.append(Tab("invitations", _("Invitations"), reverse("invitations-manage", args=[pid])))
+    tabs.append(Tab("print", _("Print / export"), reverse("plan_print", args=[pid])))
     return tabs
 
 

@@ -1,7 +1,12 @@
 // When an in-place request fails without an answer to show (the network is down, the server
-// failed), say so in the page's status region and leave the page as it is.
+// failed), say so in the page's status region and leave the page as it is. The words are the
+// page's, in its language (data-words-* on the status region, from base.html).
 (function () {
   "use strict";
+  function words(name) {
+    var flash = document.getElementById("flash");
+    return (flash && flash.dataset[name]) || "";
+  }
   function say(text) {
     var flash = document.getElementById("flash");
     if (!flash) { return; }
@@ -14,11 +19,9 @@
   }
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr ? event.detail.xhr.status : 0;
-    say(status >= 500
-      ? "Something went wrong on our side; nothing was changed. Try again in a moment."
-      : "That did not work (" + status + "). Reload the page and try again.");
+    say(status >= 500 ? words("wordsServerError") : words("wordsRefused").replace("{status}", String(status)));
   });
   document.addEventListener("htmx:sendError", function () {
-    say("No connection: nothing was saved. Check your network and try again.");
+    say(words("wordsOffline"));
   });
 })();

@@ -16,6 +16,14 @@
   var status = document.getElementById("live-status");
   var presenceList = document.getElementById("presence");
   var presenceEmpty = document.getElementById("presence-empty");
+  // The page's words, in its language (data-words-* on the presence list): "{name} is editing this".
+  var words = presenceList ? presenceList.dataset : {};
+  function say(text, values) {
+    return String(text || "").replace(/\{(\w+)\}/g, function (all, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? values[key] : all;
+    });
+  }
+  function sideWord(side) { return words[side === "vendor" ? "wordsVendor" : "wordsPartner"] || side; }
 
   function csrfToken() {
     try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
@@ -26,7 +34,7 @@
   function labelOf(id) {
     var el = id && document.getElementById(id);
     var labelled = el && (el.closest("[data-label]") || el);
-    return (labelled && labelled.dataset && labelled.dataset.label) || "an item";
+    return (labelled && labelled.dataset && labelled.dataset.label) || words.wordsItem;
   }
 
   function isBeingEdited(el) {
@@ -117,11 +125,11 @@
     if (form && form.hasAttribute("data-draft")) { return; }
     if (el.classList.contains("changed-elsewhere")) { return; }
     el.classList.add("changed-elsewhere");
-    var who = changedBy.get(el.id) || "Someone else";
+    var who = changedBy.get(el.id) || words.wordsSomeone;
     var note = document.createElement("p");
     note.className = "changed-note";
     note.setAttribute("role", "status");
-    note.textContent = who + " changed this while you are editing. Saving shows both versions to choose from.";
+    note.textContent = say(words.wordsChanged, { who: who });
     el.insertBefore(note, el.firstChild);
   }
 
@@ -143,22 +151,26 @@
     people.forEach(function (person) {
       var li = document.createElement("li");
       li.className = "person side-" + person.side;
-      var name = document.createElement("strong");
-      name.textContent = person.name;
-      li.appendChild(name);
-      li.appendChild(document.createTextNode(" (" + person.side + ")"));
+      // The sentence in the page's language, with the name in bold wherever the language puts it.
+      var values = { side: sideWord(person.side), item: person.editing ? labelOf(person.editing) : "" };
+      var parts = String((person.editing ? words.wordsEditing : words.wordsViewing) || "{name}").split("{name}");
+      parts.forEach(function (part, i) {
+        if (i > 0) {
+          var name = document.createElement("strong");
+          name.textContent = person.name;
+          li.appendChild(name);
+        }
+        if (part) { li.appendChild(document.createTextNode(say(part, values))); }
+      });
       if (person.editing) {
-        li.appendChild(document.createTextNode(" is editing " + labelOf(person.editing)));
         var target = document.getElementById(person.editing);
         var holder = target && (target.closest("[data-label]") || target);
         if (holder) {
           var badge = document.createElement("p");
           badge.className = "editing-badge";
-          badge.textContent = person.name + " is editing this";
+          badge.textContent = say(words.wordsEditingThis, { name: person.name });
           holder.insertBefore(badge, holder.firstChild);
         }
-      } else {
-        li.appendChild(document.createTextNode(" is viewing the plan"));
       }
       presenceList.appendChild(li);
     });

@@ -1,0 +1,1 @@
+"""Format overrides by language (``settings.FORMAT_MODULE_PATH``)."""
