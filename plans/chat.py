@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from celery import shared_task
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
@@ -497,19 +497,17 @@ def review_notice(partnership: Partnership, review: AlignmentReview) -> Notice:
 # --- The sweeps ---------------------------------------------------------------------------------
 
 
-def _wants_any(kinds: Iterable[str]) -> Q:
-    query = Q()
-    for kind in kinds:
-        query |= Q(event_kinds__contains=[kind])
-    return query
-
-
 def chat_sweep(*, batch: int = SWEEP_BATCH, send: bool = True) -> int:
     """Turn new workflow events into deliveries for every active channel; the number made."""
     made = 0
-    active = list(
-        ChatChannel.objects.filter(is_active=True).filter(_wants_any(CHANGE_KINDS)).values_list("pk", flat=True)
-    )
+    # Which kinds a channel wants is read here, not in SQL: a JSON "contains" lookup does not exist
+    # on SQLite (the embedded default), and the active channels are few.
+    wanted = set(CHANGE_KINDS)
+    active = [
+        pk
+        for pk, kinds in ChatChannel.objects.filter(is_active=True).values_list("pk", "event_kinds")
+        if wanted & set(kinds or [])
+    ]
     for pk in active:
         while True:
             count, more = _sweep_one(pk, batch=batch, send=send)
@@ -587,11 +585,11 @@ def chat_reviews_upcoming(*, now: dt.datetime | None = None, send: bool = True) 
     """Beat: one message per channel and review occurrence once the review is within its
     partnership's lead time; the number made."""
     now = now or timezone.now()
-    channels = list(
-        ChatChannel.objects.filter(is_active=True, event_kinds__contains=["review.upcoming"]).select_related(
-            "partnership"
-        )
-    )
+    channels = [
+        c
+        for c in ChatChannel.objects.filter(is_active=True).select_related("partnership")
+        if "review.upcoming" in (c.event_kinds or [])  # not in SQL: SQLite has no JSON "contains"
+    ]
     if not channels:
         return 0
     partnerships = {c.partnership_id: c.partnership for c in channels}
