@@ -467,6 +467,8 @@ class ChangeEvent(models.Model):
             models.Index(fields=["txid", "seq"], name="change_feed_order"),
             models.Index(fields=["partnership", "txid", "seq"], name="change_feed_partnership"),
             models.Index(fields=["object_type", "object_id"], name="change_object"),
+            # What changed in a partnership between two moments (the digest, cadence.digest).
+            models.Index(fields=["partnership", "created_at"], name="change_partnership_time"),
         ]
 
     def __str__(self) -> str:
