@@ -79,22 +79,35 @@ def create_link(
         raise ValueError("An endorse link is for the vision; every other action link is for a goal")
     if (action == Action.CONFIRM_FIGURE) != (check_in is not None):
         raise ValueError("A link to confirm or dispute is for a check-in")
-    raw = secrets.token_urlsafe(32)
-    now = timezone.now()
     target: Goal | Vision = goal if goal is not None else vision  # type: ignore[assignment]
-    ActionLink.objects.create(
-        token_hash=hash_token(raw),
-        user=user,
-        partnership_id=target.partnership_id,
-        action=action,
+    link, raw = _new_link(
+        user,
+        target.partnership_id,
+        action,
+        timezone.now(),
         goal=goal,
         vision=vision,
         check_in=check_in,
         revision=check_in.version if check_in is not None else target.revision,
+    )
+    link.save(force_insert=True)
+    return raw
+
+
+def _new_link(user: User, partnership_id: Any, action: str, now: dt.datetime, **target: Any) -> tuple[ActionLink, str]:
+    """An unsaved link (``target``: its goal, vision or check-in and revision) and its raw token,
+    which is stored only hashed; it expires ``max_age()`` after ``now``."""
+    raw = secrets.token_urlsafe(32)
+    link = ActionLink(
+        token_hash=hash_token(raw),
+        user=user,
+        partnership_id=partnership_id,
+        action=action,
         created_at=now,
         expires_at=now + max_age(),
+        **target,
     )
-    return raw
+    return link, raw
 
 
 def link_url(raw: str) -> str:
@@ -162,19 +175,8 @@ def offered_links_many(
         if access is None:
             continue
         for action in goal_offers(access, goal, approved.get(goal.pk, set()), committed.get(goal.pk, set())):
-            raw = secrets.token_urlsafe(32)
-            links.append(
-                ActionLink(
-                    token_hash=hash_token(raw),
-                    user=user,
-                    partnership_id=goal.partnership_id,
-                    action=action,
-                    goal=goal,
-                    revision=goal.revision,
-                    created_at=now,
-                    expires_at=now + max_age(),
-                )
-            )
+            link, raw = _new_link(user, goal.partnership_id, action, now, goal=goal, revision=goal.revision)
+            links.append(link)
             offers.setdefault(goal.pk, []).append(Offer(action, str(Action(action).label), link_url(raw)))
     ActionLink.objects.bulk_create(links)
     return offers
@@ -190,20 +192,16 @@ def figure_links_many(user: User, check_ins: list[CheckIn], accesses: dict[Any, 
         access = accesses.get(ci.goal.partnership_id)
         if access is None or not goal_check_ins.may_review(access, ci):
             continue
-        raw = secrets.token_urlsafe(32)
-        links.append(
-            ActionLink(
-                token_hash=hash_token(raw),
-                user=user,
-                partnership_id=ci.goal.partnership_id,
-                action=Action.CONFIRM_FIGURE,
-                goal_id=ci.goal_id,
-                check_in=ci,
-                revision=ci.version,
-                created_at=now,
-                expires_at=now + max_age(),
-            )
+        link, raw = _new_link(
+            user,
+            ci.goal.partnership_id,
+            Action.CONFIRM_FIGURE,
+            now,
+            goal_id=ci.goal_id,
+            check_in=ci,
+            revision=ci.version,
         )
+        links.append(link)
         offers[ci.pk] = Offer(Action.CONFIRM_FIGURE, str(Action.CONFIRM_FIGURE.label), link_url(raw))
     ActionLink.objects.bulk_create(links)
     return offers
@@ -230,19 +228,8 @@ def endorse_links_many(user: User, accesses: dict[Any, Access]) -> dict[Any, Off
         complete = vision.why_together.strip() and vision.what_we_hope.strip() and vision.how_we_work.strip()
         if not complete or (vision.pk, side) in endorsed:
             continue
-        raw = secrets.token_urlsafe(32)
-        links.append(
-            ActionLink(
-                token_hash=hash_token(raw),
-                user=user,
-                partnership_id=vision.partnership_id,
-                action=Action.ENDORSE,
-                vision=vision,
-                revision=vision.revision,
-                created_at=now,
-                expires_at=now + max_age(),
-            )
-        )
+        link, raw = _new_link(user, vision.partnership_id, Action.ENDORSE, now, vision=vision, revision=vision.revision)
+        links.append(link)
         offers[vision.partnership_id] = Offer(Action.ENDORSE, str(Action.ENDORSE.label), link_url(raw))
     ActionLink.objects.bulk_create(links)
     return offers
