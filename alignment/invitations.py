@@ -41,7 +41,7 @@ from accounts.services import user_create
 from core import outbox
 from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from core.models import MailKind
-from core.templatetags.formatting import role_word
+from core.templatetags.formatting import role_word, side_word
 from core.writes import lock, validate
 
 from .access import Access, InviteRule
@@ -110,7 +110,7 @@ def invitable_sides(access: Access) -> list[str]:
 
 def side_label(partnership: Partnership, side: str, own_side: str | None = None) -> str:
     """A side in words that name the company: "Acme Cloud (vendor, your side)"."""
-    words = {"organisation": partnership.organisation_for(side).name, "side": Side(side).label.lower()}
+    words = {"organisation": partnership.organisation_for(side).name, "side": side_word(side)}
     if side == own_side:
         return gettext("%(organisation)s (%(side)s, your side)") % words
     return gettext("%(organisation)s (%(side)s)") % words
