@@ -290,6 +290,11 @@ class Vision(PlanObject):
     def __str__(self) -> str:
         return f"Vision of {self.partnership}"
 
+    @property
+    def complete(self) -> bool:
+        """All three texts are written: only then can a side endorse it."""
+        return bool(self.why_together.strip() and self.what_we_hope.strip() and self.how_we_work.strip())
+
 
 class VisionEndorsement(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

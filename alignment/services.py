@@ -309,7 +309,7 @@ def vision_endorse(*, access: Access, revision: int) -> VisionEndorsement:
             "Read the current text and endorse again.",
             code="vision.stale_revision",
         )
-    if not (vision.why_together.strip() and vision.what_we_hope.strip() and vision.how_we_work.strip()):
+    if not vision.complete:
         raise RuleViolation("The vision needs all three texts before it can be endorsed.", code="vision.incomplete")
     if vision.endorsements.filter(revision=vision.revision, side=access.side).exists():
         raise RuleViolation(

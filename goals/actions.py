@@ -215,18 +215,16 @@ def endorse_links_many(user: User, accesses: dict[Any, Access]) -> dict[Any, Off
     if not approvers:
         return {}
     visions = list(Vision.objects.filter(partnership_id__in=approvers))
-    endorsed = set(
-        VisionEndorsement.objects.filter(vision__in=visions, revision=F("vision__revision")).values_list(
-            "vision_id", "side"
-        )
-    )
+    endorsed: dict[Any, set[str]] = {v.pk: set() for v in visions}
+    for vision_id, side in VisionEndorsement.objects.filter(
+        vision__in=visions, revision=F("vision__revision")
+    ).values_list("vision_id", "side"):
+        endorsed[vision_id].add(side)
     now = timezone.now()
     links: list[ActionLink] = []
     offers: dict[Any, Offer] = {}
     for vision in visions:
-        side = accesses[vision.partnership_id].side
-        complete = vision.why_together.strip() and vision.what_we_hope.strip() and vision.how_we_work.strip()
-        if not complete or (vision.pk, side) in endorsed:
+        if vision_refusal(accesses[vision.partnership_id], vision, endorsed=endorsed[vision.pk]) is not None:
             continue
         link, raw = _new_link(user, vision.partnership_id, Action.ENDORSE, now, vision=vision, revision=vision.revision)
         links.append(link)
@@ -301,7 +299,11 @@ def _access(link: ActionLink) -> Access:
         ) from None
 
 
-def vision_refusal(access: Access, vision: Vision, revision: int | None = None) -> DomainError | None:
+def vision_refusal(
+    access: Access, vision: Vision, revision: int | None = None, *, endorsed: set[str] | None = None
+) -> DomainError | None:
+    """Why ``access`` may not endorse ``vision`` now (``endorsed``: the sides that endorsed its current
+    revision, when the caller loaded them for many visions at once)."""
     if not access.can_approve:
         return NotAllowed(
             gettext("Only approvers endorse the vision; your role on the %(side)s side is %(role)s.")
@@ -309,11 +311,11 @@ def vision_refusal(access: Access, vision: Vision, revision: int | None = None) 
         )
     if revision is not None and revision != vision.revision:
         return _stale(revision, vision.revision, "vision")
-    if not (vision.why_together.strip() and vision.what_we_hope.strip() and vision.how_we_work.strip()):
+    if not vision.complete:
         return RuleViolation(
             gettext("The vision needs all three texts before it can be endorsed."), code="vision.incomplete"
         )
-    if access.side in vision_endorsed_sides(vision):
+    if access.side in (vision_endorsed_sides(vision) if endorsed is None else endorsed):
         return RuleViolation(
             gettext("The %(side)s side has endorsed this revision already.") % {"side": side_word(access.side)},
             code="vision.already_endorsed",

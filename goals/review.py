@@ -313,7 +313,7 @@ class ReviewQueue:
     @property
     def vision_complete(self) -> bool:
         v = self.vision
-        return bool(v and v.why_together.strip() and v.what_we_hope.strip() and v.how_we_work.strip())
+        return bool(v and v.complete)
 
     @property
     def can_endorse_vision(self) -> bool:

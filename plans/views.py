@@ -55,9 +55,7 @@ def vision_context(access: Access) -> dict[str, Any]:
     if vision is not None:
         for e in vision.endorsements.filter(revision=vision.revision).select_related("user"):
             endorsements[e.side] = e
-    complete = bool(
-        vision and vision.why_together.strip() and vision.what_we_hope.strip() and vision.how_we_work.strip()
-    )
+    complete = vision is not None and vision.complete
     return {
         "vision": vision,
         "complete": complete,
