@@ -1,6 +1,6 @@
 """The cast every test can use (healthchecks style: owner, team member, outsider), and the rules
 that turn a skipped real-service test into a failure in CI (REQUIRE_POSTGRES, REQUIRE_REDIS,
-REQUIRE_BROWSER, REQUIRE_BENCH, REQUIRE_GETTEXT)."""
+REQUIRE_BROWSER, REQUIRE_BENCH, REQUIRE_GETTEXT, REQUIRE_STACK)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _need("REQUIRE_BROWSER", chromium_path() is not None, "Chromium (/usr/bin/chromium)")
     if item.get_closest_marker("bench"):
         _need("REQUIRE_BENCH", shutil.which("wrk") is not None, "wrk (apt-get install wrk)")
+    if item.get_closest_marker("stack"):
+        found = all(shutil.which(tool) or shutil.which(tool, path="/usr/sbin") for tool in ("nginx", "pgbouncer"))
+        _need("REQUIRE_STACK", found, "nginx and pgbouncer (apt-get install nginx pgbouncer)")
     if item.get_closest_marker("gettext"):
         found = all(shutil.which(tool) for tool in ("xgettext", "msgfmt", "msgmerge"))
         _need("REQUIRE_GETTEXT", found, "GNU gettext (apt-get install gettext)")

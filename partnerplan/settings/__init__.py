@@ -115,6 +115,19 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+# A connection pooler between the app and PostgreSQL (docs/deployment.md, "Several web machines").
+# ``pgbouncer-transaction``: PgBouncer with ``pool_mode = transaction`` hands each transaction (each
+# statement in autocommit) to whichever server connection is free, so nothing may outlive one:
+# ``.iterator()`` reads in one query instead of through a server-side cursor (a WITH HOLD cursor
+# opened in autocommit lives on its server connection). Partnerplan keeps no other session state.
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="").strip().lower()
+if DATABASE_POOLER not in ("", "pgbouncer-transaction"):
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER={DATABASE_POOLER!r}: use pgbouncer-transaction, or leave it blank "
+        "(no pooler, or one in session mode)."
+    )
+if DATABASE_POOLER == "pgbouncer-transaction":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
