@@ -3,17 +3,28 @@
 Every view, API endpoint, export, change feed and live update gets its partnership (and the
 querysets under it) from here. Outsiders get ``NotFound`` (HTTP 404, existence is not leaked);
 members without the right role get ``NotAllowed`` (HTTP 403).
+
+A person's *standing* (their partnership memberships and the organisations they administer) is
+what every answer here is built from. It is normally read per question; a caller that already
+reads a row about the person (the API reads their token) may read the standing in the same
+statement (``with_standing``) and hand it over (``remember_standing``): the answers for that
+request then need no further query. Nothing is cached between requests, so a removed membership
+or admin counts from the very next request, in every process. A read made for a write
+(``resolve(..., for_update=True)``) always reads the standing again, after the partnership's
+row lock: a write never acts on a standing read before the lock.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.expressions import RawSQL
 
 from accounts.models import OrganisationMembership, User
 from core.errors import NotAllowed, NotFound
@@ -209,6 +220,73 @@ class Access:
             raise NotAllowed(f"Only admins of your organisation may {what}.")
 
 
+# --- A person's standing, read once for a request --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Everything the answers below are built from: the person's memberships and the
+    organisations they administer, as read at one moment."""
+
+    members: Mapping[uuid.UUID, tuple[str, str]]  # partnership → (side, role)
+    admin_orgs: frozenset[uuid.UUID]
+
+
+STANDING_ATTRIBUTE = "_access_standing"
+# A person in more partnerships than this is answered with the live queries instead (two a
+# question): reading all their memberships on every request would cost more than it saves.
+STANDING_MEMBERSHIPS = 500
+
+
+def with_standing(queryset: QuerySet[Any], user_field: str = "user_id") -> QuerySet[Any]:
+    """Read the standing of the person ``user_field`` (a column of ``queryset``'s table) names in
+    the same statement as ``queryset``: two correlated subqueries on indexed columns, each giving
+    one text (written as SQL, not built with the ORM: this runs on every API read, and building
+    the subqueries with the ORM costs more than running them). ``remember_standing`` reads it."""
+    aggregate = "GROUP_CONCAT" if connection.vendor == "sqlite" else "STRING_AGG"
+    qn = connection.ops.quote_name
+    owner = f"{qn(queryset.model._meta.db_table)}.{qn(queryset.model._meta.get_field(user_field).column)}"
+    members = PartnershipMember._meta
+    # Names from the models' meta and the database's quoting only: no input reaches the SQL.
+    # At most one membership more than a standing holds: the text stays small for anyone.
+    memberships = (
+        f"SELECT {aggregate}(m.entry, ',') FROM (SELECT {qn('partnership_id')} || ' ' || {qn('side')} "  # noqa: S608
+        f"|| ' ' || {qn('role')} AS entry FROM {qn(members.db_table)} WHERE {qn('user_id')} = {owner} "
+        f"LIMIT {STANDING_MEMBERSHIPS + 1}) m"
+    )
+    orgs = OrganisationMembership._meta
+    administered = (
+        f"SELECT {aggregate}({qn('organisation_id')} || '', ',') FROM {qn(orgs.db_table)} "  # noqa: S608
+        f"WHERE {qn('user_id')} = {owner} AND {qn('role')} = %s"
+    )
+    admin = (OrganisationMembership.Role.ADMIN.value,)
+    annotated: QuerySet[Any] = queryset.annotate(
+        standing_members=RawSQL(memberships, (), output_field=TextField()),  # noqa: S611 - see above
+        standing_admin_orgs=RawSQL(administered, admin, output_field=TextField()),  # noqa: S611 - see above
+    )
+    return annotated
+
+
+def remember_standing(user: User | Any, row: Any) -> None:
+    """Keep the standing read by ``with_standing`` (on ``row``) on the request's user instance, for
+    this request only: ``access_for``, ``resolve`` (not for update) and ``resolve_many`` answer
+    from it without a query. Past ``STANDING_MEMBERSHIPS`` nothing is kept (the live queries answer)."""
+    entries = [entry for entry in (row.standing_members or "").split(",") if entry]
+    if len(entries) > STANDING_MEMBERSHIPS:
+        return
+    members: dict[uuid.UUID, tuple[str, str]] = {}
+    for entry in entries:
+        partnership_id, side, role = entry.split(" ")
+        members[uuid.UUID(partnership_id)] = (side, role)
+    admin_orgs = frozenset(uuid.UUID(org) for org in (row.standing_admin_orgs or "").split(",") if org)
+    setattr(user, STANDING_ATTRIBUTE, Standing(members, admin_orgs))
+
+
+def _standing(user: User | Any) -> Standing | None:
+    standing = getattr(user, STANDING_ATTRIBUTE, None)
+    return standing if isinstance(standing, Standing) else None
+
+
 def _admin_org_ids(user: User) -> QuerySet[Any]:
     return OrganisationMembership.objects.filter(user=user, role=OrganisationMembership.Role.ADMIN).values(
         "organisation_id"
@@ -241,6 +319,16 @@ def access_for(user: User | Any, partnership: Partnership) -> Access | None:
     """The person's access to an already loaded partnership, or None for an outsider."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
+    standing = _standing(user)
+    if standing is not None:
+        return _build_access(user, partnership, standing.members.get(partnership.pk), standing.admin_orgs)
+    return _live_access(user, partnership)
+
+
+def _live_access(user: User | Any, partnership: Partnership) -> Access | None:
+    """``access_for`` from the database as it is now (two queries), whatever was read before."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
     member = PartnershipMember.objects.filter(partnership=partnership, user=user).first()
     admin_orgs = set(
         OrganisationMembership.objects.filter(
@@ -249,19 +337,20 @@ def access_for(user: User | Any, partnership: Partnership) -> Access | None:
             organisation_id__in=[partnership.vendor_id, partnership.partner_id],
         ).values_list("organisation_id", flat=True)
     )
-    return _build_access(user, partnership, member, admin_orgs)
+    return _build_access(user, partnership, (member.side, member.role) if member else None, admin_orgs)
 
 
 def _build_access(
-    user: Any, partnership: Partnership, member: PartnershipMember | None, admin_orgs: set[Any]
+    user: Any, partnership: Partnership, member: tuple[str, str] | None, admin_orgs: set[Any] | frozenset[Any]
 ) -> Access | None:
     vendor_admin = partnership.vendor_id in admin_orgs
     partner_admin = partnership.partner_id in admin_orgs
     if member is not None:
-        is_admin = vendor_admin if member.side == Side.VENDOR else partner_admin
+        side, member_role = member
+        is_admin = vendor_admin if side == Side.VENDOR else partner_admin
         # An organisation admin always approves for their own side.
-        role = Role.APPROVER if is_admin else member.role
-        return Access(partnership, user, member.side, role, is_admin)
+        role = Role.APPROVER if is_admin else member_role
+        return Access(partnership, user, side, role, is_admin)
     if vendor_admin:
         return Access(partnership, user, Side.VENDOR, Role.APPROVER, True)
     if partner_admin:
@@ -276,7 +365,10 @@ def resolve(user: User | Any, partnership_id: Any, *, for_update: bool = False) 
     if for_update:
         qs = qs.select_for_update(of=("self",))
     partnership = qs.filter(pk=pk).first()
-    access = access_for(user, partnership) if partnership is not None else None
+    if partnership is None:
+        raise NotFound("No such partnership.")
+    # A write reads the standing after the row lock: a membership removed meanwhile counts.
+    access = _live_access(user, partnership) if for_update else access_for(user, partnership)
     if access is None:
         raise NotFound("No such partnership.")
     return access
@@ -286,9 +378,18 @@ def resolve_many(user: User | Any, partnerships: list[Partnership]) -> dict[Any,
     """Access for many loaded partnerships in two queries (dashboards, lists)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active or not partnerships:
         return {}
-    ids = [p.pk for p in partnerships]
-    members = {m.partnership_id: m for m in PartnershipMember.objects.filter(user=user, partnership_id__in=ids)}
-    admin_orgs = set(_admin_org_ids(user).values_list("organisation_id", flat=True))
+    standing = _standing(user)
+    members: Mapping[Any, tuple[str, str]]
+    admin_orgs: set[Any] | frozenset[Any]
+    if standing is not None:
+        members, admin_orgs = standing.members, standing.admin_orgs
+    else:
+        ids = [p.pk for p in partnerships]
+        found = PartnershipMember.objects.filter(user=user, partnership_id__in=ids).values_list(
+            "partnership_id", "side", "role"
+        )
+        members = {partnership_id: (side, role) for partnership_id, side, role in found}
+        admin_orgs = set(_admin_org_ids(user).values_list("organisation_id", flat=True))
     result = {}
     for p in partnerships:
         access = _build_access(user, p, members.get(p.pk), admin_orgs)

@@ -11,6 +11,11 @@ when read-only). It never approves, endorses or manages people: consent stays wi
 
 Every loader of the API goes through here, never through ``alignment.access`` directly, so a
 token's scope holds for every resource, the change feed and ``/plan`` alike.
+
+A read (GET, HEAD, OPTIONS) finds its token and the holder's standing (memberships, administered
+organisations) in one statement (``find_token``), and the resolver answers the rest of the
+request from that standing: the cheapest read pays one query for who is calling and what they
+may see, plus the query for what they asked for. Nothing of it outlives the request.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from rest_framework.request import Request
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, hash_token
 from alignment import access as resolver
 from alignment.access import Access
 from alignment.models import Partnership, Role, Side
@@ -46,9 +51,23 @@ class TokenScope:
 SCOPE_ATTRIBUTE = "_api_token_scope"
 
 
+def find_token(raw: str, *, with_standing: bool) -> ApiToken | None:
+    """The active token with this plaintext and its holder, in one query; ``with_standing`` reads
+    the holder's standing in the same statement (for ``attach``)."""
+    tokens: QuerySet[ApiToken] = (
+        ApiToken.objects.active().select_related("user").filter(token_hash=hash_token(raw)).order_by()
+    )
+    if with_standing:
+        tokens = resolver.with_standing(tokens, "user_id")
+    return next(iter(tokens[:1]), None)  # the hash is unique: no ordering to build or sort by
+
+
 def attach(user: Any, token: ApiToken) -> None:
-    """Remember the token's scope on the request's user (a fresh instance per request)."""
+    """Remember the token's scope on the request's user (a fresh instance per request), and the
+    holder's standing when ``find_token`` read it."""
     setattr(user, SCOPE_ATTRIBUTE, TokenScope.of(token))
+    if hasattr(token, "standing_members"):
+        resolver.remember_standing(user, token)
 
 
 def scope_of(user: Any) -> TokenScope | None:
