@@ -6,7 +6,8 @@
    caller that runs twice, or two running at once, insert each message once between them. Muted
    kinds and inactive people get no row.
 2. Only the rows really inserted are enqueued, by id, after the transaction commits (a rolled-back
-   change enqueues nothing; a broker that is down fails nobody: the rows stay pending).
+   change enqueues nothing; a broker that is down fails nobody: the rows stay pending), one task
+   message per row, ``ENQUEUE_BATCH`` of them per round trip to Redis (``core.taskbase``).
 3. ``deliver`` claims the row with one conditional UPDATE (pending → sending, or a ``sending``
    claim older than ``CLAIM_TIMEOUT``) and sends only if it won the row. A second copy of the task,
    a retried sweep or a redelivered message finds the row claimed or sent and does nothing. No
