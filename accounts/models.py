@@ -63,6 +63,7 @@ class ReminderKind(models.TextChoices):
     CHECKIN_MISSING = "checkin_missing", _("A goal I own has no recent check-in")
     WEEKLY_DIGEST = "weekly_digest", _("A digest of my partnerships, weekly or daily")
     GOAL_NEGOTIATION = "goal_negotiation", _("The other side approved, sent back or proposed a goal")
+    PULSE_UNANSWERED = "pulse_unanswered", _("I have not answered the relationship pulse of a held review")
 
 
 class DigestFrequency(models.TextChoices):

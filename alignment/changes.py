@@ -66,6 +66,17 @@ def _announce(partnership_id: Any) -> None:
         listener(partnership_id)
 
 
+# Told, with the partnership's id, inside the transaction, of every change recorded: numbers kept
+# by the layers above from a plan's data register here in their ``AppConfig.ready`` (the stored
+# attention numbers of ``cadence.attention`` recompute the plan's row once it committed).
+change_listeners: list[Callable[[Any], None]] = []
+
+
+def _changed(partnership_id: Any) -> None:
+    for listener in change_listeners:
+        listener(partnership_id)
+
+
 def record_change(
     *,
     actor: Any,
@@ -75,8 +86,10 @@ def record_change(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     summary: str = "",
+    side_only: str | None = None,
 ) -> ChangeEvent:
-    """Append one change event. Call inside the service's transaction, after the write."""
+    """Append one change event. Call inside the service's transaction, after the write.
+    ``side_only`` names the one side that may see it (a private figure's change)."""
     if action == ChangeEvent.Action.CREATE and after is None:
         after = obj.to_record()  # type: ignore[attr-defined]
     if action == ChangeEvent.Action.UPDATE and after is None:
@@ -89,6 +102,7 @@ def record_change(
     transaction.on_commit(lambda: plan_changed(partnership_id))
     if commit_listeners:
         transaction.on_commit(lambda: _announce(partnership_id), robust=True)
+    _changed(partnership_id)
     return ChangeEvent.objects.create(
         txid=_txid_expression(),
         partnership_id=partnership_id,
@@ -98,6 +112,7 @@ def record_change(
         object_id=cast(uuid.UUID, obj.pk or (before or {}).get("id")),  # a deleted object's id is in ``before``
         action=action,
         summary=summary[:300],
+        side_only=side_only,
         before=before,
         after=after,
     )
@@ -118,6 +133,7 @@ def record_creations(
     transaction.on_commit(lambda: plan_changed(partnership_id))
     if commit_listeners:
         transaction.on_commit(lambda: _announce(partnership_id), robust=True)
+    _changed(partnership_id)
     txid = 0
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

@@ -45,6 +45,7 @@ class Partnership(PlanObject):
         RESELLER = "reseller", _("Solution provider / reseller")
         REFERRAL = "referral", _("Referral partner")
         TECHNOLOGY = "technology", _("Technology / ISV")
+        MSP = "msp", _("Managed service provider")
         OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
@@ -324,6 +325,72 @@ class VisionEndorsement(models.Model):
         }
 
 
+class Driver(PlanObject):
+    """One of a side's business drivers: what that side decides by (a consulting house by services
+    revenue, utilisation, billable rate; a solution provider by licence revenue, active users,
+    discount). The side owns it and its figures; objectives link to the drivers they move.
+
+    ``Partnership.vendor_drivers``/``partner_drivers`` and ``Objective.vendor_drivers``/``partner_drivers``
+    are kept by ``alignment.economics`` as the names of these rows (and of the linked ones), so
+    clients that read those lists keep working."""
+
+    partnership = models.ForeignKey(Partnership, on_delete=models.CASCADE, related_name="drivers")
+    side = models.CharField(max_length=8, choices=Side.choices)
+    name = models.CharField(max_length=120)
+    unit = models.CharField(max_length=40, blank=True)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["side", "order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["partnership", "side", "name"], name="driver_name_unique"),
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="driver_side"),
+            models.CheckConstraint(condition=~Q(name=""), name="driver_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FigureVisibility(models.TextChoices):
+    PRIVATE = "private", _("Private to our side")
+    SHARED = "shared", _("Shared with the other side")
+
+
+class DriverFigure(PlanObject):
+    """A side's number for one of its drivers in one period. Private to that side unless its
+    approvers share it, figure by figure: the other side never sees a private figure anywhere."""
+
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="figures")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    value = models.DecimalField(max_digits=18, decimal_places=4)
+    note = models.TextField(blank=True, max_length=2000)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    entered_at = models.DateTimeField(default=timezone.now)
+    visibility = models.CharField(max_length=8, choices=FigureVisibility.choices, default=FigureVisibility.PRIVATE)
+
+    class Meta:
+        ordering = ["period_start", "period_end"]
+        indexes = [models.Index(fields=["driver", "period_end"], name="driver_figure_latest")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["driver", "period_start", "period_end"], name="driver_figure_period_unique"
+            ),
+            models.CheckConstraint(condition=Q(period_end__gte=F("period_start")), name="driver_figure_period_order"),
+            models.CheckConstraint(
+                condition=Q(visibility__in=FigureVisibility.values), name="driver_figure_visibility"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.driver} {self.period_start}–{self.period_end}: {self.value}"
+
+    @property
+    def is_shared(self) -> bool:
+        return self.visibility == FigureVisibility.SHARED
+
+
 class Objective(PlanObject):
     """A mutual long-term objective under the vision: what it gives each side and how success is
     measured (optionally a metric with a baseline and a long-term target)."""
@@ -349,6 +416,8 @@ class Objective(PlanObject):
     target_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     position = models.PositiveIntegerField(default=0)
+    # The drivers (of either side) this objective moves; the two lists above are their names.
+    drivers = models.ManyToManyField(Driver, blank=True, related_name="objectives")
 
     class Meta:
         ordering = ["position", "created_at"]
@@ -462,6 +531,9 @@ class ChangeEvent(models.Model):
     object_id = models.UUIDField()
     action = models.CharField(max_length=8, choices=Action.choices)
     summary = models.CharField(max_length=300, blank=True)
+    # Set for a change only one side may see (a private figure): the feed, history, webhooks and
+    # chat serve it to that side's people only.
+    side_only = models.CharField(max_length=8, choices=Side.choices, null=True, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

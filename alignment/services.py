@@ -31,6 +31,7 @@ from core.writes import (
 
 from .access import Access
 from .changes import record_change
+from .economics import drivers_from_names, links_from_names
 from .models import (
     AlignmentReview,
     ChangeEvent,
@@ -138,6 +139,9 @@ def partnership_create(
         summary=f"added {actor.display_name} as vendor approver",
     )
     record_change(actor=actor, partnership=partnership, obj=vision, action=CREATE, summary="created the vision")
+    creator = Access(partnership, actor, Side.VENDOR, Role.APPROVER, False)
+    for side in Side.values:
+        drivers_from_names(access=creator, partnership=partnership, side=side, names=partnership.drivers_for(side))
     return partnership
 
 
@@ -159,15 +163,23 @@ def partnership_update(*, access: Access, expected_version: int | None = None, *
         allowed=PARTNERSHIP_FIELDS,
         expected_version=expected_version,
         clean=clean,
-        record=lambda p, before, changed: record_change(
-            actor=access.user,
-            partnership=p,
-            obj=p,
-            action=UPDATE,
-            before=before,
-            summary="changed the partnership settings",
-        ),
+        record=lambda p, before, changed: _record_partnership_edit(access, p, before, changed),
     ).obj
+
+
+def _record_partnership_edit(access: Access, p: Partnership, before: dict[str, Any], changed: dict[str, Any]) -> None:
+    record_change(
+        actor=access.user,
+        partnership=p,
+        obj=p,
+        action=UPDATE,
+        before=before,
+        summary="changed the partnership settings",
+    )
+    # The lists of names are a copy of the side's drivers (``alignment.economics``): keep the drivers in step.
+    for side in Side.values:
+        if f"{side}_drivers" in changed:
+            drivers_from_names(access=access, partnership=p, side=side, names=p.drivers_for(side))
 
 
 # --- Members ----------------------------------------------------------------------------------
@@ -385,6 +397,7 @@ def objective_create(*, access: Access, id: uuid.UUID | None = None, **fields: A
         objective.position = Objective.objects.filter(partnership=access.partnership).count() + 1
     _validate_objective(objective)
     insert(objective, "objective")
+    links_from_names(access=access, objective=objective)
     record_change(
         actor=access.user,
         partnership=access.partnership,
@@ -411,15 +424,23 @@ def objective_update(
         allowed=OBJECTIVE_FIELDS,
         expected_version=expected_version,
         clean=clean,
-        record=lambda objective, before, changed: record_change(
-            actor=access.user,
-            partnership=access.partnership,
-            obj=objective,
-            action=UPDATE,
-            before=before,
-            summary=f"edited the objective “{objective.title}”",
-        ),
+        record=lambda objective, before, changed: _record_objective_edit(access, objective, before, changed),
     ).obj
+
+
+def _record_objective_edit(
+    access: Access, objective: Objective, before: dict[str, Any], changed: dict[str, Any]
+) -> None:
+    if {"vendor_drivers", "partner_drivers"} & set(changed):
+        links_from_names(access=access, objective=objective)
+    record_change(
+        actor=access.user,
+        partnership=access.partnership,
+        obj=objective,
+        action=UPDATE,
+        before=before,
+        summary=f"edited the objective “{objective.title}”",
+    )
 
 
 @transaction.atomic

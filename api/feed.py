@@ -28,6 +28,7 @@ from rest_framework import exceptions
 
 from accounts.models import Organisation, User
 from alignment.changes import FEED_BOUNDS, feed_queryset
+from alignment.economics import side_only_visible, side_visible
 from alignment.models import ChangeEvent
 
 from .models import FeedWatermark
@@ -39,7 +40,17 @@ CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]{1,80}")
 MAX_POSITION = 2**63 - 1
 START = (0, 0)
 # People keys of a record of a type the API does not know (an event written by a newer release).
-USER_KEYS = ("user", "owner", "author", "created_by", "invited_by", "accepted_by", "proposed_by", "drafted_by")
+USER_KEYS = (
+    "user",
+    "owner",
+    "author",
+    "created_by",
+    "invited_by",
+    "accepted_by",
+    "proposed_by",
+    "drafted_by",
+    "respondent",
+)
 
 
 def encode_cursor(position: tuple[int, int]) -> str:
@@ -127,9 +138,13 @@ EVENT_FIELDS = (
 )
 
 
-def feed_page(*, partnership_ids: Any, since: tuple[int, int] | None, limit: int) -> tuple[list[Any], bool]:
+def feed_page(
+    *, partnership_ids: Any, since: tuple[int, int] | None, limit: int, reader: Any = None
+) -> tuple[list[Any], bool]:
     """Up to ``limit`` events after ``since`` of the given partnerships (a queryset or list of ids), as
-    rows with the attributes of ``EVENT_FIELDS``, and whether more follow.
+    rows with the attributes of ``EVENT_FIELDS``, and whether more follow. An event only one side may
+    see (a private figure's) is served only to a ``reader`` on that side; leaving an event out never
+    moves the cursor past one the reader may see, as the cursor is the last event served.
 
     A cursor older than the pruned history is ``CursorExpired``; one that names no event (not issued
     by this server: another installation's, one from before a restore from backup, one made up) is
@@ -151,6 +166,7 @@ def feed_page(*, partnership_ids: Any, since: tuple[int, int] | None, limit: int
     qs = (
         feed_queryset(after=since, bounds=bounds)
         .filter(partnership_id__in=partnership_ids)
+        .filter(side_only_visible(reader) if reader is not None else side_visible(None))
         .annotate(
             after_text=Cast("after", output_field=TextField()),
             # A tombstone carries the deleted object's last version (read only for deletes).

@@ -8,7 +8,7 @@ from typing import cast
 from rest_framework import serializers
 
 from accounts.models import ApiToken
-from alignment.models import AlignmentReview, Objective, Partnership, Role, Side
+from alignment.models import AlignmentReview, FigureVisibility, Objective, Partnership, Role, Side
 from goals.models import Comment, Direction, GoalStatus
 from goals.services import OUTCOMES
 
@@ -127,6 +127,50 @@ class ObjectiveCreateIn(ObjectiveFieldsIn):
 
 
 class ObjectiveUpdateIn(ObjectiveFieldsIn):
+    version = version_field()
+
+
+# --- Each side's economics ---------------------------------------------------------------------
+
+
+class DriverCreateIn(StrictSerializer):
+    id = UUIDField(required=False)
+    partnership = UUIDField()
+    name = serializers.CharField(max_length=120, help_text="A driver of your side; the other side names its own.")
+    unit = text(40)
+    order = whole(0, 1000, required=False, default=0)
+
+
+class DriverUpdateIn(StrictSerializer):
+    name = serializers.CharField(max_length=120, required=False)
+    unit = text(40)
+    order = whole(0, 1000, required=False)
+    version = version_field()
+
+
+class DriverFigureCreateIn(StrictSerializer):
+    id = UUIDField(required=False)
+    driver = UUIDField(help_text="A driver of your side.")
+    period_start = DateField()
+    period_end = DateField()
+    value = number()
+    note = text(2000)
+    visibility = serializers.ChoiceField(
+        FigureVisibility.choices,
+        required=False,
+        default=FigureVisibility.PRIVATE,
+        help_text="Private to your side (the default) or shared with the other side (approvers only).",
+    )
+
+
+class DriverFigureUpdateIn(StrictSerializer):
+    period_start = DateField(required=False)
+    period_end = DateField(required=False)
+    value = number(required=False)
+    note = text(2000)
+    visibility = serializers.ChoiceField(
+        FigureVisibility.choices, required=False, help_text="Only your side's approvers change who sees a figure."
+    )
     version = version_field()
 
 
@@ -382,6 +426,15 @@ class InvitationParams(ListParams):
 
 class VisionParams(ListParams):
     pass
+
+
+class DriverParams(ListParams):
+    side = serializers.ChoiceField(SIDES, required=False)
+
+
+class DriverFigureParams(ListParams):
+    driver = UUIDField(required=False)
+    visibility = serializers.ChoiceField(FigureVisibility.choices, required=False)
 
 
 class ChangesParams(StrictSerializer):

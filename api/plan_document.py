@@ -15,7 +15,7 @@ A change to one of those serializers must be made here too, or that test fails.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -26,9 +26,10 @@ from rest_framework import serializers
 
 from accounts.models import User, display_name_of
 from alignment.access import Access
-from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
+from alignment.economics import figures_visible_to
+from alignment.models import AlignmentReview, Driver, Objective, PartnershipMember, Vision, VisionEndorsement
 from cadence.attention import plan_attention
-from cadence.health import cached_health_for
+from cadence.health import HealthReport, cached_health_for
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus, negotiation_state_of
 
 from . import serializers as out
@@ -48,6 +49,15 @@ COMMITMENT = [(name, name) for name in out.CommitmentOut.Meta.fields]
 CHECK_IN = [(name, name) for name in out.CheckInOut.Meta.fields]
 COMMENT = [(name, name) for name in out.CommentOut.Meta.fields]
 REVIEW = [(name, None if name == "attendees" else name) for name in out.ReviewOut.Meta.fields]
+DRIVER = [(name, name) for name in out.DriverOut.Meta.fields]
+DRIVER_FIGURE = [(name, name) for name in out.DriverFigureOut.Meta.fields]
+# The order of each list read by goal (the model's ordering, made total by the id): what
+# ``api.plan_updates`` keeps the lists in when it puts a goal's rows back.
+GOAL_ORDER = ("period_start", "created_at", "pk")
+APPROVAL_ORDER = ("created_at", "pk")
+COMMITMENT_ORDER = ("side", "position", "created_at", "pk")
+CHECK_IN_ORDER = ("measured_on", "created_at", "pk")
+COMMENT_ORDER = ("created_at", "pk")
 AGREED_REVISION = [
     ("id", "id"),
     ("goal", "goal"),
@@ -119,53 +129,45 @@ def public_owners(revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return revisions
 
 
-def shared_document(access: Access, generation: str | None = None) -> tuple[dict[str, Any], bool]:
+def shared_document(
+    access: Access,
+    generation: str | None = None,
+    *,
+    health: Callable[[], HealthReport] | None = None,
+    position: tuple[int, int] | None = None,
+) -> tuple[dict[str, Any], bool]:
     """Everything of the plan document but the caller's ``access``, in ``PlanOut``'s order of keys, and
     whether orjson writes it exactly as the standard encoder would (see ``renderers.FastJSON``).
 
     The health is the one cached for the plan's ``generation`` and hour, which the dashboard and the
-    plan page share: whichever of them comes first after a change computes it for the others."""
+    plan page share: whichever of them comes first after a change computes it for the others; or
+    ``health()``, called after the cursor was taken (``api.plan_updates`` keeps its facts). The
+    cursor is the plan's ``current_position``, or ``position`` when the caller just read it."""
     p = access.partnership
     # The cursor is taken before anything is read: every later change is replayed from the feed.
-    cursor = encode_cursor(current_position(p.pk))
+    cursor = encode_cursor(position or current_position(p.pk))
     vision = Vision.objects.filter(partnership=p).first()
-    goals = Rows(Goal.objects.filter(partnership=p).order_by("period_start", "created_at"), GOAL).dicts()
+    goals = Rows(Goal.objects.filter(partnership=p).order_by(*GOAL_ORDER), GOAL).dicts()
     amended = {}
     for goal in goals:
         goal["negotiation_state"] = negotiation_state_of(goal["status"], goal["amendment"])
         if goal["status"] == GoalStatus.AGREED and goal["amendment"]:  # Goal.has_pending_amendment
-            amended[goal["id"]] = goal["agreed_revision"]
-    agreed_revisions = []
-    if amended:
-        revisions = Rows(GoalRevision.objects.filter(goal_id__in=list(amended)), AGREED_REVISION).dicts()
-        agreed_revisions = public_owners([r for r in revisions if amended[r["goal"]] == r["number"]])
-        for r in agreed_revisions:
-            r["terms"] = agreed_terms(r["terms"])
-            r["commitments"] = [agreed_commitment(c) for c in r["commitments"]]
+            amended[str(goal["id"])] = goal["agreed_revision"]
+    agreed_revisions = revisions_in_force(amended)
     reviews = Rows(AlignmentReview.objects.filter(partnership=p), REVIEW).dicts()
     if reviews:
         attendees = _attendees([r["id"] for r in reviews])
         for review in reviews:
             review["attendees"] = attendees.get(review["id"], [])
     objectives = Rows(Objective.objects.filter(partnership=p), OBJECTIVE).dicts()
-    approvals = Rows(Approval.objects.filter(goal__partnership=p), APPROVAL).dicts()
-    commitments = Rows(Commitment.objects.filter(goal__partnership=p), COMMITMENT).dicts()
-    health = cached_health_for([p.pk], generations={p.pk: generation} if generation else None)[p.pk]
-    partnership = out.PartnershipOut(p).data
-    health_document = {
-        "score": int(health.score),
-        "components": [
-            {
-                "key": str(c["key"]),
-                "label": str(c["label"]),
-                "weight": int(c["weight"]),
-                "score": float(c["score"]),
-                "points": float(c["points"]),
-                "explanation": str(c["explanation"]),
-            }
-            for c in health.as_json()
-        ],
-    }
+    approvals = Rows(Approval.objects.filter(goal__partnership=p).order_by(*APPROVAL_ORDER), APPROVAL).dicts()
+    commitments = Rows(Commitment.objects.filter(goal__partnership=p).order_by(*COMMITMENT_ORDER), COMMITMENT).dicts()
+    if health is None:
+        report = cached_health_for([p.pk], generations={p.pk: generation} if generation else None)[p.pk]
+    else:
+        report = health()
+    partnership = partnership_document(p)
+    health_document = document_of_health(report)
     document = {
         "cursor": cursor,
         "partnership": partnership,
@@ -182,9 +184,14 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
         "approvals": approvals,
         "commitments": commitments,
         # By the goals' ids, not a join: the planner would scan every check-in of every plan for the join.
-        "check_ins": Rows(CheckIn.objects.filter(goal_id__in=[g["id"] for g in goals]), CHECK_IN).dicts(),
-        "comments": Rows(Comment.objects.filter(goal__partnership=p), COMMENT).dicts(),
+        "check_ins": Rows(
+            CheckIn.objects.filter(goal_id__in=[g["id"] for g in goals]).order_by(*CHECK_IN_ORDER), CHECK_IN
+        ).dicts(),
+        "comments": Rows(Comment.objects.filter(goal__partnership=p).order_by(*COMMENT_ORDER), COMMENT).dicts(),
         "reviews": reviews,
+        "drivers": Rows(Driver.objects.filter(partnership=p), DRIVER).dicts(),
+        # The side's own figures and the other side's shared ones: the document differs per side.
+        "driver_figures": Rows(visible_figures_in_order(access), DRIVER_FIGURE).dicts(),
         "health": health_document,
     }
     now = timezone.now()
@@ -198,6 +205,45 @@ def shared_document(access: Access, generation: str | None = None) -> tuple[dict
         and exact_json([r["goal_snapshot"] for r in reviews])
     )
     return document, exact
+
+
+def visible_figures_in_order(access: Access) -> models.QuerySet[Any]:
+    """The figures of the plan the caller may see, in the document's order."""
+    return figures_visible_to(access).order_by("driver_id", "period_start", "period_end")
+
+
+def partnership_document(partnership: Any) -> Any:
+    return out.PartnershipOut(partnership).data
+
+
+def document_of_health(report: HealthReport) -> dict[str, Any]:
+    """The document's ``health`` (``HealthOut``)."""
+    return {
+        "score": int(report.score),
+        "components": [
+            {
+                "key": str(c["key"]),
+                "label": str(c["label"]),
+                "weight": int(c["weight"]),
+                "score": float(c["score"]),
+                "points": float(c["points"]),
+                "explanation": str(c["explanation"]),
+            }
+            for c in report.as_json()
+        ],
+    }
+
+
+def revisions_in_force(amended: dict[str, int]) -> list[dict[str, Any]]:
+    """``AgreedRevisionOut`` of the goals with a pending amendment (goal id: its agreed revision)."""
+    if not amended:
+        return []
+    revisions = Rows(GoalRevision.objects.filter(goal_id__in=list(amended)), AGREED_REVISION).dicts()
+    agreed = public_owners([r for r in revisions if amended[str(r["goal"])] == r["number"]])
+    for r in agreed:
+        r["terms"] = agreed_terms(r["terms"])
+        r["commitments"] = [agreed_commitment(c) for c in r["commitments"]]
+    return agreed
 
 
 def _members(partnership: Any) -> list[dict[str, Any]]:

@@ -49,7 +49,10 @@ TYPE_NAMES = {
     "comment": "comment",
     "alignmentreview": "review",
     "reviewcomment": "review-comment",
+    "pulseanswer": "pulse-answer",
     "invitation": "invitation",
+    "driver": "driver",
+    "driverfigure": "driver-figure",
 }
 
 PLAIN, DATETIME, DECIMAL, PERSON, ORGANISATION, PEOPLE, COMPUTED, OWNERS, NESTED = range(9)
@@ -206,6 +209,8 @@ SERIALIZERS: dict[str, type[serializers.Serializer[Any]]] = {
     "review": out.ReviewOut,
     "review-comment": out.ReviewCommentOut,
     "invitation": out.InvitationOut,
+    "driver": out.DriverOut,
+    "driver-figure": out.DriverFigureOut,
 }
 PROJECTIONS = {api_type: projection_of(api_type, s) for api_type, s in SERIALIZERS.items()}
 # Fields added after events were recorded: a record written before lacks them and stands for the

@@ -20,10 +20,19 @@ from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 
 from accounts.models import OrganisationMembership, User
-from alignment import invitations, review_comments
+from alignment import economics, invitations, review_comments
 from alignment import services as plan
 from alignment.access import Access
-from alignment.models import AlignmentReview, Invitation, Objective, Partnership, ReviewComment, Vision
+from alignment.models import (
+    AlignmentReview,
+    Driver,
+    DriverFigure,
+    Invitation,
+    Objective,
+    Partnership,
+    ReviewComment,
+    Vision,
+)
 from core.errors import InvalidInput, NotAllowed, NotFound
 from goals import check_ins as goal_check_ins
 from goals import comments as goal_comments
@@ -61,6 +70,9 @@ class Resource:
     create_root: Callable[[Request, dict[str, Any]], Any] | None = None  # creates without a parent
     # A write of this resource may change its parent (a commitment its goal): (parent resource, field)
     parent: tuple[Resource, str] | None = None
+    # What of the partnership a member may see, when not all of it is theirs (another side's private figures).
+    restrict: Callable[[QuerySet[Any], Any], QuerySet[Any]] | None = None  # (queryset, user)
+    visible: Callable[[Access, Any], bool] | None = None  # (access, object)
 
     def queryset(self) -> QuerySet[Any]:
         to_partnership = f"{self.path}__" if self.path else ""
@@ -90,7 +102,7 @@ def load(resource: Resource, user: Any, pk: Any) -> tuple[Any, Access]:
     objects that do not exist: the two are never told apart)."""
     obj = resource.queryset().filter(pk=parse_uuid(pk, resource.label)).first()
     access = access_for(user, resource.partnership_of(obj)) if obj is not None else None
-    if access is None:
+    if access is None or (resource.visible is not None and not resource.visible(access, obj)):
         raise NotFound(f"No such {resource.label}.")
     return obj, access
 
@@ -105,6 +117,8 @@ def list_queryset(resource: Resource, user: Any, params: dict[str, Any]) -> Quer
         qs = scoped(user, qs, resource.path)
     else:
         qs = qs.filter(pk__in=visible_partnerships(user).values("pk"))
+    if resource.restrict is not None:
+        qs = resource.restrict(qs, user)
     for name, value in params.items():
         if name in resource.filters:
             qs = resource.filters[name](qs, value, user)
@@ -401,6 +415,57 @@ INVITATIONS = Resource(
     select=("invited_by",),
 )
 
+
+def _driver_access(request: Request, data: dict[str, Any]) -> Access:
+    _driver, access = load(DRIVERS, request.user, data["driver"])
+    return access
+
+
+def _own_or_shared(access: Access, figure: DriverFigure) -> bool:
+    return figure.driver.side == access.side or figure.is_shared
+
+
+def _update_figure(access: Access, obj: DriverFigure, version: int | None, data: dict[str, Any]) -> DriverFigure:
+    return economics.figure_update(access=access, figure_id=obj.pk, expected_version=version, **data)
+
+
+DRIVERS = Resource(
+    name="drivers",
+    label="driver",
+    model=Driver,
+    out=out.DriverOut,
+    path="partnership",
+    params=inputs.DriverParams,
+    create_in=inputs.DriverCreateIn,
+    update_in=inputs.DriverUpdateIn,
+    create_access=_partnership_access,
+    create=lambda a, d: economics.driver_add(access=a, **d),
+    update=lambda a, o, v, d: economics.driver_update(access=a, driver_id=o.pk, expected_version=v, **d),
+    delete=lambda a, o, v: economics.driver_remove(access=a, driver_id=o.pk, expected_version=v),
+    filters={"side": _equals("side")},
+)
+DRIVER_FIGURES = Resource(
+    name="driver-figures",
+    label="figure",
+    model=DriverFigure,
+    out=out.DriverFigureOut,
+    path="driver__partnership",
+    params=inputs.DriverFigureParams,
+    create_in=inputs.DriverFigureCreateIn,
+    update_in=inputs.DriverFigureUpdateIn,
+    create_access=_driver_access,
+    create=lambda a, d: economics.figure_record(access=a, driver_id=d.pop("driver"), **d),
+    update=_update_figure,
+    delete=lambda a, o, v: economics.figure_delete(access=a, figure_id=o.pk, expected_version=v),
+    select=("driver", "entered_by"),
+    filters={
+        "driver": _visible_parent(Driver, "driver", "partnership"),
+        "visibility": _equals("visibility"),
+    },
+    restrict=lambda qs, user: qs.filter(economics.figures_visible_to_user(user)),
+    visible=_own_or_shared,
+)
+
 COMMITMENTS.parent = (GOALS, "goal")
 
 ALL = (
@@ -414,6 +479,8 @@ ALL = (
     REVIEWS,
     REVIEW_COMMENTS,
     INVITATIONS,
+    DRIVERS,
+    DRIVER_FIGURES,
 )
 BY_MODEL = {r.model: r for r in ALL}
 

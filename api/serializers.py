@@ -9,6 +9,8 @@ from rest_framework import serializers
 from accounts.models import ApiToken, Organisation
 from alignment.models import (
     AlignmentReview,
+    Driver,
+    DriverFigure,
     Invitation,
     Objective,
     Partnership,
@@ -104,6 +106,30 @@ class ObjectiveOut(Out):
             "target_date",
             "status",
             "position",
+        )
+
+
+class DriverOut(Out):
+    class Meta:
+        model = Driver
+        fields = (*COMMON, "partnership", "side", "name", "unit", "order")
+
+
+class DriverFigureOut(Out):
+    entered_by = UserIdField()
+
+    class Meta:
+        model = DriverFigure
+        fields = (
+            *COMMON,
+            "driver",
+            "period_start",
+            "period_end",
+            "value",
+            "note",
+            "visibility",
+            "entered_by",
+            "entered_at",
         )
 
 

@@ -14,11 +14,14 @@ from .resources import ALL
 from .schema import ApiSchemaGenerator
 from .views.account import Me, TokenCreate, TokenList, TokenRevoke
 from .views.actions import ACTIONS
+from .views.balance import PartnershipBalance
 from .views.base import ApiView
 from .views.changes import ChangesView
 from .views.imports import CheckInsBulk
 from .views.plan import PlanView
+from .views.pulse import ReviewPulse
 from .views.resources import views_for
+from .views.templates import TemplateApply, TemplateClone, TemplateList, TemplateSave
 
 ID = r"(?P<pk>[^/]+)"
 
@@ -49,6 +52,12 @@ urlpatterns = [
     route("v1/changes", ChangesView, "api-changes"),
     route(f"v1/partnerships/{ID}/plan", PlanView, "api-plan"),
     route(f"v1/partnerships/{ID}/check-ins/bulk", CheckInsBulk, "api-check-ins-bulk"),
+    route(f"v1/partnerships/{ID}/balance", PartnershipBalance, "api-partnership-balance"),
+    route(f"v1/reviews/{ID}/pulse", ReviewPulse, "api-review-pulse"),
+    route("v1/templates", TemplateList, "api-templates"),
+    route(f"v1/partnerships/{ID}/apply-template", TemplateApply, "api-apply-template"),
+    route(f"v1/partnerships/{ID}/save-template", TemplateSave, "api-save-template"),
+    route(f"v1/partnerships/{ID}/clone-structure", TemplateClone, "api-clone-structure"),
 ]
 for resource in ALL:
     list_view, detail_view = views_for(resource)

@@ -18,7 +18,7 @@ from django.db.models.functions import Cast
 from rest_framework.renderers import JSONRenderer
 
 from alignment.changes import FEED_BOUNDS, feed_queryset
-from alignment.models import ChangeEvent, Partnership
+from alignment.models import ChangeEvent, Partnership, Side
 from plans.webhooks import FeedEvent
 
 from .feed import EVENT_FIELDS, represent
@@ -51,6 +51,7 @@ def load_events(
     rows = list(
         feed_queryset(after=after, bounds=bounds)
         .filter(partnership_id__in=partnerships.values("pk"))
+        .filter(_side_of(organisation_id))
         .annotate(
             after_text=Cast("after", output_field=TextField()),
             deleted_version=Case(
@@ -84,6 +85,18 @@ def load_events(
         for row, document in zip(rows, documents, strict=True)
     ]
     return events, end
+
+
+def _side_of(organisation_id: Any) -> Q:
+    """Events the organisation may be sent: those both sides see, and those only its side sees (its
+    own private figures) in the partnerships where it is that side."""
+    vendor_of = Partnership.objects.filter(vendor_id=organisation_id).values("pk")
+    partner_of = Partnership.objects.filter(partner_id=organisation_id).values("pk")
+    return (
+        Q(side_only__isnull=True)
+        | Q(side_only=Side.VENDOR, partnership_id__in=vendor_of)
+        | Q(side_only=Side.PARTNER, partnership_id__in=partner_of)
+    )
 
 
 def _before_of_goal(key: str) -> Case:

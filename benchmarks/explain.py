@@ -7,7 +7,9 @@ request (the signature of per-row queries), and ``EXPLAIN (ANALYZE, BUFFERS)`` o
 statements. For the change feed it also follows a full sync page by page, so a page that gets slower
 the further the cursor is shows up as a trend.
 
-    benchmarks/explain.py /tmp/pp_bench/fixture.json > /tmp/pp_bench/explain.md
+    benchmarks/explain.py /tmp/pp_bench/fixture-1x.json > /tmp/pp_bench/explain.md
+
+(``fixture-10x.json``, with ``DATABASE_URL`` naming ``pp_bench_10x``, for the dataset at scale 10.)
 """
 
 from __future__ import annotations

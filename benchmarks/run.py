@@ -49,6 +49,32 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
 # seed_demo gives a partnership one objective per 10 goals, so the big plan has big_goals / 10 objectives.
 FULL_DATASET = {"partnerships": 1000, "goals": 20000, "check_ins": 200000, "big_goals": 500}
 QUICK_DATASET = {"partnerships": 40, "goals": 800, "check_ins": 4000, "big_goals": 100}
+# A scale multiplies the portfolio (partnerships, goals, check-ins and so the change log); the big plan
+# the plan scenarios read keeps its size, so a growth ratio compares the same plan in a bigger database.
+SCALED = ("partnerships", "goals", "check_ins")
+# The n-th scale after the first uses the Redis database this much above the first one's (7, 11, 15).
+REDIS_DB_STEP = 4
+
+
+def dataset_at(scale: int, quick: bool) -> dict[str, int]:
+    base = QUICK_DATASET if quick else FULL_DATASET
+    return {k: v * scale if k in SCALED else v for k, v in base.items()}
+
+
+def scaled_url(url: str, scale: int) -> str:
+    """The database of a scale: ``pp_bench`` at scale 1, ``pp_bench_10x`` at scale 10."""
+    if scale == 1:
+        return url
+    parts = urllib.parse.urlparse(url)
+    return urllib.parse.urlunparse(parts._replace(path=f"{parts.path}_{scale}x"))
+
+
+def scaled_redis_url(url: str, index: int) -> str:
+    parts = urllib.parse.urlparse(url)
+    db = int(parts.path.lstrip("/") or 0) + REDIS_DB_STEP * index
+    if db > 15:
+        raise SystemExit(f"no Redis database {db} for scale number {index + 1}: give a lower --redis-url database")
+    return urllib.parse.urlunparse(parts._replace(path=f"/{db}"))
 
 
 @dataclass
@@ -121,6 +147,7 @@ DATASET_TABLE = (
     "CREATE TABLE IF NOT EXISTS benchmark_dataset (key text PRIMARY KEY, seeded_at timestamptz, "
     "seconds double precision)"
 )
+DATASET_COUNTS = "ALTER TABLE benchmark_dataset ADD COLUMN IF NOT EXISTS counts jsonb"
 
 
 def dataset_state(url: str, key: str) -> str:
@@ -142,16 +169,53 @@ def dataset_state(url: str, key: str) -> str:
         return "same"
     if not keys and partnerships == 0:
         return "empty"
+    if keys == [SEEDING + key]:
+        return "partial"
     return "other"
 
 
-def record_dataset(url: str, key: str, seconds: float) -> None:
+# Recorded while a dataset is being written, so an interrupted seed resumes instead of starting over.
+SEEDING = "seeding "
+
+
+def mark_seeding(url: str, key: str) -> None:
     conn = pg_connect(url)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(DATASET_TABLE)
-        cur.execute("INSERT INTO benchmark_dataset VALUES (%s, now(), %s)", [key, seconds])
+        cur.execute(
+            "INSERT INTO benchmark_dataset (key, seeded_at) VALUES (%s, now()) ON CONFLICT DO NOTHING", [SEEDING + key]
+        )
     conn.close()
+
+
+def record_dataset(url: str, key: str, seconds: float, counts: dict[str, int]) -> None:
+    conn = pg_connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(DATASET_TABLE)
+        cur.execute(DATASET_COUNTS)
+        cur.execute("DELETE FROM benchmark_dataset WHERE key = %s", [SEEDING + key])
+        cur.execute(
+            "INSERT INTO benchmark_dataset (key, seeded_at, seconds, counts) VALUES (%s, now(), %s, %s)",
+            [key, seconds, json.dumps(counts)],
+        )
+    conn.close()
+
+
+def dataset_record(url: str, key: str) -> dict[str, Any]:
+    """When and how fast the dataset was seeded, and what it holds (as recorded when it was)."""
+    conn = pg_connect(url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(DATASET_TABLE)
+        cur.execute(DATASET_COUNTS)
+        cur.execute("SELECT seeded_at, seconds, counts FROM benchmark_dataset WHERE key = %s", [key])
+        row = cur.fetchone()
+    conn.close()
+    if row is None:
+        return {}
+    return {"seeded_at": row[0].isoformat(), "seed_seconds": row[1], "counts": row[2]}
 
 
 def vacuum_analyze(url: str) -> None:
@@ -233,8 +297,10 @@ def ensure_wrk() -> str:
     return found
 
 
-def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+def http_get(
+    port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 30
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
@@ -248,7 +314,7 @@ def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> tup
 
 @contextlib.contextmanager
 def gunicorn(args: argparse.Namespace, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    log_path = Path(args.var_dir) / "gunicorn.log"
+    log_path = Path(args.var_dir) / f"gunicorn-{getattr(args, 'scale', 1)}x.log"
     command = [
         str(Path(PYTHON).parent / "gunicorn"),
         "partnerplan.wsgi:application",
@@ -424,9 +490,74 @@ def measure(
     )
 
 
+COLD_MIN_SAMPLES = 3
+COLD_MAX_SAMPLES = 20
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (what a handful of samples allows)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def measure_cold(args: argparse.Namespace, s: Scenario, fixture: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """A page with nothing cached: the scale's Redis database is emptied before each request (as after a
+    cache flush or a Redis restart), for ``seconds`` and at least three requests, one at a time. The
+    pages the other scenarios read are requested once afterwards, so they measure a warm cache again."""
+    import redis
+
+    client = redis.Redis.from_url(args.redis_url)
+    headers = {"Cookie": f"sessionid={fixture['session_cookie']}", "Accept": "text/html"}
+    path = s.lines[0].split("\t")[1]
+    times: list[float] = []
+    errors: dict[str, int] = {}
+    settle(args.port)
+    deadline = time.monotonic() + seconds
+    try:
+        while len(times) < COLD_MIN_SAMPLES or (time.monotonic() < deadline and len(times) < COLD_MAX_SAMPLES):
+            client.flushdb()
+            started = time.perf_counter()
+            try:
+                status = http_get(args.port, path, headers, timeout=120)[0]
+            except OSError as exc:
+                status, kind = 0, type(exc).__name__
+            else:
+                kind = f"status {status}"
+            times.append(time.perf_counter() - started)
+            if not 200 <= status < 400:
+                errors[kind] = errors.get(kind, 0) + 1
+    finally:
+        client.close()
+    rewarm(args, fixture)
+    ms = [t * 1000 for t in times]
+    return {
+        "requests": len(ms),
+        "p50": percentile(ms, 0.5),
+        "p95": percentile(ms, 0.95),
+        "p99": percentile(ms, 0.99),
+        "max": max(ms),
+        "rps": len(ms) / sum(times),
+        "rps_one_connection": len(ms) / sum(times),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "loadavg": round(os.getloadavg()[0], 2),
+    }
+
+
+def rewarm(args: argparse.Namespace, fixture: dict[str, Any]) -> None:
+    """One request of every page and plan the warm scenarios read, after the cache was emptied."""
+    session = {"Cookie": f"sessionid={fixture['session_cookie']}", "Accept": "text/html"}
+    token = {"Authorization": f"Bearer {fixture['api_token']}", "Accept": "application/json"}
+    p = fixture["partnership"]
+    for path, headers in (("/", session), (f"/p/{p}/", session), (f"/api/v1/partnerships/{p}/plan", token)):
+        with contextlib.suppress(OSError):
+            http_get(args.port, path, headers, timeout=120)
+
+
 def probe(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any]) -> None:
     """One request of each line before measuring, so a wrong URL or a 500 stops the scenario with its
-    reason. The slowest of them sets how long the scenario runs (enough requests for a median)."""
+    reason. The slowest of them sets how long the scenario runs (enough requests for a median); it is
+    timed on a second request, once the first has filled what the page caches."""
     headers = {}
     if scenario.auth == "session":
         headers["Cookie"] = f"sessionid={fixture['session_cookie']}"
@@ -437,11 +568,15 @@ def probe(args: argparse.Namespace, scenario: Scenario, fixture: dict[str, Any])
         if method != "GET":
             continue
         headers["Accept"] = "application/json" if path.startswith("/api/") else "text/html"
-        started = time.perf_counter()
-        status, _, body = http_get(args.port, path, headers)
+        for _ in range(1 if scenario.mode == "cold" else 2):
+            started = time.perf_counter()
+            try:
+                status, _, body = http_get(args.port, path, headers, timeout=120)
+            except OSError as exc:
+                raise ScenarioFailed(f"GET {path} did not answer: {exc}") from exc
+            if status >= 400:
+                raise ScenarioFailed(f"GET {path} answered {status}: {body[:400]!r}")
         scenario.probe_seconds = max(scenario.probe_seconds, time.perf_counter() - started)
-        if status >= 400:
-            raise ScenarioFailed(f"GET {path} answered {status}: {body[:400]!r}")
 
 
 # --- scenarios -----------------------------------------------------------------------------------
@@ -489,6 +624,15 @@ def build_scenarios(fixture: dict[str, Any]) -> list[Scenario]:
         # Filled in after the full sync, with the cursor it ended on.
         Scenario("changes_incremental", "change feed, incremental sync, no changes", "changes", [], auth="token"),
         Scenario("goal_patch", "PATCH goal with If-Match", "goal_detail", [], auth="token", mode="own"),
+        # Last in a run: it empties the cache before each of its requests (see measure_cold).
+        Scenario(
+            "dashboard_cold",
+            f"dashboard, cold cache ({fixture['vendor_partnerships']} partnerships)",
+            "dashboard",
+            ["GET\t/"],
+            auth="session",
+            mode="cold",
+        ),
     ]
     filled_later = {"changes_incremental", "goal_patch", "plan_api_unchanged"}
     return [
@@ -528,7 +672,8 @@ def full_sync(args: argparse.Namespace, fixture: dict[str, Any], limit: int = 0)
         "--limit",
         str(limit or args.feed_limit),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # About 3,000 pages at scale 10; the bound only stops a feed that never ends.
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if completed.returncode != 0:
         raise ScenarioFailed(f"full sync failed: {(completed.stderr or completed.stdout)[-1000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -569,20 +714,56 @@ def seed(args: argparse.Namespace, env: dict[str, str], dataset: dict[str, int])
     key = json.dumps(dataset, sort_keys=True)
     state = dataset_state(args.database_url, key)
     if state == "same" and not args.reseed:
-        log(f"database already holds the dataset {key}: not seeding")
+        log(f"{database_name(args.database_url)} already holds the dataset {key}: not seeding")
         return
-    if state in ("other", "same"):
+    if state == "partial" and not args.reseed:
+        # seed_demo writes whole partnerships per transaction and skips those that exist.
+        log(f"resuming the interrupted seed of {key} in {database_name(args.database_url)}")
+    elif state != "empty":
         drop_database(args.database_url)
         ensure_database(args.database_url)
         manage(env, "migrate", "--noinput", "-v", "0")
-    log(f"seeding {key} (this takes a while at full size)")
+    mark_seeding(args.database_url, key)
+    log(f"seeding {key} into {database_name(args.database_url)} (this takes a while at full size)")
     started = time.monotonic()
     for command in seed_commands(dataset):
-        manage(env, "seed_demo", *command, timeout=3 * 3600)
+        manage(env, "seed_demo", *command, timeout=6 * 3600)
     seconds = time.monotonic() - started
-    record_dataset(args.database_url, key, seconds)
-    log(f"seeded in {seconds:.0f} s")
+    log(f"seeded in {seconds:.0f} s" + (" (resumed: the time of this part only)" if state == "partial" else ""))
+    counts = check_counts(args.database_url, dataset)
+    record_dataset(args.database_url, key, seconds, dict(counts, resumed=int(state == "partial")))
     vacuum_analyze(args.database_url)
+
+
+# What a dataset must hold after seeding; the showcase adds its 2 partnerships and a few dozen rows.
+EXPECTED_COUNTS = {
+    "partnerships": ("alignment_partnership", "partnerships"),
+    "goals": ("goals_goal", "goals"),
+    "check_ins": ("goals_checkin", "check_ins"),
+}
+
+
+def check_counts(url: str, dataset: dict[str, int]) -> dict[str, int]:
+    """Count what was seeded and stop when it is not the dataset that was asked for."""
+    conn = pg_connect(url)
+    counts: dict[str, int] = {}
+    with conn.cursor() as cur:
+        for name, (table, _) in EXPECTED_COUNTS.items():
+            cur.execute(f"SELECT count(*) FROM {table}")
+            counts[name] = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM alignment_changeevent")
+        counts["change_events"] = cur.fetchone()[0]
+    conn.close()
+    log("seeded counts: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    for name, (_, key) in EXPECTED_COUNTS.items():
+        wanted = dataset[key]
+        # Partnerships and goals exactly (plus the showcase's few); check-ins within rounding.
+        slack = 100 if name != "check_ins" else max(100, wanted // 100)
+        if not wanted <= counts[name] <= wanted + slack:
+            raise SystemExit(f"seeded {counts[name]} {name}, expected {wanted} (+ the showcase's few)")
+    if counts["change_events"] < counts["goals"] + counts["check_ins"]:
+        raise SystemExit(f"seeded only {counts['change_events']} change events for {counts['goals']} goals")
+    return counts
 
 
 def median(values: list[float]) -> float:
@@ -651,8 +832,11 @@ def fixed_rate_load(
     summaries: dict[str, dict[str, Any]],
     mix_weights: dict[str, int],
 ) -> dict[str, Any]:
-    """A mix at a fixed rate for --load-seconds, starting at half its capacity and halving the rate
-    (three tries at most) until p95 < 250 ms."""
+    """The highest fixed rate the mix holds: --load-seconds at each rate tried, starting at a quarter of
+    its capacity (--load-start), doubling while the rate holds, halving while it does not, then
+    bisecting between the highest rate that held and the lowest that did not, until they are within
+    --load-precision of each other or --load-steps rates have been tried. A rate holds when p95 stays
+    under 250 ms with zero errors and the paced connections achieve at least 90 % of it."""
     weights = {n: w for n, w in mix_weights.items() if n in summaries}
     lines: list[str] = []
     for s in scenarios:
@@ -660,20 +844,70 @@ def fixed_rate_load(
             lines.append(s.lines[k % len(s.lines)])
     # Requests of the mix go out in turn: its capacity is the weighted harmonic mean of the scenarios'.
     capacity = sum(weights.values()) / sum(w / max(summaries[n]["rps"], 0.01) for n, w in weights.items())
-    rate = args.load_rate or round(capacity * 0.5, 2)
-    # Pages read the session cookie, the API the bearer token: both go on every request of the mix.
+    # Pages read the session cookie, the API the bearer token: scenario.lua sends each request its own.
     mix = Scenario("load", "mixed reads", "", lines, auth="both", threads=args.load_threads)
-    attempts = []
-    for _ in range(3):
-        threads = args.load_threads
+    attempts: list[dict[str, Any]] = []
+    threads = args.load_threads
+
+    def holds(rate: float) -> bool:
         log(f"fixed-rate load: {rate} req/s for {args.load_seconds:.0f} s over {threads} paced connections ({weights})")
         result = run_wrk(args, mix, fixture, args.load_seconds, rate_per_thread=rate / threads, connections=threads)
         result["target_rps"] = rate
+        result["held"] = rate_held(result, rate)
+        log(
+            f"  achieved {result['rps']:.1f} req/s, p95 {result['p95']:.1f} ms, errors {result['errors']}: "
+            + ("holds" if result["held"] else "does not hold")
+        )
         attempts.append(result)
-        if result["p95"] < 250 or args.load_rate or rate <= 0.5:
-            break
-        rate = round(rate / 2, 2)
-    return {"mix": weights, "capacity_estimate": capacity, "attempts": attempts}
+        return bool(result["held"])
+
+    if args.load_rate:
+        holds(args.load_rate)
+    else:
+        search_rate(holds, max(MIN_RATE, round(capacity * args.load_start, 2)), args.load_steps, args.load_precision)
+    held = [a for a in attempts if a["held"]]
+    best = max(held, key=lambda a: a["target_rps"]) if held else None
+    failed = [a["target_rps"] for a in attempts if not a["held"]]
+    return {
+        "mix": weights,
+        "capacity_estimate": capacity,
+        "attempts": attempts,
+        "highest_held_rps": best["target_rps"] if best else None,
+        "highest_held": best,
+        "lowest_failed_rps": min(failed) if failed else None,
+    }
+
+
+LOAD_P95_MS = 250.0
+MIN_RATE = 0.5
+
+
+def rate_held(result: dict[str, Any], rate: float) -> bool:
+    return result["p95"] < LOAD_P95_MS and result["errors"] == 0 and result["rps"] >= 0.9 * rate
+
+
+def search_rate(holds: Any, start: float, steps: int, precision: float) -> float | None:
+    """The highest rate for which ``holds(rate)`` is true, tried at most ``steps`` times: doubling from
+    ``start`` while it holds (halving while it does not), then bisecting. None when no rate held."""
+    passed: float | None = None
+    failed: float | None = None
+    rate = start
+    for _ in range(steps):
+        if holds(rate):
+            passed = rate
+        else:
+            failed = rate
+        if passed is not None and failed is not None:
+            if failed <= passed * (1 + precision):
+                break
+            rate = round((passed + failed) / 2, 2)
+        elif passed is not None:
+            rate = round(rate * 2, 2)
+        else:
+            if rate <= MIN_RATE:
+                break
+            rate = max(MIN_RATE, round(rate / 2, 2))
+    return passed
 
 
 def machine() -> dict[str, Any]:
@@ -703,11 +937,29 @@ def machine() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small dataset and short runs, to try the harness")
+    parser.add_argument(
+        "--scales",
+        default="1",
+        help="comma-separated dataset scales measured in the same session, run by run (e.g. 1,10: the "
+        "dataset and ten times its partnerships, goals and check-ins, each in its own database and Redis "
+        "database); the table then shows each scenario's growth ratio",
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario; the table shows medians")
     parser.add_argument("--duration", type=float, default=None, help="seconds per scenario and run (10; quick 3)")
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8765")))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL"),
+        help="the 1× database (default pp_bench; quick pp_bench_quick); a scale N uses the same name + _Nx",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        help=f"Redis of the 1× server; the other scales use the databases {REDIS_DB_STEP}, "
+        f"{2 * REDIS_DB_STEP}, … above it",
+    )
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("BENCH_PORT", "8765")), help="1× server; scale n at port + n"
+    )
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn sync workers")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument(
@@ -726,14 +978,26 @@ def main() -> None:
     parser.add_argument(
         "--feed-max-limit", type=int, default=5000, help="also sync at this page size (the feed's largest; 0 = don't)"
     )
-    parser.add_argument("--load-seconds", type=float, default=None, help="fixed-rate load duration (60; quick 10)")
-    parser.add_argument("--load-rate", type=float, default=0.0, help="fixed rate in req/s (default: half capacity)")
+    parser.add_argument(
+        "--load-seconds", type=float, default=None, help="fixed-rate load, seconds per rate tried (60; quick 20)"
+    )
+    parser.add_argument("--load-rate", type=float, default=0.0, help="one fixed rate in req/s instead of the search")
+    parser.add_argument(
+        "--load-start", type=float, default=0.25, help="first rate of the search, as a share of the mix's capacity"
+    )
+    parser.add_argument("--load-steps", type=int, default=6, help="rates tried at most per mix and scale")
+    parser.add_argument(
+        "--load-precision", type=float, default=0.1, help="stop when the lowest failing rate is this close above"
+    )
     parser.add_argument("--load-threads", type=int, default=4, help="paced connections of the fixed-rate load")
+    parser.add_argument(
+        "--load-mixes", default=",".join(LOAD_MIXES), help=f"mixes of the fixed-rate load ({', '.join(LOAD_MIXES)})"
+    )
     parser.add_argument("--only", default="", help="comma-separated scenario names (the floor always runs)")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
-    parser.add_argument("--reseed", action="store_true", help="drop and seed the dataset again")
-    parser.add_argument("--seed-only", action="store_true", help="prepare the database, then stop")
+    parser.add_argument("--reseed", action="store_true", help="drop and seed the datasets again")
+    parser.add_argument("--seed-only", action="store_true", help="prepare the databases, then stop")
     parser.add_argument("--var-dir", default=os.environ.get("PARTNERPLAN_VAR_DIR", "/tmp/pp_bench"))
     parser.add_argument(
         "--commit", default="", help="measure this commit (exported with git archive) instead of the working tree"
@@ -741,112 +1005,96 @@ def main() -> None:
     parser.add_argument("--json", default="", help="where to write all results (default: in --var-dir)")
     args = parser.parse_args()
 
-    dataset = QUICK_DATASET if args.quick else FULL_DATASET
+    scales = parse_scales(args.scales)
+    unknown_mixes = set(filter(None, args.load_mixes.split(","))) - set(LOAD_MIXES)
+    if unknown_mixes:
+        raise SystemExit(f"--load-mixes: no mix named {', '.join(sorted(unknown_mixes))}")
     args.database_url = args.database_url or (DEFAULT_DATABASE_URL + ("_quick" if args.quick else ""))
     args.duration = args.duration or (3.0 if args.quick else 10.0)
-    args.load_seconds = args.load_seconds or (10.0 if args.quick else 60.0)
+    args.load_seconds = args.load_seconds or (20.0 if args.quick else 60.0)
     Path(args.var_dir).mkdir(parents=True, exist_ok=True)
     args.wrk = ensure_wrk()
     args.app_dir = export_commit(args.commit, Path(args.var_dir)) if args.commit else ROOT
-    env = django_env(args)
     info = machine()
+    targets = make_targets(args, scales)
 
-    ensure_database(args.database_url)
-    manage(env, "migrate", "--noinput", "-v", "0")
-    seed(args, env, dataset)
+    for t in targets:
+        ensure_database(t.database_url)
+        manage(t.env, "migrate", "--noinput", "-v", "0")
+        seed(t, t.env, t.dataset)
+        t.dataset_record = dataset_record(t.database_url, json.dumps(t.dataset, sort_keys=True))
     if args.seed_only:
         return
-    manage(env, "collectstatic", "--noinput", "-v", "0")
+    manage(targets[0].env, "collectstatic", "--noinput", "-v", "0")
+    for t in targets:
+        fixture_path = Path(args.var_dir) / f"fixture-{t.scale}x.json"
+        subprocess.run(
+            [PYTHON, str(HERE / "prepare.py"), str(fixture_path), "2"],
+            env=t.env,
+            cwd=args.app_dir,
+            check=True,
+            timeout=600,
+        )
+        t.fixture = json.loads(fixture_path.read_text())
+        t.scenarios = build_scenarios(t.fixture)
+        if args.only:
+            wanted = {"floor", *args.only.split(",")}
+            t.scenarios = [s for s in t.scenarios if s.name in wanted]
+        missing = sorted(k for k, v in t.fixture["routes"].items() if not v)
+        if missing:
+            log(f"not in this build yet, skipped: {', '.join(missing)}")
+        flush_cache(t.redis_url)
+    same_plan = len({(t.fixture["partnership"], t.fixture["partnership_goals"]) for t in targets}) == 1
+    if not same_plan:
+        log("the scales' plan scenarios do not read the same partnership: their growth ratios compare different plans")
 
-    fixture_path = Path(args.var_dir) / "fixture.json"
-    subprocess.run(
-        [PYTHON, str(HERE / "prepare.py"), str(fixture_path), "2"], env=env, cwd=args.app_dir, check=True, timeout=300
-    )
-    fixture = json.loads(fixture_path.read_text())
-    scenarios = build_scenarios(fixture)
-    if args.only:
-        wanted = {"floor", *args.only.split(",")}
-        scenarios = [s for s in scenarios if s.name in wanted]
-    missing = sorted(k for k, v in fixture["routes"].items() if not v)
-    if missing:
-        log(f"not in this build yet, skipped: {', '.join(missing)}")
-    by_name = {s.name: s for s in scenarios}
-    syncs: list[dict[str, Any]] = []
-    big_syncs: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as servers:
+        for t in targets:
+            servers.enter_context(gunicorn(t, t.env))
+        for t in targets:
+            for s in t.scenarios:
+                if s.lines:
+                    attempt(t.failures, s.name, probe, t, s, t.fixture)
+            log(f"warming up at {t.scale}×")
+            for s in t.scenarios:
+                if s.lines and s.mode == "rotate" and s.name not in t.failures:
+                    run_wrk(t, s, t.fixture, 2)
+        # Run by run, every scale in turn: a busy minute on the shared machine touches both sides of a ratio.
+        for run in range(1, args.runs + 1):
+            for t in targets:
+                log(f"run {run} of {args.runs}" + (f" at {t.scale}×" if len(targets) > 1 else ""))
+                measure_run(t)
+        for t in targets:
+            floors = [r["p50"] for r in t.by_name["floor"].results] if "floor" in t.by_name else []
+            api_floors = [r["p50"] for r in t.by_name["api_floor"].results] if "api_floor" in t.by_name else []
+            t.summaries = {s.name: summarise(s, floors, api_floors) for s in t.scenarios if s.results}
+        mixes = [m for m in LOAD_MIXES if m in args.load_mixes.split(",")]
+        for t in targets:
+            if not args.skip_load and len(t.summaries) > 1:
+                t.load = {
+                    name: fixed_rate_load(t, t.scenarios, t.fixture, t.summaries, LOAD_MIXES[name])
+                    for name in mixes
+                    if any(n in t.summaries for n in LOAD_MIXES[name])
+                }
+
+    per_scale = {str(t.scale): scale_results(t) for t in targets}
+    # The smallest scale's numbers stay at the top level, as a run of one scale writes them.
     results: dict[str, Any] = {
         "machine": info,
-        "dataset": dataset,
         "code": str(args.app_dir),
-        "fixture": {k: v for k, v in fixture.items() if k not in ("session_cookie", "api_token")},
+        "scales": scales,
+        "same_plan_at_every_scale": same_plan,
+        **per_scale[str(scales[0])],
     }
-
-    failures: dict[str, str] = {}
-    with gunicorn(args, env):
-        for s in scenarios:
-            if s.lines:
-                attempt(failures, s.name, probe, args, s, fixture)
-        log("warming up")
-        for s in scenarios:
-            if s.lines and s.mode == "rotate" and s.name not in failures:
-                run_wrk(args, s, fixture, 2)
-        for run in range(1, args.runs + 1):
-            log(f"run {run} of {args.runs}")
-            for s in scenarios:
-                if s.name == "changes_incremental" and s.name not in failures:
-                    sync = attempt(failures, "full_sync", full_sync, args, fixture)
-                    if sync is None:
-                        failures[s.name] = "needs the cursor of a full sync"
-                        continue
-                    syncs.append(sync)
-                    log(f"full sync: {sync['events']} events in {sync['pages']} pages, {sync['seconds']} s")
-                    if args.feed_max_limit:
-                        big = attempt(failures, "full_sync_max", full_sync, args, fixture, args.feed_max_limit)
-                        if big is not None:
-                            big_syncs.append(big)
-                            log(
-                                f"full sync, {args.feed_max_limit} a page: {big['events']} events in "
-                                f"{big['pages']} pages, {big['seconds']} s"
-                            )
-                    s.lines = [f"GET\t/api/v1/changes?{urllib.parse.urlencode({'since': sync['cursor'] or ''})}"]
-                    attempt(failures, s.name, probe, args, s, fixture)
-                if s.name in failures:
-                    continue
-                seconds = min(max(args.duration, MIN_SAMPLES * s.probe_seconds), args.max_duration)
-                log(f"  {s.name} ({seconds:.0f} s at 1 connection, then at {args.connections})")
-                result = measure(args, s, fixture, seconds, failures)
-                if result is not None:
-                    s.results.append(result)
-        results["failures"] = failures
-        floors = [r["p50"] for r in by_name["floor"].results]
-        api_floors = [r["p50"] for r in by_name["api_floor"].results] if "api_floor" in by_name else []
-        summaries = {s.name: summarise(s, floors, api_floors) for s in scenarios if s.results}
-        results["scenarios"] = {n: dict(v, each=by_name[n].results) for n, v in summaries.items()}
-        if syncs:
-            results["full_sync"] = {
-                "each": syncs,
-                "seconds": median([s["seconds"] for s in syncs]),
-                "events": syncs[-1]["events"],
-                "pages": syncs[-1]["pages"],
-            }
-        if big_syncs:
-            results["full_sync_max"] = {
-                "each": big_syncs,
-                "seconds": median([s["seconds"] for s in big_syncs]),
-                "events": big_syncs[-1]["events"],
-                "pages": big_syncs[-1]["pages"],
-                "limit": args.feed_max_limit,
-            }
-        if not args.skip_load and len(summaries) > 1:
-            results["load"] = {
-                name: fixed_rate_load(args, scenarios, fixture, summaries, weights)
-                for name, weights in LOAD_MIXES.items()
-                if any(n in summaries for n in weights)
-            }
+    if len(targets) > 1:
+        results["by_scale"] = per_scale
+        results["growth"] = growth(targets)
+    results["machine"]["load_after"] = os.getloadavg()
 
     if not args.skip_sweep:
         sweep = subprocess.run(
             [PYTHON, str(HERE / "sweep.py"), "--runs", str(args.runs), *(["--quick"] if args.quick else [])],
-            env=dict(env, DATABASE_URL=args.database_url + "_sweep"),
+            env=dict(targets[0].env, DATABASE_URL=args.database_url + "_sweep"),
             cwd=args.app_dir,
             capture_output=True,
             text=True,
@@ -863,40 +1111,260 @@ def main() -> None:
     log(f"all numbers: {out}")
 
 
+def parse_scales(text: str) -> list[int]:
+    try:
+        scales = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise SystemExit(f"--scales takes whole numbers separated by commas, e.g. 1,10 (got {text!r})") from None
+    if not scales or scales[0] < 1:
+        raise SystemExit(f"--scales: every scale is 1 or more (got {text!r})")
+    return scales
+
+
+def make_targets(args: argparse.Namespace, scales: list[int]) -> list[argparse.Namespace]:
+    """One namespace per scale: the run's options with that scale's dataset, database, Redis and port."""
+    others = [s for s in scales if s != 1]
+    targets = []
+    for k, scale in enumerate(scales):
+        t = argparse.Namespace(**vars(args))
+        t.scale = scale
+        t.dataset = dataset_at(scale, args.quick)
+        t.database_url = scaled_url(args.database_url, scale)
+        t.redis_url = args.redis_url if scale == 1 else scaled_redis_url(args.redis_url, others.index(scale) + 1)
+        t.port = args.port + k
+        t.env = django_env(t)
+        t.fixture, t.scenarios, t.by_name, t.failures = {}, [], {}, {}
+        t.syncs, t.big_syncs, t.summaries, t.load, t.dataset_record = [], [], {}, {}, {}
+        targets.append(t)
+    return targets
+
+
+def flush_cache(redis_url: str) -> None:
+    """Empty the scale's Redis database: nothing cached from another dataset or an earlier build."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def measure_run(t: argparse.Namespace) -> None:
+    """One run of every scenario of one scale (the full sync before the incremental one)."""
+    t.by_name = {s.name: s for s in t.scenarios}
+    for s in t.scenarios:
+        if s.name == "changes_incremental" and s.name not in t.failures:
+            sync = attempt(t.failures, "full_sync", full_sync, t, t.fixture)
+            if sync is None:
+                t.failures[s.name] = "needs the cursor of a full sync"
+                continue
+            t.syncs.append(sync)
+            log(f"full sync: {sync['events']} events in {sync['pages']} pages, {sync['seconds']} s")
+            if t.feed_max_limit:
+                big = attempt(t.failures, "full_sync_max", full_sync, t, t.fixture, t.feed_max_limit)
+                if big is not None:
+                    t.big_syncs.append(big)
+                    log(
+                        f"full sync, {t.feed_max_limit} a page: {big['events']} events in "
+                        f"{big['pages']} pages, {big['seconds']} s"
+                    )
+            s.lines = [f"GET\t/api/v1/changes?{urllib.parse.urlencode({'since': sync['cursor'] or ''})}"]
+            attempt(t.failures, s.name, probe, t, s, t.fixture)
+        if s.name in t.failures:
+            continue
+        if s.mode == "cold":
+            log(f"  {s.name} (cache flushed before each request, {t.duration:.0f} s)")
+            s.results.append(measure_cold(t, s, t.fixture, t.duration))
+            continue
+        seconds = min(max(t.duration, MIN_SAMPLES * s.probe_seconds), t.max_duration)
+        log(f"  {s.name} ({seconds:.0f} s at 1 connection, then at {t.connections})")
+        result = measure(t, s, t.fixture, seconds, t.failures)
+        if result is not None:
+            s.results.append(result)
+
+
+def scale_results(t: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "scale": t.scale,
+        "dataset": t.dataset,
+        "database": database_name(t.database_url),
+        "seeded": t.dataset_record,
+        "fixture": {k: v for k, v in t.fixture.items() if k not in ("session_cookie", "api_token")},
+        "failures": t.failures,
+        "scenarios": {n: dict(v, each=t.by_name[n].results) for n, v in t.summaries.items()},
+    }
+    for key, syncs, limit in (("full_sync", t.syncs, t.feed_limit), ("full_sync_max", t.big_syncs, t.feed_max_limit)):
+        if syncs:
+            out[key] = {
+                "each": syncs,
+                "seconds": median([s["seconds"] for s in syncs]),
+                "events": syncs[-1]["events"],
+                "pages": syncs[-1]["pages"],
+                "limit": limit,
+            }
+    if t.load:
+        out["load"] = t.load
+    return out
+
+
+def growth(targets: list[argparse.Namespace]) -> dict[str, Any]:
+    """Each scenario's p50 at every scale against the smallest, run by run, and the median of those ratios."""
+    base = targets[0]
+    rows: dict[str, Any] = {}
+    for name, summary in base.summaries.items():
+        row: dict[str, Any] = {"label": summary["label"], str(base.scale): summary["p50"]}
+        for t in targets[1:]:
+            if name not in t.summaries:
+                continue
+            ratios = [
+                big["p50"] / small["p50"]
+                for small, big in zip(base.by_name[name].results, t.by_name[name].results, strict=False)
+                if small["p50"]
+            ]
+            row[str(t.scale)] = t.summaries[name]["p50"]
+            row[f"growth_{t.scale}x"] = median(ratios)
+            row[f"each_{t.scale}x"] = ratios
+        rows[name] = row
+    for key in ("full_sync", "full_sync_max"):
+        syncs = {t.scale: getattr(t, "syncs" if key == "full_sync" else "big_syncs") for t in targets}
+        if all(syncs.values()):
+            row = {"label": f"{key}, seconds"}
+            for t in targets:
+                row[str(t.scale)] = median([s["seconds"] for s in syncs[t.scale]])
+            for t in targets[1:]:
+                ratios = [b["seconds"] / a["seconds"] for a, b in zip(syncs[base.scale], syncs[t.scale], strict=False)]
+                row[f"growth_{t.scale}x"] = median(ratios)
+            rows[key] = row
+    return rows
+
+
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
-    print()
-    print(
-        f"Partnerplan benchmark — {results['machine'].get('cpus')} CPUs, dataset {results['dataset']}, "
-        f"medians of {args.runs} runs; latency from one connection, req/s from {args.connections}"
-    )
-    print()
-    print_table(list(results["scenarios"].values()))
-    if "full_sync" in results:
-        sync = results["full_sync"]
+    by_scale = results.get("by_scale") or {str(results["scale"]): results}
+    for scale, part in by_scale.items():
+        print()
         print(
-            f"\nfull sync through the change feed: {sync['events']} events in {sync['pages']} pages, "
-            f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})"
+            f"Partnerplan benchmark{f' at {scale}×' if len(by_scale) > 1 else ''} — {results['machine'].get('cpus')} "
+            f"CPUs, dataset {part['dataset']}, medians of {args.runs} runs; latency from one connection, req/s "
+            f"from {args.connections}"
         )
-    if "full_sync_max" in results:
-        sync = results["full_sync_max"]
-        print(
-            f"full sync at {sync['limit']} a page: {sync['events']} events in {sync['pages']} pages, "
-            f"median {sync['seconds']:.2f} s (runs: {', '.join(str(s['seconds']) for s in sync['each'])})"
-        )
-    for name, reason in results.get("failures", {}).items():
-        print(f"not measured: {name}: {reason}")
-    for mix, load in results.get("load", {}).items():
-        for attempt in load["attempts"]:
-            print(
-                f"fixed-rate load, {mix} mix, {attempt['target_rps']} req/s for {args.load_seconds:.0f} s: achieved "
-                f"{attempt['rps']:.1f} req/s, p50 {attempt['p50']:.1f} ms, p95 {attempt['p95']:.1f} ms, "
-                f"p99 {attempt['p99']:.1f} ms, errors {attempt['errors']}"
-            )
+        print()
+        print_table(list(part["scenarios"].values()))
+        print_syncs_and_load(part, args)
+    if "growth" in results:
+        print()
+        print(f"Growth with the dataset (p50 at each scale; growth = p50 / p50 at {results['scales'][0]}×, run by run,")
+        print(f"median of {args.runs}); the plan scenarios read the same partnership at every scale:")
+        print()
+        print_growth_table(results)
     if "sweep" in results:
         sweep = results["sweep"]
         print(
             f"reminder sweep: find due among {sweep['schedules']} schedules median {sweep['find_due_s']:.3f} s; "
             f"enqueue {sweep['reminders']} reminders through Redis median {sweep['enqueue_s']:.2f} s"
+        )
+    machine_info = results["machine"]
+    print(
+        "load average (1, 5, 15 min) before: "
+        + ", ".join(f"{v:.2f}" for v in machine_info.get("load_before", ()))
+        + "; after: "
+        + ", ".join(f"{v:.2f}" for v in machine_info.get("load_after", ()))
+    )
+
+
+def print_syncs_and_load(part: dict[str, Any], args: argparse.Namespace) -> None:
+    for key in ("full_sync", "full_sync_max"):
+        if key in part:
+            sync = part[key]
+            print(
+                f"full sync through the change feed at {sync['limit']} a page: {sync['events']} "
+                f"events in {sync['pages']} pages, median {sync['seconds']:.2f} s "
+                f"(runs: {', '.join(str(s['seconds']) for s in sync['each'])})"
+            )
+    for name, reason in part.get("failures", {}).items():
+        print(f"not measured: {name}: {reason}")
+    for mix, load in part.get("load", {}).items():
+        for attempt in load["attempts"]:
+            print(
+                f"fixed-rate load, {mix} mix, {attempt['target_rps']} req/s for {args.load_seconds:.0f} s: achieved "
+                f"{attempt['rps']:.1f} req/s, p50 {attempt['p50']:.1f} ms, p95 {attempt['p95']:.1f} ms, "
+                f"p99 {attempt['p99']:.1f} ms, errors {attempt['errors']}"
+                + ("" if attempt["held"] else " — does not hold")
+            )
+        best = load["highest_held_rps"]
+        print(
+            f"fixed-rate load, {mix} mix: highest rate held (p95 < {LOAD_P95_MS:.0f} ms, no error): "
+            + (f"{best} req/s" if best is not None else "none of the rates tried")
+            + (f", lowest that failed {load['lowest_failed_rps']} req/s" if load["lowest_failed_rps"] else "")
+        )
+
+
+def print_growth_table(results: dict[str, Any]) -> None:
+    scales = [str(s) for s in results["scales"]]
+    base = scales[0]
+    by_scale = results["by_scale"]
+    header = ["scenario"]
+    for scale in scales:
+        header.append(f"p50 {scale}× ms")
+    header += [f"growth {scale}×/{base}×" for scale in scales[1:]]
+    for scale in scales:
+        header.append(f"p95 {scale}× ms")
+    for scale in scales:
+        header.append(f"req/s {scale}×")
+    header.append("errors")
+    body = []
+    for name, row in results["growth"].items():
+        if name.startswith("full_sync"):
+            continue
+        cells = [row["label"]]
+        cells += [f"{row[scale]:.1f}" if scale in row else "" for scale in scales]
+        cells += [f"{row[f'growth_{scale}x']:.2f}" if f"growth_{scale}x" in row else "" for scale in scales[1:]]
+        for column in ("p95", "rps"):
+            cells += [
+                f"{by_scale[scale]['scenarios'][name][column]:.1f}" if name in by_scale[scale]["scenarios"] else ""
+                for scale in scales
+            ]
+        cells.append(str(sum(by_scale[scale]["scenarios"].get(name, {}).get("errors", 0) for scale in scales)))
+        body.append(cells)
+    for key in ("full_sync", "full_sync_max"):
+        row = results["growth"].get(key)
+        if row:
+            limit = by_scale[base][key]["limit"]
+            events = "/".join(f"{by_scale[scale][key]['events']:,}" for scale in scales)
+            cells = [f"full sync, {limit} a page ({events} events), s"]
+            cells += [f"{row[scale]:.2f}" for scale in scales]
+            cells += [f"{row[f'growth_{scale}x']:.2f}" for scale in scales[1:]]
+            cells += [""] * (2 * len(scales)) + [""]
+            body.append(cells)
+    for mix in LOAD_MIXES:
+        held = [by_scale[scale].get("load", {}).get(mix, {}).get("highest_held_rps") for scale in scales]
+        if any(h is not None for h in held):
+            cells = [f"{mix} mix: highest rate held, req/s"]
+            cells += ["—" if h is None else f"{h:.1f}" for h in held]
+            cells += [f"{held[k] / held[0]:.2f}" if held[0] and held[k] else "" for k in range(1, len(scales))]
+            cells += [""] * (2 * len(scales)) + [""]
+            body.append(cells)
+    warm = results["growth"].get("dashboard")
+    cold = results["growth"].get("dashboard_cold")
+    print_markdown(header, body)
+    if warm and cold:
+        print()
+        print(
+            "cold dashboard / warm dashboard: "
+            + ", ".join(f"{cold[s] / warm[s]:.2f} at {s}×" for s in scales if s in cold and s in warm and warm[s])
+            + f"; cold at {scales[-1]}× / warm at {base}×: {cold.get(scales[-1], math.nan) / warm[base]:.2f}"
+        )
+
+
+def print_markdown(header: list[str], body: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|")
+    for b in body:
+        print(
+            "| "
+            + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(b, widths, strict=True)))
+            + " |"
         )
 
 

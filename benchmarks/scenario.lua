@@ -103,11 +103,14 @@ function request()
   for k, v in pairs(headers) do
     h[k] = v
   end
-  -- The API answers JSON, the pages HTML: ask each for what a real client would.
+  -- The API answers JSON, the pages HTML: ask each for what a real client would, with its own
+  -- credentials (a mix carries both: a REST client sends no session cookie, a browser no token).
   if string.sub(r.path, 1, 5) == "/api/" then
     h["Accept"] = "application/json"
+    h["Cookie"] = nil
   else
     h["Accept"] = "text/html"
+    h["Authorization"] = nil
   end
   local body = r.body
   if body then

@@ -8,8 +8,15 @@ queue and calls ``cadence.reminders.sweep_reviews_upcoming`` as beat would, timi
 
 - ``find_due_s``: the sweep's query for due reviews (every SQL statement is timed; this is the one
   that reads ``alignment_alignmentreview``),
-- ``enqueue_s``: the time spent handing the reminder tasks to Redis (``send_outbox_message.apply_async``),
+- ``enqueue_s``: the time spent handing the reminder tasks to Redis after the commit
+  (``send_outbox_message.enqueue``, in batches of ``core.taskbase.ENQUEUE_BATCH``), with
+  ``enqueue_cpu_s`` the CPU time it took (the wall time includes waiting for Redis and for the
+  machine's other processes), ``round_trips`` the requests it sent Redis and waited for (each
+  write to a Redis connection; a pipeline is one) and ``lpush_batches`` the size of each pipeline,
 - ``sweep_s``: the whole sweep, outbox inserts included.
+
+``--one-by-one`` also times, in each run, the way reminders were enqueued before: one
+``apply_async`` (one round trip) per reminder, for the same rows (``one_by_one_s``).
 
 Prints one JSON line with the medians and every run.
 """
@@ -17,6 +24,7 @@ Prints one JSON line with the medians and every run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -24,6 +32,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -100,12 +109,49 @@ def seed(schedules: int, due_reviews: int, partnerships: int, now: dt.datetime) 
     AlignmentReview.objects.bulk_create(reviews, batch_size=5000)
 
 
-def one_run(now: dt.datetime) -> dict[str, Any]:
+class RedisTraffic:
+    """Counts the requests written to Redis (each is one round trip: a pipeline is written whole,
+    then its answers read) and the commands of each pipeline, while it is active."""
+
+    def __init__(self) -> None:
+        self.round_trips = 0
+        self.pipelines: list[int] = []
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        import redis.client
+        import redis.connection
+
+        send = redis.connection.AbstractConnection.send_packed_command
+        execute = redis.client.Pipeline.execute
+
+        def counted_send(connection: Any, *args: Any, **kwargs: Any) -> Any:
+            self.round_trips += 1
+            return send(connection, *args, **kwargs)
+
+        def counted_execute(pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+            self.pipelines.append(len(pipeline.command_stack))
+            return execute(pipeline, *args, **kwargs)
+
+        with (
+            mock.patch.object(redis.connection.AbstractConnection, "send_packed_command", counted_send),
+            mock.patch.object(redis.client.Pipeline, "execute", counted_execute),
+        ):
+            yield
+
+
+def queue_length(app: Any) -> int:
+    with app.connection_for_write() as conn:
+        return int(conn.default_channel.client.llen(app.conf.task_default_queue or "celery"))
+
+
+def one_run(now: dt.datetime, one_by_one: bool) -> dict[str, Any]:
     from django.db import connection
 
     from cadence import reminders
     from core.models import OutboxMessage
     from core.outbox import send_outbox_message
+    from core.taskbase import task_id_for
     from partnerplan.celery import app
 
     OutboxMessage.objects.all().delete()
@@ -119,43 +165,63 @@ def one_run(now: dt.datetime) -> dict[str, Any]:
         finally:
             statements.append((sql, time.perf_counter() - started))
 
-    enqueue = {"seconds": 0.0, "tasks": 0}
-    original = send_outbox_message.apply_async
+    enqueue = {"seconds": 0.0, "cpu_seconds": 0.0, "tasks": 0}
+    traffic = RedisTraffic()
+    original = send_outbox_message.enqueue
 
-    def timed_apply_async(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+    def timed_enqueue(ids: Any) -> Any:
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
-            return original(*args, **kwargs)
+            with traffic.counting():
+                return original(ids)
         finally:
             enqueue["seconds"] += time.perf_counter() - started
-            enqueue["tasks"] += 1
+            enqueue["cpu_seconds"] += time.process_time() - cpu_started
+            enqueue["tasks"] += len(ids)
 
     with (
-        mock.patch.object(send_outbox_message, "apply_async", timed_apply_async),
+        mock.patch.object(send_outbox_message, "enqueue", timed_enqueue),
         connection.execute_wrapper(timed_query),
     ):
         started = time.perf_counter()
         queued = reminders.sweep_reviews_upcoming(now)
         sweep_seconds = time.perf_counter() - started
     find_due = [s for s in statements if 'FROM "alignment_alignmentreview"' in s[0]]
-    with app.connection_for_write() as conn:
-        queue_length = conn.default_channel.client.llen(app.conf.task_default_queue or "celery")
-    return {
+    result = {
         "find_due_s": sum(s[1] for s in find_due),
         "find_due_sql": find_due[0][0] if find_due else "",
         "enqueue_s": enqueue["seconds"],
+        "enqueue_cpu_s": enqueue["cpu_seconds"],
         "enqueued": enqueue["tasks"],
-        "queue_length": queue_length,
+        "round_trips": traffic.round_trips,
+        "lpush_batches": traffic.pipelines,
+        "queue_length": queue_length(app),
         "sweep_s": sweep_seconds,
         "queued": len(queued),
         "statements": len(statements),
     }
+    if one_by_one:
+        app.control.purge()
+        before = RedisTraffic()
+        started = time.perf_counter()
+        with before.counting():
+            for pk in queued:
+                send_outbox_message.apply_async(args=[str(pk)], task_id=task_id_for(str(pk)))
+        result |= {
+            "one_by_one_s": time.perf_counter() - started,
+            "one_by_one_round_trips": before.round_trips,
+            "one_by_one_queue_length": queue_length(app),
+        }
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="10,000 schedules and 1,000 reminders")
+    parser.add_argument(
+        "--one-by-one", action="store_true", help="also time one apply_async per reminder, as before batches"
+    )
     args = parser.parse_args()
     schedules, due = (10_000, 500) if args.quick else (100_000, 5_000)
     partnerships = PARTNERSHIPS // 10 if args.quick else PARTNERSHIPS
@@ -164,7 +230,7 @@ def main() -> None:
     key = json.dumps({"sweep_schedules": schedules, "due": due, "partnerships": partnerships}, sort_keys=True)
     ensure_database(url)
     state = dataset_state(url, key)
-    if state == "other":
+    if state not in ("same", "empty"):  # another dataset, or one whose seeding did not finish
         drop_database(url)
         ensure_database(url)
     import django
@@ -175,13 +241,15 @@ def main() -> None:
     from django.utils import timezone
 
     from alignment.models import AlignmentReview
+    from core.taskbase import ENQUEUE_BATCH
 
     call_command("migrate", "--noinput", verbosity=0)
     if state != "same":
         started = time.monotonic()
         with transaction.atomic():
             seed(schedules, due, partnerships, timezone.now().replace(microsecond=0))
-        record_dataset(url, key, time.monotonic() - started)
+        counts = {"schedules": schedules, "due_reviews": due, "partnerships": partnerships, "reminders": 2 * due}
+        record_dataset(url, key, time.monotonic() - started, counts)
         with connection.cursor() as cur:
             cur.execute("VACUUM ANALYZE")
     # Sweep as of the moment the dataset was seeded for (two hours before the first due review), so
@@ -190,10 +258,12 @@ def main() -> None:
     now = first_due.values_list("scheduled_for", flat=True)[0] - dt.timedelta(hours=2)
     runs = []
     for n in range(args.runs):
-        result = one_run(now)
+        result = one_run(now, args.one_by_one)
         log(
             f"sweep run {n + 1}: find due {result['find_due_s']:.3f} s, enqueue {result['enqueued']} in "
-            f"{result['enqueue_s']:.2f} s, whole sweep {result['sweep_s']:.2f} s"
+            f"{result['enqueue_s']:.2f} s ({result['enqueue_cpu_s']:.2f} s CPU, {result['round_trips']} round trips), "
+            f"whole sweep {result['sweep_s']:.2f} s"
+            + (f"; one by one {result['one_by_one_s']:.2f} s" if args.one_by_one else "")
         )
         runs.append(result)
     print(
@@ -203,7 +273,11 @@ def main() -> None:
                 "reminders": runs[-1]["queued"],
                 "find_due_s": statistics.median(r["find_due_s"] for r in runs),
                 "enqueue_s": statistics.median(r["enqueue_s"] for r in runs),
+                "enqueue_cpu_s": statistics.median(r["enqueue_cpu_s"] for r in runs),
+                "round_trips": statistics.median(r["round_trips"] for r in runs),
+                "batch": ENQUEUE_BATCH,
                 "sweep_s": statistics.median(r["sweep_s"] for r in runs),
+                **({"one_by_one_s": statistics.median(r["one_by_one_s"] for r in runs)} if args.one_by_one else {}),
                 "find_due_sql": runs[-1].pop("find_due_sql"),
                 "each": [{k: v for k, v in r.items() if k != "find_due_sql"} for r in runs],
             }

@@ -28,8 +28,10 @@ from goals.rules import (
     waiting_sides,
 )
 
+from .balance import Balance, Period, balance_with_quarters
 from .health import HealthReport, partnership_health
 from .models import HealthSnapshot
+from .pulse import QuestionResult, held_pulse
 
 OFF_TRACK_MARGIN = 0.15  # progress this far behind the straight line from start to end is off track
 LOW_CONFIDENCE = 2  # a side's confidence at or below this puts the goal on the agenda
@@ -54,6 +56,17 @@ class Agenda:
     overdue: list[Any] = field(default_factory=list)
     # Daily health since the last review (or the last 90 days), today's live score last.
     trend: list[dict[str, Any]] = field(default_factory=list)
+    # The relationship pulse at the last review held: its questions side by side, and who answered.
+    previous_pulse: list[QuestionResult] = field(default_factory=list)
+    previous_pulse_counts: dict[str, int] = field(default_factory=dict)
+    # What each side gave and got in the review's period (``review_period``), and in the last quarters.
+    give_get: Balance | None = None
+    give_get_quarters: list[Balance] = field(default_factory=list)
+
+    @property
+    def pulse_gaps(self) -> list[QuestionResult]:
+        """The questions on which the sides saw the partnership differently at the last review."""
+        return [q for q in self.previous_pulse if q.flagged]
 
     @property
     def health_change(self) -> int | None:
@@ -99,6 +112,17 @@ def off_track(goal: Goal, latest: dict[tuple[Any, str], Any], today: dt.date) ->
     return GoalItem(goal, reasons, progress, expected)
 
 
+def review_period(previous: AlignmentReview | None, review: AlignmentReview | None, today: dt.date) -> Period:
+    """The period a review looks back on: from the day after the last review held up to the
+    review's own day (today for the next review, or when the review is already past); the quarter
+    of that day when no review was held before."""
+    day = min(review.scheduled_for.date(), today) if review is not None else today
+    held = (previous.held_on or previous.scheduled_for.date()) if previous is not None else None
+    if held is None or held >= day:
+        return Period.quarter_of(day)
+    return Period(held + dt.timedelta(days=1), day)
+
+
 def build_agenda(p: Partnership, review: AlignmentReview | None = None, now: dt.datetime | None = None) -> Agenda:
     """The agenda for ``review`` (or for the next review) of ``p``."""
     now = now or timezone.now()
@@ -123,6 +147,11 @@ def build_agenda(p: Partnership, review: AlignmentReview | None = None, now: dt.
         .values_list("day", "score")
     ]
     agenda.trend.append({"day": today, "score": agenda.health.score})
+    if previous is not None:
+        agenda.previous_pulse, agenda.previous_pulse_counts = held_pulse(previous)
+    agenda.give_get, agenda.give_get_quarters = balance_with_quarters(
+        p.pk, review_period(previous, review, today), today
+    )
 
     current = list(
         Goal.objects.filter(

@@ -20,13 +20,15 @@ from icalendar import Calendar, Event
 from accounts.emails import send_to_person
 from accounts.models import ReminderKind, User
 from alignment.models import AlignmentReview, PartnershipMember
-from cadence import digest
+from cadence import digest, pulse
 from cadence.calendar_feed import review_uid
 from core import outbox
 from core.models import MailKind, OutboxMessage
 from goals import actions as goal_actions
 from goals.models import CheckIn, Goal, GoalStatus, RevisionState
 from goals.rules import approved_sides_of, waits_for
+
+from .models import PulseAnswer
 
 
 def _local(moment: dt.datetime, zone: str) -> dt.datetime:
@@ -127,6 +129,35 @@ def review_overdue(delivery: OutboxMessage) -> bool:
             "partnership_zone": p.timezone,
         },
         reply_about=("review", review.pk),
+    )
+
+
+@outbox.sender(MailKind.PULSE_UNANSWERED, mute_kind=ReminderKind.PULSE_UNANSWERED)
+def pulse_unanswered(delivery: OutboxMessage) -> bool:
+    """A held review whose pulse the recipient has not answered; nothing once they answered, left
+    the partnership, or the pulse closed."""
+    review = (
+        AlignmentReview.objects.select_related("partnership")
+        .filter(pk=delivery.subject_id, status=AlignmentReview.Status.HELD)
+        .first()
+    )
+    if review is None or not pulse.is_open(review):
+        return False
+    if not PartnershipMember.objects.filter(partnership_id=review.partnership_id, user=delivery.recipient).exists():
+        return False
+    if PulseAnswer.objects.filter(review=review, respondent=delivery.recipient).exists():
+        return False
+    p = review.partnership
+    return send_to_person(
+        "pulse-unanswered",
+        delivery,
+        {
+            "review": review,
+            "partnership": p,
+            "review_url": _review_url(review) + "#pulse-h",
+            "held_on": review.held_on,
+            "closes_on": pulse.closes_on(review),
+        },
     )
 
 

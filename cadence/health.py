@@ -5,6 +5,7 @@ reviews). ``health_for`` computes it for many partnerships with a fixed number o
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -21,25 +22,28 @@ from django.utils.translation import gettext, ngettext
 from alignment.changes import cache_hour, plan_generations
 from alignment.models import AlignmentReview, Objective, Partnership, Side, Vision, VisionEndorsement
 from core.templatetags.formatting import side_word
-from goals.models import Commitment, Goal
+from goals.models import Commitment, Goal, GoalStatus
 from goals.queries import latest_check_ins
 from goals.rules import due_filter, is_due
+
+from .balance import PROMISED, Balance, Period, add_outcomes, flow_counts, flow_score, objective_driver_sides
 
 # Weights add up to 100.
 WEIGHTS = {
     "vision": 15,
     "coverage": 15,
     "agreement": 15,
-    "balance": 10,
-    "timeliness": 10,
+    "balance": 5,
+    "timeliness": 5,
     "reviews": 15,
     "freshness": 10,
     "confidence": 10,
+    "flows": 10,
 }
 FRESH_DAYS, STALE_DAYS = 30, 90
 # In the keys of cached reports: a release that changes ``HealthReport`` (or the module it is
 # pickled from) bumps it, so processes of either release never read the other's entries.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 REVIEW_GRACE_DAYS, REVIEW_ZERO_DAYS = 7, 60
 
 
@@ -82,6 +86,12 @@ class PlanFacts:
     latest_check_ins: dict[tuple[Any, str], dict[str, Any]] = field(default_factory=dict)
     # Both sides agreed a goal at some time (any period; in force, closed or amended since).
     agreed_a_goal: bool = False
+    # The give/get balance of the quarter (``cadence.balance``), kept by goal so that it can be
+    # patched goal by goal: each goal's promised commitments due in the quarter counted by side and
+    # kind, the goals achieved in the quarter, and the sides each objective's drivers belong to.
+    flows: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: list[Mapping[str, Any]] = field(default_factory=list)
+    objective_sides: dict[Any, frozenset[str]] = field(default_factory=dict)
 
 
 def has_started(facts: PlanFacts) -> bool:
@@ -252,12 +262,13 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
 
     # 7. Freshness of check-ins on agreed goals (decays from 30 to 90 days).
     live = [g for g in goals if g["status"] == "agreed"]
+    sides = Side.values  # a list made at each use
     if live:
         scores, stale = [], []
         for g in live:
             days = [
                 facts.latest_check_ins[(g["id"], s)]["measured_on"]
-                for s in Side.values
+                for s in sides
                 if (g["id"], s) in facts.latest_check_ins
             ]
             since = max(days) if days else (g["agreed_at"].date() if g["agreed_at"] else g["period_start"])
@@ -325,12 +336,44 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         Component("confidence", gettext("Both sides equally confident"), WEIGHTS["confidence"], score, why)
     )
 
+    # 9. Value flows both ways: both sides deliver, both sides gain (``cadence.balance``).
+    score, why = flow_score(balance_of(facts, today))
+    components.append(Component("flows", gettext("Value flows both ways"), WEIGHTS["flows"], score, why))
+
     total = round(sum(c.weight * c.score for c in components))
     return HealthReport(score=max(0, min(100, total)), components=components, started=has_started(facts))
 
 
+def balance_of(facts: PlanFacts, today: dt.date) -> Balance:
+    """The give/get balance of the quarter of ``today`` from a plan's facts."""
+    balance = Balance(Period.quarter_of(today))
+    for row in facts.flows:
+        balance.sides[row["side"]].add(row)
+    add_outcomes(balance, ((g["objective_id"], 1) for g in facts.outcomes), facts.objective_sides)
+    return balance
+
+
+def _flow_rows(scope: Q, today: dt.date) -> Any:
+    """Promised commitments due in the quarter of ``today``, counted by goal, side and kind."""
+    quarter = Period.quarter_of(today)
+    return (
+        Commitment.objects.filter(scope, PROMISED, due_date__range=(quarter.start, quarter.end))
+        .values("goal_id", "goal__partnership_id", "side")
+        .annotate(**flow_counts(today))
+        .order_by("goal_id", "side")
+    )
+
+
+def _outcome_rows(scope: Q, today: dt.date) -> Any:
+    """Goals achieved in the quarter of ``today``."""
+    quarter = Period.quarter_of(today)
+    return Goal.objects.filter(
+        scope, status=GoalStatus.ACHIEVED, closed_at__date__range=(quarter.start, quarter.end)
+    ).values("id", "partnership_id", "objective_id")
+
+
 def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, PlanFacts]:
-    """Facts for many partnerships in a fixed number of queries (7), whatever their size."""
+    """Facts for many partnerships in a fixed number of queries (10), whatever their size."""
     ids = list(partnership_ids)
     facts = {pid: PlanFacts() for pid in ids}
     if not ids:
@@ -362,11 +405,24 @@ def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, Pl
     for g in goals:
         facts[g["partnership_id"]].current_goals.append(g)
         goal_partnership[g["id"]] = g["partnership_id"]
-    # One query for two needs: the commitments of this period's goals (balance), and every
+    # One round trip for two needs: the commitments of this period's goals (balance), and every
     # commitment due so far of an agreed goal, of any period (timeliness: ``goals.rules.is_due``).
-    rows = Commitment.objects.filter(
-        Q(goal_id__in=list(goal_partnership)) | (Q(goal__partnership_id__in=ids) & due_filter(today))
-    ).values("goal_id", "goal__partnership_id", "goal__status", "side", "text", "placeholder", "due_date", "done")
+    # Two branches of a UNION ALL, not one OR: an OR across the two tables cannot use either
+    # index and scans every commitment of the portfolio; each branch is an index lookup.
+    current = list(goal_partnership)
+    columns = ("goal_id", "goal__partnership_id", "goal__status", "side", "text", "placeholder", "due_date", "done")
+    rows = (
+        Commitment.objects.filter(goal_id__in=current)
+        .values(*columns)
+        .order_by()  # the model's ordering is not allowed in a branch of a UNION (SQLite)
+        .union(
+            Commitment.objects.filter(Q(goal__partnership_id__in=ids) & due_filter(today))
+            .exclude(goal_id__in=current)
+            .values(*columns)
+            .order_by(),
+            all=True,
+        )
+    )
     for row in cast(Iterable[dict[str, Any]], rows):  # plain dicts, reshaped here
         facts[row.pop("goal__partnership_id")].commitments.append(row | {"goal_status": row.pop("goal__status")})
     for r in AlignmentReview.objects.filter(
@@ -379,6 +435,12 @@ def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, Pl
             "measured_on": ci.measured_on,
             "confidence": ci.confidence,
         }
+    for row in _flow_rows(Q(goal__partnership_id__in=ids), today):
+        facts[row.pop("goal__partnership_id")].flows.append(row)
+    for g in _outcome_rows(Q(partnership_id__in=ids), today):
+        facts[g["partnership_id"]].outcomes.append(g)
+    for pid, objective_sides in objective_driver_sides(ids).items():
+        facts[pid].objective_sides = objective_sides
     return facts
 
 
@@ -414,7 +476,7 @@ def cached_health_for(
     hour = cache_hour(now)
     # A report explains itself in words: one per language.
     language = translation.get_language()
-    keys = {pid: f"health:{CACHE_FORMAT}:{pid}:{generations[pid]}:{hour}:{language}" for pid in ids}
+    keys = {pid: _report_key(pid, generations[pid], hour, language) for pid in ids}
     hits = cache.get_many(list(keys.values()))
     reports = {pid: hits[key] for pid, key in keys.items() if key in hits}
     missing = [pid for pid in ids if pid not in reports]
@@ -428,3 +490,207 @@ def cached_health_for(
 def partnership_health(partnership: Partnership | Any, now: dt.datetime | None = None) -> HealthReport:
     pid = partnership.pk if isinstance(partnership, Partnership) else partnership
     return health_for([pid], now)[pid]
+
+
+def _report_key(pid: Any, generation: str, hour: str, language: str | None) -> str:
+    return f"health:{CACHE_FORMAT}:{pid}:{generation}:{hour}:{language}"
+
+
+def remember_health(pid: Any, generation: str, now: dt.datetime, report: HealthReport) -> None:
+    """Put a report computed elsewhere (``state_report``) where ``cached_health_for`` finds it."""
+    seconds = getattr(settings, "HEALTH_CACHE_SECONDS", 3600)
+    if seconds > 0:
+        cache.set(_report_key(pid, generation, cache_hour(now), translation.get_language()), report, seconds)
+
+
+# --- Health of one plan, kept up to date goal by goal -------------------------------------------
+#
+# ``load_facts`` reads a whole plan: for the 500 goals of a large plan some 50 ms, most of it the
+# latest check-in of every agreed goal and the commitments. After a change of one goal only that
+# goal's facts can have moved, so ``HealthState`` keeps one plan's facts and ``patch_state`` reads
+# again only what the change touched: the rows of the goals named (their current row, commitments
+# and latest check-ins) and, when told, the vision, the objectives or the reviews (small reads).
+# ``state_report`` is then ``compute`` over facts equal to what ``load_facts`` reads at that moment
+# (``tests/test_health_state.py`` compares the two after random changes).
+#
+# Facts depend on the day (the current period, what is due): a state is valid for the day it was
+# loaded on; ``patch_state`` refuses another day and the caller loads it anew.
+
+GOAL_FACTS = ("id", "partnership_id", "objective_id", "status", "title", "agreed_at", "period_start")
+COMMITMENT_FACTS = (
+    "goal_id",
+    "goal__partnership_id",
+    "goal__status",
+    "side",
+    "text",
+    "placeholder",
+    "due_date",
+    "done",
+)
+REVIEW_DAYS = 400
+
+
+@dataclass
+class HealthState:
+    """One plan's ``PlanFacts`` as of ``day``, with what patching them needs."""
+
+    day: dt.date
+    facts: PlanFacts
+    # The place of each current goal in ``facts.current_goals`` (the goals' order: period, creation).
+    order: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    # The plan's goals both sides agreed at some time (``PlanFacts.agreed_a_goal``), and whether
+    # the plan has its vision (without it ``load_facts`` leaves ``agreed_a_goal`` False).
+    agreed: set[Any] = field(default_factory=set)
+    has_vision: bool = False
+
+
+def load_state(pid: Any, now: dt.datetime) -> HealthState:
+    """The health state of one plan read whole (9 queries)."""
+    state = HealthState(day=now.date(), facts=PlanFacts())
+    _load_vision(state, pid)
+    _load_objectives(state, pid)
+    _load_reviews(state, pid, now)
+    _load_goals(state, pid, None)
+    return state
+
+
+def patch_state(
+    state: HealthState,
+    pid: Any,
+    now: dt.datetime,
+    *,
+    goals: Iterable[Any] = (),
+    vision: bool = False,
+    objectives: bool = False,
+    reviews: bool = False,
+) -> HealthState | None:
+    """A copy of ``state`` with the named goals (ids) and parts read again; None when the day has
+    turned since it was loaded (every fact that depends on the day may have moved)."""
+    if now.date() != state.day:
+        return None
+    facts = state.facts
+    patched = HealthState(
+        day=state.day,
+        facts=PlanFacts(
+            endorsed_sides=facts.endorsed_sides,
+            has_vision_text=facts.has_vision_text,
+            active_objectives=facts.active_objectives,
+            current_goals=facts.current_goals,
+            commitments=facts.commitments,
+            reviews=facts.reviews,
+            latest_check_ins=facts.latest_check_ins,
+            agreed_a_goal=facts.agreed_a_goal,
+            flows=facts.flows,
+            outcomes=facts.outcomes,
+            objective_sides=facts.objective_sides,
+        ),
+        order=state.order,
+        agreed=state.agreed,
+        has_vision=state.has_vision,
+    )
+    if vision:
+        _load_vision(patched, pid)
+    if objectives:
+        _load_objectives(patched, pid)
+    if reviews:
+        _load_reviews(patched, pid, now)
+    ids = {uuid.UUID(str(g)) for g in goals}
+    if ids:
+        _load_goals(patched, pid, ids)
+    return patched
+
+
+def state_report(state: HealthState, now: dt.datetime) -> HealthReport:
+    """``compute`` over the state's facts as ``load_facts`` would read them at ``now``."""
+    since = now - dt.timedelta(days=REVIEW_DAYS)
+    facts = state.facts
+    if any(r["scheduled_for"] < since for r in facts.reviews):
+        facts = PlanFacts(**{**facts.__dict__, "reviews": [r for r in facts.reviews if r["scheduled_for"] >= since]})
+    return compute(facts, now)
+
+
+def _load_vision(state: HealthState, pid: Any) -> None:
+    state.has_vision, state.facts.has_vision_text = False, False
+    for a, b, c in Vision.objects.filter(partnership_id=pid).values_list("why_together", "what_we_hope", "how_we_work"):
+        state.has_vision = True
+        state.facts.has_vision_text = bool(a.strip() and b.strip() and c.strip())
+    state.facts.agreed_a_goal = state.has_vision and bool(state.agreed)
+    state.facts.endorsed_sides = set(
+        VisionEndorsement.objects.filter(vision__partnership_id=pid, revision=F("vision__revision")).values_list(
+            "side", flat=True
+        )
+    )
+
+
+def _load_objectives(state: HealthState, pid: Any) -> None:
+    state.facts.active_objectives = dict(
+        Objective.objects.filter(partnership_id=pid, status=Objective.Status.ACTIVE).values_list("id", "title")
+    )
+    state.facts.objective_sides = objective_driver_sides([pid]).get(pid, {})
+
+
+def _load_reviews(state: HealthState, pid: Any, now: dt.datetime) -> None:
+    # From ``REVIEW_DAYS`` before now: ``state_report`` drops those that age out later in the day.
+    state.facts.reviews = list(
+        AlignmentReview.objects.filter(
+            partnership_id=pid, scheduled_for__gte=now - dt.timedelta(days=REVIEW_DAYS)
+        ).values("partnership_id", "status", "scheduled_for")
+    )
+
+
+def _load_goals(state: HealthState, pid: Any, ids: set[Any] | None) -> None:
+    """The facts of the given goals of the plan (all of them: None), in place of what the state had."""
+    today, facts = state.day, state.facts
+    scope = Q(partnership_id=pid) if ids is None else Q(partnership_id=pid, pk__in=ids)
+    rows = Goal.objects.filter(scope).values(*GOAL_FACTS, "period_end", "created_at", "agreed_revision", "closed_at")
+    current: list[Mapping[str, Any]] = []
+    # The goals achieved in the quarter (``_outcome_rows``, by the day in the current time zone as
+    # its ``__date`` lookup), from the same rows.
+    quarter = Period.quarter_of(today)
+    outcomes = [g for g in facts.outcomes if g["id"] not in ids] if ids is not None else []
+    order, agreed = dict(state.order), set(state.agreed)
+    if ids is not None:
+        agreed -= ids
+        for gid in ids:
+            order.pop(gid, None)
+    for row in rows:
+        if row["agreed_revision"] is not None:
+            agreed.add(row["id"])
+        closed = timezone.localdate(row["closed_at"]) if row["closed_at"] else None
+        if row["status"] == GoalStatus.ACHIEVED and closed and quarter.start <= closed <= quarter.end:
+            outcomes.append({key: row[key] for key in ("id", "partnership_id", "objective_id")})
+        if row["period_start"] <= today <= row["period_end"]:
+            current.append({key: row[key] for key in GOAL_FACTS})
+            order[row["id"]] = (row["period_start"], row["created_at"], row["id"])
+    kept = [g for g in facts.current_goals if g["id"] not in ids] if ids is not None else []
+    facts.current_goals = sorted(kept + current, key=lambda g: order[g["id"]])
+    state.order, state.agreed = order, agreed
+    facts.agreed_a_goal = state.has_vision and bool(agreed)
+    # As ``load_facts``: the commitments of current goals, and those due so far of agreed goals.
+    current_ids = [g["id"] for g in current]
+    due = Q(goal__partnership_id=pid) if ids is None else Q(goal_id__in=ids)
+    commitments = Commitment.objects.filter(Q(goal_id__in=current_ids) | (due & due_filter(today))).values(
+        *COMMITMENT_FACTS
+    )
+    kept_commitments = [c for c in facts.commitments if c["goal_id"] not in ids] if ids is not None else []
+    for row in cast(Iterable[dict[str, Any]], commitments):
+        row.pop("goal__partnership_id")
+        kept_commitments.append(row | {"goal_status": row.pop("goal__status")})
+    # The goals' own id objects in the other facts: ``compute`` looks goals up by id many times, and
+    # a dict finds the very object it holds without comparing two UUIDs.
+    same = {g["id"]: g["id"] for g in current}
+    for c in kept_commitments:
+        c["goal_id"] = same.get(c["goal_id"], c["goal_id"])
+    facts.commitments = kept_commitments
+    latest = {k: v for k, v in facts.latest_check_ins.items() if k[0] not in ids} if ids is not None else {}
+    for key, ci in latest_check_ins([g["id"] for g in current if g["status"] == "agreed"]).items():
+        latest[(same.get(key[0], key[0]), key[1])] = {"measured_on": ci.measured_on, "confidence": ci.confidence}
+    facts.latest_check_ins = latest
+    # The quarter's give/get balance of the goals read (``load_facts``).
+    scope = Q(goal__partnership_id=pid) if ids is None else Q(goal__partnership_id=pid, goal_id__in=ids)
+    flows = [row for row in facts.flows if row["goal_id"] not in ids] if ids is not None else []
+    for row in _flow_rows(scope, today):
+        row.pop("goal__partnership_id")
+        flows.append(row)
+    facts.flows = flows
+    facts.outcomes = outcomes

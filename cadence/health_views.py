@@ -20,6 +20,7 @@ from django.utils import timezone
 from alignment.web import PlanView
 from core.web import HtmxHttpRequest
 
+from .balance import Period, balance_with_quarters
 from .health import partnership_health
 from .snapshots import recent_snapshots
 
@@ -45,6 +46,7 @@ class HealthPage(PlanView):
             return render(request, "health/_explained.html", {"health": report})
         today = now.astimezone(dt.UTC).date()
         snapshots = recent_snapshots([p.pk], days=TREND_DAYS, today=today)[p.pk]
+        give_get, quarters = balance_with_quarters(p.pk, Period.quarter_of(today), today)
         return render(
             request,
             "health/page.html",
@@ -54,5 +56,7 @@ class HealthPage(PlanView):
                 "health": report,
                 "trend": trend_with_today(snapshots, report.score, today),
                 "trend_days": TREND_DAYS,
+                "give_get": give_get,
+                "give_get_quarters": quarters,
             },
         )

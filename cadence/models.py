@@ -1,11 +1,14 @@
-"""What the clock keeps: the daily alignment health of each partnership (its trend)."""
+"""What the clock keeps: the daily alignment health of each partnership (its trend), and what is
+asked at each review: the relationship pulse of both sides."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from alignment.models import Partnership
+from alignment.models import AlignmentReview, Partnership, Side
+from core.models import PlanObject
 
 
 class HealthSnapshot(models.Model):
@@ -26,3 +29,75 @@ class HealthSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"Health {self.score} on {self.day}"
+
+
+class PartnershipAttention(models.Model):
+    """What needs attention in one partnership, stored so that a portfolio can be sorted, filtered
+    and added up in SQL (the dashboard): goals waiting for each side, overdue commitments of each
+    side, the next review, the health score and the goal totals.
+
+    Computed only by ``cadence.attention.store`` from the one home of each rule (``goals.rules``,
+    ``alignment.reviews``, ``cadence.health``, ``cadence.agenda``); kept current by every change
+    recorded in the change log (``alignment.changes``) and, for what turns with time (overdue by
+    the day, health decay, reviews), by the hourly beat task."""
+
+    partnership = models.OneToOneField(
+        Partnership, on_delete=models.CASCADE, primary_key=True, related_name="attention"
+    )
+    waiting_vendor = models.PositiveIntegerField(default=0)
+    waiting_partner = models.PositiveIntegerField(default=0)
+    overdue_vendor = models.PositiveIntegerField(default=0)
+    overdue_partner = models.PositiveIntegerField(default=0)
+    next_review = models.DateTimeField(null=True, blank=True)
+    health = models.PositiveSmallIntegerField(default=0)
+    started = models.BooleanField(default=False)  # ``cadence.health.has_started``
+    agreed_goals = models.PositiveIntegerField(default=0)  # agreed and in force, any period
+    current_goals = models.PositiveIntegerField(default=0)  # of those, in this period
+    on_track_goals = models.PositiveIntegerField(default=0)  # of those, not off track
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(health__lte=100), name="attention_health_range")]
+        # No index beyond the key: the dashboard joins the rows of the partnerships a person sees
+        # and keeps the best 20 (a top-N sort). On 10,000 partnerships EXPLAIN chose none of the
+        # indexes tried on health, the next review or "waits for a side" (partial).
+
+    def __str__(self) -> str:
+        return f"Attention of {self.partnership_id}"
+
+
+class PulseAnswer(PlanObject):
+    """One person's relationship pulse at one alignment review: five questions, each 1 to 5, and an
+    optional note (``cadence.pulse``). One per person per review; the side is the side the person
+    was on when they answered, so a later change of membership does not move their answer."""
+
+    QUESTIONS = ("trust", "fairness", "value", "responsiveness", "ease")
+    LOWEST, HIGHEST = 1, 5
+
+    review = models.ForeignKey(AlignmentReview, on_delete=models.CASCADE, related_name="pulse_answers")
+    respondent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    side = models.CharField(max_length=8, choices=Side.choices)
+    trust = models.PositiveSmallIntegerField()
+    fairness = models.PositiveSmallIntegerField()
+    value = models.PositiveSmallIntegerField()
+    responsiveness = models.PositiveSmallIntegerField()
+    ease = models.PositiveSmallIntegerField()
+    note = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "respondent"], name="pulse_answer_once"),
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="pulse_answer_side"),
+            *(
+                models.CheckConstraint(condition=Q(**{f"{q}__gte": 1, f"{q}__lte": 5}), name=f"pulse_{q}_range")
+                for q in ("trust", "fairness", "value", "responsiveness", "ease")
+            ),
+        ]
+        indexes = [models.Index(fields=["review", "side"], name="pulse_answer_review_side")]
+
+    def __str__(self) -> str:
+        return f"Pulse of {self.respondent_id} at {self.review_id}"
+
+    def scores(self) -> list[int]:
+        return [getattr(self, q) for q in self.QUESTIONS]

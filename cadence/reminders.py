@@ -28,6 +28,7 @@ from core.outbox import Message, queue, requeue_stuck
 from goals.models import CheckIn, Commitment, Goal, GoalStatus, RevisionState
 from goals.rules import PROPOSED_NOW, approved_sides_of, check_in_interval, check_in_since, waiting_sides
 
+from . import pulse
 from .digest import sweep_digest
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,11 @@ def _setting(name: str, default: int) -> int:
 def overdue_after() -> dt.timedelta:
     """How long after its time a review that was not recorded counts as overdue."""
     return dt.timedelta(hours=_setting("REMINDER_REVIEW_OVERDUE_HOURS", 48))
+
+
+def pulse_reminder_after() -> dt.timedelta:
+    """How long after the start of the day a review was held its unanswered pulse is reminded of."""
+    return dt.timedelta(hours=_setting("REMINDER_PULSE_AFTER_HOURS", 48))
 
 
 def approval_wait() -> dt.timedelta:
@@ -291,11 +297,61 @@ def sweep_check_ins_missing(now: dt.datetime | None = None) -> list[uuid.UUID]:
     return queue(due, now)
 
 
+def pulse_reminder_due_at(review: AlignmentReview) -> dt.datetime:
+    """When the unanswered pulse of a held review is reminded of: ``pulse_reminder_after()`` after
+    local midnight of the day it was held (in the partnership's zone)."""
+    assert review.held_on is not None
+    zone = zoneinfo.ZoneInfo(review.partnership.timezone)
+    return localize(dt.datetime.combine(review.held_on, dt.time(0)), zone) + pulse_reminder_after()
+
+
+def sweep_pulse_unanswered(now: dt.datetime | None = None) -> list[uuid.UUID]:
+    """Held reviews whose pulse still takes answers: once per review to each member of either side
+    who has not answered, ``pulse_reminder_after()`` after the day it was held. The outbox row's
+    occurrence is the review (its time), so each person is reminded once per review.
+
+    Found on the index of reviews by (status, time): held reviews of the last 120 days, whose day
+    held is recent enough for their pulse to be open."""
+    now = now or timezone.now()
+    today = now.date()
+    reviews = list(
+        AlignmentReview.objects.filter(
+            status=AlignmentReview.Status.HELD,
+            scheduled_for__gt=now - dt.timedelta(days=120),
+            held_on__gte=today - dt.timedelta(days=pulse.answer_days() + 1),
+            partnership__status=Partnership.Status.ACTIVE,
+        ).select_related("partnership")
+    )
+    reviews = [
+        r
+        for r in reviews
+        if pulse_reminder_due_at(r) <= now
+        and pulse.is_open(r, now.astimezone(zoneinfo.ZoneInfo(r.partnership.timezone)).date())
+    ]
+    answered = pulse.answered_at([r.pk for r in reviews])
+    people = People(r.partnership_id for r in reviews)
+    due = [
+        Message(
+            ReminderKind.PULSE_UNANSWERED,
+            "review",
+            str(r.pk),
+            _review_key(r),
+            recipient_id=uid,
+            partnership_id=r.partnership_id,
+        )
+        for r in reviews
+        for uid in people.everyone(r.partnership_id)
+        if (r.pk, uid) not in answered
+    ]
+    return queue(due, now)
+
+
 SWEEPS = (
     sweep_reviews_upcoming,
     sweep_reviews_overdue,
     sweep_approvals_waiting,
     sweep_check_ins_missing,
+    sweep_pulse_unanswered,
     sweep_digest,
 )
 

@@ -15,4 +15,5 @@ urlpatterns = [
     path("p/<uuid:partnership_id>/reviews/<uuid:review_id>/move", views.review_move, name="move"),
     path("p/<uuid:partnership_id>/reviews/<uuid:review_id>/skip", views.review_skip, name="skip"),
     path("p/<uuid:partnership_id>/reviews/<uuid:review_id>/comment", views.review_comment, name="comment"),
+    path("p/<uuid:partnership_id>/reviews/<uuid:review_id>/pulse", views.review_pulse, name="pulse"),
 ]

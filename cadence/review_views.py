@@ -31,6 +31,7 @@ from core.errors import DomainError, InvalidInput, NotAllowed, NotFound
 from core.models import MailKind, OutboxMessage
 from core.web import domain_errors
 
+from . import pulse
 from . import services as review_services
 from .agenda import build_agenda
 
@@ -145,6 +146,7 @@ def _render_detail(
     status: int = 200,
     error: DomainError | None = None,
     form: dict[str, Any] | None = None,
+    pulse_form: dict[str, Any] | None = None,
 ) -> HttpResponse:
     zone = _zone(access)
     agenda = build_agenda(access.partnership, review) if review.status == AlignmentReview.Status.SCHEDULED else None
@@ -175,9 +177,43 @@ def _render_detail(
             "attendees": review.attendees.all(),
             "is_past_due": review.scheduled_for <= timezone.now(),
             "comments": ReviewComment.objects.filter(review=review).select_related("author").order_by("created_at"),
+            **_pulse_context(access, review, pulse_form),
         },
         status=status,
     )
+
+
+def _pulse_context(access: Access, review: AlignmentReview, form: dict[str, Any] | None) -> dict[str, Any]:
+    """The pulse of the review for the reader: their form, the results side by side, the trend."""
+    results = pulse.pulse_results(access, review)
+    trend = pulse.pulse_trend(access.partnership) if review.status != AlignmentReview.Status.SKIPPED else []
+    own = results.own
+    values = form or ({q: getattr(own, q) for q in pulse.QUESTIONS} | {"note": own.note} if own else {})
+    failed: DomainError | None = form.get("error") if form else None
+    lines = pulse.trend_lines(trend)
+    return {
+        "pulse": results,
+        "pulse_rows": results.rows(),
+        "pulse_questions": [
+            {
+                "name": q,
+                "label": text[0],
+                "low": text[1],
+                "high": text[2],
+                "value": str(values.get(q, "")),
+                "error": failed.fields.get(q) if failed else None,
+            }
+            for q, text in pulse.QUESTION_TEXT.items()
+        ],
+        "pulse_error": failed,
+        "pulse_note": values.get("note", ""),
+        "pulse_scale": list(pulse.SCALE),
+        "pulse_counts": (results.counts[access.side], results.counts[access.other_side]),
+        "pulse_trend": [(p.held_on, p.means[access.side], p.means[access.other_side]) for p in trend],
+        "pulse_lines": (lines[access.side], lines[access.other_side]),
+        "own_org": access.partnership.organisation_for(access.side).name,
+        "other_org": access.partnership.organisation_for(access.other_side).name,
+    }
 
 
 @login_required
@@ -299,6 +335,30 @@ def review_comment(request: HttpRequest, partnership_id: Any, review_id: Any) ->
             raise
         return _render_detail(request, access, review, status=exc.status, error=exc)
     return redirect(reverse("reviews:detail", args=[access.partnership.pk, review.pk]) + "#comments-h")
+
+
+@login_required
+@domain_errors
+@require_POST
+def review_pulse(request: HttpRequest, partnership_id: Any, review_id: Any) -> HttpResponse:
+    """Give or change one's own relationship pulse at a review (``cadence.pulse``)."""
+    access = resolve(request.user, partnership_id)
+    review = _review(access, review_id)
+    answers = {q: request.POST.get(q, "")[:10] for q in pulse.QUESTIONS}
+    try:
+        pulse.pulse_answer(
+            access=access,
+            review_id=review.pk,
+            answers=answers,
+            note=_text(request, "note", pulse.NOTE_LIMIT),
+            expected_version=_version(request),
+        )
+    except DomainError as exc:
+        if isinstance(exc, NotAllowed | NotFound):
+            raise
+        form: dict[str, Any] = answers | {"note": request.POST.get("note", "")[: pulse.NOTE_LIMIT], "error": exc}
+        return _render_detail(request, access, review, status=exc.status, error=exc, pulse_form=form)
+    return redirect(reverse("reviews:detail", args=[access.partnership.pk, review.pk]) + "#pulse-h")
 
 
 # --- Delivery log ---------------------------------------------------------------------------

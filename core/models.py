@@ -78,6 +78,7 @@ class MailKind(models.TextChoices):
     WEBHOOK_DISABLED = "webhook_disabled", "A webhook was turned off after failing deliveries"
     CHAT_CHANNEL_DISABLED = "chat_channel_disabled", "A chat channel was turned off after failing deliveries"
     REPLY_REFUSED = "reply_refused", "A reply by e-mail could not become a comment"
+    PULSE_UNANSWERED = "pulse_unanswered", "The relationship pulse of a review is not answered yet"
 
 
 class OutboxMessage(models.Model):

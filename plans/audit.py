@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from alignment.access import resolve, resolve_many, visible_partnerships
+from alignment.economics import side_only_visible
 from alignment.models import ChangeEvent, Partnership
 from core.errors import InvalidInput, NotAllowed, NotFound
 from core.taskbase import TransactionAwareTask
@@ -87,10 +88,11 @@ def exportable(user: User | Any) -> list[Partnership]:
     return [p for p in partnerships if p.pk in accesses and accesses[p.pk].is_org_admin]
 
 
-def events_of(partnership_ids: Iterable[Any]) -> Iterator[ChangeEvent]:
-    """Every change event of these partnerships, oldest first, fetched in chunks."""
+def events_of(partnership_ids: Iterable[Any], reader: User | Any) -> Iterator[ChangeEvent]:
+    """Every change event of these partnerships the ``reader`` may see (not the other side's private
+    figures), oldest first, fetched in chunks."""
     return (
-        ChangeEvent.objects.filter(partnership_id__in=list(partnership_ids))
+        ChangeEvent.objects.filter(side_only_visible(reader), partnership_id__in=list(partnership_ids))
         .select_related("actor")
         .order_by("created_at", "seq")
         .iterator(chunk_size=2000)
@@ -192,7 +194,7 @@ def _write_csv(out: io.TextIOWrapper, partnerships: list[Partnership], export: A
     out.write("\ufeff")  # spreadsheet programs read the file as UTF-8
     writer.writerow(CSV_HEAD)
     count = 0
-    for event in events_of(names):
+    for event in events_of(names, export.requested_by):
         who, email = _actor(event)
         writer.writerow(
             [
@@ -233,7 +235,7 @@ def _write_json(out: io.TextIOWrapper, partnerships: list[Partnership], export: 
     head_text = json.dumps(head, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
     out.write(head_text[: head_text.rfind("}")].rstrip() + ',\n  "events": [')
     count = 0
-    for event in events_of(names):
+    for event in events_of(names, export.requested_by):
         who, email = _actor(event)
         record = {
             "sequence": event.seq,

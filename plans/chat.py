@@ -50,6 +50,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import OrganisationMembership, User
 from alignment.access import Access, access_for, resolve
 from alignment.changes import FEED_BOUNDS, feed_queryset
+from alignment.economics import side_visible
 from alignment.models import AlignmentReview, ChangeEvent, Partnership, PartnershipMember, Side
 from core import outbox
 from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
@@ -533,6 +534,7 @@ def _sweep_one(channel_id: Any, *, batch: int, send: bool) -> tuple[int, bool]:
     events = list(
         feed_queryset(after=channel.position, bounds=bounds)
         .filter(partnership_id=channel.partnership_id, object_type__in=CHANGE_TYPES)
+        .filter(side_visible(channel.side))  # a channel is one side's: never the other's private changes
         .only("seq", "txid", "object_type", "object_id", "action", "actor_id", "actor_label", "before", "after")[:batch]
     )
     last = channel.position

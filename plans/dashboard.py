@@ -8,33 +8,51 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Expression,
+    F,
+    FilteredRelation,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Collate
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from alignment import services
+from accounts.models import OrganisationMembership
 from alignment.access import Access, resolve_many, visible_partnerships
 from alignment.models import Partnership, Side
+from cadence import attention
 from cadence.agenda import off_track
-from cadence.attention import attention_for
-from cadence.health import cached_health_for
 from cadence.models import HealthSnapshot
 from core.errors import DomainError, NotFound
 from core.web import form_errors
-from goals.models import Goal, GoalStatus, negotiation_state_of
+from goals.models import Commitment, Goal, GoalStatus, negotiation_state_of
 from goals.queries import latest_check_ins
-from goals.rules import NEGOTIATING, approved_sides_of, waiting_reason, waiting_sides
+from goals.rules import NEGOTIATING, approved_sides_of, overdue_filter, waiting_filter, waiting_reason, waiting_sides
 
-from . import dashboard_rows, inbox
+from . import dashboard_rows, inbox, templates_service
 from .forms import DashboardFilterForm, PartnershipCreateForm
+from .template_forms import template_field
 
 PAGE_SIZE = 20
 LIST_PAGE_SIZE = 50
@@ -65,119 +83,241 @@ def _waiting_goals(partnership_ids: list[Any], sides: dict[Any, str]) -> dict[An
     return waiting
 
 
-def _matches(p: Partnership, q: str, status: str) -> bool:
-    """The dashboard's search (name, partner or vendor) and status filter, on loaded partnerships."""
-    needle = q.strip().casefold()
-    if status and p.status != status:
-        return False
-    return not needle or any(needle in name.casefold() for name in (p.name, p.partner.name, p.vendor.name))
+def viewer_side(user: Any) -> Expression:
+    """The person's side in each partnership of a ``with_membership`` queryset, in SQL, as the
+    access resolver decides it (``alignment.access._build_access``): the side of their membership,
+    else the vendor side where they administer the vendor, else the partner side (what remains
+    visible). The page's own rows still get their ``Access`` from the resolver; this only ranks
+    and counts."""
+    admin_orgs = OrganisationMembership.objects.filter(user=user, role=OrganisationMembership.Role.ADMIN).values(
+        "organisation_id"
+    )
+    return Coalesce(
+        F("membership__side"),
+        Case(When(vendor_id__in=admin_orgs, then=Value(Side.VENDOR)), default=Value(Side.PARTNER)),
+        output_field=CharField(),
+    )
 
 
-def _sort_key(sort: str, far: dt.datetime) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    def score(r: dict[str, Any]) -> int:
-        return r["score"] if r["score"] is not None else 0
+def with_membership(user: Any, partnerships: QuerySet[Partnership]) -> QuerySet[Partnership]:
+    """The person's membership of each partnership as a join (at most one: unique per person), not a
+    subquery run once per partnership."""
+    return partnerships.alias(membership=FilteredRelation("members", condition=Q(members__user=user)))
 
-    if sort == "health":
-        return lambda r: (score(r), r["name"])
-    if sort == "-health":
-        return lambda r: (-score(r), r["name"])
-    if sort == "review":
-        return lambda r: (r["next_review"] or far, r["name"])
-    if sort == "attention":
-        return lambda r: (
-            -(r["waiting_count"] + r["overdue_ours"] + (3 if r["review_overdue"] else 0)),
-            score(r),
-            r["name"],
+
+def _for_viewer(if_vendor: str, if_partner: str) -> Expression:
+    """A stored number chosen by the viewer's side: ``if_vendor`` where they are on the vendor
+    side, ``if_partner`` where they are on the partner side."""
+    return Case(
+        When(viewer_side=Side.VENDOR, then=Coalesce(F(f"attention__{if_vendor}"), 0)),
+        default=Coalesce(F(f"attention__{if_partner}"), 0),
+        output_field=IntegerField(),
+    )
+
+
+def ranked(user: Any, now: dt.datetime) -> QuerySet[Any]:
+    """Every partnership the person sees (``visible_partnerships``), with what the dashboard sorts,
+    filters and adds up from its stored attention numbers (``cadence.models.PartnershipAttention``)
+    as the person's side sees them."""
+    overdue_review = Q(attention__next_review__lt=now)
+    return (
+        with_membership(user, visible_partnerships(user))
+        .alias(viewer_side=viewer_side(user))
+        .annotate(
+            waiting_count=_for_viewer("waiting_vendor", "waiting_partner"),
+            overdue_ours=_for_viewer("overdue_vendor", "overdue_partner"),
+            overdue_theirs=_for_viewer("overdue_partner", "overdue_vendor"),
+            score=Coalesce(F("attention__health"), 0),
+            next_review=F("attention__next_review"),
+            review_overdue=Case(When(overdue_review, then=Value(True)), default=Value(False)),
+            # Python's order of strings (code points), as before: "C" on PostgreSQL, SQLite's BINARY
+            sort_name=Collate("name", "C" if connection.vendor == "postgresql" else "BINARY"),
         )
-    return lambda r: (r["name"],)
+    )
+
+
+def _order(sort: str) -> list[Any]:
+    """The SQL of each sort the page offers, most pressing first; the name, then the id break ties."""
+    attention = F("waiting_count") + F("overdue_ours") + Case(When(review_overdue=True, then=3), default=0)
+    orders: dict[str, list[Any]] = {
+        "health": [F("score").asc(), "sort_name"],
+        "-health": [F("score").desc(), "sort_name"],
+        "review": [F("next_review").asc(nulls_last=True), "sort_name"],
+        "attention": [attention.desc(), F("score").asc(), "sort_name"],
+    }
+    return [*orders.get(sort, ["sort_name"]), "pk"]
+
+
+def _search(q: str, status: str) -> Q:
+    """The dashboard's search (name, partner or vendor) and status filter."""
+    found = Q()
+    needle = q.strip()
+    if needle:
+        found &= Q(name__icontains=needle) | Q(partner__name__icontains=needle) | Q(vendor__name__icontains=needle)
+    if status:
+        found &= Q(status=status)
+    return found
+
+
+KEY_FIELDS = ("pk", "name", "score", "next_review", "review_overdue", "waiting_count", "overdue_ours", "overdue_theirs")
+
+
+def _totals(portfolio: QuerySet[Any], now: dt.datetime) -> tuple[inbox.Totals, tuple[Any, ...]]:
+    """The portfolio's numbers, added up in SQL from the stored rows (two queries), and what they
+    were read from: when the newest of its rows was stored, how many partnerships and on which
+    side (the inbox is cached under it)."""
+    soon = now + dt.timedelta(days=inbox.UPCOMING_DAYS)
+    sums = portfolio.order_by().aggregate(
+        stamp=Max("attention__computed_at"),
+        vendor_side=Count("pk", filter=Q(viewer_side=Side.VENDOR)),
+        partnerships=Count("pk"),
+        waiting=Coalesce(Sum(_for_viewer("waiting_vendor", "waiting_partner")), 0),
+        agreed=Coalesce(Sum("attention__agreed_goals"), 0),
+        current=Coalesce(Sum("attention__current_goals"), 0),
+        on_track=Coalesce(Sum("attention__on_track_goals"), 0),
+        overdue_ours=Coalesce(Sum(_for_viewer("overdue_vendor", "overdue_partner")), 0),
+        overdue_theirs=Coalesce(Sum(_for_viewer("overdue_partner", "overdue_vendor")), 0),
+        reviews_overdue=Count("pk", filter=Q(attention__next_review__lt=now)),
+        reviews_soon=Count("pk", filter=Q(attention__next_review__gte=now, attention__next_review__lte=soon)),
+    )
+    first = (
+        portfolio.filter(attention__next_review__isnull=False)
+        .order_by("next_review", "sort_name", "pk")
+        .values("pk", "name", "next_review")
+        .first()
+    )
+    state = (sums.pop("stamp"), sums.pop("vendor_side"), sums["partnerships"])
+    totals = inbox.Totals(
+        **sums,
+        next_review={"at": first["next_review"], "pid": first["pk"], "name": first["name"]} if first else None,
+    )
+    return totals, state
+
+
+INBOX_FORMAT = 1
+
+
+def _cached_inbox(
+    user: Any, portfolio: QuerySet[Any], totals: inbox.Totals, state: tuple[Any, ...], today: dt.date
+) -> tuple[list[dict[str, Any]], list[Commitment]]:
+    """``_inbox`` through the cache, keyed by the person, the state of their portfolio's stored rows
+    (every change of a plan stores its row again after the commit, with a newer ``computed_at``;
+    beat stores every row hourly), the day and the language. The state is read before the inbox's
+    data, so an inbox cached under it is never older than the rows it names."""
+    seconds = getattr(settings, "HEALTH_CACHE_SECONDS", 3600)
+    if seconds <= 0:
+        return _inbox(portfolio, totals, today)
+    stamp, vendor_side, count = state
+    moment = stamp.isoformat() if stamp else "-"
+    key = f"dashboard-inbox:{INBOX_FORMAT}:{user.pk}:{moment}:{vendor_side}:{count}:{today.isoformat()}"
+    key += f":{translation.get_language()}"
+    found = cache.get(key)
+    if found is None:
+        found = _inbox(portfolio, totals, today)
+        cache.set(key, found, seconds)
+    return cast(tuple[list[dict[str, Any]], list[Commitment]], found)
+
+
+def _inbox(
+    portfolio: QuerySet[Any], totals: inbox.Totals, today: dt.date
+) -> tuple[list[dict[str, Any]], list[Commitment]]:
+    """The first goals waiting for the person's side and their side's first overdue commitments,
+    across the portfolio: only partnerships whose stored numbers say so are searched, each for its
+    viewer's side (at most two queries, none when nothing waits)."""
+    waiting: list[dict[str, Any]] = []
+    overdue: list[Commitment] = []
+    if totals.waiting:
+        q = Q(pk__in=[])
+        for side in Side.values:
+            ids = portfolio.filter(viewer_side=side, waiting_count__gt=0).order_by().values("pk")
+            q |= Q(partnership_id__in=ids) & waiting_filter(side)
+        goals = Goal.objects.filter(q).select_related("partnership").order_by("proposed_at", "created_at", "pk")
+        waiting = inbox.with_reason(goals[: inbox.INBOX_SIZE])
+    if totals.overdue_ours:
+        q = Q(pk__in=[])
+        for side in Side.values:
+            ids = portfolio.filter(viewer_side=side).order_by().values("pk")
+            q |= Q(goal__partnership_id__in=ids, side=side)
+        commitments = Commitment.objects.filter(overdue_filter(today) & q)
+        overdue = list(
+            commitments.select_related("goal", "goal__partnership", "owner").order_by("due_date", "pk")[
+                : inbox.INBOX_SIZE
+            ]
+        )
+    return waiting, overdue
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Every partnership the person can see, with health, trend, next review, goals waiting for their
     side and overdue commitments; filtered, sorted, paginated, in a constant number of queries.
 
-    What the sorting and the "waiting" filter need is read for every visible partnership as a few
-    cached numbers (``alignment.attention``); everything shown is loaded for the page only."""
+    The portfolio is ranked, filtered, counted and added up in SQL on the stored attention numbers
+    (``cadence.attention``), whatever its size; what is shown — names, accesses, waiting goal
+    titles, trends — is loaded for the page's partnerships only."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     user = request.user
     filters = DashboardFilterForm(request.GET or None)
     params = filters.cleaned_data if filters.is_valid() else {}
     now = timezone.now()
+    today = timezone.localdate(now)
+    attention.flush_pending()  # a change of this very transaction, not committed yet
+    portfolio = ranked(user, now)
     # The inbox and the totals are of every partnership the person sees, whatever the filters.
-    everything = list(
-        visible_partnerships(user)
-        .select_related("vendor", "partner")
-        .only("id", "name", "status", "partner_type", "vendor_id", "partner_id", "vendor__name", "partner__name")
-        .order_by("name")
-    )
-    all_accesses = resolve_many(user, everything)
-    everything = [p for p in everything if p.pk in all_accesses]
-    all_facts = attention_for([p.pk for p in everything], now)
-    names = {p.pk: p.name for p in everything}
-    light = [p for p in everything if _matches(p, params.get("q") or "", params.get("status") or "")]
-    accesses = {p.pk: all_accesses[p.pk] for p in light}
-    facts = {p.pk: all_facts[p.pk] for p in light}
-    keys = []
-    for p in light:
-        side, fact = accesses[p.pk].side, facts[p.pk]
-        keys.append(
-            {
-                "pk": p.pk,
-                "name": p.name,
-                "score": fact.score,
-                "next_review": fact.next_review,
-                "review_overdue": bool(fact.next_review and fact.next_review < now),
-                "waiting_count": fact.waiting[side],
-                "overdue_ours": fact.overdue[side],
-                "overdue_theirs": fact.overdue[Side.other(side)],
-            }
-        )
+    totals, state = _totals(portfolio, now)
+    waiting, overdue = _cached_inbox(user, portfolio, totals, state, today)
+    reviews_overdue = [
+        {"pid": r["pk"], "name": r["name"], "at": r["next_review"]}
+        for r in portfolio.filter(review_overdue=True)
+        .order_by("next_review", "sort_name", "pk")
+        .values("pk", "name", "next_review")[: inbox.INBOX_SIZE]
+    ]
+    listed = portfolio.filter(_search(params.get("q") or "", params.get("status") or ""))
     if params.get("waiting"):
-        keys = [k for k in keys if k["waiting_count"]]
-    keys.sort(key=_sort_key(params.get("sort") or "attention", now + dt.timedelta(days=36500)))
-    page = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
-    by_id = {p.pk: p for p in light}
-    page.object_list = dashboard_rows.page_rows(list(page.object_list), by_id, accesses, now, _page_rows)
+        listed = listed.filter(waiting_count__gt=0)
+    listed = listed.order_by(*_order(params.get("sort") or "attention")).values(*KEY_FIELDS, "attention__started")
+    page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
+    found = list(page.object_list)
+    started = {k["pk"]: bool(k.pop("attention__started")) for k in found}
+    by_id = Partnership.objects.select_related("vendor", "partner").in_bulk([k["pk"] for k in found])
+    accesses = resolve_many(user, list(by_id.values()))
+    keys = [k for k in found if k["pk"] in accesses]  # access lost since the page was counted
+
+    def rows(keys: list[dict[str, Any]], accesses: dict[Any, Access]) -> list[dict[str, Any]]:
+        return _page_rows(keys, accesses, by_id, started)
+
+    page.object_list = dashboard_rows.page_rows(keys, by_id, accesses, now, rows)
     query = request.GET.copy()
     query.pop("page", None)
-    today = timezone.localdate(now)
-    totals = inbox.portfolio_totals(names, all_accesses, all_facts, inbox.goal_totals(list(all_facts), now, today), now)
-    waiting, overdue = inbox.inbox_items(user.pk, all_accesses, all_facts, today, overdue_ours=totals.overdue_ours)
     context = {
         "filters": filters,
         "filtered": bool(params.get("q") or params.get("status") or params.get("waiting")),
         "page": page,
         "rows": page.object_list,
-        "total": len(keys),
+        "total": page.paginator.count,
         "query": query.urlencode(),
         "totals": totals,
         "waiting": waiting,
         "overdue": overdue,
-        "reviews_overdue": sorted(
-            (
-                {"pid": pid, "name": names[pid], "at": f.next_review}
-                for pid, f in all_facts.items()
-                if f.next_review is not None and f.next_review < now
-            ),
-            key=lambda r: r["at"],
-        )[: inbox.INBOX_SIZE],
+        "reviews_overdue": reviews_overdue,
         "acts_as_vendor": user.acts_as_vendor,
         "upcoming_days": inbox.UPCOMING_DAYS,
     }
     return render(request, "dashboard/index.html", context)
 
 
-def _page_rows(keys: list[dict[str, Any]], accesses: dict[Any, Access]) -> list[dict[str, Any]]:
+def _page_rows(
+    keys: list[dict[str, Any]],
+    accesses: dict[Any, Access],
+    partnerships: dict[Any, Partnership],
+    started: dict[Any, bool],
+) -> list[dict[str, Any]]:
     """What the page shows of its partnerships, in the order of ``keys`` (a fixed number of queries)."""
     page_ids = [k["pk"] for k in keys]
     if not page_ids:
         return []
-    partnerships = Partnership.objects.select_related("vendor", "partner").in_bulk(page_ids)
     sides = {pid: accesses[pid].side for pid in page_ids}
     waiting = _waiting_goals(page_ids, sides)
-    # Cached with the attention facts just read: "Getting started" or the score (no query when warm).
-    health = cached_health_for(page_ids)
     trend: dict[Any, list[int]] = defaultdict(list)
     for pid, score in (
         HealthSnapshot.objects.filter(
@@ -199,7 +339,7 @@ def _page_rows(keys: list[dict[str, Any]], accesses: dict[Any, Access]) -> list[
                 "trend": scores,
                 "trend_points": _sparkline(scores),
                 "trend_delta": (scores[-1] - scores[0]) if len(scores) >= 2 else None,
-                "started": health[p.pk].started,
+                "started": started[p.pk],
                 "other_org": p.partner if sides[p.pk] == Side.VENDOR else p.vendor,
                 "other_role": "partner" if sides[p.pk] == Side.VENDOR else "vendor",
             }
@@ -215,11 +355,14 @@ def partnership_new(request: HttpRequest) -> HttpResponse:
     if not organisations:
         raise Http404("You belong to no organisation that acts as a vendor.")
     form = PartnershipCreateForm(request.POST or None, organisations=organisations)
+    form.fields["template"] = template_field(request.user)
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
-                p = services.partnership_create(actor=request.user, **form.service_kwargs())
+                p, _applied = templates_service.partnership_create_from_template(
+                    actor=request.user, template_ref=form.cleaned_data.get("template") or "", **form.service_kwargs()
+                )
             except NotFound as exc:
                 raise Http404(exc.message) from exc
             except DomainError as exc:

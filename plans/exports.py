@@ -22,10 +22,13 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.text import slugify
 
+from alignment.economics import load_economics
 from alignment.models import AlignmentReview, Objective, PartnershipMember, Side, Vision, VisionEndorsement
 from alignment.reviews import is_next_review_candidate
 from alignment.web import PlanView
+from cadence import pulse
 from cadence.health import partnership_health
+from cadence.models import PulseAnswer
 from goals.charts import expected_share
 from goals.models import Approval, CheckIn, Commitment, Goal, GoalRevision, progress_between
 from goals.queries import latest_check_ins
@@ -260,6 +263,59 @@ class PrintedObjective:
     periods: list[tuple[tuple[dt.date, dt.date], list[PrintedGoal]]] = field(default_factory=list)
 
 
+# --- CSV: relationship pulse ------------------------------------------------------------------
+
+PULSE_COLUMNS = [
+    "Review id",
+    "Held on",
+    "Question",
+    "Vendor mean",
+    "Vendor answers",
+    "Partner mean",
+    "Partner answers",
+    "Gap (partner - vendor)",
+    "Sides 1.5 or more apart",
+]
+
+
+class PulseCsv(PlanView):
+    """``GET /p/<pid>/export/pulse.csv``: the relationship pulse of every held review, one row per
+    review and question with both sides side by side (``cadence.pulse``). Held reviews only: their
+    pulse is visible to both sides (two queries)."""
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> StreamingHttpResponse:
+        p = self.access.partnership
+        reviews = list(
+            AlignmentReview.objects.filter(partnership=p, status=AlignmentReview.Status.HELD)
+            .order_by("held_on", "scheduled_for")
+            .values_list("pk", "held_on")
+        )
+        answers: dict[Any, dict[str, list[PulseAnswer]]] = defaultdict(lambda: defaultdict(list))
+        for a in PulseAnswer.objects.filter(review__partnership=p, review__status=AlignmentReview.Status.HELD):
+            answers[a.review_id][a.side].append(a)
+
+        def rows() -> Iterator[list[Any]]:
+            for pk, held_on in reviews:
+                if pk not in answers:
+                    continue
+                by_side = answers[pk]
+                questions, _overall = pulse.side_by_side(by_side)
+                for q in questions:
+                    yield [
+                        str(pk),
+                        held_on,
+                        q.question,
+                        q.means[Side.VENDOR],
+                        len(by_side[Side.VENDOR]),
+                        q.means[Side.PARTNER],
+                        len(by_side[Side.PARTNER]),
+                        q.gap,
+                        "yes" if q.flagged else "no",
+                    ]
+
+        return stream_csv(PULSE_COLUMNS, rows(), _filename(p, "pulse"))
+
+
 def load_printed_plan(access: Any) -> dict[str, Any]:
     """Everything the print view shows, in a fixed number of queries."""
     p = access.partnership
@@ -323,9 +379,13 @@ def load_printed_plan(access: Any) -> dict[str, Any]:
         "objectives": printed,
         "members": members,
         "held_reviews": [r for r in reviews if r.status == AlignmentReview.Status.HELD][-3:],
+        # The relationship pulse of those reviews, side by side (``cadence.pulse``).
+        "held_pulses": pulse.held_pulses([r for r in reviews if r.status == AlignmentReview.Status.HELD][-3:]),
         "next_review": next((r for r in reviews if is_next_review_candidate(r.status, r.scheduled_for, now)), None),
         "health": partnership_health(p, now),
         "printed_at": now,
+        # Each side's drivers with the latest figure the reader may see (never another side's private one).
+        "economics": load_economics(access),
     }
 
 

@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from alignment.access import Access
+from alignment.economics import side_visible
 from alignment.models import ChangeEvent, Objective
 from core.templatetags.formatting import format_number, format_quantity, format_when, role_word, side_word
 from goals.models import Goal
@@ -541,7 +542,8 @@ def parse_cursor(raw: str | None) -> tuple[int, int] | None:
 def history_page(access: Access, before: tuple[int, int] | None = None, size: int = PAGE_SIZE) -> HistoryPage:
     """The ``size`` events of the plan before ``before`` (newest first) as readable items, and the
     cursor of the page after them. A fixed number of queries: events, people, goals, objectives."""
-    qs = ChangeEvent.objects.filter(partnership=access.partnership)
+    # Another side's private figures are not part of this side's history.
+    qs = ChangeEvent.objects.filter(side_visible(access.side), partnership=access.partnership)
     if before is not None:
         txid, seq = before
         qs = qs.filter(Q(txid__lt=txid) | Q(txid=txid, seq__lt=seq))

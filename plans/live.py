@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from alignment.changes import feed_queryset
+from alignment.economics import side_visible
 from alignment.models import ChangeEvent
 from alignment.web import PlanView
 from goals.models import CLOSED
@@ -62,6 +63,8 @@ def fragments_for(event: ChangeEvent) -> set[str]:
             touched.add("objectives")
     elif kind in GOAL_CHILDREN and record.get("goal"):
         touched.add(f"goal-{record['goal']}")
+    elif kind in ("driver", "driverfigure"):
+        touched.add("economics")
     return touched
 
 
@@ -130,6 +133,7 @@ class LiveUpdates(PlanView):
         t, s = int(match[1]), int(match[2])
         events = list(
             ChangeEvent.objects.filter(partnership_id=pid)
+            .filter(side_visible(self.access.side))  # another side's private figures stay unannounced
             .filter(_after(t, s))
             .order_by("txid", "seq")
             .only(

@@ -1,7 +1,8 @@
 """What the joint-plan web layer keeps of its own: audit exports being built or waiting to be
 downloaded (``plans.audit``), organisations' outbound webhooks with their deliveries
 (``plans.webhooks``), partnerships' chat channels with theirs (``plans.chat``), and the replies by
-e-mail received (``plans.replies``)."""
+e-mail received (``plans.replies``), and the organisations' own plan templates with what templates
+created in each plan (``plans.templates_service``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from alignment.models import Partnership
 
 
 class AuditExport(models.Model):
@@ -323,3 +326,84 @@ class InboundReply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} {self.message_key[:12]}"
+
+
+# The kinds of partner a plan template is written for (``plans.template_library``): the
+# partnership's own types, so a partnership finds the templates of its type.
+TemplateType = Partnership.PartnerType
+
+
+class PlanTemplate(models.Model):
+    """An organisation's own template of a joint plan (``plans.templates_service``): vision prompts,
+    mutual objectives with their metrics, each side's drivers and the goals' default trajectory.
+
+    ``structure`` holds the validated data of ``plans.template_library.clean_structure``; a copy of
+    a shipped template (``based_on``) keeps its items' keys, so a plan that had the shipped one
+    applied gets nothing twice from the copy. Its admins edit it; its members apply it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="plan_templates")
+    name = models.CharField(max_length=200)
+    partner_type = models.CharField(max_length=16, choices=TemplateType.choices, default=TemplateType.OTHER)
+    structure = models.JSONField(default=dict)
+    # The key of the shipped template this one was copied from ("" for one saved from a plan).
+    based_on = models.CharField(max_length=40, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="plan_template_name_unique"),
+            models.CheckConstraint(condition=Q(partner_type__in=TemplateType.values), name="plan_template_type"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemplateApplication(models.Model):
+    """A template applied to a partnership: which one (``template_ref``: a shipped key, ``org:<id>``
+    or ``plan:<id>`` for a cloned plan), and its vision prompts, shown while the vision is empty."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    partnership = models.ForeignKey(
+        "alignment.Partnership", on_delete=models.CASCADE, related_name="template_applications"
+    )
+    template_ref = models.CharField(max_length=60)
+    template_name = models.CharField(max_length=200)
+    template_version = models.PositiveIntegerField(default=1)
+    vision_prompts = models.JSONField(default=dict, blank=True)
+    applied_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-applied_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["partnership", "template_ref"], name="template_application_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_name} on {self.partnership_id}"
+
+
+class AppliedTemplateItem(models.Model):
+    """One item a template created in a partnership, by the item's key (``objective:<key>``,
+    ``goals:<key>``): the unique key is what makes applying a template twice create nothing twice,
+    even when two people apply it at once."""
+
+    id = models.BigAutoField(primary_key=True)
+    partnership = models.ForeignKey("alignment.Partnership", on_delete=models.CASCADE, related_name="+")
+    application = models.ForeignKey(TemplateApplication, on_delete=models.CASCADE, related_name="items")
+    key = models.CharField(max_length=120)
+    object_type = models.CharField(max_length=40)
+    object_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partnership", "key"], name="applied_template_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} in {self.partnership_id}"

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
-from . import dashboard, live, views
+from . import dashboard, economics_views, live, views
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -17,4 +17,23 @@ urlpatterns = [
     path("p/<uuid:pid>/objectives/new/", views.ObjectiveNew.as_view(), name="objective_new"),
     path("p/<uuid:pid>/objectives/new/button/", views.ObjectiveNewButton.as_view(), name="objective_new_button"),
     path("p/<uuid:pid>/objectives/<uuid:oid>/edit/", views.ObjectiveEdit.as_view(), name="objective_edit"),
+    # Plan templates: a plan's (start from one, save as one, clone) and an organisation's own.
+    path("", include("plans.template_urls")),
+    path("p/<uuid:pid>/economics/drivers/", economics_views.DriverAdd.as_view(), name="economics_driver_add"),
+    path(
+        "p/<uuid:pid>/economics/drivers/<uuid:did>/remove/",
+        economics_views.DriverRemove.as_view(),
+        name="economics_driver_remove",
+    ),
+    path("p/<uuid:pid>/economics/figures/", economics_views.FigureRecord.as_view(), name="economics_figure_record"),
+    path(
+        "p/<uuid:pid>/economics/figures/<uuid:fid>/visibility/",
+        economics_views.FigureVisibilityChange.as_view(),
+        name="economics_figure_visibility",
+    ),
+    path(
+        "p/<uuid:pid>/economics/figures/<uuid:fid>/delete/",
+        economics_views.FigureDelete.as_view(),
+        name="economics_figure_delete",
+    ),
 ]

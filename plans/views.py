@@ -38,6 +38,8 @@ from goals.cards import goal_counts, goal_list_context
 from goals.fragments import goal_fragment
 from goals.models import Goal
 
+from . import templates_service
+from .economics_views import panel_context
 from .history import HistoryPage, history_page, parse_cursor
 
 # --- The joint plan page -----------------------------------------------------------------------
@@ -62,6 +64,8 @@ def vision_context(access: Access) -> dict[str, Any]:
         "endorsements": [{"side": s, "label": Side(s).label, "endorsement": endorsements.get(s)} for s in Side.values],
         "can_endorse": bool(vision and complete and access.can_approve and access.side not in endorsements),
         "endorsed_by_both": len(endorsements) == 2,
+        # The questions of the template the plan started from, shown while a text is empty.
+        "vision_prompts": templates_service.vision_prompts(access.partnership) if not complete else {},
     }
 
 
@@ -233,6 +237,7 @@ def plan_context(request: HttpRequest, access: Access) -> dict[str, Any]:
         "history": history_context(access),
         "cursor": latest_cursor(p),
         **vision_context(access),
+        **panel_context(access),
     }
 
 
@@ -242,7 +247,7 @@ class PlanPage(PlanView):
 
 
 FRAGMENT = re.compile(
-    r"^(?P<kind>plan-header|vision|objectives|history|queue-count|objective|goals-of|goals-count|goal)"
+    r"^(?P<kind>plan-header|vision|objectives|economics|history|queue-count|objective|goals-of|goals-count|goal)"
     r"(?:-(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?$"
 )
 
@@ -260,6 +265,8 @@ def render_fragment(request: HttpRequest, access: Access, name: str) -> HttpResp
         return render(request, "plan/_vision.html", base | vision_context(access))
     if kind == "objectives":
         return render(request, "plan/_objectives.html", base | {"objectives": objectives_context(access)})
+    if kind == "economics":
+        return render(request, "plan/_economics.html", panel_context(access))
     if kind == "queue-count":  # the count on the "Review queue" tab (plans.templatetags.partnership_nav)
         pid = access.partnership.pk
         waiting = attention_for([pid])[pid].waiting[access.side]
@@ -319,6 +326,13 @@ class VisionEdit(InPlaceForm):
 
     def cancel_url(self) -> str:
         return reverse("plan_fragment", args=[self.access.partnership.pk, "vision"])
+
+    def render_form(self, status: int = 200, conflict: dict[str, Any] | None = None) -> HttpResponse:
+        # The template's questions as placeholders: prompts to answer, never text of the vision.
+        for name, prompt in templates_service.vision_prompts(self.access.partnership).items():
+            if prompt and name in self.form.fields:
+                self.form.fields[name].widget.attrs["placeholder"] = prompt
+        return super().render_form(status, conflict)
 
     def save(self) -> HttpResponse:
         data = self.form.cleaned_data

@@ -82,6 +82,9 @@ FEED_TYPES = (
     "review",
     "review-comment",
     "invitation",
+    "driver",
+    "driver-figure",
+    "pulse-answer",
 )
 ACTIONS = {"create": "created", "update": "updated", "delete": "deleted"}
 WORKFLOW_EVENTS = {

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from alignment.models import Role, Side
+from api import plan_updates
 from tests import factories as f
 
 
@@ -73,6 +74,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.fixture(autouse=True)
 def _clean_cache() -> None:
     cache.clear()
+    # The /plan documents this process keeps: a test's rolled-back plan must not reach the next one.
+    plan_updates.forget()
 
 
 @dataclass

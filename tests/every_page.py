@@ -34,11 +34,21 @@ from accounts.models import CalendarFeed, ReminderKind, SignupRequest, User, has
 from accounts.unsubscribe import SALT as UNSUBSCRIBE_SALT
 from accounts.unsubscribe import make_token
 from accounts.unsubscribe import max_age as unsubscribe_max_age
-from alignment import invitations
+from alignment import economics, invitations
 from alignment import services as plan
 from alignment.access import resolve
-from alignment.models import AlignmentReview, Invitation, Objective, Partnership, Role, Side, Vision
+from alignment.models import (
+    AlignmentReview,
+    FigureVisibility,
+    Invitation,
+    Objective,
+    Partnership,
+    Role,
+    Side,
+    Vision,
+)
 from api.webhook_feed import load_events
+from cadence import pulse
 from goals import actions as action_links
 from goals import check_ins as goal_check_ins
 from goals import imports as actuals_imports
@@ -46,6 +56,7 @@ from goals import services as goals
 from goals.derive import period_containing
 from goals.models import ActionLink, Goal, GoalStatus
 from plans import chat, webhook_delivery, webhooks
+from plans import templates_service as plan_templates
 from plans.models import ChatChannel, ChatDelivery, WebhookDelivery
 from plans.webhook_http import Outcome
 
@@ -116,6 +127,13 @@ def _signed_in_pages() -> list[Page]:
         Page("chat-channel", "admin", P + "/chat/{chat_channel}/"),
         # Single sign-on of the admin's organisation: its provider, domains and rule.
         Page("organisation-sso", "admin", "/settings/organisations/{vendor_org}/sso/"),
+        # Plan templates: starting the new plan from one (its preview), saving and cloning a written
+        # plan's structure, the organisation's templates and one of its own in the editor.
+        Page("start-from-template", "admin", "/p/{new_pid}/templates/"),
+        Page("save-as-template", "admin", P + "/templates/save/"),
+        Page("clone-structure", "admin", P + "/templates/clone/"),
+        Page("plan-templates", "admin", "/settings/organisations/{vendor_org}/templates/"),
+        Page("plan-template", "admin", "/settings/organisations/{vendor_org}/templates/{plan_template}/"),
     ]
     # The partner manager: an approver of the partnership, not an admin of the organisation.
     pages += [
@@ -254,10 +272,32 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
     goals.goal_propose(access=vendor, goal_id=goal.pk)
     goals.goal_approve(access=vendor, goal_id=goal.pk, revision=1)
 
+    # Each side's economics on the plan page: figures of the last two quarters, one private and one
+    # shared per driver, and the objective that moves them.
+    for side_access, drivers in (
+        (vendor, [(Side.VENDOR, "licence revenue", "EUR k"), (Side.VENDOR, "active users", "")]),
+        (partner_access, [(Side.PARTNER, "services revenue", "EUR k"), (Side.PARTNER, "utilisation", "%")]),
+    ):
+        for n, driver in enumerate(economics.ensure_drivers(access=side_access, partnership=p, drivers=drivers)):
+            economics.objective_link_driver(access=side_access, objective_id=objective.pk, driver_id=driver.pk)
+            for back, visibility in ((2, FigureVisibility.PRIVATE), (1, FigureVisibility.SHARED)):
+                q_start, q_end = period_containing(start - dt.timedelta(days=1 + 92 * (back - 1)), "quarter")
+                economics.figure_record(
+                    access=side_access,
+                    driver_id=driver.pk,
+                    period_start=q_start,
+                    period_end=q_end,
+                    value=Decimal(60 + 7 * n + 3 * back),
+                    note="From the quarterly report" if back == 1 else "",
+                    visibility=visibility,
+                )
+
     # A partnership that has just started: its plan shows the getting-started checklist.
     organisation = admin.vendor_organisations().first()
     assert organisation is not None, "the admin's organisation must act as a vendor"
     fresh = plan.partnership_create(actor=admin, vendor=organisation, partner_name=NEW_PARTNER)
+    # The organisation's own copy of a shipped template (the template editor shows it).
+    plan_template = plan_templates.template_customise(user=admin, organisation_id=organisation.pk, key="consulting")
 
     # Invitation links to the partner side, by the partner's approver: one to open, one used, one expired.
     domain = partner.email.rsplit("@", 1)[1]
@@ -305,6 +345,11 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
         .first()
     )
     assert agreed is not None and upcoming is not None and held is not None, "the plan needs goals and reviews"
+    # The vendor's pulse at the next review: the partner's review page keeps its numbers hidden until
+    # the partner answers, and shows the form.
+    pulse.pulse_answer(
+        access=vendor, review_id=upcoming.pk, answers=dict.fromkeys(pulse.QUESTIONS, 4), note="A good quarter so far"
+    )
     # An uploaded file of actuals, checked but not imported yet: one good row and one with an error.
     actuals = (
         f"Goal,Date,Value,Confidence,Note\n{agreed.pk},{today.isoformat()},42,4,From the CRM\n"
@@ -336,6 +381,7 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
         "chat_channel": str(chat_channel.pk),
         "vendor_org": str(organisation.pk),
         "new_pid": str(fresh.pk),
+        "plan_template": str(plan_template.pk),
         "goal": str(agreed.pk),
         "commitment_goal": str(goal.pk),
         "review": str(upcoming.pk),

@@ -12,10 +12,29 @@ import datetime as dt
 import pytest
 from django.db import transaction
 
+from alignment.models import Driver, DriverFigure
+from tests import factories as f
 from tests.api_support import ApiClient, World
 
 PEOPLE = ("vendor_editor", "vendor_approver", "partner_approver", "partner_viewer", "outsider", None, "vendor_admin")
 TODAY = dt.date.today()
+
+
+def vendor_driver(w):  # type: ignore[no-untyped-def]
+    return Driver.objects.filter(partnership=w.partnership, side="vendor").order_by("order").first()
+
+
+def vendor_figure(w, visibility):  # type: ignore[no-untyped-def]
+    """A figure of the vendor side's first driver (made in the person's transaction, rolled back after)."""
+    start = dt.date(2026, 1, 1) if visibility == "private" else dt.date(2026, 4, 1)
+    return DriverFigure.objects.create(
+        driver=vendor_driver(w),
+        period_start=start,
+        period_end=start + dt.timedelta(days=89),
+        value=7,
+        visibility=visibility,
+    )
+
 
 # (name, method, path, body, expected statuses in the order of PEOPLE)
 TABLE = [
@@ -30,6 +49,13 @@ TABLE = [
         "403 403 403 403 404 401 200",
     ),
     ("read plan", "get", lambda w: f"partnerships/{w.partnership.pk}/plan", None, "200 200 200 200 404 401 200"),
+    (
+        "read give/get balance",
+        "get",
+        lambda w: f"partnerships/{w.partnership.pk}/balance",
+        None,
+        "200 200 200 200 404 401 200",
+    ),
     ("list visions", "get", lambda w: f"visions?partnership={w.partnership.pk}", None, "200 200 200 200 404 401 200"),
     (
         "change vision",
@@ -193,6 +219,14 @@ TABLE = [
         "200 200 200 403 404 401 200",
     ),
     ("skip review", "post", lambda w: f"reviews/{w.review.pk}/skip", {}, "200 200 200 403 404 401 200"),
+    ("read review pulse", "get", lambda w: f"reviews/{w.review.pk}/pulse", None, "200 200 200 200 404 401 200"),
+    (
+        "answer review pulse",  # a question to each person, viewers included: not a change of the plan
+        "post",
+        lambda w: f"reviews/{w.review.pk}/pulse",
+        {"trust": 4, "fairness": 3, "value": 4, "responsiveness": 5, "ease": 4},
+        "200 200 200 200 404 401 200",
+    ),
     (
         "hold review",
         "post",
@@ -222,12 +256,130 @@ TABLE = [
     ),
     ("read invitation", "get", lambda w: f"invitations/{w.invitation.pk}", None, "200 200 200 200 404 401 200"),
     ("revoke invitation", "post", lambda w: f"invitations/{w.invitation.pk}/revoke", {}, "403 200 403 403 404 401 200"),
+    # Each side's economics: drivers and figures are the side's own; a private figure does not exist
+    # for the other side (404), a shared one is read-only for it (403).
+    ("list drivers", "get", lambda w: f"drivers?partnership={w.partnership.pk}", None, "200 200 200 200 404 401 200"),
+    (
+        "add driver",
+        "post",
+        lambda w: "drivers",
+        lambda w: {"partnership": str(w.partnership.pk), "name": "deals sourced", "unit": "deals"},
+        "201 201 201 403 404 401 201",
+    ),
+    ("read driver", "get", lambda w: f"drivers/{vendor_driver(w).pk}", None, "200 200 200 200 404 401 200"),
+    (
+        "rename vendor driver",
+        "patch",
+        lambda w: f"drivers/{vendor_driver(w).pk}",
+        {"name": "net new licence revenue"},
+        "200 200 403 403 404 401 200",
+    ),
+    ("remove vendor driver", "delete", lambda w: f"drivers/{vendor_driver(w).pk}", None, "204 204 403 403 404 401 204"),
+    (
+        "list figures",
+        "get",
+        lambda w: f"driver-figures?partnership={w.partnership.pk}",
+        None,
+        "200 200 200 200 404 401 200",
+    ),
+    (
+        "record vendor figure",
+        "post",
+        lambda w: "driver-figures",
+        lambda w: {
+            "driver": str(vendor_driver(w).pk),
+            "period_start": "2026-07-01",
+            "period_end": "2026-09-30",
+            "value": "12.5",
+        },
+        "201 201 403 403 404 401 201",
+    ),
+    (
+        "record shared vendor figure",
+        "post",
+        lambda w: "driver-figures",
+        lambda w: {
+            "driver": str(vendor_driver(w).pk),
+            "period_start": "2026-07-01",
+            "period_end": "2026-09-30",
+            "value": "12.5",
+            "visibility": "shared",
+        },
+        "403 201 403 403 404 401 201",
+    ),
+    (
+        "read private vendor figure",
+        "get",
+        lambda w: f"driver-figures/{vendor_figure(w, 'private').pk}",
+        None,
+        "200 200 404 404 404 401 200",
+    ),
+    (
+        "read shared vendor figure",
+        "get",
+        lambda w: f"driver-figures/{vendor_figure(w, 'shared').pk}",
+        None,
+        "200 200 200 200 404 401 200",
+    ),
+    (
+        "change private vendor figure",
+        "patch",
+        lambda w: f"driver-figures/{vendor_figure(w, 'private').pk}",
+        {"value": "9"},
+        "200 200 404 404 404 401 200",
+    ),
+    (
+        "change shared vendor figure",
+        "patch",
+        lambda w: f"driver-figures/{vendor_figure(w, 'shared').pk}",
+        {"value": "9"},
+        "200 200 403 403 404 401 200",
+    ),
+    (
+        "share vendor figure",
+        "patch",
+        lambda w: f"driver-figures/{vendor_figure(w, 'private').pk}",
+        {"visibility": "shared"},
+        "403 200 404 404 404 401 200",
+    ),
+    (
+        "delete private vendor figure",
+        "delete",
+        lambda w: f"driver-figures/{vendor_figure(w, 'private').pk}",
+        None,
+        "204 204 404 404 404 401 204",
+    ),
     (
         "follow the feed",
         "get",
         lambda w: f"changes?partnership={w.partnership.pk}",
         None,
         "200 200 200 200 404 401 200",
+    ),
+    # Plan templates: shipped ones for everyone; this plan is written, so no template starts it.
+    ("list templates", "get", lambda w: "templates", None, "200 200 200 200 200 401 200"),
+    (
+        "apply a template",
+        "post",
+        lambda w: f"partnerships/{w.partnership.pk}/apply-template",
+        {"template": "consulting"},
+        "409 409 409 403 404 401 409",
+    ),
+    # Saving needs an editor who belongs to the side's organisation (here: the vendor's admin).
+    (
+        "save as template",
+        "post",
+        lambda w: f"partnerships/{w.partnership.pk}/save-template",
+        {"name": "Our playbook"},
+        "403 403 403 403 404 401 201",
+    ),
+    # Cloning writes to another plan: a new one only its creator (the vendor's admin) may see.
+    (
+        "clone structure",
+        "post",
+        lambda w: f"partnerships/{w.partnership.pk}/clone-structure",
+        lambda w: {"target": str(f.make_partnership(w.cast.vendor_admin, vendor_drivers=[], partner_drivers=[]).pk)},
+        "404 404 404 403 404 401 200",
     ),
 ]
 
@@ -270,6 +422,7 @@ def test_outsiders_see_nothing_in_lists_or_the_feed(cast):
         "comments",
         "reviews",
         "invitations",
+        "drivers",
     ):
         results = outsider.get(resource).json()["results"]
         partnerships = {r.get("partnership", r["id"] if resource == "partnerships" else None) for r in results}

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
 
-from alignment import review_comments
+from alignment import economics, review_comments
 from alignment import services as plan
 from alignment.models import Partnership
 from api.representation import PROJECTIONS, SERIALIZERS, VERSIONED, decimal_text, utc_text
@@ -35,6 +35,8 @@ PLAN_LISTS = {
     "check_ins": "check-in",
     "comments": "comment",
     "reviews": "review",
+    "drivers": "driver",
+    "driver_figures": "driver-figure",
 }
 RESOURCES = {
     "partnership": "partnerships",
@@ -47,6 +49,8 @@ RESOURCES = {
     "review": "reviews",
     "review-comment": "review-comments",
     "invitation": "invitations",
+    "driver": "drivers",
+    "driver-figure": "driver-figures",
 }
 
 
@@ -93,6 +97,23 @@ def busy_plan(cast):
     review_comments.review_comment_create(access=partner, review_id=review.pk, body="Good meeting")
     f.add_member(cast.partnership, f.make_user(), "partner", "viewer")  # not recorded: the plan has it anyway
     goal_services.goal_approve(access=partner, goal_id=world.proposed.pk, revision=world.proposed.revision)
+    driver = economics.driver_add(access=vendor, name="net retention", unit="%")
+    economics.figure_record(
+        access=vendor,
+        driver_id=driver.pk,
+        period_start=dt.date(2026, 1, 1),
+        period_end=dt.date(2026, 3, 31),
+        value=Decimal("101.5"),
+        note="Private",
+    )
+    economics.figure_record(
+        access=vendor,
+        driver_id=driver.pk,
+        period_start=dt.date(2026, 4, 1),
+        period_end=dt.date(2026, 6, 30),
+        value="103",
+        visibility="shared",
+    )
     return world
 
 
@@ -169,6 +190,8 @@ def test_every_versioned_object_carries_its_version_tombstones_too(cast):
         "review",
         "review-comment",
         "invitation",
+        "driver",
+        "driver-figure",
     } == VERSIONED
     assert set(PROJECTIONS) - VERSIONED == {"endorsement", "member", "approval", "agreed-revision"}
 

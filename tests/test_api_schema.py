@@ -3,12 +3,13 @@ errors it can answer with in the problem-details shape."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from django.db import transaction
 from django.test import Client
 
-from alignment import review_comments
+from alignment import economics, review_comments
 from tests.api_support import ApiClient, World
 
 PROBLEM = "application/problem+json"
@@ -82,6 +83,14 @@ def test_every_documented_path_answers_the_same_with_and_without_a_trailing_slas
         "invitations": world.invitation.pk,
         "review-comments": review_comments.review_comment_create(
             access=cast.access("vendor_editor"), review_id=world.review.pk, body="Agenda point"
+        ).pk,
+        "drivers": (driver := economics.driver_add(access=cast.access("vendor_admin"), name="net retention")).pk,
+        "driver-figures": economics.figure_record(
+            access=cast.access("vendor_admin"),
+            driver_id=driver.pk,
+            period_start=dt.date(2026, 1, 1),
+            period_end=dt.date(2026, 3, 31),
+            value="101",
         ).pk,
     }
     client = ApiClient(cast.vendor_admin)

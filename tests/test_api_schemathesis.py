@@ -5,6 +5,7 @@ objects so that the generated requests reach the services. Examples are bounded 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 import pytest
@@ -23,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import ApiToken
-from alignment import review_comments
+from alignment import economics, review_comments
 from tests.api_support import World
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -33,6 +34,7 @@ EXAMPLES = {GenerationMode.POSITIVE: 15 * SCALE, GenerationMode.NEGATIVE: 10 * S
 
 
 def real_ids(world, token):
+    admin = world.cast.access("vendor_admin")
     return {
         "/api/v1/partnerships/": world.partnership.pk,
         "/api/v1/visions/": world.vision.pk,
@@ -46,6 +48,14 @@ def real_ids(world, token):
         "/api/v1/auth/tokens/": token.pk,
         "/api/v1/review-comments/": review_comments.review_comment_create(
             access=world.cast.access("vendor_admin"), review_id=world.review.pk, body="Agenda point"
+        ).pk,
+        "/api/v1/drivers/": (driver := economics.driver_add(access=admin, name="net retention", unit="%")).pk,
+        "/api/v1/driver-figures/": economics.figure_record(
+            access=admin,
+            driver_id=driver.pk,
+            period_start=dt.date(2026, 1, 1),
+            period_end=dt.date(2026, 3, 31),
+            value="101",
         ).pk,
     }
 

@@ -41,8 +41,9 @@ def test_the_vendor_enters_the_partner_disputes_and_they_settle(new_page, live_u
     open_card(vendor)
     expect(vendor.locator(f"{card} .progress-text")).to_contain_text("20%")
     vendor.locator(card).get_by_role("button", name="Check in").click()
-    vendor.get_by_label("Measured value").fill("180")
-    vendor.get_by_label("Note").fill("From the CRM")
+    check_in = vendor.locator("form").filter(has=vendor.get_by_label("Measured value"))
+    check_in.get_by_label("Measured value").fill("180")
+    check_in.get_by_label("Note").fill("From the CRM")  # the economics panel has a note of its own
     vendor.get_by_role("button", name="Save check-in").click()
     expect(vendor.locator(f"{card} .progress-text")).to_contain_text("80%")
     expect(vendor.locator(f"{card} .progress-text")).to_contain_text("unconfirmed")

@@ -13,10 +13,21 @@ import pytest
 from django.db import connection, transaction
 
 from accounts.models import Organisation
+from alignment import economics
 from alignment import services as plan
 from alignment.access import resolve
 from alignment.changes import feed_queryset
-from alignment.models import AlignmentReview, ChangeEvent, Objective, Partnership, PartnershipMember, Role, Side, Vision
+from alignment.models import (
+    AlignmentReview,
+    ChangeEvent,
+    Driver,
+    Objective,
+    Partnership,
+    PartnershipMember,
+    Role,
+    Side,
+    Vision,
+)
 from cadence import services as review_services
 from core.errors import DomainError, InvalidInput
 from goals import check_ins as goal_check_ins
@@ -84,6 +95,10 @@ def p(cast):
     return P
 
 
+def _driver(p):
+    return Driver.objects.filter(partnership=p.cast.partnership, side=Side.VENDOR).order_by("order").first()
+
+
 def _propose_draft(p):
     goals.goal_propose(access=p.editor, goal_id=p.draft.pk)
 
@@ -98,7 +113,53 @@ CASES = {
     "partnership_create": (
         None,
         lambda p: f.make_partnership(p.cast.vendor_admin),
-        {("partnership", CREATE): 1, ("vision", CREATE): 1, ("partnershipmember", CREATE): 1},
+        # The factory names two business drivers of each side: each is a driver of its own.
+        {("partnership", CREATE): 1, ("vision", CREATE): 1, ("partnershipmember", CREATE): 1, ("driver", CREATE): 4},
+    ),
+    "driver_add": (
+        None,
+        lambda p: economics.driver_add(access=p.editor, name="net retention", unit="%"),
+        {("driver", CREATE): 1, ("partnership", UPDATE): 1},
+    ),
+    "driver_update (rename a linked driver)": (
+        lambda p: economics.objective_link_driver(
+            access=p.editor, objective_id=p.objective.pk, driver_id=_driver(p).pk
+        ),
+        lambda p: economics.driver_update(access=p.editor, driver_id=_driver(p).pk, name="net new licences"),
+        {("driver", UPDATE): 1, ("partnership", UPDATE): 1, ("objective", UPDATE): 1},
+    ),
+    "objective_link_driver": (
+        None,
+        lambda p: economics.objective_link_driver(
+            access=p.partner_editor, objective_id=p.objective.pk, driver_id=_driver(p).pk
+        ),
+        {("objective", UPDATE): 1},
+    ),
+    "figure_record": (
+        None,
+        lambda p: economics.figure_record(
+            access=p.editor,
+            driver_id=_driver(p).pk,
+            period_start=dt.date(2026, 7, 1),
+            period_end=dt.date(2026, 9, 30),
+            value=3,
+        ),
+        {("driverfigure", CREATE): 1},
+    ),
+    "figure_set_visibility (share)": (
+        lambda p: setattr(
+            p,
+            "figure",
+            economics.figure_record(
+                access=p.editor,
+                driver_id=_driver(p).pk,
+                period_start=dt.date(2026, 7, 1),
+                period_end=dt.date(2026, 9, 30),
+                value=3,
+            ),
+        ),
+        lambda p: economics.figure_set_visibility(access=p.vendor, figure_id=p.figure.pk, visibility="shared"),
+        {("driverfigure", UPDATE): 1},
     ),
     "partnership_update": (
         None,

@@ -68,7 +68,7 @@ def test_weights_add_up_to_one_hundred():
     assert sum(WEIGHTS.values()) == 100
 
 
-def test_an_empty_plan_scores_only_for_having_nothing_overdue():
+def test_an_empty_plan_scores_only_for_having_nothing_overdue_or_one_sided():
     report = compute(PlanFacts(), NOW)
     assert [(c.key, c.score) for c in report.components] == [
         ("vision", 0),
@@ -79,8 +79,9 @@ def test_an_empty_plan_scores_only_for_having_nothing_overdue():
         ("reviews", 0),
         ("freshness", 0),
         ("confidence", 0),
+        ("flows", 1),
     ]
-    assert report.score == WEIGHTS["timeliness"]
+    assert report.score == WEIGHTS["timeliness"] + WEIGHTS["flows"]
     assert part(report, "vision").explanation == "The vision is not written yet."
 
 
@@ -296,8 +297,9 @@ def test_the_score_is_the_sum_of_the_components_points():
         latest_check_ins={(a["id"], Side.VENDOR): check_in(1, 5), (a["id"], Side.PARTNER): check_in(1, 1)},
     )
     report = compute(facts, NOW)
-    # vision 7.5 + coverage 15 + agreement 15 + balance 10 + timeliness 10 + reviews 15 + freshness 10 + conf 0
-    assert report.score == round(7.5 + 15 + 15 + 10 + 10 + 15 + 10 + 0)
+    # vision 7.5 + coverage 15 + agreement 15 + balance 5 + timeliness 5 + reviews 15 + freshness 10 + conf 0
+    # + flows 10 (nothing to balance yet)
+    assert report.score == round(7.5 + 15 + 15 + 5 + 5 + 15 + 10 + 0 + 10)
     assert report.as_json()[0] == {
         "key": "vision",
         "label": "Shared vision endorsed",
@@ -453,7 +455,7 @@ def test_health_for_many_partnerships_runs_a_fixed_number_of_queries(cast, froze
     with CaptureQueriesContext(connection) as for_ten:
         reports_ten = health_for(ten)
 
-    assert len(for_one) == len(for_ten) == 7
+    assert len(for_one) == len(for_ten) == 10  # 7, and 3 for the give/get balance of the quarter (cadence.balance)
     assert len(reports_ten) == 10
     assert reports_one[one[0].pk].score == reports_ten[one[0].pk].score
     assert all(part(r, "freshness").score == 1.0 for r in reports_ten.values())

@@ -23,6 +23,7 @@ from alignment import invitation_links, invitations
 from alignment.models import ChangeEvent, Invitation, Role, Side
 from alignment.services import review_schedule
 from cadence import digest, reminders
+from cadence.services import review_hold
 from core import outbox
 from core.models import MailKind, OutboxMessage
 from goals import emails as goal_emails
@@ -46,6 +47,7 @@ QUIET = {
     MailKind.APPROVAL_WAITING: "admin@vendor.test",
     MailKind.CHECKIN_MISSING: "editor@partner.test",
     MailKind.WEEKLY_DIGEST: "outsider@other.test",
+    MailKind.PULSE_UNANSWERED: "viewer@vendor.test",
 }
 
 
@@ -211,6 +213,20 @@ def review_overdue(p: Producer) -> Produced:
     )
 
 
+def pulse_unanswered(p: Producer) -> Produced:
+    review = p.review(utc(2027, 7, 1, 8))
+    with time_machine.travel(utc(2027, 7, 1, 10), tick=False):
+        review_hold(
+            access=p.access("vendor_editor"), review_id=review.pk, held_on=dt.date(2027, 7, 1), schedule_next=False
+        )
+    return p.sweep(
+        reminders.sweep_pulse_unanswered,
+        utc(2027, 7, 3, 9),
+        recipients=MEMBERS,
+        subject="How is the partnership going?",
+    )
+
+
 def approval_waiting(p: Producer) -> Produced:
     p.proposed_goal(utc(2027, 3, 1, 9))  # nobody approved: both sides' approvers are waited for
     return p.sweep(
@@ -345,6 +361,7 @@ PRODUCERS: dict[str, Callable[[Producer], Produced]] = {
     MailKind.WEBHOOK_DISABLED: webhook_disabled,
     MailKind.CHAT_CHANNEL_DISABLED: chat_channel_disabled,
     MailKind.REPLY_REFUSED: reply_refused,
+    MailKind.PULSE_UNANSWERED: pulse_unanswered,
 }
 KINDS = [str(kind) for kind in PRODUCERS]
 MUTABLE_KINDS = [kind for kind in KINDS if outbox.SENDERS[kind].mute_kind is not None]

@@ -186,7 +186,7 @@ def test_the_review_page_runs_a_fixed_number_of_queries(
         assert c.get(detail_url(review)).status_code == 200
 
 
-QUERIES_DETAIL = 22
+QUERIES_DETAIL = 30  # the relationship pulse is two of them: its answers and its trend
 
 
 @pytest.mark.parametrize("reviews_count", [1, 5])
@@ -363,16 +363,21 @@ def test_the_delivery_log_shows_sent_failed_with_reason_and_retried(cast, review
 def test_reminder_preferences_mute_and_unmute_kinds(cast, client) -> None:  # type: ignore[no-untyped-def]
     c = signed_in(client, cast.partner_editor)
     page = c.get("/settings/reminders/").content.decode()
-    assert page.count('type="checkbox"') == 6 and page.count("checked") == 6 + 1  # and the weekly digest
+    assert page.count('type="checkbox"') == 7 and page.count("checked") == 7 + 1  # and the weekly digest
     kept = ["review_upcoming", "review_overdue", "approval_waiting"]
     response = c.post("/settings/reminders/", {"receive": kept}, headers={"HX-Request": "true"})
     assert response.status_code == 200 and "Saved." in response.content.decode()
     assert "<html" not in response.content.decode()  # the partial for htmx
     cast.partner_editor.refresh_from_db()
-    assert cast.partner_editor.muted_reminder_kinds == ["checkin_missing", "goal_negotiation", "weekly_digest"]
+    assert cast.partner_editor.muted_reminder_kinds == [
+        "checkin_missing",
+        "goal_negotiation",
+        "pulse_unanswered",
+        "weekly_digest",
+    ]
     c.post("/settings/reminders/", {"receive": [*kept, "weekly_digest", "goal_negotiation", "bogus"]})
     cast.partner_editor.refresh_from_db()
-    assert cast.partner_editor.muted_reminder_kinds == ["checkin_missing"]
+    assert cast.partner_editor.muted_reminder_kinds == ["checkin_missing", "pulse_unanswered"]
     assert mail.outbox == []
 
 
@@ -385,6 +390,7 @@ def test_saving_reminder_preferences_keeps_kinds_muted_elsewhere(cast, client) -
         "approval_waiting",
         "checkin_missing",
         "goal_negotiation",
+        "pulse_unanswered",
         "review_overdue",
         "review_upcoming",
     ]

@@ -13,11 +13,24 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from accounts.models import Organisation, User
 from alignment.access import resolve
-from alignment.models import AlignmentReview, ChangeEvent, Objective, Partnership, Side, VisionEndorsement
+from alignment.economics import figures_visible_to
+from alignment.models import (
+    AlignmentReview,
+    ChangeEvent,
+    Driver,
+    DriverFigure,
+    Objective,
+    Partnership,
+    PartnershipMember,
+    Side,
+    VisionEndorsement,
+)
 from cadence.health import partnership_health
+from cadence.models import PulseAnswer
 from core.errors import InvalidInput
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
 from plans import demo
@@ -55,6 +68,7 @@ def plan_counts() -> dict[str, int]:
         "check_ins": CheckIn.objects.count(),
         "events": ChangeEvent.objects.count(),
         "reviews": AlignmentReview.objects.count(),
+        "figures": DriverFigure.objects.count(),
     }
 
 
@@ -72,6 +86,76 @@ def assert_agreed_goals_are_sound(goals: list[Goal]) -> None:
         assert (g.pk, g.agreed_revision, Side.PARTNER) in approvals, g.title
         assert real_sides[(g.pk, Side.VENDOR)] and real_sides[(g.pk, Side.PARTNER)], g.title
         assert (g.pk, g.agreed_revision) in revisions, g.title
+
+
+def check_economics(*partnerships: Partnership) -> None:
+    """Each side's drivers with a figure for each of the last four quarters, some private to the
+    side and some shared, and objectives linked to drivers of both sides."""
+    for p in partnerships:
+        for side in Side.values:
+            drivers = list(Driver.objects.filter(partnership=p, side=side).annotate(n=Count("figures")))
+            assert len(drivers) >= 3, (p.name, side)
+            assert all(d.unit and d.n == 4 for d in drivers), (p.name, side)
+            figures = DriverFigure.objects.filter(driver__partnership=p, driver__side=side)
+            assert set(figures.values_list("visibility", flat=True)) == {"private", "shared"}, (p.name, side)
+            assert len(set(figures.values_list("period_start", flat=True))) == 4
+            assert figures.latest("period_end").period_end < timezone.localdate()
+        # The names on the partnership are the drivers' names.
+        assert p.vendor_drivers == list(
+            Driver.objects.filter(partnership=p, side="vendor").order_by("order").values_list("name", flat=True)
+        )
+        # Every objective moves drivers of both sides.
+        for objective in p.objectives.all():
+            assert set(objective.drivers.values_list("side", flat=True)) == {"vendor", "partner"}, objective.title
+        # Each side sees its own figures and the other side's shared ones, never its private ones.
+        for member in p.members.filter(role="approver"):
+            access = resolve(member.user, p.pk)
+            seen = set(figures_visible_to(access).values_list("driver__side", "visibility"))
+            other = Side.other(access.side)
+            assert seen == {(access.side, "private"), (access.side, "shared"), (other, "shared")}
+        # Recorded through the service: a private figure's change event is served to its side only.
+        for figure in DriverFigure.objects.filter(driver__partnership=p).select_related("driver"):
+            event = ChangeEvent.objects.get(object_type="driverfigure", object_id=figure.pk, action="create")
+            assert event.side_only == (figure.driver.side if figure.visibility == "private" else None)
+    # A believable trend: the shared headline numbers grew over the year.
+    arr = list(
+        DriverFigure.objects.filter(driver__partnership=partnerships[0], driver__name="partner-sourced ARR")
+        .order_by("period_start")
+        .values_list("value", flat=True)
+    )
+    assert len(arr) == 4 and arr[0] < arr[-1]
+
+
+def check_two_key_actuals(*partnerships: Partnership) -> None:
+    """Most figures confirmed by the side that did not enter them, one disputed (both numbers and
+    a note), one settled, the recent ones still unconfirmed."""
+    check_ins = list(CheckIn.objects.filter(goal__partnership__in=partnerships))
+    reviews = Counter(ci.review for ci in check_ins)
+    assert reviews["confirmed"] > len(check_ins) / 2
+    assert reviews["disputed"] == 1
+    assert reviews["unconfirmed"] >= 1
+    settled = ChangeEvent.objects.filter(
+        partnership_id__in=[p.pk for p in partnerships], summary__startswith="settled the disputed figure"
+    )
+    assert settled.count() == 1
+    settled_id = settled.get().object_id
+    sides = {
+        (m.partnership_id, m.user_id): m.side for m in PartnershipMember.objects.filter(partnership__in=partnerships)
+    }
+    partnership_of = dict(Goal.objects.filter(partnership__in=partnerships).values_list("pk", "partnership_id"))
+    for ci in check_ins:
+        if ci.review == "unconfirmed":
+            assert ci.measured_on > timezone.localdate() - dt.timedelta(days=showcase.UNREVIEWED_DAYS)
+            assert ci.reviewed_by_id is None
+        elif ci.pk != settled_id:  # settled by whichever side gave in
+            assert sides[(partnership_of[ci.goal_id], ci.reviewed_by_id)] != ci.side
+    disputed = next(ci for ci in check_ins if ci.review == "disputed")
+    assert disputed.disputed_value is not None and disputed.disputed_value != disputed.value
+    assert disputed.dispute_note
+    settled_check_in = CheckIn.objects.get(pk=settled_id)
+    assert settled_check_in.review == "confirmed" and settled_check_in.disputed_value is None
+    disputes = ChangeEvent.objects.filter(object_id=settled_check_in.pk, summary__startswith="disputed the figure")
+    assert disputes.count() == 1
 
 
 def run_showcase_checks(client) -> None:  # type: ignore[no-untyped-def]
@@ -114,12 +198,20 @@ def run_showcase_checks(client) -> None:  # type: ignore[no-untyped-def]
     assert Comment.objects.filter(goal__partnership=northwind, kind="comment").exists()
     assert Comment.objects.filter(kind="change_request").exists()
 
+    check_economics(northwind, brightline)
+    check_two_key_actuals(northwind, brightline)
+
     # Reviews: past ones held with notes, and an upcoming one scheduled.
     for p in (northwind, brightline):
         held = p.reviews.filter(status=AlignmentReview.Status.HELD)
         assert held.count() >= 2
         assert all(r.notes and r.decisions and r.held_on for r in held)
         assert p.reviews.filter(status=AlignmentReview.Status.SCHEDULED).exists()
+        # Every held review has its relationship pulse from both sides, with the partner's note.
+        for review in held:
+            answers = PulseAnswer.objects.filter(review=review)
+            assert set(answers.values_list("side", flat=True)) == {"vendor", "partner"}
+            assert answers.exclude(note="").filter(side="partner").exists()
 
     # Built through the services: every plan object has its create event.
     created = set(ChangeEvent.objects.filter(action="create").values_list("object_type", "object_id"))

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from accounts.models import User
 from alignment import services as plan
 from alignment.models import AlignmentReview, PartnershipMember
+from api import plan_updates
 from cadence import services as review_services
 from core.errors import DomainError
 from goals import check_ins as goal_check_ins
@@ -106,6 +107,9 @@ class Plan:
         self.vendor = ApiClient(cast.vendor_approver)
         self.partner = ApiClient(cast.partner_approver)
         self.newcomers: list[User] = []
+        # Made at the start of each example, which is rolled back: the /plan documents this process
+        # keeps must not outlive it (``cache.clear`` in ``run_one`` empties the shared cache).
+        plan_updates.forget()
 
     def access(self, who: str) -> Any:
         return self.cast.access(who)

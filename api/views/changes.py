@@ -88,7 +88,9 @@ class ChangesView(ApiView):
         else:
             partnerships = visible_partnerships(request.user).values("pk")
         with collector_paused():
-            events, has_more = feed_page(partnership_ids=partnerships, since=since, limit=params["limit"])
+            events, has_more = feed_page(
+                partnership_ids=partnerships, since=since, limit=params["limit"], reader=request.user
+            )
             results, exact = represent(events)
         position = (events[-1].txid, events[-1].seq) if events else (since or START)
         document = {"cursor": encode_cursor(position), "has_more": has_more, "results": results}

@@ -16,21 +16,32 @@ from rest_framework.request import Request
 
 from alignment.access import Access
 from alignment.changes import cache_hour, plan_generations
-from alignment.models import AlignmentReview, Objective, PartnershipMember, Vision, VisionEndorsement
+from alignment.economics import has_private_figures
+from alignment.models import AlignmentReview, Driver, Objective, PartnershipMember, Vision, VisionEndorsement
 from cadence.attention import plan_attention
 from cadence.health import health_for
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision
 
 from .. import serializers as out
 from ..feed import collector_paused, current_position, encode_cursor
-from ..plan_document import public_owners, shared_document
+from ..plan_document import (
+    APPROVAL_ORDER,
+    CHECK_IN_ORDER,
+    COMMENT_ORDER,
+    COMMITMENT_ORDER,
+    GOAL_ORDER,
+    public_owners,
+    shared_document,
+    visible_figures_in_order,
+)
+from ..plan_updates import current, forget, plan_json, shared_digest
 from ..renderers import FastJSON, JSONRenderer
 from ..resources import PARTNERSHIPS, load
 from .base import ApiView
 
 # In the cache key of the shared document: bumped whenever the document's shape changes, so a
 # release never serves a document cached by the one before it.
-DOCUMENT_FORMAT = 2
+DOCUMENT_FORMAT = 4
 
 
 class AccessOut(serializers.Serializer[Any]):
@@ -92,6 +103,10 @@ class PlanOut(serializers.Serializer[Any]):
     check_ins = out.CheckInOut(many=True)
     comments = out.CommentOut(many=True)
     reviews = out.ReviewOut(many=True)
+    drivers = out.DriverOut(many=True, help_text="Both sides' business drivers.")
+    driver_figures = out.DriverFigureOut(
+        many=True, help_text="Your side's figures and those the other side shared with yours."
+    )
     health = HealthOut()
     attention = AttentionOut(help_text="What waits for whom: the numbers the dashboard and the digest show.")
 
@@ -102,7 +117,7 @@ def plan_document(access: Access) -> dict[str, Any]:
     # The cursor is taken before anything is read: every later change is replayed from the feed.
     cursor = encode_cursor(current_position(p.pk))
     vision = Vision.objects.filter(partnership=p).first()
-    goals = list(Goal.objects.filter(partnership=p).select_related("created_by").order_by("period_start", "created_at"))
+    goals = list(Goal.objects.filter(partnership=p).select_related("created_by").order_by(*GOAL_ORDER))
     amended = [(g.pk, g.agreed_revision) for g in goals if g.has_pending_amendment]
     agreed_revisions = []
     if amended:
@@ -132,11 +147,17 @@ def plan_document(access: Access) -> dict[str, Any]:
         "objectives": Objective.objects.filter(partnership=p),
         "goals": goals,
         "agreed_revisions": agreed_revisions,
-        "approvals": Approval.objects.filter(goal__partnership=p).select_related("user"),
-        "commitments": Commitment.objects.filter(goal__partnership=p).select_related("owner"),
-        "check_ins": CheckIn.objects.filter(goal__partnership=p).select_related("author", "reviewed_by"),
-        "comments": Comment.objects.filter(goal__partnership=p).select_related("author"),
+        "approvals": Approval.objects.filter(goal__partnership=p).select_related("user").order_by(*APPROVAL_ORDER),
+        "commitments": Commitment.objects.filter(goal__partnership=p)
+        .select_related("owner")
+        .order_by(*COMMITMENT_ORDER),
+        "check_ins": CheckIn.objects.filter(goal__partnership=p)
+        .select_related("author", "reviewed_by")
+        .order_by(*CHECK_IN_ORDER),
+        "comments": Comment.objects.filter(goal__partnership=p).select_related("author").order_by(*COMMENT_ORDER),
         "reviews": AlignmentReview.objects.filter(partnership=p).prefetch_related("attendees"),
+        "drivers": Driver.objects.filter(partnership=p),
+        "driver_figures": visible_figures_in_order(access).select_related("entered_by"),
         "health": {"score": report.score, "components": report.as_json()},
         "attention": plan_attention(
             [
@@ -180,7 +201,11 @@ class PlanView(ApiView):
         return response
 
 
-def cached_plan(access: Access) -> tuple[bytes, str]:
+# How a private figure reads in the rendered document (``DriverFigureOut``'s ``visibility``).
+PRIVATE_FIGURE = b'"visibility":"private"'
+
+
+def cached_plan(access: Access, *, per_side: bool = False) -> tuple[bytes, str]:
     """The plan document as JSON bytes and its ETag.
 
     Everything but the caller's own ``access`` is built and rendered once per change of the plan
@@ -191,18 +216,32 @@ def cached_plan(access: Access) -> tuple[bytes, str]:
     p = access.partnership
     seconds = settings.HEALTH_CACHE_SECONDS
     generation, hour = plan_generations([p.pk])[p.pk], cache_hour(timezone.now())
-    key = f"plan-document-json:{DOCUMENT_FORMAT}:{p.pk}:{generation}:{hour}"
-    shared = cache.get(key) if seconds > 0 else None
-    if shared is None:
-        shared = shared_plan(access, generation)
+    # Each side's document holds its own private figures (``driver_figures``): the sides share one
+    # only while neither has any.
+    audience = access.side if per_side or has_private_figures(p) else "both"
+    key = f"plan-document-json:{DOCUMENT_FORMAT}:{p.pk}:{audience}:{generation}:{hour}"
+    kept = key.rsplit(":", 2)[0]  # what this process keeps of the plan's document (``api.plan_updates``)
+    cached = (current(kept, generation, hour) or cache.get(key)) if seconds > 0 else None
+    if cached is None:
+        if seconds > 0 and timezone.get_current_timezone_name() == "UTC":
+            # Updated for what changed since this process last made it.
+            with collector_paused():
+                cached = plan_json(access, kept, generation, hour)
+        else:
+            shared = shared_plan(access, generation)
+            cached = (shared, shared_digest(shared))
+        if audience == "both" and PRIVATE_FIGURE in cached[0]:
+            # A figure was made private while the document was read: it is one side's document now.
+            forget(kept)
+            return cached_plan(access, per_side=True)
         if seconds > 0:
-            cache.set(key, shared, seconds)
+            cache.set(key, cached, seconds)
+    shared, digest = cached
     own = access_document(access)
-    body = b'{"access":' + JSONRenderer().render(own) + b"," + shared[1:]
-    tag = '"plan-{}-{}-{}"'.format(
-        generation[:20],
-        hour,
-        "".join(str(int(own[k])) if isinstance(own[k], bool) else str(own[k]) for k in ACCESS_KEYS),
+    body = b"".join((b'{"access":', JSONRenderer().render(own), b",", memoryview(shared)[1:]))  # one copy
+    # The tag changes exactly when the bytes do: the digest of the shared part, and the caller's access.
+    tag = '"plan-{}-{}"'.format(
+        digest, "".join(str(int(own[k])) if isinstance(own[k], bool) else str(own[k]) for k in ACCESS_KEYS)
     )
     return body, tag
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
@@ -105,8 +106,12 @@ class DetailView(ApiView):
         obj, access = load(resource, request.user, pk)
         data = validated(resource.update_in, request.data, put=put)  # type: ignore[arg-type]
         version = expected_version(request, data)
-        resource.update(access, obj, version, data)  # type: ignore[misc]
-        return object_response(resource, resource.queryset().get(pk=obj.pk))
+        # Read back before the commit: after it (and its on-commit work) another writer's version
+        # could already be there, and the answer would name a version this request did not make.
+        with transaction.atomic():
+            resource.update(access, obj, version, data)  # type: ignore[misc]
+            updated = resource.queryset().get(pk=obj.pk)
+        return object_response(resource, updated)
 
     def delete(self, request: Request, pk: str) -> Response:
         obj, access = load(self.resource, request.user, pk)

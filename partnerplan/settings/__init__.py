@@ -198,6 +198,9 @@ else:
         "control_folder": str(_broker_dir / "control"),
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Who stores a plan's dashboard numbers after a change (cadence.attention): a worker, moments after
+# the commit (the request answers at once), or the committing request itself when tasks run in-line.
+ATTENTION_STORED_BY_WORKER = env.bool("ATTENTION_STORED_BY_WORKER", default=not CELERY_TASK_ALWAYS_EAGER)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -11,6 +11,8 @@ if not REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# Tasks run in-line, so the committing request stores its plan's dashboard numbers itself.
+ATTENTION_STORED_BY_WORKER = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SITE_URL = "http://testserver"
 # Static files come from the finders in tests; there is no collected STATIC_ROOT to serve.

@@ -15,17 +15,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organisation, OrganisationMembership, User
+from alignment import economics
 from alignment import services as plan
 from alignment.access import Access, resolve
-from alignment.models import Objective, Partnership, Role, Side, Vision
+from alignment.models import FigureVisibility, Objective, Partnership, Role, Side, Vision
+from cadence import pulse
 from cadence import services as review_services
 from goals import check_ins as goal_check_ins
 from goals import comments as goal_comments
 from goals import commitments as goal_commitments
 from goals import services as goals
-from goals.derive import goals_derive
-from goals.models import Commitment, Direction, Goal, GoalStatus
+from goals.derive import goals_derive, period_containing
+from goals.models import CheckIn, Commitment, Direction, Goal, GoalStatus
 
+from .. import templates_service as plan_templates
 from .common import ADMIN_EMAIL, Login, demo_id, ensure_vendor, health_trend, person, quarters, serialise_seeds
 
 # --- The showcase -------------------------------------------------------------------------------
@@ -72,6 +75,23 @@ class GoalPlan:
     note: str = ""  # closing note, withdrawal note or change request
     amend: dict[str, Any] = field(default_factory=dict)
     comments: list[tuple[str, str]] = field(default_factory=list)  # (who, text)
+    dispute: str = ""  # the other side disputes the latest older figure with its own number and this note
+    settle: bool = False  # ... and the side that entered it settles on the other side's number
+
+
+@dataclass
+class DriverPlan:
+    """One side's business driver and its figures for the last four quarters (oldest first)."""
+
+    name: str
+    unit: str
+    figures: tuple[float, float, float, float]
+    shared: bool = False
+    note: str = ""  # on the latest figure
+
+
+# Figures older than this are confirmed by the other side (or disputed); newer ones still wait.
+UNREVIEWED_DAYS = 21
 
 
 def _money(value: float) -> Decimal:
@@ -134,8 +154,6 @@ def _northwind(org: Organisation, admin: User, today: dt.date, q: dict[str, tupl
         referral_fee_percent=Decimal("10"),
         economic_notes="10 % referral fee on first-year licences Northwind sources; Northwind keeps all services "
         "revenue. Certified consultants get free sandbox tenants.",
-        vendor_drivers=["licence revenue", "active users", "enterprise logos"],
-        partner_drivers=["services revenue", "consultant utilisation", "billable rate"],
         review_cadence=Partnership.Cadence.QUARTERLY,
         timezone="Europe/Berlin",
         review_time=dt.time(10, 0),
@@ -155,6 +173,39 @@ def _northwind(org: Organisation, admin: User, today: dt.date, q: dict[str, tupl
     revision = Vision.objects.get(partnership=p).revision
     plan.vision_endorse(access=cast.manager, revision=revision)
     plan.vision_endorse(access=cast.partner, revision=revision)
+    # Each side's economics: Acme Cloud counts the ARR Northwind sources and the consultants it
+    # certifies; Northwind lives from billable work. Each keeps its most sensitive numbers to itself.
+    drivers = _economics(
+        cast,
+        today,
+        vendor=[
+            DriverPlan(
+                "partner-sourced ARR",
+                "EUR k",
+                (180, 235, 290, 385),
+                shared=True,
+                note="Three migrations signed in the last month of the quarter.",
+            ),
+            DriverPlan("certified consultants", "people", (2, 3, 4, 9), shared=True),
+            DriverPlan("active users", "users", (1850, 2120, 2460, 2980)),
+        ],
+        partner=[
+            DriverPlan(
+                "services revenue from the practice",
+                "EUR k",
+                (210, 236, 251, 318),
+                note="Two fixed-price onboardings billed early.",
+            ),
+            DriverPlan("utilisation of certified consultants", "%", (58, 61, 64, 71), shared=True),
+            DriverPlan("average billable day rate", "EUR", (1080, 1095, 1120, 1185)),
+            DriverPlan("deals sourced", "deals", (2, 3, 3, 5), shared=True),
+        ],
+    )
+    # The plan starts from the consulting-house template: its utilisation objective, with its driver
+    # and four quarterly draft goals (the objectives below are the ones the two sides wrote).
+    plan_templates.template_apply(
+        access=cast.manager, template=plan_templates.shipped("consulting"), today=today, only=["utilisation"]
+    )
 
     objectives = {
         "practice": plan.objective_create(
@@ -163,8 +214,8 @@ def _northwind(org: Organisation, admin: User, today: dt.date, q: dict[str, tupl
             description="Enough certified consultants to staff every joint migration without waiting.",
             vendor_gain="Customers go live faster, and stay.",
             partner_gain="A specialised practice at better rates.",
-            vendor_drivers=["active users"],
-            partner_drivers=["billable rate", "consultant utilisation"],
+            vendor_drivers=["certified consultants", "active users"],
+            partner_drivers=["average billable day rate", "utilisation of certified consultants"],
             success_measure="Certified consultants on staff",
             metric_name="Certified consultants",
             metric_unit="people",
@@ -179,8 +230,8 @@ def _northwind(org: Organisation, admin: User, today: dt.date, q: dict[str, tupl
             description="Opportunities found and worked together from the first meeting.",
             vendor_gain="New enterprise logos and licence revenue.",
             partner_gain="A steady flow of services work.",
-            vendor_drivers=["licence revenue", "enterprise logos"],
-            partner_drivers=["services revenue"],
+            vendor_drivers=["partner-sourced ARR"],
+            partner_drivers=["services revenue from the practice"],
             success_measure="Qualified joint pipeline",
             metric_name="Joint pipeline",
             metric_unit="EUR k",
@@ -195,7 +246,7 @@ def _northwind(org: Organisation, admin: User, today: dt.date, q: dict[str, tupl
             vendor_gain="Lower churn in the first year.",
             partner_gain="Fixed-price onboarding becomes profitable.",
             vendor_drivers=["active users"],
-            partner_drivers=["consultant utilisation"],
+            partner_drivers=["utilisation of certified consultants"],
             success_measure="Median days from signature to first production use",
             metric_name="Median onboarding time",
             metric_unit="days",
@@ -205,6 +256,10 @@ def _northwind(org: Organisation, admin: User, today: dt.date, q: dict[str, tupl
             target_date=q["last"][0] + relativedelta(years=2),
         ),
     }
+    # Northwind links the deals it sources to the pipeline objective the vendor's side wrote with it.
+    economics.objective_link_driver(
+        access=cast.partner, objective_id=objectives["pipeline"].pk, driver_id=drivers["deals sourced"].pk
+    )
     plans = [
         GoalPlan(
             "practice",
@@ -248,6 +303,8 @@ def _northwind(org: Organisation, admin: User, today: dt.date, q: dict[str, tupl
             reach=0.6,
             confidence=(2, 3),
             note="Round-tables slipped to this quarter; pipeline reached 580k EUR.",
+            dispute="Two of these opportunities were lost before the count; our CRM shows less.",
+            settle=True,
         ),
         GoalPlan(
             "pipeline",
@@ -336,8 +393,6 @@ def _brightline(org: Organisation, admin: User, today: dt.date, q: dict[str, tup
         partner_type=Partnership.PartnerType.RESELLER,
         margin_percent=Decimal("22.5"),
         economic_notes="22.5 % resale margin on subscriptions, 5 % extra on multi-year renewals.",
-        vendor_drivers=["subscription revenue", "seats", "net retention"],
-        partner_drivers=["recurring margin", "seats under management", "less discounting"],
         review_cadence=Partnership.Cadence.MONTHLY,
         timezone="Europe/London",
         review_time=dt.time(15, 0),
@@ -353,6 +408,39 @@ def _brightline(org: Organisation, admin: User, today: dt.date, q: dict[str, tup
     )
     # Only the vendor side has endorsed the vision so far: Brightline's board reviews it next month.
     plan.vision_endorse(access=cast.manager, revision=Vision.objects.get(partnership=p).revision)
+    # Each side's economics: Acme Cloud counts subscriptions and users; Brightline its recurring
+    # revenue, the products each customer takes and the discount it grants.
+    _economics(
+        cast,
+        today,
+        vendor=[
+            DriverPlan("subscription revenue", "EUR k", (1050, 1110, 1200, 1320), shared=True),
+            DriverPlan("active users", "users", (5200, 5650, 6100, 6850), shared=True),
+            DriverPlan("net revenue retention", "%", (103, 104, 104, 108), note="Two upsells of 400 seats each."),
+        ],
+        partner=[
+            DriverPlan(
+                "subscription and licence revenue",
+                "EUR k",
+                (262, 281, 296, 334),
+                note="Multi-year renewals booked with the 5 % extra.",
+            ),
+            DriverPlan("active users", "users", (5050, 5480, 6020, 6710)),
+            DriverPlan("products per customer", "products", (1.2, 1.2, 1.3, 1.4), shared=True),
+            DriverPlan(
+                "average discount",
+                "%",
+                (20, 19, 18, 15.5),
+                shared=True,
+                note="Discounts above 10 % approved centrally since the middle of the quarter.",
+            ),
+        ],
+    )
+    # The plan starts from the solution-provider template: its products-per-customer objective, with
+    # its driver and four quarterly draft goals.
+    plan_templates.template_apply(
+        access=cast.manager, template=plan_templates.shipped("reseller"), today=today, only=["products-per-customer"]
+    )
 
     objectives = {
         "arr": plan.objective_create(
@@ -360,8 +448,8 @@ def _brightline(org: Organisation, admin: User, today: dt.date, q: dict[str, tup
             title="Grow recurring revenue sold through Brightline",
             vendor_gain="Subscription revenue in a segment we cannot reach directly.",
             partner_gain="Recurring margin instead of one-off hardware deals.",
-            vendor_drivers=["subscription revenue", "seats"],
-            partner_drivers=["recurring margin"],
+            vendor_drivers=["subscription revenue", "active users"],
+            partner_drivers=["subscription and licence revenue", "active users"],
             success_measure="Annual recurring revenue of Brightline customers",
             metric_name="ARR",
             metric_unit="EUR k",
@@ -375,8 +463,8 @@ def _brightline(org: Organisation, admin: User, today: dt.date, q: dict[str, tup
             title="Sell on value: less discounting on renewals",
             vendor_gain="Healthier net retention.",
             partner_gain="Better margin on every renewal.",
-            vendor_drivers=["net retention"],
-            partner_drivers=["less discounting"],
+            vendor_drivers=["net revenue retention"],
+            partner_drivers=["average discount"],
             success_measure="Average discount granted on renewals",
             metric_name="Average renewal discount",
             metric_unit="%",
@@ -399,6 +487,7 @@ def _brightline(org: Organisation, admin: User, today: dt.date, q: dict[str, tup
             reach=0.65,
             confidence=(4, 4),
             comments=[("partner", "Inside sales finished the training; first cross-sell deals are in the forecast.")],
+            dispute="Our billing shows less: two of these customers renew only next month.",
         ),
         GoalPlan(
             "arr",
@@ -530,8 +619,40 @@ def _comment(cast: Cast, goal: Goal, g: GoalPlan) -> None:
         goal_comments.comment_create(access=cast.of(who), goal_id=goal.pk, body=text)
 
 
+def _economics(cast: Cast, today: dt.date, *, vendor: list[DriverPlan], partner: list[DriverPlan]) -> dict[str, Any]:
+    """Each side's drivers, added by that side's approver, with its figures for the last four
+    quarters: private unless the side shares them. Returns the drivers by name (the vendor's
+    where both sides name a driver alike)."""
+    periods: list[tuple[dt.date, dt.date]] = []
+    end = quarters(today)["last"][1]
+    for _ in range(4):
+        period = period_containing(end, "quarter")
+        periods.insert(0, period)
+        end = period[0] - dt.timedelta(days=1)
+    drivers: dict[str, Any] = {}
+    for access, items in ((cast.partner, partner), (cast.manager, vendor)):
+        for item in items:
+            driver = economics.driver_add(access=access, name=item.name, unit=item.unit)
+            drivers[item.name] = driver
+            for n, ((start, stop), value) in enumerate(zip(periods, item.figures, strict=True)):
+                economics.figure_record(
+                    access=access,
+                    driver_id=driver.pk,
+                    period_start=start,
+                    period_end=stop,
+                    value=Decimal(str(value)),
+                    note=item.note if n == len(periods) - 1 else "",
+                    visibility=FigureVisibility.SHARED if item.shared else FigureVisibility.PRIVATE,
+                )
+    # Everyone's view of the partnership now names both sides' drivers (objectives check against it).
+    for access in (cast.admin, cast.manager, cast.partner, cast.viewer):
+        access.partnership.refresh_from_db()
+    return drivers
+
+
 def _check_ins(cast: Cast, goal: Goal, g: GoalPlan, today: dt.date) -> None:
-    """Check-ins from both sides about every two weeks, from the period start up to today."""
+    """Check-ins from both sides about every two weeks, from the period start up to today; the
+    other side confirms those older than three weeks (``_review_check_ins``)."""
     start, end = g.period
     last = min(end, today)
     days = list(range(12, (last - start).days + 1, 14)) or [max(0, (last - start).days)]
@@ -554,6 +675,39 @@ def _check_ins(cast: Cast, goal: Goal, g: GoalPlan, today: dt.date) -> None:
                 confidence=conf,
                 note="" if rng.random() < 0.6 else "Numbers from the monthly pipeline export.",
             )
+    _review_check_ins(cast, goal, g, today)
+
+
+def _review_check_ins(cast: Cast, goal: Goal, g: GoalPlan, today: dt.date) -> None:
+    """Two-key actuals: the other side confirms every figure older than three weeks; with a
+    ``dispute`` it disputes the latest of them with its own number instead, and with ``settle``
+    the side that entered it settles on that number. Recent figures stay unconfirmed."""
+    older = list(
+        CheckIn.objects.filter(goal=goal, measured_on__lte=today - dt.timedelta(days=UNREVIEWED_DAYS)).order_by(
+            "measured_on", "side"
+        )
+    )
+    disputed = older.pop() if g.dispute and older else None
+    for ci in older:
+        goal_check_ins.check_in_confirm(access=_other(cast, ci.side), check_in_id=ci.pk)
+    if disputed is None:
+        return
+    # The other side counts a little less (a lost deal, a renewal that slipped): both numbers stand.
+    their_number = disputed.value - max(_money(float(abs(g.target - g.baseline)) * 0.08), Decimal("1"))
+    goal_check_ins.check_in_dispute(
+        access=_other(cast, disputed.side), check_in_id=disputed.pk, value=their_number, note=g.dispute
+    )
+    if g.settle:
+        goal_check_ins.check_in_settle(
+            access=cast.manager if disputed.side == Side.VENDOR else cast.partner,
+            check_in_id=disputed.pk,
+            value=their_number,
+        )
+
+
+def _other(cast: Cast, side: str) -> Access:
+    """The approver of the side that did not enter a figure."""
+    return cast.partner if side == Side.VENDOR else cast.manager
 
 
 def _reviews(cast: Cast, today: dt.date, held: list[tuple[int, str, str, str]]) -> None:
@@ -565,6 +719,7 @@ def _reviews(cast: Cast, today: dt.date, held: list[tuple[int, str, str, str]]) 
         day = today - dt.timedelta(days=days_ago)
         when = dt.datetime.combine(day, review_time, tzinfo=zone)
         review = plan.review_schedule(access=cast.manager, scheduled_for=when, title=title)
+        _pulse(cast, review.pk, days_ago)
         review_services.review_hold(
             access=cast.manager,
             review_id=review.pk,
@@ -575,6 +730,35 @@ def _reviews(cast: Cast, today: dt.date, held: list[tuple[int, str, str, str]]) 
             schedule_next=False,
         )
     plan.review_schedule(access=cast.manager, title="Next alignment review")
+
+
+# Each person's pulse (trust, fairness, value, responsiveness, ease) at a review: the vendor sees
+# the partnership better than the partner on fairness and responsiveness (a gap to talk about),
+# and the partner's view improves from one review to the next (the trend).
+PULSE_ANSWERS = {
+    "admin": (4, 4, 4, 4, 4),
+    "manager": (5, 4, 4, 5, 4),
+    "partner": (3, 2, 4, 2, 3),
+    "viewer": (4, 3, 4, 3, 4),
+}
+PULSE_NOTES = {"partner": "Quotes take a week to come back; leads are shared late in the quarter."}
+# The review before: what the partner felt then (the quotes were already slow; the leads were worse).
+EARLIER_PULSE_NOTES = {"partner": "We heard about two deals in our region only after they closed."}
+
+
+def _pulse(cast: Cast, review_id: Any, days_ago: int) -> None:
+    """The relationship pulse of a past review, answered while it was scheduled; older reviews
+    were felt a little worse on the partner side."""
+    lower = 1 if days_ago > 60 else 0
+    for who, answers in PULSE_ANSWERS.items():
+        access = cast.of(who)
+        drop = lower if access.side == Side.PARTNER else 0
+        pulse.pulse_answer(
+            access=access,
+            review_id=review_id,
+            answers={q: max(1, a - drop) for q, a in zip(pulse.QUESTIONS, answers, strict=True)},
+            note=(EARLIER_PULSE_NOTES if lower else PULSE_NOTES).get(who, ""),
+        )
 
 
 def showcase_logins() -> list[Login]:

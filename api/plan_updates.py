@@ -1,0 +1,502 @@
+"""The ``/plan`` document kept up to date with what changed, instead of built again whole.
+
+Built from rows (``api.plan_document``), the document of a plan of 500 goals still costs some 90 ms:
+20 queries that read every goal, check-in and commitment, the plan's health over all of it, and
+rendering 3 MB. A plan being co-edited changes a goal at a time, and the first request after each
+change paid all of it. So each process keeps, per plan and side, the last document it built as a
+``PlanState``: every key of the document rendered on its own, the long lists of a goal's objects
+(goals, approvals, commitments, check-ins, comments) row by row with each row's place in the list,
+the facts of the plan's health (``cadence.health.HealthState``) and the feed position the document
+was read at (its ``cursor``).
+
+The next request after a change reads the plan's change events after that position (the change
+log says what changed: the object's type and id, and for a goal's objects the goal in the record)
+and reads again only the goals' rows in the lists their events touch (a goal event: the goal; a
+check-in event: the goal's check-ins; ...), with the very column lists of the full build; it drops
+those rows and puts the rows read back in their places by the
+lists' order (the same ``order_by`` as the full build, made total by the id). Deletions remove. The
+health is patched for the same goals, and what depends on the moment (health, attention) and the
+cursor are computed again. The result is byte for byte the document a full build gives at that
+position (``tests/test_plan_updates.py`` checks it after random sequences of changes).
+
+Anything else is built whole: a change of the vision, the objectives, the reviews, the members or
+the partnership, an object type this module does not know (a new list added to the document is
+therefore safe: its type builds whole), more than ``MAX_EVENTS`` events or ``MAX_GOALS`` goals, a
+document that orjson does not write as the standard encoder would, and the first request of each
+hour (the key the document is cached under turns with the hour: what changes without an event, a
+person's name, is as fresh as before).
+
+Why the feed position is safe to resume from: ``current_position`` is the newest event of the plan
+below the feed's horizon, taken before anything is read. A change committed while the document
+was read has its event after that position, so it is read again at the next update; reading a row
+again is harmless. Events come in the feed's order, the horizon holds back any that could still
+commit behind the position. Committed events the horizon still holds back are read too (their
+rows are in the document, as a full build would read them) without moving the position past them:
+the generation they gave the plan does not change again when the feed serves them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from django.db import connection, models
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from alignment.access import Access
+from alignment.changes import feed_queryset
+from alignment.models import ChangeEvent
+from cadence import health as plan_health
+from cadence.attention import plan_attention
+from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalStatus, negotiation_state_of
+
+from . import plan_document as document_rows
+from .feed import current_position, decode_cursor, encode_cursor
+from .renderers import LINE_SEPARATORS, JSONRenderer, exact_json
+
+# More changes than these since a document was built: building it whole is as quick and simpler.
+MAX_EVENTS = 200
+MAX_GOALS = 40
+# What one process keeps (the rendered rows of the plans it served last; a plan of 500 goals ~3 MB).
+KEEP_BYTES = 96 * 2**20
+
+
+@dataclass(frozen=True)
+class Spliced:
+    """A list of the document read by goal: its query for some goals, the order of its rows (the
+    full build's ``order_by``: the model's ordering and the id), and which of a row's values the
+    plan's attention needs (``cadence.attention.plan_attention``; None: none)."""
+
+    rows: Callable[[Any, list[str]], list[dict[str, Any]]]
+    order: Callable[[dict[str, Any]], tuple[Any, ...]]
+    goal: str
+    attention: tuple[str, ...] | None = None
+
+
+def _goals(partnership: Any, ids: list[str]) -> list[dict[str, Any]]:
+    rows = document_rows.Rows(
+        Goal.objects.filter(partnership=partnership, pk__in=ids).order_by(*document_rows.GOAL_ORDER),
+        document_rows.GOAL,
+    ).dicts()
+    for goal in rows:
+        goal["negotiation_state"] = negotiation_state_of(goal["status"], goal["amendment"])
+    return rows
+
+
+def _children(
+    model: type[models.Model], columns: document_rows.Columns, order: tuple[str, ...]
+) -> Callable[[Any, list[str]], list[dict[str, Any]]]:
+    def read(partnership: Any, ids: list[str]) -> list[dict[str, Any]]:
+        qs = model._default_manager.filter(goal_id__in=ids, goal__partnership=partnership).order_by(*order)
+        return document_rows.Rows(qs, columns).dicts()
+
+    return read
+
+
+SPLICED: dict[str, Spliced] = {
+    "goals": Spliced(
+        _goals,
+        lambda r: (r["period_start"], r["created_at"], str(r["id"])),
+        "id",
+        ("id", "status", "amendment", "revision", "proposed_by_side"),
+    ),
+    "approvals": Spliced(
+        _children(Approval, document_rows.APPROVAL, document_rows.APPROVAL_ORDER),
+        lambda r: (r["created_at"], str(r["id"])),
+        "goal",
+        ("goal", "revision", "side"),
+    ),
+    "commitments": Spliced(
+        _children(Commitment, document_rows.COMMITMENT, document_rows.COMMITMENT_ORDER),
+        lambda r: (r["side"], r["position"], r["created_at"], str(r["id"])),
+        "goal",
+        ("goal", "side", "done", "placeholder", "due_date"),
+    ),
+    "check_ins": Spliced(
+        _children(CheckIn, document_rows.CHECK_IN, document_rows.CHECK_IN_ORDER),
+        lambda r: (r["measured_on"], r["created_at"], str(r["id"])),
+        "goal",
+    ),
+    "comments": Spliced(
+        _children(Comment, document_rows.COMMENT, document_rows.COMMENT_ORDER),
+        lambda r: (r["created_at"], str(r["id"])),
+        "goal",
+    ),
+}
+
+
+# The changes a document is updated for (the types of objects in the change log) and what each
+# makes read again, by goal: its list's rows, the goal's facts of health (``cadence.health``: goals,
+# commitments and check-ins), the agreed revision shown while a goal is amended. The change log has
+# an event for every object a service writes (deleting a goal writes one for each of its objects).
+LISTS_OF: dict[str, tuple[str, ...]] = {
+    "goal": ("goals", "health"),
+    "approval": ("approvals",),
+    "commitment": ("commitments", "health"),
+    "checkin": ("check_ins", "health"),
+    "comment": ("comments",),
+    "goalrevision": ("revisions",),
+}
+
+
+class NotWritable(Exception):
+    """A value orjson does not write as the standard encoder would: the document is built whole."""
+
+
+def render(value: Any) -> bytes:
+    """One value of the document as ``renderers.FastJSON`` writes it inside the whole."""
+    try:
+        body = orjson.dumps(value, option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError as exc:
+        raise NotWritable from exc
+    for raw, escaped in LINE_SEPARATORS:
+        if raw in body:
+            body = body.replace(raw, escaped)
+    return body
+
+
+@dataclass
+class Rendered:
+    """A spliced list: each row's place, goal, bytes and what attention needs of it, in order."""
+
+    places: list[tuple[Any, ...]] = field(default_factory=list)
+    goals: list[str] = field(default_factory=list)
+    rows: list[bytes] = field(default_factory=list)
+    digests: list[bytes] = field(default_factory=list)
+    facts: list[dict[str, Any]] = field(default_factory=list)
+    size: int = 0  # of the rows
+
+    @classmethod
+    def of(cls, spec: Spliced, rows: Iterable[dict[str, Any]]) -> Rendered:
+        made = cls()
+        for row in rows:
+            made.places.append(spec.order(row))
+            made.goals.append(str(row[spec.goal]))
+            body = render(row)
+            made.rows.append(body)
+            made.digests.append(row_digest(body))
+            made.size += len(body)
+            if spec.attention:
+                made.facts.append({key: row[key] for key in spec.attention})
+        return made
+
+    def without(self, goals: set[str]) -> Rendered:
+        """A copy without the rows of these goals (the kept state is never changed in place)."""
+        dropped = {i for i, goal in enumerate(self.goals) if goal in goals}
+        keep = [i for i in range(len(self.goals)) if i not in dropped] if dropped else range(len(self.goals))
+        return Rendered(
+            [self.places[i] for i in keep],
+            [self.goals[i] for i in keep],
+            [self.rows[i] for i in keep],
+            [self.digests[i] for i in keep],
+            [self.facts[i] for i in keep] if self.facts else [],
+            self.size - sum(len(self.rows[i]) for i in dropped),
+        )
+
+    def insert(self, spec: Spliced, row: dict[str, Any]) -> None:
+        place = spec.order(row)
+        # Places are unique (they end with the id): the row goes where the full build puts it.
+        i = bisect_left(self.places, place)
+        self.places.insert(i, place)
+        self.goals.insert(i, str(row[spec.goal]))
+        body = render(row)
+        self.rows.insert(i, body)
+        self.digests.insert(i, row_digest(body))
+        self.size += len(body)
+        if spec.attention:
+            self.facts.insert(i, {key: row[key] for key in spec.attention})
+
+
+@dataclass
+class PlanState:
+    """A document as it was built at ``position``, kept to be updated (see the module's doc)."""
+
+    position: tuple[int, int]
+    hour: str
+    parts: dict[str, bytes]  # every key of the document, in its order; b"" for a spliced list
+    lists: dict[str, Rendered]
+    amended: dict[str, int]  # goals with a pending amendment: the number of their agreed revision
+    reviews: list[dict[str, Any]]  # the reviews' status and time (attention)
+    health: plan_health.HealthState
+    body: bytes = b""
+    digest: str = ""
+    generation: str | None = None  # the plan's generation it was made for
+    bytes: int = 0  # what it holds in memory, about
+
+    def finish(self) -> PlanState:
+        """Render the whole document from its parts and take its digest (the ETag's)."""
+        pieces = [b"{"]
+        digest = hashlib.blake2b(digest_size=16)
+        for key, value in self.parts.items():
+            name = render(key)
+            pieces.append(b"%s%s:" % (b"," if len(pieces) > 1 else b"", name))
+            if key in self.lists:
+                rendered = self.lists[key]
+                pieces += (b"[", b",".join(rendered.rows), b"]")
+                digest.update(b"%d%s[%s]" % (len(name), name, b"".join(rendered.digests)))
+            else:
+                pieces.append(value)
+                digest.update(b"%d%s%d:%s" % (len(name), name, len(value), value))
+        pieces.append(b"}")
+        self.body = b"".join(pieces)
+        self.bytes = len(self.body) + sum(rendered.size for rendered in self.lists.values())
+        # Of the document's parts, its long lists by the digest of each row: a function of the bytes
+        # (the same document always has the same parts and rows) that costs little to take again.
+        self.digest = "t" + digest.hexdigest()
+        return self
+
+
+_states: OrderedDict[str, PlanState] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _keep(key: str, state: PlanState) -> None:
+    with _lock:
+        _states[key] = state
+        _states.move_to_end(key)
+        total = sum(s.bytes for s in _states.values())
+        while total > KEEP_BYTES and len(_states) > 1:
+            _oldest, dropped = _states.popitem(last=False)
+            total -= dropped.bytes
+
+
+def forget(key: str | None = None) -> None:
+    """Drop what this process keeps (of one document, or all)."""
+    with _lock:
+        if key is None:
+            _states.clear()
+        else:
+            _states.pop(key, None)
+
+
+def shared_digest(body: bytes) -> str:
+    """The digest of a rendered document (in its ``ETag``: it changes exactly when the bytes do);
+    ``PlanState.finish`` takes it from its parts instead ("t"), this one of the bytes whole ("b")."""
+    return "b" + hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def row_digest(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=8).digest()
+
+
+def plan_json(access: Access, key: str, generation: str | None, hour: str) -> tuple[bytes, str]:
+    """The document without the caller's ``access`` (the ``key`` of the kept one: plan and side),
+    and its digest: the kept one updated for what changed since it was built, or built whole."""
+    now = timezone.now()
+    with _lock:
+        kept = _states.get(key)
+    state, newest = update(kept, access, generation, now) if kept is not None and kept.hour == hour else (None, None)
+    if state is None:
+        built = build(access, generation, hour, now, newest)
+        if isinstance(built, bytes):
+            forget(key)
+            return built, shared_digest(built)
+        state = built
+    state.generation = generation
+    _keep(key, state)
+    return state.body, state.digest
+
+
+def current(key: str, generation: str, hour: str) -> tuple[bytes, str] | None:
+    """The document this process made for the plan's current generation and hour, if it has it: what
+    the shared cache holds under that key, without reading 3 MB from it."""
+    with _lock:
+        state = _states.get(key)
+    if state is None or state.generation != generation or state.hour != hour:
+        return None
+    return state.body, state.digest
+
+
+def build(
+    access: Access, generation: str | None, hour: str, now: dt.datetime, position: tuple[int, int] | None = None
+) -> PlanState | bytes:
+    """The document built whole (``plan_document.shared_document``), kept as a ``PlanState``; only
+    rendered (by the standard encoder) when orjson does not write it exactly. ``position``: the
+    plan's newest change, when an update that gave up just read it (its cursor: no query more)."""
+    p = access.partnership
+    loaded: list[plan_health.HealthState] = []
+
+    def health() -> plan_health.HealthReport:
+        # Read after the cursor was taken, like every other part of the document.
+        loaded.append(plan_health.load_state(p.pk, now))
+        report = plan_health.state_report(loaded[0], now)
+        if generation:
+            plan_health.remember_health(p.pk, generation, now, report)
+        return report
+
+    document, exact = document_rows.shared_document(access, generation, health=health, position=position)
+    try:
+        if not exact:
+            raise NotWritable
+        lists = {key: Rendered.of(spec, document[key]) for key, spec in SPLICED.items()}
+        parts = {key: b"" if key in lists else render(value) for key, value in document.items()}
+    except NotWritable:
+        return JSONRenderer().render(document)
+    amended = {
+        str(g["id"]): g["agreed_revision"]
+        for g in document["goals"]
+        if g["status"] == GoalStatus.AGREED and g["amendment"]
+    }
+    return PlanState(
+        position=decode_cursor(document["cursor"]),
+        hour=hour,
+        parts=parts,
+        lists=lists,
+        amended=amended,
+        reviews=[{"status": r["status"], "scheduled_for": r["scheduled_for"]} for r in document["reviews"]],
+        health=loaded[0],
+    ).finish()
+
+
+def changes_since(
+    partnership_id: Any, position: tuple[int, int]
+) -> tuple[dict[str, set[str]] | None, tuple[int, int] | None]:
+    """What changed after ``position``: for each spliced list (and ``"health"``: the goals whose
+    facts of health changed; ``"revisions"``: goals with a changed revision) the goals whose rows in
+    it changed, None when something else changed (or too much); and the position of the plan's
+    newest change the feed serves, when it was read (None: none, or more than were read).
+
+    Every committed event is read, also those the feed still holds back behind its horizon (a
+    transaction with a smaller id is still open): their rows are read now, since the generation
+    they gave the plan will not change again when the feed serves them. The position (the
+    document's cursor) only moves to what the feed serves, so they are replayed and read again."""
+    events = list(
+        _events_after(position)
+        .filter(partnership_id=partnership_id)
+        .annotate(served=_served_by_feed())
+        .values_list("txid", "seq", "object_type", "object_id", "action", "after__goal", "before__goal", "served")[
+            : MAX_EVENTS + 1
+        ]
+    )
+    if len(events) > MAX_EVENTS:
+        return None, None
+    served = [event for event in events if event[-1]]
+    newest = (served[-1][0], served[-1][1]) if served else None
+    changed: dict[str, set[str]] = {key: set() for key in (*SPLICED, "health", "revisions")}
+    for _txid, _seq, kind, object_id, action, after_goal, before_goal, _served in events:
+        if kind not in LISTS_OF:
+            return None, newest
+        goal = str(object_id if kind == "goal" else (after_goal or before_goal or ""))
+        if not goal:
+            return None, newest
+        # A deleted goal takes its objects with it: each list drops its rows.
+        for key in SPLICED if kind == "goal" and action == "delete" else LISTS_OF[kind]:
+            changed[key].add(goal)
+    if len(set().union(*changed.values())) > MAX_GOALS:
+        return None, newest
+    return changed, newest
+
+
+def _events_after(position: tuple[int, int]) -> models.QuerySet[ChangeEvent]:
+    """Every committed event after ``position``, in feed order."""
+    qs: models.QuerySet[ChangeEvent] = ChangeEvent.objects.extra(  # constant SQL, the position as parameters
+        where=['("alignment_changeevent"."txid", "alignment_changeevent"."seq") > (%s, %s)'],
+        params=[int(position[0]), int(position[1])],
+    )
+    return qs.order_by("txid", "seq")
+
+
+def _served_by_feed() -> Exists:
+    """Whether the feed serves an event already: below its horizon, or the reader's own
+    (``alignment.changes.feed_queryset``)."""
+    if connection.vendor == "postgresql":
+        return Exists(feed_queryset().filter(pk=OuterRef("pk")))
+    return Exists(ChangeEvent.objects.filter(pk=OuterRef("pk")))
+
+
+def update(
+    state: PlanState, access: Access, generation: str | None, now: dt.datetime
+) -> tuple[PlanState | None, tuple[int, int] | None]:
+    """``state`` brought up to the plan's latest change (None when it must be built whole), and the
+    position of that change when it was read."""
+    p = access.partnership
+    changed, newest = changes_since(p.pk, state.position)
+    if changed is None:
+        return None, newest
+    # No event after the state's: its transaction is still open (or nothing changed), the cursor
+    # is what a full build takes.
+    position = newest or current_position(p.pk)
+    state_or_none = _updated(state, access, generation, now, changed, position)
+    return state_or_none, newest
+
+
+def _updated(
+    state: PlanState,
+    access: Access,
+    generation: str | None,
+    now: dt.datetime,
+    changed: dict[str, set[str]],
+    position: tuple[int, int],
+) -> PlanState | None:
+    p = access.partnership
+    health_state = state.health
+    if changed["health"]:
+        patched = plan_health.patch_state(state.health, p.pk, now, goals=changed["health"])
+        if patched is None:
+            return None
+        health_state = patched
+    lists = dict(state.lists)
+    amended = dict(state.amended)
+    parts = dict(state.parts)
+    try:
+        for key, spec in SPLICED.items():
+            goals = changed[key]
+            if not goals:
+                continue
+            rows = spec.rows(p, sorted(goals))
+            rendered = lists[key].without(goals)
+            for row in rows:
+                rendered.insert(spec, row)
+            lists[key] = rendered
+            if key == "goals":
+                for goal in goals:
+                    if amended.pop(goal, None) is not None:
+                        changed["revisions"].add(goal)
+                for g in rows:
+                    if g["status"] == GoalStatus.AGREED and g["amendment"]:  # Goal.has_pending_amendment
+                        amended[str(g["id"])] = g["agreed_revision"]
+                        changed["revisions"].add(str(g["id"]))
+        if any(goal in amended or goal in state.amended for goal in changed["revisions"]):
+            revisions = document_rows.revisions_in_force(amended)
+            if not exact_json(revisions):
+                return None
+            parts["agreed_revisions"] = render(revisions)
+        report = plan_health.state_report(health_state, now)
+        if generation:
+            plan_health.remember_health(p.pk, generation, now, report)
+        health = document_rows.document_of_health(report)
+        partnership = document_rows.partnership_document(p)
+        if not (exact_json(health) and exact_json(dict(partnership))):
+            return None
+        parts["cursor"] = render(encode_cursor(position))
+        parts["partnership"] = render(partnership)
+        parts["health"] = render(health)
+        parts["attention"] = render(
+            plan_attention(
+                lists["goals"].facts,
+                lists["approvals"].facts,
+                lists["commitments"].facts,
+                state.reviews,
+                now,
+                timezone.localdate(now),
+            )
+        )
+    except NotWritable:
+        return None
+    return PlanState(
+        position=position,
+        hour=state.hour,
+        parts=parts,
+        lists=lists,
+        amended=amended,
+        reviews=state.reviews,
+        health=health_state,
+    ).finish()
