@@ -139,6 +139,7 @@ class ReviewPulse(ApiView):
         tags=["reviews"],
         parameters=[ID_PARAM],
         responses={200: PulseOut},
+        operation_id="reviews_pulse_retrieve",
         summary="The relationship pulse of a review (side by side, the trend)",
         description=__doc__,
     )
@@ -151,6 +152,7 @@ class ReviewPulse(ApiView):
         parameters=[ID_PARAM],
         request=PulseIn,
         responses={200: PulseOut},
+        operation_id="reviews_pulse_update",
         summary="Give or change your own answers to the pulse",
         description=__doc__,
     )
@@ -162,6 +164,7 @@ class ReviewPulse(ApiView):
         parameters=[ID_PARAM],
         request=PulseIn,
         responses={200: PulseOut},
+        operation_id="reviews_pulse_create",
         summary="Give or change your own answers to the pulse (as PUT)",
         description=__doc__,
     )
