@@ -159,6 +159,10 @@ CHECK_IN_COLUMNS = [
     "Note",
     "By",
     "Recorded at",
+    "Source",
+    "State",
+    "Other side's figure",
+    "Dispute note",
 ]
 
 
@@ -187,6 +191,10 @@ class CheckInsCsv(PlanView):
                 "author__full_name",
                 "author__email",
                 "created_at",
+                "source",
+                "review",
+                "disputed_value",
+                "dispute_note",
             )
         )
 
@@ -207,6 +215,10 @@ class CheckInsCsv(PlanView):
                 name,
                 email,
                 created,
+                source,
+                review,
+                disputed,
+                dispute_note,
             ) in values.iterator(chunk_size=500):
                 yield [
                     str(pk),
@@ -222,6 +234,10 @@ class CheckInsCsv(PlanView):
                     note,
                     name or email or "",
                     created,
+                    source,  # web, api, import
+                    review,  # the two-key state: unconfirmed, confirmed, disputed
+                    "" if disputed is None else disputed,
+                    dispute_note,
                 ]
 
         return stream_csv(CHECK_IN_COLUMNS, rows(), _filename(p, "check-ins"))

@@ -6,7 +6,9 @@ chat channels."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import re
 from decimal import Decimal
@@ -273,6 +275,25 @@ def test_the_other_side_confirms_and_disputes_in_the_goal_card(cast, goal, clien
     assert settled.status_code == 200 and reload(ci).value == Decimal("120")
     refused = client.post(base + f"check-ins/{ci.pk}/confirm/", {"version": "3"}, headers={"HX-Request": "true"})
     assert refused.status_code == 409 and "confirmed already" in refused.content.decode()
+
+
+def test_the_check_ins_csv_says_each_figures_source_state_and_the_other_sides_number(cast, goal, client):
+    confirmed = vendor_figure(cast, goal, value="150", days=2)
+    goal_check_ins.check_in_confirm(access=cast.access("partner_editor"), check_in_id=confirmed.pk)
+    disputed = vendor_figure(cast, goal, value="170", days=1)
+    goal_check_ins.check_in_dispute(
+        access=cast.access("partner_editor"), check_in_id=disputed.pk, value="160", note="One deal slipped"
+    )
+    vendor_figure(cast, goal, value="180")
+    client.force_login(cast.partner_editor)
+    response = client.get(f"/p/{cast.partnership.pk}/export/check-ins.csv")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert [(r["Value"], r["Source"], r["State"], r["Other side's figure"], r["Dispute note"]) for r in rows] == [
+        ("150", "web", "confirmed", "", ""),
+        ("170", "web", "disputed", "160", "One deal slipped"),
+        ("180", "web", "unconfirmed", "", ""),
+    ]
 
 
 def test_outsiders_get_404_for_a_figure(cast, goal, client):
