@@ -39,7 +39,10 @@ from partnerplan.celery import app
 from tests import factories as f
 from tests.conftest import redis_url
 
-pytestmark = [pytest.mark.redis]
+# ``django_db`` for every test (the worker's test overrides it with a transaction): pytest-django then
+# runs these before the transactional tests, so no worker thread a transactional test started is
+# still taking messages from the queue while a test reads it back.
+pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 
 QUEUE = "celery"
 
