@@ -21,7 +21,14 @@ from .views.imports import CheckInsBulk
 from .views.plan import PlanView
 from .views.pulse import ReviewPulse
 from .views.resources import views_for
-from .views.templates import TemplateApply, TemplateClone, TemplateList, TemplateSave
+from .views.templates import (
+    TemplateApply,
+    TemplateClone,
+    TemplateCustomise,
+    TemplateDetail,
+    TemplateList,
+    TemplateSave,
+)
 
 ID = r"(?P<pk>[^/]+)"
 
@@ -55,6 +62,8 @@ urlpatterns = [
     route(f"v1/partnerships/{ID}/balance", PartnershipBalance, "api-partnership-balance"),
     route(f"v1/reviews/{ID}/pulse", ReviewPulse, "api-review-pulse"),
     route("v1/templates", TemplateList, "api-templates"),
+    route(f"v1/templates/{ID}", TemplateDetail, "api-template"),
+    route(f"v1/templates/{ID}/customise", TemplateCustomise, "api-template-customise"),
     route(f"v1/partnerships/{ID}/apply-template", TemplateApply, "api-apply-template"),
     route(f"v1/partnerships/{ID}/save-template", TemplateSave, "api-save-template"),
     route(f"v1/partnerships/{ID}/clone-structure", TemplateClone, "api-clone-structure"),

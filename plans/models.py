@@ -333,13 +333,22 @@ class InboundReply(models.Model):
 TemplateType = Partnership.PartnerType
 
 
+# What a template's applications are known by: a plan takes templates of one lineage only, and a
+# template's items are keyed per lineage (``plans.templates_service``).
+LINEAGE_LIMIT = 60
+
+
 class PlanTemplate(models.Model):
     """An organisation's own template of a joint plan (``plans.templates_service``): vision prompts,
     mutual objectives with their metrics, each side's drivers and the goals' default trajectory.
 
-    ``structure`` holds the validated data of ``plans.template_library.clean_structure``; a copy of
-    a shipped template (``based_on``) keeps its items' keys, so a plan that had the shipped one
-    applied gets nothing twice from the copy. Its admins edit it; its members apply it."""
+    ``structure`` holds the validated data of ``plans.template_library.clean_structure``. ``lineage``
+    says where the template comes from: the key of the shipped template it was copied from
+    (``based_on``), or the lineage of the plan it was saved from (``plan:<id>`` of that plan when no
+    template filled it; ``org:<id>``, its own id, for a template of unknown origin). A template
+    keeps its items' keys and its lineage when edited, so a plan filled from the same lineage gets
+    nothing twice from it, and a plan filled from another lineage refuses it. Its admins edit it;
+    its members apply it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="plan_templates")
@@ -348,6 +357,7 @@ class PlanTemplate(models.Model):
     structure = models.JSONField(default=dict)
     # The key of the shipped template this one was copied from ("" for one saved from a plan).
     based_on = models.CharField(max_length=40, blank=True)
+    lineage = models.CharField(max_length=LINEAGE_LIMIT)
     version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -358,6 +368,7 @@ class PlanTemplate(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organisation", "name"], name="plan_template_name_unique"),
             models.CheckConstraint(condition=Q(partner_type__in=TemplateType.values), name="plan_template_type"),
+            models.CheckConstraint(condition=~Q(lineage=""), name="plan_template_lineage"),
         ]
 
     def __str__(self) -> str:
@@ -366,7 +377,8 @@ class PlanTemplate(models.Model):
 
 class TemplateApplication(models.Model):
     """A template applied to a partnership: which one (``template_ref``: a shipped key, ``org:<id>``
-    or ``plan:<id>`` for a cloned plan), and its vision prompts, shown while the vision is empty."""
+    or ``plan:<id>`` for a cloned plan), its ``lineage`` (``PlanTemplate``), and its vision prompts,
+    shown while the vision is empty."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     partnership = models.ForeignKey(
@@ -375,6 +387,7 @@ class TemplateApplication(models.Model):
     template_ref = models.CharField(max_length=60)
     template_name = models.CharField(max_length=200)
     template_version = models.PositiveIntegerField(default=1)
+    lineage = models.CharField(max_length=LINEAGE_LIMIT)
     vision_prompts = models.JSONField(default=dict, blank=True)
     applied_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     applied_at = models.DateTimeField(default=timezone.now)
@@ -382,7 +395,8 @@ class TemplateApplication(models.Model):
     class Meta:
         ordering = ["-applied_at"]
         constraints = [
-            models.UniqueConstraint(fields=["partnership", "template_ref"], name="template_application_unique")
+            models.UniqueConstraint(fields=["partnership", "template_ref"], name="template_application_unique"),
+            models.CheckConstraint(condition=~Q(lineage=""), name="template_application_lineage"),
         ]
 
     def __str__(self) -> str:
@@ -390,20 +404,27 @@ class TemplateApplication(models.Model):
 
 
 class AppliedTemplateItem(models.Model):
-    """One item a template created in a partnership, by the item's key (``objective:<key>``,
-    ``goals:<key>``): the unique key is what makes applying a template twice create nothing twice,
-    even when two people apply it at once."""
+    """One item a template created in a partnership, by its lineage and the item's key
+    (``objective:<key>``, ``goals:<key>``): the unique key is what makes applying a template twice
+    create nothing twice, even when two people apply it at once, and the lineage keeps two
+    templates' items apart even where their keys are the same."""
 
     id = models.BigAutoField(primary_key=True)
     partnership = models.ForeignKey("alignment.Partnership", on_delete=models.CASCADE, related_name="+")
     application = models.ForeignKey(TemplateApplication, on_delete=models.CASCADE, related_name="items")
+    lineage = models.CharField(max_length=LINEAGE_LIMIT)
     key = models.CharField(max_length=120)
     object_type = models.CharField(max_length=40)
     object_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["partnership", "key"], name="applied_template_item_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partnership", "lineage", "key"], name="applied_template_item_lineage_unique"
+            ),
+            models.CheckConstraint(condition=~Q(lineage=""), name="applied_template_item_lineage"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.key} in {self.partnership_id}"
+        return f"{self.lineage}/{self.key} in {self.partnership_id}"

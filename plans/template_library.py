@@ -10,8 +10,9 @@ business drivers each side decides by, and a default trajectory for the short-te
 
 Applying a template (``plans.templates_service``) creates drafts only; the vision prompts are
 shown as prompts and never written into the vision. Every item has a ``key`` that stays the same
-across versions and across an organisation's customised copies: applying twice, or applying the
-shipped template and then the organisation's copy of it, creates nothing twice.
+across versions and across an organisation's customised copies, which keep the shipped template's
+key as their lineage: applying twice, or applying the shipped template and then the organisation's
+copy of it, creates nothing twice.
 
 ``clean_structure`` validates a template's structure (the shipped ones are checked by the tests;
 an organisation's own are checked whenever they are saved). Bump ``LIBRARY_VERSION`` (and the
@@ -695,6 +696,8 @@ def clean_structure(data: Any) -> dict[str, Any]:
     "drivers": [{side, name, unit}], "objectives": [{key, title, description, vendor_gain,
     partner_gain, vendor_drivers, partner_drivers, success_measure, metric_name, metric_unit,
     vendor_commitment, partner_commitment, trajectory: null | {baseline, target, length, periods}}]}``
+
+    An objective without a ``key`` (a new one, from the editor or the API) gets one from its title.
     """
     data = _exact_keys(resolved(data), {"vision_prompts", "drivers", "objectives"}, "template")
     prompts = _exact_keys(data.get("vision_prompts") or {}, set(VISION_PROMPTS), "vision_prompts")
@@ -725,29 +728,45 @@ def clean_structure(data: Any) -> dict[str, Any]:
         raise _fail("Expected a list.", "objectives")
     if len(objectives) > MAX_OBJECTIVES:
         raise _fail(f"At most {MAX_OBJECTIVES} objectives.", "objectives")
+    # The keys given come first: an objective without a key gets one from its title that none has.
+    given = {str(o["key"]) for o in objectives if isinstance(o, dict) and isinstance(o.get("key"), str)}
     keys: set[str] = set()
-    clean["objectives"] = [_clean_objective(o, i, clean["drivers"], keys) for i, o in enumerate(objectives)]
+    clean["objectives"] = [_clean_objective(o, i, clean["drivers"], keys, given) for i, o in enumerate(objectives)]
     return clean
+
+
+def new_key(title: str, taken: set[Any]) -> str:
+    """A key for a new objective: its title in lower-case letters, digits and dashes, numbered
+    where another objective has it."""
+    base = "".join(c if c.isascii() and c.isalnum() else "-" for c in title.lower())[:40]
+    base = "-".join(part for part in base.split("-") if part) or "objective"
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    return key
 
 
 OBJECTIVE_KEYS = {"key", "trajectory", "vendor_drivers", "partner_drivers", *TEXT_LIMITS}
 
 
-def _clean_objective(o: Any, i: int, drivers: list[dict[str, str]], keys: set[str]) -> dict[str, Any]:
+def _clean_objective(o: Any, i: int, drivers: list[dict[str, str]], keys: set[str], given: set[str]) -> dict[str, Any]:
     where = f"objectives[{i}]"
     o = _exact_keys(o, OBJECTIVE_KEYS, where)
-    key = o.get("key")
-    if not isinstance(key, str) or not KEY.match(key):
-        raise _fail("The key is 1 to 60 lower-case letters, digits and dashes.", f"{where}.key")
-    if key in keys:
-        raise _fail(f"The key “{key}” is used twice.", f"{where}.key")
-    keys.add(key)
-    item: dict[str, Any] = {"key": key}
+    item: dict[str, Any] = {"key": None}
     single_line = {"title", "metric_name", "metric_unit"}
     for name, limit in TEXT_LIMITS.items():
         item[name] = _text(
             o.get(name), f"{where}.{name}", limit, required=name == "title", multiline=name not in single_line
         )
+    key = o.get("key")
+    if key is None or key == "":
+        key = new_key(item["title"], keys | given)
+    if not isinstance(key, str) or not KEY.match(key):
+        raise _fail("The key is 1 to 60 lower-case letters, digits and dashes.", f"{where}.key")
+    if key in keys:
+        raise _fail(f"The key “{key}” is used twice.", f"{where}.key")
+    keys.add(key)
+    item["key"] = key
     for side in Side.values:
         names = o.get(f"{side}_drivers") or []
         known = {d["name"] for d in drivers if d["side"] == side}

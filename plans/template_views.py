@@ -27,9 +27,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
 from alignment.access import resolve_many, visible_partnerships
-from alignment.models import Objective, Side
+from alignment.models import Objective, Partnership, Side
 from alignment.web import PlanView
-from core.errors import DomainError
+from core.errors import DomainError, StaleVersion
 from core.web import domain_errors, form_errors
 from goals.derive import PERIOD_MONTHS
 
@@ -193,16 +193,14 @@ class TemplateForm(forms.Form):
         return [[self[f"o{i}_{n}"] for n in names] for i in range(self.objective_count)]
 
     def structure(self) -> dict[str, Any]:
-        """The structure the form describes (``clean_structure`` checks it in the service)."""
+        """The structure the form describes, in the shape the API takes: ``clean_structure`` checks
+        it in the service and keys a new objective (one without a key) by its title."""
         data = self.cleaned_data
         objectives = []
-        taken = {data.get(f"o{i}_key") for i in range(self.objective_count)}
         for i in range(self.objective_count):
             o = {n: data.get(f"o{i}_{n}") for n in _objective_fields()}
             if o["remove"] or not (o["title"] or "").strip():
                 continue
-            key = o["key"] or _new_key(str(o["title"]), taken)
-            taken.add(key)
             trajectory = None
             if o["baseline"] is not None or o["target"] is not None:
                 if o["baseline"] is None or o["target"] is None:
@@ -218,7 +216,7 @@ class TemplateForm(forms.Form):
                 }
             objectives.append(
                 {
-                    "key": key,
+                    "key": o["key"] or "",
                     **{k: o[k] or "" for k in library.TEXT_LIMITS},
                     "vendor_drivers": _names(o["vendor_drivers"] or ""),
                     "partner_drivers": _names(o["partner_drivers"] or ""),
@@ -231,15 +229,6 @@ class TemplateForm(forms.Form):
             + _parse_drivers(data.get("partner_drivers") or "", Side.PARTNER),
             "objectives": objectives,
         }
-
-
-def _new_key(title: str, taken: set[Any]) -> str:
-    base = "".join(c if c.isascii() and c.isalnum() else "-" for c in title.lower()).strip("-")[:40] or "objective"
-    base = "-".join(part for part in base.split("-") if part) or "objective"
-    key, n = base, 2
-    while key in taken:
-        key, n = f"{base}-{n}", n + 1
-    return key
 
 
 # --- A plan's template pages ----------------------------------------------------------------------
@@ -340,12 +329,15 @@ class SaveAsTemplate(PlanView):
         return redirect("plan_templates", organisation_id=row.organisation_id)
 
 
-def clone_targets(user: User, exclude: Any) -> list[tuple[str, str]]:
-    """The other plans the person edits that a structure can go to: those not written yet (three queries)."""
-    partnerships = list(visible_partnerships(user).exclude(pk=exclude).only("id", "name", "vendor_id", "partner_id"))
+def clone_targets(user: User, source: Partnership) -> list[tuple[str, str]]:
+    """The other plans the person edits that the source's structure can go to (four queries): those
+    with no objectives, or filled from the source's lineage only (``templates.plan_refusal``)."""
+    partnerships = list(visible_partnerships(user).exclude(pk=source.pk).only("id", "name", "vendor_id", "partner_id"))
     accesses = resolve_many(user, partnerships)
     editable = [p for p in partnerships if p.pk in accesses and accesses[p.pk].can_edit]
-    made = AppliedTemplateItem.objects.filter(key__startswith="objective:").values("object_id")
+    made = AppliedTemplateItem.objects.filter(
+        lineage=templates.source_lineage(source), key__startswith=templates.OBJECTIVE_ITEMS
+    ).values("object_id")
     written = set(
         Objective.objects.filter(partnership__in=[p.pk for p in editable])
         .exclude(pk__in=made)
@@ -359,7 +351,7 @@ class CloneStructure(PlanView):
 
     def get(self, request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
         self.access.require_edit("copy the plan's structure")
-        return self.page(request, CloneForm(targets=clone_targets(cast(User, request.user), pid)))
+        return self.page(request, CloneForm(targets=clone_targets(cast(User, request.user), self.access.partnership)))
 
     def page(self, request: HttpRequest, form: CloneForm, status: int = 200) -> HttpResponse:
         context = {
@@ -372,7 +364,7 @@ class CloneStructure(PlanView):
 
     def post(self, request: HttpRequest, pid: uuid.UUID) -> HttpResponse:
         self.access.require_edit("copy the plan's structure")
-        form = CloneForm(request.POST, targets=clone_targets(cast(User, request.user), pid))
+        form = CloneForm(request.POST, targets=clone_targets(cast(User, request.user), self.access.partnership))
         if not form.is_valid():
             return self.page(request, form, status=400)
         try:
@@ -461,7 +453,8 @@ def template_edit(request: HttpRequest, organisation_id: uuid.UUID, template_id:
         if exc.status in (403, 404):
             raise
         form_errors(form, exc)
-        return _edit_page(request, row, form, status=exc.status)
+        # Changed meanwhile: the form comes back with the edits and the error, a conflict (409).
+        return _edit_page(request, row, form, status=409 if isinstance(exc, StaleVersion) else exc.status)
     messages.success(request, gettext("The template is saved."))
     return redirect("plan_template", organisation_id=organisation_id, template_id=template_id)
 

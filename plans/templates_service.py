@@ -6,18 +6,28 @@
   (``objective_create``, in their initial state) and, from each objective's trajectory, its first
   goals as drafts (``goals_derive``) whose commitments are suggested slots. The vision is never
   written: its prompts are kept with the application and shown while the vision is empty.
-- **Applying twice creates nothing twice.** Each created item is recorded by its key
+- **Lineage.** Every template has one: a shipped template its key; an organisation's copy of a
+  shipped template that key; a structure taken from a plan (saved as a template, or cloned) the
+  lineage of that plan, or ``plan:<id>`` of the plan when no template filled it; a template of
+  unknown origin its own id (``org:<id>``). Templates of one lineage share their items' keys.
+- **No stacking.** A template (or a clone) goes onto a **new or empty plan** (no objectives), or
+  again onto the plan it filled: one whose objectives all came from templates of **its lineage**.
+  A plan with objectives of its own, or filled from another lineage, refuses it
+  (``RuleViolation`` ``template.plan_not_empty``): two structures stacked would duplicate what
+  they share under other keys.
+- **Applying again creates nothing twice.** Each created item is recorded by its lineage and key
   (``AppliedTemplateItem``, unique per partnership), so a second application (or the organisation's
-  copy of the same shipped template) skips what exists; the partnership's row lock serialises two
-  people applying at once.
-- A template goes onto a **new or empty plan**: one whose objectives all came from templates.
+  copy of the same shipped template) adds only what is missing; keys of different lineages never
+  collide; the partnership's row lock serialises two people applying at once.
 - **Save from a plan** and **clone a plan's structure** carry structure only: the objectives' texts,
   metrics and trajectory, the drivers' names and units and the vision's texts as prompts; never
-  people, commitments, approvals, figures, check-ins or comments.
+  people, commitments, approvals, figures, check-ins or comments. An objective a template created
+  keeps that template's key, so the structure stays in its lineage.
 
 Who may: applying and cloning need an editor of the plan written to (outsiders get ``NotFound``);
 saving needs an editor of the plan who belongs to their side's organisation; an organisation's
-templates are seen by its members and changed by its admins.
+templates are seen by its members and changed (``template_update``, ``template_delete``, by the
+browser's editor and the API alike) by its admins; a shipped template is changed by nobody.
 """
 
 from __future__ import annotations
@@ -40,8 +50,8 @@ from alignment import economics
 from alignment import services as plan
 from alignment.access import Access, resolve
 from alignment.models import Driver, Objective, Partnership, Side, Vision
-from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
-from core.writes import find
+from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation, StaleVersion
+from core.writes import find, integer
 from goals.derive import FINEST, PERIOD_MONTHS, Suggestion, coming_periods, goals_derive
 from goals.models import Goal, GoalStatus
 
@@ -60,6 +70,7 @@ class Template:
     partner_type: str
     structure: dict[str, Any]
     version: int
+    lineage: str  # what its items are keyed by (see the module)
     summary: str = ""
     organisation: Organisation | None = None
     row: PlanTemplate | None = None
@@ -89,6 +100,7 @@ def shipped(key: str) -> Template:
         partner_type=str(s.partner_type),
         structure=library.resolved(s.structure),
         version=s.version,
+        lineage=s.key,
         summary=str(s.summary),
     )
 
@@ -97,13 +109,15 @@ def shipped_templates() -> list[Template]:
     return [shipped(key) for key in library.SHIPPED]
 
 
-def _own(row: PlanTemplate) -> Template:
+def as_template(row: PlanTemplate) -> Template:
+    """An organisation's template as one to show or apply."""
     return Template(
         ref=str(row.pk),
         name=row.name,
         partner_type=row.partner_type,
         structure=row.structure,
         version=row.version,
+        lineage=row.lineage,
         organisation=row.organisation,
         row=row,
     )
@@ -116,22 +130,31 @@ def _member_orgs(user: User) -> QuerySet[Any]:
 def templates_for(user: User) -> list[Template]:
     """Every template the person may apply: the shipped ones, then their organisations' own (one query)."""
     own = PlanTemplate.objects.filter(organisation_id__in=_member_orgs(user)).select_related("organisation")
-    return shipped_templates() + [_own(row) for row in own.order_by("organisation__name", "name")]
+    return shipped_templates() + [as_template(row) for row in own.order_by("organisation__name", "name")]
 
 
-def template_for(user: User, ref: Any) -> Template:
+def template_get(user: User, ref: Any) -> Template:
     """A template by its reference (a shipped key or an organisation template's id) that the person
-    may apply; anything else is ``InvalidInput`` on ``template`` (another organisation's template
-    is as unknown as one that does not exist)."""
+    may see and apply: a shipped one or one of their organisations' (one query); ``NotFound`` for
+    anything else (another organisation's template is as unknown as one that does not exist)."""
     if isinstance(ref, str) and ref in library.SHIPPED:
         return shipped(ref)
     row = find(PlanTemplate.objects.filter(organisation_id__in=_member_orgs(user)).select_related("organisation"), ref)
     if row is None:
+        raise NotFound(gettext("No such template."))
+    return as_template(row)
+
+
+def template_for(user: User, ref: Any) -> Template:
+    """``template_get`` for a template named in a request to apply it: an unknown one is
+    ``InvalidInput`` on ``template``."""
+    try:
+        return template_get(user, ref)
+    except NotFound as exc:
         raise InvalidInput(
             "No such template. Choose a shipped template or one of your organisation's.",
             fields={"template": ["No such template."]},
-        )
-    return _own(row)
+        ) from exc
 
 
 # --- Apply --------------------------------------------------------------------------------------
@@ -213,22 +236,66 @@ def _ramp(trajectory: dict[str, Any], today: dt.date) -> list[tuple[dt.date, dt.
     return [(start, end, points[i], points[i + 1]) for i, (start, end) in enumerate(periods)]
 
 
-def plan_refusal(partnership: Partnership) -> str:
-    """Why no template may be applied to this plan now ("" when it may): a plan that has objectives
-    of its own (not made by a template) is written already."""
-    made = AppliedTemplateItem.objects.filter(partnership=partnership, key__startswith="objective:").values("object_id")
-    if Objective.objects.filter(partnership=partnership).exclude(pk__in=made).exists():
+OBJECTIVE_ITEMS = "objective:"
+
+
+def plan_refusal(partnership: Partnership, lineage: str = "") -> str:
+    """Why a template of ``lineage`` may not be applied to this plan now ("" when it may; no
+    lineage: any template but the plan's own). A plan takes one when it has no objectives, or when
+    all its objectives came from templates of that lineage (one query when it may, two when not)."""
+    objectives = Objective.objects.filter(partnership=partnership)
+    items = AppliedTemplateItem.objects.filter(partnership=partnership, key__startswith=OBJECTIVE_ITEMS)
+    if not objectives.exclude(pk__in=items.filter(lineage=lineage).values("object_id")).exists():
+        return ""
+    other = (
+        items.filter(object_id__in=objectives.values("pk"))
+        .exclude(lineage=lineage)
+        .select_related("application")
+        .order_by("created_at", "id")
+        .first()
+    )
+    if other is not None:
         return gettext(
-            "This plan has objectives of its own already: a template starts a new or empty plan. "
-            "Add objectives by hand, or start from a template in a new partnership."
+            "This plan was started from “%(template)s”: a template of another origin would stack a second "
+            "structure on it. Apply “%(template)s” (or your organisation's copy of it) again to add what is "
+            "missing, add objectives by hand, or start a new partnership from this template."
+        ) % {"template": other.application.template_name}
+    return gettext(
+        "This plan has objectives of its own already: a template starts a new or empty plan. "
+        "Add objectives by hand, or start from a template in a new partnership."
+    )
+
+
+def plan_lineage(partnership: Partnership) -> str:
+    """The lineage of the templates that filled the plan's objectives ("" when none did; for a plan
+    filled before lineages were kept apart, the first one's)."""
+    return (
+        AppliedTemplateItem.objects.filter(
+            partnership=partnership,
+            key__startswith=OBJECTIVE_ITEMS,
+            object_id__in=Objective.objects.filter(partnership=partnership).values("pk"),
         )
-    return ""
+        .order_by("created_at", "id")
+        .values_list("lineage", flat=True)
+        .first()
+        or ""
+    )
+
+
+def source_lineage(partnership: Partnership) -> str:
+    """The lineage of a structure taken from this plan (saved as a template or cloned): the plan's
+    own, or the plan itself when no template filled it."""
+    return plan_lineage(partnership) or f"{PLAN_PREFIX}{partnership.pk}"
 
 
 def template_preview(*, access: Access, template: Template, today: dt.date | None = None) -> Preview:
     """What applying ``template`` to the plan would create (reads only, a fixed number of queries)."""
     today = today or timezone.localdate()
-    applied = set(AppliedTemplateItem.objects.filter(partnership=access.partnership).values_list("key", flat=True))
+    applied = set(
+        AppliedTemplateItem.objects.filter(partnership=access.partnership, lineage=template.lineage).values_list(
+            "key", flat=True
+        )
+    )
     have = set(Driver.objects.filter(partnership=access.partnership).values_list("side", "name"))
     objectives = []
     for item in template.structure.get("objectives", []):
@@ -244,13 +311,14 @@ def template_preview(*, access: Access, template: Template, today: dt.date | Non
             )
         )
     drivers = [d for d in template.structure.get("drivers", []) if (d["side"], d["name"]) not in have]
-    return Preview(template, objectives, drivers, blocked=plan_refusal(access.partnership))
+    return Preview(template, objectives, drivers, blocked=plan_refusal(access.partnership, template.lineage))
 
 
 def _record_item(access: Access, application: TemplateApplication, key: str, obj: Any) -> None:
     AppliedTemplateItem.objects.create(
         partnership=access.partnership,
         application=application,
+        lineage=application.lineage,
         key=key,
         object_type=obj._meta.model_name if obj is not None else "",
         object_id=obj.pk if obj is not None else None,
@@ -261,12 +329,13 @@ def _record_item(access: Access, application: TemplateApplication, key: str, obj
 def template_apply(
     *, access: Access, template: Template, today: dt.date | None = None, only: list[str] | None = None
 ) -> Applied:
-    """Apply a template to a new or empty plan: drafts only, nothing twice (see the module).
-    ``only``: the keys of the template's objectives to apply (with just the drivers they name)."""
+    """Apply a template to a new or empty plan, or again to the plan it filled: drafts only,
+    nothing twice, no stacking (see the module). ``only``: the keys of the template's objectives to
+    apply (with just the drivers they name)."""
     access.require_edit("start the plan from a template")
     # One application at a time per plan: the second waits and then sees the first one's items.
     Partnership.objects.select_for_update().filter(pk=access.partnership.pk).values_list("pk").first()
-    refusal = plan_refusal(access.partnership)
+    refusal = plan_refusal(access.partnership, template.lineage)
     if refusal:
         raise RuleViolation(refusal, code="template.plan_not_empty")
     today = today or timezone.localdate()
@@ -287,21 +356,27 @@ def template_apply(
         defaults={
             "template_name": template.name[:200],
             "template_version": template.version,
+            "lineage": template.lineage,
             "vision_prompts": structure["vision_prompts"],
             "applied_by": access.user,
         },
     )
     if not created:
         application.template_version = template.version
+        application.lineage = template.lineage  # a cloned plan's, when that plan was refilled meanwhile
         application.vision_prompts = structure["vision_prompts"]
-        application.save(update_fields=["template_version", "vision_prompts"])
+        application.save(update_fields=["template_version", "lineage", "vision_prompts"])
     result = Applied()
     existing = set(Driver.objects.filter(partnership=access.partnership).values_list("side", "name"))
     wanted = [(d["side"], d["name"], d["unit"]) for d in structure["drivers"]]
     if wanted:
         drivers = economics.ensure_drivers(access=access, partnership=access.partnership, drivers=wanted)
         result.drivers = [d for d in drivers if (d.side, d.name) not in existing]
-    applied = set(AppliedTemplateItem.objects.filter(partnership=access.partnership).values_list("key", flat=True))
+    applied = set(
+        AppliedTemplateItem.objects.filter(partnership=access.partnership, lineage=template.lineage).values_list(
+            "key", flat=True
+        )
+    )
     for item in structure["objectives"]:
         key = objective_key(item["key"])
         if key in applied:
@@ -380,11 +455,29 @@ def _trajectory_of(objective: Objective, goals: list[Goal]) -> dict[str, Any] | 
     }
 
 
-def plan_structure(access: Access, *, key_prefix: str = "") -> dict[str, Any]:
-    """A plan's structure as a template's (three queries): the vision's texts as prompts, each side's
+def plan_structure(access: Access) -> dict[str, Any]:
+    """A plan's structure as a template's (four queries): the vision's texts as prompts, each side's
     drivers, the active objectives with their metric and trajectory. No people, commitments,
     approvals, figures, check-ins or comments."""
+    return plan_source(access)[1]
+
+
+def plan_source(access: Access) -> tuple[str, dict[str, Any]]:
+    """The lineage of a structure taken from the plan (``source_lineage``) and the structure
+    (``plan_structure``): an objective a template of the plan's lineage created keeps that
+    template's key, any other is keyed by its id."""
     p = access.partnership
+    made = list(
+        AppliedTemplateItem.objects.filter(
+            partnership=p,
+            key__startswith=OBJECTIVE_ITEMS,
+            object_id__in=Objective.objects.filter(partnership=p).values("pk"),
+        )
+        .order_by("created_at", "id")
+        .values_list("lineage", "key", "object_id")
+    )
+    lineage = made[0][0] if made else f"{PLAN_PREFIX}{p.pk}"
+    keys = {object_id: key.removeprefix(OBJECTIVE_ITEMS) for line, key, object_id in made if line == lineage}
     vision = Vision.objects.filter(partnership=p).first()
     prompts = {k: (getattr(vision, k, "") or "")[: library.PROMPT_LIMIT] for k in library.VISION_PROMPTS}
     drivers = [
@@ -404,7 +497,7 @@ def plan_structure(access: Access, *, key_prefix: str = "") -> dict[str, Any]:
     ]:
         objectives.append(
             {
-                "key": f"{key_prefix}{o.pk}"[:60] if key_prefix else str(o.pk),
+                "key": keys.get(o.pk) or str(o.pk),
                 "title": o.title,
                 "description": o.description,
                 "vendor_gain": o.vendor_gain,
@@ -419,7 +512,7 @@ def plan_structure(access: Access, *, key_prefix: str = "") -> dict[str, Any]:
                 "trajectory": _trajectory_of(o, goals_of.get(o.pk, [])) if o.metric_name else None,
             }
         )
-    return library.clean_structure({"vision_prompts": prompts, "drivers": drivers, "objectives": objectives})
+    return lineage, library.clean_structure({"vision_prompts": prompts, "drivers": drivers, "objectives": objectives})
 
 
 def _organisation_of_side(access: Access) -> Organisation:
@@ -442,13 +535,14 @@ def template_save_from_plan(*, access: Access, name: Any) -> PlanTemplate:
     access.require_edit("save the plan as a template")
     organisation = _organisation_of_side(access)
     name = library.clean_name(name)
-    structure = plan_structure(access)
+    lineage, structure = plan_source(access)
     return _insert(
         PlanTemplate(
             organisation=organisation,
             name=name,
             partner_type=_partner_type_of(access.partnership),
             structure=structure,
+            lineage=lineage,
             created_by=access.user,
         )
     )
@@ -458,21 +552,23 @@ def template_save_from_plan(*, access: Access, name: Any) -> PlanTemplate:
 def template_clone_structure(
     *, access: Access, target_partnership_id: Any, today: dt.date | None = None
 ) -> tuple[Access, Applied]:
-    """Copy this plan's structure onto another (new or empty) plan the person edits, as drafts.
-    Cloning the same plan twice creates nothing twice (the items are keyed by this plan's objectives)."""
+    """Copy this plan's structure onto another plan the person edits, as drafts: a new or empty
+    one, or one filled from this plan's lineage (``template_apply``'s rule). Cloning the same plan
+    twice creates nothing twice (the items are keyed by this plan's lineage and objectives)."""
     access.require_edit("copy the plan's structure")
     target = resolve(access.user, target_partnership_id)
     if target.partnership.pk == access.partnership.pk:
         raise InvalidInput(
             "Choose another partnership to copy the structure to.", fields={"target": ["The same plan."]}
         )
-    structure = plan_structure(access)
+    lineage, structure = plan_source(access)
     template = Template(
         ref=str(access.partnership.pk),
         name=access.partnership.name,
         partner_type=_partner_type_of(access.partnership),
         structure=structure,
         version=1,
+        lineage=lineage,
         application_key=f"{PLAN_PREFIX}{access.partnership.pk}",
     )
     return target, template_apply(access=target, template=template, today=today)
@@ -513,11 +609,30 @@ def own_templates(organisation: Organisation) -> QuerySet[PlanTemplate]:
 
 
 def own_template(user: User, organisation_id: Any, template_id: Any, *, admin: bool = False) -> PlanTemplate:
+    """An organisation's template, for a member (``admin``: an admin, else ``NotAllowed``);
+    ``NotFound`` for outsiders and for a template of another organisation."""
     organisation = _organisation(user, organisation_id, admin=admin)
     row = find(PlanTemplate.objects.filter(organisation=organisation).select_related("organisation"), template_id)
     if row is None:
         raise NotFound("No such template.")
     return row
+
+
+def template_to_change(user: User, ref: Any) -> PlanTemplate:
+    """The template ``ref`` names (``template_get``), for the person to change or delete: one of an
+    organisation they administer (``own_template`` with ``admin``). A shipped template is
+    ``NotAllowed`` (``template.shipped_read_only``): an admin customises it into their own."""
+    template = template_get(user, ref)
+    if template.row is None:
+        raise NotAllowed(
+            gettext(
+                "“%(name)s” ships with Partnerplan and cannot be changed or deleted; customise it into your "
+                "organisation's own template and change that."
+            )
+            % {"name": template.name},
+            code="template.shipped_read_only",
+        )
+    return own_template(user, template.row.organisation_id, template.row.pk, admin=True)
 
 
 def _insert(row: PlanTemplate) -> PlanTemplate:
@@ -533,10 +648,10 @@ def _insert(row: PlanTemplate) -> PlanTemplate:
 
 
 @transaction.atomic
-def template_customise(*, user: User, organisation_id: Any, key: str, name: Any = None) -> PlanTemplate:
-    """Copy a shipped template into the organisation's own, for its admins to edit."""
+def template_customise(*, user: User, organisation_id: Any, key: Any, name: Any = None) -> PlanTemplate:
+    """Copy a shipped template into the organisation's own, for its admins to edit (same lineage)."""
     organisation = _organisation(user, organisation_id, admin=True)
-    if key not in library.SHIPPED:
+    if not isinstance(key, str) or key not in library.SHIPPED:
         raise NotFound("No such template.")
     source = shipped(key)
     name = library.clean_name(name) if name else _free_name(organisation, source.name)
@@ -547,6 +662,7 @@ def template_customise(*, user: User, organisation_id: Any, key: str, name: Any 
             partner_type=source.partner_type,
             structure=library.clean_structure(source.structure),
             based_on=key,
+            lineage=source.lineage,
             created_by=user,
         )
     )
@@ -569,15 +685,18 @@ def template_update(
     name: Any = None,
     partner_type: Any = None,
     structure: Any = None,
+    merge_structure: bool = False,
 ) -> PlanTemplate:
-    """Change an organisation's template (its admins): name, partner type, structure. A new version."""
+    """Change an organisation's template (its admins): name, partner type, structure (validated by
+    ``template_library.clean_structure``: the editor's and the API's rules are the same). A new
+    version, in the same lineage. ``merge_structure``: ``structure`` holds
+    only the parts to change (``vision_prompts`` per prompt; ``drivers`` and ``objectives`` whole);
+    else it is the whole structure. ``expected_version``: the version the change was made against
+    (``StaleVersion`` when it is no longer current)."""
     row = own_template(user, organisation_id, template_id, admin=True)
-    row = PlanTemplate.objects.select_for_update().get(pk=row.pk)
-    if expected_version is not None and int(expected_version) != row.version:
-        raise RuleViolation(
-            f"The template changed meanwhile (version {row.version}); reload it and edit again.",
-            code="template.stale_version",
-        )
+    row = _locked(row, expected_version)
+    if name is None and partner_type is None and structure is None:
+        return row  # nothing to change: no new version
     if name is not None:
         row.name = library.clean_name(name)
     if partner_type is not None:
@@ -588,7 +707,7 @@ def template_update(
             )
         row.partner_type = partner_type
     if structure is not None:
-        row.structure = library.clean_structure(structure)
+        row.structure = library.clean_structure(_merged(row.structure, structure) if merge_structure else structure)
     row.version += 1
     row.updated_at = timezone.now()
     if PlanTemplate.objects.filter(organisation=row.organisation, name=row.name).exclude(pk=row.pk).exists():
@@ -600,11 +719,39 @@ def template_update(
     return row
 
 
+def _locked(row: PlanTemplate, expected_version: Any) -> PlanTemplate:
+    """The template locked for a change, refused when the change was made against an older version."""
+    locked = PlanTemplate.objects.select_for_update().select_related("organisation").get(pk=row.pk)
+    if expected_version is not None and integer(expected_version, "version") != locked.version:
+        raise StaleVersion(
+            gettext(
+                "The template was changed by someone else (you edited version %(expected)s, it is now at version "
+                "%(current)s). Reload it and edit again."
+            )
+            % {"expected": expected_version, "current": locked.version},
+            current=locked,
+        )
+    return locked
+
+
+def _merged(current: dict[str, Any], changes: Any) -> Any:
+    """A structure with the parts ``changes`` gives replaced (anything but an object is left for
+    ``clean_structure`` to refuse)."""
+    if not isinstance(changes, dict):
+        return changes
+    merged = {**current, **changes}
+    prompts, changed_prompts = current.get("vision_prompts"), changes.get("vision_prompts")
+    if isinstance(prompts, dict) and isinstance(changed_prompts, dict):
+        merged["vision_prompts"] = {**prompts, **changed_prompts}
+    return merged
+
+
 @transaction.atomic
-def template_delete(*, user: User, organisation_id: Any, template_id: Any) -> None:
-    """Delete an organisation's template (its admins). Plans made from it keep what it created."""
+def template_delete(*, user: User, organisation_id: Any, template_id: Any, expected_version: Any = None) -> None:
+    """Delete an organisation's template (its admins). Plans made from it keep what it created, and
+    their lineage: a template saved from one of them continues it."""
     row = own_template(user, organisation_id, template_id, admin=True)
-    row.delete()
+    _locked(row, expected_version).delete()
 
 
 def vision_prompts(partnership: Partnership) -> dict[str, str]:

@@ -92,6 +92,7 @@ def test_every_documented_path_answers_the_same_with_and_without_a_trailing_slas
             period_end=dt.date(2026, 3, 31),
             value="101",
         ).pk,
+        "templates": "consulting",
     }
     client = ApiClient(cast.vendor_admin)
     ids["tokens"] = client.get("auth/tokens").json()["results"][0]["id"]

@@ -154,3 +154,181 @@ def test_listing_and_applying_run_a_constant_number_of_queries(cast):
     assert count("post", f"partnerships/{small.pk}/apply-template", {"template": "referral"}) == count(
         "post", f"partnerships/{large.pk}/apply-template", {"template": "consulting"}
     )
+
+
+# --- No stacking ----------------------------------------------------------------------------------
+
+
+def test_a_template_of_another_lineage_or_a_clone_onto_a_filled_plan_is_a_409(cast):
+    p = new_plan(cast)
+    client = ApiClient(cast.vendor_admin)
+    assert client.post(f"partnerships/{p.pk}/apply-template", {"template": "consulting"}).status_code == 200
+    count = Objective.objects.filter(partnership=p).count()
+    refused = client.post(f"partnerships/{p.pk}/apply-template", {"template": "reseller"})
+    assert refused.status_code == 409, refused.json()
+    assert refused.json()["code"] == "template.plan_not_empty" and "Consulting house" in refused.json()["detail"]
+    f.make_objective(cast.access("vendor_admin"), title="Hand-written")
+    cloned = client.post(f"partnerships/{cast.partnership.pk}/clone-structure", {"target": str(p.pk)})
+    assert cloned.status_code == 409 and cloned.json()["code"] == "template.plan_not_empty"
+    assert Objective.objects.filter(partnership=p).count() == count
+    consulting = client.get("templates/consulting").json()
+    assert consulting["lineage"] == "consulting"
+
+
+# --- One template: read, change, delete -------------------------------------------------------------
+
+
+def own_template(cast, key: str = "msp") -> PlanTemplate:  # type: ignore[no-untyped-def]
+    return templates.template_customise(user=cast.vendor_admin, organisation_id=cast.partnership.vendor_id, key=key)
+
+
+def test_read_a_shipped_or_own_template_with_its_etag(cast):
+    own = own_template(cast)
+    client = ApiClient(cast.vendor_admin)
+    shipped = client.get("templates/consulting")
+    assert shipped.status_code == 200 and shipped["ETag"] == '"1"'
+    assert shipped.json()["kind"] == "shipped" and len(shipped.json()["structure"]["objectives"]) == 5
+    mine = client.get(f"templates/{own.pk}/")
+    assert mine.status_code == 200 and mine.json()["lineage"] == "msp" and mine.json()["kind"] == "organisation"
+    assert client.get(f"templates/{own.pk}", headers={"If-None-Match": '"1"'}).status_code == 304
+    outsider = ApiClient(cast.outsider)
+    for ref in (own.pk, "no-such-template", "00000000-0000-0000-0000-000000000000"):
+        response = outsider.get(f"templates/{ref}")
+        assert response.status_code == 404 and response.json()["code"] == "not_found", ref
+
+
+def test_an_admin_changes_a_template_with_if_match(cast):
+    own = own_template(cast)
+    client = ApiClient(cast.vendor_admin)
+    structure = client.get(f"templates/{own.pk}").json()["structure"]
+    objectives = [*structure["objectives"][:2], {"title": "Cut onboarding time", "metric_name": "Onboarding days"}]
+    response = client.patch(
+        f"templates/{own.pk}",
+        {"name": "Our MSP plan", "partner_type": "reseller", "structure": {"objectives": objectives}},
+        headers={"If-Match": '"1"'},
+    )
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert response["ETag"] == '"2"' and body["version"] == 2 and body["name"] == "Our MSP plan"
+    assert body["partner_type"] == "reseller" and body["lineage"] == "msp"
+    assert [o["key"] for o in body["structure"]["objectives"]][-1] == "cut-onboarding-time"
+    assert body["structure"]["drivers"] == structure["drivers"]  # the parts not sent are kept
+    own.refresh_from_db()
+    assert own.version == 2 and len(own.structure["objectives"]) == 3
+    # The version in the body does as well as If-Match.
+    by_body = client.patch(f"templates/{own.pk}", {"version": 2, "structure": {"vision_prompts": {"how_we_work": ""}}})
+    assert by_body.status_code == 200 and by_body.json()["structure"]["vision_prompts"]["how_we_work"] == ""
+
+
+def test_a_stale_or_missing_version_is_412_or_428(cast):
+    own = own_template(cast)
+    client = ApiClient(cast.vendor_admin)
+    assert client.patch(f"templates/{own.pk}", {"name": "Renamed"}, headers={"If-Match": '"1"'}).status_code == 200
+    stale = client.patch(f"templates/{own.pk}", {"name": "Late"}, headers={"If-Match": '"1"'})
+    assert stale.status_code == 412 and stale["ETag"] == '"2"'
+    assert stale.json()["code"] == "stale_version" and stale.json()["current"]["name"] == "Renamed"
+    assert client.patch(f"templates/{own.pk}", {"name": "No version"}).status_code == 428
+    assert client.delete(f"templates/{own.pk}").status_code == 428
+    assert client.delete(f"templates/{own.pk}", headers={"If-Match": '"1"'}).status_code == 412
+    own.refresh_from_db()
+    assert own.name == "Renamed"
+    assert client.delete(f"templates/{own.pk}", headers={"If-Match": '"2"'}).status_code == 204
+    assert not PlanTemplate.objects.filter(pk=own.pk).exists()
+    assert client.get(f"templates/{own.pk}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "bad\x00name"}, "name"),
+        ({"partner_type": "plumber"}, "partner_type"),
+        ({"structure": "lots"}, "structure"),
+        ({"structure": None}, "structure"),
+        ({"structure": {"objectives": [{"title": ""}]}}, "structure"),
+        ({"structure": {"objectives": [{"title": "A", "key": "Not A Key"}]}}, "structure"),
+        ({"structure": {"objectives": [{"title": "A", "partner_drivers": ["nobody's"]}]}}, "structure"),
+        (
+            {"structure": {"objectives": [{"title": "A", "metric_name": "M", "trajectory": {"baseline": "1"}}]}},
+            "structure",
+        ),
+        ({"structure": {"drivers": [{"side": "both", "name": "x", "unit": ""}]}}, "structure"),
+        ({"structure": {"extra": []}}, "structure"),
+        ({"owner": "me"}, "owner"),
+        ({"version": "one"}, "version"),
+    ],
+)
+def test_bad_changes_are_a_clear_400_and_change_nothing(cast, body, field):
+    own = own_template(cast)
+    response = ApiClient(cast.vendor_admin).patch(f"templates/{own.pk}", body, headers={"If-Match": '"1"'})
+    assert response.status_code == 400, response.content[:500]
+    assert field in response.json()["errors"], response.json()
+    fresh = PlanTemplate.objects.get(pk=own.pk)
+    assert fresh.version == 1 and fresh.structure == own.structure and fresh.name == own.name
+
+
+def test_a_change_to_a_name_the_organisation_uses_is_a_400(cast):
+    first, second = own_template(cast, "msp"), own_template(cast, "referral")
+    response = ApiClient(cast.vendor_admin).patch(
+        f"templates/{second.pk}", {"name": first.name}, headers={"If-Match": '"1"'}
+    )
+    assert response.status_code == 400 and response.json()["errors"]["name"] == ["Already used."]
+
+
+@pytest.mark.parametrize(
+    ("who", "template", "expected", "code"),
+    [
+        ("vendor_admin", "shipped", 403, "template.shipped_read_only"),
+        ("vendor_editor", "own", 403, "permission_denied"),  # a member, no admin
+        ("vendor_editor", "shipped", 403, "template.shipped_read_only"),
+        ("outsider", "own", 404, "not_found"),
+        ("partner_approver", "own", 404, "not_found"),  # in the plan, not in the organisation
+    ],
+)
+def test_who_may_change_and_delete_a_template(cast, who, template, expected, code):
+    own = own_template(cast)
+    OrganisationMembership.objects.create(organisation_id=cast.partnership.vendor_id, user=cast.vendor_editor)
+    ref = "consulting" if template == "shipped" else str(own.pk)
+    client = ApiClient(getattr(cast, who))
+    patched = client.patch(f"templates/{ref}", {"name": "Mine now"}, headers={"If-Match": '"1"'})
+    deleted = client.delete(f"templates/{ref}", headers={"If-Match": '"1"'})
+    for response in (patched, deleted):
+        assert response.status_code == expected and response.json()["code"] == code, response.json()
+    own.refresh_from_db()
+    assert own.version == 1
+
+
+def test_an_admin_customises_a_shipped_template_through_the_api(cast):
+    org = cast.partnership.vendor_id
+    client = ApiClient(cast.vendor_admin)
+    created = client.post("templates/referral/customise", {"organisation": str(org)})
+    assert created.status_code == 201, created.json()
+    assert created.json()["lineage"] == "referral" and created["Location"].endswith(created.json()["id"])
+    named = client.post("templates/referral/customise", {"organisation": str(org), "name": "Referrals, our way"})
+    assert named.status_code == 201 and named.json()["name"] == "Referrals, our way"
+    assert client.post(f"templates/{created.json()['id']}/customise", {"organisation": str(org)}).status_code == 404
+    assert client.post("templates/referral/customise", {"organisation": "nope"}).status_code == 400
+    OrganisationMembership.objects.create(organisation_id=org, user=cast.vendor_editor)
+    member = ApiClient(cast.vendor_editor).post("templates/referral/customise", {"organisation": str(org)})
+    assert member.status_code == 403
+    outsider = ApiClient(cast.outsider).post("templates/referral/customise", {"organisation": str(org)})
+    assert outsider.status_code == 404
+
+
+def test_reading_a_template_runs_a_constant_number_of_queries(cast):
+    client = ApiClient(cast.vendor_admin)
+    small = own_template(cast, "referral")  # 3 objectives
+    large = own_template(cast, "consulting")  # 5 objectives
+
+    def count(path: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(path).status_code == 200
+        return len(ctx.captured_queries)
+
+    count("templates/consulting")  # the token's first use is recorded once
+    assert count(f"templates/{small.pk}") == count(f"templates/{large.pk}")
+    listing = count("templates")
+    for key in ("msp", "reseller", "technology"):
+        own_template(cast, key)
+    assert count("templates") == listing

@@ -245,6 +245,7 @@ def big_template(cast, objectives: int) -> PlanTemplate:  # type: ignore[no-unty
         organisation_id=cast.partnership.vendor_id,
         name=f"Big {objectives}",
         structure=library.clean_structure(structure),
+        lineage=f"org:big-{objectives}",
     )
 
 
@@ -287,3 +288,36 @@ def test_each_side_saves_into_its_own_organisation(client, cast, side):
     client.force_login(who)
     assert client.post(f"/p/{p.pk}/templates/save/", {"name": f"From the {side} side"}).status_code == 302
     assert PlanTemplate.objects.get(name=f"From the {side} side").organisation_id == org.pk
+
+
+# --- No stacking ----------------------------------------------------------------------------------
+
+
+def test_a_plan_filled_from_one_template_refuses_another_on_its_page(client, cast):
+    p = new_plan(cast)
+    templates.template_apply(access=f.access(cast.vendor_admin, p), template=templates.shipped("consulting"))
+    client.force_login(cast.vendor_admin)
+    preview = client.get(f"/p/{p.pk}/templates/?template=reseller").content.decode()
+    assert "was started from “Consulting house”" in preview and "Create these drafts" not in preview
+    count = Objective.objects.filter(partnership=p).count()
+    refused = client.post(f"/p/{p.pk}/templates/", {"template": "reseller"})
+    assert refused.status_code == 409
+    assert "a template of another origin" in refused.content.decode()
+    assert Objective.objects.filter(partnership=p).count() == count
+    # The same lineage still applies (and adds nothing twice).
+    again = client.post(f"/p/{p.pk}/templates/", {"template": "consulting"}, follow=True)
+    assert "nothing was added" in again.content.decode()
+
+
+def test_the_clone_page_offers_empty_plans_and_plans_of_the_same_lineage_only(client, cast):
+    source = f.access(cast.vendor_admin, cast.partnership)
+    templates.template_apply(access=source, template=templates.shipped("consulting"), only=["utilisation"])
+    same, other, empty = new_plan(cast), new_plan(cast), new_plan(cast)
+    templates.template_apply(access=f.access(cast.vendor_admin, same), template=templates.shipped("consulting"))
+    templates.template_apply(access=f.access(cast.vendor_admin, other), template=templates.shipped("msp"))
+    client.force_login(cast.vendor_admin)
+    page = client.get(f"/p/{cast.partnership.pk}/templates/clone/").content.decode()
+    assert str(same.pk) in page and str(empty.pk) in page and str(other.pk) not in page
+    refused = client.post(f"/p/{cast.partnership.pk}/templates/clone/", {"target": str(other.pk)})
+    assert refused.status_code == 400  # not a choice
+    assert client.post(f"/p/{cast.partnership.pk}/templates/clone/", {"target": str(same.pk)}).status_code == 302

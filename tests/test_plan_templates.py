@@ -13,7 +13,7 @@ from accounts.models import OrganisationMembership
 from alignment import economics
 from alignment import services as plan_services
 from alignment.models import ChangeEvent, Driver, DriverFigure, Objective, Partnership, Side, Vision
-from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation, StaleVersion
 from goals import check_ins as goal_check_ins
 from goals import comments as goal_comments
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalStatus
@@ -349,10 +349,11 @@ def test_admins_customise_edit_and_delete_members_may_not(cast):
         user=cast.vendor_admin, organisation_id=org, template_id=copy.pk, expected_version=1, structure=structure
     )
     assert edited.version == 2 and len(edited.structure["objectives"]) == 1
-    with pytest.raises(RuleViolation):
+    with pytest.raises(StaleVersion) as stale:
         templates.template_update(
             user=cast.vendor_admin, organisation_id=org, template_id=copy.pk, expected_version=1, name="Late"
         )
+    assert stale.value.current.version == 2
     with pytest.raises(InvalidInput):
         templates.template_update(user=cast.vendor_admin, organisation_id=org, template_id=copy.pk, name=second.name)
     OrganisationMembership.objects.create(organisation_id=org, user=cast.vendor_editor)
@@ -384,3 +385,174 @@ def test_the_showcase_plans_start_from_their_partner_types_templates(db):
     assert Objective.objects.filter(partnership=brightline, title="More of our products per customer").exists()
     # Their plans are written: a template no longer starts them.
     assert templates.plan_refusal(northwind)
+
+
+# --- No stacking: one lineage per plan ----------------------------------------------------------------
+
+
+def test_a_template_of_another_lineage_is_refused_on_a_plan_another_filled(cast):
+    access = empty_plan(cast)
+    templates.template_apply(access=access, template=templates.shipped("consulting"), today=TODAY)
+    counts = plan_counts(access.partnership)
+    with pytest.raises(RuleViolation) as error:
+        templates.template_apply(access=access, template=templates.shipped("reseller"), today=TODAY)
+    assert error.value.code == "template.plan_not_empty"
+    assert "Consulting house" in error.value.message
+    assert plan_counts(access.partnership) == counts
+    assert list(TemplateApplication.objects.filter(partnership=access.partnership).values_list("template_ref")) == [
+        ("consulting",)
+    ]
+    preview = templates.template_preview(access=access, template=templates.shipped("reseller"), today=TODAY)
+    assert preview.blocked
+    assert not templates.template_preview(access=access, template=templates.shipped("consulting")).blocked
+
+
+def test_an_organisation_template_of_another_lineage_is_refused_too(cast):
+    source = empty_plan(cast)
+    f.make_objective(source, title="Our own objective")
+    saved = templates.template_save_from_plan(access=source, name="Our way")
+    assert saved.lineage == f"plan:{source.partnership.pk}"
+    target = empty_plan(cast)
+    templates.template_apply(access=target, template=templates.shipped("msp"), today=TODAY)
+    with pytest.raises(RuleViolation) as error:
+        templates.template_apply(
+            access=target, template=templates.template_for(cast.vendor_admin, str(saved.pk)), today=TODAY
+        )
+    assert error.value.code == "template.plan_not_empty"
+
+
+def test_the_customised_copy_adds_only_the_objectives_the_plan_lacks(cast):
+    access = empty_plan(cast)
+    org = access.partnership.vendor_id
+    templates.template_apply(access=access, template=templates.shipped("referral"), today=TODAY)
+    copy = templates.template_customise(user=cast.vendor_admin, organisation_id=org, key="referral")
+    assert copy.lineage == "referral"
+    structure = copy.structure
+    structure["objectives"].append({**structure["objectives"][0], "key": "", "title": "Referrals from events"})
+    copy = templates.template_update(
+        user=cast.vendor_admin, organisation_id=org, template_id=copy.pk, expected_version=1, structure=structure
+    )
+    assert copy.structure["objectives"][-1]["key"] == "referrals-from-events"  # keyed by its title
+    counts = plan_counts(access.partnership)
+
+    result = templates.template_apply(
+        access=access, template=templates.template_for(cast.vendor_admin, str(copy.pk)), today=TODAY
+    )
+
+    assert [o.title for o in result.objectives] == ["Referrals from events"]
+    assert result.skipped == [o["key"] for o in structure["objectives"][:-1]]
+    assert plan_counts(access.partnership)["objectives"] == counts["objectives"] + 1
+
+
+def test_a_plan_emptied_takes_another_lineage_whose_keys_are_the_same(cast):
+    """Two lineages' items never collide: the second template's objective with the first one's key
+    is created, not skipped as "there already"."""
+    access = empty_plan(cast)
+    org = access.partnership.vendor_id
+    first = templates.template_customise(user=cast.vendor_admin, organisation_id=org, key="referral")
+    structure = {
+        "vision_prompts": {},
+        "drivers": [],
+        "objectives": [{"key": "pipeline", "title": "First pipeline", "trajectory": None}],
+    }
+    first = templates.template_update(
+        user=cast.vendor_admin, organisation_id=org, template_id=first.pk, structure=structure
+    )
+    other_source = empty_plan(cast)
+    f.make_objective(other_source, title="Seed")
+    second = templates.template_save_from_plan(access=other_source, name="Second")
+    second = templates.template_update(
+        user=cast.vendor_admin,
+        organisation_id=org,
+        template_id=second.pk,
+        structure=structure | {"objectives": [{"key": "pipeline", "title": "Second pipeline", "trajectory": None}]},
+    )
+    made = templates.template_apply(access=access, template=templates.as_template(first), today=TODAY)
+    plan_services.objective_delete(access=access, objective_id=made.objectives[0].pk)
+
+    again = templates.template_apply(access=access, template=templates.as_template(second), today=TODAY)
+
+    assert [o.title for o in again.objectives] == ["Second pipeline"]
+    keys = set(AppliedTemplateItem.objects.filter(partnership=access.partnership).values_list("lineage", "key"))
+    assert keys == {("referral", "objective:pipeline"), (second.lineage, "objective:pipeline")}
+
+
+def test_cloning_onto_a_plan_with_objectives_is_refused(cast):
+    source = f.access(cast.vendor_admin, cast.partnership)
+    f.make_objective(source, title="Certify the practice")
+    written = empty_plan(cast)
+    f.make_objective(written, title="Its own")
+    filled = empty_plan(cast)
+    templates.template_apply(access=filled, template=templates.shipped("consulting"), today=TODAY)
+    for target in (written, filled):
+        counts = plan_counts(target.partnership)
+        with pytest.raises(RuleViolation) as error:
+            templates.template_clone_structure(access=source, target_partnership_id=target.partnership.pk, today=TODAY)
+        assert error.value.code == "template.plan_not_empty"
+        assert plan_counts(target.partnership) == counts
+
+
+def test_a_structure_taken_from_a_plan_stays_in_the_plans_lineage(cast):
+    """Saved or cloned from a plan a template filled, the structure keeps that template's keys and
+    lineage: it adds to a plan of the same lineage only what that plan lacks."""
+    source = empty_plan(cast)
+    templates.template_apply(access=source, template=templates.shipped("consulting"), today=TODAY, only=["utilisation"])
+    own = f.make_objective(source, title="A workshop a quarter")
+    saved = templates.template_save_from_plan(access=source, name="Consulting, our way")
+    assert saved.lineage == "consulting"
+    assert [o["key"] for o in saved.structure["objectives"]] == ["utilisation", str(own.pk)]
+
+    sibling = empty_plan(cast)
+    templates.template_apply(access=sibling, template=templates.shipped("consulting"), today=TODAY)
+    added = templates.template_apply(
+        access=sibling, template=templates.template_for(cast.vendor_admin, str(saved.pk)), today=TODAY
+    )
+    assert [o.title for o in added.objectives] == ["A workshop a quarter"]
+    _target, cloned = templates.template_clone_structure(
+        access=source, target_partnership_id=sibling.partnership.pk, today=TODAY
+    )
+    assert not cloned.objectives  # the same objectives, by the same keys
+
+    stranger = empty_plan(cast)
+    templates.template_apply(access=stranger, template=templates.shipped("reseller"), today=TODAY)
+    with pytest.raises(RuleViolation):
+        templates.template_apply(
+            access=stranger, template=templates.template_for(cast.vendor_admin, str(saved.pk)), today=TODAY
+        )
+
+
+def test_a_partial_structure_change_keeps_the_rest(cast):
+    org = cast.partnership.vendor_id
+    copy = templates.template_customise(user=cast.vendor_admin, organisation_id=org, key="msp")
+    before = copy.structure
+    changed = templates.template_update(
+        user=cast.vendor_admin,
+        organisation_id=org,
+        template_id=copy.pk,
+        expected_version=1,
+        structure={"vision_prompts": {"how_we_work": "Weekly stand-up?"}},
+        merge_structure=True,
+    )
+    assert changed.structure["vision_prompts"]["how_we_work"] == "Weekly stand-up?"
+    assert changed.structure["vision_prompts"]["why_together"] == before["vision_prompts"]["why_together"]
+    assert changed.structure["objectives"] == before["objectives"] and changed.version == 2
+    unchanged = templates.template_update(user=cast.vendor_admin, organisation_id=org, template_id=copy.pk)
+    assert unchanged.version == 2  # nothing given: no new version
+
+
+def test_shipped_templates_are_changed_by_nobody_and_members_change_nothing(cast):
+    with pytest.raises(NotAllowed) as error:
+        templates.template_to_change(cast.vendor_admin, "consulting")
+    assert error.value.code == "template.shipped_read_only"
+    org = cast.partnership.vendor_id
+    copy = templates.template_customise(user=cast.vendor_admin, organisation_id=org, key="msp")
+    OrganisationMembership.objects.create(organisation_id=org, user=cast.vendor_editor)
+    assert templates.template_get(cast.vendor_editor, str(copy.pk)).row == copy
+    with pytest.raises(NotAllowed):
+        templates.template_to_change(cast.vendor_editor, str(copy.pk))
+    for ref in (str(copy.pk), "not-a-template"):
+        with pytest.raises(NotFound):
+            templates.template_to_change(cast.outsider, ref)
+    with pytest.raises(StaleVersion):
+        templates.template_delete(user=cast.vendor_admin, organisation_id=org, template_id=copy.pk, expected_version=7)
+    assert PlanTemplate.objects.filter(pk=copy.pk).exists()
