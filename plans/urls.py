@@ -32,6 +32,11 @@ urlpatterns = [
         name="economics_figure_visibility",
     ),
     path(
+        "p/<uuid:pid>/economics/figures/<uuid:fid>/edit/",
+        economics_views.FigureEdit.as_view(),
+        name="economics_figure_edit",
+    ),
+    path(
         "p/<uuid:pid>/economics/figures/<uuid:fid>/delete/",
         economics_views.FigureDelete.as_view(),
         name="economics_figure_delete",

@@ -1,5 +1,5 @@
 """Each side's economics in real Chromium, on a phone: the partner records a figure of its own
-(private), its approver shares it, and only then does the vendor see it, beside the objective
+(private), corrects it in place, its approver shares it, and only then does the vendor see it, beside the objective
 that moves it. No inline script or style runs (the browser reports any CSP violation)."""
 
 from __future__ import annotations
@@ -31,6 +31,23 @@ def test_the_partner_records_shares_and_the_vendor_sees_it_on_a_phone(new_page, 
     expect(partner.locator("#economics .economics-figures")).to_contain_text("71.5")
     expect(partner.locator("#economics .economics-figures")).to_contain_text("Private")
 
+    # A typo in the figure: edit it in place rather than delete and record again.
+    partner.locator("#economics .economics-figures").get_by_role("link", name="Edit").click()
+    editing = partner.locator("#economics-figure-edit")
+    expect(editing.get_by_label("Figure", exact=True)).to_have_value("71.5")
+    editing.get_by_label("Figure", exact=True).fill("72.5")
+    editing.get_by_label("Period to").fill("2025-12-31")
+    editing.get_by_role("button", name="Save").click()
+    # A period that ends before it starts comes back on the form, with what was typed.
+    expect(partner.locator("#economics-figure-edit")).to_contain_text("Must not be before the start.")
+    expect(partner.locator("#economics-figure-edit").get_by_label("Figure", exact=True)).to_have_value("72.5")
+    partner.locator("#economics-figure-edit").get_by_label("Period to").fill("2026-03-31")
+    partner.locator("#economics-figure-edit").get_by_role("button", name="Save").click()
+    expect(partner.locator("#economics-figure-edit")).to_have_count(0)
+    expect(partner.locator("#economics .economics-figures")).to_contain_text("72.5")
+    expect(partner.locator("#economics .economics-figures")).not_to_contain_text("71.5")
+    assert partner.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+
     vendor = new_page(cast.vendor_admin, width=width, height=height)
     vendor.goto(path)
     expect(vendor.locator("#economics")).to_contain_text("no shared figure")
@@ -40,6 +57,7 @@ def test_the_partner_records_shares_and_the_vendor_sees_it_on_a_phone(new_page, 
     expect(partner.locator("#economics .economics-figures")).to_contain_text("Shared")
     vendor.goto(path)
     expect(vendor.locator("#economics .economics-other")).to_contain_text("Bench heavy in January")
+    expect(vendor.locator("#economics .economics-other")).to_contain_text("72.5")
     expect(vendor.locator("#economics .economics-moves")).to_contain_text("Migration practice")
     assert vendor.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     screenshot(partner, "economics-partner-phone")

@@ -9,6 +9,8 @@ from importlib import import_module
 
 import pytest
 from django.apps import apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from alignment import economics as eco
 from alignment import services as plan
@@ -289,3 +291,179 @@ def test_a_migrated_plan_keeps_its_driver_lists_as_drivers_and_links(cast):
     assert sorted(objective.drivers.values_list("name", flat=True)) == ["licence revenue", "retired one"]
     p.refresh_from_db()
     assert p.partner_drivers == ["utilisation", "retired one"]
+
+
+# --- Editing a recorded figure from the panel -------------------------------------------------
+
+
+def edit_url(cast, figure):  # type: ignore[no-untyped-def]
+    return panel_url(cast, f"figures/{figure.pk}/edit/")
+
+
+def recorded(cast, who="partner_editor", value="70", visibility="private"):  # type: ignore[no-untyped-def]
+    driver = Driver.objects.get(partnership=cast.partnership, name="utilisation")
+    return eco.figure_record(
+        access=cast.access(who),
+        driver_id=driver.pk,
+        period_start=Q1[0],
+        period_end=Q1[1],
+        value=value,
+        note="bench heavy",
+        visibility=visibility,
+    )
+
+
+def test_an_editor_opens_a_figure_to_edit_it_prefilled(client, cast):
+    figure = recorded(cast, value="71.25")
+    client.force_login(cast.partner_editor)
+    page = client.get(f"/p/{cast.partnership.pk}/fragment/economics/").content.decode()
+    assert f'href="{edit_url(cast, figure)}"' in page and f'hx-get="{edit_url(cast, figure)}"' in page
+    form = client.get(edit_url(cast, figure), headers=HTMX)
+    html = form.content.decode()
+    assert form.status_code == 200 and 'id="economics"' in html and 'id="economics-figure-edit"' in html
+    assert 'value="71.25"' in html and 'value="2026-01-01"' in html and "bench heavy" in html
+    assert 'name="version" value="1"' in html and "data-editing" in html
+    # Without JavaScript the link opens a page of its own with the same form (and no htmx on it).
+    page = client.get(edit_url(cast, figure))
+    text = page.content.decode()
+    assert page.status_code == 200 and "Edit a figure of utilisation" in text and 'value="71.25"' in text
+    assert "hx-post" not in text.split('id="economics-figure-edit"')[1].split("</form>")[0]
+
+
+def test_saving_the_edit_changes_the_figure_through_its_service(client, cast):
+    figure = recorded(cast)
+    client.force_login(cast.partner_editor)
+    data = {"version": 1, "period_start": "2026-01-01", "period_end": "2026-03-31", "value": "73.5", "note": "Better"}
+    response = client.post(edit_url(cast, figure), data, headers=HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200 and "73.5" in html and 'id="economics-figure-edit"' not in html
+    figure.refresh_from_db()
+    assert (figure.value, figure.note, figure.version) == (Decimal("73.5"), "Better", 2)
+    event = ChangeEvent.objects.filter(object_id=figure.pk).latest("seq")
+    assert event.action == "update" and event.side_only == Side.PARTNER and "73.5" not in event.summary
+    # A plain POST (no JavaScript) redirects to the panel on the plan page.
+    plain_post = client.post(edit_url(cast, figure), data | {"version": 2, "value": "74"})
+    assert plain_post.status_code == 302 and plain_post["Location"].endswith("#economics")
+    figure.refresh_from_db()
+    assert figure.value == Decimal("74")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"value": "lots"}, "value", "Enter a number."),
+        ({"value": ""}, "value", "This field is required."),
+        ({"period_start": "2026-13-45"}, "period_start", "Enter a valid date."),
+        ({"period_start": "2026-04-01"}, "period_end", "Must not be before the start."),
+    ],
+)
+def test_a_wrong_edit_comes_back_with_its_error_and_the_input_kept(client, cast, changes, field, message):
+    figure = recorded(cast)
+    client.force_login(cast.partner_editor)
+    data = {"version": 1, "period_start": "2026-01-01", "period_end": "2026-03-31", "value": "72", "note": "Typed"}
+    data |= changes
+    for headers in (HTMX, {}):
+        response = client.post(edit_url(cast, figure), data, headers=headers)
+        html = response.content.decode()
+        assert response.status_code == 422, changes
+        assert 'id="economics-figure-edit"' in html and message in html
+        assert f'id="economics-figure-edit-{field}"' in html and "Typed" in html
+        for value in changes.values():
+            if value:
+                assert f'value="{value}"' in html  # what was typed stays
+    figure.refresh_from_db()
+    assert (figure.value, figure.note, figure.version) == (Decimal("70"), "bench heavy", 1)
+
+
+def test_an_edit_of_a_period_another_figure_has_is_refused_on_the_form(client, cast):
+    figure = recorded(cast)
+    driver = figure.driver
+    eco.figure_record(
+        access=cast.access("partner_editor"), driver_id=driver.pk, period_start=Q2[0], period_end=Q2[1], value="1"
+    )
+    client.force_login(cast.partner_editor)
+    data = {"version": 1, "period_start": "2026-04-01", "period_end": "2026-06-30", "value": "72"}
+    response = client.post(edit_url(cast, figure), data, headers=HTMX)
+    assert response.status_code in (409, 422)
+    assert "has a figure for this period already" in response.content.decode()
+    figure.refresh_from_db()
+    assert figure.period_start == Q1[0]
+
+
+def test_an_edit_against_a_newer_version_shows_both_and_keeps_what_was_typed(client, cast):
+    figure = recorded(cast)
+    eco.figure_update(access=cast.access("partner_approver"), figure_id=figure.pk, expected_version=1, value="75")
+    client.force_login(cast.partner_editor)
+    data = {"version": 1, "period_start": "2026-01-01", "period_end": "2026-03-31", "value": "72", "note": "Mine"}
+    for headers in (HTMX, {}):
+        response = client.post(edit_url(cast, figure), data, headers=headers)
+        html = response.content.decode()
+        assert response.status_code == 409
+        assert 'class="conflict"' in html and "Keep mine" in html and "Take theirs" in html
+        assert "<td data-theirs>75</td>" in html and "<td data-mine>72</td>" in html
+        assert 'value="72"' in html and "Mine" in html and 'name="version" value="2"' in html
+    figure.refresh_from_db()
+    assert figure.value == Decimal("75")
+    # "Keep mine" saves over theirs at the version the conflict form carries.
+    kept = client.post(edit_url(cast, figure), data | {"version": 2}, headers=HTMX)
+    assert kept.status_code == 200
+    figure.refresh_from_db()
+    assert (figure.value, figure.note) == (Decimal("72"), "Mine")
+
+
+def test_only_the_sides_editors_edit_its_figures(client, cast):
+    private = recorded(cast)
+    data = {"version": 1, "period_start": "2026-01-01", "period_end": "2026-03-31", "value": "1"}
+
+    def answers(who, figure, **headers):  # type: ignore[no-untyped-def]
+        client.force_login(getattr(cast, who))
+        return (
+            client.get(edit_url(cast, figure), headers=headers).status_code,
+            client.post(edit_url(cast, figure), data, headers=headers).status_code,
+        )
+
+    # A private figure does not exist for the other side, whatever their role, nor for outsiders.
+    for who in ("vendor_admin", "vendor_editor", "vendor_viewer", "outsider"):
+        assert answers(who, private) == (404, 404), who
+    assert answers("vendor_admin", private, **HTMX) == (404, 404)
+    # The side's viewers may not change figures.
+    assert answers("partner_viewer", private) == (403, 403)
+    # A shared figure is seen by the other side, but is not theirs to change (as ``figure_update`` says).
+    shared = eco.figure_set_visibility(
+        access=cast.access("partner_approver"), figure_id=private.pk, visibility="shared"
+    )
+    assert answers("vendor_admin", shared) == (403, 403)
+    assert answers("outsider", shared) == (404, 404)
+    shared.refresh_from_db()
+    assert shared.value == Decimal("70") and shared.version == 2
+    # The other side's panel offers no edit of the partner's figures.
+    client.force_login(cast.vendor_admin)
+    assert "/edit/" not in client.get(f"/p/{cast.partnership.pk}/fragment/economics/").content.decode()
+
+
+def test_the_panel_reads_the_same_queries_whatever_the_number_of_figures(client, cast):
+    partner = cast.access("partner_approver")
+    driver = Driver.objects.get(partnership=cast.partnership, name="utilisation")
+    client.force_login(cast.partner_approver)
+    url = f"/p/{cast.partnership.pk}/fragment/economics/"
+    eco.figure_record(access=partner, driver_id=driver.pk, period_start=Q1[0], period_end=Q1[1], value="1")
+    client.get(url)  # warm the session and caches
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for n, name in enumerate(("utilisation", "services revenue")):
+        d = Driver.objects.get(partnership=cast.partnership, name=name)
+        for month in range(1, 13):
+            start = dt.date(2025, month, 1)
+            if d.pk == driver.pk and start >= Q1[0]:
+                continue
+            end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+            eco.figure_record(access=partner, driver_id=d.pk, period_start=start, period_end=end, value=str(month + n))
+    with CaptureQueriesContext(connection) as many:
+        html = client.get(url).content.decode()
+    assert html.count("/edit/") > 6
+    assert len(many.captured_queries) == len(few.captured_queries)
+    # Opening the edit form reads no more than the panel does, plus the figure.
+    figure = DriverFigure.objects.filter(driver=driver).first()
+    with CaptureQueriesContext(connection) as editing:
+        assert client.get(edit_url(cast, figure), headers=HTMX).status_code == 200
+    assert len(editing.captured_queries) <= len(few.captured_queries) + 1
