@@ -183,11 +183,19 @@ def feed_page(
 
 
 def current_position(partnership_id: Any) -> tuple[int, int]:
-    """The feed position of the newest served event of a partnership: a cursor to follow the feed
-    from after reading its plan (events after it are replayed; replaying is harmless)."""
+    """The feed position of the newest served event of a partnership that both sides see: a cursor
+    to follow the feed from after reading its plan (events after it are replayed; replaying is
+    harmless).
+
+    Events only one side is served (a private figure's change, a pulse answer) do not move it: the
+    cursor is in both sides' ``/plan``, and one that moved with them would tell the other side,
+    through the document's bytes and ``ETag``, that something it may not see changed. Nothing is
+    skipped for that: every event a reader may see is either older than the cursor (then read into
+    the document, as every served event is) or after it (served to them from it); a reader's own
+    side's events after the cursor are served again, which is harmless."""
     last = (
         feed_queryset()
-        .filter(partnership_id=partnership_id)
+        .filter(side_visible(None), partnership_id=partnership_id)
         .order_by("-txid", "-seq")
         .values_list("txid", "seq")
         .first()

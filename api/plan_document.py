@@ -26,16 +26,20 @@ from rest_framework import serializers
 
 from accounts.models import User, display_name_of
 from alignment.access import Access
+from alignment.changes import feed_queryset
 from alignment.economics import figures_visible_to
 from alignment.models import AlignmentReview, Driver, Objective, PartnershipMember, Vision, VisionEndorsement
 from cadence.attention import plan_attention
+from cadence.balance import Period
 from cadence.health import HealthReport, cached_health_for
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalRevision, GoalStatus, negotiation_state_of
 
 from . import serializers as out
-from .feed import current_position, encode_cursor
+from .feed import current_position, encode_cursor, watermark
 from .renderers import exact_json
 from .representation import agreed_commitment, agreed_terms
+from .views.balance import balance_document
+from .views.pulse import held_pulses_out
 
 # (key in the document, model field it shows; None: a key filled in afterwards, in its place)
 Columns = Sequence[tuple[str, str | None]]
@@ -142,7 +146,12 @@ def shared_document(
     The health is the one cached for the plan's ``generation`` and hour, which the dashboard and the
     plan page share: whichever of them comes first after a change computes it for the others; or
     ``health()``, called after the cursor was taken (``api.plan_updates`` keeps its facts). The
-    cursor is the plan's ``current_position``, or ``position`` when the caller just read it."""
+    cursor is the plan's ``current_position``, or ``position`` when the caller just read it.
+
+    The give/get balance and the pulse of the held reviews are the same for both sides: neither
+    holds a figure (the balance counts commitments and achieved goals; it attributes goals to the
+    sides whose drivers their objective moves, and drivers are listed to both sides), and once a
+    review is held its pulse shows both sides everything."""
     p = access.partnership
     # The cursor is taken before anything is read: every later change is replayed from the feed.
     cursor = encode_cursor(position or current_position(p.pk))
@@ -196,15 +205,45 @@ def shared_document(
     }
     now = timezone.now()
     document["attention"] = plan_attention(goals, approvals, commitments, reviews, now, timezone.localdate(now))
-    # Only stored JSON and the health's floats can hold a number orjson writes differently.
+    document["balance"] = plan_balance(p.pk, now)
+    document["pulse"] = held_pulses_out(p.pk)
+    # Only stored JSON and the floats of health, balance and pulse can hold a number orjson writes differently.
     exact = (
         exact_json(dict(partnership))
         and exact_json(health_document)
+        and exact_json(document["balance"])
+        and exact_json(document["pulse"])
         and exact_json(agreed_revisions)
         and exact_json([o["vendor_drivers"] for o in objectives] + [o["partner_drivers"] for o in objectives])
         and exact_json([r["goal_snapshot"] for r in reviews])
     )
     return document, exact
+
+
+def plan_positions(partnership_id: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The feed position of the plan's newest served event, whichever side it is for (what a kept
+    document, ``api.plan_updates``, reads later changes after), and the document's cursor
+    (``current_position``: the newest both sides see). One query; two when the newest event is
+    one side's only."""
+    newest = (
+        feed_queryset()
+        .filter(partnership_id=partnership_id)
+        .order_by("-txid", "-seq")
+        .values_list("txid", "seq", "side_only")
+        .first()
+    )
+    if newest is None:
+        start = watermark() or (0, 0)
+        return start, start
+    position = (newest[0], newest[1])
+    return position, position if newest[2] is None else current_position(partnership_id)
+
+
+def plan_balance(partnership_id: Any, now: Any) -> dict[str, Any]:
+    """The document's ``balance``: ``BalanceOut`` of the current quarter (of ``now``'s day in UTC, as
+    ``GET /partnerships/{id}/balance`` counts it) and the four up to it."""
+    today = now.date()
+    return balance_document(partnership_id, Period.quarter_of(today), today)
 
 
 def visible_figures_in_order(access: Access) -> models.QuerySet[Any]:

@@ -16,19 +16,28 @@ check-in event: the goal's check-ins; ...), with the very column lists of the fu
 those rows and puts the rows read back in their places by the
 lists' order (the same ``order_by`` as the full build, made total by the id). Deletions remove. The
 health is patched for the same goals, and what depends on the moment (health, attention) and the
-cursor are computed again. The result is byte for byte the document a full build gives at that
-position (``tests/test_plan_updates.py`` checks it after random sequences of changes).
+cursor are computed again. The give/get balance is counted again when a commitment changed or a
+goal's status, close, objective or agreed revision did (3 queries); the pulse of the held reviews
+is read again after a pulse answer, the figures the side sees after a change of a figure (1 query
+each). The result is byte for byte the document a full build gives at that position
+(``tests/test_plan_updates.py`` checks it after random sequences of changes).
 
-Anything else is built whole: a change of the vision, the objectives, the reviews, the members or
-the partnership, an object type this module does not know (a new list added to the document is
-therefore safe: its type builds whole), more than ``MAX_EVENTS`` events or ``MAX_GOALS`` goals, a
+Anything else is built whole: a change of the vision, the objectives, the reviews, the members,
+the drivers or the partnership, an object type this module does not know (a new list added to the
+document is therefore safe: its type builds whole), more than ``MAX_EVENTS`` events or ``MAX_GOALS`` goals, a
 document that orjson does not write as the standard encoder would, and the first request of each
 hour (the key the document is cached under turns with the hour: what changes without an event, a
 person's name, is as fresh as before).
 
+Two positions are kept: the newest event of the plan the state has read (of either side), which
+the next update reads changes after, and the document's cursor (``current_position``: the newest
+event both sides see, so that one side's private changes never move the other side's document).
+A change of a figure only the other side sees is passed over in a side's own document: it shows
+nothing of it.
+
 Why the feed position is safe to resume from: ``current_position`` is the newest event of the plan
-below the feed's horizon, taken before anything is read. A change committed while the document
-was read has its event after that position, so it is read again at the next update; reading a row
+below the feed's horizon that both sides see, taken before anything is read. A change committed
+while the document was read has its event after that position, so it is read again at the next update; reading a row
 again is harmless. Events come in the feed's order, the horizon holds back any that could still
 commit behind the position. Committed events the horizon still holds back are read too (their
 rows are in the document, as a full build would read them) without moving the position past them:
@@ -59,8 +68,9 @@ from cadence.attention import plan_attention
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalStatus, negotiation_state_of
 
 from . import plan_document as document_rows
-from .feed import current_position, decode_cursor, encode_cursor
+from .feed import decode_cursor, encode_cursor
 from .renderers import LINE_SEPARATORS, JSONRenderer, exact_json
+from .views.pulse import held_pulses_out
 
 # More changes than these since a document was built: building it whole is as quick and simpler.
 MAX_EVENTS = 200
@@ -106,7 +116,7 @@ SPLICED: dict[str, Spliced] = {
         _goals,
         lambda r: (r["period_start"], r["created_at"], str(r["id"])),
         "id",
-        ("id", "status", "amendment", "revision", "proposed_by_side"),
+        ("id", "status", "amendment", "revision", "proposed_by_side", "closed_at", "objective", "agreed_revision"),
     ),
     "approvals": Spliced(
         _children(Approval, document_rows.APPROVAL, document_rows.APPROVAL_ORDER),
@@ -145,6 +155,10 @@ LISTS_OF: dict[str, tuple[str, ...]] = {
     "comment": ("comments",),
     "goalrevision": ("revisions",),
 }
+# Changes of objects that are not a goal's, and the part of the document each makes read again.
+PARTS_OF: dict[str, str] = {"pulseanswer": "pulse", "driverfigure": "driver_figures"}
+# What the give/get balance reads of a goal (``cadence.balance``), besides its commitments.
+BALANCE_FACTS = ("status", "closed_at", "objective", "agreed_revision")
 
 
 class NotWritable(Exception):
@@ -219,7 +233,8 @@ class Rendered:
 class PlanState:
     """A document as it was built at ``position``, kept to be updated (see the module's doc)."""
 
-    position: tuple[int, int]
+    position: tuple[int, int]  # the newest change read, of either side
+    cursor: tuple[int, int]  # the document's (the newest change both sides see)
     hour: str
     parts: dict[str, bytes]  # every key of the document, in its order; b"" for a spliced list
     lists: dict[str, Rendered]
@@ -287,15 +302,20 @@ def row_digest(body: bytes) -> bytes:
     return hashlib.blake2b(body, digest_size=8).digest()
 
 
-def plan_json(access: Access, key: str, generation: str | None, hour: str) -> tuple[bytes, str]:
+def plan_json(
+    access: Access, key: str, generation: str | None, hour: str, *, side: str | None = None
+) -> tuple[bytes, str]:
     """The document without the caller's ``access`` (the ``key`` of the kept one: plan and side),
-    and its digest: the kept one updated for what changed since it was built, or built whole."""
+    and its digest: the kept one updated for what changed since it was built, or built whole.
+    ``side``: the document is that side's own (it holds its private figures), not both sides'."""
     now = timezone.now()
     with _lock:
         kept = _states.get(key)
-    state, newest = update(kept, access, generation, now) if kept is not None and kept.hour == hour else (None, None)
+    state, positions = (
+        update(kept, access, generation, now, side) if kept is not None and kept.hour == hour else (None, None)
+    )
     if state is None:
-        built = build(access, generation, hour, now, newest)
+        built = build(access, generation, hour, now, positions)
         if isinstance(built, bytes):
             forget(key)
             return built, shared_digest(built)
@@ -316,12 +336,18 @@ def current(key: str, generation: str, hour: str) -> tuple[bytes, str] | None:
 
 
 def build(
-    access: Access, generation: str | None, hour: str, now: dt.datetime, position: tuple[int, int] | None = None
+    access: Access,
+    generation: str | None,
+    hour: str,
+    now: dt.datetime,
+    positions: tuple[tuple[int, int], tuple[int, int]] | None = None,
 ) -> PlanState | bytes:
     """The document built whole (``plan_document.shared_document``), kept as a ``PlanState``; only
-    rendered (by the standard encoder) when orjson does not write it exactly. ``position``: the
-    plan's newest change, when an update that gave up just read it (its cursor: no query more)."""
+    rendered (by the standard encoder) when orjson does not write it exactly. ``positions``: the
+    plan's newest change and the cursor, when an update that gave up just read them (no query more)."""
     p = access.partnership
+    # Taken before anything is read: every later change is read again at the next update.
+    position, cursor = positions or document_rows.plan_positions(p.pk)
     loaded: list[plan_health.HealthState] = []
 
     def health() -> plan_health.HealthReport:
@@ -332,7 +358,7 @@ def build(
             plan_health.remember_health(p.pk, generation, now, report)
         return report
 
-    document, exact = document_rows.shared_document(access, generation, health=health, position=position)
+    document, exact = document_rows.shared_document(access, generation, health=health, position=cursor)
     try:
         if not exact:
             raise NotWritable
@@ -346,7 +372,8 @@ def build(
         if g["status"] == GoalStatus.AGREED and g["amendment"]
     }
     return PlanState(
-        position=decode_cursor(document["cursor"]),
+        position=position,
+        cursor=decode_cursor(document["cursor"]),
         hour=hour,
         parts=parts,
         lists=lists,
@@ -356,43 +383,67 @@ def build(
     ).finish()
 
 
+Positions = tuple[tuple[int, int], tuple[int, int]]
+
+
 def changes_since(
-    partnership_id: Any, position: tuple[int, int]
-) -> tuple[dict[str, set[str]] | None, tuple[int, int] | None]:
+    partnership_id: Any, position: tuple[int, int], cursor: tuple[int, int], side: str | None = None
+) -> tuple[dict[str, set[str]] | None, Positions | None]:
     """What changed after ``position``: for each spliced list (and ``"health"``: the goals whose
     facts of health changed; ``"revisions"``: goals with a changed revision) the goals whose rows in
-    it changed, None when something else changed (or too much); and the position of the plan's
-    newest change the feed serves, when it was read (None: none, or more than were read).
+    it changed, and under ``"parts"`` the other parts to read again (``PARTS_OF``); None when
+    something else changed (or too much). And the positions of the plan's newest change the feed
+    serves and of the newest both sides see (the cursor, else still ``cursor``), when they were
+    read (None: no change served, or more than were read).
 
     Every committed event is read, also those the feed still holds back behind its horizon (a
     transaction with a smaller id is still open): their rows are read now, since the generation
-    they gave the plan will not change again when the feed serves them. The position (the
-    document's cursor) only moves to what the feed serves, so they are replayed and read again."""
+    they gave the plan will not change again when the feed serves them. The positions (the
+    document's cursor) only move to what the feed serves, so they are replayed and read again.
+    In a document of one ``side`` alone, a figure only the other side sees changes nothing."""
     events = list(
         _events_after(position)
         .filter(partnership_id=partnership_id)
         .annotate(served=_served_by_feed())
-        .values_list("txid", "seq", "object_type", "object_id", "action", "after__goal", "before__goal", "served")[
-            : MAX_EVENTS + 1
-        ]
+        .values_list(
+            "txid",
+            "seq",
+            "object_type",
+            "object_id",
+            "action",
+            "after__goal",
+            "before__goal",
+            "side_only",
+            "served",
+        )[: MAX_EVENTS + 1]
     )
     if len(events) > MAX_EVENTS:
         return None, None
     served = [event for event in events if event[-1]]
-    newest = (served[-1][0], served[-1][1]) if served else None
-    changed: dict[str, set[str]] = {key: set() for key in (*SPLICED, "health", "revisions")}
-    for _txid, _seq, kind, object_id, action, after_goal, before_goal, _served in events:
+    shared = [event for event in served if event[-2] is None]
+    positions = (
+        ((served[-1][0], served[-1][1]), max(cursor, (shared[-1][0], shared[-1][1])) if shared else cursor)
+        if served
+        else None
+    )
+    changed: dict[str, set[str]] = {key: set() for key in (*SPLICED, "health", "revisions", "parts")}
+    for _txid, _seq, kind, object_id, action, after_goal, before_goal, side_only, _served in events:
+        if kind == "driverfigure" and side is not None and side_only not in (None, side):
+            continue
+        if kind in PARTS_OF:
+            changed["parts"].add(PARTS_OF[kind])
+            continue
         if kind not in LISTS_OF:
-            return None, newest
+            return None, positions
         goal = str(object_id if kind == "goal" else (after_goal or before_goal or ""))
         if not goal:
-            return None, newest
+            return None, positions
         # A deleted goal takes its objects with it: each list drops its rows.
         for key in SPLICED if kind == "goal" and action == "delete" else LISTS_OF[kind]:
             changed[key].add(goal)
-    if len(set().union(*changed.values())) > MAX_GOALS:
-        return None, newest
-    return changed, newest
+    if len(set().union(*(goals for key, goals in changed.items() if key != "parts"))) > MAX_GOALS:
+        return None, positions
+    return changed, positions
 
 
 def _events_after(position: tuple[int, int]) -> models.QuerySet[ChangeEvent]:
@@ -413,19 +464,25 @@ def _served_by_feed() -> Exists:
 
 
 def update(
-    state: PlanState, access: Access, generation: str | None, now: dt.datetime
-) -> tuple[PlanState | None, tuple[int, int] | None]:
+    state: PlanState, access: Access, generation: str | None, now: dt.datetime, side: str | None = None
+) -> tuple[PlanState | None, Positions | None]:
     """``state`` brought up to the plan's latest change (None when it must be built whole), and the
-    position of that change when it was read."""
+    positions of that change and of the cursor when they were read."""
     p = access.partnership
-    changed, newest = changes_since(p.pk, state.position)
+    changed, positions = changes_since(p.pk, state.position, state.cursor, side)
     if changed is None:
-        return None, newest
-    # No event after the state's: its transaction is still open (or nothing changed), the cursor
-    # is what a full build takes.
-    position = newest or current_position(p.pk)
-    state_or_none = _updated(state, access, generation, now, changed, position)
-    return state_or_none, newest
+        return None, positions
+    # No event after the state's: its transaction is still open (or nothing changed), the
+    # positions are what a full build takes.
+    state_or_none = _updated(state, access, generation, now, changed, positions or document_rows.plan_positions(p.pk))
+    return state_or_none, positions
+
+
+def _balance_moved(before: Rendered, goals: set[str], rows: list[dict[str, Any]]) -> bool:
+    """Whether what the give/get balance reads of these goals changed (or one came or went)."""
+    old = {str(g["id"]): tuple(g[key] for key in BALANCE_FACTS) for g in before.facts if str(g["id"]) in goals}
+    new = {str(g["id"]): tuple(g[key] for key in BALANCE_FACTS) for g in rows}
+    return old != new
 
 
 def _updated(
@@ -434,9 +491,10 @@ def _updated(
     generation: str | None,
     now: dt.datetime,
     changed: dict[str, set[str]],
-    position: tuple[int, int],
+    positions: Positions,
 ) -> PlanState | None:
     p = access.partnership
+    position, cursor = positions
     health_state = state.health
     if changed["health"]:
         patched = plan_health.patch_state(state.health, p.pk, now, goals=changed["health"])
@@ -446,12 +504,15 @@ def _updated(
     lists = dict(state.lists)
     amended = dict(state.amended)
     parts = dict(state.parts)
+    recount = bool(changed["commitments"])
     try:
         for key, spec in SPLICED.items():
             goals = changed[key]
             if not goals:
                 continue
             rows = spec.rows(p, sorted(goals))
+            if key == "goals" and not recount:
+                recount = _balance_moved(lists[key], goals, rows)
             rendered = lists[key].without(goals)
             for row in rows:
                 rendered.insert(spec, row)
@@ -476,7 +537,20 @@ def _updated(
         partnership = document_rows.partnership_document(p)
         if not (exact_json(health) and exact_json(dict(partnership))):
             return None
-        parts["cursor"] = render(encode_cursor(position))
+        if recount:
+            balance = document_rows.plan_balance(p.pk, now)
+            if not exact_json(balance):
+                return None
+            parts["balance"] = render(balance)
+        if "driver_figures" in changed["parts"]:
+            figures = document_rows.Rows(document_rows.visible_figures_in_order(access), document_rows.DRIVER_FIGURE)
+            parts["driver_figures"] = render(figures.dicts())
+        if "pulse" in changed["parts"]:
+            pulse = held_pulses_out(p.pk)
+            if not exact_json(pulse):
+                return None
+            parts["pulse"] = render(pulse)
+        parts["cursor"] = render(encode_cursor(cursor))
         parts["partnership"] = render(partnership)
         parts["health"] = render(health)
         parts["attention"] = render(
@@ -493,6 +567,7 @@ def _updated(
         return None
     return PlanState(
         position=position,
+        cursor=cursor,
         hour=state.hour,
         parts=parts,
         lists=lists,

@@ -332,12 +332,74 @@ def pulse_results(access: Access, review: AlignmentReview) -> PulseResults:
         hidden_side=hidden,
     )
     results.questions, results.overall = side_by_side(visible)
-    results.notes = [
+    results.notes = notes_of(visible)
+    return results
+
+
+def notes_of(by_side: Mapping[str, list[PulseAnswer]]) -> list[Note]:
+    """The notes of these answers with their authors, side by side (vendor first), each side's in
+    the order of its answers."""
+    return [
         Note(side=a.side, author=a.respondent.display_name, text=a.note)
         for side in Side.values
-        for a in visible[side]
+        for a in by_side.get(side, [])
         if a.note
     ]
+
+
+@dataclass(frozen=True)
+class HeldPulse:
+    """The pulse of a held review as both sides see it: what ``pulse_results`` shows either side
+    once the review is held (nothing is hidden then), without the reader's own answers."""
+
+    review_id: Any
+    held_on: dt.date
+    counts: dict[str, int]
+    overall: dict[str, float | None]
+    questions: list[QuestionResult]
+    notes: list[Note]
+
+
+def held_results(partnership_id: Any) -> list[HeldPulse]:
+    """The pulse of every held review of a partnership that has answers, oldest review first, the
+    same for every reader (the plan document of either side). One query, whatever the number of
+    reviews and answers; of the respondents only what names them."""
+    answers = (
+        PulseAnswer.objects.filter(review__partnership_id=partnership_id, review__status=AlignmentReview.Status.HELD)
+        .select_related("respondent")
+        .only(
+            "review_id",
+            "side",
+            "note",
+            "created_at",
+            *QUESTIONS,
+            "respondent__full_name",
+            "respondent__first_name",
+            "respondent__last_name",
+            "respondent__email",
+        )
+        .annotate(held_on=F("review__held_on"))
+        # The reviews in the order they were held, the answers of each as ``pulse_results`` reads them.
+        .order_by("review__held_on", "review__scheduled_for", "review_id", "created_at", "pk")
+    )
+    by_review: dict[Any, dict[str, list[PulseAnswer]]] = defaultdict(lambda: defaultdict(list))
+    held_on: dict[Any, dt.date] = {}
+    for a in answers:
+        by_review[a.review_id][a.side].append(a)
+        held_on[a.review_id] = a.held_on  # annotated above
+    results = []
+    for review_id, by_side in by_review.items():
+        questions, overall = side_by_side(by_side)
+        results.append(
+            HeldPulse(
+                review_id=review_id,
+                held_on=held_on[review_id],
+                counts={side: len(by_side[side]) for side in Side.values},
+                overall=overall,
+                questions=questions,
+                notes=notes_of(by_side),
+            )
+        )
     return results
 
 

@@ -19,6 +19,7 @@ from alignment.models import AlignmentReview, Objective, Partnership
 from api.plan_document import shared_document
 from api.renderers import JSONRenderer
 from api.views.plan import PlanOut, plan_document, shared_plan
+from cadence import pulse
 from cadence import services as review_services
 from goals import check_ins as goal_check_ins
 from goals import commitments as goal_commitments
@@ -93,10 +94,13 @@ def rich_plan(cast) -> World:  # type: ignore[no-untyped-def]
     )
     CheckIn.objects.filter(pk=world.check_in.pk).update(author=None, measured_on=dt.date(2026, 2, 28))
     Comment.objects.filter(pk=world.comment.pk).update(created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-    # Reviews: one held with attendees and a snapshot, one skipped, one scheduled.
+    # Reviews: one held with attendees, a snapshot and a pulse, one skipped, one scheduled.
     held = plan.review_schedule(
         access=editor, scheduled_for=dt.datetime(2026, 1, 5, 9, 15, tzinfo=dt.UTC), title="Q1 review ✓"
     )
+    answer_pulse(cast, held, "vendor_editor", 5, ODD_TEXT)
+    answer_pulse(cast, held, "partner_approver", 2, "Leads arrive late")
+    answer_pulse(cast, held, "partner_viewer", 3, "")
     review_services.review_hold(
         access=editor,
         review_id=held.pk,
@@ -115,11 +119,28 @@ def rich_plan(cast) -> World:  # type: ignore[no-untyped-def]
     )
     skipped = plan.review_schedule(access=editor, scheduled_for=dt.datetime(2026, 4, 5, 9, tzinfo=dt.UTC))
     plan.review_skip(access=editor, review_id=skipped.pk)
+    # A review held yesterday, whose pulse still takes answers; the scheduled one's is nobody's business yet.
+    recent = plan.review_schedule(access=editor, scheduled_for=timezone.now() - dt.timedelta(days=1), title="Recent")
+    answer_pulse(cast, recent, "partner_editor", 4, "Better")
+    review_services.review_hold(
+        access=editor,
+        review_id=recent.pk,
+        held_on=timezone.localdate() - dt.timedelta(days=1),
+        attendees=[cast.vendor_editor],
+        schedule_next=False,
+    )
+    answer_pulse(cast, world.review, "partner_editor", 1, "NOT-HELD-YET")
     # A member with no full name is shown by first and last name, one with neither by e-mail.
     named = f.make_user("named@partner.test", first_name="Nia", last_name="Ndlovu")
     f.add_member(cast.partnership, named, "partner", "viewer")
     f.add_member(cast.partnership, f.make_user("anon@partner.test"), "partner", "viewer")
     return world
+
+
+def answer_pulse(cast, review, who: str, score: int, note: str) -> None:  # type: ignore[no-untyped-def]
+    """``who`` answers the pulse of ``review``: ``score`` to trust, one point more (at most 5) to the rest."""
+    answers = dict.fromkeys(pulse.QUESTIONS, min(score + 1, 5)) | {"trust": score}
+    pulse.pulse_answer(access=cast.access(who), review_id=review.pk, answers=answers, note=note)
 
 
 @pytest.mark.django_db
@@ -138,6 +159,8 @@ def test_the_plan_built_from_rows_is_byte_for_byte_the_serializers_document(cast
     assert len(document["endorsements"]) == 2 and document["vision"]["id"] == str(world.vision.pk)
     assert {"Nia Ndlovu", "anon@partner.test", "Ed Editor"} <= {m["name"] for m in document["members"]}
     assert WIDE in {g["baseline"] for g in document["goals"]}
+    assert [len(p["notes"]) for p in document["pulse"]] == [2, 1]
+    assert document["pulse"][0]["questions"][0]["flagged"] and len(document["balance"]["quarters"]) == 4
     assert {"-0.0001", LONG} <= {c["value"] for c in document["check_ins"]}
     assert None in {c["author"] for c in document["check_ins"]}
     assert "2026-03-01T12:30:00.123456Z" in {c["done_at"] for c in document["commitments"]}
@@ -252,3 +275,28 @@ def test_the_plan_over_http_is_the_serializers_document_with_the_callers_access(
         "can_manage": False,
     }
     assert User.objects.filter(email="anon@partner.test").exists()
+
+
+@pytest.mark.django_db
+def test_the_plans_balance_and_pulse_are_what_their_endpoints_show_either_side(cast):
+    """The same for both sides: the balance as ``/balance`` answers, the pulse of each held review as
+    ``/reviews/{id}/pulse`` shows it to anyone once the review is held; a review not held yet is left out."""
+    world = rich_plan(cast)
+    path = f"partnerships/{cast.partnership.pk}"
+    held = AlignmentReview.objects.filter(partnership=cast.partnership, status="held").order_by("held_on")
+    documents = []
+    for who in ("vendor_viewer", "partner_viewer"):
+        client = ApiClient(getattr(cast, who))
+        document = client.get(f"{path}/plan").json()
+        documents.append(document)
+        assert document["balance"] == client.get(f"{path}/balance").json()
+        assert [p["review"] for p in document["pulse"]] == [str(r.pk) for r in held]
+        for entry in document["pulse"]:
+            shown = client.get(f"reviews/{entry['review']}/pulse").json()
+            assert shown["hidden_side"] is None
+            assert entry == {"review": shown["review"], "held_on": entry["held_on"]} | {
+                key: shown[key] for key in ("counts", "overall", "questions", "notes")
+            }
+    assert documents[0]["balance"] == documents[1]["balance"] and documents[0]["pulse"] == documents[1]["pulse"]
+    assert str(world.review.pk) not in {p["review"] for p in documents[0]["pulse"]}
+    assert "NOT-HELD-YET" not in orjson.dumps(documents).decode()

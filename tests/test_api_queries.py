@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from alignment import economics, invitations
 from alignment import services as plan
+from cadence import pulse
 from cadence import services as review_services
 from goals import check_ins as goal_check_ins
 from goals import comments as goal_comments
@@ -42,6 +43,15 @@ def grow(cast, world, n, figures=True):
         )
         goal_services.goal_update(access=editor, goal_id=goal.pk, target="250")  # a pending amendment
         review = plan.review_schedule(access=editor, scheduled_for=dt.datetime(2026, 1, 1 + i, 10, tzinfo=dt.UTC))
+        # A pulse at the review, of each side in turn (``/plan`` shows those of held reviews). One
+        # answer: growing by 6 stays within ``plan_updates.MAX_EVENTS`` changes, so the kept document
+        # is updated (or given up) as on the small plan, not dropped for too many changes.
+        pulse.pulse_answer(
+            access=cast.access("partner_approver" if i % 2 else "vendor_editor"),
+            review_id=review.pk,
+            answers=dict.fromkeys(pulse.QUESTIONS, 2 + i % 3),
+            note=f"Pulse {i}",
+        )
         review_services.review_hold(
             access=editor,
             review_id=review.pk,
@@ -127,6 +137,7 @@ def test_every_read_runs_a_fixed_number_of_queries(cast, who, django_assert_num_
     plan_doc = client.get(f"partnerships/{world.partnership.pk}/plan").json()
     assert len(plan_doc["goals"]) >= 10 and len(plan_doc["agreed_revisions"]) == 7
     assert len(plan_doc["check_ins"]) >= 14 and len(plan_doc["reviews"]) >= 7
+    assert len(plan_doc["pulse"]) == 7 and len(plan_doc["balance"]["quarters"]) == 4
 
 
 def test_the_plan_document_is_built_once_per_change_and_shared_by_members(cast):

@@ -211,8 +211,11 @@ def test_the_reference_client_resyncs_when_its_cursor_is_gone(cast, live_server,
     client.sync(pid)
     assert client.stats["resynced"] == 1
     assert client.replica.as_plan(pid) == fresh_plan(cast)
-    # Health and attention come from /plan with If-None-Match: 304 while nothing changed.
+    # Health, attention, the give/get balance and the held reviews' pulse come from /plan with
+    # If-None-Match: 304 while nothing changed.
     client.refresh_derived(pid)
     assert client.stats["plan_not_modified"] == 1
     _cursor, _etag, derived = client.replica.plan_state(pid)
-    assert set(derived) == {"health", "attention", "access"} and derived["access"]["side"] == "vendor"
+    assert set(derived) == {"health", "attention", "access", "balance", "pulse"}
+    assert derived["access"]["side"] == "vendor"
+    assert derived["balance"]["quarters"] and isinstance(derived["pulse"], list)

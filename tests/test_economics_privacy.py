@@ -24,6 +24,7 @@ from accounts.models import OrganisationMembership, User
 from alignment import economics
 from alignment import services as plan
 from alignment.models import ChangeEvent, Side
+from api import plan_updates
 from api.resources import ALL
 from api.views import plan as plan_view
 from api.webhook_feed import load_events
@@ -369,3 +370,85 @@ def test_a_figure_made_private_while_the_plan_is_read_never_reaches_the_other_si
     document = ApiClient(cast.partner_approver).get(path).content.decode()
     assert_hidden(document, Side.PARTNER, "partner /plan after the vendor's")
     assert_shown(document, Side.PARTNER, "partner /plan")
+
+
+def follow_feed(client: ApiClient, cursor: str, partnership: Any) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while True:
+        page = client.get("changes", since=cursor, partnership=str(partnership), limit=200)
+        assert page.status_code == 200, page.content
+        events += page.json()["results"]
+        cursor = page.json()["cursor"]
+        if not page.json()["has_more"]:
+            return events
+
+
+def test_one_sides_private_figure_changes_leave_the_other_sides_plan_and_etag_as_they_were(cast, written):
+    """The other side cannot even tell that a private figure changed: its ``/plan`` keeps its bytes
+    and its ``ETag`` (304 on If-None-Match), while the owner's changes. Following the feed from the
+    cursor of either document misses nothing the reader may see (the owner's changes come)."""
+    path = f"partnerships/{cast.partnership.pk}/plan"
+    vendor, partner = ApiClient(cast.vendor_approver), ApiClient(cast.partner_approver)
+    secret = economics.DriverFigure.objects.get(note=SECRET[Side.VENDOR][0])
+    access = cast.access("vendor_approver")
+    with time_machine.travel(dt.datetime.now(dt.UTC), tick=False):
+        vendor_before, partner_before = vendor.get(path), partner.get(path)
+
+        def partner_unchanged() -> None:
+            not_modified = partner.get(path, headers={"If-None-Match": partner_before["ETag"]})
+            assert not_modified.status_code == 304 and not_modified["ETag"] == partner_before["ETag"]
+            again = partner.get(path)
+            assert again.content == partner_before.content and again["ETag"] == partner_before["ETag"]
+
+        # The document this process keeps is updated for the change ...
+        economics.figure_update(access=access, figure_id=secret.pk, value="123.45")
+        partner_unchanged()
+        # ... and one built whole (by another process, or after the hour turned) is the same.
+        plan_updates.forget()
+        added = economics.figure_record(
+            access=access,
+            driver_id=secret.driver_id,
+            period_start=dt.date(2025, 10, 1),
+            period_end=dt.date(2025, 12, 31),
+            value="77",
+            note="ANOTHER-VENDOR-SECRET",
+        )
+        partner_unchanged()
+        vendor_after = vendor.get(path, headers={"If-None-Match": vendor_before["ETag"]})
+        assert vendor_after.status_code == 200 and vendor_after["ETag"] != vendor_before["ETag"]
+        assert b"123.4500" in vendor_after.content and b"ANOTHER-VENDOR-SECRET" in vendor_after.content
+        # The feed from each document's cursor: the vendor gets its own changes, the partner nothing of them.
+        mine = follow_feed(vendor, vendor_before.json()["cursor"], cast.partnership.pk)
+        assert {str(secret.pk), str(added.pk)} <= {e["id"] for e in mine if e["type"] == "driver-figure"}
+        theirs = follow_feed(partner, partner_before.json()["cursor"], cast.partnership.pk)
+        assert not {e["id"] for e in theirs} & {str(secret.pk), str(added.pk)}
+        # Shared, the figure reaches the partner through the feed from the same cursor, and its /plan changes.
+        economics.figure_set_visibility(access=access, figure_id=added.pk, visibility="shared")
+        theirs = follow_feed(partner, partner_before.json()["cursor"], cast.partnership.pk)
+        assert str(added.pk) in {e["id"] for e in theirs}
+        shared = partner.get(path, headers={"If-None-Match": partner_before["ETag"]})
+        assert shared.status_code == 200 and b"ANOTHER-VENDOR-SECRET" in shared.content
+
+
+def test_the_first_private_figure_of_one_side_leaves_the_other_sides_plan_as_it_was(cast):
+    """While neither side keeps a figure to itself, both share one cached document; the first private
+    figure splits it per side, and the other side's still has the same bytes and ETag."""
+    write_plan(cast)
+    access = cast.access("partner_approver")
+    driver = economics.driver_add(access=access, name="deals sourced")
+    economics.figure_record(
+        access=access, driver_id=driver.pk, period_start=Q1[0], period_end=Q1[1], value="500", visibility="shared"
+    )
+    path = f"partnerships/{cast.partnership.pk}/plan"
+    vendor = ApiClient(cast.vendor_approver)
+    with time_machine.travel(dt.datetime.now(dt.UTC), tick=False):
+        before = vendor.get(path)
+        start, end = SECRET_PERIOD[Side.PARTNER]
+        note, value = SECRET[Side.PARTNER]
+        economics.figure_record(
+            access=access, driver_id=driver.pk, period_start=start, period_end=end, value=value, note=note
+        )
+        after = vendor.get(path, headers={"If-None-Match": before["ETag"]})
+        assert after.status_code == 304 and after["ETag"] == before["ETag"]
+        assert vendor.get(path).content == before.content
+        assert_shown(ApiClient(cast.partner_approver).get(path).content.decode(), Side.PARTNER, "partner /plan")

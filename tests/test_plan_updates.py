@@ -16,13 +16,14 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alignment import economics
 from alignment import services as plan
 from alignment.changes import cache_hour, plan_changed, plan_generations
-from alignment.models import ChangeEvent
+from alignment.models import AlignmentReview, ChangeEvent, Driver, DriverFigure
 from api import plan_updates
 from api.feed import current_position, encode_cursor
 from api.views.plan import shared_plan
-from cadence import health
+from cadence import health, pulse
 from core.errors import DomainError
 from goals import check_ins as goal_check_ins
 from goals import comments as goal_comments
@@ -41,10 +42,15 @@ SLOW = settings(
 
 
 def kept(access: Any, name: str = "test") -> tuple[bytes, str]:
-    """The document as ``cached_plan`` gets it when nothing is cached for the generation."""
+    """The document as ``cached_plan`` gets it when nothing is cached for the generation (the side's
+    own: it passes over the other side's private figures)."""
     p = access.partnership
     return plan_updates.plan_json(
-        access, f"{name}:{p.pk}:{access.side}", plan_generations([p.pk])[p.pk], cache_hour(timezone.now())
+        access,
+        f"{name}:{p.pk}:{access.side}",
+        plan_generations([p.pk])[p.pk],
+        cache_hour(timezone.now()),
+        side=access.side,
     )
 
 
@@ -134,8 +140,48 @@ def apply(cast: Any, op: str, n: int) -> None:
                 goal_services.goal_delete(access=editor, goal_id=draft.last().pk)  # type: ignore[union-attr]
         elif op == "close" and goal:
             goal_services.goal_close(access=vendor, goal_id=goal.pk, outcome="achieved", note="Done")
+        elif op == "drop" and goal:
+            goal_services.goal_close(access=partner, goal_id=goal.pk, outcome="dropped", note="Not now")
+        elif op == "figure":
+            figure_change(vendor if n % 2 else partner, n)
+        elif op == "pulse":
+            # The review held yesterday (``rich_plan``): its pulse is in the document and still takes answers.
+            review = AlignmentReview.objects.filter(partnership=p, title="Recent").first()
+            who = ("vendor_editor", "partner_editor", "partner_viewer", "vendor_approver")[n % 4]
+            if review:
+                answers = dict.fromkeys(pulse.QUESTIONS, 1 + n % 5) | {"trust": 5 - n % 5}
+                pulse.pulse_answer(access=cast.access(who), review_id=review.pk, answers=answers, note=f"Pulse {n}")
     except DomainError:
         pass  # refused by the rules: nothing changed
+
+
+def figure_change(access: Any, n: int) -> None:
+    """A side records, changes, shares or makes private one of its figures (on its driver, ``drivers``)."""
+    driver = Driver.objects.filter(partnership=access.partnership, side=access.side).first()
+    if driver is None:
+        return
+    figure = DriverFigure.objects.filter(driver=driver).order_by("created_at").last()
+    if figure is None or n % 3 == 0:
+        month = 1 + n % 12
+        economics.figure_record(
+            access=access,
+            driver_id=driver.pk,
+            period_start=dt.date(2025, month, 1),
+            period_end=dt.date(2025, month, 28),
+            value=str(n * 7),
+            visibility="private" if n % 4 else "shared",
+        )
+    elif n % 3 == 1:
+        economics.figure_update(access=access, figure_id=figure.pk, value=f"{n}.5")
+    else:
+        visibility = "shared" if figure.visibility == "private" else "private"
+        economics.figure_set_visibility(access=access, figure_id=figure.pk, visibility=visibility)
+
+
+def drivers(cast: Any) -> None:
+    """A driver of each side, for ``figure_change``."""
+    economics.driver_add(access=cast.access("vendor_approver"), name="Licence revenue", unit="EUR k")
+    economics.driver_add(access=cast.access("partner_approver"), name="Utilisation", unit="%")
 
 
 GOAL_CHANGES = [
@@ -153,6 +199,9 @@ GOAL_CHANGES = [
     "comment delete",
     "delete goal",
     "close",
+    "drop",
+    "figure",
+    "pulse",
 ]
 
 
@@ -162,6 +211,7 @@ GOAL_CHANGES = [
 def test_after_any_changes_the_updated_document_is_a_fresh_full_build(cast, monkeypatch, steps):
     if not Goal.objects.filter(partnership=cast.partnership).exists():
         rich_plan(cast)
+        drivers(cast)
     builds = Builds(monkeypatch)
     for side in ("vendor_editor", "partner_viewer"):
         kept(cast.access(side))
@@ -299,3 +349,40 @@ def test_a_committed_change_the_feed_still_holds_back_is_in_the_document_and_rep
         == encode_cursor(current_position(cast.partnership.pk))
     )
     assert body == shared_plan(access)
+
+
+@pytest.mark.django_db
+def test_the_balance_the_pulse_and_figures_are_updated_in_place(cast, monkeypatch):
+    world = rich_plan(cast)
+    drivers(cast)
+    editor = cast.access("vendor_editor")
+    sides = {"vendor": editor, "partner": cast.access("partner_viewer")}
+    documents = {side: kept(access) for side, access in sides.items()}
+    builds = Builds(monkeypatch)
+
+    def read(side: str) -> dict[str, Any]:
+        body, digest = kept(sides[side])
+        assert (body, digest) == fresh(sides[side])
+        documents[side] = (body, digest)
+        return orjson.loads(body)  # type: ignore[no-any-return]
+
+    # A commitment due today, done: the balance of the quarter counts it for the vendor.
+    on_time = orjson.loads(documents["vendor"][0])["balance"]["sides"]["vendor"]["on_time"]
+    commitment = goal_commitments.commitment_create(
+        access=editor, goal_id=world.agreed.pk, side="vendor", text="Deliver", due_date=timezone.localdate()
+    )
+    goal_commitments.commitment_update(access=editor, commitment_id=commitment.pk, done=True)
+    for side in sides:
+        assert read(side)["balance"]["sides"]["vendor"]["on_time"] == on_time + 1
+    # A pulse answer at the review held yesterday: both sides' documents show it.
+    apply(cast, "pulse", 2)  # the partner viewer's, next to the partner editor's
+    for side in sides:
+        recent = read(side)["pulse"][-1]
+        assert recent["counts"]["partner"] == 2 and "Pulse 2" in {n["note"] for n in recent["notes"]}
+    # The partner's private figure: the partner's document holds it, the vendor's is the same bytes.
+    vendor_before = documents["vendor"]
+    figure_change(cast.access("partner_approver"), 1)
+    assert DriverFigure.objects.filter(visibility="private", driver__side="partner").exists()
+    assert kept(sides["vendor"]) == vendor_before
+    assert len(read("partner")["driver_figures"]) == 1
+    assert builds.count == 5  # only ``fresh``'s, one per ``read``

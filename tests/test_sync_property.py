@@ -5,9 +5,14 @@ and removed, reviews held — a replica built only from ``/plan`` and the change
 ``/plan`` exactly: every object of every type, endorsements and agreed revisions included, compared
 as the JSON both give, with no normalisation of numbers, times or references.
 
-Health and attention are computed views, not objects: a client re-reads ``/plan`` with
-``If-None-Match`` for them (docs/api.md), so they are left out of the comparison, as are the caller's
-``access`` and the ``cursor``.
+Each side's figures are objects too: the replica is the vendor's, so it holds the vendor's figures
+and those the partner shared, and the partner's private figures never reach it (the cursor of
+``/plan`` is the newest change both sides see; the vendor's own newer changes come again).
+
+Health, attention, the give/get balance and the pulse are computed views, not objects: a client
+re-reads ``/plan`` with ``If-None-Match`` for them (docs/api.md), so they are left out of the
+comparison, as are the caller's ``access`` and the ``cursor``; the balance is checked against
+``/balance`` instead.
 
 ``SYNC_PROPERTY_EXAMPLES`` (default 12) sets how many random sequences one run tries.
 """
@@ -25,9 +30,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import User
+from alignment import economics
 from alignment import services as plan
-from alignment.models import AlignmentReview, PartnershipMember
+from alignment.models import AlignmentReview, Driver, DriverFigure, PartnershipMember
 from api import plan_updates
+from cadence import pulse as review_pulse
 from cadence import services as review_services
 from core.errors import DomainError
 from goals import check_ins as goal_check_ins
@@ -51,6 +58,8 @@ COLLECTIONS = {
     "check-in": "check_ins",
     "comment": "comments",
     "review": "reviews",
+    "driver": "drivers",
+    "driver-figure": "driver_figures",
 }
 SINGLE = {"partnership", "vision"}
 SEEN: set[tuple[str, str]] = set()  # (type, action) of every event the replicas applied
@@ -282,6 +291,40 @@ class Plan:
                 schedule_next=False,
             )
 
+    def figure(self, data: Any) -> None:
+        """A side records, changes, shares, keeps to itself or deletes one of its figures (recording
+        one first when it has none)."""
+        access = self.access(data.draw(st.sampled_from(["vendor_approver", "partner_approver"]), label="whose"))
+        driver = Driver.objects.filter(partnership=self.p, side=access.side).first()
+        if driver is None:
+            driver = economics.driver_add(access=access, name=f"Revenue of the {access.side}", unit="EUR k")
+        figure = DriverFigure.objects.filter(driver=driver).order_by("created_at").last()
+        what = data.draw(st.sampled_from(["record", "change", "share", "keep", "delete"]), label="figure change")
+        if figure is None or what == "record":
+            month = data.draw(st.integers(1, 12), label="month")
+            figure = economics.figure_record(
+                access=access,
+                driver_id=driver.pk,
+                period_start=dt.date(2025, month, 1),
+                period_end=dt.date(2025, month, 28),
+                value=data.draw(st.sampled_from(["1", "12.5", "-3"]), label="value"),
+                visibility=data.draw(st.sampled_from(["private", "shared"]), label="visibility"),
+            )
+        if what == "change":
+            economics.figure_update(access=access, figure_id=figure.pk, value="99.25")
+        elif what in ("share", "keep"):
+            visibility = "shared" if what == "share" else "private"
+            economics.figure_set_visibility(access=access, figure_id=figure.pk, visibility=visibility)
+        elif what == "delete":
+            economics.figure_delete(access=access, figure_id=figure.pk)
+
+    def pulse(self, data: Any) -> None:
+        review = AlignmentReview.objects.filter(partnership=self.p).order_by("-scheduled_for").first()
+        if review is not None:
+            who = data.draw(st.sampled_from(["vendor_editor", "partner_approver"]), label="who answers the pulse")
+            answers = dict.fromkeys(review_pulse.QUESTIONS, data.draw(st.integers(1, 5), label="score"))
+            review_pulse.pulse_answer(access=self.access(who), review_id=review.pk, answers=answers, note="Fine")
+
     def partnership(self, data: Any) -> None:
         margin = data.draw(st.sampled_from(["10", "12.5", "0"]), label="margin")
         self.p.refresh_from_db()
@@ -299,7 +342,7 @@ def _author(cast: Any, comment: Comment) -> str:
 
 MOVES = [name for name in vars(Plan) if not name.startswith("_") and name not in ("access", "goals")]
 # The moves that build a plan come up more often than the ones that take it apart.
-WEIGHTED = [*MOVES, "goal", "agree", "agree", "amend", "check_in", "comment", "edit_vision", "endorse"]
+WEIGHTED = [*MOVES, "goal", "agree", "agree", "amend", "check_in", "comment", "edit_vision", "endorse", "review"]
 
 
 @settings(
@@ -329,6 +372,7 @@ def run_one(cast: Any, data: Any) -> None:
         replica.follow(client, cast.partnership.pk)
         fresh = client.get(f"partnerships/{cast.partnership.pk}/plan").json()
         assert replica.as_plan() == comparable(fresh)
+        assert fresh["balance"] == client.get(f"partnerships/{cast.partnership.pk}/balance").json()
         transaction.set_rollback(True)
 
 
@@ -354,4 +398,45 @@ def test_a_replica_from_the_plan_and_the_feed_equals_a_fresh_plan(cast):
         ("member", "delete"),
         ("review", "update"),
         ("partnership", "update"),
+        ("driver-figure", "create"),
     } <= SEEN, sorted(SEEN)
+
+
+def test_a_replica_of_one_side_gets_its_own_figures_and_what_the_other_shares(cast):
+    """Each kind of figure change of both sides, the vendor's replica syncing between them: it ends
+    as the vendor's fresh ``/plan``, without the partner's private figures, though the cursor of
+    ``/plan`` leaves out what only one side sees."""
+    cache.clear()
+    moves = Plan(cast)
+    client = ApiClient(cast.vendor_admin)
+    path = f"partnerships/{cast.partnership.pk}/plan"
+    replica = Replica(client.get(path).json())
+    SEEN.clear()
+    for who in ("vendor_approver", "partner_approver"):
+        access = moves.access(who)
+        driver = economics.driver_add(access=access, name="Revenue", unit="EUR k")
+        for month, visibility in ((1, "private"), (2, "shared"), (3, "private")):
+            figure = economics.figure_record(
+                access=access,
+                driver_id=driver.pk,
+                period_start=dt.date(2025, month, 1),
+                period_end=dt.date(2025, month, 28),
+                value=str(month),
+                visibility=visibility,
+            )
+            replica.follow(client, cast.partnership.pk)
+            economics.figure_update(access=access, figure_id=figure.pk, value="99.25")
+            flipped = "shared" if visibility == "private" else "private"
+            economics.figure_set_visibility(access=access, figure_id=figure.pk, visibility=flipped)
+            if month == 3:
+                economics.figure_delete(access=access, figure_id=figure.pk)
+        # A client that re-reads /plan in between resumes from its cursor.
+        replica = Replica(client.get(path).json()) if who == "vendor_approver" else replica
+    replica.follow(client, cast.partnership.pk)
+    fresh = client.get(path).json()
+    assert replica.as_plan() == comparable(fresh)
+    sides = {str(pk): side for pk, side in Driver.objects.values_list("pk", "side")}
+    shown = sorted((sides[figure["driver"]], figure["visibility"]) for figure in fresh["driver_figures"])
+    # The vendor's January (shared now) and February (private now); of the partner's, January (shared now).
+    assert shown == [("partner", "shared"), ("vendor", "private"), ("vendor", "shared")]
+    assert {("driver-figure", action) for action in ("create", "update", "delete")} <= SEEN

@@ -96,6 +96,13 @@ def represent(balance: Balance) -> dict[str, Any]:
     }
 
 
+def balance_document(partnership_id: Any, period: Period, today: dt.date) -> dict[str, Any]:
+    """``BalanceOut`` of ``period`` and the four quarters up to it (3 queries): this endpoint's answer
+    and ``/plan``'s ``balance``."""
+    balances = load_balances([partnership_id], last_quarters(period.start), today)[partnership_id]
+    return represent(balances[-1]) | {"partnership": partnership_id, "quarters": [represent(b) for b in balances]}
+
+
 class PartnershipBalance(ApiView):
     @extend_schema(
         tags=["partnerships"],
@@ -112,10 +119,4 @@ class PartnershipBalance(ApiView):
         params = query(request, BalanceQuery)
         today = timezone.now().date()
         period = parse_quarter(params["period"]) if "period" in params else Period.quarter_of(today)
-        quarters = last_quarters(period.start)
-        balances = load_balances([partnership.pk], quarters, today)[partnership.pk]
-        body = represent(balances[-1]) | {
-            "partnership": partnership.pk,
-            "quarters": [represent(b) for b in balances],
-        }
-        return Response(BalanceOut(body).data)
+        return Response(BalanceOut(balance_document(partnership.pk, period, today)).data)

@@ -30,6 +30,7 @@ from ..plan_document import (
     COMMENT_ORDER,
     COMMITMENT_ORDER,
     GOAL_ORDER,
+    plan_balance,
     public_owners,
     shared_document,
     visible_figures_in_order,
@@ -37,11 +38,13 @@ from ..plan_document import (
 from ..plan_updates import current, forget, plan_json, shared_digest
 from ..renderers import FastJSON, JSONRenderer
 from ..resources import PARTNERSHIPS, load
+from .balance import BalanceOut
 from .base import ApiView
+from .pulse import HeldPulseOut, held_pulses_out
 
 # In the cache key of the shared document: bumped whenever the document's shape changes, so a
 # release never serves a document cached by the one before it.
-DOCUMENT_FORMAT = 4
+DOCUMENT_FORMAT = 5
 
 
 class AccessOut(serializers.Serializer[Any]):
@@ -89,7 +92,10 @@ class AttentionOut(serializers.Serializer[Any]):
 
 
 class PlanOut(serializers.Serializer[Any]):
-    cursor = serializers.CharField(help_text="Follow GET /api/v1/changes?since=<cursor> from here.")
+    cursor = serializers.CharField(
+        help_text="Follow GET /api/v1/changes?since=<cursor> from here. The newest change both sides see: "
+        "changes only your side sees that are newer (your private figures, your pulse answers) come again."
+    )
     access = AccessOut()
     partnership = out.PartnershipOut()
     vision = out.VisionOut(allow_null=True)
@@ -109,6 +115,16 @@ class PlanOut(serializers.Serializer[Any]):
     )
     health = HealthOut()
     attention = AttentionOut(help_text="What waits for whom: the numbers the dashboard and the digest show.")
+    balance = BalanceOut(
+        help_text="The give/get balance of the current quarter, and in quarters of the last four (oldest first): "
+        "what GET /api/v1/partnerships/{id}/balance answers. The same for both sides."
+    )
+    pulse = HeldPulseOut(
+        many=True,
+        help_text="The relationship pulse of each held review that has answers, oldest first: both sides' means, "
+        "gaps, counts and notes, as GET /api/v1/reviews/{id}/pulse shows either side once the review is held. "
+        "Reviews not held yet are left out (their results depend on who reads).",
+    )
 
 
 def plan_document(access: Access) -> dict[str, Any]:
@@ -176,6 +192,8 @@ def plan_document(access: Access) -> dict[str, Any]:
             now,
             timezone.localdate(now),
         ),
+        "balance": plan_balance(p.pk, now),
+        "pulse": held_pulses_out(p.pk),
     }
 
 
@@ -226,7 +244,7 @@ def cached_plan(access: Access, *, per_side: bool = False) -> tuple[bytes, str]:
         if seconds > 0 and timezone.get_current_timezone_name() == "UTC":
             # Updated for what changed since this process last made it.
             with collector_paused():
-                cached = plan_json(access, kept, generation, hour)
+                cached = plan_json(access, kept, generation, hour, side=None if audience == "both" else access.side)
         else:
             shared = shared_plan(access, generation)
             cached = (shared, shared_digest(shared))

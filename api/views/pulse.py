@@ -107,6 +107,39 @@ class PulseOut(serializers.Serializer[Any]):
     trend = PulseTrendOut(many=True)
 
 
+class HeldPulseOut(serializers.Serializer[Any]):
+    review = serializers.UUIDField()
+    held_on = serializers.DateField()
+    counts = SidesCountOut(help_text="How many people of each side answered.")
+    overall = SidesNumberOut(help_text="Each side's mean of all its answers.")
+    questions = PulseQuestionOut(many=True)
+    notes = PulseNoteOut(many=True, help_text="Both sides' notes, with their authors.")
+
+
+def question_out(q: pulse.QuestionResult) -> dict[str, Any]:
+    return {"question": q.question, "title": q.label, "means": q.means, "gap": q.gap, "flagged": q.flagged}
+
+
+def note_out(n: pulse.Note) -> dict[str, Any]:
+    return {"side": n.side, "author": n.author, "note": n.text}
+
+
+def held_pulses_out(partnership_id: Any) -> list[dict[str, Any]]:
+    """``HeldPulseOut`` of each held review of a partnership with answers (``/plan``'s ``pulse``):
+    what ``GET /reviews/{id}/pulse`` shows either side once the review is held (one query)."""
+    return [
+        {
+            "review": h.review_id,
+            "held_on": h.held_on,
+            "counts": h.counts,
+            "overall": h.overall,
+            "questions": [question_out(q) for q in h.questions],
+            "notes": [note_out(n) for n in h.notes],
+        }
+        for h in pulse.held_results(partnership_id)
+    ]
+
+
 def represent(access: Access, review: AlignmentReview) -> dict[str, Any]:
     results = pulse.pulse_results(access, review)
     own = results.own
@@ -118,11 +151,8 @@ def represent(access: Access, review: AlignmentReview) -> dict[str, Any]:
         "hidden_side": results.hidden_side,
         "counts": results.counts,
         "overall": results.overall,
-        "questions": [
-            {"question": q.question, "title": q.label, "means": q.means, "gap": q.gap, "flagged": q.flagged}
-            for q in results.questions
-        ],
-        "notes": [{"side": n.side, "author": n.author, "note": n.text} for n in results.notes],
+        "questions": [question_out(q) for q in results.questions],
+        "notes": [note_out(n) for n in results.notes],
         "yours": None
         if own is None
         else {q: getattr(own, q) for q in pulse.QUESTIONS}

@@ -53,7 +53,7 @@ PLAN_LISTS = {
     "comments": "comment",
     "reviews": "review",
 }
-DERIVED = ("health", "attention", "access")  # computed for the caller: refreshed with /plan
+DERIVED = ("health", "attention", "access", "balance", "pulse")  # computed for the caller: refreshed with /plan
 
 # (local changes, the object as it is now) → the changes to send now, or None to drop the edit.
 Resolver = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None]
