@@ -288,7 +288,18 @@ class CheckInUpdateIn(StrictSerializer):
         default=False,
         help_text="Change a figure of a closed goal: recorded as a correction after the close (refused without).",
     )
+    reason = text(5000, help_text="With `correction`: why the figure is corrected (the history shows it).")
     version = version_field()
+
+
+class CheckInDeleteParams(StrictSerializer):
+    correction = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Delete a figure of a closed goal: recorded as a correction after the close (409 "
+        "`check_in.goal_closed` without).",
+    )
+    reason = text(5000, help_text="With `correction`: why the figure is deleted (the history shows it).")
 
 
 class CheckInConfirmIn(StrictSerializer):

@@ -63,7 +63,9 @@ class Resource:
     create: Callable[[Access, dict[str, Any]], Any] | None = None
     create_access: Loader | None = None
     update: Callable[[Access, Any, int | None, dict[str, Any]], Any] | None = None
-    delete: Callable[[Access, Any, int | None], None] | None = None
+    # (access, object, expected version, **the query parameters of DELETE, read with ``delete_params``)
+    delete: Callable[..., None] | None = None
+    delete_params: type[serializers.Serializer[Any]] | None = None
     select: tuple[str, ...] = ()
     prefetch: tuple[str, ...] = ()
     filters: dict[str, Filter] = field(default_factory=dict)
@@ -345,7 +347,10 @@ CHECK_INS = Resource(
     create_access=_goal_access,
     create=lambda a, d: goal_check_ins.check_in_create(access=a, goal_id=d.pop("goal"), source=CheckInSource.API, **d),
     update=lambda a, o, v, d: goal_check_ins.check_in_update(access=a, check_in_id=o.pk, expected_version=v, **d),
-    delete=lambda a, o, v: goal_check_ins.check_in_delete(access=a, check_in_id=o.pk, expected_version=v),
+    delete=lambda a, o, v, **params: goal_check_ins.check_in_delete(
+        access=a, check_in_id=o.pk, expected_version=v, **params
+    ),
+    delete_params=inputs.CheckInDeleteParams,
     select=("author", "reviewed_by"),
     filters={"side": _equals("side"), "goal": _visible_parent(Goal, "goal", "partnership")},
 )

@@ -23,7 +23,7 @@ from alignment.changes import cache_hour, plan_generations
 from alignment.models import AlignmentReview, Objective, Partnership, Side, Vision, VisionEndorsement
 from core.templatetags.formatting import side_word
 from goals.models import Commitment, Goal, GoalStatus
-from goals.queries import latest_check_ins
+from goals.queries import confirmed_figures, latest_check_ins
 from goals.rules import due_filter, is_due
 
 from .balance import PROMISED, Balance, Period, add_outcomes, flow_counts, flow_score, objective_driver_sides
@@ -43,7 +43,7 @@ WEIGHTS = {
 FRESH_DAYS, STALE_DAYS = 30, 90
 # In the keys of cached reports: a release that changes ``HealthReport`` (or the module it is
 # pickled from) bumps it, so processes of either release never read the other's entries.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5  # 5: freshness counts only confirmed figures (two-key actuals)
 REVIEW_GRACE_DAYS, REVIEW_ZERO_DAYS = 7, 60
 
 
@@ -83,7 +83,14 @@ class PlanFacts:
     # Of this period's goals, and those due so far of agreed goals of any period (with "goal_status").
     commitments: list[dict[str, Any]] = field(default_factory=list)
     reviews: list[Mapping[str, Any]] = field(default_factory=list)
+    # The latest figure of each (goal, side) of this period's agreed goals that shows (its day and
+    # the side's confidence; a disputed figure does not show): a side's confidence is its own
+    # opinion, not a figure the other side confirms, so the confidence gap reads it as entered.
     latest_check_ins: dict[tuple[Any, str], dict[str, Any]] = field(default_factory=dict)
+    # Of the same goals and sides: the day of the latest figure the other side confirmed and how
+    # many figures wait for its confirmation (``goals.queries.confirmed_figures``). Only confirmed
+    # figures make check-ins fresh (two-key actuals).
+    confirmed_figures: dict[tuple[Any, str], dict[str, Any]] = field(default_factory=dict)
     # Both sides agreed a goal at some time (any period; in force, closed or amended since).
     agreed_a_goal: bool = False
     # The give/get balance of the quarter (``cadence.balance``), kept by goal so that it can be
@@ -260,17 +267,18 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         score, why = 0.0, gettext("No alignment review is scheduled.")
     components.append(Component("reviews", gettext("Reviews held on schedule"), WEIGHTS["reviews"], score, why))
 
-    # 7. Freshness of check-ins on agreed goals (decays from 30 to 90 days).
+    # 7. Freshness of check-ins on agreed goals (decays from 30 to 90 days). Two-key actuals: only
+    # a figure the other side confirmed (or the sides settled) counts; the others wait and are named.
     live = [g for g in goals if g["status"] == "agreed"]
     sides = Side.values  # a list made at each use
     if live:
-        scores, stale = [], []
+        scores, stale, waiting = [], [], []
         for g in live:
-            days = [
-                facts.latest_check_ins[(g["id"], s)]["measured_on"]
-                for s in sides
-                if (g["id"], s) in facts.latest_check_ins
-            ]
+            figures = [f for s in sides if (f := facts.confirmed_figures.get((g["id"], s)))]
+            days = [f["confirmed_on"] for f in figures if f["confirmed_on"] is not None]
+            pending = sum(f["waiting"] for f in figures)
+            if pending:
+                waiting.append((pending, g["title"]))
             since = max(days) if days else (g["agreed_at"].date() if g["agreed_at"] else g["period_start"])
             age = max(0, (today - since).days)
             scores.append(1.0 if age <= FRESH_DAYS else max(0.0, 1 - (age - FRESH_DAYS) / (STALE_DAYS - FRESH_DAYS)))
@@ -281,29 +289,37 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
             age, title, had = max(stale)
             weeks = age // 7
             how_many = ngettext(
-                "%(n)s agreed goal without a recent check-in;",
-                "%(n)s agreed goals without a recent check-in;",
+                "%(n)s agreed goal without a recent confirmed check-in;",
+                "%(n)s agreed goals without a recent confirmed check-in;",
                 len(stale),
             ) % {"n": len(stale)}
             if had:
                 worst = ngettext(
-                    "“%(title)s” has had no check-in for %(n)s week.",
-                    "“%(title)s” has had no check-in for %(n)s weeks.",
+                    "“%(title)s” has had no confirmed check-in for %(n)s week.",
+                    "“%(title)s” has had no confirmed check-in for %(n)s weeks.",
                     weeks,
                 )
             else:
                 worst = ngettext(
-                    "“%(title)s” has had no check-in since it was agreed %(n)s week ago.",
-                    "“%(title)s” has had no check-in since it was agreed %(n)s weeks ago.",
+                    "“%(title)s” has had no confirmed check-in since it was agreed %(n)s week ago.",
+                    "“%(title)s” has had no confirmed check-in since it was agreed %(n)s weeks ago.",
                     weeks,
                 )
             why = f"{how_many} {worst % {'title': title, 'n': weeks}}"
         else:
             why = ngettext(
-                "Every agreed goal had a check-in in the last %(n)s day.",
-                "Every agreed goal had a check-in in the last %(n)s days.",
+                "Every agreed goal had a confirmed check-in in the last %(n)s day.",
+                "Every agreed goal had a confirmed check-in in the last %(n)s days.",
                 FRESH_DAYS,
             ) % {"n": FRESH_DAYS}
+        if waiting:
+            n = sum(k for k, _ in waiting)
+            titles = ", ".join(f"“{t}”" for _, t in waiting[:3]) + ("…" if len(waiting) > 3 else "")
+            why += " " + ngettext(
+                "%(n)s figure waits for the other side's confirmation and does not count yet (%(titles)s).",
+                "%(n)s figures wait for the other side's confirmation and do not count yet (%(titles)s).",
+                n,
+            ) % {"n": n, "titles": titles}
     else:
         score, why = 0.0, gettext("No agreed goals to check in on.")
     components.append(Component("freshness", gettext("Check-ins are fresh"), WEIGHTS["freshness"], score, why))
@@ -373,7 +389,7 @@ def _outcome_rows(scope: Q, today: dt.date) -> Any:
 
 
 def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, PlanFacts]:
-    """Facts for many partnerships in a fixed number of queries (10), whatever their size."""
+    """Facts for many partnerships in a fixed number of queries (11), whatever their size."""
     ids = list(partnership_ids)
     facts = {pid: PlanFacts() for pid in ids}
     if not ids:
@@ -435,6 +451,8 @@ def load_facts(partnership_ids: Iterable[Any], now: dt.datetime) -> dict[Any, Pl
             "measured_on": ci.measured_on,
             "confidence": ci.confidence,
         }
+    for (gid, side), figures in confirmed_figures(agreed_ids).items():
+        facts[goal_partnership[gid]].confirmed_figures[(gid, side)] = figures
     for row in _flow_rows(Q(goal__partnership_id__in=ids), today):
         facts[row.pop("goal__partnership_id")].flows.append(row)
     for g in _outcome_rows(Q(partnership_id__in=ids), today):
@@ -545,7 +563,7 @@ class HealthState:
 
 
 def load_state(pid: Any, now: dt.datetime) -> HealthState:
-    """The health state of one plan read whole (9 queries)."""
+    """The health state of one plan read whole (10 queries)."""
     state = HealthState(day=now.date(), facts=PlanFacts())
     _load_vision(state, pid)
     _load_objectives(state, pid)
@@ -579,6 +597,7 @@ def patch_state(
             commitments=facts.commitments,
             reviews=facts.reviews,
             latest_check_ins=facts.latest_check_ins,
+            confirmed_figures=facts.confirmed_figures,
             agreed_a_goal=facts.agreed_a_goal,
             flows=facts.flows,
             outcomes=facts.outcomes,
@@ -682,10 +701,15 @@ def _load_goals(state: HealthState, pid: Any, ids: set[Any] | None) -> None:
     for c in kept_commitments:
         c["goal_id"] = same.get(c["goal_id"], c["goal_id"])
     facts.commitments = kept_commitments
+    live = [g["id"] for g in current if g["status"] == "agreed"]
     latest = {k: v for k, v in facts.latest_check_ins.items() if k[0] not in ids} if ids is not None else {}
-    for key, ci in latest_check_ins([g["id"] for g in current if g["status"] == "agreed"]).items():
+    for key, ci in latest_check_ins(live).items():
         latest[(same.get(key[0], key[0]), key[1])] = {"measured_on": ci.measured_on, "confidence": ci.confidence}
     facts.latest_check_ins = latest
+    confirmed = {k: v for k, v in facts.confirmed_figures.items() if k[0] not in ids} if ids is not None else {}
+    for key, figures in confirmed_figures(live).items():
+        confirmed[(same.get(key[0], key[0]), key[1])] = figures
+    facts.confirmed_figures = confirmed
     # The quarter's give/get balance of the goals read (``load_facts``).
     scope = Q(goal__partnership_id=pid) if ids is None else Q(goal__partnership_id=pid, goal_id__in=ids)
     flows = [row for row in facts.flows if row["goal_id"] not in ids] if ids is not None else []

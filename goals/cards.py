@@ -26,7 +26,7 @@ from alignment.models import Objective, Side
 from core.errors import DomainError
 from core.templatetags.formatting import side_word
 
-from .check_ins import may_review, may_settle
+from .check_ins import may_correct, may_review, may_settle
 from .models import (
     CLOSED,
     Approval,
@@ -106,9 +106,15 @@ class GoalCard:
 
     @property
     def check_in_rows(self) -> list[dict[str, Any]]:
-        """The listed check-ins, each with what this person may do about it (two-key actuals)."""
+        """The listed check-ins, each with what this person may do about it (two-key actuals, and
+        a correction after the close)."""
         return [
-            {"check_in": c, "can_review": may_review(self.access, c), "can_settle": may_settle(self.access, c)}
+            {
+                "check_in": c,
+                "can_review": may_review(self.access, c),
+                "can_settle": may_settle(self.access, c),
+                "can_correct": may_correct(self.access, c, self.goal),
+            }
             for c in self.check_ins
         ]
 

@@ -2,10 +2,17 @@
 
 Two-key actuals: a figure one side entered is ``unconfirmed`` until the other side confirms it, or
 disputes it with its own number and a note; a disputed figure keeps both numbers until either
-side settles on one of them (then it is confirmed, and the dispute stays in the history). Health
-and progress never count a disputed figure (``goals.queries.latest_check_ins``). Changing a figure
-makes it unconfirmed again; changing the figure of a closed goal is a correction, said as such and
-recorded with the value before and after."""
+side settles on one of them (then it is confirmed, and the dispute stays in the history).
+
+What counts: health counts only confirmed figures for the freshness of check-ins and says how many
+wait for the other side's confirmation (``goals.queries.confirmed_figures``); progress and charts
+show unconfirmed figures marked as such, and leave a disputed figure out until it is settled
+(``goals.queries.latest_check_ins``, ``goals.charts``). Changing a figure makes it unconfirmed
+again.
+
+After the close: a closed goal's figures change, or are deleted, only as a *correction*
+(``correction=True``), recorded as such with the value before and after and, when given, the
+reason, which the history shows (``CORRECTION_REASON``)."""
 
 from __future__ import annotations
 
@@ -28,6 +35,10 @@ from .workflow import CREATE, DELETE, UPDATE, lock_goal, record
 
 CHECK_IN_FIELDS = ("measured_on", "value", "confidence", "note")
 NOTE_MAX = 5000
+# The key of a correction's reason in its change event's record, beside the figure's fields: in
+# ``after`` of a change, in ``before`` of a deletion (a tombstone has no ``after``). The reason
+# belongs to the change, not to the figure: the feed's representation of a figure leaves it out.
+CORRECTION_REASON = "correction_reason"
 # The confidence of a check-in that does not say (the form's initial choice, the API's default).
 DEFAULT_CONFIDENCE = 3
 
@@ -112,7 +123,7 @@ def _unreviewed(ci: CheckIn) -> None:
 
 
 def correction_refusal(ci: CheckIn) -> RuleViolation | None:
-    """Why a figure of a closed goal may not simply be changed (None: the goal is open)."""
+    """Why a figure of a closed goal may not simply be changed or deleted (None: the goal is open)."""
     if ci.goal.status in CLOSED:
         return RuleViolation(
             gettext(
@@ -125,6 +136,27 @@ def correction_refusal(ci: CheckIn) -> RuleViolation | None:
     return None
 
 
+def may_correct(access: Access, ci: CheckIn, goal: Goal) -> bool:
+    """Whether ``access`` sees Correct on ``ci`` of ``goal``: a figure of its own side on a closed
+    goal (the services decide again)."""
+    return access.can_edit and ci.side == access.side and goal.status in CLOSED
+
+
+def _reason(reason: Any) -> str:
+    """Why a figure of a closed goal is corrected (optional here; the browser's form asks for it)."""
+    said = text_input(reason, "reason", multiline=True)
+    if len(said) > NOTE_MAX:
+        raise InvalidInput(
+            gettext("The reason is too long."),
+            fields={"reason": [gettext("At most %(n)s characters.") % {"n": NOTE_MAX}]},
+        )
+    return said
+
+
+def _with_reason(record: dict[str, Any], reason: str) -> dict[str, Any]:
+    return record | {CORRECTION_REASON: reason} if reason else record
+
+
 @transaction.atomic
 def check_in_update(
     *,
@@ -132,11 +164,12 @@ def check_in_update(
     check_in_id: Any,
     expected_version: int | None = None,
     correction: bool = False,
+    reason: Any = None,
     **changes: Any,
 ) -> CheckIn:
     """Change one's own side's figure. A new value or day makes it unconfirmed again (the other
     side has not seen it). A closed goal's figure changes only with ``correction``: recorded as a
-    correction after the close, with the value before and after."""
+    correction after the close, with the value before and after and the ``reason`` given."""
     access.require_edit("edit check-ins")
     ci = _lock_check_in(access, check_in_id)
     if not correction:
@@ -144,6 +177,7 @@ def check_in_update(
         if refusal is not None:
             raise refusal
     closed = ci.goal.status in CLOSED
+    said = _reason(reason) if closed else ""
 
     def clean(ci: CheckIn, changed: dict[str, Any]) -> None:
         _validate_check_in(ci, ci.goal)
@@ -164,7 +198,9 @@ def check_in_update(
         allowed=CHECK_IN_FIELDS,
         expected_version=expected_version,
         clean=clean,
-        record=lambda ci, before, changed: record(access, ci, UPDATE, before, summary=summary(before)),
+        record=lambda ci, before, changed: record(
+            access, ci, UPDATE, before, summary=summary(before), after=_with_reason(ci.to_record(), said)
+        ),
     ).obj
 
 
@@ -319,10 +355,30 @@ def check_in_settle(*, access: Access, check_in_id: Any, value: Any, expected_ve
 
 
 @transaction.atomic
-def check_in_delete(*, access: Access, check_in_id: Any, expected_version: int | None = None) -> None:
+def check_in_delete(
+    *,
+    access: Access,
+    check_in_id: Any,
+    expected_version: int | None = None,
+    correction: bool = False,
+    reason: Any = None,
+) -> None:
+    """Delete one's own side's figure. A closed goal's figure is deleted only with ``correction``
+    (as it is changed): recorded as a correction after the close, with the value it had and the
+    ``reason`` given."""
     access.require_edit("delete check-ins")
     ci = _lock_check_in(access, check_in_id)
     check_version(ci, expected_version)
-    before = ci.to_record()
+    if not correction:
+        refusal = correction_refusal(ci)
+        if refusal is not None:
+            raise refusal
+    closed = ci.goal.status in CLOSED
+    said = _reason(reason) if closed else ""
+    before = _with_reason(ci.to_record(), said)
     ci.delete()
-    record(access, ci, DELETE, before, summary="deleted a check-in")
+    if closed:
+        summary = f"deleted the figure {_plain(ci.value)} of “{ci.goal.title}” after the close"
+    else:
+        summary = "deleted a check-in"
+    record(access, ci, DELETE, before, summary=summary)

@@ -141,6 +141,21 @@ class DisputeForm(VersionedForm):
     note = forms.CharField(label=_("Why it differs"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class CorrectionForm(VersionedForm):
+    """A figure of a closed goal corrected after the close, and why (``check_ins.check_in_update``
+    with ``correction``): the history shows the value before and after with the reason."""
+
+    value = forms.DecimalField(label=_("Measured value"), **NUMBER)
+    measured_on = forms.DateField(label=_("Measured on"), widget=DATE)
+    reason = forms.CharField(
+        label=_("Why it is corrected"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("The history shows the reason with the value before and after."),
+    )
+    conflict_fields = ("value", "measured_on")
+
+
 class CommentForm(PlainForm):
     body = forms.CharField(label=_("Comment"), max_length=10000, widget=forms.Textarea(attrs={"rows": 2}))
 

@@ -28,6 +28,7 @@ urlpatterns = [
     path(G + "check-ins/<uuid:cid>/confirm/", views.CheckInConfirm.as_view(), name="check_in_confirm"),
     path(G + "check-ins/<uuid:cid>/dispute/", views.CheckInDispute.as_view(), name="check_in_dispute"),
     path(G + "check-ins/<uuid:cid>/settle/", views.CheckInSettle.as_view(), name="check_in_settle"),
+    path(G + "check-ins/<uuid:cid>/correct/", views.CheckInCorrect.as_view(), name="check_in_correct"),
     path(G + "panel/close/", views.PanelClose.as_view(), name="goal_panel_close"),
     path(G + "<str:action>/", views.GoalAction.as_view(), name="goal_action"),
 ]

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from alignment.access import Access
 from alignment.models import Objective, PartnershipMember, Side
 from alignment.web import OPEN_HEADER, InPlaceForm, PlanView
-from core.errors import DomainError, InvalidInput, NotFound
+from core.errors import DomainError, InvalidInput, NotAllowed, NotFound, RuleViolation
 from core.templatetags.formatting import format_quantity, side_word
 
 from . import check_ins as goal_check_ins
@@ -39,6 +39,7 @@ from .forms import (
     CommitAndApproveForm,
     CommitmentCreateForm,
     CommitmentForm,
+    CorrectionForm,
     DeriveOptionsForm,
     DisputeForm,
     GoalCreateForm,
@@ -294,6 +295,60 @@ class CheckInSettle(PlanView):
 
     def refusal_fragment(self, exc: DomainError) -> HttpResponse | None:
         return card_response(self.request, self.access, self.kwargs["gid"], refusal=exc.message)
+
+
+class CheckInCorrect(GoalPanel):
+    """A figure of a closed goal corrected after the close by the side that entered it: the value,
+    the day and why, in the card's panel (``check_ins.check_in_update`` with ``correction``)."""
+
+    form_class = CorrectionForm
+    title = _("Correct the figure")
+    submit_label = _("Save correction")
+
+    def check_in(self) -> CheckIn:
+        if not hasattr(self, "_check_in"):
+            self._check_in = _check_in(self.access, self.kwargs["gid"], self.kwargs["cid"])
+        return self._check_in
+
+    def editable_check(self) -> None:
+        self.access.require_edit("correct figures")
+        ci = self.check_in()
+        if ci.side != self.access.side:
+            raise NotAllowed(
+                gettext("The %(side)s side entered this figure; only that side corrects it.")
+                % {"side": side_word(ci.side)},
+                code="check_in.other_side",
+            )
+        refusal = goal_check_ins.correction_refusal(ci)
+        if refusal is None:
+            raise RuleViolation(
+                gettext("This goal is open: a correction after the close is for the figures of a closed goal."),
+                code="check_in.goal_open",
+            )
+
+    def get_initial(self) -> dict[str, Any]:
+        ci = self.check_in()
+        return {"value": ci.value, "measured_on": ci.measured_on, "version": ci.version}
+
+    def notice(self) -> str:
+        ci = self.check_in()
+        return gettext(
+            "This goal is %(status)s. The history shows a correction after the close with the value before "
+            "and after, who made it and why; the %(other)s side confirms the corrected figure again."
+        ) % {"status": ci.goal.get_status_display().lower(), "other": side_word(Side.other(ci.side))}
+
+    def save(self) -> HttpResponse:
+        data = self.form.cleaned_data
+        goal_check_ins.check_in_update(
+            access=self.access,
+            check_in_id=self.check_in().pk,
+            expected_version=data["version"],
+            correction=True,
+            reason=data["reason"],
+            value=data["value"],
+            measured_on=data["measured_on"],
+        )
+        return card_response(self.request, self.access, self.kwargs["gid"])
 
 
 class GoalClose(GoalPanel):

@@ -64,6 +64,8 @@ HIDDEN_FIELDS = {
     "created_by",
     "revision",
     "kind",
+    # A correction's reason: the history quotes it under the sentence.
+    "correction_reason",
 }
 
 # Labels as the forms and pages name the fields; a field not listed uses its model's verbose name.
@@ -449,6 +451,10 @@ def sentence_of(event: ChangeEvent, names: Names, zone: zoneinfo.ZoneInfo | None
                 return said % {"amount": amount, "title": title, "confidence": record["confidence"]}, note
             return gettext("checked in %(amount)s on %(title)s") % {"amount": amount, "title": title}, note
         if action == ChangeEvent.Action.DELETE:
+            if "after the close" in summary:
+                amount = format_quantity(record.get("value"), goal.metric_unit if goal else "")
+                said = gettext("deleted the figure %(amount)s of %(title)s after the goal closed")
+                return said % {"amount": amount, "title": title}, _clip(str(record.get("correction_reason") or ""))
             return gettext("deleted a check-in on %(title)s") % {"title": title}, ""
         return _check_in_update(event, title, goal.metric_unit if goal else "")
     if kind == "comment":
@@ -509,7 +515,7 @@ def _check_in_update(event: ChangeEvent, title: str, unit: str) -> tuple[str, st
         return gettext("confirmed the figure %(amount)s of %(title)s") % words, ""
     if "after the close" in (event.summary or ""):
         said = gettext("corrected the figure of %(title)s after the goal closed, from %(before)s to %(amount)s")
-        return said % words, ""
+        return said % words, _clip(str(after.get("correction_reason") or ""))
     return gettext("corrected a check-in on %(title)s") % {"title": title}, ""
 
 

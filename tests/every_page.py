@@ -144,6 +144,8 @@ def _signed_in_pages() -> list[Page]:
         Page("settings", "manager", P + "/settings/"),
         # Importing check-ins from a file: the upload page and an import's preview with row errors.
         Page("imports", "manager", P + "/imports/"),
+        # Editing one of the vendor side's figures without JavaScript (htmx edits it in the panel).
+        Page("figure-edit", "manager", P + "/economics/figures/{vendor_figure}/edit/"),
         Page("import", "manager", P + "/imports/{actuals_import}/"),
         # Setting up two-factor sign-in: the QR code and the first code's form.
         Page("two-factor-setup", "manager", "/settings/two-factor/"),
@@ -274,6 +276,7 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
 
     # Each side's economics on the plan page: figures of the last two quarters, one private and one
     # shared per driver, and the objective that moves them.
+    figures: dict[str, Any] = {}  # each side's last figure recorded (its edit form is a page)
     for side_access, drivers in (
         (vendor, [(Side.VENDOR, "licence revenue", "EUR k"), (Side.VENDOR, "active users", "")]),
         (partner_access, [(Side.PARTNER, "services revenue", "EUR k"), (Side.PARTNER, "utilisation", "%")]),
@@ -282,7 +285,7 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
             economics.objective_link_driver(access=side_access, objective_id=objective.pk, driver_id=driver.pk)
             for back, visibility in ((2, FigureVisibility.PRIVATE), (1, FigureVisibility.SHARED)):
                 q_start, q_end = period_containing(start - dt.timedelta(days=1 + 92 * (back - 1)), "quarter")
-                economics.figure_record(
+                figures[side_access.side] = economics.figure_record(
                     access=side_access,
                     driver_id=driver.pk,
                     period_start=q_start,
@@ -382,6 +385,7 @@ def prepare(*, partnership: Partnership, admin: User, manager: User, partner: Us
         "vendor_org": str(organisation.pk),
         "new_pid": str(fresh.pk),
         "plan_template": str(plan_template.pk),
+        "vendor_figure": str(figures[Side.VENDOR].pk),
         "goal": str(agreed.pk),
         "commitment_goal": str(goal.pk),
         "review": str(upcoming.pk),

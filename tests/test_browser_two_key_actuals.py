@@ -1,5 +1,6 @@
 """Two-key actuals in real Chromium: the vendor enters a figure, the partner disputes it with its own
-number, the sides settle on one, and the progress the goal shows follows each step."""
+number, the sides settle on one, and the progress the goal shows follows each step; after the
+close, the side that entered a figure corrects it with a reason the history shows."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from goals import check_ins as goal_check_ins
+from goals import services as goals
+from goals.models import GoalStatus
 from tests import factories as f
 from tests.browser_support import browser, live_url, new_page, serious_violations  # noqa: F401
 
@@ -78,3 +81,37 @@ def test_the_vendor_enters_the_partner_disputes_and_they_settle(new_page, live_u
     expect(partner.locator(f"{card} .progress-text")).to_contain_text("50%")
     expect(partner.locator(f"{card} .check-in-table")).not_to_contain_text("Settle on")
     assert vendor.errors == [] and partner.errors == []
+
+
+@pytest.fixture
+def closed_goal(cast, agreed_goal):  # type: ignore[no-untyped-def]
+    goals.goal_close(
+        access=cast.access("vendor_approver"), goal_id=agreed_goal.pk, outcome=GoalStatus.DROPPED, note="Stopped"
+    )
+    return agreed_goal
+
+
+def test_the_side_that_entered_a_figure_corrects_it_after_the_close(new_page, live_url, cast, closed_goal):
+    card = f"#goal-{closed_goal.pk}"
+    vendor = new_page(cast.vendor_editor)
+    vendor.goto(f"/p/{cast.partnership.pk}/goals/{closed_goal.pk}/")
+    row = vendor.locator(f"{card} tr.check-in-confirmed")
+    expect(row).to_contain_text("120")
+    row.get_by_role("button", name=re.compile(r"^Correct")).click()
+    form = vendor.locator("form").filter(has=vendor.get_by_label("Why it is corrected"))
+    expect(form.get_by_label("Measured value")).to_have_value("120")
+    form.get_by_label("Measured value").fill("125")
+    form.get_by_role("button", name="Save correction").click()  # no reason: the form comes back
+    expect(form.locator(".errorlist")).to_contain_text("This field is required.")
+    expect(form.get_by_label("Measured value")).to_have_value("125")
+    form.get_by_label("Why it is corrected").fill("The CRM export counted one deal twice")
+    form.get_by_role("button", name="Save correction").click()
+    corrected = vendor.locator(f"{card} tr.check-in-unconfirmed")
+    expect(corrected).to_contain_text("125")
+    assert serious_violations(vendor) == []
+
+    vendor.goto(f"/p/{cast.partnership.pk}/")
+    history = vendor.locator("body")
+    expect(history).to_contain_text("after the goal closed, from 120 EUR k to 125 EUR k")
+    expect(history).to_contain_text("The CRM export counted one deal twice")
+    assert vendor.errors == []

@@ -60,6 +60,13 @@ def check_in(days_ago: int, confidence: int = 3) -> dict:
     return {"measured_on": TODAY - dt.timedelta(days=days_ago), "confidence": confidence}
 
 
+def confirmed(days_ago: int | None, waiting: int = 0) -> dict:
+    """A side's figures of a goal: its latest confirmed one ``days_ago`` (None: none yet), and how
+    many wait for the other side's confirmation (``goals.queries.confirmed_figures``)."""
+    day = TODAY - dt.timedelta(days=days_ago) if days_ago is not None else None
+    return {"confirmed_on": day, "waiting": waiting}
+
+
 def review(status: str, days_from_now: float) -> dict:
     return {"status": status, "scheduled_for": NOW + dt.timedelta(days=days_from_now)}
 
@@ -227,16 +234,43 @@ def test_freshness_decays_from_thirty_to_ninety_days_without_a_check_in():
     fresh, stale, dead = goal("Fresh"), goal("Stale"), goal("Dead")
     facts = PlanFacts(
         current_goals=[fresh, stale, dead],
-        latest_check_ins={
-            (fresh["id"], Side.VENDOR): check_in(3),
-            (stale["id"], Side.VENDOR): check_in(60),
-            (stale["id"], Side.PARTNER): check_in(45),
-            (dead["id"], Side.PARTNER): check_in(120),
+        confirmed_figures={
+            (fresh["id"], Side.VENDOR): confirmed(3),
+            (stale["id"], Side.VENDOR): confirmed(60),
+            (stale["id"], Side.PARTNER): confirmed(45),
+            (dead["id"], Side.PARTNER): confirmed(120),
         },
     )
     c = part(compute(facts, NOW), "freshness")
     assert c.score == pytest.approx((1 + 0.75 + 0) / 3)  # "Stale": 45 days, a quarter of the way to 90
-    assert c.explanation == "2 agreed goals without a recent check-in; “Dead” has had no check-in for 17 weeks."
+    assert c.explanation == (
+        "2 agreed goals without a recent confirmed check-in; “Dead” has had no confirmed check-in for 17 weeks."
+    )
+
+
+def test_only_confirmed_figures_make_check_ins_fresh_and_the_waiting_ones_are_counted():
+    waits, half = goal("Waits", agreed_days_ago=50), goal("Half")
+    facts = PlanFacts(
+        current_goals=[waits, half],
+        # Today's figures of "Waits" wait for the other side; its confidences count as entered.
+        latest_check_ins={(waits["id"], Side.VENDOR): check_in(0), (half["id"], Side.PARTNER): check_in(1)},
+        confirmed_figures={
+            (waits["id"], Side.VENDOR): confirmed(None, waiting=2),
+            (half["id"], Side.PARTNER): confirmed(10, waiting=1),
+        },
+    )
+    c = part(compute(facts, NOW), "freshness")
+    assert c.score == pytest.approx((1 - 20 / 60 + 1) / 2)  # "Waits" counts from its agreement 50 days ago
+    assert c.explanation == (
+        "1 agreed goal without a recent confirmed check-in; “Waits” has had no confirmed check-in since it was "
+        "agreed 7 weeks ago. 3 figures wait for the other side's confirmation and do not count yet "
+        "(“Waits”, “Half”)."
+    )
+    one = PlanFacts(current_goals=[half], confirmed_figures={(half["id"], Side.PARTNER): confirmed(10, waiting=1)})
+    assert part(compute(one, NOW), "freshness").explanation == (
+        "Every agreed goal had a confirmed check-in in the last 30 days. 1 figure waits for the other side's "
+        "confirmation and does not count yet (“Half”)."
+    )
 
 
 def test_freshness_counts_from_agreement_when_nobody_checked_in():
@@ -244,18 +278,18 @@ def test_freshness_counts_from_agreement_when_nobody_checked_in():
     c = part(compute(PlanFacts(current_goals=[quiet]), NOW), "freshness")
     assert c.score == pytest.approx(1 - 20 / 60)
     assert (
-        c.explanation == "1 agreed goal without a recent check-in; “Quiet” has had no check-in since it was "
-        "agreed 7 weeks ago."
+        c.explanation == "1 agreed goal without a recent confirmed check-in; “Quiet” has had no confirmed check-in "
+        "since it was agreed 7 weeks ago."
     )
 
 
 def test_freshness_is_full_with_recent_check_ins():
     a = goal()
     c = part(
-        compute(PlanFacts(current_goals=[a], latest_check_ins={(a["id"], Side.PARTNER): check_in(30)}), NOW),
+        compute(PlanFacts(current_goals=[a], confirmed_figures={(a["id"], Side.PARTNER): confirmed(30)}), NOW),
         "freshness",
     )
-    assert (c.score, c.explanation) == (1.0, "Every agreed goal had a check-in in the last 30 days.")
+    assert (c.score, c.explanation) == (1.0, "Every agreed goal had a confirmed check-in in the last 30 days.")
 
 
 def test_confidence_gap_names_the_widest_gap():
@@ -295,6 +329,7 @@ def test_the_score_is_the_sum_of_the_components_points():
         commitments=both_committed(a),
         reviews=[review("scheduled", 3)],
         latest_check_ins={(a["id"], Side.VENDOR): check_in(1, 5), (a["id"], Side.PARTNER): check_in(1, 1)},
+        confirmed_figures={(a["id"], Side.VENDOR): confirmed(1), (a["id"], Side.PARTNER): confirmed(1)},
     )
     report = compute(facts, NOW)
     # vision 7.5 + coverage 15 + agreement 15 + balance 5 + timeliness 5 + reviews 15 + freshness 10 + conf 0
@@ -322,7 +357,8 @@ def frozen():
 @pytest.fixture
 def healthy(cast, frozen):
     """A plan in good shape on 27 Nov 2026: endorsed vision, one objective covered by an agreed goal
-    with commitments from both sides, a review held last week, check-ins from both sides today."""
+    with commitments from both sides, a review held last week, check-ins from both sides today, each
+    confirmed by the other side."""
     editor, vendor, partner = (
         cast.access("vendor_editor"),
         cast.access("vendor_approver"),
@@ -338,10 +374,14 @@ def healthy(cast, frozen):
     for c in Commitment.objects.filter(goal=g):
         goal_commitments.commitment_update(access=editor, commitment_id=c.pk, due_date=dt.date(2026, 12, 15))
     g = f.agree(g, vendor, partner)
-    goal_check_ins.check_in_create(access=editor, goal_id=g.pk, value=Decimal(150), measured_on=TODAY, confidence=4)
-    goal_check_ins.check_in_create(
+    ours = goal_check_ins.check_in_create(
+        access=editor, goal_id=g.pk, value=Decimal(150), measured_on=TODAY, confidence=4
+    )
+    theirs = goal_check_ins.check_in_create(
         access=cast.access("partner_editor"), goal_id=g.pk, value=Decimal(150), measured_on=TODAY, confidence=4
     )
+    goal_check_ins.check_in_confirm(access=cast.access("partner_editor"), check_in_id=ours.pk)
+    goal_check_ins.check_in_confirm(access=editor, check_in_id=theirs.pk)
     held = plan.review_schedule(access=editor, scheduled_for=NOW - dt.timedelta(days=7))
     review_services.review_hold(
         access=editor, review_id=held.pk, held_on=TODAY - dt.timedelta(days=7), schedule_next=False
@@ -376,7 +416,7 @@ def test_freshness_and_reviews_explain_what_went_stale(healthy, frozen):
 
     fresh = part(report, "freshness")
     assert fresh.explanation == (
-        "1 agreed goal without a recent check-in; “Pipeline Q4” has had no check-in for 4 weeks."
+        "1 agreed goal without a recent confirmed check-in; “Pipeline Q4” has had no confirmed check-in for 4 weeks."
     )
     assert fresh.score == pytest.approx(1 - 3 / 60)
     assert part(report, "reviews").explanation == "The last review (20 Nov 2026) was held."
@@ -455,7 +495,9 @@ def test_health_for_many_partnerships_runs_a_fixed_number_of_queries(cast, froze
     with CaptureQueriesContext(connection) as for_ten:
         reports_ten = health_for(ten)
 
-    assert len(for_one) == len(for_ten) == 10  # 7, and 3 for the give/get balance of the quarter (cadence.balance)
+    # 8 (the latest check-ins, and the confirmed figures: two-key actuals), and 3 for the give/get balance
+    # of the quarter (cadence.balance)
+    assert len(for_one) == len(for_ten) == 11
     assert len(reports_ten) == 10
     assert reports_one[one[0].pk].score == reports_ten[one[0].pk].score
     assert all(part(r, "freshness").score == 1.0 for r in reports_ten.values())

@@ -115,8 +115,10 @@ class DetailView(ApiView):
 
     def delete(self, request: Request, pk: str) -> Response:
         obj, access = load(self.resource, request.user, pk)
+        # A resource whose delete takes options reads them from the query (check-ins: ``correction``).
+        params = query(request, self.resource.delete_params) if self.resource.delete_params else {}
         version = expected_version(request, None)
-        self.resource.delete(access, obj, version)  # type: ignore[misc]
+        self.resource.delete(access, obj, version, **params)  # type: ignore[misc]
         return Response(status=status.HTTP_204_NO_CONTENT, headers=parent_headers(self.resource, obj))
 
 
@@ -155,7 +157,10 @@ def views_for(resource: Resource) -> tuple[type[ListCreateView], type[DetailView
     if resource.delete:
         detail_methods.append("delete")
         detail_schema["delete"] = extend_schema(
-            tags=tag, parameters=[ID_PARAM], responses={204: None}, summary=f"Delete a {resource.label}"
+            tags=tag,
+            parameters=[ID_PARAM, *([resource.delete_params] if resource.delete_params else [])],
+            responses={204: None},
+            summary=f"Delete a {resource.label}",
         )
     name = resource.label.title().replace("-", "")
     list_view = extend_schema_view(**list_schema)(
