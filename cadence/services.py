@@ -14,7 +14,7 @@ from accounts.models import User
 from alignment.access import Access
 from alignment.changes import record_change
 from alignment.models import AlignmentReview, ChangeEvent, PartnershipMember
-from alignment.services import lock_review, review_schedule
+from alignment.services import lock_review, partnership_zone, review_schedule
 from core.errors import InvalidInput, RuleViolation
 from core.writes import check_version, convert, validate
 from goals.queries import goal_status_snapshot
@@ -36,7 +36,8 @@ def review_hold(
     schedule_next: bool = True,
 ) -> AlignmentReview:
     """Record a review as held, with a snapshot of every open goal's status and the plan's health,
-    and schedule the next occurrence of the cadence."""
+    and schedule the next occurrence of the cadence. A review recorded days after it was held
+    snapshots the goals as they were on ``held_on`` (``goal_status_snapshot``)."""
     access.require_edit("record reviews")
     held_on = convert(AlignmentReview._meta.get_field("held_on"), held_on, "held_on")
     if held_on is None:
@@ -70,7 +71,8 @@ def review_hold(
     review.notes = notes
     review.decisions = decisions
     review.other_attendees = other_attendees
-    review.goal_snapshot = goal_status_snapshot(access.partnership)
+    held_before_today = held_on < timezone.localtime(timezone=partnership_zone(access.partnership)).date()
+    review.goal_snapshot = goal_status_snapshot(access.partnership, as_of=held_on if held_before_today else None)
     review.health_score = partnership_health(access.partnership).score
     validate(review, exclude=["partnership", "attendees"])
     review.bump()

@@ -207,6 +207,23 @@ def run_showcase_checks(client) -> None:  # type: ignore[no-untyped-def]
         assert held.count() >= 2
         assert all(r.notes and r.decisions and r.held_on for r in held)
         assert p.reviews.filter(status=AlignmentReview.Status.SCHEDULED).exists()
+        # A past review shows the plan as it was on its day: the oldest holds goals, and no value
+        # measured after it nor a goal written after it.
+        oldest = held.order_by("held_on").first()
+        assert oldest is not None and oldest.held_on < timezone.localdate() - dt.timedelta(days=20)
+        assert oldest.goal_snapshot
+        values_then = {
+            (ci.goal_id, str(ci.value))
+            for ci in CheckIn.objects.filter(goal__partnership=p, measured_on__lte=oldest.held_on)
+        }
+        for row in oldest.goal_snapshot:
+            goal = Goal.objects.get(pk=row["goal"])
+            assert goal.created_at.date() <= oldest.held_on, row["title"]
+            if row["latest_value"] is not None:
+                assert (goal.pk, row["latest_value"]) in values_then, row["title"]
+        assert any(row["latest_value"] is not None for row in oldest.goal_snapshot)
+        assert len(oldest.goal_snapshot) < p.goals.count()
+        assert CheckIn.objects.filter(goal__partnership=p, measured_on__gt=oldest.held_on).exists()
         # Every held review has its relationship pulse from both sides, with the partner's note.
         for review in held:
             answers = PulseAnswer.objects.filter(review=review)

@@ -1,5 +1,7 @@
 """The showcase: Acme Cloud with a consulting house and a solution provider, built only through
-the domain services (see ``alignment.demo``)."""
+the domain services (see ``alignment.demo``). The demo is built in one go, today; only the dates of
+each goal's milestones are set back afterwards to when a real plan would have reached them
+(``_date_milestones``), so that past reviews show the plan as it was on their day."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from goals import comments as goal_comments
 from goals import commitments as goal_commitments
 from goals import services as goals
 from goals.derive import goals_derive, period_containing
-from goals.models import CheckIn, Commitment, Direction, Goal, GoalStatus
+from goals.models import Approval, CheckIn, Commitment, Direction, Goal, GoalRevision, GoalStatus
 
 from .. import templates_service as plan_templates
 from .common import ADMIN_EMAIL, Login, demo_id, ensure_vendor, health_trend, person, quarters, serialise_seeds
@@ -587,6 +589,7 @@ def _drive_goal(cast: Cast, objectives: dict[str, Objective], g: GoalPlan, today
         commitments=specs,
     )
     if g.state == GoalStatus.DRAFT:
+        _date_milestones(cast, goal)
         _comment(cast, goal, g)
         return goal
     goal = goals.goal_propose(access=proposer, goal_id=goal.pk)
@@ -610,8 +613,38 @@ def _drive_goal(cast: Cast, objectives: dict[str, Objective], g: GoalPlan, today
             goals.goal_approve(access=proposer, goal_id=goal.pk, revision=goal.revision)
         elif g.state in (GoalStatus.ACHIEVED, GoalStatus.MISSED, GoalStatus.DROPPED):
             goals.goal_close(access=cast.manager, goal_id=goal.pk, outcome=g.state, note=g.note, today=today)
+    _date_milestones(cast, goal)
     _comment(cast, goal, g)
     return goal
+
+
+def _date_milestones(cast: Cast, goal: Goal) -> None:
+    """Date a goal's milestones as a real plan's: written three weeks before its period starts,
+    proposed the next day, agreed a week later, closed a few days after its period ends (withdrawn
+    a week before it starts), never later than now. Built today, every goal would otherwise have
+    been written today, and a past review's snapshot (the plan as it was on the day it was held,
+    ``goals.queries.goal_status_snapshot``) would hold none. An amendment stays dated today."""
+    zone = plan.partnership_zone(cast.admin.partnership)
+    now = timezone.now()
+
+    def on(day: dt.date) -> dt.datetime:
+        return min(now, dt.datetime.combine(day, dt.time(9), tzinfo=zone))
+
+    goal.refresh_from_db()
+    start = goal.period_start
+    proposed, agreed = on(start - dt.timedelta(days=20)), on(start - dt.timedelta(days=14))
+    dates = {"created_at": on(start - dt.timedelta(days=21))}
+    if goal.proposed_at and goal.revision == 1:
+        dates["proposed_at"] = proposed
+    if goal.agreed_at and goal.agreed_revision == 1:
+        dates["agreed_at"] = agreed
+    if goal.closed_at and goal.status == GoalStatus.WITHDRAWN:
+        dates["closed_at"] = on(start - dt.timedelta(days=7))
+    elif goal.closed_at:
+        dates["closed_at"] = max(agreed, on(goal.period_end + dt.timedelta(days=3)))
+    Goal.objects.filter(pk=goal.pk).update(**dates)
+    GoalRevision.objects.filter(goal=goal, number=1).update(created_at=proposed)
+    Approval.objects.filter(goal=goal, revision=1).update(created_at=agreed)
 
 
 def _comment(cast: Cast, goal: Goal, g: GoalPlan) -> None:
