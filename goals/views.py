@@ -328,14 +328,21 @@ class CheckInCorrect(GoalPanel):
 
     def get_initial(self) -> dict[str, Any]:
         ci = self.check_in()
-        return {"value": ci.value, "measured_on": ci.measured_on, "version": ci.version}
+        # The number as typed, not the column's scale ("8.9", not "8.9000").
+        return {"value": f"{ci.value.normalize():f}", "measured_on": ci.measured_on, "version": ci.version}
 
     def notice(self) -> str:
         ci = self.check_in()
-        return gettext(
+        which = gettext("The %(side)s side's figure of %(date)s: %(value)s.") % {
+            "side": side_word(ci.side),
+            "date": date_format(ci.measured_on, "j M Y"),
+            "value": format_quantity(ci.value, ci.goal.metric_unit),
+        }
+        why = gettext(
             "This goal is %(status)s. The history shows a correction after the close with the value before "
             "and after, who made it and why; the %(other)s side confirms the corrected figure again."
         ) % {"status": ci.goal.get_status_display().lower(), "other": side_word(Side.other(ci.side))}
+        return f"{which} {why}"
 
     def save(self) -> HttpResponse:
         data = self.form.cleaned_data

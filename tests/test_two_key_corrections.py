@@ -275,6 +275,7 @@ def test_the_correct_form_shows_the_figure_and_saves_a_correction_with_its_reaso
     text = form.content.decode()
     assert 'name="value"' in text and 'value="150"' in text and 'name="reason"' in text
     assert 'name="measured_on"' in text and "the partner side confirms the corrected figure again" in text
+    assert "s figure of " in text  # which figure is corrected: the side's figure of its day, with its value
 
     saved = client.post(
         url,
