@@ -28,27 +28,39 @@ from alignment.access import resolve_many, visible_partnerships
 from alignment.models import AlignmentReview, Partnership, Side
 from cadence import attention
 from cadence import services as review_services
+from cadence.agenda import off_track
 from cadence.health import health_for
 from cadence.models import PartnershipAttention
 from core.errors import DomainError
 from goals import check_ins as goal_check_ins
 from goals import commitments as goal_commitments
 from goals import services as goal_services
-from goals.models import Commitment, Goal
-from plans import inbox
+from goals.models import Commitment, Goal, GoalStatus
+from goals.queries import latest_check_ins
 from plans.dashboard import ranked
 from tests import factories as f
 
 EXAMPLES = int(os.environ.get("ATTENTION_PROPERTY_EXAMPLES", "10"))
 
 
+def goal_totals(pid: Any, today: dt.date) -> tuple[int, int, int]:
+    """The partnership's agreed goals, those of them in this period, and of those the ones not off
+    track (``cadence.agenda.off_track``), counted here goal by goal: an oracle independent of
+    ``cadence.attention.goal_totals``, which the stored row is computed by."""
+    agreed = list(Goal.objects.filter(partnership_id=pid, status=GoalStatus.AGREED))
+    current = [g for g in agreed if g.period_start <= today <= g.period_end]
+    latest = latest_check_ins(g.pk for g in current)
+    on_track = [g for g in current if not off_track(g, latest, today).reasons]
+    return len(agreed), len(current), len(on_track)
+
+
 def expected(pid: Any) -> dict[str, Any]:
     """What the rules say now, through the cached-facts path (``attention.compute``: the counts
     and the next review), ``cadence.health`` (score, started) and the dashboard's goal totals as
-    ``plans.inbox`` computes them — not through ``attention.store``."""
+    ``goal_totals`` counts them — not through ``attention.store``."""
     now, today = timezone.now(), timezone.localdate()
     fact = attention.compute([pid], now, today)[pid]
-    totals = inbox._compute_totals([pid], today)[pid]
+    agreed, current, on_track = goal_totals(pid, today)
     return {
         "waiting_vendor": fact.waiting[Side.VENDOR],
         "waiting_partner": fact.waiting[Side.PARTNER],
@@ -57,9 +69,9 @@ def expected(pid: Any) -> dict[str, Any]:
         "next_review": fact.next_review,
         "health": fact.score,
         "started": health_for([pid], now)[pid].started,
-        "agreed_goals": totals.agreed,
-        "current_goals": totals.current,
-        "on_track_goals": totals.on_track,
+        "agreed_goals": agreed,
+        "current_goals": current,
+        "on_track_goals": on_track,
     }
 
 
