@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from accounts.models import ApiToken
 from alignment import economics, review_comments
+from plans import templates_service
 from tests.api_support import World
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -56,6 +57,10 @@ def real_ids(world, token):
             period_start=dt.date(2026, 1, 1),
             period_end=dt.date(2026, 3, 31),
             value="101",
+        ).pk,
+        # The vendor organisation's own copy of a shipped template (read, changed and deleted by id).
+        "/api/v1/templates/": templates_service.template_customise(
+            user=world.cast.vendor_admin, organisation_id=world.partnership.vendor_id, key="consulting"
         ).pk,
     }
 
