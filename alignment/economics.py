@@ -29,12 +29,11 @@ from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from accounts.models import OrganisationMembership
 from core.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from core.writes import apply_changes, check_version, free_id, insert, lock, model_update, validate
 from core.writes import text as text_input
 
-from .access import Access
+from .access import Access, standing_on
 from .changes import record_change
 from .models import (
     ChangeEvent,
@@ -43,7 +42,6 @@ from .models import (
     FigureVisibility,
     Objective,
     Partnership,
-    PartnershipMember,
     Side,
 )
 
@@ -70,50 +68,29 @@ def figures_visible_to(access: Access) -> QuerySet[DriverFigure]:
     return DriverFigure.objects.filter(figure_visible(access.side), driver__partnership=access.partnership)
 
 
-def sided_partnerships(user: Any) -> tuple[QuerySet[Partnership], QuerySet[Partnership]]:
-    """The partnerships where the person stands on the vendor side, and those where they stand on
-    the partner side, as ``alignment.access`` places them: a membership names the side; without
-    one, an admin of the vendor organisation stands on the vendor side, else an admin of the
-    partner organisation on the partner side."""
-    members = PartnershipMember.objects.filter(user=user)
-    admin_orgs = OrganisationMembership.objects.filter(user=user, role=OrganisationMembership.Role.ADMIN).values(
-        "organisation_id"
-    )
-    not_member = ~Q(id__in=members.values("partnership_id"))
-    vendor_side = Partnership.objects.filter(
-        Q(id__in=members.filter(side=Side.VENDOR).values("partnership_id")) | (not_member & Q(vendor_id__in=admin_orgs))
-    )
-    partner_side = Partnership.objects.filter(
-        Q(id__in=members.filter(side=Side.PARTNER).values("partnership_id"))
-        | (not_member & ~Q(vendor_id__in=admin_orgs) & Q(partner_id__in=admin_orgs))
-    )
-    return vendor_side, partner_side
-
-
 def has_private_figures(partnership: Partnership) -> bool:
     """Whether either side keeps a figure to itself: then what each side sees of the plan differs."""
     return DriverFigure.objects.filter(driver__partnership=partnership, visibility=FigureVisibility.PRIVATE).exists()
 
 
 def side_only_visible(user: Any, prefix: str = "") -> Q:
-    """The change events a person may be served, by the side they stand on in each partnership:
-    every event meant for both sides, and a ``side_only`` event only where they are on its side."""
-    vendor_side, partner_side = sided_partnerships(user)
+    """The change events a person may be served, by the side they stand on in each partnership
+    (``alignment.access.standing_on``): every event meant for both sides, and a ``side_only``
+    event only where they are on its side."""
     return (
         Q(**{f"{prefix}side_only__isnull": True})
-        | Q(**{f"{prefix}side_only": Side.VENDOR, f"{prefix}partnership_id__in": vendor_side.values("pk")})
-        | Q(**{f"{prefix}side_only": Side.PARTNER, f"{prefix}partnership_id__in": partner_side.values("pk")})
+        | (Q(**{f"{prefix}side_only": Side.VENDOR}) & standing_on(user, Side.VENDOR, f"{prefix}partnership"))
+        | (Q(**{f"{prefix}side_only": Side.PARTNER}) & standing_on(user, Side.PARTNER, f"{prefix}partnership"))
     )
 
 
 def figures_visible_to_user(user: Any) -> Q:
     """The figures a person may see in any partnership (scope the query to their partnerships as
     well): shared ones, and private ones of the side they stand on."""
-    vendor_side, partner_side = sided_partnerships(user)
     return (
         Q(visibility=FigureVisibility.SHARED)
-        | Q(driver__side=Side.VENDOR, driver__partnership__in=vendor_side.values("pk"))
-        | Q(driver__side=Side.PARTNER, driver__partnership__in=partner_side.values("pk"))
+        | (Q(driver__side=Side.VENDOR) & standing_on(user, Side.VENDOR, "driver__partnership"))
+        | (Q(driver__side=Side.PARTNER) & standing_on(user, Side.PARTNER, "driver__partnership"))
     )
 
 

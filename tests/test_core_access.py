@@ -9,9 +9,17 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from accounts.models import OrganisationMembership
+from accounts.models import OrganisationMembership, User
 from alignment import services as plan
-from alignment.access import resolve, resolve_many, scoped, visible_partnerships
+from alignment.access import (
+    remember_standing,
+    resolve,
+    resolve_many,
+    scoped,
+    standing_on,
+    visible_partnerships,
+    with_standing,
+)
 from alignment.models import ChangeEvent, Objective, Partnership, PartnershipMember, Role, Side
 from cadence import services as review_services
 from core.errors import DomainError, NotAllowed, NotFound
@@ -207,6 +215,34 @@ def test_an_admin_who_is_a_viewer_member_still_approves_for_their_side(cast):
     PartnershipMember.objects.filter(partnership=cast.partnership, user=cast.vendor_admin).update(role=Role.VIEWER)
     access = resolve(cast.vendor_admin, cast.partnership.pk)
     assert (access.role, access.can_approve, access.can_manage) == (Role.APPROVER, True, True)
+
+
+def test_standing_on_places_everyone_as_the_resolver_does_with_or_without_the_request_standing(cast):
+    """``standing_on`` (the sides the change feed and the figures API filter by) gives, for every
+    person and side, the partnerships where ``resolve`` puts them on that side: read live, and from
+    the standing a request kept (``remember_standing``)."""
+    partner_boss = f.make_user("boss@partner.test")
+    OrganisationMembership.objects.create(organisation=cast.partnership.partner, user=partner_boss, role="admin")
+    # Where a partner admin is also the vendor's admin and no member, the vendor side wins.
+    both = f.make_user("both@vendor.test")
+    OrganisationMembership.objects.create(organisation=cast.partnership.vendor, user=both, role="admin")
+    OrganisationMembership.objects.create(organisation=cast.partnership.partner, user=both, role="admin")
+    theirs = f.make_partnership(cast.vendor_admin, name="Acme × Fabrikam")  # the colleague is no member of it
+    everyone = [*(getattr(cast, n) for n in cast.__dataclass_fields__ if isinstance(getattr(cast, n), User))]
+    for person in [*everyone, partner_boss, both]:
+        expected = {side: set() for side in Side.values}
+        for p in (cast.partnership, theirs, cast.outsider_partnership):
+            access = resolve_many(person, [p]).get(p.pk)
+            if access is not None:
+                expected[access.side].add(p.pk)
+        kept = User.objects.get(pk=person.pk)
+        remember_standing(kept, with_standing(User.objects.filter(pk=person.pk), "id").get())
+        for side in Side.values:
+            live = set(ChangeEvent.objects.filter(standing_on(person, side)).values_list("partnership_id", flat=True))
+            from_standing = set(
+                ChangeEvent.objects.filter(standing_on(kept, side)).values_list("partnership_id", flat=True)
+            )
+            assert live == from_standing == expected[side], (person.email, side)
 
 
 def test_resolve_many_answers_with_a_fixed_number_of_queries(cast, django_assert_num_queries):
