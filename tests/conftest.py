@@ -7,10 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+import django_ratelimit.core
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.db import connection
 
@@ -69,6 +72,27 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     if _flag("REQUIRE_POSTGRES") and connection.vendor != "postgresql":
         raise pytest.UsageError("REQUIRE_POSTGRES=1 but the tests are not running on PostgreSQL (set DATABASE_URL)")
+
+
+class _RateWindowClock:
+    """The clock django-ratelimit reads its windows from, standing still while a test runs.
+
+    django-ratelimit counts in fixed windows (a minute, from a point tied to the wall clock). A burst
+    of 21 requests that a slow machine spreads across a window's end is counted in two windows, neither
+    of which reaches the limit, and a test that expects the 21st to be refused fails now and then. Held
+    still, the whole burst falls in one window. While a test moves the clock on purpose (time-machine),
+    its clock is the one read, so a window still ends when a test travels past it."""
+
+    def __init__(self) -> None:
+        self.wall = time.time()
+
+    def time(self) -> float:
+        return time.time() if time_machine.escape_hatch.is_travelling() else self.wall
+
+
+@pytest.fixture(autouse=True)
+def _still_rate_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(django_ratelimit.core, "time", _RateWindowClock())
 
 
 @pytest.fixture(autouse=True)
