@@ -319,15 +319,21 @@ def standing_on(user: User | Any, side: str, path: str = "partnership") -> Q:
 
 def visible_partnerships(user: User | Any) -> QuerySet[Partnership]:
     """Every partnership the person may see: where they are a member, and every partnership of an
-    organisation they administer (vendor admins see all their partnerships)."""
+    organisation they administer (vendor admins see all their partnerships). With the request's
+    standing (``remember_standing``) as it was read with the request's token, else as it is now."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Partnership.objects.none()
-    admin_orgs = _admin_org_ids(user)
-    return Partnership.objects.filter(
-        Q(id__in=PartnershipMember.objects.filter(user=user).values("partnership_id"))
-        | Q(vendor_id__in=admin_orgs)
-        | Q(partner_id__in=admin_orgs)
-    )
+    standing = _standing(user)
+    members: Any
+    admin_orgs: Any
+    if standing is not None:
+        # The request's standing names them outright (an API read scopes every query by this; the
+        # subqueries below cost more to build than to run).
+        members, admin_orgs = list(standing.members), list(standing.admin_orgs)
+    else:
+        members = PartnershipMember.objects.filter(user=user).values("partnership_id")
+        admin_orgs = _admin_org_ids(user)
+    return Partnership.objects.filter(Q(id__in=members) | Q(vendor_id__in=admin_orgs) | Q(partner_id__in=admin_orgs))
 
 
 def _parse_id(value: Any) -> uuid.UUID:

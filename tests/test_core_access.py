@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import OrganisationMembership, User
 from alignment import services as plan
@@ -243,6 +245,25 @@ def test_standing_on_places_everyone_as_the_resolver_does_with_or_without_the_re
                 ChangeEvent.objects.filter(standing_on(kept, side)).values_list("partnership_id", flat=True)
             )
             assert live == from_standing == expected[side], (person.email, side)
+
+
+def test_visible_partnerships_are_the_same_from_the_request_standing_as_read_live(cast):
+    """An API read scopes its queries by the partnerships its token's holder may see, named from the
+    standing read with the token (no membership subqueries): the same partnerships as read live."""
+    partner_boss = f.make_user("boss@partner.test")
+    OrganisationMembership.objects.create(organisation=cast.partnership.partner, user=partner_boss, role="admin")
+    f.make_partnership(cast.vendor_admin, name="Acme × Fabrikam")
+    nobody = f.make_user("nobody@elsewhere.test")
+    everyone = [*(getattr(cast, n) for n in cast.__dataclass_fields__ if isinstance(getattr(cast, n), User))]
+    for person in [*everyone, partner_boss, nobody]:
+        kept = User.objects.get(pk=person.pk)
+        remember_standing(kept, with_standing(User.objects.filter(pk=person.pk), "id").get())
+        with CaptureQueriesContext(connection) as named:
+            from_standing = set(visible_partnerships(kept).values_list("pk", flat=True))
+        assert not [q for q in named.captured_queries if "partnershipmember" in q["sql"].lower()]
+        assert from_standing == set(visible_partnerships(person).values_list("pk", flat=True)), person.email
+    assert not visible_partnerships(nobody).exists()
+    assert visible_partnerships(cast.vendor_admin).count() == 2
 
 
 def test_resolve_many_answers_with_a_fixed_number_of_queries(cast, django_assert_num_queries):
