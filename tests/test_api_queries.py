@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alignment import economics, invitations
 from alignment import services as plan
+from api import plan_updates
 from cadence import pulse
 from cadence import services as review_services
 from goals import check_ins as goal_check_ins
@@ -187,6 +189,36 @@ def test_the_plan_answers_not_modified_until_the_plan_changes(cast):
     changed = vendor.get(path, headers={"If-None-Match": tag})
     assert changed.status_code == 200 and changed["ETag"] != tag
     assert "Renamed again" in {g["title"] for g in changed.json()["goals"]}
+
+
+def test_not_modified_is_answered_from_the_tag_without_reading_the_document(cast, monkeypatch):
+    """Another process made the document: a client asking with its tag gets 304 from the digest cached
+    beside it, and the document itself (some 3 MB for a plan of 500 goals) is not read from the cache.
+    Without a tag, or with one of an older generation, the document is read and answered in full."""
+    world = World(cast)
+    path = f"partnerships/{world.partnership.pk}/plan"
+    vendor = ApiClient(cast.vendor_editor)
+    tag = vendor.get(path)["ETag"]
+    plan_updates.forget()  # this process no longer has it: as in any other web process
+    read: list[str] = []
+    cache_get = cache.get
+    monkeypatch.setattr(cache, "get", lambda key, *a, **k: read.append(key) or cache_get(key, *a, **k))
+
+    again = vendor.get(path, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again["ETag"] == tag
+    assert any(key.endswith(":digest") for key in read)
+    assert not [key for key in read if key.startswith("plan-document-json") and not key.endswith(":digest")]
+
+    read.clear()
+    whole = vendor.get(path)
+    assert whole.status_code == 200 and whole["ETag"] == tag and whole.json()["goals"]
+    assert [key for key in read if key.startswith("plan-document-json")], "read from the shared cache"
+
+    goal_services.goal_update(access=cast.access("vendor_editor"), goal_id=world.draft.pk, title="Renamed once more")
+    plan_updates.forget()
+    changed = vendor.get(path, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed["ETag"] != tag
+    assert "Renamed once more" in {g["title"] for g in changed.json()["goals"]}
 
 
 def test_the_cached_plan_is_the_document_the_serializers_build(cast, settings):
