@@ -163,11 +163,10 @@ def feed_page(
             "follow the feed from the cursor it returns."
         )
     uuid_text = (lambda name: Cast(name, output_field=TextField())) if connection.vendor == "postgresql" else F
-    qs = (
-        feed_queryset(after=since, bounds=bounds)
-        .filter(partnership_id__in=partnership_ids)
-        .filter(side_only_visible(reader) if reader is not None else side_visible(None))
-        .annotate(
+    events = feed_queryset(after=since, bounds=bounds).filter(partnership_id__in=partnership_ids)
+
+    def page(qs: Any) -> list[Any]:
+        qs = qs.annotate(
             after_text=Cast("after", output_field=TextField()),
             # A tombstone carries the deleted object's last version (read only for deletes).
             deleted_version=Case(
@@ -175,10 +174,18 @@ def feed_page(
             ),
             partnership_key=uuid_text("partnership_id"),
             object_key=uuid_text("object_id"),
-        )
-        .values_list(*EVENT_FIELDS, named=True)
-    )
-    rows = list(qs[: limit + 1])
+        ).values_list(*EVENT_FIELDS, "side_only", named=True)
+        return list(qs[: limit + 1])
+
+    if reader is None:
+        rows = page(events.filter(side_visible(None)))
+    else:
+        # Events only one side may see are rare (a private figure's changes): the page is read without
+        # the filter by side, which costs more to build than the rest of the query, and read again with
+        # it only when it holds one. Below the feed's horizon both reads see the same events.
+        rows = page(events)
+        if any(row.side_only is not None for row in rows):
+            rows = page(events.filter(side_only_visible(reader)))
     return rows[:limit], len(rows) > limit
 
 

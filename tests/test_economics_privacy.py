@@ -213,6 +213,24 @@ def test_no_api_list_detail_feed_or_plan_shows_the_other_sides_private_figure(ca
         assert_shown(document.content.decode(), side, f"{who} /plan")
 
 
+def test_the_feed_pages_through_the_other_sides_private_changes_as_one_page_does(cast, written):
+    """A page is read without the filter by side unless it holds an event only one side may see:
+    paged in ones and threes, each side gets exactly the events it gets in one page, in order."""
+    for who in SIDE_OF:
+        client = ApiClient(people(cast)[who])
+        whole = [(e["type"], e["id"], e["action"]) for e in client.get("changes", limit=5000).json()["results"]]
+        assert any(t == "driver-figure" for t, _, _ in whole)
+        for limit in (1, 3):
+            paged, cursor = [], None
+            while True:
+                page = client.get("changes", limit=limit, **({"since": cursor} if cursor else {})).json()
+                paged += [(e["type"], e["id"], e["action"]) for e in page["results"]]
+                cursor = page["cursor"]
+                if not page["has_more"]:
+                    break
+            assert paged == whole, (who, limit)
+
+
 def test_the_plan_etag_and_cache_differ_per_side_when_a_private_figure_exists(cast, written):
     vendor, partner = ApiClient(cast.vendor_approver), ApiClient(cast.partner_approver)
     path = f"partnerships/{cast.partnership.pk}/plan"
