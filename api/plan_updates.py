@@ -283,13 +283,32 @@ def _keep(key: str, state: PlanState) -> None:
             total -= dropped.bytes
 
 
+# Documents this process read from the shared cache (another process made them), by the same keys,
+# with the generation and hour they are of: the next request for one here reads no 3 MB from Redis.
+_copies: OrderedDict[str, tuple[str, str, bytes, str]] = OrderedDict()
+COPY_BYTES = 32 * 2**20
+
+
+def keep_copy(key: str, generation: str, hour: str, body: bytes, digest: str) -> None:
+    """Keep a document read from the shared cache, for ``current``."""
+    with _lock:
+        _copies[key] = (generation, hour, body, digest)
+        _copies.move_to_end(key)
+        total = sum(len(copy[2]) for copy in _copies.values())
+        while total > COPY_BYTES and len(_copies) > 1:
+            _oldest, dropped = _copies.popitem(last=False)
+            total -= len(dropped[2])
+
+
 def forget(key: str | None = None) -> None:
     """Drop what this process keeps (of one document, or all)."""
     with _lock:
         if key is None:
             _states.clear()
+            _copies.clear()
         else:
             _states.pop(key, None)
+            _copies.pop(key, None)
 
 
 def shared_digest(body: bytes) -> str:
@@ -326,13 +345,17 @@ def plan_json(
 
 
 def current(key: str, generation: str, hour: str) -> tuple[bytes, str] | None:
-    """The document this process made for the plan's current generation and hour, if it has it: what
-    the shared cache holds under that key, without reading 3 MB from it."""
+    """The document of the plan's current generation and hour, if this process made it or read it
+    from the shared cache before (``keep_copy``): what the shared cache holds under that key,
+    without reading 3 MB from it."""
     with _lock:
         state = _states.get(key)
-    if state is None or state.generation != generation or state.hour != hour:
-        return None
-    return state.body, state.digest
+        copy = _copies.get(key)
+    if state is not None and state.generation == generation and state.hour == hour:
+        return state.body, state.digest
+    if copy is not None and copy[0] == generation and copy[1] == hour:
+        return copy[2], copy[3]
+    return None
 
 
 def build(

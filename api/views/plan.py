@@ -35,7 +35,7 @@ from ..plan_document import (
     shared_document,
     visible_figures_in_order,
 )
-from ..plan_updates import current, forget, plan_json, shared_digest
+from ..plan_updates import current, forget, keep_copy, plan_json, shared_digest
 from ..renderers import FastJSON, JSONRenderer
 from ..resources import PARTNERSHIPS, load
 from .balance import BalanceOut
@@ -247,8 +247,10 @@ def cached_plan(access: Access, where: DocumentKey | None = None, *, tag_unknown
     cached = current(kept, generation, hour) if seconds > 0 else None
     if cached is None and seconds > 0:
         cached = cache.get(key)
-        if cached is not None and tag_unknown:
-            cache.set(key + DIGEST_SUFFIX, cached[1], seconds)
+        if cached is not None:
+            keep_copy(kept, generation, hour, *cached)
+            if tag_unknown:
+                cache.set(key + DIGEST_SUFFIX, cached[1], seconds)
     if cached is None:
         if seconds > 0 and timezone.get_current_timezone_name() == "UTC":
             # Updated for what changed since this process last made it.
