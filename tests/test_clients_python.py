@@ -113,9 +113,16 @@ class Proxy:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the ephemeral range (Linux: 32768 and up). An ephemeral one can be taken,
+    while the proxy is down, as the local end of an outgoing connection, and it cannot come back."""
+    for port in random.sample(range(20000, 32000), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 def writer(cast: Any, world: World, stop: threading.Event, counts: dict[str, int]) -> None:
