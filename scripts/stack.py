@@ -460,7 +460,8 @@ def stop_recorded(var_dir: Path) -> int:
 PGBOUNCER_INI = """\
 ; Written by scripts/stack.py: PgBouncer in transaction pooling in front of PostgreSQL.
 [databases]
-* = host={host} port={db_port}
+; JIT off, as Django's settings ask of a direct connection (docs/deployment.md).
+* = host={host} port={db_port} connect_query='SET jit = off'
 
 [pgbouncer]
 listen_addr = 127.0.0.1

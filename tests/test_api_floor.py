@@ -58,6 +58,14 @@ def test_reading_a_goal_costs_one_query_for_the_caller_and_one_for_the_goal(cast
     assert "goals_goal" in goal and "alignment_partnershipmember" not in goal
 
 
+@pytest.mark.postgres
+def test_postgresql_compiles_no_query_just_in_time(db):
+    # JIT compiled the 10× dashboard's portfolio queries for 200 ms each (settings: POSTGRES_JIT).
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+
 @pytest.mark.parametrize("who", ["vendor_admin", "partner_viewer", "outsider"])
 def test_every_caller_pays_the_same_two_queries(cast, who):
     world = World(cast)

@@ -46,7 +46,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.stack, pytest
 ROOT = Path(settings.BASE_DIR)
 PRINT_CURSORS = (
     "import django; django.setup(); from django.db import connection; "
-    "print(connection.settings_dict['DISABLE_SERVER_SIDE_CURSORS'])"
+    "cursor = connection.cursor(); cursor.execute('SHOW jit'); "
+    "print(connection.settings_dict['DISABLE_SERVER_SIDE_CURSORS'], cursor.fetchone()[0])"
 )
 STACK_REDIS_DB = 12  # the stack's cache, throttles, presence and broker; flushed when it starts
 CSRF = "stacktest" + "x" * 23  # a 32-character CSRF secret, sent as cookie and header
@@ -177,13 +178,15 @@ def test_the_instances_reach_postgresql_through_pgbouncer_in_transaction_pooling
     assert [p["pool_mode"] for p in pools if p["database"] == db["NAME"]] == ["transaction"]
     assert len([c for c in clients if c["database"] == db["NAME"]]) >= 2
 
-    # What the instances run with: Django's server-side cursors off (``.iterator()`` reads in one query).
+    # What the instances run with: Django's server-side cursors off (``.iterator()`` reads in one
+    # query), and PostgreSQL's JIT off on the pool's server connections (PgBouncer's connect_query:
+    # it passes no startup options on).
     shown, refused = (
         subprocess.Popen([sys.executable, "-c", PRINT_CURSORS], env=env, cwd=ROOT, stdout=PIPE, stderr=PIPE, text=True)
         for env in (stack.env, stack.env | {"DATABASE_POOLER": "pgbouncer-statement"})
     )
     out, err = shown.communicate(timeout=60)
-    assert out.strip() == "True", err[-2000:]
+    assert out.strip() == "True off", err[-2000:]
     _, err = refused.communicate(timeout=60)
     assert refused.returncode != 0 and "DATABASE_POOLER='pgbouncer-statement'" in err
 
