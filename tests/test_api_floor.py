@@ -60,7 +60,7 @@ def test_reading_a_goal_costs_one_query_for_the_caller_and_one_for_the_goal(cast
 
 @pytest.mark.postgres
 def test_postgresql_compiles_no_query_just_in_time(db):
-    # JIT compiled the 10× dashboard's portfolio queries for 200 ms each (settings: POSTGRES_JIT).
+    # JIT compiled the dashboard's portfolio queries for longer than they ran (settings: POSTGRES_JIT).
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"
