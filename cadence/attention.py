@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
 from alignment.changes import cache_hour, plan_generations
@@ -56,34 +56,53 @@ class Attention:
     next_review: dt.datetime | None
 
 
-def _waiting_counts(partnerships: QuerySet[Partnership, Any]) -> dict[Any, dict[str, int]]:
-    """How many goals wait for each side, per partnership (``goals.rules.waiting_filter``), counted
-    in the database (one query, one row per partnership with goals under negotiation)."""
-    return {
-        pid: {Side.VENDOR: vendor, Side.PARTNER: partner}
-        for pid, vendor, partner in Goal.objects.filter(NEGOTIATING, partnership_id__in=partnerships)
+# The first of what waits, per side: a goal's waiting order is (proposed_at, created_at, id), a
+# commitment's (due_date, id); ``None`` when nothing waits (or nothing waiting was ever proposed).
+Firsts = dict[str, Any]
+
+
+def _waiting_counts(
+    partnerships: QuerySet[Partnership, Any],
+) -> tuple[dict[Any, dict[str, int]], dict[Any, Firsts]]:
+    """How many goals wait for each side, per partnership (``goals.rules.waiting_filter``), and
+    when the first of them was proposed, counted in the database (one query, one row per
+    partnership with goals under negotiation)."""
+    counts: dict[Any, dict[str, int]] = {}
+    firsts: dict[Any, Firsts] = {}
+    for pid, vendor, partner, vendor_first, partner_first in (
+        Goal.objects.filter(NEGOTIATING, partnership_id__in=partnerships)
         .values("partnership_id")
         .annotate(
             vendor=Count("id", filter=waiting_filter(Side.VENDOR)),
             partner=Count("id", filter=waiting_filter(Side.PARTNER)),
+            vendor_first=Min("proposed_at", filter=waiting_filter(Side.VENDOR)),
+            partner_first=Min("proposed_at", filter=waiting_filter(Side.PARTNER)),
         )
-        .values_list("partnership_id", "vendor", "partner")
+        .values_list("partnership_id", "vendor", "partner", "vendor_first", "partner_first")
         .order_by()
-    }
+    ):
+        counts[pid] = {Side.VENDOR: vendor, Side.PARTNER: partner}
+        firsts[pid] = {Side.VENDOR: vendor_first, Side.PARTNER: partner_first}
+    return counts, firsts
 
 
-def _overdue_counts(partnerships: QuerySet[Partnership, Any], today: dt.date) -> dict[Any, dict[str, int]]:
-    """Overdue commitments of each side, per partnership (``goals.rules.overdue_filter``; one query)."""
+def _overdue_counts(
+    partnerships: QuerySet[Partnership, Any], today: dt.date
+) -> tuple[dict[Any, dict[str, int]], dict[Any, Firsts]]:
+    """Overdue commitments of each side, per partnership (``goals.rules.overdue_filter``), and the
+    earliest due date among them (one query)."""
     counts: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(Side.values, 0))
-    for pid, side, n in (
+    firsts: dict[Any, Firsts] = defaultdict(lambda: dict.fromkeys(Side.values))
+    for pid, side, n, first in (
         Commitment.objects.filter(overdue_filter(today), goal__partnership_id__in=partnerships)
         .values("goal__partnership_id", "side")
-        .annotate(n=Count("pk"))
-        .values_list("goal__partnership_id", "side", "n")
+        .annotate(n=Count("pk"), first=Min("due_date"))
+        .values_list("goal__partnership_id", "side", "n", "first")
         .order_by()
     ):
         counts[pid][side] += n
-    return counts
+        firsts[pid][side] = first
+    return counts, firsts
 
 
 def plan_attention(
@@ -131,7 +150,8 @@ def compute(
         return {}
     qs = Partnership.objects.filter(pk__in=ids).order_by().values("pk")
     health = cached_health_for(ids, now, generations=generations)
-    waiting, overdue, reviews = _waiting_counts(qs), _overdue_counts(qs, today), next_review_times(qs, now)
+    (waiting, _), (overdue, _) = _waiting_counts(qs), _overdue_counts(qs, today)
+    reviews = next_review_times(qs, now)
     none = dict.fromkeys(Side.values, 0)
     return {
         pid: Attention(
@@ -251,12 +271,14 @@ def stored_rows(
         return []
     qs = Partnership.objects.filter(pk__in=ids).order_by().values("pk")
     health: dict[Any, HealthReport] = cached_health_for(ids, now) if cached else health_for(ids, now)
-    waiting, overdue, reviews = _waiting_counts(qs), _overdue_counts(qs, today), next_review_times(qs, now)
+    (waiting, waiting_firsts), (overdue, overdue_firsts) = _waiting_counts(qs), _overdue_counts(qs, today)
+    reviews = next_review_times(qs, now)
     totals = goal_totals(ids, today)
-    none = dict.fromkeys(Side.values, 0)
+    none, nothing = dict.fromkeys(Side.values, 0), dict.fromkeys(Side.values)
     rows = []
     for pid in ids:
         w, o = waiting.get(pid, none), overdue.get(pid, none)
+        wf, of = waiting_firsts.get(pid, nothing), overdue_firsts.get(pid, nothing)
         agreed, current, on_track = totals[pid]
         rows.append(
             PartnershipAttention(
@@ -265,6 +287,10 @@ def stored_rows(
                 waiting_partner=w[Side.PARTNER],
                 overdue_vendor=o[Side.VENDOR],
                 overdue_partner=o[Side.PARTNER],
+                first_waiting_vendor=wf[Side.VENDOR],
+                first_waiting_partner=wf[Side.PARTNER],
+                first_overdue_vendor=of[Side.VENDOR],
+                first_overdue_partner=of[Side.PARTNER],
                 next_review=reviews.get(pid),
                 health=health[pid].score,
                 started=health[pid].started,
@@ -282,6 +308,10 @@ STORED_FIELDS = [
     "waiting_partner",
     "overdue_vendor",
     "overdue_partner",
+    "first_waiting_vendor",
+    "first_waiting_partner",
+    "first_overdue_vendor",
+    "first_overdue_partner",
     "next_review",
     "health",
     "started",

@@ -48,6 +48,13 @@ class PartnershipAttention(models.Model):
     waiting_partner = models.PositiveIntegerField(default=0)
     overdue_vendor = models.PositiveIntegerField(default=0)
     overdue_partner = models.PositiveIntegerField(default=0)
+    # When the first goal waiting for each side was proposed, and the first due date among each
+    # side's overdue commitments: the dashboard's inbox shows the first few across a portfolio, and
+    # those lie in the few partnerships whose first is earliest (``plans.dashboard._inbox``).
+    first_waiting_vendor = models.DateTimeField(null=True, blank=True)
+    first_waiting_partner = models.DateTimeField(null=True, blank=True)
+    first_overdue_vendor = models.DateField(null=True, blank=True)
+    first_overdue_partner = models.DateField(null=True, blank=True)
     next_review = models.DateTimeField(null=True, blank=True)
     health = models.PositiveSmallIntegerField(default=0)
     started = models.BooleanField(default=False)  # ``cadence.health.has_started``

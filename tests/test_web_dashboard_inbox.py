@@ -16,12 +16,14 @@ from django.utils import timezone
 
 from alignment import invitations as inv
 from alignment import services
+from alignment.access import resolve_many, visible_partnerships
 from alignment.models import Side
 from cadence import attention
 from core.models import MailKind, OutboxMessage
 from goals import check_ins as goal_check_ins
 from goals import commitments as goal_commitments
 from goals import services as goals
+from plans import inbox
 from tests import factories as f
 
 
@@ -182,6 +184,66 @@ def test_the_dashboard_with_its_inbox_runs_a_constant_number_of_queries(client, 
     _grow(cast, 5)
     cache.clear()
     assert _count(client, "/") == small
+
+
+def test_the_inbox_is_the_first_across_the_whole_portfolio_ties_and_sides_included(client, db, time_machine):
+    """The inbox searches only the partnerships whose stored first waiting goal (first overdue
+    commitment) is among the earliest: what it shows is still exactly the first of the whole
+    portfolio's lists, with proposals at the same instant in many partnerships, an earlier goal
+    that waits only for the other side, and a partnership where the person is on the partner side."""
+    boss, partner = f.make_user(), f.make_user()
+    start = timezone.now().replace(microsecond=0) - dt.timedelta(days=30)
+    time_machine.move_to(start, tick=False)
+    plans = [f.make_partnership(boss, name=f"Plan {n:02}") for n in range(11)]
+    for p in plans:
+        f.add_member(p, partner, Side.PARTNER, "approver")
+    elsewhere = f.make_partnership(f.make_user(), name="Plan where the boss is the partner")
+    f.add_member(elsewhere, boss, Side.PARTNER, "approver")
+    plans.append(elsewhere)
+
+    def propose(p, minutes, *, approved_by=None):
+        time_machine.move_to(start + dt.timedelta(minutes=minutes), tick=False)
+        vendor = f.access(elsewhere.members.exclude(user=boss).first().user if p == elsewhere else boss, p)
+        goal = f.make_goal(vendor, f.make_objective(vendor))
+        goals.goal_propose(access=vendor, goal_id=goal.pk)
+        if approved_by:
+            goals.goal_approve(
+                access=f.access(approved_by, p) if approved_by != "vendor" else vendor, goal_id=goal.pk, revision=1
+            )
+        return goal
+
+    # Minute 10 in four plans at once, minute 20 in four more (the sixth place is a tie), then later.
+    for n, minutes in enumerate([10, 10, 10, 10, 20, 20, 20, 20, 30, 40]):
+        propose(plans[n], minutes)
+        propose(plans[n], minutes + 100)
+    # Plan 10: its earliest goal waits only for the partner; what waits for the boss comes last.
+    propose(plans[10], 1, approved_by="vendor")
+    propose(plans[10], 200)
+    # The boss is on the partner side: this waits for them (the vendor approved it) and is first.
+    propose(elsewhere, 5, approved_by="vendor")
+
+    # Overdue commitments: due three, two (in four plans at once) and one day ago, of both sides.
+    time_machine.move_to(start + dt.timedelta(days=1), tick=False)
+    today = timezone.localdate()
+    for n, days in enumerate([3, 2, 2, 2, 2, 1, 1, 1, 1, 1]):
+        vendor, other = f.access(boss, plans[n]), f.access(partner, plans[n])
+        agreed = f.agree(f.make_goal(vendor, f.make_objective(vendor)), vendor, other)
+        for c in agreed.commitments.all():
+            goal_commitments.commitment_update(
+                access=vendor, commitment_id=c.pk, due_date=today - dt.timedelta(days=days)
+            )
+
+    cache.clear()
+    client.force_login(boss)
+    page = client.get("/").context
+    accesses = resolve_many(boss, list(visible_partnerships(boss)))
+    assert {a.side for a in accesses.values()} == {Side.VENDOR, Side.PARTNER}
+    whole = list(inbox.waiting_goals(accesses)[: inbox.INBOX_SIZE])
+    assert [w["goal"].pk for w in page["waiting"]] == [g.pk for g in whole]
+    assert whole[0].partnership_id == elsewhere.pk and len(whole) == inbox.INBOX_SIZE
+    first_overdue = list(inbox.overdue_commitments(accesses, today, ours=True)[: inbox.INBOX_SIZE])
+    assert [c.pk for c in page["overdue"]] == [c.pk for c in first_overdue]
+    assert len(first_overdue) == inbox.INBOX_SIZE and {c.side for c in first_overdue} == {Side.VENDOR}
 
 
 # --- The e-mail log --------------------------------------------------------------------------------
