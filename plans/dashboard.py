@@ -48,7 +48,7 @@ from core.errors import DomainError, NotFound
 from core.web import form_errors
 from goals.models import Commitment, Goal, GoalStatus, negotiation_state_of
 from goals.queries import latest_check_ins
-from goals.rules import NEGOTIATING, approved_sides_of, overdue_filter, waiting_filter, waiting_reason, waiting_sides
+from goals.rules import NEGOTIATING, approved_sides_at, overdue_filter, waiting_reason, waiting_sides
 
 from . import dashboard_rows, inbox, templates_service
 from .forms import DashboardFilterForm, PartnershipCreateForm
@@ -67,14 +67,25 @@ def _sparkline(scores: list[int], width: int = 96, height: int = 24) -> str:
 
 
 def _waiting_goals(partnership_ids: list[Any], sides: dict[Any, str]) -> dict[Any, list[dict[str, Any]]]:
-    """Goals waiting for each partnership's viewer side (``goals.rules``), for the page's
-    partnerships (two queries); ``cadence.attention`` counts the same goals for every partnership."""
+    """Goals waiting for each partnership's viewer side (``goals.rules``), for a few partnerships
+    (two queries), each partnership's in the order of ``inbox.WAITING_ORDER``;
+    ``cadence.attention`` counts the same goals for every partnership."""
     pending = list(
         Goal.objects.filter(NEGOTIATING, partnership_id__in=partnership_ids)
-        .values("id", "partnership_id", "title", "status", "amendment", "revision", "proposed_by_side")
-        .order_by("proposed_at", "created_at")
+        .values(
+            "id",
+            "partnership_id",
+            "title",
+            "status",
+            "amendment",
+            "revision",
+            "proposed_by_side",
+            "proposed_at",
+            "created_at",
+        )
+        .order_by(*inbox.WAITING_ORDER)
     )
-    approved = approved_sides_of(g["id"] for g in pending)
+    approved = approved_sides_at({g["id"]: g["revision"] for g in pending})
     waiting: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for g in pending:
         state = negotiation_state_of(g["status"], g["amendment"])
@@ -226,22 +237,31 @@ def _cached_inbox(
     return cast(tuple[list[dict[str, Any]], list[Commitment]], found)
 
 
-def _first_partnerships(portfolio: QuerySet[Any], count: str, first: str) -> QuerySet[Any]:
-    """The partnerships of the portfolio where ``count`` is not zero whose ``first`` is among the
-    ``INBOX_SIZE`` earliest, with every partnership tied with the last of them: the first
-    ``INBOX_SIZE`` items across the portfolio lie in those (six partnerships whose first is earlier
-    than an item hold six items before it). Those whose first is unknown (a goal under negotiation
-    that was never proposed, edited by hand) are searched too: where such a goal sorts depends on
-    the database."""
-    found = portfolio.filter(**{f"{count}__gt": 0})
-    earliest = list(
-        found.filter(**{f"{first}__isnull": False})
-        .order_by(first, "pk")
-        .values_list(first, flat=True)[: inbox.INBOX_SIZE]
+def _waiting_key(goal: dict[str, Any]) -> tuple[Any, ...]:
+    """``inbox.WAITING_ORDER`` of a goal's values: never proposed last."""
+    proposed = goal["proposed_at"]
+    return (
+        proposed is None,
+        proposed or dt.datetime.min.replace(tzinfo=dt.UTC),
+        goal["partnership_id"],
+        goal["created_at"],
+        goal["id"],
     )
-    if len(earliest) == inbox.INBOX_SIZE:
-        found = found.filter(Q(**{f"{first}__lte": earliest[-1]}) | Q(**{f"{first}__isnull": True}))
-    return found.order_by().values("pk")
+
+
+def _first_partnerships(portfolio: QuerySet[Any], count: str, first: str) -> dict[str, list[Any]]:
+    """The partnerships to search for the first ``INBOX_SIZE`` items across the portfolio, by the
+    viewer's side: of those where ``count`` is not zero, the ``INBOX_SIZE`` whose stored ``first``
+    is earliest (the partnership breaking ties, as in the items' order: six partnerships that come
+    before an item's partnership each hold an item before it), and those whose first is unknown
+    (only goals under negotiation that were never proposed, edited by hand: rare, and last in the
+    order, so searched without ranking them). One query."""
+    found = portfolio.filter(**{f"{count}__gt": 0}).annotate(side=F("viewer_side"))
+    earliest = found.filter(**{f"{first}__isnull": False}).order_by(first, "pk").values("pk")[: inbox.INBOX_SIZE]
+    by_side: dict[str, list[Any]] = {side: [] for side in Side.values}
+    for pid, side in found.filter(Q(pk__in=earliest) | Q(**{f"{first}__isnull": True})).values_list("pk", "side"):
+        by_side[side].append(pid)
+    return by_side
 
 
 def _inbox(
@@ -250,30 +270,34 @@ def _inbox(
     """The first goals waiting for the person's side and their side's first overdue commitments,
     across the portfolio. Only the few partnerships whose stored first waiting goal (or first
     overdue commitment) of the viewer's side is earliest are searched, each for its viewer's side
-    (at most four queries, none when nothing waits): on 10,000 partnerships, searching every
+    (at most seven queries, none when nothing waits): on 10,000 partnerships, searching every
     partnership that waits took 1.2 s."""
     waiting: list[dict[str, Any]] = []
     overdue: list[Commitment] = []
     if totals.waiting:
         firsts = portfolio.annotate(first=_first_for_viewer("first_waiting_vendor", "first_waiting_partner"))
         near = _first_partnerships(firsts, "waiting_count", "first")
-        q = Q(pk__in=[])
-        for side in Side.values:
-            q |= Q(partnership_id__in=near.filter(viewer_side=side)) & waiting_filter(side)
-        goals = Goal.objects.filter(q).select_related("partnership").order_by("proposed_at", "created_at", "pk")
-        waiting = inbox.with_reason(goals[: inbox.INBOX_SIZE])
+        sides = {pid: side for side, ids in near.items() for pid in ids}
+        # Goal by goal here, as the rows' goals are: a waiting filter in SQL hashes every approval
+        # of the database (``NOT EXISTS`` under ``OR``), whatever the few partnerships searched.
+        candidates = [g for goals in _waiting_goals(list(sides), sides).values() for g in goals]
+        first_goals = [g["id"] for g in sorted(candidates, key=_waiting_key)[: inbox.INBOX_SIZE]]
+        goals = Goal.objects.select_related("partnership").in_bulk(first_goals)
+        waiting = inbox.with_reason(goals[pk] for pk in first_goals)
     if totals.overdue_ours:
         firsts = portfolio.annotate(first=_first_for_viewer("first_overdue_vendor", "first_overdue_partner"))
-        near = _first_partnerships(firsts, "overdue_ours", "first")
         q = Q(pk__in=[])
-        for side in Side.values:
-            q |= Q(goal__partnership_id__in=near.filter(viewer_side=side), side=side)
-        commitments = Commitment.objects.filter(overdue_filter(today) & q)
-        overdue = list(
-            commitments.select_related("goal", "goal__partnership", "owner").order_by("due_date", "pk")[
-                : inbox.INBOX_SIZE
-            ]
+        for side, ids in _first_partnerships(firsts, "overdue_ours", "first").items():
+            if ids:
+                q |= Q(goal__partnership_id__in=ids, side=side)
+        # Keys first, all of them, ordered here: with the order and a limit in SQL, PostgreSQL walks
+        # the index on due dates through every overdue commitment of the database instead.
+        keys = Commitment.objects.filter(overdue_filter(today) & q).values_list(
+            "due_date", "goal__partnership_id", "pk"
         )
+        first_commitments = [pk for *_, pk in sorted(keys)[: inbox.INBOX_SIZE]]
+        commitments = Commitment.objects.select_related("goal", "goal__partnership", "owner").in_bulk(first_commitments)
+        overdue = [commitments[pk] for pk in first_commitments]
     return waiting, overdue
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from alignment.access import Access
 from alignment.models import AlignmentReview, Side
@@ -29,6 +29,11 @@ from goals.rules import overdue_filter, waiting_filter, waiting_reason
 
 INBOX_SIZE = 6
 UPCOMING_DAYS = 30
+# The order of the waiting goals and of the overdue commitments: the oldest first, those of one
+# partnership together at the same instant (or day). With the partnership second, the first items
+# of a whole portfolio lie in the partnerships whose own first item is earliest (``plans.dashboard``).
+WAITING_ORDER = (F("proposed_at").asc(nulls_last=True), "partnership_id", "created_at", "pk")
+OVERDUE_ORDER = ("due_date", "goal__partnership_id", "pk")
 
 
 def ids_by_side(accesses: Mapping[Any, Access]) -> dict[str, list[Any]]:
@@ -57,11 +62,7 @@ def overdue_of(accesses: Mapping[Any, Access], today: dt.date, *, ours: bool) ->
 
 
 def waiting_goals(accesses: Mapping[Any, Access]) -> QuerySet[Goal]:
-    return (
-        Goal.objects.filter(waiting_for_me(accesses))
-        .select_related("partnership")
-        .order_by("proposed_at", "created_at", "pk")
-    )
+    return Goal.objects.filter(waiting_for_me(accesses)).select_related("partnership").order_by(*WAITING_ORDER)
 
 
 def with_reason(goals: Iterable[Goal]) -> list[dict[str, Any]]:
@@ -79,7 +80,7 @@ def overdue_commitments(accesses: Mapping[Any, Access], today: dt.date, *, ours:
     return (
         Commitment.objects.filter(overdue_of(accesses, today, ours=ours))
         .select_related("goal", "goal__partnership", "owner")
-        .order_by("due_date", "pk")
+        .order_by(*OVERDUE_ORDER)
     )
 
 
