@@ -181,10 +181,10 @@ def _search(q: str, status: str) -> Q:
 KEY_FIELDS = ("pk", "name", "score", "next_review", "review_overdue", "waiting_count", "overdue_ours", "overdue_theirs")
 
 
-def _totals(portfolio: QuerySet[Any], now: dt.datetime) -> tuple[inbox.Totals, tuple[Any, ...]]:
-    """The portfolio's numbers, added up in SQL from the stored rows (two queries), and what they
-    were read from: when the newest of its rows was stored, how many partnerships and on which
-    side (the inbox is cached under it)."""
+def _totals(portfolio: QuerySet[Any], now: dt.datetime) -> tuple[inbox.Totals, tuple[Any, ...], list[dict[str, Any]]]:
+    """The portfolio's numbers, added up in SQL from the stored rows (two queries), what they
+    were read from (when the newest of its rows was stored, how many partnerships and on which
+    side: the inbox is cached under it), and the first overdue reviews."""
     soon = now + dt.timedelta(days=inbox.UPCOMING_DAYS)
     sums = portfolio.order_by().aggregate(
         stamp=Max("attention__computed_at"),
@@ -199,18 +199,21 @@ def _totals(portfolio: QuerySet[Any], now: dt.datetime) -> tuple[inbox.Totals, t
         reviews_overdue=Count("pk", filter=Q(attention__next_review__lt=now)),
         reviews_soon=Count("pk", filter=Q(attention__next_review__gte=now, attention__next_review__lte=soon)),
     )
-    first = (
+    # The next reviews, soonest first: the first is the portfolio's next review, and the overdue
+    # ones come first (one query for both).
+    soonest = list(
         portfolio.filter(attention__next_review__isnull=False)
         .order_by("next_review", "sort_name", "pk")
-        .values("pk", "name", "next_review")
-        .first()
+        .values("pk", "name", "next_review")[: inbox.INBOX_SIZE]
     )
+    first = soonest[0] if soonest else None
     state = (sums.pop("stamp"), sums.pop("vendor_side"), sums["partnerships"])
     totals = inbox.Totals(
         **sums,
         next_review={"at": first["next_review"], "pid": first["pk"], "name": first["name"]} if first else None,
     )
-    return totals, state
+    overdue = [{"pid": r["pk"], "name": r["name"], "at": r["next_review"]} for r in soonest if r["next_review"] < now]
+    return totals, state, overdue
 
 
 INBOX_FORMAT = 1
@@ -318,19 +321,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     attention.flush_pending()  # a change of this very transaction, not committed yet
     portfolio = ranked(user, now)
     # The inbox and the totals are of every partnership the person sees, whatever the filters.
-    totals, state = _totals(portfolio, now)
+    totals, state, reviews_overdue = _totals(portfolio, now)
     waiting, overdue = _cached_inbox(user, portfolio, totals, state, today)
-    reviews_overdue = [
-        {"pid": r["pk"], "name": r["name"], "at": r["next_review"]}
-        for r in portfolio.filter(review_overdue=True)
-        .order_by("next_review", "sort_name", "pk")
-        .values("pk", "name", "next_review")[: inbox.INBOX_SIZE]
-    ]
+    filtered = bool(params.get("q") or params.get("status") or params.get("waiting"))
     listed = portfolio.filter(_search(params.get("q") or "", params.get("status") or ""))
     if params.get("waiting"):
         listed = listed.filter(waiting_count__gt=0)
     listed = listed.order_by(*_order(params.get("sort") or "attention")).values(*KEY_FIELDS, "attention__started")
-    page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = Paginator(listed, PAGE_SIZE)
+    if not filtered:
+        paginator.count = totals.partnerships  # the same partnerships, counted with the totals
+    page = paginator.get_page(request.GET.get("page"))
     found = list(page.object_list)
     started = {k["pk"]: bool(k.pop("attention__started")) for k in found}
     by_id = Partnership.objects.select_related("vendor", "partner").in_bulk([k["pk"] for k in found])
@@ -345,7 +346,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     context = {
         "filters": filters,
-        "filtered": bool(params.get("q") or params.get("status") or params.get("waiting")),
+        "filtered": filtered,
         "page": page,
         "rows": page.object_list,
         "total": page.paginator.count,
