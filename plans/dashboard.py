@@ -186,19 +186,50 @@ def _totals(portfolio: QuerySet[Any], now: dt.datetime) -> tuple[inbox.Totals, t
     were read from (when the newest of its rows was stored, how many partnerships and on which
     side: the inbox is cached under it), and the first overdue reviews."""
     soon = now + dt.timedelta(days=inbox.UPCOMING_DAYS)
-    sums = portfolio.order_by().aggregate(
-        stamp=Max("attention__computed_at"),
-        vendor_side=Count("pk", filter=Q(viewer_side=Side.VENDOR)),
-        partnerships=Count("pk"),
-        waiting=Coalesce(Sum(_for_viewer("waiting_vendor", "waiting_partner")), 0),
-        agreed=Coalesce(Sum("attention__agreed_goals"), 0),
-        current=Coalesce(Sum("attention__current_goals"), 0),
-        on_track=Coalesce(Sum("attention__on_track_goals"), 0),
-        overdue_ours=Coalesce(Sum(_for_viewer("overdue_vendor", "overdue_partner")), 0),
-        overdue_theirs=Coalesce(Sum(_for_viewer("overdue_partner", "overdue_vendor")), 0),
-        reviews_overdue=Count("pk", filter=Q(attention__next_review__lt=now)),
-        reviews_soon=Count("pk", filter=Q(attention__next_review__gte=now, attention__next_review__lte=soon)),
-    )
+    # Grouped by the viewer's side, so that the side is worked out once a partnership (two rows):
+    # choosing each number by side in SQL cost a CASE per number and partnership.
+    by_side = {
+        row.pop("side"): row
+        for row in portfolio.order_by()
+        .annotate(side=F("viewer_side"))
+        .values("side")
+        .annotate(
+            stamp=Max("attention__computed_at"),
+            partnerships=Count("pk"),
+            **{
+                f"{n}_{side}": Coalesce(Sum(f"attention__{n}_{side}"), 0)
+                for n in ("waiting", "overdue")
+                for side in Side.values
+            },
+            agreed=Coalesce(Sum("attention__agreed_goals"), 0),
+            current=Coalesce(Sum("attention__current_goals"), 0),
+            on_track=Coalesce(Sum("attention__on_track_goals"), 0),
+            reviews_overdue=Count("pk", filter=Q(attention__next_review__lt=now)),
+            reviews_soon=Count("pk", filter=Q(attention__next_review__gte=now, attention__next_review__lte=soon)),
+        )
+        .values(
+            "side",
+            "stamp",
+            "partnerships",
+            *(f"{n}_{side}" for n in ("waiting", "overdue") for side in Side.values),
+            "agreed",
+            "current",
+            "on_track",
+            "reviews_overdue",
+            "reviews_soon",
+        )
+    }
+    groups = list(by_side.items())
+    sums = {
+        key: sum(row[key] for _, row in groups)
+        for key in ("partnerships", "agreed", "current", "on_track", "reviews_overdue", "reviews_soon")
+    }
+    sums["waiting"] = sum(row[f"waiting_{side}"] for side, row in groups)
+    sums["overdue_ours"] = sum(row[f"overdue_{side}"] for side, row in groups)
+    sums["overdue_theirs"] = sum(row[f"overdue_{Side.other(side)}"] for side, row in groups)
+    stamps = [row["stamp"] for _, row in groups if row["stamp"] is not None]
+    sums["stamp"] = max(stamps) if stamps else None
+    sums["vendor_side"] = by_side.get(Side.VENDOR, {}).get("partnerships", 0)
     # The next reviews, soonest first: the first is the portfolio's next review, and the overdue
     # ones come first (one query for both).
     soonest = list(
