@@ -124,13 +124,12 @@ class User(AbstractUser):
         first partnership). An organisation that is only ever a partner (made when a vendor
         started a partnership with it) does not: its people see their vendors, never the vendor's
         actions ("Start a new partnership")."""
-        as_vendor = Organisation.objects.filter(partnerships_as_vendor__isnull=False).values("pk")
-        as_partner = Organisation.objects.filter(partnerships_as_partner__isnull=False).values("pk")
-        return (
-            Organisation.objects.filter(memberships__user=self)
-            .filter(models.Q(pk__in=as_vendor) | ~models.Q(pk__in=as_partner))
-            .order_by("name")
-        )
+        # Asked per organisation of the person (an index lookup each): as ``pk IN`` lists of every
+        # vendor and partner, it read every partnership of the database (13 ms at 10,000).
+        partnership = Organisation.partnerships_as_vendor.field.model  # without importing alignment
+        as_vendor = models.Exists(partnership._default_manager.filter(vendor=models.OuterRef("pk")))
+        as_partner = models.Exists(partnership._default_manager.filter(partner=models.OuterRef("pk")))
+        return Organisation.objects.filter(memberships__user=self).filter(as_vendor | ~as_partner).order_by("name")
 
     @cached_property
     def acts_as_vendor(self) -> bool:
