@@ -33,7 +33,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, CharField, Count, Exists, F, Max, OuterRef, Q, Value, When, Window
+from django.db.models import Case, CharField, Count, Exists, F, Max, OuterRef, Q, TextField, Value, When, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, RowNumber
 from django.templatetags.tz import do_timezone
@@ -216,14 +216,26 @@ CHANGE_KINDS: dict[str, Q] = {
 }
 
 
+def _time_of(key: str) -> Case:
+    """A time kept in a change's JSON as text, "" when missing or null. SQLite reads a JSON null
+    as the text 'null' (which sorts after every time) where PostgreSQL reads SQL NULL, and a key
+    compared as JSON would be parsed as JSON there: the digest failed, then miscounted, on the
+    embedded default."""
+    return Case(
+        When(**{key: None}, then=Value("")),
+        default=Coalesce(KT(key), Value(""), output_field=TextField()),
+        output_field=TextField(),
+    )
+
+
 def _changes(ids: list[Any], since: dt.datetime, until: dt.datetime) -> Any:
     return (
         ChangeEvent.objects.filter(partnership_id__in=ids, created_at__gte=since, created_at__lt=until)
         .alias(
-            proposed_now=KT("after__proposed_at"),
-            proposed_before=Coalesce(KT("before__proposed_at"), Value("")),
-            agreed_now=KT("after__agreed_at"),
-            agreed_before=Coalesce(KT("before__agreed_at"), Value("")),
+            proposed_now=_time_of("after__proposed_at"),
+            proposed_before=_time_of("before__proposed_at"),
+            agreed_now=_time_of("after__agreed_at"),
+            agreed_before=_time_of("before__agreed_at"),
         )
         .annotate(what=Case(*(When(q, then=Value(name)) for name, q in CHANGE_KINDS.items()), default=Value("")))
         .exclude(what="")
