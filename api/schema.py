@@ -151,6 +151,12 @@ class ApiSchema(AutoSchema):
                     response["links"] = self._links(resource)
             if code.startswith("2") and method != "GET" and resource is not None and resource.parent is not None:
                 headers.update(PARENT_HEADERS)
+            if code == "200" and getattr(self.view, "links_next", False):
+                headers["Link"] = header(
+                    'While `has_more` is true, the next page: `</api/v1/changes?since=<cursor>&limit=<n>>; rel="next"` '
+                    "(the same filters, `since` this page's `cursor`). A client may ask for it as soon as the "
+                    "headers arrive."
+                )
             if code == "429":
                 headers["Retry-After"] = header("Seconds to wait before the next request.", "integer")
         if conditional:

@@ -3,6 +3,12 @@
 Follows ``GET /api/v1/changes?since=<cursor>&limit=<n>`` from the beginning until ``has_more`` is
 false, over one keep-alive connection, and prints one JSON line: pages, events, seconds and the
 final cursor (the harness uses it for the "incremental sync with no changes" scenario).
+
+``--pipeline``: the client a bulk sync would use. It asks for the next page (the ``Link: <…>;
+rel="next"`` header of each answer) as soon as a page's headers arrive, from a second thread and
+connection, while it reads and parses the page it has (with orjson when it is installed), so the
+server builds one page while the client parses the one before. Still one client, one page at a time
+on the server, in the feed's order.
 """
 
 from __future__ import annotations
@@ -10,9 +16,22 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
+import threading
 import time
 import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+
+try:
+    import orjson
+
+    loads: Callable[[bytes], Any] = orjson.loads
+except ImportError:  # the client needs nothing but Python
+    loads = json.loads
+
+NEXT_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="next"')
 
 
 def next_cursor(page: dict[str, Any]) -> str | None:
@@ -61,6 +80,52 @@ def sync(host: str, port: int, token: str, limit: int, since: str | None, max_pa
     }
 
 
+def pipelined(host: str, port: int, token: str, limit: int, since: str | None, max_pages: int) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    local = threading.local()
+
+    def fetch(path: str) -> tuple[str | None, bytes]:
+        """One page: the next page's path from its ``Link`` header, then its body."""
+        conn = getattr(local, "conn", None) or http.client.HTTPConnection(host, port, timeout=60)
+        local.conn = conn
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        link = NEXT_LINK.search(response.getheader("Link") or "")
+        body = response.read()
+        if response.status != 200:
+            raise SystemExit(f"change feed answered {response.status}: {body[:300]!r}")
+        return (link.group(1) if link else None), body
+
+    query = {"limit": str(limit)} | ({"since": since} if since else {})
+    path: str | None = "/api/v1/changes?" + urllib.parse.urlencode(query)
+    cursor = since
+    pages = events = 0
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending: Future[tuple[str | None, bytes]] = pool.submit(fetch, path)
+        while pages < max_pages:
+            path, body = pending.result()
+            if path:  # the server builds the next page while this one is parsed
+                pending = pool.submit(fetch, path)
+            page = loads(body)
+            pages += 1
+            events += len(events_of(page))
+            cursor = next_cursor(page) or cursor
+            if not page.get("has_more"):
+                break
+            if not path:
+                raise SystemExit("a page with has_more answered without a Link to the next page")
+    seconds = time.perf_counter() - started
+    return {
+        "pages": pages,
+        "events": events,
+        "seconds": round(seconds, 3),
+        "cursor": cursor,
+        "complete": pages < max_pages,
+        "pipelined": True,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -69,8 +134,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--since", default=None)
     parser.add_argument("--max-pages", type=int, default=100_000, help="a bound, so a broken feed cannot loop forever")
+    parser.add_argument("--pipeline", action="store_true", help="ask for the next page while parsing this one")
     args = parser.parse_args()
-    print(json.dumps(sync(args.host, args.port, args.token, args.limit, args.since, args.max_pages)))
+    run = pipelined if args.pipeline else sync
+    print(json.dumps(run(args.host, args.port, args.token, args.limit, args.since, args.max_pages)))
 
 
 if __name__ == "__main__":

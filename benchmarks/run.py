@@ -432,9 +432,9 @@ class ScenarioFailed(Exception):
     """A scenario that cannot be measured (its endpoint answers an error); the others go on."""
 
 
-def attempt(failures: dict[str, str], name: str, step: Any, *args: Any) -> Any:
+def attempt(failures: dict[str, str], name: str, step: Any, *args: Any, **kwargs: Any) -> Any:
     try:
-        return step(*args)
+        return step(*args, **kwargs)
     except ScenarioFailed as exc:
         log(f"{name} is not measured: {exc}")
         failures[name] = str(exc)
@@ -661,7 +661,18 @@ def patch_lines(args: argparse.Namespace, fixture: dict[str, Any]) -> list[str]:
     return lines
 
 
-def full_sync(args: argparse.Namespace, fixture: dict[str, Any], limit: int = 0) -> dict[str, Any]:
+# The full syncs of a run: result key, the list of runs on the scale's namespace, the page size's
+# option, and whether the client pipelines (asks for the next page while parsing one: feed_sync.py).
+SYNC_KINDS = (
+    ("full_sync", "syncs", "feed_limit", False),
+    ("full_sync_max", "big_syncs", "feed_max_limit", False),
+    ("full_sync_pipelined", "piped_syncs", "feed_max_limit", True),
+)
+
+
+def full_sync(
+    args: argparse.Namespace, fixture: dict[str, Any], limit: int = 0, *, pipeline: bool = False
+) -> dict[str, Any]:
     command = [
         PYTHON,
         str(HERE / "feed_sync.py"),
@@ -671,6 +682,7 @@ def full_sync(args: argparse.Namespace, fixture: dict[str, Any], limit: int = 0)
         fixture["api_token"],
         "--limit",
         str(limit or args.feed_limit),
+        *(["--pipeline"] if pipeline else []),
     ]
     # About 3,000 pages at scale 10; the bound only stops a feed that never ends.
     completed = subprocess.run(command, capture_output=True, text=True, timeout=3600)
@@ -1134,7 +1146,7 @@ def make_targets(args: argparse.Namespace, scales: list[int]) -> list[argparse.N
         t.port = args.port + k
         t.env = django_env(t)
         t.fixture, t.scenarios, t.by_name, t.failures = {}, [], {}, {}
-        t.syncs, t.big_syncs, t.summaries, t.load, t.dataset_record = [], [], {}, {}, {}
+        t.syncs, t.big_syncs, t.piped_syncs, t.summaries, t.load, t.dataset_record = [], [], [], {}, {}, {}
         targets.append(t)
     return targets
 
@@ -1161,13 +1173,15 @@ def measure_run(t: argparse.Namespace) -> None:
                 continue
             t.syncs.append(sync)
             log(f"full sync: {sync['events']} events in {sync['pages']} pages, {sync['seconds']} s")
-            if t.feed_max_limit:
-                big = attempt(t.failures, "full_sync_max", full_sync, t, t.fixture, t.feed_max_limit)
+            for key, runs, limit, pipeline in SYNC_KINDS[1:]:
+                if not getattr(t, limit):
+                    continue
+                big = attempt(t.failures, key, full_sync, t, t.fixture, getattr(t, limit), pipeline=pipeline)
                 if big is not None:
-                    t.big_syncs.append(big)
+                    getattr(t, runs).append(big)
                     log(
-                        f"full sync, {t.feed_max_limit} a page: {big['events']} events in "
-                        f"{big['pages']} pages, {big['seconds']} s"
+                        f"full sync, {getattr(t, limit)} a page{', pipelined' if pipeline else ''}: "
+                        f"{big['events']} events in {big['pages']} pages, {big['seconds']} s"
                     )
             s.lines = [f"GET\t/api/v1/changes?{urllib.parse.urlencode({'since': sync['cursor'] or ''})}"]
             attempt(t.failures, s.name, probe, t, s, t.fixture)
@@ -1194,7 +1208,8 @@ def scale_results(t: argparse.Namespace) -> dict[str, Any]:
         "failures": t.failures,
         "scenarios": {n: dict(v, each=t.by_name[n].results) for n, v in t.summaries.items()},
     }
-    for key, syncs, limit in (("full_sync", t.syncs, t.feed_limit), ("full_sync_max", t.big_syncs, t.feed_max_limit)):
+    for key, runs, limit_option, pipeline in SYNC_KINDS:
+        syncs, limit = getattr(t, runs), getattr(t, limit_option)
         if syncs:
             out[key] = {
                 "each": syncs,
@@ -1202,6 +1217,7 @@ def scale_results(t: argparse.Namespace) -> dict[str, Any]:
                 "events": syncs[-1]["events"],
                 "pages": syncs[-1]["pages"],
                 "limit": limit,
+                "pipelined": pipeline,
             }
     if t.load:
         out["load"] = t.load
@@ -1226,8 +1242,8 @@ def growth(targets: list[argparse.Namespace]) -> dict[str, Any]:
             row[f"growth_{t.scale}x"] = median(ratios)
             row[f"each_{t.scale}x"] = ratios
         rows[name] = row
-    for key in ("full_sync", "full_sync_max"):
-        syncs = {t.scale: getattr(t, "syncs" if key == "full_sync" else "big_syncs") for t in targets}
+    for key, runs, _limit, _pipeline in SYNC_KINDS:
+        syncs = {t.scale: getattr(t, runs) for t in targets}
         if all(syncs.values()):
             row = {"label": f"{key}, seconds"}
             for t in targets:
@@ -1273,11 +1289,12 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def print_syncs_and_load(part: dict[str, Any], args: argparse.Namespace) -> None:
-    for key in ("full_sync", "full_sync_max"):
+    for key, _runs, _limit, _pipeline in SYNC_KINDS:
         if key in part:
             sync = part[key]
             print(
-                f"full sync through the change feed at {sync['limit']} a page: {sync['events']} "
+                f"full sync through the change feed at {sync['limit']} a page"
+                f"{', pipelined client' if sync.get('pipelined') else ''}: {sync['events']} "
                 f"events in {sync['pages']} pages, median {sync['seconds']:.2f} s "
                 f"(runs: {', '.join(str(s['seconds']) for s in sync['each'])})"
             )
@@ -1326,12 +1343,12 @@ def print_growth_table(results: dict[str, Any]) -> None:
             ]
         cells.append(str(sum(by_scale[scale]["scenarios"].get(name, {}).get("errors", 0) for scale in scales)))
         body.append(cells)
-    for key in ("full_sync", "full_sync_max"):
+    for key, _runs, _limit, pipeline in SYNC_KINDS:
         row = results["growth"].get(key)
         if row:
             limit = by_scale[base][key]["limit"]
             events = "/".join(f"{by_scale[scale][key]['events']:,}" for scale in scales)
-            cells = [f"full sync, {limit} a page ({events} events), s"]
+            cells = [f"full sync, {limit} a page{', pipelined' if pipeline else ''} ({events} events), s"]
             cells += [f"{row[scale]:.2f}" for scale in scales]
             cells += [f"{row[f'growth_{scale}x']:.2f}" for scale in scales[1:]]
             cells += [""] * (2 * len(scales)) + [""]

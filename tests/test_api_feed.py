@@ -123,3 +123,27 @@ def test_a_cursor_older_than_the_kept_history_answers_410(cast, settings):
     assert editor.get("changes").status_code == 410  # from the very start is gone too
     events, _ = follow(editor, plan_cursor)
     assert [e["data"]["title"] for e in events if e["type"] == "objective"] == ["Recent"]
+
+
+def test_each_page_with_more_links_the_next_and_following_the_links_reads_the_same_events(cast):
+    editor = ApiClient(cast.vendor_editor)
+    for n in range(5):
+        editor.post("objectives", {"partnership": str(cast.partnership.pk), "title": f"Objective {n}"})
+    partnership = str(cast.partnership.pk)
+    by_cursor, last = follow(editor, limit=2, partnership=partnership)
+    response = editor.get("changes", limit=2, partnership=partnership)
+    by_link = []
+    while True:
+        page = response.json()
+        by_link += page["results"]
+        if not page["has_more"]:
+            assert "Link" not in response.headers
+            break
+        assert response.headers["Link"] == (
+            f'</api/v1/changes?since={page["cursor"]}&limit=2&partnership={partnership}>; rel="next"'
+        )
+        response = editor.get(response.headers["Link"].removeprefix("<").split(">;")[0])
+    assert [e["cursor"] for e in by_link] == [e["cursor"] for e in by_cursor]
+    titles = [e["data"]["title"] for e in by_link if e["type"] == "objective"]
+    assert titles[-5:] == [f"Objective {n}" for n in range(5)]
+    assert page["cursor"] == last

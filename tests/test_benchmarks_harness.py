@@ -165,6 +165,12 @@ def test_the_benchmark_harness_measures_every_scenario_on_a_small_dataset(tmp_pa
     assert three["fixture"]["vendor_partnerships"] > 2 * one["fixture"]["vendor_partnerships"]
     assert three["full_sync"]["events"] > 2 * one["full_sync"]["events"] > 2000
     assert one["full_sync_max"]["pages"] >= 1
+    # The pipelined client (next page asked for from the Link header) reads the very same feed.
+    for part in (one, three):
+        piped, plain = part["full_sync_pipelined"], part["full_sync_max"]
+        assert piped["pipelined"] is True and plain["pipelined"] is False
+        assert (piped["events"], piped["pages"]) == (plain["events"], plain["pages"])
+        assert piped["each"][0]["cursor"] == plain["each"][0]["cursor"]
     for name in one["scenarios"]:
         row = results["growth"][name]
         assert len(row["each_3x"]) == 1 and math.isfinite(row["growth_3x"]) and row["growth_3x"] > 0, name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlencode
 
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
@@ -72,6 +73,7 @@ class ChangesPageOut(serializers.Serializer[Any]):
 class ChangesView(ApiView):
     extra_error_codes = (410,)
     is_list = True
+    links_next = True
 
     @extend_schema(
         tags=["changes"],
@@ -93,5 +95,17 @@ class ChangesView(ApiView):
             )
             results, exact = represent(events)
         position = (events[-1].txid, events[-1].seq) if events else (since or START)
-        document = {"cursor": encode_cursor(position), "has_more": has_more, "results": results}
-        return Response(FastJSON(document) if exact else document)
+        cursor = encode_cursor(position)
+        document = {"cursor": cursor, "has_more": has_more, "results": results}
+        return Response(FastJSON(document) if exact else document, headers=next_link(request, params, cursor, has_more))
+
+
+def next_link(request: Request, params: dict[str, Any], cursor: str, has_more: bool) -> dict[str, str]:
+    """The next page's URL while there is more (RFC 8288 ``rel="next"``): a client syncing in bulk can
+    ask for it as soon as the headers arrive and read this page's body meanwhile."""
+    if not has_more:
+        return {}
+    query = {"since": cursor, "limit": params["limit"]}
+    if "partnership" in params:
+        query["partnership"] = str(params["partnership"])
+    return {"Link": f'<{request.path}?{urlencode(query)}>; rel="next"'}
