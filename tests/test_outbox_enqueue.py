@@ -375,6 +375,10 @@ def delivering_threads(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def
 REMINDERS = 4 * ENQUEUE_BATCH  # 2,000
 
 
+# PostgreSQL's: the worker thread writes while the test reads, and SQLite's in-memory test database
+# (shared cache) locks whole tables between connections, so deliveries fail with "database table
+# is locked" and wait for ``requeue_stuck``; the embedded default runs one worker on a file.
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_sends_each_of_2000_reminders_enqueued_in_batches_exactly_once(
     worker, monkeypatch, delivering_threads
