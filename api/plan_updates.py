@@ -241,6 +241,8 @@ class PlanState:
     amended: dict[str, int]  # goals with a pending amendment: the number of their agreed revision
     reviews: list[dict[str, Any]]  # the reviews' status and time (attention)
     health: plan_health.HealthState
+    # What the document's ``partnership`` was rendered from (``partnership_facts``).
+    partnership: tuple[Any, ...] = ()
     body: bytes = b""
     digest: str = ""
     generation: str | None = None  # the plan's generation it was made for
@@ -403,6 +405,7 @@ def build(
         amended=amended,
         reviews=[{"status": r["status"], "scheduled_for": r["scheduled_for"]} for r in document["reviews"]],
         health=loaded[0],
+        partnership=partnership_facts(p),
     ).finish()
 
 
@@ -501,6 +504,15 @@ def update(
     return state_or_none, positions
 
 
+def partnership_facts(partnership: Any) -> tuple[Any, ...]:
+    """What the document's ``partnership`` is made of: the partnership's columns and the names of its
+    vendor and partner. Equal facts render equal bytes, so an update renders it only when they moved
+    (a change of the partnership builds the document whole anyway; a rename of an organisation
+    writes no event of the plan)."""
+    columns = tuple(getattr(partnership, f.attname) for f in partnership._meta.concrete_fields)
+    return (columns, partnership.vendor.name, partnership.partner.name)
+
+
 def _balance_moved(before: Rendered, goals: set[str], rows: list[dict[str, Any]]) -> bool:
     """Whether what the give/get balance reads of these goals changed (or one came or went)."""
     old = {str(g["id"]): tuple(g[key] for key in BALANCE_FACTS) for g in before.facts if str(g["id"]) in goals}
@@ -557,9 +569,14 @@ def _updated(
         if generation:
             plan_health.remember_health(p.pk, generation, now, report)
         health = document_rows.document_of_health(report)
-        partnership = document_rows.partnership_document(p)
-        if not (exact_json(health) and exact_json(dict(partnership))):
+        if not exact_json(health):
             return None
+        facts = partnership_facts(p)
+        if facts != state.partnership:
+            partnership = document_rows.partnership_document(p)
+            if not exact_json(dict(partnership)):
+                return None
+            parts["partnership"] = render(partnership)
         if recount:
             balance = document_rows.plan_balance(p.pk, now)
             if not exact_json(balance):
@@ -574,7 +591,6 @@ def _updated(
                 return None
             parts["pulse"] = render(pulse)
         parts["cursor"] = render(encode_cursor(cursor))
-        parts["partnership"] = render(partnership)
         parts["health"] = render(health)
         parts["attention"] = render(
             plan_attention(
@@ -597,4 +613,5 @@ def _updated(
         amended=amended,
         reviews=state.reviews,
         health=health_state,
+        partnership=facts,
     ).finish()

@@ -692,14 +692,14 @@ def _load_goals(state: HealthState, pid: Any, ids: set[Any] | None) -> None:
         *COMMITMENT_FACTS
     )
     kept_commitments = [c for c in facts.commitments if c["goal_id"] not in ids] if ids is not None else []
+    # The goals' own id objects in the other facts: ``compute`` looks goals up by id many times, and
+    # a dict finds the very object it holds without comparing two UUIDs. (Kept commitments are of
+    # other goals than those read: they hold their goals' objects already.)
+    same = {g["id"]: g["id"] for g in current}
     for row in cast(Iterable[dict[str, Any]], commitments):
         row.pop("goal__partnership_id")
+        row["goal_id"] = same.get(row["goal_id"], row["goal_id"])
         kept_commitments.append(row | {"goal_status": row.pop("goal__status")})
-    # The goals' own id objects in the other facts: ``compute`` looks goals up by id many times, and
-    # a dict finds the very object it holds without comparing two UUIDs.
-    same = {g["id"]: g["id"] for g in current}
-    for c in kept_commitments:
-        c["goal_id"] = same.get(c["goal_id"], c["goal_id"])
     facts.commitments = kept_commitments
     live = [g["id"] for g in current if g["status"] == "agreed"]
     latest = {k: v for k, v in facts.latest_check_ins.items() if k[0] not in ids} if ids is not None else {}

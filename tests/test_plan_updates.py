@@ -10,7 +10,10 @@ from typing import Any
 
 import orjson
 import pytest
-from django.db import connection
+from django.core.cache import cache
+from django.core.signals import request_finished
+from django.db import close_old_connections, connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +25,7 @@ from alignment.changes import cache_hour, plan_changed, plan_generations
 from alignment.models import AlignmentReview, ChangeEvent, Driver, DriverFigure
 from api import plan_updates
 from api.feed import current_position, encode_cursor
-from api.views.plan import shared_plan
+from api.views.plan import DIGEST_SUFFIX, PlanView, document_key, shared_plan
 from cadence import health, pulse
 from core.errors import DomainError
 from goals import check_ins as goal_check_ins
@@ -386,3 +389,56 @@ def test_the_balance_the_pulse_and_figures_are_updated_in_place(cast, monkeypatc
     assert kept(sides["vendor"]) == vendor_before
     assert len(read("partner")["driver_figures"]) == 1
     assert builds.count == 5  # only ``fresh``'s, one per ``read``
+
+
+def _plan_view_response(cast: Any) -> Any:
+    """``GET /plan`` answered by the view and not yet closed (a WSGI server closes the response
+    after sending its last byte)."""
+    editor = ApiClient(cast.vendor_editor)
+    path = f"/api/v1/partnerships/{cast.partnership.pk}/plan"
+    request = RequestFactory().get(path, headers=editor.headers, secure=True)
+    return PlanView.as_view()(request, pk=str(cast.partnership.pk))
+
+
+def _close(response: Any) -> None:
+    """What the WSGI server does after the last byte, keeping the test's connection (as the test
+    client does: closing signals ``request_finished``, which closes connections in a transaction)."""
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+
+
+@pytest.mark.django_db
+def test_a_document_made_for_a_request_is_shared_once_the_answer_is_sent(cast):
+    rich_plan(cast)
+    access = cast.access("vendor_editor")
+    where = document_key(access)
+    response = _plan_view_response(cast)
+    assert response.status_code == 200 and b'"goals":[' in response.content
+    assert cache.get(where.key) is None and cache.get(where.key + DIGEST_SUFFIX) is None
+    _close(response)
+    shared, digest = cache.get(where.key)
+    assert shared == shared_plan(access)
+    assert response.content.endswith(shared[1:])
+    assert cache.get(where.key + DIGEST_SUFFIX) == digest and digest in response["ETag"]
+
+
+@pytest.mark.django_db
+def test_a_cache_that_fails_after_the_answer_was_sent_is_logged(cast, monkeypatch, caplog):
+    rich_plan(cast)
+    real = cache.set_many
+
+    def down(mapping: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if any(key.startswith("plan-document-json") for key in mapping):
+            raise ConnectionError("cache is down")
+        return real(mapping, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "set_many", down)
+    response = _plan_view_response(cast)
+    assert response.status_code == 200
+    with caplog.at_level("ERROR", logger="api.views.plan"):
+        _close(response)
+    assert response.closed
+    assert "sharing it failed" in caplog.text and "cache is down" in caplog.text

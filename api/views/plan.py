@@ -3,6 +3,9 @@ of queries, with the feed cursor to follow changes from."""
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -214,8 +217,9 @@ class PlanView(ApiView):
         where = document_key(access)
         tag = known_tag(access, where) if asked else None
         body = None
+        later: list[Callable[[], object]] = []
         if tag is None or not _matches(asked or "", tag):
-            body, tag = cached_plan(access, where, tag_unknown=bool(asked) and tag is None)
+            body, tag = cached_plan(access, where, tag_unknown=bool(asked) and tag is None, later=later)
         response: HttpResponse
         if asked and _matches(asked, tag):
             response = HttpResponseNotModified()
@@ -223,14 +227,40 @@ class PlanView(ApiView):
             response = HttpResponse(body, content_type="application/json")
         response["ETag"] = tag
         response["Cache-Control"] = "private, no-cache"
+        for action in later:
+            after_sent(response, action)
         return response
+
+
+logger = logging.getLogger(__name__)
+
+
+def after_sent(response: HttpResponse, action: Callable[[], object]) -> None:
+    """Run ``action`` when the response is closed: a WSGI server closes it after its last byte is
+    sent, so the caller does not wait for it. A failure is logged (the answer is already out)."""
+
+    def run() -> None:
+        try:
+            action()
+        except Exception:
+            logger.exception("After the plan document was sent, sharing it failed")
+
+    # What ``HttpResponseBase.close`` runs before it signals ``request_finished`` (how a file
+    # response closes its file); the stubs do not declare it.
+    response._resource_closers.append(run)  # type: ignore[attr-defined]
 
 
 # How a private figure reads in the rendered document (``DriverFigureOut``'s ``visibility``).
 PRIVATE_FIGURE = b'"visibility":"private"'
 
 
-def cached_plan(access: Access, where: DocumentKey | None = None, *, tag_unknown: bool = False) -> tuple[bytes, str]:
+def cached_plan(
+    access: Access,
+    where: DocumentKey | None = None,
+    *,
+    tag_unknown: bool = False,
+    later: list[Callable[[], object]] | None = None,
+) -> tuple[bytes, str]:
     """The plan document as JSON bytes and its ETag.
 
     Everything but the caller's own ``access`` is built and rendered once per change of the plan
@@ -240,7 +270,12 @@ def cached_plan(access: Access, where: DocumentKey | None = None, *, tag_unknown
     ``access`` is spliced into the cached bytes, so a request for a cached plan renders only that.
 
     ``where``: the ``document_key`` the caller read already; ``tag_unknown``: ``known_tag`` found
-    no digest (a document cached before digests were), which is then cached beside the document."""
+    no digest (a document cached before digests were), which is then cached beside the document.
+    ``later``: where to put the writing of a document this process made to the shared cache (some
+    3 MB for a plan of 500 goals), to run after the answer is sent (``after_sent``); without it,
+    the document is written at once. Until it is there, another process asking for the plan makes
+    it from its own kept copy (``plan_updates``) or whole: the key names the plan's generation, so
+    a late write is never a stale document."""
     seconds = settings.HEALTH_CACHE_SECONDS
     where = where or document_key(access)
     key, kept, generation, hour = where.key, where.kept, where.generation, where.hour
@@ -263,10 +298,14 @@ def cached_plan(access: Access, where: DocumentKey | None = None, *, tag_unknown
         if where.audience == "both" and PRIVATE_FIGURE in cached[0]:
             # A figure was made private while the document was read: it is one side's document now.
             forget(kept)
-            return cached_plan(access, document_key(access, per_side=True))
+            return cached_plan(access, document_key(access, per_side=True), later=later)
         if seconds > 0:
             # The digest on its own as well, for ``known_tag``.
-            cache.set_many({key: cached, key + DIGEST_SUFFIX: cached[1]}, seconds)
+            share = functools.partial(cache.set_many, {key: cached, key + DIGEST_SUFFIX: cached[1]}, seconds)
+            if later is None:
+                share()
+            else:
+                later.append(share)
     shared, digest = cached
     own = access_document(access)
     body = b"".join((b'{"access":', JSONRenderer().render(own), b",", memoryview(shared)[1:]))  # one copy
