@@ -69,12 +69,16 @@ def sync(host: str, port: int, token: str, limit: int, since: str | None, max_pa
         cursor = next_cursor(page) or cursor
         if not page.get("has_more"):
             break
-    seconds = time.perf_counter() - started
     conn.close()
+    return outcome(pages, events, started, cursor, max_pages)
+
+
+def outcome(pages: int, events: int, started: float, cursor: str | None, max_pages: int) -> dict[str, Any]:
+    """The JSON line a sync prints."""
     return {
         "pages": pages,
         "events": events,
-        "seconds": round(seconds, 3),
+        "seconds": round(time.perf_counter() - started, 3),
         "cursor": cursor,
         "complete": pages < max_pages,
     }
@@ -115,15 +119,7 @@ def pipelined(host: str, port: int, token: str, limit: int, since: str | None, m
                 break
             if not path:
                 raise SystemExit("a page with has_more answered without a Link to the next page")
-    seconds = time.perf_counter() - started
-    return {
-        "pages": pages,
-        "events": events,
-        "seconds": round(seconds, 3),
-        "cursor": cursor,
-        "complete": pages < max_pages,
-        "pipelined": True,
-    }
+    return outcome(pages, events, started, cursor, max_pages) | {"pipelined": True}
 
 
 def main() -> None:
