@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, ClassVar
 
 from rest_framework import serializers
+from rest_framework.fields import Field
 
 from accounts.models import ApiToken, Organisation
 from alignment.models import (
@@ -28,6 +30,19 @@ COMMON = ("id", "version", "created_at", "updated_at")
 
 
 class Out(serializers.ModelSerializer[Any]):
+    """A read-only representation. Its fields are worked out from the model once per class and
+    copied for each instance, as DRF copies declared fields: a ``ModelSerializer`` otherwise
+    introspects its model for every object it shows (about a millisecond for a goal, a tenth of
+    the cheapest API read)."""
+
+    _prototypes: ClassVar[dict[type[Out], dict[str, Field[Any, Any, Any, Any]]]] = {}
+
+    def get_fields(self) -> dict[str, Field[Any, Any, Any, Any]]:
+        prototype = Out._prototypes.get(type(self))
+        if prototype is None:
+            prototype = Out._prototypes[type(self)] = super().get_fields()
+        return copy.deepcopy(prototype)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for field in self.fields.values():

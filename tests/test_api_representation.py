@@ -236,3 +236,20 @@ def test_a_recorded_decimal_is_written_as_the_column_gives_it_back(number):
 def test_a_recorded_time_is_written_in_utc_with_z_as_drf_does(moment):
     field = serializers.DateTimeField()
     assert utc_text(json_value(moment)) == field.to_representation(moment.astimezone(dt.UTC))
+
+
+def test_each_output_serializer_gets_fields_of_its_own_as_drf_builds_them():
+    """``Out`` works the fields out once per class: each instance still gets its own copies, bound
+    to it and read-only, equal to the fields DRF builds from the model."""
+    from api.serializers import Out
+
+    for out in {*SERIALIZERS.values(), *Out.__subclasses__()}:
+        if not (isinstance(out, type) and issubclass(out, Out)):
+            continue
+        first, second = out(), out()
+        built = serializers.ModelSerializer.get_fields(first)
+        assert {n: repr(field) for n, field in first.fields.items()} == {n: repr(f) for n, f in built.items()}, out
+        for name, field in first.fields.items():
+            assert field is not second.fields[name], (out, name)
+            assert field.parent is first and second.fields[name].parent is second
+            assert field.read_only, (out, name)
