@@ -76,11 +76,16 @@ class Resource:
     restrict: Callable[[QuerySet[Any], Any], QuerySet[Any]] | None = None  # (queryset, user)
     visible: Callable[[Access, Any], bool] | None = None  # (access, object)
 
-    def queryset(self) -> QuerySet[Any]:
+    def queryset(self, *, reading: bool = False) -> QuerySet[Any]:
+        """The objects with their partnership and its organisations, which writes name (in events
+        and e-mails). An answer that only reads joins the organisations only where it shows them
+        (a partnership's): the access check needs the partnership's columns alone, and PostgreSQL
+        plans a join of five tables in about 1 ms, twice the time of three (a tenth of a read)."""
         to_partnership = f"{self.path}__" if self.path else ""
-        qs = self.model._default_manager.select_related(
-            f"{to_partnership}vendor", f"{to_partnership}partner", *self.select
-        )
+        related = (to_partnership.rstrip("_"),) if reading and self.path else ()
+        if not related:
+            related = (f"{to_partnership}vendor", f"{to_partnership}partner")
+        qs = self.model._default_manager.select_related(*related, *self.select)
         return qs.prefetch_related(*self.prefetch) if self.prefetch else qs
 
     def partnership_of(self, obj: Any) -> Partnership:
@@ -99,10 +104,10 @@ def parse_uuid(value: Any, what: str) -> uuid.UUID:
         raise NotFound(f"No such {what}.") from exc
 
 
-def load(resource: Resource, user: Any, pk: Any) -> tuple[Any, Access]:
+def load(resource: Resource, user: Any, pk: Any, *, reading: bool = False) -> tuple[Any, Access]:
     """The object and the caller's access to its partnership; ``NotFound`` for outsiders (and for
-    objects that do not exist: the two are never told apart)."""
-    obj = resource.queryset().filter(pk=parse_uuid(pk, resource.label)).first()
+    objects that do not exist: the two are never told apart). ``reading``: see ``Resource.queryset``."""
+    obj = resource.queryset(reading=reading).filter(pk=parse_uuid(pk, resource.label)).first()
     access = access_for(user, resource.partnership_of(obj)) if obj is not None else None
     if access is None or (resource.visible is not None and not resource.visible(access, obj)):
         raise NotFound(f"No such {resource.label}.")
@@ -111,7 +116,7 @@ def load(resource: Resource, user: Any, pk: Any) -> tuple[Any, Access]:
 
 def list_queryset(resource: Resource, user: Any, params: dict[str, Any]) -> QuerySet[Any]:
     """Only what the caller may see; a filter on a partnership they may not see is a 404."""
-    qs = resource.queryset()
+    qs = resource.queryset(reading=True)
     if "partnership" in params:
         access = resolve(user, params["partnership"])
         qs = qs.filter(**{resource.path: access.partnership})

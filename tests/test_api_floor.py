@@ -56,6 +56,21 @@ def test_reading_a_goal_costs_one_query_for_the_caller_and_one_for_the_goal(cast
     assert "accounts_apitoken" in caller and "alignment_partnershipmember" in caller
     assert "accounts_organisationmembership" in caller
     assert "goals_goal" in goal and "alignment_partnershipmember" not in goal
+    # The goal's partnership is all the access check needs: a read joins no organisation (each
+    # join of more tables costs PostgreSQL more time to plan than the goal costs to find).
+    assert "alignment_partnership" in goal and "accounts_organisation" not in goal
+
+
+def test_a_list_joins_no_organisation_unless_it_shows_partnerships(cast):
+    World(cast)
+    client = ApiClient(cast.vendor_editor)
+    client.get("me")
+    response, sqls = captured(client, "goals")
+    assert response.status_code == 200 and response.json()["results"]
+    assert not [sql for sql in sqls if "accounts_organisation" in sql and "goals_goal" in sql], sqls
+    response, sqls = captured(client, "partnerships")
+    assert response.json()["results"][0]["vendor"]["name"] == cast.partnership.vendor.name
+    assert [sql for sql in sqls if "accounts_organisation" in sql and 'FROM "alignment_partnership"' in sql]
 
 
 @pytest.mark.postgres

@@ -90,7 +90,7 @@ class DetailView(ApiView):
     answers_etag = True
 
     def get(self, request: Request, pk: str) -> Response:
-        obj, _access = load(self.resource, request.user, pk)
+        obj, _access = load(self.resource, request.user, pk, reading=True)
         if not_modified(request, obj.version):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(obj.version)})
         return object_response(self.resource, obj)
