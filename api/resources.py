@@ -107,7 +107,9 @@ def parse_uuid(value: Any, what: str) -> uuid.UUID:
 def load(resource: Resource, user: Any, pk: Any, *, reading: bool = False) -> tuple[Any, Access]:
     """The object and the caller's access to its partnership; ``NotFound`` for outsiders (and for
     objects that do not exist: the two are never told apart). ``reading``: see ``Resource.queryset``."""
-    obj = resource.queryset(reading=reading).filter(pk=parse_uuid(pk, resource.label)).first()
+    # One row by its key: no order to build or sort by (``first()`` would order by the model's).
+    found = resource.queryset(reading=reading).filter(pk=parse_uuid(pk, resource.label)).order_by()[:1]
+    obj = next(iter(found), None)
     access = access_for(user, resource.partnership_of(obj)) if obj is not None else None
     if access is None or (resource.visible is not None and not resource.visible(access, obj)):
         raise NotFound(f"No such {resource.label}.")
