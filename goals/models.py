@@ -119,6 +119,13 @@ class Goal(PlanObject):
             models.Index(fields=["partnership", "status"]),
             models.Index(fields=["objective", "period_start"]),
             models.Index(fields=["partnership", "updated_at"]),
+            # The API lists goals oldest first (``created_at``, ``id``): a page of a plan's goals,
+            # or of a portfolio's by status or not, is read off these in order instead of sorted
+            # from all of them (without the first, a plan's page would be looked for in the
+            # portfolio's order: through every goal created since the plan's first).
+            models.Index(fields=["partnership", "created_at", "id"]),
+            models.Index(fields=["status", "created_at", "id"]),
+            models.Index(fields=["created_at", "id"]),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(period_end__gte=F("period_start")), name="goal_period_order"),
