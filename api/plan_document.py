@@ -103,16 +103,30 @@ class Rows:
                     )
             else:
                 select[alias] = F(source)
-        self.qs = qs.annotate(**select).values_list(*select)
+        self.aliases = list(select)
+        self.annotated = qs.annotate(**select)
+        self.qs = self.annotated.values_list(*select)
 
     def dicts(self) -> list[dict[str, Any]]:
-        keys = self.keys
-        rows = [dict(zip(keys, row, strict=True)) for row in self.qs]
+        return self.shown(self.qs)
+
+    def listing(self, *ordering: str) -> models.QuerySet[Any]:
+        """The rows as dicts of the columns (by alias) and of the ``ordering`` fields: what cursor
+        pagination orders, filters and reads each row's position from (the API's lists)."""
+        listed: models.QuerySet[Any] = self.annotated.values(*self.aliases, *ordering)
+        return listed
+
+    def shown(self, rows: Any) -> list[dict[str, Any]]:
+        """Rows of ``qs`` (tuples) or of ``listing`` (dicts) as the document shows them."""
+        keys, aliases = self.keys, self.aliases
+        shown = [
+            dict(zip(keys, [row[a] for a in aliases] if isinstance(row, dict) else row, strict=True)) for row in rows
+        ]
         for key, field in self.decimals:
-            for row in rows:
+            for row in shown:
                 if row[key] is not None:
                     row[key] = field.to_representation(row[key])
-        return rows
+        return shown
 
 
 def public_owners(revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:

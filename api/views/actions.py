@@ -25,8 +25,8 @@ from .. import serializers as out
 from ..conditional import etag, expected_version
 from ..idempotency import idempotent
 from ..resources import CHECK_INS, GOALS, INVITATIONS, REVIEWS, VISIONS, Resource, load, user_pk
-from .base import ApiView, validated
-from .resources import ID_PARAM, object_response
+from .base import ID_PARAM, ApiView, validated
+from .resources import object_response
 
 
 class ActionView(ApiView):

@@ -26,8 +26,7 @@ from core.errors import InvalidInput
 
 from ..fields import StrictSerializer
 from ..resources import PARTNERSHIPS, load
-from .base import ApiView, query
-from .resources import ID_PARAM
+from .base import ID_PARAM, ApiView, query
 
 
 class BalanceQuery(StrictSerializer):

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.cache import patch_vary_headers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.schemas.inspectors import ViewInspector
@@ -27,6 +29,8 @@ from ..renderers import JSONRenderer
 from ..resources import represent_current
 from ..schema import ApiSchema
 from ..scope import is_read_only
+
+ID_PARAM = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The object's id.")
 
 
 class ApiView(APIView):

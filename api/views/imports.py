@@ -23,8 +23,7 @@ from .. import serializers as out
 from ..fields import StrictSerializer
 from ..idempotency import idempotent
 from ..resources import PARTNERSHIPS, load
-from .base import ApiView, validated
-from .resources import ID_PARAM
+from .base import ID_PARAM, ApiView, validated
 
 MAX_ROWS = 1000
 

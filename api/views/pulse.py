@@ -30,8 +30,7 @@ from cadence import pulse
 from ..fields import StrictSerializer
 from ..idempotency import idempotent
 from ..resources import REVIEWS, load
-from .base import ApiView, validated
-from .resources import ID_PARAM
+from .base import ID_PARAM, ApiView, validated
 
 SCORE_HELP = "A whole number from 1 to 5."
 

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import InvalidInput
+from goals.models import negotiation_state_of
 
 from ..conditional import etag, expected_version, not_modified
 from ..idempotency import idempotent
 from ..pagination import ApiPagination
+from ..plan_document import CHECK_IN, COMMENT, COMMITMENT, DRIVER, DRIVER_FIGURE, GOAL, OBJECTIVE, Columns, Rows
 from ..problems import IdTaken
 from ..resources import Resource, list_queryset, load
 from ..schema import paginated
-from .base import ApiView, query, validated
-
-ID_PARAM = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The object's id.")
+from .base import ID_PARAM, ApiView, query, validated
 
 
 def object_response(resource: Resource, obj: Any, code: int = status.HTTP_200_OK) -> Response:
@@ -48,6 +48,25 @@ def parent_headers(resource: Resource, obj: Any) -> dict[str, str]:
     }
 
 
+def _negotiation_states(goals: list[dict[str, Any]]) -> None:
+    for goal in goals:
+        goal["negotiation_state"] = negotiation_state_of(goal["status"], goal["amendment"])
+
+
+# Lists whose objects the ``/plan`` document shows too are read as its rows are (``plan_document.Rows``:
+# one ``values`` query whose columns are what the answer shows, no model instances, no serializer);
+# their output serializers stay the schema and the reference, and a test compares the two answers.
+LISTED_AS_ROWS: dict[str, tuple[Columns, Callable[[list[dict[str, Any]]], None] | None]] = {
+    "objectives": (OBJECTIVE, None),
+    "goals": (GOAL, _negotiation_states),
+    "commitments": (COMMITMENT, None),
+    "check-ins": (CHECK_IN, None),
+    "comments": (COMMENT, None),
+    "drivers": (DRIVER, None),
+    "driver-figures": (DRIVER_FIGURE, None),
+}
+
+
 class ListCreateView(ApiView):
     resource: Resource
     is_list = True
@@ -57,8 +76,16 @@ class ListCreateView(ApiView):
         params = query(request, self.resource.params)
         qs = list_queryset(self.resource, request.user, params).order_by("created_at", "id")
         paginator = ApiPagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(self.resource.out(page, many=True).data)
+        listed = LISTED_AS_ROWS.get(self.resource.name)
+        if listed is None:
+            page = paginator.paginate_queryset(qs, request, view=self)
+            return paginator.get_paginated_response(self.resource.out(page, many=True).data)
+        columns, finish = listed
+        rows = Rows(qs, columns)
+        shown = rows.shown(paginator.paginate_queryset(rows.listing(*ApiPagination.ordering), request, view=self))
+        if finish is not None:
+            finish(shown)
+        return paginator.get_paginated_response(shown)
 
     def post(self, request: Request) -> Response:
         return idempotent(request, lambda: self._create(request))

@@ -42,8 +42,7 @@ from ..idempotency import idempotent
 from ..problems import PROBLEM_CONTENT_TYPE, handle_exception
 from ..resources import PARTNERSHIPS, load
 from ..schema import stale_problem
-from .base import ApiView, query, validated
-from .resources import ID_PARAM
+from .base import ID_PARAM, ApiView, query, validated
 
 TEMPLATE_ID_PARAM = OpenApiParameter(
     "id",
