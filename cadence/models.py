@@ -65,9 +65,12 @@ class PartnershipAttention(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(health__lte=100), name="attention_health_range")]
-        # No index beyond the key: the dashboard joins the rows of the partnerships a person sees
-        # and keeps the best 20 (a top-N sort). On 10,000 partnerships EXPLAIN chose none of the
-        # indexes tried on health, the next review or "waits for a side" (partial).
+        # The dashboard's soonest reviews are read off the next review's index, in order, until a
+        # few visible ones are found (``plans.dashboard._soonest_reviews``). Its ranked page joins
+        # the rows of the partnerships a person sees and keeps the best 20 (a top-N sort): on 10,000
+        # partnerships EXPLAIN chose none of the indexes tried for it on health or "waits for a
+        # side" (partial), as the order is by the person's side and the time of the request.
+        indexes = [models.Index(fields=["next_review"])]
 
     def __str__(self) -> str:
         return f"Attention of {self.partnership_id}"

@@ -246,6 +246,40 @@ def test_the_inbox_is_the_first_across_the_whole_portfolio_ties_and_sides_includ
     assert len(first_overdue) == inbox.INBOX_SIZE and {c.side for c in first_overdue} == {Side.VENDOR}
 
 
+def test_the_soonest_reviews_are_the_first_of_the_whole_portfolio_ties_included(client, db):
+    """The soonest reviews are read off the next review's index (the times of the first few, then
+    the partnerships due by the last of them): still exactly the first of the whole portfolio in
+    the order by time, name and id, with reviews at the same instant in many plans (the sixth
+    place is a tie), earlier reviews of plans the person does not see, and overdue ones first."""
+    from plans.dashboard import _soonest_reviews, ranked
+
+    boss = f.make_user()
+    now = timezone.now().replace(microsecond=0)
+    hidden = f.make_partnership(f.make_user(), name="A plan of someone else")
+    services.review_schedule(
+        access=f.access(hidden.members.first().user, hidden), scheduled_for=now - dt.timedelta(days=9)
+    )
+    hours = [-50, -2, -2, 30, 30, 30, 30, 30, 70, None]
+    names = ["Kilo", "Echo", "Alpha", "Zulu", "Bravo", "Mike", "Delta", "Bravo", "Alpha", "Lima"]
+    for name, hour in zip(names, hours, strict=True):
+        p = f.make_partnership(boss, name=name)
+        if hour is not None:
+            services.review_schedule(access=f.access(boss, p), scheduled_for=now + dt.timedelta(hours=hour))
+    attention.flush_pending()
+    visible = [
+        (p.attention.next_review, p.name, p.pk)
+        for p in visible_partnerships(boss).select_related("attention")
+        if p.attention.next_review is not None
+    ]
+    expected = [pk for *_, pk in sorted(visible)[: inbox.INBOX_SIZE]]
+    assert len(visible) == 9 and len(expected) == inbox.INBOX_SIZE
+    assert [r["pk"] for r in _soonest_reviews(ranked(boss, timezone.now()))] == expected
+    client.force_login(boss)
+    page = client.get("/").context
+    assert page["totals"].next_review["pid"] == expected[0]
+    assert [r["pid"] for r in page["reviews_overdue"]] == expected[:3]
+
+
 # --- The e-mail log --------------------------------------------------------------------------------
 
 
