@@ -13,6 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from alignment import economics, invitations
 from alignment import services as plan
 from api import plan_updates
+from api.renderers import JSONRenderer
+from api.resources import ALL, list_queryset
+from api.views.resources import LISTED_AS_ROWS
 from cadence import pulse
 from cadence import services as review_services
 from goals import check_ins as goal_check_ins
@@ -243,10 +246,6 @@ def test_the_cached_plan_is_the_document_the_serializers_build(cast, settings):
 def test_each_list_read_as_rows_answers_what_its_serializer_writes(cast, who):
     """The lists read as ``/plan`` reads its rows (no model instances, no serializer) answer byte for
     byte what the output serializer writes of the same objects, in the same order and pages."""
-    from api.renderers import JSONRenderer
-    from api.resources import ALL, list_queryset
-    from api.views.resources import LISTED_AS_ROWS
-
     world = World(cast)
     grow(cast, world, 2)
     user = getattr(cast, who)

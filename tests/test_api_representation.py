@@ -15,6 +15,7 @@ from alignment import economics, review_comments
 from alignment import services as plan
 from alignment.models import Partnership
 from api.representation import PROJECTIONS, SERIALIZERS, VERSIONED, decimal_text, utc_text
+from api.serializers import Out
 from cadence import services as review_services
 from core.models import json_value
 from goals import check_ins as goal_check_ins
@@ -241,8 +242,6 @@ def test_a_recorded_time_is_written_in_utc_with_z_as_drf_does(moment):
 def test_each_output_serializer_gets_fields_of_its_own_as_drf_builds_them():
     """``Out`` works the fields out once per class: each instance still gets its own copies, bound
     to it and read-only, equal to the fields DRF builds from the model."""
-    from api.serializers import Out
-
     for out in {*SERIALIZERS.values(), *Out.__subclasses__()}:
         if not (isinstance(out, type) and issubclass(out, Out)):
             continue

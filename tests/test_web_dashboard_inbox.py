@@ -24,6 +24,7 @@ from goals import check_ins as goal_check_ins
 from goals import commitments as goal_commitments
 from goals import services as goals
 from plans import inbox
+from plans.dashboard import _soonest_reviews
 from tests import factories as f
 
 
@@ -251,8 +252,6 @@ def test_the_soonest_reviews_are_the_first_of_the_whole_portfolio_ties_included(
     the partnerships due by the last of them): still exactly the first of the whole portfolio in
     the order by time, name and id, with reviews at the same instant in many plans (the sixth
     place is a tie), earlier reviews of plans the person does not see, and overdue ones first."""
-    from plans.dashboard import _soonest_reviews
-
     boss = f.make_user()
     now = timezone.now().replace(microsecond=0)
     hidden = f.make_partnership(f.make_user(), name="A plan of someone else")
