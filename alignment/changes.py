@@ -167,16 +167,21 @@ FEED_BOUNDS = f"SELECT {FEED_HORIZON} AS horizon, pg_current_xact_id_if_assigned
 
 
 def feed_queryset(
-    after: tuple[int, int] | None = None, *, bounds: tuple[int, int | None] | None = None
+    after: tuple[int, int] | None = None,
+    *,
+    bounds: tuple[int, int | None] | None = None,
+    unbounded: bool = False,
 ) -> models.QuerySet[ChangeEvent]:
     """Events in feed order after the cursor ``(txid, seq)``, limited to committed history.
 
     ``bounds`` is the row of ``FEED_BOUNDS`` read earlier in the same request (PostgreSQL only).
     Every transaction below that horizon had ended when it was read, so a later statement sees
     each of them committed or never; a horizon read a moment earlier only holds back more.
+    ``unbounded`` leaves the horizon out, for a caller that reads ``FEED_BOUNDS`` in the same
+    statement and serves only the events below it (``api.feed.feed_page``).
     """
     qs = ChangeEvent.objects.all()
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and not unbounded:
         if bounds is not None:
             horizon, own = bounds
             visible = models.Q(txid__lt=int(horizon))

@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, TextField, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
+from django.db.models.utils import create_namedtuple_class
 from django.utils import timezone
 from rest_framework import exceptions
 
@@ -77,25 +78,45 @@ def watermark() -> tuple[int, int] | None:
     return row.position if row else None
 
 
-def _bounds_and_watermark(
-    since: tuple[int, int] | None,
-) -> tuple[tuple[int, int | None] | None, tuple[int, int] | None, bool]:
-    """The feed's ``FEED_BOUNDS`` (PostgreSQL), the watermark, and whether the event a cursor names
-    exists (every cursor this server issues names an event, the start, or the watermark), in one query."""
+# The feed's bounds (``FEED_BOUNDS``), the watermark, and whether the event a cursor names exists
+# (every cursor this server issues names an event, the start, or the watermark): one row, which
+# ``_page_with_bounds`` puts before the page's rows.
+BOUNDS_AND_WATERMARK = (
+    "SELECT bounds.horizon, bounds.own, mark.txid, mark.seq, "  # noqa: S608 - constant SQL
+    f"EXISTS (SELECT 1 FROM {ChangeEvent._meta.db_table} WHERE seq = %s AND txid = %s) "
+    f"FROM ({FEED_BOUNDS}) bounds LEFT JOIN {FeedWatermark._meta.db_table} mark ON mark.id = 1"
+)
+
+
+def _page_with_bounds(qs: Any, since: tuple[int, int] | None) -> tuple[tuple[Any, ...], list[Any]]:
+    """The row of ``BOUNDS_AND_WATERMARK`` and the rows of ``qs`` (a ``values_list(named=True)`` of
+    the feed, sliced to a page) in one statement: the page is joined to the one row of the bounds,
+    so an empty page still brings them. PostgreSQL only.
+
+    The page is planned as a query of its own, without the horizon: its own statement, as the
+    planner sees plain numbers for the cursor and no subquery to guess a selectivity for."""
     position = since or START
-    if connection.vendor != "postgresql":
-        exists = ChangeEvent.objects.filter(txid=position[0], seq=position[1]).exists()
-        return None, watermark(), exists
-    table = ChangeEvent._meta.db_table
+    compiler = qs.query.get_compiler(using=qs.db)
+    sql, params = compiler.as_sql()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT bounds.horizon, bounds.own, mark.txid, mark.seq, "  # noqa: S608 - constant SQL
-            f"EXISTS (SELECT 1 FROM {table} WHERE seq = %s AND txid = %s) FROM ({FEED_BOUNDS}) bounds "
-            f"LEFT JOIN {FeedWatermark._meta.db_table} mark ON mark.id = 1",
-            [position[1], position[0]],
+            # The page's SQL is Django's, its values in ``params``.
+            f"SELECT head.*, page.* FROM ({BOUNDS_AND_WATERMARK}) head LEFT JOIN ({sql}) page ON TRUE",  # noqa: S608
+            [position[1], position[0], *params],
         )
-        horizon, own, txid, seq, exists = cursor.fetchone()
-    return (horizon, own), (None if txid is None else (txid, seq)), bool(exists)
+        rows = cursor.fetchall()
+        selected = [column.name for column in cursor.description[5:]]
+    head = rows[0][:5]
+    # As ``values_list(named=True)`` gives them: Django's conversions, then the fields in the order asked.
+    txid = 5 + selected.index("txid")  # never null in an event; null in the head's row of an empty page
+    page = [row[5:] for row in rows if row[txid] is not None]
+    converters = compiler.get_converters([column for column, _, _ in compiler.select[: len(selected)]])
+    if converters:
+        page = [tuple(row) for row in compiler.apply_converters(page, converters)]
+    wanted = list(qs._fields)
+    row_type = create_namedtuple_class(*wanted)
+    order = [selected.index(name) for name in wanted]
+    return head, [row_type(*(row[i] for i in order)) for row in page]
 
 
 @contextlib.contextmanager
@@ -138,6 +159,21 @@ EVENT_FIELDS = (
 )
 
 
+def page_rows(events: Any, limit: int) -> Any:
+    """A page of ``events`` as rows with the fields of ``EVENT_FIELDS`` and ``side_only``, one more
+    than ``limit`` to tell whether more follow."""
+    uuid_text = (lambda name: Cast(name, output_field=TextField())) if connection.vendor == "postgresql" else F
+    return events.annotate(
+        after_text=Cast("after", output_field=TextField()),
+        # A tombstone carries the deleted object's last version (read only for deletes).
+        deleted_version=Case(
+            When(action=ChangeEvent.Action.DELETE, then=KT("before__version")), output_field=TextField()
+        ),
+        partnership_key=uuid_text("partnership_id"),
+        object_key=uuid_text("object_id"),
+    ).values_list(*EVENT_FIELDS, "side_only", named=True)[: limit + 1]
+
+
 def feed_page(
     *, partnership_ids: Any, since: tuple[int, int] | None, limit: int, reader: Any = None
 ) -> tuple[list[Any], bool]:
@@ -149,43 +185,45 @@ def feed_page(
     A cursor older than the pruned history is ``CursorExpired``; one that names no event (not issued
     by this server: another installation's, one from before a restore from backup, one made up) is
     ``CursorUnknown``. Both are 410: the client re-reads ``/plan`` and follows the feed from its cursor."""
-    bounds, mark, exists = _bounds_and_watermark(since)
-    if mark is not None and (since or START) < mark:
-        raise CursorExpired(
-            "Changes before this cursor were pruned (history is kept for "
-            f"{settings.CHANGE_EVENT_RETENTION_DAYS} days). Fetch GET /api/v1/partnerships/<id>/plan again and "
-            "follow the feed from the cursor it returns."
-        )
-    if since is not None and since not in (START, mark) and not exists:
-        raise CursorUnknown(
-            "This server never issued this cursor (it names no change here: another installation's, one from "
-            "before a restore from backup, or one made up). Fetch GET /api/v1/partnerships/<id>/plan again and "
-            "follow the feed from the cursor it returns."
-        )
-    uuid_text = (lambda name: Cast(name, output_field=TextField())) if connection.vendor == "postgresql" else F
-    events = feed_queryset(after=since, bounds=bounds).filter(partnership_id__in=partnership_ids)
 
-    def page(qs: Any) -> list[Any]:
-        qs = qs.annotate(
-            after_text=Cast("after", output_field=TextField()),
-            # A tombstone carries the deleted object's last version (read only for deletes).
-            deleted_version=Case(
-                When(action=ChangeEvent.Action.DELETE, then=KT("before__version")), output_field=TextField()
-            ),
-            partnership_key=uuid_text("partnership_id"),
-            object_key=uuid_text("object_id"),
-        ).values_list(*EVENT_FIELDS, "side_only", named=True)
-        return list(qs[: limit + 1])
+    def check(mark: tuple[int, int] | None, exists: bool) -> None:
+        if mark is not None and (since or START) < mark:
+            raise CursorExpired(
+                "Changes before this cursor were pruned (history is kept for "
+                f"{settings.CHANGE_EVENT_RETENTION_DAYS} days). Fetch GET /api/v1/partnerships/<id>/plan again and "
+                "follow the feed from the cursor it returns."
+            )
+        if since is not None and since not in (START, mark) and not exists:
+            raise CursorUnknown(
+                "This server never issued this cursor (it names no change here: another installation's, one from "
+                "before a restore from backup, or one made up). Fetch GET /api/v1/partnerships/<id>/plan again and "
+                "follow the feed from the cursor it returns."
+            )
 
-    if reader is None:
-        rows = page(events.filter(side_visible(None)))
+    def visible_to_all(qs: Any) -> Any:
+        return qs.filter(side_visible(None)) if reader is None else qs
+
+    if connection.vendor == "postgresql":
+        # One statement reads the bounds, the watermark, the cursor's check and the page past the
+        # cursor without the horizon; only the events below the horizon are served. In feed order
+        # they come first, so what is left is what the horizon in SQL would have served, unless
+        # the reader's own transaction has written (never in a read), which is read again.
+        unbounded = feed_queryset(after=since, unbounded=True).filter(partnership_id__in=partnership_ids)
+        (horizon, own, txid, seq, exists), rows = _page_with_bounds(page_rows(visible_to_all(unbounded), limit), since)
+        check(None if txid is None else (txid, seq), bool(exists))
+        bounds = (horizon, own)
+        below = [row for row in rows if row.txid < horizon]
+        events = feed_queryset(after=since, bounds=bounds).filter(partnership_id__in=partnership_ids)
+        rows = below if len(below) == len(rows) or own is None else list(page_rows(visible_to_all(events), limit))
     else:
+        check(watermark(), since is None or ChangeEvent.objects.filter(txid=since[0], seq=since[1]).exists())
+        events = feed_queryset(after=since).filter(partnership_id__in=partnership_ids)
+        rows = list(page_rows(visible_to_all(events), limit))
+    if reader is not None and any(row.side_only is not None for row in rows):
         # Events only one side may see are rare (a private figure's changes): the page is read without
         # the filter by side, which costs more to build than the rest of the query, and read again with
         # it only when it holds one. Below the feed's horizon both reads see the same events.
-        rows = page(events)
-        if any(row.side_only is not None for row in rows):
-            rows = page(events.filter(side_only_visible(reader)))
+        rows = list(page_rows(events.filter(side_only_visible(reader)), limit))
     return rows[:limit], len(rows) > limit
 
 

@@ -8,14 +8,18 @@ import base64
 import datetime as dt
 import gc
 import json
+import threading
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from accounts.models import Organisation, User
+from alignment import services as plan
+from alignment.access import resolve
 from alignment.changes import FEED_BOUNDS, feed_queryset
 from alignment.models import ChangeEvent
-from api.feed import collector_paused, decode_cursor, represent
+from api.feed import _page_with_bounds, collector_paused, decode_cursor, feed_page, page_rows, represent
 from tests import factories as f
 from tests.api_support import ApiClient
 from tests.test_api_feed import follow
@@ -181,6 +185,89 @@ def test_bounds_read_first_serve_what_the_horizon_subquery_serves(cast):
     assert set(feed_queryset(bounds=(own, own)).filter(txid=own).values_list("seq", flat=True)) == mine
     assert not feed_queryset(bounds=(own, None)).filter(txid=own).exists()
     assert set(feed_queryset(bounds=(own + 1, None)).values_list("seq", flat=True)) >= mine
+
+
+@pytest.mark.postgres
+def test_a_page_read_with_the_feeds_bounds_has_the_rows_django_reads(cast):
+    """On PostgreSQL a page is read in one statement with the feed's bounds, the watermark and the
+    cursor's check; its rows are what Django's own read of the page gives, field for field."""
+    editor = ApiClient(cast.vendor_editor)
+    partnership = str(cast.partnership.pk)
+    objective = editor.post("objectives", {"partnership": partnership, "title": "Enter retail"}).json()
+    plan.objective_update(
+        access=resolve(cast.vendor_editor, cast.partnership.pk), objective_id=objective["id"], title="Then services"
+    )
+    events = feed_queryset(unbounded=True).filter(partnership_id=cast.partnership.pk)
+    assert events.count() > 3
+    for limit in (1, 3, 5000):
+        qs = page_rows(events, limit)
+        (horizon, own, _, _, exists), rows = _page_with_bounds(qs, None)
+        django_rows = list(qs)
+        assert rows == django_rows and len(rows) == min(limit + 1, events.count())
+        assert all(mine._fields == theirs._fields for mine, theirs in zip(rows, django_rows, strict=True))
+        assert horizon is not None and own is not None  # the test's transaction has written
+    last = events.order_by("-txid", "-seq").first()
+    (_, _, _, _, exists), rows = _page_with_bounds(page_rows(events, 10), (last.txid, last.seq))
+    assert exists and rows == list(page_rows(events, 10))
+    made_up = (last.txid, last.seq + 10**6)
+    (_, _, _, _, exists), rows = _page_with_bounds(page_rows(feed_queryset(after=made_up, unbounded=True), 10), made_up)
+    assert not exists and rows == []  # an empty page still brings the bounds
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_page_serves_nothing_past_a_transaction_still_running_and_all_of_it_once_it_ends(cast):
+    """The page is read past the horizon and cut at it: events committed after a transaction that is
+    still running are held back (not served, no more pages promised) until it ends, then served in
+    feed order after what it wrote, each once."""
+    partnership_id, user_id = cast.partnership.pk, cast.vendor_editor.pk
+    editor = resolve(cast.vendor_editor, partnership_id)
+
+    def read(since, limit):
+        return feed_page(partnership_ids=[partnership_id], since=since, limit=limit, reader=cast.vendor_editor)
+
+    rows, _ = read(None, 5000)
+    cursor = (rows[-1].txid, rows[-1].seq)
+    plan.objective_create(access=editor, title="Zero")  # committed before the slow transaction starts
+
+    started, release, done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def early_then_late() -> None:
+        try:
+            with transaction.atomic():
+                Organisation.objects.create(name="Takes a transaction id")
+                started.set()
+                assert release.wait(timeout=30)
+                plan.objective_create(access=resolve(User.objects.get(pk=user_id), partnership_id), title="Late")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+            done.set()
+
+    thread = threading.Thread(target=early_then_late)
+    thread.start()
+    try:
+        assert started.wait(timeout=30), errors
+        for title in ("One", "Two"):
+            plan.objective_create(access=editor, title=title)
+        assert ChangeEvent.objects.filter(after__title__in=["One", "Two"]).count() == 2  # committed
+        for limit in (1, 5000):
+            rows, more = read(cursor, limit)
+            assert [row.object_type for row in rows] == ["objective"] and more is False
+            assert json.loads(rows[0].after_text)["title"] == "Zero"
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert done.is_set() and not errors, errors
+
+    titles, more, since = [], True, cursor
+    while more:
+        rows, more = read(since, 1)
+        titles += [json.loads(row.after_text)["title"] for row in rows]
+        since = (rows[-1].txid, rows[-1].seq)
+    assert titles == ["Zero", "Late", "One", "Two"]
 
 
 def test_a_page_is_built_with_the_collector_paused_and_leaves_it_as_it_was(cast, monkeypatch):
