@@ -205,16 +205,18 @@ def feed_page(
 
     if connection.vendor == "postgresql":
         # One statement reads the bounds, the watermark, the cursor's check and the page past the
-        # cursor without the horizon; only the events below the horizon are served. In feed order
-        # they come first, so what is left is what the horizon in SQL would have served, unless
-        # the reader's own transaction has written (never in a read), which is read again.
+        # cursor without the horizon; only what ``feed_queryset(bounds=...)`` serves is kept: the
+        # events below the horizon and the reader's own transaction's. That is the page the bounds
+        # in SQL would have read when nothing was left out, or the statement read every event past
+        # the cursor, or only events above the horizon were left out (in feed order they follow all
+        # those below it; a read has no transaction of its own). Otherwise it is read again.
         unbounded = feed_queryset(after=since, unbounded=True).filter(partnership_id__in=partnership_ids)
-        (horizon, own, txid, seq, exists), rows = _page_with_bounds(page_rows(visible_to_all(unbounded), limit), since)
+        (horizon, own, txid, seq, exists), read = _page_with_bounds(page_rows(visible_to_all(unbounded), limit), since)
         check(None if txid is None else (txid, seq), bool(exists))
-        bounds = (horizon, own)
-        below = [row for row in rows if row.txid < horizon]
-        events = feed_queryset(after=since, bounds=bounds).filter(partnership_id__in=partnership_ids)
-        rows = below if len(below) == len(rows) or own is None else list(page_rows(visible_to_all(events), limit))
+        events = feed_queryset(after=since, bounds=(horizon, own)).filter(partnership_id__in=partnership_ids)
+        rows = [row for row in read if row.txid < horizon or row.txid == own]
+        if len(rows) < len(read) and len(read) > limit and own is not None:
+            rows = list(page_rows(visible_to_all(events), limit))
     else:
         check(watermark(), since is None or ChangeEvent.objects.filter(txid=since[0], seq=since[1]).exists())
         events = feed_queryset(after=since).filter(partnership_id__in=partnership_ids)

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Organisation, User
 from alignment import services as plan
@@ -268,6 +269,49 @@ def test_a_page_serves_nothing_past_a_transaction_still_running_and_all_of_it_on
         titles += [json.loads(row.after_text)["title"] for row in rows]
         since = (rows[-1].txid, rows[-1].seq)
     assert titles == ["Zero", "Late", "One", "Two"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("limit", [1, 2, 3, 5000])
+def test_a_page_read_past_the_horizon_serves_what_the_bounds_in_sql_serve(cast, monkeypatch, limit):
+    """With a transaction of the reader's own and events of other transactions above the horizon
+    (an older transaction is made to seem still running), the page is what ``feed_queryset`` with
+    the bounds in SQL serves: events below the horizon, then the reader's own, in feed order."""
+    editor = resolve(cast.vendor_editor, cast.partnership.pk)
+    for title in ("One", "Two", "Three"):
+        plan.objective_create(access=editor, title=title)  # each in a transaction of its own
+    txids = sorted(set(ChangeEvent.objects.values_list("txid", flat=True)))
+    assert len(txids) >= 4
+    horizon = txids[-2]  # the transaction of "Two" seems to run still: it and "Three" wait
+    real = _page_with_bounds
+
+    def older_one_running(qs, since):  # type: ignore[no-untyped-def]
+        (_, own, *rest), rows = real(qs, since)
+        return (horizon, own, *rest), rows
+
+    monkeypatch.setattr("api.feed._page_with_bounds", older_one_running)
+    with transaction.atomic():
+        plan.objective_create(access=editor, title="Mine")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+            (own,) = cursor.fetchone()
+        before_two = ChangeEvent.objects.filter(txid__lt=horizon).order_by("-txid", "-seq").first()
+        for since in (None, (before_two.txid, before_two.seq)):
+            with CaptureQueriesContext(connection) as statements:
+                rows, more = feed_page(partnership_ids=[cast.partnership.pk], since=since, limit=limit)
+            expected = list(
+                feed_queryset(after=since, bounds=(horizon, own))
+                .filter(partnership_id=cast.partnership.pk)
+                .values_list("txid", "seq")[: limit + 1]
+            )
+            assert [(row.txid, row.seq) for row in rows] == expected[:limit] and more == (len(expected) > limit)
+            assert all(row.txid < horizon or row.txid == own for row in rows)
+            if since is not None:
+                assert [json.loads(row.after_text)["title"] for row in rows] == ["Mine"]
+                # "Two" and "Three" were read and left out: with more events past them than the
+                # page holds, the page is read again with the bounds in SQL.
+                assert len(statements) == (2 if limit < 3 else 1)
 
 
 def test_a_page_is_built_with_the_collector_paused_and_leaves_it_as_it_was(cast, monkeypatch):
