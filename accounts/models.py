@@ -212,10 +212,10 @@ def hash_token(raw: str) -> str:
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
-    def active(self) -> ApiTokenQuerySet:
-        """Not revoked and not expired."""
+    def active(self, now: dt.datetime | None = None) -> ApiTokenQuerySet:
+        """Not revoked and not expired (at ``now``, by default the present)."""
         return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now or timezone.now())
         )
 
 

@@ -34,6 +34,7 @@ from alignment.models import (
     Vision,
 )
 from core.errors import InvalidInput, NotAllowed, NotFound
+from core.statements import Compiled
 from goals import check_ins as goal_check_ins
 from goals import comments as goal_comments
 from goals import commitments as goal_commitments
@@ -107,12 +108,27 @@ def parse_uuid(value: Any, what: str) -> uuid.UUID:
         raise NotFound(f"No such {what}.") from exc
 
 
+_BY_KEY: dict[tuple[str, bool], Compiled] = {}
+
+
+def _by_key(resource: Resource, reading: bool) -> Compiled:
+    """The read of one object by its key, compiled once per connection (every API read of one
+    object runs it). One row: no order to build or sort by (``first()`` would order by the model's)."""
+    key = (resource.name, reading)
+    if key not in _BY_KEY:
+        _BY_KEY[key] = Compiled(
+            f"api_{resource.name}_{'read' if reading else 'write'}",
+            resource.model,
+            lambda pk: resource.queryset(reading=reading).filter(pk=pk).order_by()[:1],
+            pk=uuid.UUID,
+        )
+    return _BY_KEY[key]
+
+
 def load(resource: Resource, user: Any, pk: Any, *, reading: bool = False) -> tuple[Any, Access]:
     """The object and the caller's access to its partnership; ``NotFound`` for outsiders (and for
     objects that do not exist: the two are never told apart). ``reading``: see ``Resource.queryset``."""
-    # One row by its key: no order to build or sort by (``first()`` would order by the model's).
-    found = resource.queryset(reading=reading).filter(pk=parse_uuid(pk, resource.label)).order_by()[:1]
-    obj = next(iter(found), None)
+    obj = next(iter(_by_key(resource, reading)(pk=parse_uuid(pk, resource.label))), None)
     access = access_for(user, resource.partnership_of(obj)) if obj is not None else None
     if access is None or (resource.visible is not None and not resource.visible(access, obj)):
         raise NotFound(f"No such {resource.label}.")

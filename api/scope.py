@@ -21,10 +21,12 @@ may see, plus the query for what they asked for. Nothing of it outlives the requ
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from rest_framework.request import Request
 
 from accounts.models import ApiToken, hash_token
@@ -32,6 +34,7 @@ from alignment import access as resolver
 from alignment.access import Access
 from alignment.models import Partnership, Role, Side
 from core.errors import NotFound
+from core.statements import Compiled
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,15 +54,32 @@ class TokenScope:
 SCOPE_ATTRIBUTE = "_api_token_scope"
 
 
-def find_token(raw: str, *, with_standing: bool) -> ApiToken | None:
-    """The active token with this plaintext and its holder, in one query; ``with_standing`` reads
-    the holder's standing in the same statement (for ``attach``)."""
+def _tokens(token_hash: str, now: dt.datetime, with_standing: bool) -> QuerySet[ApiToken]:
     tokens: QuerySet[ApiToken] = (
-        ApiToken.objects.active().select_related("user").filter(token_hash=hash_token(raw)).order_by()
+        ApiToken.objects.active(now).select_related("user").filter(token_hash=token_hash).order_by()
     )
     if with_standing:
         tokens = resolver.with_standing(tokens, "user_id")
-    return next(iter(tokens[:1]), None)  # the hash is unique: no ordering to build or sort by
+    return tokens[:1]  # the hash is unique: no ordering to build or sort by
+
+
+# Every API request reads its token: the statement is built and compiled once per connection.
+_TOKEN = {
+    standing: Compiled(
+        f"api_token{'_standing' if standing else ''}",
+        ApiToken,
+        lambda token_hash, now, standing=standing: _tokens(token_hash, now, standing),
+        token_hash=str,
+        now=dt.datetime,
+    )
+    for standing in (False, True)
+}
+
+
+def find_token(raw: str, *, with_standing: bool) -> ApiToken | None:
+    """The active token with this plaintext and its holder, in one query; ``with_standing`` reads
+    the holder's standing in the same statement (for ``attach``)."""
+    return next(iter(_TOKEN[with_standing](token_hash=hash_token(raw), now=timezone.now())), None)
 
 
 def attach(user: Any, token: ApiToken) -> None:
