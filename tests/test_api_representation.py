@@ -10,6 +10,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
+from rest_framework.fields import Field
 
 from alignment import economics, review_comments
 from alignment import services as plan
@@ -252,3 +253,15 @@ def test_each_output_serializer_gets_fields_of_its_own_as_drf_builds_them():
             assert field is not second.fields[name], (out, name)
             assert field.parent is first and second.fields[name].parent is second
             assert field.read_only, (out, name)
+            # A field holding others (a nested serializer, a many-to-many's relation) is copied
+            # whole: what it holds is its own too, bound to it, never shared with another instance.
+            for attribute, inner in vars(field).items():
+                if isinstance(inner, Field) and attribute != "parent":
+                    assert inner is not vars(second.fields[name])[attribute], (out, name, attribute)
+                    assert inner.parent is field, (out, name, attribute)
+    assert any(
+        isinstance(inner, Field)
+        for out in Out.__subclasses__()
+        for f in out().fields.values()
+        for inner in vars(f).values()
+    ), "some output field holds another (the check above ran)"
