@@ -98,25 +98,27 @@ def _page_with_bounds(qs: Any, since: tuple[int, int] | None) -> tuple[tuple[Any
     position = since or START
     compiler = qs.query.get_compiler(using=qs.db)
     sql, params = compiler.as_sql()
+    # The page's columns first, in the order asked (``values`` names each), then the bounds: a
+    # row's first ``width`` values are the page's row as ``values_list(named=True)`` gives it.
+    selected = [(alias, column) for column, _, alias in compiler.select[: compiler.col_count]]
+    wanted = list(qs._fields)
+    expressions = [next(column for alias, column in selected if alias == name) for name in wanted]
+    columns = ", ".join(f"page.{connection.ops.quote_name(name)}" for name in wanted)
     with connection.cursor() as cursor:
         cursor.execute(
             # The page's SQL is Django's, its values in ``params``.
-            f"SELECT head.*, page.* FROM ({BOUNDS_AND_WATERMARK}) head LEFT JOIN ({sql}) page ON TRUE",  # noqa: S608
+            f"SELECT {columns}, head.* FROM ({BOUNDS_AND_WATERMARK}) head LEFT JOIN ({sql}) page ON TRUE",  # noqa: S608
             [position[1], position[0], *params],
         )
         rows = cursor.fetchall()
-        selected = [column.name for column in cursor.description[5:]]
-    head = rows[0][:5]
-    # As ``values_list(named=True)`` gives them: Django's conversions, then the fields in the order asked.
-    txid = 5 + selected.index("txid")  # never null in an event; null in the head's row of an empty page
-    page = [row[5:] for row in rows if row[txid] is not None]
-    converters = compiler.get_converters([column for column, _, _ in compiler.select[: len(selected)]])
+    width = len(wanted)
+    txid = wanted.index("txid")  # never null in an event; null in the one row of an empty page
+    page = [row[:width] for row in rows if row[txid] is not None]
+    converters = compiler.get_converters(expressions)
     if converters:
         page = [tuple(row) for row in compiler.apply_converters(page, converters)]
-    wanted = list(qs._fields)
-    row_type = create_namedtuple_class(*wanted)
-    order = [selected.index(name) for name in wanted]
-    return head, [row_type(*(row[i] for i in order)) for row in page]
+    row_type, new = create_namedtuple_class(*wanted), tuple.__new__
+    return rows[0][width:], [new(row_type, row) for row in page]
 
 
 @contextlib.contextmanager
@@ -203,6 +205,10 @@ def feed_page(
     def visible_to_all(qs: Any) -> Any:
         return qs.filter(side_visible(None)) if reader is None else qs
 
+    def bounded() -> Any:
+        """The events past the cursor the feed serves (``bounds``: read with the page, PostgreSQL)."""
+        return feed_queryset(after=since, bounds=bounds).filter(partnership_id__in=partnership_ids)
+
     if connection.vendor == "postgresql":
         # One statement reads the bounds, the watermark, the cursor's check and the page past the
         # cursor without the horizon; only what ``feed_queryset(bounds=...)`` serves is kept: the
@@ -213,19 +219,19 @@ def feed_page(
         unbounded = feed_queryset(after=since, unbounded=True).filter(partnership_id__in=partnership_ids)
         (horizon, own, txid, seq, exists), read = _page_with_bounds(page_rows(visible_to_all(unbounded), limit), since)
         check(None if txid is None else (txid, seq), bool(exists))
-        events = feed_queryset(after=since, bounds=(horizon, own)).filter(partnership_id__in=partnership_ids)
+        bounds: tuple[int, int | None] | None = (horizon, own)
         rows = [row for row in read if row.txid < horizon or row.txid == own]
         if len(rows) < len(read) and len(read) > limit and own is not None:
-            rows = list(page_rows(visible_to_all(events), limit))
+            rows = list(page_rows(visible_to_all(bounded()), limit))
     else:
         check(watermark(), since is None or ChangeEvent.objects.filter(txid=since[0], seq=since[1]).exists())
-        events = feed_queryset(after=since).filter(partnership_id__in=partnership_ids)
-        rows = list(page_rows(visible_to_all(events), limit))
+        bounds = None
+        rows = list(page_rows(visible_to_all(bounded()), limit))
     if reader is not None and any(row.side_only is not None for row in rows):
         # Events only one side may see are rare (a private figure's changes): the page is read without
         # the filter by side, which costs more to build than the rest of the query, and read again with
         # it only when it holds one. Below the feed's horizon both reads see the same events.
-        rows = list(page_rows(events.filter(side_only_visible(reader)), limit))
+        rows = list(page_rows(bounded().filter(side_only_visible(reader)), limit))
     return rows[:limit], len(rows) > limit
 
 
