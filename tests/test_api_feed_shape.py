@@ -8,14 +8,12 @@ import base64
 import datetime as dt
 import gc
 import json
-import threading
 import uuid
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Organisation, User
 from alignment import services as plan
 from alignment.access import resolve
 from alignment.changes import FEED_BOUNDS, feed_queryset
@@ -24,6 +22,7 @@ from api.feed import _page_with_bounds, collector_paused, decode_cursor, feed_pa
 from tests import factories as f
 from tests.api_support import ApiClient
 from tests.test_api_feed import follow
+from tests.test_core_change_events import written_late
 
 UTC = dt.UTC
 
@@ -231,26 +230,7 @@ def test_a_page_serves_nothing_past_a_transaction_still_running_and_all_of_it_on
     cursor = (rows[-1].txid, rows[-1].seq)
     plan.objective_create(access=editor, title="Zero")  # committed before the slow transaction starts
 
-    started, release, done = threading.Event(), threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def early_then_late() -> None:
-        try:
-            with transaction.atomic():
-                Organisation.objects.create(name="Takes a transaction id")
-                started.set()
-                assert release.wait(timeout=30)
-                plan.objective_create(access=resolve(User.objects.get(pk=user_id), partnership_id), title="Late")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-            done.set()
-
-    thread = threading.Thread(target=early_then_late)
-    thread.start()
-    try:
-        assert started.wait(timeout=30), errors
+    with written_late(user_id, partnership_id, "Late"):
         for title in ("One", "Two"):
             plan.objective_create(access=editor, title=title)
         assert ChangeEvent.objects.filter(after__title__in=["One", "Two"]).count() == 2  # committed
@@ -258,10 +238,6 @@ def test_a_page_serves_nothing_past_a_transaction_still_running_and_all_of_it_on
             rows, more = read(cursor, limit)
             assert [row.object_type for row in rows] == ["objective"] and more is False
             assert json.loads(rows[0].after_text)["title"] == "Zero"
-    finally:
-        release.set()
-        thread.join(timeout=30)
-    assert done.is_set() and not errors, errors
 
     titles, more, since = [], True, cursor
     while more:

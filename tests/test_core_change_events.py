@@ -4,10 +4,13 @@ commits late."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -547,6 +550,41 @@ def test_the_feed_waits_for_a_transaction_that_commits_late_with_a_smaller_seq(c
     assert _feed_after((fast_txid, fast_seq)) == []
 
 
+@contextlib.contextmanager
+def written_late(user_id: Any, partnership_id: Any, title: str) -> Iterator[None]:
+    """Another thread opens a transaction and takes its id before the block runs, and writes an
+    objective ``title`` in it (an event with a smaller transaction id than the block's) only after
+    the block, then commits."""
+    started, release, done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def early_then_late() -> None:
+        from accounts.models import User
+
+        try:
+            with transaction.atomic():
+                # Take a transaction id now without writing an event yet.
+                Organisation.objects.create(name="Takes a txid")
+                started.set()
+                assert release.wait(timeout=30)
+                plan.objective_create(access=resolve(User.objects.get(pk=user_id), partnership_id), title=title)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+            done.set()
+
+    thread = threading.Thread(target=early_then_late)
+    thread.start()
+    try:
+        assert started.wait(timeout=30), errors
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert done.is_set() and not errors, errors
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_reader_that_follows_the_feed_misses_nothing_while_writers_interleave(cast):
@@ -564,38 +602,12 @@ def test_a_reader_that_follows_the_feed_misses_nothing_while_writers_interleave(
         if page:
             cursor = page[-1][:2]
 
-    started, release, done = threading.Event(), threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def early_then_late() -> None:
-        from accounts.models import User
-
-        try:
-            with transaction.atomic():
-                # Take a transaction id now without writing an event yet.
-                Organisation.objects.create(name="Takes a txid")
-                started.set()
-                assert release.wait(timeout=30)
-                plan.objective_create(access=resolve(User.objects.get(pk=user_id), partnership_id), title="Late")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-            done.set()
-
-    thread = threading.Thread(target=early_then_late)
-    thread.start()
-    try:
-        assert started.wait(timeout=30), errors
+    with written_late(user_id, partnership_id, "Late"):
         editor = resolve(cast.vendor_editor, partnership_id)
         for title in ("One", "Two"):
             plan.objective_create(access=editor, title=title)
             follow()
         assert seen == []  # held back behind the open transaction
-    finally:
-        release.set()
-        thread.join(timeout=30)
-    assert done.is_set() and not errors, errors
     follow()
     follow()
 
