@@ -80,7 +80,7 @@ def watermark() -> tuple[int, int] | None:
 
 # The feed's bounds (``FEED_BOUNDS``), the watermark, and whether the event a cursor names exists
 # (every cursor this server issues names an event, the start, or the watermark): one row, which
-# ``_page_with_bounds`` puts before the page's rows.
+# ``_page_with_bounds`` joins to each of the page's rows.
 BOUNDS_AND_WATERMARK = (
     "SELECT bounds.horizon, bounds.own, mark.txid, mark.seq, "  # noqa: S608 - constant SQL
     f"EXISTS (SELECT 1 FROM {ChangeEvent._meta.db_table} WHERE seq = %s AND txid = %s) "
@@ -93,8 +93,8 @@ def _page_with_bounds(qs: Any, since: tuple[int, int] | None) -> tuple[tuple[Any
     the feed, sliced to a page) in one statement: the page is joined to the one row of the bounds,
     so an empty page still brings them. PostgreSQL only.
 
-    The page is planned as a query of its own, without the horizon: its own statement, as the
-    planner sees plain numbers for the cursor and no subquery to guess a selectivity for."""
+    The page's subquery has no horizon predicate: the planner sees the cursor's plain numbers and
+    no subquery to guess a selectivity for, and reads the feed's index in order."""
     position = since or START
     compiler = qs.query.get_compiler(using=qs.db)
     sql, params = compiler.as_sql()
