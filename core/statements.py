@@ -105,14 +105,11 @@ class Compiled:
             return kept or None
         stand_ins = {name: stand_in(kind) for name, kind in self.kinds.items()}
         queryset = self.build(**stand_ins)
-        plan = self._compile(self.build, queryset, stand_ins) if queryset.db == connection.alias else None
+        plan = self._compile(queryset, stand_ins) if queryset.db == connection.alias else None
         connection.__dict__[self.attribute] = plan or False
         return plan
 
-    @staticmethod
-    def _compile(
-        build: Callable[..., QuerySet[Any]], queryset: QuerySet[Any], stand_ins: dict[str, Any]
-    ) -> _Plan | None:
+    def _compile(self, queryset: QuerySet[Any], stand_ins: dict[str, Any]) -> _Plan | None:
         if queryset._iterable_class is not ModelIterable or queryset._known_related_objects:  # type: ignore[attr-defined]
             return None
         compiler = queryset.query.get_compiler(using=queryset.db)
@@ -121,8 +118,8 @@ class Compiled:
         if not all(slots.values()):
             return None  # a value was turned into something else on its way to the parameters
         # Built again with other stand-ins: the same statement, with them in the same places.
-        others = {name: stand_in(type(value)) for name, value in stand_ins.items()}
-        again, again_params = build(**others).query.get_compiler(using=queryset.db).as_sql()
+        others = {name: stand_in(kind) for name, kind in self.kinds.items()}
+        again, again_params = self.build(**others).query.get_compiler(using=queryset.db).as_sql()
         moved = {name: tuple(i for i, p in enumerate(again_params) if p is value) for name, value in others.items()}
         if again != sql or moved != slots:
             return None
