@@ -28,6 +28,7 @@ from django.db.models.expressions import RawSQL
 
 from accounts.models import OrganisationMembership, User
 from core.errors import NotAllowed, NotFound
+from core.statements import among
 
 from .models import Invitation, Partnership, PartnershipMember, Role, Side
 
@@ -323,17 +324,33 @@ def visible_partnerships(user: User | Any) -> QuerySet[Partnership]:
     standing (``remember_standing``) as it was read with the request's token, else as it is now."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Partnership.objects.none()
-    standing = _standing(user)
-    members: Any
-    admin_orgs: Any
+    standing = standing_ids(user)
     if standing is not None:
         # The request's standing names them outright (an API read scopes every query by this; the
         # subqueries below cost more to build than to run).
-        members, admin_orgs = list(standing.members), list(standing.admin_orgs)
-    else:
-        members = PartnershipMember.objects.filter(user=user).values("partnership_id")
-        admin_orgs = _admin_org_ids(user)
+        return partnerships_of(**standing)
+    members = PartnershipMember.objects.filter(user=user).values("partnership_id")
+    admin_orgs = _admin_org_ids(user)
     return Partnership.objects.filter(Q(id__in=members) | Q(vendor_id__in=admin_orgs) | Q(partner_id__in=admin_orgs))
+
+
+def standing_ids(user: User | Any) -> dict[str, list[uuid.UUID]] | None:
+    """The request's standing (``remember_standing``) as the values of ``partnerships_of``: the
+    partnerships the person is a member of and the organisations they administer. None without one
+    (then ``visible_partnerships`` reads them in subqueries)."""
+    standing = _standing(user)
+    if standing is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    return {"members": list(standing.members), "admin_orgs": list(standing.admin_orgs)}
+
+
+def partnerships_of(*, members: list[uuid.UUID], admin_orgs: list[uuid.UUID]) -> QuerySet[Partnership]:
+    """The partnerships of these memberships and of the organisations administered: the rule of
+    ``visible_partnerships``. Each list is one parameter on PostgreSQL (``among``), so the statement is
+    the same for every person and can be kept compiled (``core.statements.Template``)."""
+    return Partnership.objects.filter(
+        among("id", members) | among("vendor_id", admin_orgs) | among("partner_id", admin_orgs)
+    )
 
 
 def _parse_id(value: Any) -> uuid.UUID:

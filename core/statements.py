@@ -15,18 +15,22 @@ a value), or the queryset does not yield model instances, every run builds the q
 the ORM as before.
 (``django-prepared-queries`` does this substitution too; it has not been released for a Django
 of this decade.)
+
+A ``Template`` does the same for a statement whose SQL has a few forms (a page size, a cursor or
+none): one compiled statement per form, and lists of ids as one array parameter each
+(``field__any``, PostgreSQL), so that their length does not change the SQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, router
-from django.db.models import Model, QuerySet, prefetch_related_objects
+from django.db import NotSupportedError, connection, connections, router
+from django.db.models import Field, ForeignObject, Lookup, Model, Q, QuerySet, prefetch_related_objects
 from django.db.models.query import ModelIterable, get_related_populators  # type: ignore[attr-defined]
 
 
@@ -39,7 +43,44 @@ def stand_in(kind: type) -> Any:
         return uuid.uuid4()
     if kind is dt.datetime:
         return dt.datetime(1901, 1, 1, 0, 0, 0, uuid.uuid4().int % 999_999 + 1, tzinfo=dt.UTC)
+    if kind is int:
+        return uuid.uuid4().int % (1 << 61) + (1 << 61)  # a fresh object: no small int's cached one
+    if kind is list:
+        return [uuid.uuid4()]  # a list of ids (``field__any``)
     raise TypeError(f"No stand-in for {kind.__name__}")
+
+
+def places(params: list[Any] | tuple[Any, ...], stand_ins: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Where each stand-in is in ``params``: the very object, or an equal one of its type (a list of
+    ids is copied on its way in). Stand-ins are random: no other parameter equals one."""
+    return {
+        name: tuple(i for i, p in enumerate(params) if p is value or (type(p) is type(value) and p == value))
+        for name, value in stand_ins.items()
+    }
+
+
+class AnyOf(Lookup[bool]):
+    """``field__any=ids``: ``field = ANY(%s::<type>[])``, the list as one parameter (PostgreSQL), so
+    that the statement's SQL is the same whatever the list's length (``IN`` has a placeholder per
+    item). PostgreSQL turns an ``IN`` list into the same ``= ANY`` array, so the plans do not change."""
+
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        if connection.vendor != "postgresql":
+            raise NotSupportedError("field__any is for PostgreSQL; use among(), which falls back to __in")
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", [*lhs_params, self.rhs]
+
+
+Field.register_lookup(AnyOf)
+ForeignObject.register_lookup(AnyOf)  # a relation's lookups are its own, not its field's
+
+
+def among(field: str, ids: list[Any]) -> Q:
+    """``field`` is one of ``ids``: one array parameter on PostgreSQL (``AnyOf``), ``IN`` elsewhere."""
+    return Q(**{f"{field}__any" if connection.vendor == "postgresql" else f"{field}__in": ids})
 
 
 @dataclass(frozen=True)
@@ -114,14 +155,13 @@ class Compiled:
             return None
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
-        slots = {name: tuple(i for i, p in enumerate(params) if p is value) for name, value in stand_ins.items()}
+        slots = places(params, stand_ins)
         if not all(slots.values()):
             return None  # a value was turned into something else on its way to the parameters
         # Built again with other stand-ins: the same statement, with them in the same places.
         others = {name: stand_in(kind) for name, kind in self.kinds.items()}
         again, again_params = self.build(**others).query.get_compiler(using=queryset.db).as_sql()
-        moved = {name: tuple(i for i, p in enumerate(again_params) if p is value) for name, value in others.items()}
-        if again != sql or moved != slots:
+        if again != sql or places(again_params, others) != slots:
             return None
         select, klass_info = compiler.select, compiler.klass_info
         fields = klass_info["select_fields"]
@@ -140,3 +180,55 @@ class Compiled:
             compiler=compiler,
             prefetch=tuple(queryset._prefetch_related_lookups),  # type: ignore[attr-defined]
         )
+
+
+@dataclass(frozen=True)
+class _Form:
+    sql: str
+    params: tuple[Any, ...]
+    slots: dict[str, tuple[int, ...]]
+    extra: Any
+
+
+class Template:
+    """A statement with a few forms, each compiled once per connection: ``build(form, **values)``
+    returns ``(sql, params, extra)`` for one form (a hashable: what changes the SQL, such as a page
+    size); ``template(form, **values)`` returns the same, built once per connection and form with
+    stand-ins of the values' types (``stand_in``) and run with these values. ``None`` where the
+    values cannot be put in place (a value missing from the parameters, or moved by a second build
+    with other stand-ins): the caller builds the statement itself. Forms are few; past ``FORMS`` on
+    one connection, the kept ones are dropped."""
+
+    FORMS = 64
+
+    def __init__(self, name: str, build: Callable[..., tuple[str, list[Any], Any]], /) -> None:
+        self.name, self.build = name, build
+        self.attribute = f"_statement_template_{name}"
+
+    def __call__(self, form: Hashable, /, **values: Any) -> tuple[str, list[Any], Any] | None:
+        forms: dict[Hashable, _Form | None] = connection.__dict__.setdefault(self.attribute, {})
+        key = (form, tuple(sorted((name, type(value)) for name, value in values.items())))
+        if key not in forms:
+            if len(forms) >= self.FORMS:
+                forms.clear()
+            forms[key] = self._compile(form, {name: type(value) for name, value in values.items()})
+        kept = forms[key]
+        if kept is None:
+            return None
+        params = list(kept.params)
+        for name, slots in kept.slots.items():
+            for place in slots:
+                params[place] = values[name]
+        return kept.sql, params, kept.extra
+
+    def _compile(self, form: Hashable, kinds: dict[str, type]) -> _Form | None:
+        stand_ins = {name: stand_in(kind) for name, kind in kinds.items()}
+        sql, params, extra = self.build(form, **stand_ins)
+        slots = places(params, stand_ins)
+        if not all(slots.values()):
+            return None
+        others = {name: stand_in(kind) for name, kind in kinds.items()}
+        again, again_params, _ = self.build(form, **others)
+        if again != sql or places(again_params, others) != slots:
+            return None
+        return _Form(sql, tuple(params), slots, extra)
