@@ -14,7 +14,8 @@ import datetime as dt
 import gc
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -31,6 +32,7 @@ from accounts.models import Organisation, User
 from alignment.changes import FEED_BOUNDS, feed_queryset
 from alignment.economics import side_only_visible, side_visible
 from alignment.models import ChangeEvent
+from core.statements import Template
 
 from .models import FeedWatermark
 from .problems import CursorExpired, CursorUnknown
@@ -88,37 +90,54 @@ BOUNDS_AND_WATERMARK = (
 )
 
 
-def _page_with_bounds(qs: Any, since: tuple[int, int] | None) -> tuple[tuple[Any, ...], list[Any]]:
-    """The row of ``BOUNDS_AND_WATERMARK`` and the rows of ``qs`` (a ``values_list(named=True)`` of
-    the feed, sliced to a page) in one statement: the page is joined to the one row of the bounds,
-    so an empty page still brings them. PostgreSQL only.
+@dataclass(frozen=True)
+class PageStatement:
+    """A page's compiled SQL and what turns its rows into ``values_list(named=True)`` rows."""
+
+    sql: str
+    params: list[Any]
+    fields: list[str]
+    converters: dict[int, Any]
+    compiler: Any
+
+
+def page_statement(qs: Any) -> PageStatement:
+    """``qs`` (a ``values_list(named=True)`` of the feed, sliced to a page) compiled."""
+    compiler = qs.query.get_compiler(using=qs.db)
+    sql, params = compiler.as_sql()
+    selected = [(alias, column) for column, _, alias in compiler.select[: compiler.col_count]]
+    fields = list(qs._fields)
+    expressions = [next(column for alias, column in selected if alias == name) for name in fields]
+    return PageStatement(sql, list(params), fields, compiler.get_converters(expressions), compiler)
+
+
+def _page_with_bounds(page: Any, since: tuple[int, int] | None) -> tuple[tuple[Any, ...], list[Any]]:
+    """The row of ``BOUNDS_AND_WATERMARK`` and the rows of ``page`` (a ``PageStatement``, or a
+    ``values_list(named=True)`` of the feed sliced to a page) in one statement: the page is joined
+    to the one row of the bounds, so an empty page still brings them. PostgreSQL only.
 
     The page's subquery has no horizon predicate: the planner sees the cursor's plain numbers and
     no subquery to guess a selectivity for, and reads the feed's index in order."""
+    statement = page if isinstance(page, PageStatement) else page_statement(page)
     position = since or START
-    compiler = qs.query.get_compiler(using=qs.db)
-    sql, params = compiler.as_sql()
     # The page's columns first, in the order asked (``values`` names each), then the bounds: a
     # row's first ``width`` values are the page's row as ``values_list(named=True)`` gives it.
-    selected = [(alias, column) for column, _, alias in compiler.select[: compiler.col_count]]
-    wanted = list(qs._fields)
-    expressions = [next(column for alias, column in selected if alias == name) for name in wanted]
+    wanted = statement.fields
     columns = ", ".join(f"page.{connection.ops.quote_name(name)}" for name in wanted)
     with connection.cursor() as cursor:
         cursor.execute(
             # The page's SQL is Django's, its values in ``params``.
-            f"SELECT {columns}, head.* FROM ({BOUNDS_AND_WATERMARK}) head LEFT JOIN ({sql}) page ON TRUE",  # noqa: S608
-            [position[1], position[0], *params],
+            f"SELECT {columns}, head.* FROM ({BOUNDS_AND_WATERMARK}) head LEFT JOIN ({statement.sql}) page ON TRUE",  # noqa: S608
+            [position[1], position[0], *statement.params],
         )
         rows = cursor.fetchall()
     width = len(wanted)
     txid = wanted.index("txid")  # never null in an event; null in the one row of an empty page
-    page = [row[:width] for row in rows if row[txid] is not None]
-    converters = compiler.get_converters(expressions)
-    if converters:
-        page = [tuple(row) for row in compiler.apply_converters(page, converters)]
+    served = [row[:width] for row in rows if row[txid] is not None]
+    if statement.converters:
+        served = [tuple(row) for row in statement.compiler.apply_converters(served, statement.converters)]
     row_type, new = create_namedtuple_class(*wanted), tuple.__new__
-    return rows[0][width:], [new(row_type, row) for row in page]
+    return rows[0][width:], [new(row_type, row) for row in served]
 
 
 @contextlib.contextmanager
@@ -176,13 +195,45 @@ def page_rows(events: Any, limit: int) -> Any:
     ).values_list(*EVENT_FIELDS, "side_only", named=True)[: limit + 1]
 
 
+@dataclass(frozen=True)
+class Partnerships:
+    """The partnerships a page is of, as ``of(**values)``: their ids, a list or a query of them.
+    ``of`` gives the same SQL for values of the same types (a module-level function: lists of ids
+    as one parameter each, ``core.statements.among``), so each page's statement is kept compiled
+    per connection (``PAGES``) and a request only puts its values in."""
+
+    of: Callable[..., Any]
+    values: dict[str, Any]
+
+
+def one_partnership(*, partnership: Any) -> list[Any]:
+    return [partnership]
+
+
+def _page_of(form: tuple[Any, ...], /, **values: Any) -> tuple[str, list[Any], PageStatement]:
+    """The page's statement of one form (page size, with a cursor or not, for every side or a
+    reader's, whose partnerships), for ``PAGES``."""
+    limit, has_cursor, to_all, of = form
+    since = (values.pop("txid"), values.pop("seq")) if has_cursor else None
+    events = feed_queryset(after=since, unbounded=True).filter(partnership_id__in=of(**values))
+    statement = page_statement(page_rows(events.filter(side_visible(None)) if to_all else events, limit))
+    return statement.sql, statement.params, statement
+
+
+# Building and compiling a page's statement cost more than running it (the incremental sync of a
+# client with nothing new: half of the request); kept per connection and form, a request only puts
+# its cursor and partnerships in. PostgreSQL: ``_page_with_bounds`` reads it.
+PAGES = Template("feed_page", _page_of)
+
+
 def feed_page(
     *, partnership_ids: Any, since: tuple[int, int] | None, limit: int, reader: Any = None
 ) -> tuple[list[Any], bool]:
-    """Up to ``limit`` events after ``since`` of the given partnerships (a queryset or list of ids), as
-    rows with the attributes of ``EVENT_FIELDS``, and whether more follow. An event only one side may
-    see (a private figure's) is served only to a ``reader`` on that side; leaving an event out never
-    moves the cursor past one the reader may see, as the cursor is the last event served.
+    """Up to ``limit`` events after ``since`` of the given partnerships (a queryset or list of ids, or
+    ``Partnerships``), as rows with the attributes of ``EVENT_FIELDS``, and whether more follow. An
+    event only one side may see (a private figure's) is served only to a ``reader`` on that side;
+    leaving an event out never moves the cursor past one the reader may see, as the cursor is the
+    last event served.
 
     A cursor older than the pruned history is ``CursorExpired``; one that names no event (not issued
     by this server: another installation's, one from before a restore from backup, one made up) is
@@ -202,12 +253,17 @@ def feed_page(
                 "follow the feed from the cursor it returns."
             )
 
+    spec = partnership_ids if isinstance(partnership_ids, Partnerships) else None
+
+    def ids() -> Any:
+        return spec.of(**spec.values) if spec is not None else partnership_ids
+
     def visible_to_all(qs: Any) -> Any:
         return qs.filter(side_visible(None)) if reader is None else qs
 
     def bounded() -> Any:
         """The events past the cursor the feed serves (``bounds``: read with the page, PostgreSQL)."""
-        return feed_queryset(after=since, bounds=bounds).filter(partnership_id__in=partnership_ids)
+        return feed_queryset(after=since, bounds=bounds).filter(partnership_id__in=ids())
 
     if connection.vendor == "postgresql":
         # One statement reads the bounds, the watermark, the cursor's check and the page past the
@@ -216,8 +272,17 @@ def feed_page(
         # in SQL would have read when nothing was left out, or the statement read every event past
         # the cursor, or only events above the horizon were left out (in feed order they follow all
         # those below it; a read has no transaction of its own). Otherwise it is read again.
-        unbounded = feed_queryset(after=since, unbounded=True).filter(partnership_id__in=partnership_ids)
-        (horizon, own, txid, seq, exists), read = _page_with_bounds(page_rows(visible_to_all(unbounded), limit), since)
+        page: Any = None
+        if spec is not None:
+            cursor = {"txid": since[0], "seq": since[1]} if since is not None else {}
+            kept = PAGES((limit, since is not None, reader is None, spec.of), **spec.values, **cursor)
+            if kept is not None:
+                sql, params, statement = kept
+                page = replace(statement, sql=sql, params=params)
+        if page is None:
+            unbounded = feed_queryset(after=since, unbounded=True).filter(partnership_id__in=ids())
+            page = page_rows(visible_to_all(unbounded), limit)
+        (horizon, own, txid, seq, exists), read = _page_with_bounds(page, since)
         check(None if txid is None else (txid, seq), bool(exists))
         bounds: tuple[int, int | None] | None = (horizon, own)
         rows = [row for row in read if row.txid < horizon or row.txid == own]

@@ -122,6 +122,20 @@ def visible_partnerships(user: Any) -> QuerySet[Partnership]:
     return qs
 
 
+def standing_partnership_ids(*, members: list[uuid.UUID], admin_orgs: list[uuid.UUID]) -> QuerySet[Any]:
+    return resolver.partnerships_of(members=members, admin_orgs=admin_orgs).values("pk")
+
+
+def visible_partnership_values(user: Any) -> dict[str, list[uuid.UUID]] | None:
+    """What ``standing_partnership_ids`` takes to give the ids of ``visible_partnerships(user)``: for a
+    person's token read with its holder's standing. None for a service or narrowed token, or without
+    the standing (then ``visible_partnerships`` answers)."""
+    scope = scope_of(user)
+    if scope is not None and (scope.organisation_id is not None or scope.partnerships is not None):
+        return None
+    return resolver.standing_ids(user)
+
+
 def _narrowed(scope: TokenScope | None, access: Access | None) -> Access | None:
     if access is None or scope is None:
         return access

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,10 +12,19 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
 from .. import inputs
-from ..feed import START, collector_paused, decode_cursor, encode_cursor, feed_page, represent
+from ..feed import (
+    START,
+    Partnerships,
+    collector_paused,
+    decode_cursor,
+    encode_cursor,
+    feed_page,
+    one_partnership,
+    represent,
+)
 from ..renderers import FastJSON
 from ..representation import SERIALIZERS, VERSIONED
-from ..scope import resolve, visible_partnerships
+from ..scope import resolve, standing_partnership_ids, visible_partnership_values, visible_partnerships
 from .base import ApiView, query
 
 
@@ -84,9 +92,12 @@ class ChangesView(ApiView):
     def get(self, request: Request) -> Response:
         params = query(request, inputs.ChangesParams)
         since = decode_cursor(params["since"]) if "since" in params else None
-        partnerships: Iterable[Any]  # ids, or a query of them
+        partnerships: Any  # ids, a query of them, or ``Partnerships`` (a page's statement kept compiled)
         if "partnership" in params:
-            partnerships = [resolve(request.user, params["partnership"]).partnership.pk]
+            pk = resolve(request.user, params["partnership"]).partnership.pk
+            partnerships = Partnerships(one_partnership, {"partnership": pk})
+        elif (standing := visible_partnership_values(request.user)) is not None:
+            partnerships = Partnerships(standing_partnership_ids, standing)
         else:
             partnerships = visible_partnerships(request.user).values("pk")
         with collector_paused():
