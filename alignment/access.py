@@ -23,8 +23,9 @@ from functools import cached_property
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import Case, CharField, Expression, F, Q, QuerySet, TextField, Value, When
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
 from accounts.models import OrganisationMembership, User
 from core.errors import NotAllowed, NotFound
@@ -291,6 +292,40 @@ def _standing(user: User | Any) -> Standing | None:
 def _admin_org_ids(user: User) -> QuerySet[Any]:
     return OrganisationMembership.objects.filter(user=user, role=OrganisationMembership.Role.ADMIN).values(
         "organisation_id"
+    )
+
+
+def read_standing(user: User | Any) -> None:
+    """Read the person's standing now, in one query, and keep it for this request
+    (``remember_standing``): for a page that asks the resolver about many partnerships (the
+    dashboard), so that its statements name the partnerships and organisations outright."""
+    if getattr(user, "is_authenticated", False) and user.is_active:
+        row = with_standing(User.objects.filter(pk=user.pk).only("pk"), "id").first()
+        if row is not None:
+            remember_standing(user, row)
+
+
+def viewer_side(user: User | Any) -> Expression:
+    """The person's side in each partnership of a ``Partnership`` queryset, in SQL, as
+    ``_build_access`` places them: the side of their membership, else the vendor side where they
+    administer the vendor, else the partner side (what remains visible). With the request's
+    standing (``remember_standing``) the memberships and organisations are lists of ids (one array
+    each on PostgreSQL: a comparison a row, no join); without it the queryset must join the
+    person's membership as ``membership`` (``with_membership``) and the organisations are a subquery."""
+    standing = _standing(user)
+    if standing is not None:
+        on = {side: [pid for pid, (member_side, _) in standing.members.items() if member_side == side] for side in Side}
+        return Case(
+            When(among("id", on[Side.VENDOR]), then=Value(Side.VENDOR.value)),
+            When(among("id", on[Side.PARTNER]), then=Value(Side.PARTNER.value)),
+            When(among("vendor_id", list(standing.admin_orgs)), then=Value(Side.VENDOR.value)),
+            default=Value(Side.PARTNER.value),
+            output_field=CharField(),
+        )
+    return Coalesce(
+        F("membership__side"),
+        Case(When(vendor_id__in=_admin_org_ids(user), then=Value(Side.VENDOR)), default=Value(Side.PARTNER)),
+        output_field=CharField(),
     )
 
 
