@@ -70,7 +70,21 @@ class PartnershipAttention(models.Model):
         # the rows of the partnerships a person sees and keeps the best 20 (a top-N sort): on 10,000
         # partnerships EXPLAIN chose none of the indexes tried for it on health or "waits for a
         # side" (partial), as the order is by the person's side and the time of the request.
-        indexes = [models.Index(fields=["next_review"])]
+        # The inbox's first waiting goals and overdue commitments are searched in the few
+        # partnerships whose stored first is earliest, per side (``plans.dashboard._first_partnerships``):
+        # read off these in order, only rows where something waits for that side.
+        indexes = [
+            models.Index(fields=["next_review"]),
+            *(
+                models.Index(
+                    fields=[f"first_{kind}_{side}", "partnership"],
+                    condition=Q(**{f"{kind}_{side}__gt": 0}),
+                    name=f"attn_first_{kind}_{side}",
+                )
+                for kind in ("waiting", "overdue")
+                for side in ("vendor", "partner")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Attention of {self.partnership_id}"
