@@ -59,6 +59,31 @@ def places(params: list[Any] | tuple[Any, ...], stand_ins: Mapping[str, Any]) ->
     }
 
 
+def slots_of(
+    sql: str, params: list[Any] | tuple[Any, ...], stand_ins: Mapping[str, Any], again: Callable[..., tuple[str, Any]]
+) -> dict[str, tuple[int, ...]] | None:
+    """Where each stand-in went in ``params`` (compiled from ``sql`` with ``stand_ins``), if every one
+    is found and ``again(**others)``, the same statement built with other stand-ins of the same
+    kinds, gives the same SQL with them in the same places; else None (the values cannot be put in)."""
+    slots = places(params, stand_ins)
+    if not all(slots.values()):
+        return None  # a value was turned into something else on its way to the parameters
+    others = {name: stand_in(type(value)) for name, value in stand_ins.items()}
+    again_sql, again_params = again(**others)
+    if again_sql != sql or places(again_params, others) != slots:
+        return None
+    return slots
+
+
+def filled(params: tuple[Any, ...], slots: dict[str, tuple[int, ...]], values: Mapping[str, Any]) -> list[Any]:
+    """``params`` with each value in its slots."""
+    out = list(params)
+    for name, places_of_name in slots.items():
+        for place in places_of_name:
+            out[place] = values[name]
+    return out
+
+
 class AnyOf(Lookup[bool]):
     """``field__any=ids``: ``field = ANY(%s::<type>[])``, the list as one parameter (PostgreSQL), so
     that the statement's SQL is the same whatever the list's length (``IN`` has a placeholder per
@@ -115,10 +140,7 @@ class Compiled:
         plan = self.plan()
         if plan is None:
             return list(self.build(**values))
-        params = list(plan.params)
-        for name, places in plan.slots.items():
-            for place in places:
-                params[place] = values[name]
+        params = filled(plan.params, plan.slots, values)
         connection = plan.compiler.connection
         with connection.cursor() as cursor:
             cursor.execute(plan.sql, params)
@@ -155,13 +177,10 @@ class Compiled:
             return None
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
-        slots = places(params, stand_ins)
-        if not all(slots.values()):
-            return None  # a value was turned into something else on its way to the parameters
-        # Built again with other stand-ins: the same statement, with them in the same places.
-        others = {name: stand_in(kind) for name, kind in self.kinds.items()}
-        again, again_params = self.build(**others).query.get_compiler(using=queryset.db).as_sql()
-        if again != sql or places(again_params, others) != slots:
+        slots = slots_of(
+            sql, params, stand_ins, lambda **others: self.build(**others).query.get_compiler(using=queryset.db).as_sql()
+        )
+        if slots is None:
             return None
         select, klass_info = compiler.select, compiler.klass_info
         fields = klass_info["select_fields"]
@@ -215,20 +234,10 @@ class Template:
         kept = forms[key]
         if kept is None:
             return None
-        params = list(kept.params)
-        for name, slots in kept.slots.items():
-            for place in slots:
-                params[place] = values[name]
-        return kept.sql, params, kept.extra
+        return kept.sql, filled(kept.params, kept.slots, values), kept.extra
 
     def _compile(self, form: Hashable, kinds: dict[str, type]) -> _Form | None:
         stand_ins = {name: stand_in(kind) for name, kind in kinds.items()}
         sql, params, extra = self.build(form, **stand_ins)
-        slots = places(params, stand_ins)
-        if not all(slots.values()):
-            return None
-        others = {name: stand_in(kind) for name, kind in kinds.items()}
-        again, again_params, _ = self.build(form, **others)
-        if again != sql or places(again_params, others) != slots:
-            return None
-        return _Form(sql, tuple(params), slots, extra)
+        slots = slots_of(sql, params, stand_ins, lambda **others: self.build(form, **others)[:2])
+        return None if slots is None else _Form(sql, tuple(params), slots, extra)
