@@ -34,15 +34,11 @@ from .models import ChangeEvent, Partnership
 
 PG_TXID = "pg_current_xact_id()::text::bigint"
 # The oldest transaction still running in this database as of the query's snapshot (or the
-# snapshot's xmax when there is none): every event below it has committed or never will.
-FEED_HORIZON = """(
-    SELECT coalesce(min(running.xid::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
-    FROM pg_snapshot_xip(pg_current_snapshot()) AS running(xid)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM pg_stat_activity other
-        WHERE other.backend_xid = xid(running.xid) AND other.datname <> current_database()
-    )
-)"""
+# snapshot's xmax when there is none): every event below it has committed or never will. A
+# PL/pgSQL function (``alignment 0014``, where its SQL is), so that its plan is kept per session
+# instead of planned with every statement that reads it; a subquery, so that it runs once per
+# statement, in the statement's snapshot (the function is ``STABLE``).
+FEED_HORIZON = "(SELECT partnerplan_feed_horizon())"
 
 
 def _txid_expression() -> Any:

@@ -658,3 +658,55 @@ def test_a_long_transaction_in_another_database_does_not_stall_the_feed(cast):
     finally:
         elsewhere.rollback()
         elsewhere.close()
+
+
+# The horizon's rule written inline (as before ``alignment 0014`` kept it in a function).
+INLINE_HORIZON = """(
+    SELECT coalesce(min(running.xid::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS running(xid)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM pg_stat_activity other
+        WHERE other.backend_xid = xid(running.xid) AND other.datname <> current_database()
+    )
+)"""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_horizon_function_is_stable_and_holds_back_a_transaction_still_running(cast):
+    """The horizon is read through ``partnerplan_feed_horizon()``: declared stable, so it runs in
+    the calling statement's snapshot (a volatile one would take a newer snapshot than the page it
+    bounds), and it gives what the rule inline gives: with a transaction of this database still
+    running, that transaction's id."""
+    import psycopg2
+
+    from alignment.changes import FEED_HORIZON
+
+    settings = connection.settings_dict
+    with connection.cursor() as cur:
+        cur.execute("SELECT provolatile FROM pg_proc WHERE proname = 'partnerplan_feed_horizon'")
+        assert cur.fetchall() == [("s",)]
+    open_writer = psycopg2.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname=settings["NAME"],
+    )
+    try:
+        with open_writer.cursor() as other:
+            other.execute("BEGIN; SELECT pg_current_xact_id()::text::bigint")
+            (running,) = other.fetchone()
+            plan.objective_create(access=resolve(cast.vendor_editor, cast.partnership.pk), title="After it")
+            with connection.cursor() as cur:
+                cur.execute(f"SELECT {FEED_HORIZON}, {INLINE_HORIZON}")
+                function, inline = cur.fetchone()
+            assert function == inline == running
+            assert [title for *_, title in _feed_after((0, 0)) if title == "After it"] == []
+    finally:
+        open_writer.rollback()
+        open_writer.close()
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {FEED_HORIZON}, {INLINE_HORIZON}")
+        function, inline = cur.fetchone()
+    assert function == inline > running
