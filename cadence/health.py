@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from bisect import bisect_left, insort
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
-from typing import Any, cast
+from types import MappingProxyType
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,6 +23,8 @@ from django.utils.translation import gettext, ngettext
 
 from alignment.changes import cache_hour, plan_generations
 from alignment.models import AlignmentReview, Objective, Partnership, Side, Vision, VisionEndorsement
+from core.kept_reads import KeptRows
+from core.statements import among
 from core.templatetags.formatting import side_word
 from goals.models import Commitment, Goal, GoalStatus
 from goals.queries import confirmed_figures, latest_check_ins
@@ -45,6 +49,7 @@ FRESH_DAYS, STALE_DAYS = 30, 90
 # pickled from) bumps it, so processes of either release never read the other's entries.
 CACHE_FORMAT = 5  # 5: freshness counts only confirmed figures (two-key actuals)
 REVIEW_GRACE_DAYS, REVIEW_ZERO_DAYS = 7, 60
+SIDES = tuple(Side.values)  # ``Side.values`` makes a list at each use
 
 
 @dataclass
@@ -117,8 +122,122 @@ def _day(moment: dt.datetime | dt.date) -> str:
     return date_format(moment, "j M Y")
 
 
+AGREED_STATES = frozenset({"agreed", "achieved", "missed"})
+
+
+class GoalPart(NamedTuple):
+    """What one goal brings to the components counted over goals (coverage, agreement, balance,
+    timeliness, freshness, confidence), from its own facts alone. ``compute`` adds up the parts of
+    a plan's goals; ``HealthState`` keeps each goal's part and works out again only the parts of
+    the goals that changed. Both add them up in ``_report``, so the rules stay here, once."""
+
+    counted: bool = False  # a goal of this period, not withdrawn or dropped
+    agreed: bool = False  # of those: agreed, achieved or missed
+    objective: Any = None
+    open: bool = False  # of those: not achieved or missed (both sides should have committed)
+    sides: frozenset[str] = frozenset()  # the sides with a real commitment on it
+    due: int = 0  # its commitments due so far (``goals.rules.is_due``)
+    overdue: Mapping[str, int] = MappingProxyType({})  # of those, not done, by side
+    live: bool = False  # counted and agreed (in force): freshness and confidence
+    fresh: float = 0.0  # freshness of a live goal (1 up to 30 days, 0 from 90)
+    stale: tuple[int, str, bool] | None = None  # (days, title, ever confirmed) past 30 days
+    waiting: tuple[int, str] | None = None  # (figures waiting for confirmation, title)
+    gap: tuple[int, str] | None = None  # (confidence gap, title) when both sides checked in
+
+
+def goal_part(
+    goal: Mapping[str, Any] | None,
+    commitments: Iterable[Mapping[str, Any]],
+    latest: Mapping[str, Mapping[str, Any] | None],
+    confirmed: Mapping[str, Mapping[str, Any] | None],
+    today: dt.date,
+) -> GoalPart:
+    """One goal's ``GoalPart`` on ``today``: ``goal``, its row among ``PlanFacts.current_goals``
+    (None for a goal not of this period, which only has commitments due); its commitments among
+    ``PlanFacts.commitments``; its latest check-in and its confirmed figures by side (a side
+    without one: missing or None)."""
+    status = goal["status"] if goal is not None else ""
+    due = 0
+    overdue: dict[str, int] = {}
+    sides = set()
+    for c in commitments:
+        placeholder = c["placeholder"]
+        if not placeholder and c["text"].strip():
+            sides.add(c["side"])
+        # Due and overdue are ``goals.rules``' (every screen counts the same commitments).
+        if is_due(
+            placeholder=placeholder, due_date=c["due_date"], today=today, goal_status=c.get("goal_status") or status
+        ):
+            due += 1
+            if not c["done"]:
+                overdue[c["side"]] = overdue.get(c["side"], 0) + 1
+    if goal is None or status in ("withdrawn", "dropped"):
+        return GoalPart(sides=frozenset(sides), due=due, overdue=overdue) if sides or due else NOTHING
+    fresh, stale, waiting, gap = 0.0, None, None, None
+    live = status == "agreed"
+    if live:
+        # Two-key actuals: only a figure the other side confirmed (or the sides settled) counts.
+        figures = [f for s in SIDES if (f := confirmed.get(s))]
+        days = [f["confirmed_on"] for f in figures if f["confirmed_on"] is not None]
+        pending = sum(f["waiting"] for f in figures)
+        if pending:
+            waiting = (pending, goal["title"])
+        since = max(days) if days else (goal["agreed_at"].date() if goal["agreed_at"] else goal["period_start"])
+        age = max(0, (today - since).days)
+        fresh = 1.0 if age <= FRESH_DAYS else max(0.0, 1 - (age - FRESH_DAYS) / (STALE_DAYS - FRESH_DAYS))
+        if age > FRESH_DAYS:
+            stale = (age, goal["title"], bool(days))
+        v, p = latest.get("vendor"), latest.get("partner")
+        if v and p:
+            gap = (abs(v["confidence"] - p["confidence"]), goal["title"])
+    return GoalPart(
+        True,
+        status in AGREED_STATES,
+        goal["objective_id"],
+        status not in ("achieved", "missed"),
+        frozenset(sides),
+        due,
+        overdue,
+        live,
+        fresh,
+        stale,
+        waiting,
+        gap,
+    )
+
+
+NOTHING = GoalPart()
+
+
+def goal_parts(facts: PlanFacts, today: dt.date) -> list[GoalPart]:
+    """The parts of a plan's goals: of this period's goals in their order, then of the goals of
+    other periods that have commitments among the facts."""
+    commitments: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    for c in facts.commitments:
+        commitments[c["goal_id"]].append(c)
+    latest, confirmed = facts.latest_check_ins, facts.confirmed_figures
+    parts = []
+    for g in facts.current_goals:
+        gid = g["id"]
+        if g["status"] == "agreed":  # a live goal's check-ins count (``goal_part``)
+            mine = {"vendor": latest.get((gid, "vendor")), "partner": latest.get((gid, "partner"))}
+            figures = {s: confirmed.get((gid, s)) for s in SIDES}
+        else:
+            mine = figures = {}
+        parts.append(goal_part(g, commitments.pop(gid, ()), mine, figures, today))
+    parts += [goal_part(None, rows, {}, {}, today) for rows in commitments.values()]
+    return parts
+
+
 def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     """Pure: the health of one partnership from its facts."""
+    return _report(facts, goal_parts(facts, now.date()), now)
+
+
+def _report(facts: PlanFacts, parts: Sequence[GoalPart], now: dt.datetime) -> HealthReport:
+    """The health from the plan's own facts (vision, objectives, reviews, the give/get balance) and
+    its goals' parts (``goal_parts``: this period's goals in their order first); of ``facts``, the
+    lists of the goals' facts are not read."""
     today = now.date()
     components: list[Component] = []
 
@@ -138,11 +257,34 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
         why = gettext("The vision is not written yet.")
     components.append(Component("vision", gettext("Shared vision endorsed"), WEIGHTS["vision"], n / 2, why))
 
-    agreed_states = {"agreed", "achieved", "missed"}
-    goals = [g for g in facts.current_goals if g["status"] not in ("withdrawn", "dropped")]
+    # What the goals' parts add up to, in one pass (in order: the live goals are this period's in their order).
+    counted = agreed = open_goals = balanced = due = overdue = 0
+    covered: set[Any] = set()
+    lacking = dict.fromkeys(SIDES, 0)
+    by_side = dict.fromkeys(SIDES, 0)
+    live: list[GoalPart] = []
+    for part in parts:
+        if part.due:
+            due += part.due
+            for side, k in part.overdue.items():
+                overdue += k
+                if side in by_side:
+                    by_side[side] += k
+        if not part.counted:
+            continue
+        counted += 1
+        if part.agreed:
+            agreed += 1
+            covered.add(part.objective)
+        if part.open:
+            open_goals += 1
+            balanced += len(part.sides) == 2
+            for side in SIDES:
+                lacking[side] += side not in part.sides
+        if part.live:
+            live.append(part)
 
     # 2. Objectives covered by an agreed goal this period.
-    covered = {g["objective_id"] for g in goals if g["status"] in agreed_states}
     objectives = facts.active_objectives
     if objectives:
         uncovered = [t for oid, t in objectives.items() if oid not in covered]
@@ -167,34 +309,26 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     )
 
     # 3. Share of this period's goals that both sides agreed.
-    if goals:
-        agreed = [g for g in goals if g["status"] in agreed_states]
-        score = len(agreed) / len(goals)
-        pending = len(goals) - len(agreed)
+    if counted:
+        score = agreed / counted
+        pending = counted - agreed
         if not pending:
             why = ngettext(
-                "The goal of this period is agreed.", "All %(n)s goals of this period are agreed.", len(goals)
-            ) % {"n": len(goals)}
+                "The goal of this period is agreed.", "All %(n)s goals of this period are agreed.", counted
+            ) % {"n": counted}
         else:
             why = ngettext(
                 "%(agreed)s of %(n)s goal of this period agreed; %(pending)s still in negotiation.",
                 "%(agreed)s of %(n)s goals of this period agreed; %(pending)s still in negotiation.",
-                len(goals),
-            ) % {"agreed": len(agreed), "n": len(goals), "pending": pending}
+                counted,
+            ) % {"agreed": agreed, "n": counted, "pending": pending}
     else:
         score, why = 0.0, gettext("No goals for the current period.")
     components.append(Component("agreement", gettext("Goals agreed by both sides"), WEIGHTS["agreement"], score, why))
 
     # 4. Balance: every open goal has a real commitment from each side.
-    open_goals = [g for g in goals if g["status"] not in ("achieved", "missed")]
-    sides_by_goal: dict[Any, set[str]] = defaultdict(set)
-    for c in facts.commitments:
-        if not c["placeholder"] and c["text"].strip():
-            sides_by_goal[c["goal_id"]].add(c["side"])
     if open_goals:
-        lacking = {s: sum(1 for g in open_goals if s not in sides_by_goal[g["id"]]) for s in Side.values}
-        balanced = sum(1 for g in open_goals if len(sides_by_goal[g["id"]]) == 2)
-        score = balanced / len(open_goals)
+        score = balanced / open_goals
         shortfalls = [
             ngettext("%(side)s has no commitment on %(n)s goal", "%(side)s has no commitment on %(n)s goals", k)
             % {"side": side_word(side), "n": k}
@@ -212,32 +346,19 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
 
     # 5. Timeliness: commitments due so far are done. Only an agreed goal's commitments are promises
     # that can still be kept (marked done); a draft's or a closed goal's due dates would count forever.
-    # Due and overdue are ``goals.rules``' (every screen counts the same commitments).
-    statuses = {g["id"]: g["status"] for g in facts.current_goals}
-    due = [
-        c
-        for c in facts.commitments
-        if is_due(
-            placeholder=c["placeholder"],
-            due_date=c["due_date"],
-            today=today,
-            goal_status=c.get("goal_status") or statuses.get(c["goal_id"], ""),
-        )
-    ]
+    # Due and overdue are ``goals.rules``' (``goal_part``: every screen counts the same commitments).
     if due:
-        overdue = [c for c in due if not c["done"]]
-        score = 1 - len(overdue) / len(due)
-        by_side = {s: sum(1 for c in overdue if c["side"] == s) for s in Side.values}
+        score = 1 - overdue / due
         if not overdue:
-            why = ngettext(
-                "The commitment due so far is done.", "All %(n)s commitments due so far are done.", len(due)
-            ) % {"n": len(due)}
+            why = ngettext("The commitment due so far is done.", "All %(n)s commitments due so far are done.", due) % {
+                "n": due
+            }
         else:
             why = ngettext(
                 "%(n)s commitment overdue (vendor %(vendor)s, partner %(partner)s).",
                 "%(n)s commitments overdue (vendor %(vendor)s, partner %(partner)s).",
-                len(overdue),
-            ) % {"n": len(overdue), "vendor": by_side["vendor"], "partner": by_side["partner"]}
+                overdue,
+            ) % {"n": overdue, "vendor": by_side["vendor"], "partner": by_side["partner"]}
     else:
         score, why = 1.0, gettext("No commitment was due yet.")
     components.append(Component("timeliness", gettext("Commitments kept on time"), WEIGHTS["timeliness"], score, why))
@@ -269,22 +390,11 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
 
     # 7. Freshness of check-ins on agreed goals (decays from 30 to 90 days). Two-key actuals: only
     # a figure the other side confirmed (or the sides settled) counts; the others wait and are named.
-    live = [g for g in goals if g["status"] == "agreed"]
-    sides = Side.values  # a list made at each use
     if live:
-        scores, stale, waiting = [], [], []
-        for g in live:
-            figures = [f for s in sides if (f := facts.confirmed_figures.get((g["id"], s)))]
-            days = [f["confirmed_on"] for f in figures if f["confirmed_on"] is not None]
-            pending = sum(f["waiting"] for f in figures)
-            if pending:
-                waiting.append((pending, g["title"]))
-            since = max(days) if days else (g["agreed_at"].date() if g["agreed_at"] else g["period_start"])
-            age = max(0, (today - since).days)
-            scores.append(1.0 if age <= FRESH_DAYS else max(0.0, 1 - (age - FRESH_DAYS) / (STALE_DAYS - FRESH_DAYS)))
-            if age > FRESH_DAYS:
-                stale.append((age, g["title"], bool(days)))
-        score = sum(scores) / len(scores)
+        # In the goals' order: the sum of the scores is a sum of floats, and the waiting are named in order.
+        stale = [part.stale for part in live if part.stale is not None]
+        waiting = [part.waiting for part in live if part.waiting is not None]
+        score = sum(part.fresh for part in live) / len(live)
         if stale:
             age, title, had = max(stale)
             weeks = age // 7
@@ -325,11 +435,7 @@ def compute(facts: PlanFacts, now: dt.datetime) -> HealthReport:
     components.append(Component("freshness", gettext("Check-ins are fresh"), WEIGHTS["freshness"], score, why))
 
     # 8. Confidence gap between the sides' latest check-ins.
-    gaps = []
-    for g in live:
-        v, p = facts.latest_check_ins.get((g["id"], "vendor")), facts.latest_check_ins.get((g["id"], "partner"))
-        if v and p:
-            gaps.append((abs(v["confidence"] - p["confidence"]), g["title"]))
+    gaps = [part.gap for part in live if part.gap is not None]
     if gaps:
         mean = sum(gap for gap, _ in gaps) / len(gaps)
         score = 1 - mean / 4
@@ -525,11 +631,13 @@ def remember_health(pid: Any, generation: str, now: dt.datetime, report: HealthR
 #
 # ``load_facts`` reads a whole plan: for the 500 goals of a large plan some 50 ms, most of it the
 # latest check-in of every agreed goal and the commitments. After a change of one goal only that
-# goal's facts can have moved, so ``HealthState`` keeps one plan's facts and ``patch_state`` reads
-# again only what the change touched: the rows of the goals named (their current row, commitments
-# and latest check-ins) and, when told, the vision, the objectives or the reviews (small reads).
-# ``state_report`` is then ``compute`` over facts equal to what ``load_facts`` reads at that moment
-# (``tests/test_health_state.py`` compares the two after random changes).
+# goal's facts can have moved, so ``HealthState`` keeps one plan's facts goal by goal
+# (``GoalFacts``, with the goal's ``GoalPart``) and ``patch_state`` reads again only what the change
+# touched: the rows of the goals named (their current row, commitments and latest check-ins) and,
+# when told, the vision, the objectives or the reviews (small reads). It replaces those goals'
+# facts and parts and leaves the others as they are: patching does not walk the plan.
+# ``state_report`` adds up the kept parts (``_report``, as ``compute`` does over ``load_facts``;
+# ``tests/test_plan_updates.py`` compares the two after random changes).
 #
 # Facts depend on the day (the current period, what is due): a state is valid for the day it was
 # loaded on; ``patch_state`` refuses another day and the caller loads it anew.
@@ -548,23 +656,54 @@ COMMITMENT_FACTS = (
 REVIEW_DAYS = 400
 
 
+@dataclass(frozen=True)
+class GoalFacts:
+    """One goal's share of its plan's ``PlanFacts``, and its ``GoalPart`` on the state's day."""
+
+    row: Mapping[str, Any] | None = None  # in ``current_goals``: a goal of this period
+    order: tuple[Any, ...] | None = None  # its place among them (period, creation, id)
+    commitments: list[dict[str, Any]] = field(default_factory=list)
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)  # its latest check-in, by side
+    confirmed: dict[str, dict[str, Any]] = field(default_factory=dict)  # its confirmed figures, by side
+    flows: list[dict[str, Any]] = field(default_factory=list)
+    outcome: Mapping[str, Any] | None = None  # achieved in the quarter
+    part: GoalPart = field(default_factory=GoalPart)
+
+
 @dataclass
 class HealthState:
-    """One plan's ``PlanFacts`` as of ``day``, with what patching them needs."""
+    """One plan's ``PlanFacts`` as of ``day``, kept goal by goal (``facts`` puts them together)."""
 
     day: dt.date
-    facts: PlanFacts
-    # The place of each current goal in ``facts.current_goals`` (the goals' order: period, creation).
-    order: dict[Any, tuple[Any, ...]] = field(default_factory=dict)
+    # The plan's own facts (vision, objectives, reviews, drivers, whether a goal was agreed); its
+    # lists of goals' facts stay empty: those are in ``goals``.
+    plan: PlanFacts
+    goals: dict[Any, GoalFacts] = field(default_factory=dict)
+    # The places of the current goals (``GoalFacts.order``), in order: ``current_goals``' order.
+    current: list[tuple[Any, ...]] = field(default_factory=list)
     # The plan's goals both sides agreed at some time (``PlanFacts.agreed_a_goal``), and whether
     # the plan has its vision (without it ``load_facts`` leaves ``agreed_a_goal`` False).
     agreed: set[Any] = field(default_factory=set)
     has_vision: bool = False
 
+    @property
+    def facts(self) -> PlanFacts:
+        """The plan's facts as ``load_facts`` reads them (a new object, a walk over every goal)."""
+        goals = self.goals.items()
+        return replace(
+            self.plan,
+            current_goals=[self.goals[place[-1]].row for place in self.current],  # type: ignore[misc]
+            commitments=[c for _gid, g in goals for c in g.commitments],
+            latest_check_ins={(gid, side): ci for gid, g in goals for side, ci in g.latest.items()},
+            confirmed_figures={(gid, side): f for gid, g in goals for side, f in g.confirmed.items()},
+            flows=[row for _gid, g in goals for row in g.flows],
+            outcomes=[g.outcome for _gid, g in goals if g.outcome is not None],
+        )
+
 
 def load_state(pid: Any, now: dt.datetime) -> HealthState:
     """The health state of one plan read whole (10 queries)."""
-    state = HealthState(day=now.date(), facts=PlanFacts())
+    state = HealthState(day=now.date(), plan=PlanFacts())
     _load_vision(state, pid)
     _load_objectives(state, pid)
     _load_reviews(state, pid, now)
@@ -586,24 +725,11 @@ def patch_state(
     turned since it was loaded (every fact that depends on the day may have moved)."""
     if now.date() != state.day:
         return None
-    facts = state.facts
     patched = HealthState(
         day=state.day,
-        facts=PlanFacts(
-            endorsed_sides=facts.endorsed_sides,
-            has_vision_text=facts.has_vision_text,
-            active_objectives=facts.active_objectives,
-            current_goals=facts.current_goals,
-            commitments=facts.commitments,
-            reviews=facts.reviews,
-            latest_check_ins=facts.latest_check_ins,
-            confirmed_figures=facts.confirmed_figures,
-            agreed_a_goal=facts.agreed_a_goal,
-            flows=facts.flows,
-            outcomes=facts.outcomes,
-            objective_sides=facts.objective_sides,
-        ),
-        order=state.order,
+        plan=replace(state.plan),
+        goals=state.goals,
+        current=state.current,
         agreed=state.agreed,
         has_vision=state.has_vision,
     )
@@ -620,21 +746,33 @@ def patch_state(
 
 
 def state_report(state: HealthState, now: dt.datetime) -> HealthReport:
-    """``compute`` over the state's facts as ``load_facts`` would read them at ``now``."""
+    """``compute`` over the state's facts as ``load_facts`` would read them at ``now``: the kept
+    parts of the goals added up (on another day than the state's, its facts computed whole)."""
     since = now - dt.timedelta(days=REVIEW_DAYS)
-    facts = state.facts
-    if any(r["scheduled_for"] < since for r in facts.reviews):
-        facts = PlanFacts(**{**facts.__dict__, "reviews": [r for r in facts.reviews if r["scheduled_for"] >= since]})
-    return compute(facts, now)
+    plan = state.plan
+    if any(r["scheduled_for"] < since for r in plan.reviews):
+        plan = replace(plan, reviews=[r for r in plan.reviews if r["scheduled_for"] >= since])
+    if now.date() != state.day:
+        return compute(replace(state.facts, reviews=plan.reviews), now)
+    goals = state.goals
+    parts = [goals[place[-1]].part for place in state.current]
+    parts += [g.part for g in goals.values() if g.row is None and g.commitments]
+    # What the give/get balance reads (``balance_of``): the goals' flows and outcomes.
+    plan = replace(
+        plan,
+        flows=[row for g in goals.values() for row in g.flows],
+        outcomes=[g.outcome for g in goals.values() if g.outcome is not None],
+    )
+    return _report(plan, parts, now)
 
 
 def _load_vision(state: HealthState, pid: Any) -> None:
-    state.has_vision, state.facts.has_vision_text = False, False
+    state.has_vision, state.plan.has_vision_text = False, False
     for a, b, c in Vision.objects.filter(partnership_id=pid).values_list("why_together", "what_we_hope", "how_we_work"):
         state.has_vision = True
-        state.facts.has_vision_text = bool(a.strip() and b.strip() and c.strip())
-    state.facts.agreed_a_goal = state.has_vision and bool(state.agreed)
-    state.facts.endorsed_sides = set(
+        state.plan.has_vision_text = bool(a.strip() and b.strip() and c.strip())
+    state.plan.agreed_a_goal = state.has_vision and bool(state.agreed)
+    state.plan.endorsed_sides = set(
         VisionEndorsement.objects.filter(vision__partnership_id=pid, revision=F("vision__revision")).values_list(
             "side", flat=True
         )
@@ -642,15 +780,15 @@ def _load_vision(state: HealthState, pid: Any) -> None:
 
 
 def _load_objectives(state: HealthState, pid: Any) -> None:
-    state.facts.active_objectives = dict(
+    state.plan.active_objectives = dict(
         Objective.objects.filter(partnership_id=pid, status=Objective.Status.ACTIVE).values_list("id", "title")
     )
-    state.facts.objective_sides = objective_driver_sides([pid]).get(pid, {})
+    state.plan.objective_sides = objective_driver_sides([pid]).get(pid, {})
 
 
 def _load_reviews(state: HealthState, pid: Any, now: dt.datetime) -> None:
     # From ``REVIEW_DAYS`` before now: ``state_report`` drops those that age out later in the day.
-    state.facts.reviews = list(
+    state.plan.reviews = list(
         AlignmentReview.objects.filter(
             partnership_id=pid, scheduled_for__gte=now - dt.timedelta(days=REVIEW_DAYS)
         ).values("partnership_id", "status", "scheduled_for")
@@ -659,62 +797,94 @@ def _load_reviews(state: HealthState, pid: Any, now: dt.datetime) -> None:
 
 def _load_goals(state: HealthState, pid: Any, ids: set[Any] | None) -> None:
     """The facts of the given goals of the plan (all of them: None), in place of what the state had."""
-    today, facts = state.day, state.facts
-    scope = Q(partnership_id=pid) if ids is None else Q(partnership_id=pid, pk__in=ids)
-    rows = Goal.objects.filter(scope).values(*GOAL_FACTS, "period_end", "created_at", "agreed_revision", "closed_at")
-    current: list[Mapping[str, Any]] = []
+    today = state.day
+    # A few goals: by statements kept compiled (``_by_goal``), the plan's ids as one array.
+    named = sorted(ids) if ids is not None else None
+    rows = (
+        _goal_rows(None, scope=Q(partnership_id=pid))
+        if named is None
+        else GOAL_ROWS(None, partnership=uuid.UUID(str(pid)), goals=named)
+    )
+    goals: dict[Any, GoalFacts] = {}
+    current: list[tuple[Any, ...]] = []
+    agreed: set[Any] = set()
+    if ids is not None:
+        goals, current, agreed = dict(state.goals), list(state.current), state.agreed - ids
+    for gid in ids or ():
+        old = goals.pop(gid, None)
+        if old is not None and old.order is not None:
+            del current[bisect_left(current, old.order)]
+    # What was read of each goal, by id: the ``GoalFacts`` fields.
+    read: dict[Any, dict[str, Any]] = defaultdict(dict)
     # The goals achieved in the quarter (``_outcome_rows``, by the day in the current time zone as
     # its ``__date`` lookup), from the same rows.
     quarter = Period.quarter_of(today)
-    outcomes = [g for g in facts.outcomes if g["id"] not in ids] if ids is not None else []
-    order, agreed = dict(state.order), set(state.agreed)
-    if ids is not None:
-        agreed -= ids
-        for gid in ids:
-            order.pop(gid, None)
     for row in rows:
+        gid = row["id"]
         if row["agreed_revision"] is not None:
-            agreed.add(row["id"])
+            agreed.add(gid)
         closed = timezone.localdate(row["closed_at"]) if row["closed_at"] else None
         if row["status"] == GoalStatus.ACHIEVED and closed and quarter.start <= closed <= quarter.end:
-            outcomes.append({key: row[key] for key in ("id", "partnership_id", "objective_id")})
+            read[gid]["outcome"] = {key: row[key] for key in ("id", "partnership_id", "objective_id")}
         if row["period_start"] <= today <= row["period_end"]:
-            current.append({key: row[key] for key in GOAL_FACTS})
-            order[row["id"]] = (row["period_start"], row["created_at"], row["id"])
-    kept = [g for g in facts.current_goals if g["id"] not in ids] if ids is not None else []
-    facts.current_goals = sorted(kept + current, key=lambda g: order[g["id"]])
-    state.order, state.agreed = order, agreed
-    facts.agreed_a_goal = state.has_vision and bool(agreed)
+            read[gid]["row"] = {key: row[key] for key in GOAL_FACTS}
+            read[gid]["order"] = (row["period_start"], row["created_at"], gid)
+    state.agreed = agreed
+    state.plan.agreed_a_goal = state.has_vision and bool(agreed)
     # As ``load_facts``: the commitments of current goals, and those due so far of agreed goals.
-    current_ids = [g["id"] for g in current]
-    due = Q(goal__partnership_id=pid) if ids is None else Q(goal_id__in=ids)
-    commitments = Commitment.objects.filter(Q(goal_id__in=current_ids) | (due & due_filter(today))).values(
-        *COMMITMENT_FACTS
+    current_ids = [gid for gid, facts in read.items() if "row" in facts]
+    commitments = (
+        _commitment_rows(today, current=current_ids, due=Q(goal__partnership_id=pid))
+        if named is None
+        else COMMITMENT_ROWS(today, current=current_ids, goals=named)
     )
-    kept_commitments = [c for c in facts.commitments if c["goal_id"] not in ids] if ids is not None else []
-    # The goals' own id objects in the other facts: ``compute`` looks goals up by id many times, and
-    # a dict finds the very object it holds without comparing two UUIDs. (Kept commitments are of
-    # other goals than those read: they hold their goals' objects already.)
-    same = {g["id"]: g["id"] for g in current}
     for row in cast(Iterable[dict[str, Any]], commitments):
         row.pop("goal__partnership_id")
-        row["goal_id"] = same.get(row["goal_id"], row["goal_id"])
-        kept_commitments.append(row | {"goal_status": row.pop("goal__status")})
-    facts.commitments = kept_commitments
-    live = [g["id"] for g in current if g["status"] == "agreed"]
-    latest = {k: v for k, v in facts.latest_check_ins.items() if k[0] not in ids} if ids is not None else {}
-    for key, ci in latest_check_ins(live).items():
-        latest[(same.get(key[0], key[0]), key[1])] = {"measured_on": ci.measured_on, "confidence": ci.confidence}
-    facts.latest_check_ins = latest
-    confirmed = {k: v for k, v in facts.confirmed_figures.items() if k[0] not in ids} if ids is not None else {}
-    for key, figures in confirmed_figures(live).items():
-        confirmed[(same.get(key[0], key[0]), key[1])] = figures
-    facts.confirmed_figures = confirmed
+        read[row["goal_id"]].setdefault("commitments", []).append(row | {"goal_status": row.pop("goal__status")})
+    live = [gid for gid in current_ids if read[gid]["row"]["status"] == "agreed"]
+    for (gid, side), ci in latest_check_ins(live).items():
+        read[gid].setdefault("latest", {})[side] = {"measured_on": ci.measured_on, "confidence": ci.confidence}
+    for (gid, side), figures in confirmed_figures(live).items():
+        read[gid].setdefault("confirmed", {})[side] = figures
     # The quarter's give/get balance of the goals read (``load_facts``).
-    scope = Q(goal__partnership_id=pid) if ids is None else Q(goal__partnership_id=pid, goal_id__in=ids)
-    flows = [row for row in facts.flows if row["goal_id"] not in ids] if ids is not None else []
-    for row in _flow_rows(scope, today):
+    flows = (
+        _flow_rows(Q(goal__partnership_id=pid), today)
+        if named is None
+        else FLOW_ROWS(today, partnership=uuid.UUID(str(pid)), goals=named)
+    )
+    for row in flows:
         row.pop("goal__partnership_id")
-        flows.append(row)
-    facts.flows = flows
-    facts.outcomes = outcomes
+        read[row["goal_id"]].setdefault("flows", []).append(row)
+    for gid, facts in read.items():
+        row = facts.get("row")
+        part = goal_part(row, facts.get("commitments", ()), facts.get("latest", {}), facts.get("confirmed", {}), today)
+        goals[gid] = GoalFacts(**facts, part=part)
+        if row is not None:
+            insort(current, facts["order"])
+    state.goals, state.current = goals, current
+
+
+def _goal_rows(_form: None, *, scope: Q) -> Any:
+    return Goal.objects.filter(scope).values(*GOAL_FACTS, "period_end", "created_at", "agreed_revision", "closed_at")
+
+
+def _commitment_rows(today: dt.date, *, current: list[Any], due: Q) -> Any:
+    """As ``load_facts``: the commitments of current goals, and those due so far of agreed goals."""
+    return Commitment.objects.filter(among("goal_id", current) | (due & due_filter(today))).values(*COMMITMENT_FACTS)
+
+
+# The reads of a few goals (``patch_state``), kept compiled per connection (and day).
+GOAL_ROWS = KeptRows(
+    "health_goal_rows",
+    lambda form, *, partnership, goals: _goal_rows(form, scope=Q(partnership_id=partnership) & among("pk", goals)),
+)
+COMMITMENT_ROWS = KeptRows(
+    "health_commitment_rows",
+    lambda today, *, current, goals: _commitment_rows(today, current=current, due=among("goal_id", goals)),
+)
+FLOW_ROWS = KeptRows(
+    "health_flow_rows",
+    lambda today, *, partnership, goals: _flow_rows(
+        Q(goal__partnership_id=partnership) & among("goal_id", goals), today
+    ),
+)
