@@ -49,6 +49,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import uuid
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -58,13 +59,15 @@ from typing import Any
 import orjson
 from django.db import connection, models
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from alignment.access import Access
 from alignment.changes import feed_queryset
 from alignment.models import ChangeEvent
 from cadence import health as plan_health
 from cadence.attention import plan_attention
+from core.kept_reads import KeptRows
+from core.statements import among
 from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalStatus, negotiation_state_of
 
 from . import plan_document as document_rows
@@ -91,24 +94,38 @@ class Spliced:
     attention: tuple[str, ...] | None = None
 
 
+def _by_goal(
+    model: type[models.Model], columns: document_rows.Columns, order: tuple[str, ...], *, goal: str = "goal_id"
+) -> Callable[[Any, list[str]], list[dict[str, Any]]]:
+    """The rows of some goals of the plan in one list of the document (the full build's columns
+    and order), read by a statement kept compiled per connection on PostgreSQL (``KeptRows``:
+    building the columns' casts cost more than the read). Elsewhere ``Rows`` reads them (it writes
+    SQLite's decimals as the document shows them)."""
+    plan = "partnership_id" if goal == "pk" else "goal__partnership_id"
+
+    def rows(partnership: Any, ids: list[str]) -> document_rows.Rows:
+        qs = model._default_manager.filter(among(goal, ids), **{plan: partnership}).order_by(*order)
+        return document_rows.Rows(qs, columns)
+
+    kept = KeptRows(f"plan_{model._meta.model_name}_rows", lambda _form, *, p, goals: rows(p, goals).qs)
+    keys = [key for key, _ in columns]
+
+    def read(partnership: Any, ids: list[str]) -> list[dict[str, Any]]:
+        if connection.vendor != "postgresql":
+            return rows(partnership.pk, ids).dicts()
+        return [dict(zip(keys, row, strict=True)) for row in kept(None, p=partnership.pk, goals=ids)]
+
+    return read
+
+
+_goal_rows = _by_goal(Goal, document_rows.GOAL, document_rows.GOAL_ORDER, goal="pk")
+
+
 def _goals(partnership: Any, ids: list[str]) -> list[dict[str, Any]]:
-    rows = document_rows.Rows(
-        Goal.objects.filter(partnership=partnership, pk__in=ids).order_by(*document_rows.GOAL_ORDER),
-        document_rows.GOAL,
-    ).dicts()
+    rows = _goal_rows(partnership, ids)
     for goal in rows:
         goal["negotiation_state"] = negotiation_state_of(goal["status"], goal["amendment"])
     return rows
-
-
-def _children(
-    model: type[models.Model], columns: document_rows.Columns, order: tuple[str, ...]
-) -> Callable[[Any, list[str]], list[dict[str, Any]]]:
-    def read(partnership: Any, ids: list[str]) -> list[dict[str, Any]]:
-        qs = model._default_manager.filter(goal_id__in=ids, goal__partnership=partnership).order_by(*order)
-        return document_rows.Rows(qs, columns).dicts()
-
-    return read
 
 
 SPLICED: dict[str, Spliced] = {
@@ -119,24 +136,24 @@ SPLICED: dict[str, Spliced] = {
         ("id", "status", "amendment", "revision", "proposed_by_side", "closed_at", "objective", "agreed_revision"),
     ),
     "approvals": Spliced(
-        _children(Approval, document_rows.APPROVAL, document_rows.APPROVAL_ORDER),
+        _by_goal(Approval, document_rows.APPROVAL, document_rows.APPROVAL_ORDER),
         lambda r: (r["created_at"], str(r["id"])),
         "goal",
         ("goal", "revision", "side"),
     ),
     "commitments": Spliced(
-        _children(Commitment, document_rows.COMMITMENT, document_rows.COMMITMENT_ORDER),
+        _by_goal(Commitment, document_rows.COMMITMENT, document_rows.COMMITMENT_ORDER),
         lambda r: (r["side"], r["position"], r["created_at"], str(r["id"])),
         "goal",
         ("goal", "side", "done", "placeholder", "due_date"),
     ),
     "check_ins": Spliced(
-        _children(CheckIn, document_rows.CHECK_IN, document_rows.CHECK_IN_ORDER),
+        _by_goal(CheckIn, document_rows.CHECK_IN, document_rows.CHECK_IN_ORDER),
         lambda r: (r["measured_on"], r["created_at"], str(r["id"])),
         "goal",
     ),
     "comments": Spliced(
-        _children(Comment, document_rows.COMMENT, document_rows.COMMENT_ORDER),
+        _by_goal(Comment, document_rows.COMMENT, document_rows.COMMENT_ORDER),
         lambda r: (r["created_at"], str(r["id"])),
         "goal",
     ),
@@ -241,6 +258,7 @@ class PlanState:
     amended: dict[str, int]  # goals with a pending amendment: the number of their agreed revision
     reviews: list[dict[str, Any]]  # the reviews' status and time (attention)
     health: plan_health.HealthState
+    attention: dict[str, Any]  # the document's, as ``plan_attention`` gave it
     # What the document's ``partnership`` was rendered from (``partnership_facts``).
     partnership: tuple[Any, ...] = ()
     body: bytes = b""
@@ -257,8 +275,16 @@ class PlanState:
             pieces.append(b"%s%s:" % (b"," if len(pieces) > 1 else b"", name))
             if key in self.lists:
                 rendered = self.lists[key]
-                pieces += (b"[", b",".join(rendered.rows), b"]")
-                digest.update(b"%d%s[%s]" % (len(name), name, b"".join(rendered.digests)))
+                # The rows between commas, joined with the rest at once: one copy of some 3 MB, not two.
+                pieces.append(b"[")
+                if rendered.rows:
+                    spaced = [b","] * (2 * len(rendered.rows) - 1)
+                    spaced[::2] = rendered.rows
+                    pieces += spaced
+                pieces.append(b"]")
+                digest.update(b"%d%s[" % (len(name), name))
+                digest.update(b"".join(rendered.digests))
+                digest.update(b"]")
             else:
                 pieces.append(value)
                 digest.update(b"%d%s%d:%s" % (len(name), name, len(value), value))
@@ -324,16 +350,24 @@ def row_digest(body: bytes) -> bytes:
 
 
 def plan_json(
-    access: Access, key: str, generation: str | None, hour: str, *, side: str | None = None
+    access: Access,
+    key: str,
+    generation: str | None,
+    hour: str,
+    *,
+    side: str | None = None,
+    later: list[Callable[[], object]] | None = None,
 ) -> tuple[bytes, str]:
     """The document without the caller's ``access`` (the ``key`` of the kept one: plan and side),
     and its digest: the kept one updated for what changed since it was built, or built whole.
-    ``side``: the document is that side's own (it holds its private figures), not both sides'."""
+    ``side``: the document is that side's own (it holds its private figures), not both sides'.
+    ``later``: where to put what may wait until the answer is sent (an updated document's health
+    put where the dashboard finds it); without it, that is done at once."""
     now = timezone.now()
     with _lock:
         kept = _states.get(key)
     state, positions = (
-        update(kept, access, generation, now, side) if kept is not None and kept.hour == hour else (None, None)
+        update(kept, access, generation, now, side, later) if kept is not None and kept.hour == hour else (None, None)
     )
     if state is None:
         built = build(access, generation, hour, now, positions)
@@ -405,6 +439,7 @@ def build(
         amended=amended,
         reviews=[{"status": r["status"], "scheduled_for": r["scheduled_for"]} for r in document["reviews"]],
         health=loaded[0],
+        attention=document["attention"],
         partnership=partnership_facts(p),
     ).finish()
 
@@ -427,21 +462,8 @@ def changes_since(
     they gave the plan will not change again when the feed serves them. The positions (the
     document's cursor) only move to what the feed serves, so they are replayed and read again.
     In a document of one ``side`` alone, a figure only the other side sees changes nothing."""
-    events = list(
-        _events_after(position)
-        .filter(partnership_id=partnership_id)
-        .annotate(served=_served_by_feed())
-        .values_list(
-            "txid",
-            "seq",
-            "object_type",
-            "object_id",
-            "action",
-            "after__goal",
-            "before__goal",
-            "side_only",
-            "served",
-        )[: MAX_EVENTS + 1]
+    events = EVENTS(
+        MAX_EVENTS + 1, partnership=uuid.UUID(str(partnership_id)), txid=int(position[0]), seq=int(position[1])
     )
     if len(events) > MAX_EVENTS:
         return None, None
@@ -472,6 +494,30 @@ def changes_since(
     return changed, positions
 
 
+def _events(limit: int, /, *, partnership: Any, txid: int, seq: int) -> models.QuerySet[ChangeEvent, Any]:
+    """The plan's first ``limit`` committed events after ``(txid, seq)``, with what ``changes_since`` reads."""
+    return (
+        _events_after((txid, seq))
+        .filter(partnership_id=partnership)
+        .annotate(served=_served_by_feed())
+        .values_list(
+            "txid",
+            "seq",
+            "object_type",
+            "object_id",
+            "action",
+            "after__goal",
+            "before__goal",
+            "side_only",
+            "served",
+        )[:limit]
+    )
+
+
+# Built and compiled once per connection: building it cost more than reading the one or two events.
+EVENTS = KeptRows("plan_update_events", _events)
+
+
 def _events_after(position: tuple[int, int]) -> models.QuerySet[ChangeEvent]:
     """Every committed event after ``position``, in feed order."""
     qs: models.QuerySet[ChangeEvent] = ChangeEvent.objects.extra(  # constant SQL, the position as parameters
@@ -490,7 +536,12 @@ def _served_by_feed() -> Exists:
 
 
 def update(
-    state: PlanState, access: Access, generation: str | None, now: dt.datetime, side: str | None = None
+    state: PlanState,
+    access: Access,
+    generation: str | None,
+    now: dt.datetime,
+    side: str | None = None,
+    later: list[Callable[[], object]] | None = None,
 ) -> tuple[PlanState | None, Positions | None]:
     """``state`` brought up to the plan's latest change (None when it must be built whole), and the
     positions of that change and of the cursor when they were read."""
@@ -500,7 +551,9 @@ def update(
         return None, positions
     # No event after the state's: its transaction is still open (or nothing changed), the
     # positions are what a full build takes.
-    state_or_none = _updated(state, access, generation, now, changed, positions or document_rows.plan_positions(p.pk))
+    state_or_none = _updated(
+        state, access, generation, now, changed, positions or document_rows.plan_positions(p.pk), later
+    )
     return state_or_none, positions
 
 
@@ -527,6 +580,7 @@ def _updated(
     now: dt.datetime,
     changed: dict[str, set[str]],
     positions: Positions,
+    later: list[Callable[[], object]] | None = None,
 ) -> PlanState | None:
     p = access.partnership
     position, cursor = positions
@@ -567,7 +621,11 @@ def _updated(
             parts["agreed_revisions"] = render(revisions)
         report = plan_health.state_report(health_state, now)
         if generation:
-            plan_health.remember_health(p.pk, generation, now, report)
+            remember = _remembering(p.pk, generation, now, report)
+            if later is None:
+                remember()
+            else:
+                later.append(remember)
         health = document_rows.document_of_health(report)
         if not exact_json(health):
             return None
@@ -592,16 +650,8 @@ def _updated(
             parts["pulse"] = render(pulse)
         parts["cursor"] = render(encode_cursor(cursor))
         parts["health"] = render(health)
-        parts["attention"] = render(
-            plan_attention(
-                lists["goals"].facts,
-                lists["approvals"].facts,
-                lists["commitments"].facts,
-                state.reviews,
-                now,
-                timezone.localdate(now),
-            )
-        )
+        attention = _attention(state, lists, changed["goals"] | changed["approvals"] | changed["commitments"], now)
+        parts["attention"] = render(attention)
     except NotWritable:
         return None
     return PlanState(
@@ -613,5 +663,58 @@ def _updated(
         amended=amended,
         reviews=state.reviews,
         health=health_state,
+        attention=attention,
         partnership=facts,
     ).finish()
+
+
+def _attention(state: PlanState, lists: dict[str, Rendered], goals: set[str], now: dt.datetime) -> dict[str, Any]:
+    """The document's ``attention`` after the rows of these goals changed, without going over the
+    whole plan again: ``plan_attention`` over the goals' rows as they were, and as they are (with
+    the reviews, for the next review), taken from and added to the counts the document had.
+
+    ``plan_attention`` (and ``goals.rules`` under it) stays the one home of what waits and what is
+    overdue: a goal waits by its own row and approvals, a commitment is overdue by its own row and
+    its goal's status, so the plan's counts are the sums of its goals' and its waiting goals those
+    of its goals, in the goals' order. The kept counts are of the same day: a document is kept for
+    its hour (the date in UTC, ``timezone.localdate`` here)."""
+    today = timezone.localdate(now)
+
+    def of(lists: dict[str, Rendered], reviews: list[dict[str, Any]]) -> dict[str, Any]:
+        rows = {key: _rows_of(lists[key], goals) for key in ("goals", "approvals", "commitments")}
+        return plan_attention(rows["goals"], rows["approvals"], rows["commitments"], reviews, now, today)
+
+    after = of(lists, state.reviews)
+    if not goals:
+        return {**after, **{key: state.attention[key] for key in ("waiting", "waiting_goals", "overdue")}}
+    kept, before = state.attention, of(state.lists, [])
+    overdue = {side: n - before["overdue"][side] + after["overdue"][side] for side, n in kept["overdue"].items()}
+    waiting = {
+        side: (set(ids) - goals) | set(after["waiting_goals"][side]) for side, ids in kept["waiting_goals"].items()
+    }
+    order = lists["goals"].goals
+    waiting_goals = {side: [goal for goal in order if goal in ids] for side, ids in waiting.items()}
+    return {
+        **after,
+        "waiting": {side: len(ids) for side, ids in waiting_goals.items()},
+        "waiting_goals": waiting_goals,
+        "overdue": overdue,
+    }
+
+
+def _rows_of(rendered: Rendered, goals: set[str]) -> list[dict[str, Any]]:
+    """What attention needs of the rows of these goals (``Spliced.attention``)."""
+    if not goals:
+        return []
+    return [facts for goal, facts in zip(rendered.goals, rendered.facts, strict=True) if goal in goals]
+
+
+def _remembering(pid: Any, generation: str, now: dt.datetime, report: plan_health.HealthReport) -> Callable[[], None]:
+    """``remember_health`` of a report, in the language it was written in (it is cached per language)."""
+    language = translation.get_language()
+
+    def remember() -> None:
+        with translation.override(language):
+            plan_health.remember_health(pid, generation, now, report)
+
+    return remember

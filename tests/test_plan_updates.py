@@ -15,7 +15,7 @@ from django.core.signals import request_finished
 from django.db import close_old_connections, connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -109,6 +109,13 @@ def apply(cast: Any, op: str, n: int) -> None:
         elif op == "approve" and goal:
             goal.refresh_from_db()
             goal_services.goal_approve(access=vendor if n % 2 else partner, goal_id=goal.pk, revision=goal.revision)
+        elif op == "request changes" and goal:
+            goal.refresh_from_db()
+            goal_services.goal_request_changes(
+                access=partner if n % 2 else vendor, goal_id=goal.pk, comment=f"Not yet {n}", revision=goal.revision
+            )
+        elif op == "withdraw" and goal:
+            goal_services.goal_withdraw(access=editor, goal_id=goal.pk, note="Not now")
         elif op == "discard amendment" and goal:
             goal_services.goal_discard_amendment(access=vendor, goal_id=goal.pk)
         elif op == "check-in" and goal:
@@ -193,6 +200,8 @@ GOAL_CHANGES = [
     "retarget",
     "propose",
     "approve",
+    "request changes",
+    "withdraw",
     "discard amendment",
     "check-in",
     "commitment",
@@ -252,8 +261,13 @@ def test_after_any_changes_the_health_kept_goal_by_goal_is_the_computed_one(cast
         assert state.facts.current_goals == facts.current_goals
         assert sorted(map(repr, state.facts.commitments)) == sorted(map(repr, facts.commitments))
         assert state.facts.latest_check_ins == facts.latest_check_ins
+        assert state.facts.confirmed_figures == facts.confirmed_figures
         assert state.facts.agreed_a_goal == facts.agreed_a_goal
         assert health.state_report(state, now) == health.compute(facts, now)
+        # Each goal's part, kept and patched, is the one a state read whole works out.
+        whole = health.load_state(pid, now)
+        assert {gid: g.part for gid, g in state.goals.items()} == {gid: g.part for gid, g in whole.goals.items()}
+        assert state.current == whole.current
 
 
 @pytest.mark.django_db
@@ -269,6 +283,41 @@ def test_a_one_field_change_reads_only_that_goal(cast):
     # The change log, the goal's row and its facts of health (its row, its commitments).
     assert len(queries) <= 5
     assert not any("goals_checkin" in q["sql"] or "goals_comment" in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.django_db
+def test_a_change_of_one_goal_works_out_health_and_attention_for_that_goal_alone(cast, monkeypatch):
+    """The health's part and the attention of the other goals are kept, not worked out again: the
+    update reads the rules (``cadence.health.goal_part``, ``cadence.attention.plan_attention``)
+    for the changed goal's rows only, and its document is still a full build's."""
+    world = rich_plan(cast)
+    access = cast.access("vendor_editor")
+    kept(access)
+    parts: set[str] = set()
+    real_part = health.goal_part
+
+    def part(goal: Any, commitments: Any, *args: Any) -> Any:
+        parts.update(str(g) for g in [goal["id"]] if goal is not None)
+        parts.update(str(c["goal_id"]) for c in commitments)
+        return real_part(goal, commitments, *args)
+
+    monkeypatch.setattr(health, "goal_part", part)
+    attention: list[int] = []
+    real_attention = plan_updates.plan_attention
+
+    def counted(goals: Any, *args: Any) -> Any:
+        attention.append(len(goals))
+        return real_attention(goals, *args)
+
+    monkeypatch.setattr(plan_updates, "plan_attention", counted)
+    goal_services.goal_propose(access=access, goal_id=world.draft.pk)
+    body, _digest = kept(access)
+    assert parts == {str(world.draft.pk)}
+    assert attention and max(attention) == 1
+    monkeypatch.undo()
+    assert body == shared_plan(access)
+    # Proposed by the vendor's editor: it waits for both sides' approvers.
+    assert str(world.draft.pk) in orjson.loads(body)["attention"]["waiting_goals"]["partner"]
 
 
 @pytest.mark.django_db
@@ -442,3 +491,23 @@ def test_a_cache_that_fails_after_the_answer_was_sent_is_logged(cast, monkeypatc
         _close(response)
     assert response.closed
     assert "sharing it failed" in caplog.text and "cache is down" in caplog.text
+
+
+@pytest.mark.django_db
+def test_an_updated_documents_health_is_cached_for_the_dashboard_once_the_answer_is_sent(cast):
+    """The dashboard finds the health an update computed (``remember_health``); with ``later`` (the
+    view's: run after the last byte) it is written then, in the language it was written in."""
+    world = rich_plan(cast)
+    access = cast.access("vendor_editor")
+    kept(access)
+    goal_services.goal_update(access=access, goal_id=world.draft.pk, title="Cached after the answer")
+    pid = cast.partnership.pk
+    generation, hour = plan_generations([pid])[pid], cache_hour(timezone.now())
+    later: list[Any] = []
+    plan_updates.plan_json(access, f"test:{pid}:{access.side}", generation, hour, side=access.side, later=later)
+    key = health._report_key(pid, generation, hour, translation.get_language())
+    assert cache.get(key) is None
+    with translation.override("de"):
+        for action in later:
+            action()
+    assert cache.get(key) == health.health_for([pid])[pid]

@@ -272,8 +272,9 @@ def cached_plan(
     ``where``: the ``document_key`` the caller read already; ``tag_unknown``: ``known_tag`` found
     no digest (a document cached before digests were), which is then cached beside the document.
     ``later``: where to put the writing of a document this process made to the shared cache (some
-    3 MB for a plan of 500 goals), to run after the answer is sent (``after_sent``); without it,
-    the document is written at once. Until it is there, another process asking for the plan makes
+    3 MB for a plan of 500 goals), and of an updated document's health for the dashboard
+    (``plan_updates.plan_json``), to run after the answer is sent (``after_sent``); without it,
+    both are written at once. Until the document is there, another process asking for the plan makes
     it from its own kept copy (``plan_updates``) or whole: the key names the plan's generation, so
     a late write is never a stale document."""
     seconds = settings.HEALTH_CACHE_SECONDS
@@ -291,7 +292,7 @@ def cached_plan(
             # Updated for what changed since this process last made it.
             with collector_paused():
                 side = None if where.audience == "both" else access.side
-                cached = plan_json(access, kept, generation, hour, side=side)
+                cached = plan_json(access, kept, generation, hour, side=side, later=later)
         else:
             shared = shared_plan(access, generation)
             cached = (shared, shared_digest(shared))
