@@ -75,6 +75,8 @@ from .feed import decode_cursor, encode_cursor
 from .renderers import LINE_SEPARATORS, JSONRenderer, exact_json
 from .views.pulse import held_pulses_out
 
+# How a private figure reads in the rendered document (``DriverFigureOut``'s ``visibility``).
+PRIVATE_FIGURE = b'"visibility":"private"'
 # More changes than these since a document was built: building it whole is as quick and simpler.
 MAX_EVENTS = 200
 MAX_GOALS = 40
@@ -204,6 +206,7 @@ class Rendered:
     digests: list[bytes] = field(default_factory=list)
     facts: list[dict[str, Any]] = field(default_factory=list)
     size: int = 0  # of the rows
+    private: int = 0  # rows that show a private figure (``PRIVATE_FIGURE``)
 
     @classmethod
     def of(cls, spec: Spliced, rows: Iterable[dict[str, Any]]) -> Rendered:
@@ -215,6 +218,7 @@ class Rendered:
             made.rows.append(body)
             made.digests.append(row_digest(body))
             made.size += len(body)
+            made.private += PRIVATE_FIGURE in body
             if spec.attention:
                 made.facts.append({key: row[key] for key in spec.attention})
         return made
@@ -230,6 +234,7 @@ class Rendered:
             [self.digests[i] for i in keep],
             [self.facts[i] for i in keep] if self.facts else [],
             self.size - sum(len(self.rows[i]) for i in dropped),
+            self.private - sum(PRIVATE_FIGURE in self.rows[i] for i in dropped),
         )
 
     def insert(self, spec: Spliced, row: dict[str, Any]) -> None:
@@ -242,6 +247,7 @@ class Rendered:
         self.rows.insert(i, body)
         self.digests.insert(i, row_digest(body))
         self.size += len(body)
+        self.private += PRIVATE_FIGURE in body
         if spec.attention:
             self.facts.insert(i, {key: row[key] for key in spec.attention})
 
@@ -263,6 +269,7 @@ class PlanState:
     partnership: tuple[Any, ...] = ()
     body: bytes = b""
     digest: str = ""
+    private: bool = False  # whether ``body`` shows a private figure (``PRIVATE_FIGURE``)
     generation: str | None = None  # the plan's generation it was made for
     bytes: int = 0  # what it holds in memory, about
 
@@ -290,6 +297,11 @@ class PlanState:
                 digest.update(b"%d%s%d:%s" % (len(name), name, len(value), value))
         pieces.append(b"}")
         self.body = b"".join(pieces)
+        # Looked for in each part and row as it was rendered (the document's keys and the commas
+        # between rows are no part of it): not in the 3 MB again.
+        self.private = any(
+            PRIVATE_FIGURE in value for key, value in self.parts.items() if key not in self.lists
+        ) or any(rendered.private for rendered in self.lists.values())
         self.bytes = len(self.body) + sum(rendered.size for rendered in self.lists.values())
         # Of the document's parts, its long lists by the digest of each row: a function of the bytes
         # (the same document always has the same parts and rows) that costs little to take again.
@@ -378,6 +390,16 @@ def plan_json(
     state.generation = generation
     _keep(key, state)
     return state.body, state.digest
+
+
+def shows_private_figure(key: str, body: bytes) -> bool:
+    """Whether the document ``body`` shows a private figure: known of the one this process keeps
+    under ``key`` (``PlanState.private``), else looked for in its bytes."""
+    with _lock:
+        state = _states.get(key)
+    if state is not None and state.body is body:
+        return state.private
+    return PRIVATE_FIGURE in body
 
 
 def current(key: str, generation: str, hour: str) -> tuple[bytes, str] | None:

@@ -235,6 +235,9 @@ def test_after_any_changes_the_updated_document_is_a_fresh_full_build(cast, monk
             body, digest = kept(access)
             assert body == shared_plan(access, plan_generations([cast.partnership.pk])[cast.partnership.pk])
             assert (body, digest) == fresh(access)
+            # Whether it shows a private figure is known without looking through the bytes again.
+            key = f"test:{cast.partnership.pk}:{access.side}"
+            assert plan_updates.shows_private_figure(key, body) is (plan_updates.PRIVATE_FIGURE in body)
     # Built whole once per side per step by ``fresh``, never for the changes themselves.
     assert builds.count - start == 2 * len(steps)
 

@@ -38,7 +38,14 @@ from ..plan_document import (
     shared_document,
     visible_figures_in_order,
 )
-from ..plan_updates import current, forget, keep_copy, plan_json, shared_digest
+from ..plan_updates import (
+    current,
+    forget,
+    keep_copy,
+    plan_json,
+    shared_digest,
+    shows_private_figure,
+)
 from ..renderers import FastJSON, JSONRenderer
 from ..resources import PARTNERSHIPS, load
 from .balance import BalanceOut
@@ -250,10 +257,6 @@ def after_sent(response: HttpResponse, action: Callable[[], object]) -> None:
     response._resource_closers.append(run)  # type: ignore[attr-defined]
 
 
-# How a private figure reads in the rendered document (``DriverFigureOut``'s ``visibility``).
-PRIVATE_FIGURE = b'"visibility":"private"'
-
-
 def cached_plan(
     access: Access,
     where: DocumentKey | None = None,
@@ -296,7 +299,7 @@ def cached_plan(
         else:
             shared = shared_plan(access, generation)
             cached = (shared, shared_digest(shared))
-        if where.audience == "both" and PRIVATE_FIGURE in cached[0]:
+        if where.audience == "both" and shows_private_figure(kept, cached[0]):
             # A figure was made private while the document was read: it is one side's document now.
             forget(kept)
             return cached_plan(access, document_key(access, per_side=True), later=later)
