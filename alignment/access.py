@@ -310,14 +310,15 @@ def viewer_side(user: User | Any) -> Expression:
     ``_build_access`` places them: the side of their membership, else the vendor side where they
     administer the vendor, else the partner side (what remains visible). With the request's
     standing (``remember_standing``) the memberships and organisations are lists of ids (one array
-    each on PostgreSQL: a comparison a row, no join); without it the queryset must join the
-    person's membership as ``membership`` (``with_membership``) and the organisations are a subquery."""
+    each on PostgreSQL: a comparison a row, no join), and the queryset may be of any model that
+    ``standing_filter`` applies to; without it the queryset must join the person's membership as
+    ``membership`` (``with_membership``) and the organisations are a subquery."""
     standing = _standing(user)
     if standing is not None:
         on = {side: [pid for pid, (member_side, _) in standing.members.items() if member_side == side] for side in Side}
         return Case(
-            When(among("id", on[Side.VENDOR]), then=Value(Side.VENDOR.value)),
-            When(among("id", on[Side.PARTNER]), then=Value(Side.PARTNER.value)),
+            When(among("pk", on[Side.VENDOR]), then=Value(Side.VENDOR.value)),
+            When(among("pk", on[Side.PARTNER]), then=Value(Side.PARTNER.value)),
             When(among("vendor_id", list(standing.admin_orgs)), then=Value(Side.VENDOR.value)),
             default=Value(Side.PARTNER.value),
             output_field=CharField(),
@@ -383,9 +384,15 @@ def partnerships_of(*, members: list[uuid.UUID], admin_orgs: list[uuid.UUID]) ->
     """The partnerships of these memberships and of the organisations administered: the rule of
     ``visible_partnerships``. Each list is one parameter on PostgreSQL (``among``), so the statement is
     the same for every person and can be kept compiled (``core.statements.Template``)."""
-    return Partnership.objects.filter(
-        among("id", members) | among("vendor_id", admin_orgs) | among("partner_id", admin_orgs)
-    )
+    return Partnership.objects.filter(standing_filter(members=members, admin_orgs=admin_orgs))
+
+
+def standing_filter(*, members: list[uuid.UUID], admin_orgs: list[uuid.UUID]) -> Q:
+    """The rule of ``partnerships_of`` as a filter of a model whose key is a partnership's id and
+    that names the partnership's organisations as ``vendor`` and ``partner``: a ``Partnership``, or
+    its stored attention row (``cadence.models.PartnershipAttention``, which the dashboard reads
+    alone)."""
+    return among("pk", members) | among("vendor_id", admin_orgs) | among("partner_id", admin_orgs)
 
 
 def _parse_id(value: Any) -> uuid.UUID:

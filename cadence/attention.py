@@ -274,15 +274,20 @@ def stored_rows(
     (waiting, waiting_firsts), (overdue, overdue_firsts) = _waiting_counts(qs), _overdue_counts(qs, today)
     reviews = next_review_times(qs, now)
     totals = goal_totals(ids, today)
+    own = {pid: rest for pid, *rest in qs.values_list("pk", "vendor_id", "partner_id", "name")}
     none, nothing = dict.fromkeys(Side.values, 0), dict.fromkeys(Side.values)
     rows = []
     for pid in ids:
+        vendor, partner, name = own[pid]
         w, o = waiting.get(pid, none), overdue.get(pid, none)
         wf, of = waiting_firsts.get(pid, nothing), overdue_firsts.get(pid, nothing)
         agreed, current, on_track = totals[pid]
         rows.append(
             PartnershipAttention(
                 partnership_id=pid,
+                vendor_id=vendor,
+                partner_id=partner,
+                name=name,
                 waiting_vendor=w[Side.VENDOR],
                 waiting_partner=w[Side.PARTNER],
                 overdue_vendor=o[Side.VENDOR],
@@ -304,6 +309,9 @@ def stored_rows(
 
 
 STORED_FIELDS = [
+    "vendor",
+    "partner",
+    "name",
     "waiting_vendor",
     "waiting_partner",
     "overdue_vendor",
@@ -320,6 +328,29 @@ STORED_FIELDS = [
     "on_track_goals",
     "computed_at",
 ]
+
+
+def empty_row(pid: Any, now: dt.datetime, partnership: Partnership | None = None) -> PartnershipAttention:
+    """A row of zeros, until its partnership is stored: every partnership has a row from its
+    creation on (``partnership_created``), so that the dashboard reads a portfolio from this table alone."""
+    if partnership is None:
+        return PartnershipAttention(partnership_id=pid, computed_at=now)
+    return PartnershipAttention(
+        partnership_id=pid,
+        vendor_id=partnership.vendor_id,
+        partner_id=partnership.partner_id,
+        name=partnership.name,
+        computed_at=now,
+    )
+
+
+def partnership_created(sender: Any, instance: Partnership, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    """A new partnership's row, in the transaction that creates it (``post_save`` of
+    ``Partnership``): its numbers are computed when its creation is stored, after the commit."""
+    if created and not raw:
+        PartnershipAttention.objects.bulk_create(
+            [empty_row(instance.pk, timezone.now(), instance)], ignore_conflicts=True
+        )
 
 
 def _dirty_key(pid: Any) -> str:
@@ -352,9 +383,7 @@ def store(
         # just written would wait for that transaction, where ``skip_locked`` must not wait.
         present = set(PartnershipAttention.objects.filter(pk__in=existing).values_list("pk", flat=True))
         if missing := [pid for pid in existing if pid not in present]:
-            PartnershipAttention.objects.bulk_create(
-                [PartnershipAttention(partnership_id=pid, computed_at=now) for pid in missing], ignore_conflicts=True
-            )
+            PartnershipAttention.objects.bulk_create([empty_row(pid, now) for pid in missing], ignore_conflicts=True)
         rows = PartnershipAttention.objects.select_for_update(skip_locked=skip_locked).filter(pk__in=existing)
         locked = list(rows.order_by("pk").values_list("pk", flat=True))
         if not locked:

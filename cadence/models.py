@@ -44,6 +44,13 @@ class PartnershipAttention(models.Model):
     partnership = models.OneToOneField(
         Partnership, on_delete=models.CASCADE, primary_key=True, related_name="attention"
     )
+    # The partnership's organisations and name, copied with every store (``attention.stored_rows``;
+    # the organisations never change): the dashboard reads whom a row is visible to, on which side,
+    # and its order of names from this table alone. Joined to the partnerships, its totals and its
+    # ranked page cost 13-15 ms each at 10,000 partnerships, read alone about 3 ms.
+    vendor = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+", null=True)
+    partner = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+", null=True)
+    name = models.CharField(max_length=200, default="")
     waiting_vendor = models.PositiveIntegerField(default=0)
     waiting_partner = models.PositiveIntegerField(default=0)
     overdue_vendor = models.PositiveIntegerField(default=0)

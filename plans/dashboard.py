@@ -37,11 +37,19 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from alignment.access import Access, read_standing, resolve_many, viewer_side, visible_partnerships
+from alignment.access import (
+    Access,
+    read_standing,
+    resolve_many,
+    standing_filter,
+    standing_ids,
+    viewer_side,
+    visible_partnerships,
+)
 from alignment.models import Partnership, Side
 from cadence import attention
 from cadence.agenda import off_track
-from cadence.models import HealthSnapshot
+from cadence.models import HealthSnapshot, PartnershipAttention
 from core.errors import DomainError, NotFound
 from core.web import form_errors
 from goals.models import Commitment, Goal, GoalStatus, negotiation_state_of
@@ -92,19 +100,19 @@ def _waiting_goals(partnership_ids: list[Any], sides: dict[Any, str]) -> dict[An
     return waiting
 
 
-def with_membership(user: Any, partnerships: QuerySet[Partnership]) -> QuerySet[Partnership]:
+def with_membership(user: Any, rows: QuerySet[Any], path: str = "members") -> QuerySet[Any]:
     """The person's membership of each partnership as a join (at most one: unique per person), not a
     subquery run once per partnership, for ``viewer_side`` without the request's standing (joined
-    only where the side is read from it)."""
-    return partnerships.alias(membership=FilteredRelation("members", condition=Q(members__user=user)))
+    only where the side is read from it). ``path``: the partnership's members from the rows."""
+    return rows.alias(membership=FilteredRelation(path, condition=Q(**{f"{path}__user": user})))
 
 
 def _for_viewer(if_vendor: str, if_partner: str) -> Expression:
     """A stored number chosen by the viewer's side: ``if_vendor`` where they are on the vendor
     side, ``if_partner`` where they are on the partner side."""
     return Case(
-        When(viewer_side=Side.VENDOR, then=Coalesce(F(f"attention__{if_vendor}"), 0)),
-        default=Coalesce(F(f"attention__{if_partner}"), 0),
+        When(viewer_side=Side.VENDOR, then=F(if_vendor)),
+        default=F(if_partner),
         output_field=IntegerField(),
     )
 
@@ -116,23 +124,29 @@ def sort_name() -> Collate:
 
 
 def ranked(user: Any, now: dt.datetime) -> QuerySet[Any]:
-    """Every partnership the person sees (``visible_partnerships``), with what the dashboard sorts,
-    filters and adds up from its stored attention numbers (``cadence.models.PartnershipAttention``)
-    as the person's side sees them."""
-    overdue_review = Q(attention__next_review__lt=now)
-    return (
-        with_membership(user, visible_partnerships(user))
-        .alias(viewer_side=viewer_side(user))
-        .annotate(
-            waiting_count=_for_viewer("waiting_vendor", "waiting_partner"),
-            overdue_ours=_for_viewer("overdue_vendor", "overdue_partner"),
-            overdue_theirs=_for_viewer("overdue_partner", "overdue_vendor"),
-            score=Coalesce(F("attention__health"), 0),
-            next_review=F("attention__next_review"),
-            review_overdue=Case(When(overdue_review, then=Value(True)), default=Value(False)),
-            # Python's order of strings (code points), as before: "C" on PostgreSQL, SQLite's BINARY
-            sort_name=sort_name(),
+    """Every partnership the person sees (``visible_partnerships``), as its stored attention row
+    (``cadence.models.PartnershipAttention``: every partnership has one), with what the dashboard
+    sorts, filters and adds up from it as the person's side sees them. Rows of that table alone:
+    each names its partnership's organisations and name, so whom it is visible to, on which side
+    and in which order are read without the partnerships (joined, the totals and the ranked page
+    cost 13-15 ms each at 10,000 partnerships; alone, about 3)."""
+    standing = standing_ids(user)
+    if standing is not None:
+        rows = PartnershipAttention.objects.filter(standing_filter(**standing))
+    else:  # more memberships than a standing holds: the resolver's subqueries, the membership joined
+        rows = with_membership(
+            user,
+            PartnershipAttention.objects.filter(pk__in=visible_partnerships(user).values("pk")),
+            "partnership__members",
         )
+    return rows.alias(viewer_side=viewer_side(user)).annotate(
+        waiting_count=_for_viewer("waiting_vendor", "waiting_partner"),
+        overdue_ours=_for_viewer("overdue_vendor", "overdue_partner"),
+        overdue_theirs=_for_viewer("overdue_partner", "overdue_vendor"),
+        score=F("health"),
+        review_overdue=Case(When(next_review__lt=now, then=Value(True)), default=Value(False)),
+        # Python's order of strings (code points), as before: "C" on PostgreSQL, SQLite's BINARY
+        sort_name=sort_name(),
     )
 
 
@@ -149,13 +163,18 @@ def _order(sort: str) -> list[Any]:
 
 
 def _search(q: str, status: str) -> Q:
-    """The dashboard's search (name, partner or vendor) and status filter."""
+    """The dashboard's search (name, partner or vendor) and status filter, of ``ranked``'s rows:
+    the partnership's name and status as they are now (the row's copy of the name only sorts)."""
     found = Q()
     needle = q.strip()
     if needle:
-        found &= Q(name__icontains=needle) | Q(partner__name__icontains=needle) | Q(vendor__name__icontains=needle)
+        found &= (
+            Q(partnership__name__icontains=needle)
+            | Q(partner__name__icontains=needle)
+            | Q(vendor__name__icontains=needle)
+        )
     if status:
-        found &= Q(status=status)
+        found &= Q(partnership__status=status)
     return found
 
 
@@ -178,18 +197,14 @@ def _totals(
         .annotate(side=F("viewer_side"))
         .values("side")
         .annotate(
-            stamp=Max("attention__computed_at"),
+            stamp=Max("computed_at"),
             partnerships=Count("pk"),
-            **{
-                f"{n}_{side}": Coalesce(Sum(f"attention__{n}_{side}"), 0)
-                for n in ("waiting", "overdue")
-                for side in Side.values
-            },
-            agreed=Coalesce(Sum("attention__agreed_goals"), 0),
-            current=Coalesce(Sum("attention__current_goals"), 0),
-            on_track=Coalesce(Sum("attention__on_track_goals"), 0),
-            reviews_overdue=Count("pk", filter=Q(attention__next_review__lt=now)),
-            reviews_soon=Count("pk", filter=Q(attention__next_review__gte=now, attention__next_review__lte=soon)),
+            **{f"{n}_{side}": Coalesce(Sum(f"{n}_{side}"), 0) for n in ("waiting", "overdue") for side in Side.values},
+            agreed=Coalesce(Sum("agreed_goals"), 0),
+            current=Coalesce(Sum("current_goals"), 0),
+            on_track=Coalesce(Sum("on_track_goals"), 0),
+            reviews_overdue=Count("pk", filter=Q(next_review__lt=now)),
+            reviews_soon=Count("pk", filter=Q(next_review__gte=now, next_review__lte=soon)),
         )
         .values(
             "side",
@@ -309,8 +324,8 @@ def _first_partnerships(portfolio: QuerySet[Any], count: str, first: str, ours: 
     for side in Side.values:
         if not ours.get(side):
             continue
-        column = f"attention__{first}_{side}"
-        mine = portfolio.filter(viewer_side=side, **{f"attention__{count}_{side}__gt": 0})
+        column = f"{first}_{side}"
+        mine = portfolio.filter(viewer_side=side, **{f"{count}_{side}__gt": 0})
         earliest = mine.filter(**{f"{column}__isnull": False}).order_by(column, "pk")[: inbox.INBOX_SIZE]
         unknown = mine.filter(**{f"{column}__isnull": True})
         by_side[side] = [*earliest.values_list("pk", flat=True), *unknown.values_list("pk", flat=True)]
@@ -379,13 +394,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     listed = portfolio.filter(_search(params.get("q") or "", params.get("status") or ""))
     if params.get("waiting"):
         listed = listed.filter(waiting_count__gt=0)
-    listed = listed.order_by(*_order(params.get("sort") or "attention")).values(*KEY_FIELDS, "attention__started")
+    listed = listed.order_by(*_order(params.get("sort") or "attention")).values(*KEY_FIELDS, "started")
     paginator = Paginator(listed, PAGE_SIZE)
     if not filtered:
         paginator.count = totals.partnerships  # the same partnerships, counted with the totals
     page = paginator.get_page(request.GET.get("page"))
     found = list(page.object_list)
-    started = {k["pk"]: bool(k.pop("attention__started")) for k in found}
+    started = {k["pk"]: bool(k.pop("started")) for k in found}
     by_id = Partnership.objects.select_related("vendor", "partner").in_bulk([k["pk"] for k in found])
     accesses = resolve_many(user, list(by_id.values()))
     keys = [k for k in found if k["pk"] in accesses]  # access lost since the page was counted

@@ -84,7 +84,13 @@ def expected(pid: Any) -> dict[str, Any]:
     now, today = timezone.now(), timezone.localdate()
     fact = attention.compute([pid], now, today)[pid]
     agreed, current, on_track = goal_totals(pid, today)
+    vendor, partner, name = Partnership.objects.values_list("vendor_id", "partner_id", "name").get(pk=pid)
     return {
+        # The partnership's own, as it is now: the dashboard reads whom the row is visible to and
+        # its order of names from the row.
+        "vendor": vendor,
+        "partner": partner,
+        "name": name,
         "waiting_vendor": fact.waiting[Side.VENDOR],
         "waiting_partner": fact.waiting[Side.PARTNER],
         "overdue_vendor": fact.overdue[Side.VENDOR],
@@ -241,6 +247,10 @@ class Moves:
     def status(self, data: Any) -> None:
         status = data.draw(st.sampled_from(Partnership.Status.values), label="status")
         plan.partnership_update(access=self.a("vendor_admin"), status=status)
+
+    def rename(self, data: Any) -> None:
+        name = data.draw(st.sampled_from(["Acme × Northwind", "Northwind 2027", "Ägir × Zeta"]), label="name")
+        plan.partnership_update(access=self.a("vendor_admin"), name=name)
 
 
 MOVES = [name for name in vars(Moves) if not name.startswith("_") and name not in ("a", "goals", "pick")]
