@@ -270,30 +270,44 @@ class PlanState:
     body: bytes = b""
     digest: str = ""
     private: bool = False  # whether ``body`` shows a private figure (``PRIVATE_FIGURE``)
+    # Where each spliced list's rows are in ``body`` (from, to): the next document copies them from there.
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     generation: str | None = None  # the plan's generation it was made for
     bytes: int = 0  # what it holds in memory, about
 
-    def finish(self) -> PlanState:
-        """Render the whole document from its parts and take its digest (the ETag's)."""
-        pieces = [b"{"]
+    def finish(self, previous: PlanState | None = None) -> PlanState:
+        """Render the whole document from its parts and take its digest (the ETag's). A list that
+        is the very one of the ``previous`` document is copied from its body at once (where it is,
+        ``spans``), not gathered again row by row."""
+        pieces: list[bytes | memoryview] = [b"{"]
+        length = 1
         digest = hashlib.blake2b(digest_size=16)
         for key, value in self.parts.items():
             name = render(key)
             pieces.append(b"%s%s:" % (b"," if len(pieces) > 1 else b"", name))
+            length += len(pieces[-1])
             if key in self.lists:
                 rendered = self.lists[key]
-                # The rows between commas, joined with the rest at once: one copy of some 3 MB, not two.
                 pieces.append(b"[")
-                if rendered.rows:
+                start = length + 1
+                if previous is not None and previous.lists.get(key) is rendered and key in previous.spans:
+                    was, end = previous.spans[key]
+                    pieces.append(memoryview(previous.body)[was:end])
+                elif rendered.rows:
+                    # The rows between commas, joined with the rest at once: one copy of some 3 MB, not two.
                     spaced = [b","] * (2 * len(rendered.rows) - 1)
                     spaced[::2] = rendered.rows
                     pieces += spaced
+                length = start + (rendered.size + len(rendered.rows) - 1 if rendered.rows else 0)
+                self.spans[key] = (start, length)
                 pieces.append(b"]")
+                length += 1
                 digest.update(b"%d%s[" % (len(name), name))
                 digest.update(b"".join(rendered.digests))
                 digest.update(b"]")
             else:
                 pieces.append(value)
+                length += len(value)
                 digest.update(b"%d%s%d:%s" % (len(name), name, len(value), value))
         pieces.append(b"}")
         self.body = b"".join(pieces)
@@ -687,7 +701,7 @@ def _updated(
         health=health_state,
         attention=attention,
         partnership=facts,
-    ).finish()
+    ).finish(state)
 
 
 def _attention(state: PlanState, lists: dict[str, Rendered], goals: set[str], now: dt.datetime) -> dict[str, Any]:
