@@ -15,8 +15,12 @@ and reads again only the goals' rows in the lists their events touch (a goal eve
 check-in event: the goal's check-ins; ...), with the very column lists of the full build; it drops
 those rows and puts the rows read back in their places by the
 lists' order (the same ``order_by`` as the full build, made total by the id). Deletions remove. The
-health is patched for the same goals, and what depends on the moment (health, attention) and the
-cursor are computed again. The give/get balance is counted again when a commitment changed or a
+health is patched for the same goals (their facts and parts, ``cadence.health.patch_state``) and its
+kept parts added up again; the attention is worked out for those goals' rows alone and taken from
+and added to the document's counts (``_attention``); the cursor is computed again. Those reads of
+a few goals go through statements kept compiled per connection (``core.kept_reads``), and the
+lists the change did not touch are copied from the previous document's body at once
+(``PlanState.spans``). The give/get balance is counted again when a commitment changed or a
 goal's status, close, objective or agreed revision did (3 queries); the pulse of the held reviews
 is read again after a pulse answer, the figures the side sees after a change of a figure (1 query
 each). The result is byte for byte the document a full build gives at that position
