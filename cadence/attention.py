@@ -274,7 +274,10 @@ def stored_rows(
     (waiting, waiting_firsts), (overdue, overdue_firsts) = _waiting_counts(qs), _overdue_counts(qs, today)
     reviews = next_review_times(qs, now)
     totals = goal_totals(ids, today)
-    own = {pid: rest for pid, *rest in qs.values_list("pk", "vendor_id", "partner_id", "name")}
+    own: dict[Any, tuple[Any, Any, str]] = {
+        pid: (vendor, partner, name)
+        for pid, vendor, partner, name in qs.values_list("pk", "vendor_id", "partner_id", "name")
+    }
     none, nothing = dict.fromkeys(Side.values, 0), dict.fromkeys(Side.values)
     rows = []
     for pid in ids:

@@ -104,7 +104,8 @@ def with_membership(user: Any, rows: QuerySet[Any], path: str = "members") -> Qu
     """The person's membership of each partnership as a join (at most one: unique per person), not a
     subquery run once per partnership, for ``viewer_side`` without the request's standing (joined
     only where the side is read from it). ``path``: the partnership's members from the rows."""
-    return rows.alias(membership=FilteredRelation(path, condition=Q(**{f"{path}__user": user})))
+    joined: QuerySet[Any] = rows.alias(membership=FilteredRelation(path, condition=Q(**{f"{path}__user": user})))
+    return joined
 
 
 def _for_viewer(if_vendor: str, if_partner: str) -> Expression:
