@@ -116,3 +116,40 @@ def test_a_new_snapshot_shows_in_the_trend_within_the_hour(client, cast):
         assert "spark" not in row_of(dashboard(client), cast.partnership)  # the same hour: from the cache
     with time_machine.travel(start + dt.timedelta(hours=1), tick=False):
         assert "spark" in row_of(dashboard(client), cast.partnership)
+
+
+def test_the_rows_a_dashboard_renders_are_stored_in_one_round_trip(client, cast, row_renders, monkeypatch):
+    f.make_partnership(cast.vendor_admin, name="Second")
+    client.force_login(cast.vendor_admin)
+    calls: list[tuple[str, int]] = []
+    real_set, real_set_many = fragment_cache.cache.set, fragment_cache.cache.set_many
+
+    def set_one(key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(("set", 1 if key.startswith("dashboard-row:") else 0))
+        return real_set(key, *args, **kwargs)
+
+    def set_many(data, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(("set_many", sum(k.startswith("dashboard-row:") for k in data)))
+        return real_set_many(data, *args, **kwargs)
+
+    monkeypatch.setattr(fragment_cache.cache, "set", set_one)
+    monkeypatch.setattr(fragment_cache.cache, "set_many", set_many)
+    first = dashboard(client)
+    rendered = len(row_renders)
+    assert rendered == 2
+    rows = [(kind, n) for kind, n in calls if n]
+    assert rows == [("set_many", 2)], calls  # both rows, once, together
+    second = dashboard(client)
+    assert len(row_renders) == rendered  # found where they were stored
+    assert row_of(first, cast.partnership) == row_of(second, cast.partnership)
+
+
+def test_a_piece_is_stored_when_the_block_ends_or_at_once_outside_one(monkeypatch):
+    monkeypatch.setattr(fragment_cache, "render_to_string", lambda name, context: f"<p>{context['n']}</p>")
+    inside, outside = fragment_cache.key("test-piece", ROW, 1), fragment_cache.key("test-piece", ROW, 2)
+    with fragment_cache.stored_together():
+        assert fragment_cache.render(ROW, {"n": 1}, cache_key=inside) == "<p>1</p>"
+        assert fragment_cache.lookup([inside]) == {}  # not yet
+    assert fragment_cache.lookup([inside]) == {inside: "<p>1</p>"}
+    fragment_cache.render(ROW, {"n": 2}, cache_key=outside)
+    assert fragment_cache.lookup([outside]) == {outside: "<p>2</p>"}

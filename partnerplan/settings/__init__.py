@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "accounts.middleware.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Rendered pieces (dashboard rows, goal cards) a view renders are stored in one round trip.
+    "core.fragment_cache.StoredTogether",
 ]
 
 ROOT_URLCONF = "partnerplan.urls"
