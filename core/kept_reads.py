@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import QuerySet
 from django.db.models.query import ValuesIterable, ValuesListIterable
 
@@ -41,7 +41,7 @@ class KeptRows:
         if kept is None:
             return list(self.build(form, **values))
         sql, params, (compiler, converters, names) = kept
-        with compiler.connection.cursor() as cursor:
+        with connections[compiler.using].cursor() as cursor:  # this thread's
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         if converters:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import NotSupportedError, connection, connections, router
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connection, connections, router
 from django.db.models import Field, ForeignObject, Lookup, Model, Q, QuerySet, prefetch_related_objects
 from django.db.models.query import ModelIterable, get_related_populators  # type: ignore[attr-defined]
 
@@ -225,7 +225,10 @@ class Template:
         self.attribute = f"_statement_template_{name}"
 
     def __call__(self, form: Hashable, /, **values: Any) -> tuple[str, list[Any], Any] | None:
-        forms: dict[Hashable, _Form | None] = connection.__dict__.setdefault(self.attribute, {})
+        # The connection of this thread itself: ``django.db.connection`` is a proxy shared by every
+        # thread, whose own ``__dict__`` would keep one form for all of them (and the compiler in
+        # ``extra`` of another thread's connection).
+        forms: dict[Hashable, _Form | None] = connections[DEFAULT_DB_ALIAS].__dict__.setdefault(self.attribute, {})
         key = (form, tuple(sorted((name, type(value)) for name, value in values.items())))
         if key not in forms:
             if len(forms) >= self.FORMS:

@@ -69,3 +69,36 @@ def test_the_reads_of_an_update_put_their_values_in_place(cast):
     assert health.COMMITMENT_ROWS.template(today, current=some, goals=some) is not None
     assert health.FLOW_ROWS.template(today, partnership=pid, goals=some) is not None
     assert plan_updates.EVENTS.template(plan_updates.MAX_EVENTS + 1, partnership=pid, txid=1, seq=2) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_thread_keeps_its_own_statements_and_reads_through_its_own_connection(cast):
+    """A threaded server (the live server of the tests, a threaded WSGI server) serves requests in
+    threads of their own, each with its own connection: what one thread kept compiled is not
+    another's, and a read runs on the calling thread's connection."""
+    import threading
+
+    from django.db import connections
+
+    editor = cast.access("vendor_editor")
+    made = f.make_goal(editor, f.make_objective(editor), title="Threaded")
+    rows = KeptRows("test_goal_threads", lambda form, **values: goals_of(form, **values).values_list("id", "title"))
+    pid = cast.partnership.pk
+    assert rows(None, partnership=pid, goals=[made.pk]) == [(made.pk, "Threaded")]
+    seen: list[Any] = []
+
+    def in_a_thread() -> None:
+        try:
+            seen.append(rows(None, partnership=pid, goals=[made.pk]))
+            seen.append(rows.template.attribute in connections["default"].__dict__)
+        except Exception as exc:  # reported below, in the test's thread
+            seen.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [[(made.pk, "Threaded")], connection.vendor == "postgresql"]
+    assert (rows.template.attribute in connections["default"].__dict__) == (connection.vendor == "postgresql")
+    assert rows.template.attribute not in vars(connection)  # not on the proxy every thread shares
