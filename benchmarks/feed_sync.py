@@ -5,10 +5,10 @@ false, over one keep-alive connection, and prints one JSON line: pages, events, 
 final cursor (the harness uses it for the "incremental sync with no changes" scenario).
 
 ``--pipeline``: the client a bulk sync would use. It asks for the next page (the ``Link: <…>;
-rel="next"`` header of each answer) as soon as a page's headers arrive, from a second thread and
-connection, while it reads and parses the page it has (with orjson when it is installed), so the
-server builds one page while the client parses the one before. Still one client, one page at a time
-on the server, in the feed's order.
+rel="next"`` header of each answer) as soon as a page's headers arrive, on another of three
+connections, while it reads and parses the pages it has (with orjson when it is installed). The server sends a
+page's headers once the page's events are read and builds its body after (``StreamedPage``), so
+several workers build consecutive pages at once. Still one client, reading pages in the feed's order.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import queue
 import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 try:
@@ -84,41 +84,60 @@ def outcome(pages: int, events: int, started: float, cursor: str | None, max_pag
     }
 
 
-def pipelined(host: str, port: int, token: str, limit: int, since: str | None, max_pages: int) -> dict[str, Any]:
+def pipelined(
+    host: str, port: int, token: str, limit: int, since: str | None, max_pages: int, depth: int = 3
+) -> dict[str, Any]:
+    """``depth`` connections: a fetcher asks for each next page as soon as the page before it has
+    sent its headers, on a connection whose last page has been read; this thread reads and parses
+    the pages in order."""
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    local = threading.local()
+    free: queue.Queue[http.client.HTTPConnection] = queue.Queue()
+    for _ in range(depth):
+        free.put(http.client.HTTPConnection(host, port, timeout=60))
+    answers: queue.Queue[tuple[http.client.HTTPConnection, http.client.HTTPResponse] | BaseException] = queue.Queue()
+    stop = threading.Event()
 
-    def fetch(path: str) -> tuple[str | None, bytes]:
-        """One page: the next page's path from its ``Link`` header, then its body."""
-        conn = getattr(local, "conn", None) or http.client.HTTPConnection(host, port, timeout=60)
-        local.conn = conn
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        link = NEXT_LINK.search(response.getheader("Link") or "")
-        body = response.read()
-        if response.status != 200:
-            raise SystemExit(f"change feed answered {response.status}: {body[:300]!r}")
-        return (link.group(1) if link else None), body
+    def fetcher(path: str | None) -> None:
+        try:
+            while path and not stop.is_set():
+                conn = free.get()
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                answers.put((conn, response))
+                if response.status != 200:
+                    return
+                link = NEXT_LINK.search(response.getheader("Link") or "")
+                path = link.group(1) if link else None
+        except BaseException as exc:  # handed to the reader, which raises it
+            answers.put(exc)
 
     query = {"limit": str(limit)} | ({"since": since} if since else {})
-    path: str | None = "/api/v1/changes?" + urllib.parse.urlencode(query)
+    thread = threading.Thread(target=fetcher, args=("/api/v1/changes?" + urllib.parse.urlencode(query),), daemon=True)
+    thread.start()
     cursor = since
     pages = events = 0
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pending: Future[tuple[str | None, bytes]] = pool.submit(fetch, path)
+    try:
         while pages < max_pages:
-            path, body = pending.result()
-            if path:  # the server builds the next page while this one is parsed
-                pending = pool.submit(fetch, path)
+            answer = answers.get(timeout=120)
+            if isinstance(answer, BaseException):
+                raise answer
+            conn, response = answer
+            body = response.read()
+            if response.status != 200:
+                raise SystemExit(f"change feed answered {response.status}: {body[:300]!r}")
+            free.put(conn)
             page = loads(body)
             pages += 1
             events += len(events_of(page))
             cursor = next_cursor(page) or cursor
             if not page.get("has_more"):
                 break
-            if not path:
+            if not response.getheader("Link"):
                 raise SystemExit("a page with has_more answered without a Link to the next page")
+    finally:
+        stop.set()
+        free.put(http.client.HTTPConnection(host, port, timeout=60))  # a fetcher waiting for one ends
     return outcome(pages, events, started, cursor, max_pages) | {"pipelined": True}
 
 

@@ -19,6 +19,7 @@ from alignment.access import resolve
 from alignment.changes import FEED_BOUNDS, feed_queryset
 from alignment.models import ChangeEvent
 from api.feed import _page_with_bounds, collector_paused, decode_cursor, feed_page, page_rows, represent
+from api.renderers import FastJSON, JSONRenderer
 from tests import factories as f
 from tests.api_support import ApiClient
 from tests.test_api_feed import follow
@@ -320,3 +321,64 @@ def test_a_page_holds_up_to_5000_events(cast):
     assert editor.get("changes", limit=5000).status_code == 200
     too_many = editor.get("changes", limit=5001)
     assert too_many.status_code == 400 and "limit" in too_many.json()["errors"]
+
+
+def whole_page(cast, reader, since, limit):
+    """The bytes of a page of the partnership's feed as the renderer writes the document whole."""
+    events, has_more = feed_page(
+        partnership_ids=[cast.partnership.pk], since=since and decode_cursor(since), limit=limit, reader=reader
+    )
+    results, exact = represent(events)
+    document = {"cursor": cursor_of(events[-1].txid, events[-1].seq), "has_more": has_more, "results": results}
+    return JSONRenderer().render(FastJSON(document) if exact else document)
+
+
+def test_a_page_with_more_sends_its_headers_before_its_events_are_represented(cast, monkeypatch):
+    """A bulk client asks for the next page on the headers, so another worker builds it meanwhile."""
+    seen = []
+    real = represent
+
+    def spy(events):
+        seen.append(gc.isenabled())
+        return real(events)
+
+    monkeypatch.setattr("api.views.changes.represent", spy)
+    editor = ApiClient(cast.vendor_editor)
+    response = editor.get("changes", limit=2, partnership=str(cast.partnership.pk))
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "application/json"
+    assert 'rel="next"' in response["Link"] and "Authorization" in response["Vary"]
+    chunks = iter(response.streaming_content)
+    head = next(chunks)
+    assert seen == []  # the headers and the page's opening are out; its events are not built yet
+    assert head.startswith(b'{"cursor":"') and head.endswith(b',"has_more":true,"results":[')
+    body = head + b"".join(chunks)
+    assert seen == [False] and gc.isenabled()
+    assert body == whole_page(cast, cast.vendor_editor, None, 2)
+    assert len(json.loads(body)["results"]) == 2
+    last = editor.get("changes", limit=5000, partnership=str(cast.partnership.pk))
+    assert not last.streaming and json.loads(last.content)["has_more"] is False  # the last page is answered whole
+    # The same headers as a page answered whole (the API's, the throttle's, the middleware's), Link aside.
+    assert set(response.headers) - {"Link"} == set(last.headers) - {"Content-Length"}
+    assert response["Vary"] == last["Vary"]
+
+
+def test_a_streamed_page_the_standard_encoder_must_write_is_written_by_it(cast):
+    editor = ApiClient(cast.vendor_editor)
+    since, txid = at_the_end(editor, cast)
+    for tiny in (0.00001, 0.00002):
+        record = {"id": "x", "tiny": tiny, "huge": 2**70, "owner": cast.vendor_editor.pk}
+        event(cast, txid, object_type="widget", object_id=uuid.uuid4(), action="create", after=record)
+    response = editor.get("changes", since=since, limit=1, partnership=str(cast.partnership.pk))
+    assert response.streaming
+    body = response.content
+    assert b'"tiny":1e-05' in body and f'"huge":{2**70}'.encode() in body
+    assert body == whole_page(cast, cast.vendor_editor, since, 1)
+    assert json.loads(body)["has_more"] is True
+
+
+def test_an_indented_page_with_more_is_answered_whole(cast):
+    editor = ApiClient(cast.vendor_editor)
+    indented = editor.get("changes", limit=1, headers={"Accept": "application/json; indent=2"})
+    assert not indented.streaming and indented.content.startswith(b'{\n  "cursor": ')
+    assert json.loads(indented.content)["has_more"] is True

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 from urllib.parse import urlencode
 
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -22,7 +24,7 @@ from ..feed import (
     one_partnership,
     represent,
 )
-from ..renderers import FastJSON
+from ..renderers import FastJSON, FastJSONList, JSONRenderer
 from ..representation import SERIALIZERS, VERSIONED
 from ..scope import resolve, standing_partnership_ids, visible_partnership_values, visible_partnerships
 from .base import ApiView, query
@@ -89,7 +91,7 @@ class ChangesView(ApiView):
         responses=ChangesPageOut,
         summary="Every change you may see, oldest first",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response | StreamingHttpResponse:
         params = query(request, inputs.ChangesParams)
         since = decode_cursor(params["since"]) if "since" in params else None
         partnerships: Any  # ids, a query of them, or ``Partnerships`` (a page's statement kept compiled)
@@ -104,11 +106,63 @@ class ChangesView(ApiView):
             events, has_more = feed_page(
                 partnership_ids=partnerships, since=since, limit=params["limit"], reader=request.user
             )
-            results, exact = represent(events)
         position = (events[-1].txid, events[-1].seq) if events else (since or START)
         cursor = encode_cursor(position)
+        headers = next_link(request, params, cursor, has_more)
+        renderer = request.accepted_renderer
+        if has_more and isinstance(renderer, JSONRenderer):
+            context = self.get_renderer_context()
+            if renderer.fast_path(request.accepted_media_type, context):
+                return StreamedPage(
+                    page_body(renderer, cursor, events, request.accepted_media_type, context),
+                    content_type=renderer.media_type,
+                    headers=headers,
+                )
+        with collector_paused():
+            results, exact = represent(events)
         document = {"cursor": cursor, "has_more": has_more, "results": results}
-        return Response(FastJSON(document) if exact else document, headers=next_link(request, params, cursor, has_more))
+        return Response(FastJSON(document) if exact else document, headers=headers)
+
+
+class StreamedPage(StreamingHttpResponse):
+    """A page of the feed with more after it: its headers, the ``Link`` to the next page among them,
+    go out as soon as the page's events are read, and its body follows once they are represented.
+    A client syncing in bulk asks for the next page on those headers, so another worker reads and
+    builds it while this one builds this page (a full sync is one client's pages one after the
+    other otherwise). Its bytes are the document ``ChangesView`` answers whole for a last page, and
+    may be read whole too (``content`` and ``text``: the test client, a middleware).
+
+    A failure while the body is built (the database gone between the two) can no longer become an
+    error status: the body stops short, and the client, whose JSON does not parse, asks again."""
+
+    @property
+    def content(self) -> bytes:  # type: ignore[override]
+        if not hasattr(self, "_whole"):
+            self._whole = b"".join(cast(Iterator[bytes], self.streaming_content))
+        return self._whole
+
+    @property
+    def text(self) -> str:  # type: ignore[override]
+        return self.content.decode(self.charset)
+
+
+def page_body(
+    renderer: JSONRenderer, cursor: str, events: list[Any], media_type: str | None, context: dict[str, Any]
+) -> Iterator[bytes]:
+    """The body of a ``StreamedPage``: ``{"cursor":…,"has_more":true,"results":[`` first (WSGI servers
+    send the headers with the first piece), then the events, byte for byte as the renderer writes the
+    whole document (it writes it compact: ``fast_path``)."""
+    empty = renderer.render({"cursor": cursor, "has_more": True, "results": []}, media_type, context)
+    if not empty.endswith(b"[]}"):
+        raise AssertionError(f"the renderer wrote an empty page unlike a compact one: {empty[:80]!r}")
+    yield empty[:-2]
+    with collector_paused():
+        results, exact = represent(events)
+        events.clear()  # the page's objects go while the collector is paused: none is left to scan
+        body = renderer.render(FastJSONList(results) if exact else results, media_type, context)
+        del results
+    yield body[1:]
+    yield b"}"
 
 
 def next_link(request: Request, params: dict[str, Any], cursor: str, has_more: bool) -> dict[str, str]:
