@@ -76,7 +76,7 @@ from goals.models import Approval, CheckIn, Comment, Commitment, Goal, GoalStatu
 
 from . import plan_document as document_rows
 from .feed import decode_cursor, encode_cursor
-from .renderers import LINE_SEPARATORS, JSONRenderer, exact_json
+from .renderers import JSONRenderer, escape_line_separators, exact_json
 from .views.pulse import held_pulses_out
 
 # How a private figure reads in the rendered document (``DriverFigureOut``'s ``visibility``).
@@ -194,10 +194,7 @@ def render(value: Any) -> bytes:
         body = orjson.dumps(value, option=orjson.OPT_UTC_Z)
     except orjson.JSONEncodeError as exc:
         raise NotWritable from exc
-    for raw, escaped in LINE_SEPARATORS:
-        if raw in body:
-            body = body.replace(raw, escaped)
-    return body
+    return escape_line_separators(body)
 
 
 @dataclass

@@ -8,13 +8,22 @@ encoder would write it.
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 import orjson
 from rest_framework import renderers
 
 # DRF escapes these two (valid JSON, but line ends to a JavaScript parser); so must the fast path.
-LINE_SEPARATORS = (("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"))
+# One scan of the body finds either (``in`` twice took 2 ms each on a 2.5 MB page of dashes).
+LINE_SEPARATORS = re.compile(b"\xe2\x80[\xa8\xa9]")  # U+2028 and U+2029 in UTF-8
+ESCAPED = {"\u2028".encode(): b"\\u2028", "\u2029".encode(): b"\\u2029"}
+
+
+def escape_line_separators(body: bytes) -> bytes:
+    if LINE_SEPARATORS.search(body) is None:
+        return body
+    return LINE_SEPARATORS.sub(lambda match: ESCAPED[match.group()], body)
 
 
 class FastJSON(dict[str, Any]):
@@ -42,10 +51,7 @@ class JSONRenderer(renderers.JSONRenderer):
             except orjson.JSONEncodeError:
                 pass
             else:
-                for raw, escaped in LINE_SEPARATORS:
-                    if raw in body:
-                        body = body.replace(raw, escaped)
-                return body
+                return escape_line_separators(body)
         try:
             return cast(bytes, super().render(data, accepted_media_type, renderer_context))
         except UnicodeEncodeError:

@@ -23,7 +23,7 @@ import datetime as dt
 import decimal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -242,53 +242,90 @@ def project(
 ) -> dict[str, Any]:
     """The representation of one recorded state (people and organisations are noted in ``pending``
     and filled in by ``fill`` with one query each for a whole page)."""
-    projection = PROJECTIONS[api_type]
-    data: dict[str, Any] = {}
-    get = record.get
-    for name, kind, arg in projection.steps:
+    return COMPILED[api_type](record, at, pending, now)
+
+
+def compiled(projection: Projection) -> Callable[[dict[str, Any], Any, Pending, dt.datetime | None], dict[str, Any]]:
+    """``projection`` as one Python function of straight-line code, a statement or two per field.
+
+    The hot path of a full sync (some 3,000,000 records at the benchmark's 10x): a loop over the
+    steps that dispatched on each step's kind cost more than the steps' own work. The source is built
+    from the serializer's field names (``repr``) and the helpers below, nothing else."""
+    api_type = projection.type
+    names: dict[str, Any] = {
+        "utc_text": utc_text,
+        "decimal_text": decimal_text,
+        "nested": nested,
+        "agreed_commitment": agreed_commitment,
+        "timezone": timezone,
+    }
+    lines = ["def projected(record, at, pending, now):", "    get = record.get", "    data = {}"]
+    for i, (name, kind, arg) in enumerate(projection.steps):
+        key = repr(name)
         if kind == PLAIN:
-            data[name] = get(name) if name in record else ADDED_LATER.get((api_type, name))
+            if (api_type, name) in ADDED_LATER:
+                names[f"added_{i}"] = ADDED_LATER[(api_type, name)]
+                lines.append(f"    data[{key}] = get({key}, added_{i})")
+            else:
+                lines.append(f"    data[{key}] = get({key})")
         elif kind == DATETIME:
-            value = get(name)
-            if value is None and name == "created_at" and name not in record:
-                value = at  # recorded before the record kept it: the event's own time
-            data[name] = utc_text(value)
+            lines.append(f"    value = get({key})")
+            if name == "created_at":  # recorded before the record kept it: the event's own time
+                lines.append(f"    if value is None and {key} not in record:")
+                lines.append("        value = at")
+            lines.append("    utc = type(value) is str and value.endswith('+00:00')")  # utc_text's common case
+            lines.append(f"    data[{key}] = value[:-6] + 'Z' if utc else utc_text(value)")
         elif kind == DECIMAL:
-            data[name] = decimal_text(get(name), arg)
+            names[f"field_{i}"] = arg
+            lines.append(f"    data[{key}] = decimal_text(get({key}), field_{i})")
         elif kind == PERSON:
-            value = get(name)
-            data[name] = None
-            if isinstance(value, int) and not isinstance(value, bool):
-                pending.persons.append((data, name, value))
-                pending.people.add(value)
+            lines += [
+                f"    value = get({key})",
+                f"    data[{key}] = None",
+                "    if type(value) is int:",
+                f"        pending.persons.append((data, {key}, value))",
+                "        pending.people.add(value)",
+            ]
         elif kind == PEOPLE:
-            value = get(name)
-            people = [u for u in value if isinstance(u, int)] if isinstance(value, list) else []
-            data[name] = people
-            pending.people.update(people)
-            pending.lists.append((data, name))
+            lines += [
+                f"    value = get({key})",
+                "    people = [u for u in value if type(u) is int] if isinstance(value, list) else []",
+                f"    data[{key}] = people",
+                "    pending.people.update(people)",
+                f"    pending.lists.append((data, {key}))",
+            ]
         elif kind == ORGANISATION:
-            value = get(name)
-            data[name] = None
-            if isinstance(value, str):
-                pending.orgs.append((data, name, value))
-                pending.organisations.add(value)
+            lines += [
+                f"    value = get({key})",
+                f"    data[{key}] = None",
+                "    if isinstance(value, str):",
+                f"        pending.orgs.append((data, {key}, value))",
+                "        pending.organisations.add(value)",
+            ]
         elif kind == NESTED:
-            data[name] = nested(arg, get(name))
+            names[f"nested_{i}"] = arg
+            lines.append(f"    data[{key}] = nested(nested_{i}, get({key}))")
         elif kind == OWNERS:
-            value = get(name)
-            commitments = [agreed_commitment(c) for c in value] if isinstance(value, list) else []
-            data[name] = commitments
-            for c in commitments:
-                if isinstance(c, dict) and isinstance(c.get("owner"), int):
-                    pending.people.add(c["owner"])
-            pending.owners.append(commitments)
+            lines += [
+                f"    value = get({key})",
+                "    commitments = [agreed_commitment(c) for c in value] if isinstance(value, list) else []",
+                f"    data[{key}] = commitments",
+                "    for c in commitments:",
+                "        if isinstance(c, dict) and type(c.get('owner')) is int:",
+                "            pending.people.add(c['owner'])",
+                "    pending.owners.append(commitments)",
+            ]
         else:  # COMPUTED
-            data[name] = arg(record, now or timezone.now())
-    user = get("user")
-    if api_type == "member" and isinstance(user, int):
-        pending.members.append((data, user))
-    return data
+            names[f"computed_{i}"] = arg
+            lines.append(f"    data[{key}] = computed_{i}(record, now or timezone.now())")
+    if api_type == "member":
+        lines += ["    user = get('user')", "    if type(user) is int:", "        pending.members.append((data, user))"]
+    lines.append("    return data")
+    exec("\n".join(lines), names)  # noqa: S102 - source built above from field names and constants
+    return cast(Callable[[dict[str, Any], Any, Pending, "dt.datetime | None"], dict[str, Any]], names["projected"])
+
+
+COMPILED = {api_type: compiled(projection) for api_type, projection in PROJECTIONS.items()}
 
 
 @dataclass

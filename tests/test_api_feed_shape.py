@@ -19,7 +19,7 @@ from alignment.access import resolve
 from alignment.changes import FEED_BOUNDS, feed_queryset
 from alignment.models import ChangeEvent
 from api.feed import _page_with_bounds, collector_paused, decode_cursor, feed_page, page_rows, represent
-from api.renderers import FastJSON, JSONRenderer
+from api.renderers import FastJSON, JSONRenderer, escape_line_separators
 from tests import factories as f
 from tests.api_support import ApiClient
 from tests.test_api_feed import follow
@@ -382,3 +382,11 @@ def test_an_indented_page_with_more_is_answered_whole(cast):
     indented = editor.get("changes", limit=1, headers={"Accept": "application/json; indent=2"})
     assert not indented.streaming and indented.content.startswith(b'{\n  "cursor": ')
     assert json.loads(indented.content)["has_more"] is True
+
+
+def test_only_the_two_line_separators_are_escaped_in_a_fast_body():
+    text = "a\u2028b – “c” ’\u2029 \u2027\u202a"  # neighbours in UTF-8 (e2 80 xx) stay as they are
+    written = escape_line_separators(text.encode())
+    assert written.decode() == text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    plain = "no separators – at all".encode()
+    assert escape_line_separators(plain) is plain
