@@ -149,10 +149,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--since", default=None)
     parser.add_argument("--max-pages", type=int, default=100_000, help="a bound, so a broken feed cannot loop forever")
-    parser.add_argument("--pipeline", action="store_true", help="ask for the next page while parsing this one")
+    parser.add_argument("--pipeline", action="store_true", help="ask for the next page on this page's headers")
+    parser.add_argument("--depth", type=int, default=3, help="--pipeline's connections (pages asked for at once)")
     args = parser.parse_args()
-    run = pipelined if args.pipeline else sync
-    print(json.dumps(run(args.host, args.port, args.token, args.limit, args.since, args.max_pages)))
+    if args.pipeline:
+        result = pipelined(args.host, args.port, args.token, args.limit, args.since, args.max_pages, args.depth)
+    else:
+        result = sync(args.host, args.port, args.token, args.limit, args.since, args.max_pages)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
