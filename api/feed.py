@@ -372,14 +372,25 @@ def represent(events: list[Any]) -> tuple[list[dict[str, Any]], bool]:
         if action == delete:
             if versioned:
                 version = _whole(deleted_version)
+        elif after_text is not None and api_type in PROJECTIONS:
+            # Only the values shown are checked (``project``); a record one of them makes
+            # inexact is read again by the standard library, and the page written by its encoder.
+            record = orjson.loads(after_text)
+            if type(record) is dict:
+                data, safe = project(api_type, record, created_at, pending, now)
+                if not safe:
+                    exact = False
+                    data, _ = project(api_type, json.loads(after_text), created_at, pending, now)
+                if versioned:
+                    version = data.get("version")
+            else:
+                data, safe = _decode(after_text)
+                exact = exact and safe
         elif after_text is not None:
             record, safe = _decode(after_text)
             exact = exact and safe
             if isinstance(record, dict):
-                if api_type in PROJECTIONS:
-                    data = project(api_type, record, created_at, pending, now)
-                else:
-                    data = _unknown(record, pending)
+                data = _unknown(record, pending)
                 if versioned:
                     version = data.get("version")
             else:

@@ -33,6 +33,7 @@ from goals.models import negotiation_state_of
 
 from . import serializers as out
 from .fields import UserIdField
+from .renderers import exact_json
 
 # How the change log names objects (``object_type``) → the API's ``type``.
 TYPE_NAMES = {
@@ -239,13 +240,19 @@ class Pending:
 
 def project(
     api_type: str, record: dict[str, Any], at: Any, pending: Pending, now: dt.datetime | None = None
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
     """The representation of one recorded state (people and organisations are noted in ``pending``
-    and filled in by ``fill`` with one query each for a whole page)."""
+    and filled in by ``fill`` with one query each for a whole page), and whether what it took over
+    from ``record`` as it was (plain values, nested documents, a decimal recorded as a number) holds
+    no number orjson reads or writes otherwise than the standard library (``renderers.exact_json``):
+    only the values shown can make a page inexact."""
     return COMPILED[api_type](record, at, pending, now)
 
 
-def compiled(projection: Projection) -> Callable[[dict[str, Any], Any, Pending, dt.datetime | None], dict[str, Any]]:
+Projected = Callable[[dict[str, Any], Any, Pending, "dt.datetime | None"], tuple[dict[str, Any], bool]]
+
+
+def compiled(projection: Projection) -> Projected:
     """``projection`` as one Python function of straight-line code, a statement or two per field.
 
     The hot path of a full sync (some 3,000,000 records at the benchmark's 10x): a loop over the
@@ -258,16 +265,23 @@ def compiled(projection: Projection) -> Callable[[dict[str, Any], Any, Pending, 
         "nested": nested,
         "agreed_commitment": agreed_commitment,
         "timezone": timezone,
+        "exact_json": exact_json,
     }
-    lines = ["def projected(record, at, pending, now):", "    get = record.get", "    data = {}"]
+    lines = ["def projected(record, at, pending, now):", "    get = record.get", "    data = {}", "    exact = True"]
+    # A value taken over as it was is checked unless it is of a kind orjson and json read alike.
+    check = (
+        "    if type(value) is float or type(value) is list or type(value) is dict:\n"
+        "        exact = exact and exact_json(value)"
+    )
     for i, (name, kind, arg) in enumerate(projection.steps):
         key = repr(name)
         if kind == PLAIN:
             if (api_type, name) in ADDED_LATER:
                 names[f"added_{i}"] = ADDED_LATER[(api_type, name)]
-                lines.append(f"    data[{key}] = get({key}, added_{i})")
+                lines.append(f"    data[{key}] = value = get({key}, added_{i})")
             else:
-                lines.append(f"    data[{key}] = get({key})")
+                lines.append(f"    data[{key}] = value = get({key})")
+            lines.append(check)
         elif kind == DATETIME:
             lines.append(f"    value = get({key})")
             if name == "created_at":  # recorded before the record kept it: the event's own time
@@ -277,7 +291,9 @@ def compiled(projection: Projection) -> Callable[[dict[str, Any], Any, Pending, 
             lines.append(f"    data[{key}] = value[:-6] + 'Z' if utc else utc_text(value)")
         elif kind == DECIMAL:
             names[f"field_{i}"] = arg
-            lines.append(f"    data[{key}] = decimal_text(get({key}), field_{i})")
+            lines.append(f"    value = get({key})")
+            lines.append(check)
+            lines.append(f"    data[{key}] = None if value is None else decimal_text(value, field_{i})")
         elif kind == PERSON:
             lines += [
                 f"    value = get({key})",
@@ -304,12 +320,14 @@ def compiled(projection: Projection) -> Callable[[dict[str, Any], Any, Pending, 
             ]
         elif kind == NESTED:
             names[f"nested_{i}"] = arg
-            lines.append(f"    data[{key}] = nested(nested_{i}, get({key}))")
+            lines.append(f"    data[{key}] = value = nested(nested_{i}, get({key}))")
+            lines.append(check)
         elif kind == OWNERS:
             lines += [
                 f"    value = get({key})",
                 "    commitments = [agreed_commitment(c) for c in value] if isinstance(value, list) else []",
                 f"    data[{key}] = commitments",
+                "    exact = exact and exact_json(commitments)",
                 "    for c in commitments:",
                 "        if isinstance(c, dict) and type(c.get('owner')) is int:",
                 "            pending.people.add(c['owner'])",
@@ -320,9 +338,9 @@ def compiled(projection: Projection) -> Callable[[dict[str, Any], Any, Pending, 
             lines.append(f"    data[{key}] = computed_{i}(record, now or timezone.now())")
     if api_type == "member":
         lines += ["    user = get('user')", "    if type(user) is int:", "        pending.members.append((data, user))"]
-    lines.append("    return data")
+    lines.append("    return data, exact")
     exec("\n".join(lines), names)  # noqa: S102 - source built above from field names and constants
-    return cast(Callable[[dict[str, Any], Any, Pending, "dt.datetime | None"], dict[str, Any]], names["projected"])
+    return cast(Projected, names["projected"])
 
 
 COMPILED = {api_type: compiled(projection) for api_type, projection in PROJECTIONS.items()}

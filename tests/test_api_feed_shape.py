@@ -150,6 +150,22 @@ def test_numbers_orjson_would_write_differently_are_written_as_before(cast):
     assert json.loads(body)["results"][0]["data"]["owner"] == str(cast.vendor_editor.public_id)
 
 
+def test_in_a_known_type_only_the_numbers_shown_decide_how_the_page_is_written(cast):
+    """A goal's shown value (``title``) that orjson would write differently sends the page through
+    the standard encoder; the same number in a key the representation leaves out changes nothing."""
+    editor = ApiClient(cast.vendor_editor)
+    since, txid = at_the_end(editor, cast)
+    shown = {"id": str(uuid.uuid4()), "title": 0.00001, "version": 2**70, "status": "draft"}
+    hidden = {"id": str(uuid.uuid4()), "title": "Plain", "version": 3, "internal": 0.00001, "huge": 2**70}
+    for record in (shown, hidden):
+        event(cast, txid, object_type="goal", object_id=uuid.UUID(record["id"]), action="update", after=record)
+    body = editor.get("changes", since=since, partnership=str(cast.partnership.pk)).content.decode()
+    first, second = json.loads(body)["results"]
+    assert '"title":1e-05' in body and f'"version":{2**70}' in body  # as the standard encoder writes them
+    assert first["data"]["title"] == 0.00001 and first["version"] == 2**70
+    assert second["data"]["title"] == "Plain" and second["version"] == 3 and "internal" not in second["data"]
+
+
 def test_an_indented_page_is_still_indented_on_request(cast):
     editor = ApiClient(cast.vendor_editor)
     compact = editor.get("changes", limit=2)
