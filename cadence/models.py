@@ -73,10 +73,11 @@ class PartnershipAttention(models.Model):
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(health__lte=100), name="attention_health_range")]
         # The dashboard's soonest reviews are read off the next review's index, in order, until a
-        # few visible ones are found (``plans.dashboard._soonest_reviews``). Its ranked page joins
-        # the rows of the partnerships a person sees and keeps the best 20 (a top-N sort): on 10,000
-        # partnerships EXPLAIN chose none of the indexes tried for it on health or "waits for a
-        # side" (partial), as the order is by the person's side and the time of the request.
+        # few visible ones are found (``plans.dashboard._soonest_reviews``). Its ranked page is read
+        # off an index in the page's order when sorted by name, health or next review (PostgreSQL,
+        # ``cadence 0008``: each then by name in "C" and id); in the default order, which depends
+        # on the reader's side and the time of the request, it keeps the best 20 of the rows the
+        # person sees (a top-N sort).
         # The inbox's first waiting goals and overdue commitments are searched in the few
         # partnerships whose stored first is earliest, per side (``plans.dashboard._first_partnerships``):
         # read off these in order, only rows where something waits for that side.

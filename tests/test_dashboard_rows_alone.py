@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -54,3 +55,38 @@ def test_the_totals_and_the_ranked_page_read_the_stored_rows_alone(cast, client)
     assert totals and page, of_rows
     for sql in (*totals, *page):
         assert '"alignment_partnership"' not in sql, sql
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("sort", "index"),
+    [
+        ("name", "attn_order_name"),
+        ("health", "attn_order_health"),
+        ("-health", "attn_order_health_desc"),
+        ("review", "attn_order_review"),
+    ],
+)
+def test_each_sort_but_attention_reads_its_page_off_an_index_in_its_order(cast, client, sort, index):
+    """With sorting ruled out, the planner reads the page's statement off the sort's index: the index
+    is in exactly the statement's order (health, the name in "C", the id). Whether it does so on its
+    own depends on how many rows the person sees (at 10,000 it does: docs/performance.md)."""
+    f.make_partnership(cast.vendor_admin, name="Second")
+    client.force_login(cast.vendor_admin)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/", {"sort": sort}).status_code == 200
+    page = [
+        q["sql"]
+        for q in queries
+        if 'FROM "cadence_partnershipattention"' in q["sql"]
+        and "ORDER BY" in q["sql"]
+        and re.search(r"LIMIT \d+$", q["sql"])
+    ]
+    assert len(page) == 1, page
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + page[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_sort")
+    assert index in plan, plan
+    assert "Sort Key" not in plan, plan
