@@ -243,6 +243,33 @@ def test_both_instances_serve_the_same_plan_document_before_and_after_a_change(s
     assert api.get(b + path, headers={"If-None-Match": after[0].headers["ETag"]}, timeout=TIMEOUT).status_code == 304
 
 
+def test_the_feed_followed_page_by_page_through_the_proxy_serves_what_one_page_holds(stack, cast):
+    """Pages with more after them are sent as they are built (headers first, the body chunked):
+    through nginx and both instances in turn, the links lead through every event once, in order."""
+    editor = cast.access("vendor_editor")
+    f.make_goal(editor, f.make_objective(editor))
+    api = api_of(cast.vendor_viewer)
+    query = f"partnership={cast.partnership.pk}"
+    whole = api.get(f"{stack.instance_urls[0]}/api/v1/changes?{query}&limit=5000", timeout=TIMEOUT)
+    assert whole.status_code == 200 and whole.json()["has_more"] is False
+    expected = [event["cursor"] for event in whole.json()["results"]]
+    assert len(expected) >= 3
+    path: str | None = f"/api/v1/changes?{query}&limit=1"
+    seen: list[str] = []
+    upstreams = set()
+    while path:
+        page = api.get(stack.proxy_url + path, timeout=TIMEOUT)
+        assert page.status_code == 200, page.text[:300]
+        body = page.json()
+        seen += [event["cursor"] for event in body["results"]]
+        upstreams.add(page.headers["X-Partnerplan-Upstream"])
+        link = re.search(r'<([^>]*)>; rel="next"', page.headers.get("Link", ""))
+        assert bool(link) == body["has_more"]
+        path = link.group(1) if link else None
+    assert seen == expected
+    assert len(upstreams) == 2
+
+
 def test_two_patches_with_the_same_version_through_two_instances_keep_one_and_refuse_the_other(stack, cast):
     editor = cast.access("vendor_editor")
     goal = f.make_goal(editor, f.make_objective(editor))
