@@ -307,15 +307,21 @@ def test_a_page_read_past_the_horizon_serves_what_the_bounds_in_sql_serve(cast, 
                 assert len(statements) == (2 if limit < 3 else 1)
 
 
-def test_a_page_is_built_with_the_collector_paused_and_leaves_it_as_it_was(cast, monkeypatch):
-    seen = []
+@pytest.fixture
+def seen(monkeypatch):
+    """Whether the collector ran, at each call of the feed view's ``represent``."""
+    calls = []
     real = represent
 
     def spy(events):
-        seen.append(gc.isenabled())
+        calls.append(gc.isenabled())
         return real(events)
 
     monkeypatch.setattr("api.views.changes.represent", spy)
+    return calls
+
+
+def test_a_page_is_built_with_the_collector_paused_and_leaves_it_as_it_was(cast, seen):
     editor = ApiClient(cast.vendor_editor)
     assert gc.isenabled()
     assert editor.get("changes").status_code == 200
@@ -349,16 +355,8 @@ def whole_page(cast, reader, since, limit):
     return JSONRenderer().render(FastJSON(document) if exact else document)
 
 
-def test_a_page_with_more_sends_its_headers_before_its_events_are_represented(cast, monkeypatch):
+def test_a_page_with_more_sends_its_headers_before_its_events_are_represented(cast, seen):
     """A bulk client asks for the next page on the headers, so another worker builds it meanwhile."""
-    seen = []
-    real = represent
-
-    def spy(events):
-        seen.append(gc.isenabled())
-        return real(events)
-
-    monkeypatch.setattr("api.views.changes.represent", spy)
     editor = ApiClient(cast.vendor_editor)
     response = editor.get("changes", limit=2, partnership=str(cast.partnership.pk))
     assert response.status_code == 200 and response.streaming
